@@ -1,0 +1,39 @@
+# Two entry points: `make demo` and `make test`. Each creates .venv and installs what it needs.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: demo test lint bench sysdeps clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# The demo needs only the core (numpy, click, pyserial): the shipped models run on numpy.
+$(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
+	$(PIP) install -e .
+	@touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[all]'
+	@touch $@ $(VENV)/.demo-installed
+
+demo: $(VENV)/.demo-installed
+	$(BIN)/frugalai demo
+
+sysdeps:
+	scripts/install-sysdeps
+
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check frugalai tests benchmarks
+	$(BIN)/mypy
+
+test: sysdeps $(VENV)/.test-installed lint
+	@if [ -f firmware_bridge/Makefile ]; then $(MAKE) -C firmware_bridge test; fi
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.test-installed
+	@for s in benchmarks/*.py; do echo "== $$s"; $(BIN)/python $$s || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,260 @@
+"""The configuration: one TOML file loaded into frozen dataclasses, validated.
+
+The schema is declared once, here: each field's type, default and ``help`` metadata drive the
+loader, the validation messages, ``frugalai config check`` and ``frugalai config show``. An
+unknown key, a wrong type or a bad value is a :class:`~frugalai.errors.ConfigError` naming the
+dotted key (``flow[0].policy.on``) and what was expected; the CLI turns it into exit code 2.
+
+Example::
+
+    [gateway]
+    id = "mairie-annexe"
+    state_dir = "/var/lib/frugalai"
+
+    [[flow]]
+    name = "linky"
+    source = "serial:///dev/ttyUSB0?protocol=tic&mode=historique"
+    quantity = "energy_total_wh"
+    aggregate = "rate"          # energy index -> mean power over the window
+
+    [[uplink]]
+    url = "stdout://"
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+from frugalai.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python < 3.11 only
+    import tomli as tomllib
+
+
+def _help(text: str, **kwargs: Any) -> Any:
+    return field(metadata={"help": text}, **kwargs)
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """The gateway itself."""
+
+    id: str = _help("gateway id: MQTT client id and topic segment", default="frugalai")
+    state_dir: str = _help("where the outbox and learned state live", default="./state")
+    models_dir: str = _help("where model bundles are looked up by name", default="models")
+
+    def validate(self) -> None:
+        if not self.id or any(c in self.id for c in "/+# "):
+            raise ConfigError(f"must be non-empty without '/', '+', '#' or spaces, got "
+                              f"{self.id!r}", key="id")
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """Threshold with hysteresis on the model's score."""
+
+    on: float = _help("alarm when the score reaches this", default=4.0)
+    off: float = _help("clear when the score falls to this", default=2.0)
+    debounce: int = _help("consecutive windows past a threshold before changing state",
+                          default=1)
+
+    def validate(self) -> None:
+        if self.off > self.on:
+            raise ConfigError(f"must be <= on ({self.on}), got {self.off}", key="off")
+        if self.debounce < 1:
+            raise ConfigError(f"must be >= 1, got {self.debounce}", key="debounce")
+
+
+@dataclass(frozen=True)
+class ProfileModelConfig:
+    """The online daily-profile scorer (learns the meter's own profile; no training needed)."""
+
+    slot_s: int = _help("slot length of the daily profile, seconds", default=900)
+    history: int = _help("values kept per slot", default=8)
+    min_history: int = _help("values a slot needs before it scores", default=3)
+    floor: float = _help("absolute floor of the spread (value unit)", default=50.0)
+    tz_offset_h: float = _help("local time offset for day slots, hours", default=1.0)
+
+    def validate(self) -> None:
+        if self.slot_s <= 0 or 86400 % self.slot_s:
+            raise ConfigError(f"must divide 86400, got {self.slot_s}", key="slot_s")
+        if not 1 <= self.min_history <= self.history:
+            raise ConfigError(f"must be in 1..history ({self.history}), got "
+                              f"{self.min_history}", key="min_history")
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """One flow: a source, its features, a model, a policy."""
+
+    name: str = _help("sensor name, used in event ids and topics")
+    source: str = _help("source URL: serial://..., replay://...")
+    sensor_id: int = _help("sensor id on the wire (0-255)", default=0)
+    model_id: int = _help("model id on the wire (0-7)", default=0)
+    quantity: str = _help("Reading value fed to the features", default="energy_total_wh")
+    aggregate: str = _help("window aggregate: mean, or rate (counter -> per hour)",
+                           default="rate")
+    window_s: int = _help("feature window length, seconds", default=900)
+    model: str = _help("model: 'profile' (online daily profile) or a bundle name/path",
+                       default="profile")
+    profile: ProfileModelConfig = _help("settings of the 'profile' model",
+                                        default_factory=ProfileModelConfig)
+    policy: PolicyConfig = _help("event policy", default_factory=PolicyConfig)
+
+    def validate(self) -> None:
+        if not self.name or any(c in self.name for c in "/+#: "):
+            raise ConfigError(f"must be non-empty without '/', '+', '#', ':' or spaces, got "
+                              f"{self.name!r}", key="name")
+        if "://" not in self.source:
+            raise ConfigError(f"expected a URL like serial:///dev/ttyUSB0?protocol=tic, got "
+                              f"{self.source!r}", key="source")
+        if not 0 <= self.sensor_id <= 255:
+            raise ConfigError(f"must be 0-255, got {self.sensor_id}", key="sensor_id")
+        if not 0 <= self.model_id <= 7:
+            raise ConfigError(f"must be 0-7, got {self.model_id}", key="model_id")
+        if self.aggregate not in ("mean", "rate"):
+            raise ConfigError(f"must be 'mean' or 'rate', got {self.aggregate!r}",
+                              key="aggregate")
+        if self.window_s <= 0:
+            raise ConfigError(f"must be > 0, got {self.window_s}", key="window_s")
+
+
+@dataclass(frozen=True)
+class UplinkConfig:
+    """Where events go: ``stdout://``, ``file:///path``, ``mqtt://host:port``..."""
+
+    url: str = _help("uplink URL", default="stdout://")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole file."""
+
+    gateway: GatewayConfig = _help("the gateway", default_factory=GatewayConfig)
+    flow: tuple[FlowConfig, ...] = _help("flows ([[flow]] tables)", default=())
+    uplink: tuple[UplinkConfig, ...] = _help("uplinks ([[uplink]] tables)",
+                                             default=(UplinkConfig(),))
+
+    def validate(self) -> None:
+        if not self.flow:
+            raise ConfigError("at least one [[flow]] is needed", key="flow")
+        names = [f.name for f in self.flow]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ConfigError(f"flow names must be unique; repeated: {', '.join(dupes)}",
+                              key="flow")
+
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+
+
+def _describe(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"
+
+
+def _convert(tp: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _convert(args[0], value, key)
+    if origin is tuple:
+        item_type = typing.get_args(tp)[0]
+        if isinstance(value, dict):
+            value = [value]
+        if not isinstance(value, list):
+            raise ConfigError(f"expected an array of tables, got {_describe(value)}", key=key)
+        return tuple(_convert(item_type, v, f"{key}[{i}]") for i, v in enumerate(value))
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"expected a table, got {_describe(value)}", key=key)
+        return from_dict(tp, value, key)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"expected a number, got {_describe(value)}", key=key)
+        return float(value)
+    if tp in (int, str, bool):
+        if type(value) is not tp:
+            raise ConfigError(f"expected {_TYPE_NAMES[tp]}, got {_describe(value)}", key=key)
+        return value
+    raise TypeError(f"unsupported config type {tp!r} at {key}")  # a schema bug, not user input
+
+
+def from_dict(cls: Any, data: dict[str, Any], prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from ``data``, refusing unknown keys and wrong types."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    dot = f"{prefix}." if prefix else ""
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown key; known keys here: {', '.join(sorted(fields))}", key=dot + unknown[0]
+        )
+    kwargs: dict[str, Any] = {}
+    for name, f in fields.items():
+        if name in data:
+            kwargs[name] = _convert(hints[name], data[name], dot + name)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError("required key is missing", key=dot + name)
+    obj = cls(**kwargs)
+    validate = getattr(obj, "validate", None)
+    if validate is not None:
+        try:
+            validate()
+        except ConfigError as err:
+            raise ConfigError(err.reason, key=dot + err.key if err.key else prefix or None) from None
+    return obj
+
+
+def load_config(path: Union[str, Path]) -> Config:
+    """Read and validate a TOML file. ConfigError (with the key) on any problem."""
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from None
+    return loads_config(data)
+
+
+def loads_config(data: dict[str, Any]) -> Config:
+    """Validate an already-parsed TOML document."""
+    config: Config = from_dict(Config, data)
+    return config
+
+
+def describe_schema(cls: Any = Config, prefix: str = "") -> list[tuple[str, str, str]]:
+    """(key, default, help) for every key, from the one declaration above."""
+    rows: list[tuple[str, str, str]] = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}{f.name}"
+        tp = hints[f.name]
+        inner = typing.get_args(tp)[0] if typing.get_origin(tp) is tuple else tp
+        if dataclasses.is_dataclass(inner):
+            suffix = "[]" if inner is not tp else ""
+            rows.append((key + suffix, "", f.metadata.get("help", "")))
+            rows.extend(describe_schema(inner, f"{key}{suffix}."))
+            continue
+        if f.default is not dataclasses.MISSING:
+            default = repr(f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            default = repr(f.default_factory())
+        else:
+            default = "(required)"
+        rows.append((key, default, f.metadata.get("help", "")))
+    return rows
+
+
+__all__ = ["Config", "ConfigError", "FlowConfig", "GatewayConfig", "PolicyConfig",
+           "ProfileModelConfig", "UplinkConfig", "describe_schema", "load_config",
+           "loads_config"]

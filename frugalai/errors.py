@@ -1,0 +1,40 @@
+"""One exception tree for the whole package.
+
+Third-party exceptions are translated where they enter (``raise X from err``) so a caller only
+needs to know these. Each message says what was expected and what was received.
+"""
+
+from __future__ import annotations
+
+
+class FrugalError(Exception):
+    """Base of every error frugalai raises on purpose."""
+
+
+class ConfigError(FrugalError):
+    """A configuration value is missing, unknown or invalid.
+
+    Attributes:
+        key: dotted path of the offending key (``flow[0].source``), when known.
+    """
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        self.key = key
+        self.reason = message
+        super().__init__(f"{key}: {message}" if key else message)
+
+
+class DecodeError(FrugalError, ValueError):
+    """Bytes that do not form a valid frame (bad checksum, bad framing, bad value)."""
+
+
+class SourceError(FrugalError, OSError):
+    """A sensor source cannot be opened or read (device gone, permission, timeout)."""
+
+
+class UplinkError(FrugalError, OSError):
+    """An uplink cannot deliver (broker down, auth refused, modem not joined)."""
+
+
+class ModelError(FrugalError):
+    """A model bundle is missing, tampered with, or cannot be loaded or run."""

@@ -1,0 +1,81 @@
+"""The ``Event``: what leaves the gateway. Small, versioned, with a stable id.
+
+An Event's sequence number is given by the outbox when it is stored (per sensor, persisted), so
+``id`` = ``<sensor>:<seq>`` is stable across restarts and a receiver can drop duplicates that
+at-least-once delivery may produce.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+#: Event kinds and their wire codes (3 bits in the binary codec).
+KINDS: dict[str, int] = {
+    "heartbeat": 0,
+    "alarm": 1,
+    "clear": 2,
+    "class": 3,
+    "summary": 4,
+}
+
+#: Priorities: lower is more urgent. Alarms leave first; summaries can wait or be dropped first.
+PRIORITY = {"alarm": 0, "clear": 0, "class": 1, "summary": 2, "heartbeat": 3}
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event.
+
+    Attributes:
+        kind: one of :data:`KINDS`.
+        sensor: sensor name (as configured).
+        ts: UNIX seconds of the observation that triggered it.
+        score: model output (anomaly score, class probability).
+        value: one key value for the receiver (window mean power W, water level m...).
+        label: class index for classifier events (0 otherwise).
+        sensor_id: small integer id of the sensor on the wire (0-255).
+        model_id: small integer id of the model on the wire (0-7).
+        seq: per-sensor sequence number, -1 until the outbox stores the event.
+    """
+
+    kind: str
+    sensor: str
+    ts: float
+    score: float = 0.0
+    value: float = math.nan
+    label: int = 0
+    sensor_id: int = 0
+    model_id: int = 0
+    seq: int = -1
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"event kind must be one of {sorted(KINDS)}, got {self.kind!r}")
+
+    @property
+    def id(self) -> str:
+        """Stable id: ``<sensor>:<seq>``."""
+        return f"{self.sensor}:{self.seq}"
+
+    @property
+    def priority(self) -> int:
+        return PRIORITY[self.kind]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data (JSON-ready: NaN becomes None)."""
+        data = asdict(self)
+        data["id"] = self.id
+        for name in ("score", "value"):
+            if isinstance(data[name], float) and math.isnan(data[name]):
+                data[name] = None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Event:
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        for name in ("score", "value"):
+            if fields.get(name) is None:
+                fields[name] = math.nan
+        return cls(**fields)

@@ -1,0 +1,1 @@
+"""Pure byte codecs: no I/O, no clocks. Each decoder is fed bytes and yields frames."""

@@ -1,0 +1,150 @@
+"""An emulated Linky meter writing TIC frames onto a real pty.
+
+At ``speed=1`` it paces bytes like the real 1200-baud link (7E1: 10 bits a character, so 120
+characters a second) and sends a frame as soon as the previous one ends. With ``speed > 1`` a
+:class:`~frugalai.sim.clock.SimClock` compresses time: one frame every ``frame_period_s`` of
+simulated time, written whole, so a simulated day fits in seconds.
+
+Historique frames carry ADCO, OPTARIF BASE, ISOUSC, BASE (Wh index), PTEC, IINST, IMAX, PAPP,
+HHPHC and MOTDETAT, as a Linky in historique mode with a BASE contract does.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Optional
+
+import numpy as np
+
+from frugalai.protocols.tic import HISTORIQUE, encode_frame
+from frugalai.sim.clock import SimClock
+from frugalai.sim.household import HouseholdProfile
+from frugalai.sim.pty import PtyPort
+
+BAUD_HISTORIQUE = 1200
+BITS_PER_CHAR = 10  # start + 7 data + parity + stop
+
+
+class TicMeterEmulator:
+    """A Linky in historique mode driven by a :class:`HouseholdProfile`.
+
+    Args:
+        profile: the consumption to report.
+        clock: simulated clock shared with the gateway (real time when ``speed`` is 1).
+        frame_period_s: simulated seconds between frames (real meters: ~1.5 s).
+        corrupt_rate: fraction of frames sent with one byte flipped (for error-path demos).
+        port: where to write (a new pty when None).
+        seed: seeds the corruption.
+    """
+
+    def __init__(
+        self,
+        profile: HouseholdProfile,
+        clock: Optional[SimClock] = None,
+        frame_period_s: float = 1.5,
+        corrupt_rate: float = 0.0,
+        port: Optional[PtyPort] = None,
+        adco: str = "031762270346",
+        seed: int = 0,
+    ) -> None:
+        self.profile = profile
+        self.clock = clock or SimClock(time.time(), 1.0)
+        self.frame_period_s = frame_period_s
+        self.corrupt_rate = corrupt_rate
+        self.port = port or PtyPort()
+        self.adco = adco
+        self.index_wh = 7_640_930.0
+        self.frames_sent = 0
+        self.frames_corrupted = 0
+        self.bytes_sent = 0
+        self._rng = np.random.default_rng(seed)
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._last_ts: Optional[float] = None
+
+    @property
+    def path(self) -> str:
+        return self.port.path
+
+    def frame_at(self, ts: float) -> bytes:
+        """The frame the meter sends at simulated time ``ts`` (advances the energy index)."""
+        watts = self.profile.power(ts)
+        if self._last_ts is not None:
+            self.index_wh += watts * (ts - self._last_ts) / 3600.0
+        self._last_ts = ts
+        va = round(watts / 0.95 / 10.0) * 10
+        groups = [
+            ("ADCO", self.adco),
+            ("OPTARIF", "BASE"),
+            ("ISOUSC", "45"),
+            ("BASE", f"{int(self.index_wh):09d}"),
+            ("PTEC", "TH.."),
+            ("IINST", f"{min(999, round(va / 230)):03d}"),
+            ("IMAX", "090"),
+            ("PAPP", f"{min(99999, va):05d}"),
+            ("HHPHC", "A"),
+            ("MOTDETAT", "000000"),
+        ]
+        return encode_frame(groups, HISTORIQUE)
+
+    def _maybe_corrupt(self, frame: bytes) -> bytes:
+        if self.corrupt_rate <= 0 or self._rng.random() >= self.corrupt_rate:
+            return frame
+        self.frames_corrupted += 1
+        data = bytearray(frame)
+        # Flip the lowest bit of one byte inside the frame (not STX/ETX): the sum changes by
+        # one, so a checksum or the LF/CR framing always catches it.
+        pos = int(self._rng.integers(1, len(data) - 1))
+        data[pos] ^= 0x01
+        return bytes(data)
+
+    def send_one(self, ts: float) -> None:
+        """Build and write one frame for ``ts``, paced like the real link when speed is 1."""
+        frame = self._maybe_corrupt(self.frame_at(ts))
+        if self.clock.speed <= 1.0:
+            chunk = 12  # 100 ms of line time at 1200 baud
+            for i in range(0, len(frame), chunk):
+                self.port.write(frame[i : i + chunk])
+                if self._stop.wait(chunk * BITS_PER_CHAR / BAUD_HISTORIQUE):
+                    return
+        else:
+            self.port.write(frame)
+        self.frames_sent += 1
+        self.bytes_sent += len(frame)
+
+    def run(self, until: Optional[float] = None) -> None:
+        """Send frames until stopped (or until simulated time ``until``)."""
+        ts = self.clock()
+        while not self._stop.is_set() and (until is None or ts < until):
+            self.send_one(ts)
+            ts += self.frame_period_s
+            delay = self.clock.real_time_of(ts) - time.monotonic()
+            if delay > 0 and self._stop.wait(delay):
+                break
+
+    def start(self, until: Optional[float] = None) -> TicMeterEmulator:
+        """Run in a daemon thread."""
+        self._thread = threading.Thread(target=self.run, args=(until,), daemon=True,
+                                        name="tic-meter")
+        self._thread.start()
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def close(self) -> None:
+        self.stop()
+        self.port.close()
+
+    def __enter__(self) -> TicMeterEmulator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,160 @@
+"""Serial source: a device on a serial port, through pyserial's ``serial_for_url``.
+
+URL grammar::
+
+    serial://<port>?protocol=<name>[&baud=N][&bytesize=7|8][&parity=E|N|O][&stopbits=1|2][&mode=...]
+
+``<port>`` is a device path (``serial:///dev/ttyUSB0``, ``serial:///dev/serial/by-id/usb-...``)
+or any pyserial URL (``serial://socket://host:7000``, ``serial://loop://``,
+``serial://hwgrep://0403:6001``). Serial settings default to what the protocol needs
+(TIC historique: 1200 7E1). Unknown options are refused with the list of known ones.
+
+The read loop reopens the port with exponential backoff when the device disappears (USB unplug,
+pty closed), logging once per outage; bad frames are counted by the framer, never raised.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any, Optional
+
+from frugalai.errors import ConfigError, SourceError
+from frugalai.reading import Reading
+from frugalai.registry import check_options, split_url
+from frugalai.sources.base import Backoff, Clock, OutageLog, SourceStats
+from frugalai.sources.framers import FRAMERS
+
+OPTIONS = {
+    "protocol": "stream protocol (" + ", ".join(sorted(FRAMERS)) + ")",
+    "baud": "baud rate (default: the protocol's)",
+    "bytesize": "7 or 8 (default: the protocol's)",
+    "parity": "N, E or O (default: the protocol's)",
+    "stopbits": "1 or 2",
+    "mode": "protocol mode (TIC: historique, standard, auto)",
+}
+
+#: serial settings a protocol needs when the URL does not say otherwise.
+PROTOCOL_SERIAL = {"tic": {"bytesize": 7, "parity": "E", "stopbits": 1}}
+
+
+class SerialSource:
+    """Reads a stream protocol from a serial port and yields Readings."""
+
+    def __init__(
+        self,
+        port: str,
+        *,
+        sensor: str,
+        protocol: str = "tic",
+        baud: Optional[int] = None,
+        bytesize: Optional[int] = None,
+        parity: Optional[str] = None,
+        stopbits: int = 1,
+        mode: str = "auto",
+        clock: Clock = time.time,
+        read_timeout: float = 0.2,
+    ) -> None:
+        if protocol not in FRAMERS:
+            raise ConfigError(
+                f"unknown serial protocol {protocol!r}; known: {', '.join(sorted(FRAMERS))}",
+                key="protocol",
+            )
+        self.port = port
+        self.sensor = sensor
+        self.stats = SourceStats()
+        self.framer = FRAMERS[protocol](sensor, self.stats, clock, mode=mode)
+        defaults = PROTOCOL_SERIAL.get(protocol, {})
+        self.settings: dict[str, Any] = {
+            "baudrate": baud or self.framer.default_baud,
+            "bytesize": bytesize or defaults.get("bytesize", 8),
+            "parity": parity or defaults.get("parity", "N"),
+            "stopbits": stopbits,
+            "timeout": read_timeout,
+        }
+        self._serial: Any = None
+        self._outage = OutageLog(f"serial {port}", self.stats)
+
+    @classmethod
+    def from_url(cls, url: str, *, sensor: str, key: Optional[str] = None, **kwargs: Any) -> SerialSource:
+        """Build from ``serial://...``; ConfigError (naming ``key``) on a bad URL."""
+        _, port, options = split_url(url, key=key)
+        check_options(url, options, OPTIONS, key=key)
+        if not port:
+            raise ConfigError(f"serial URL names no port: {url!r}", key=key)
+        try:
+            return cls(
+                port,
+                sensor=sensor,
+                protocol=options.get("protocol", "tic"),
+                baud=int(options["baud"]) if "baud" in options else None,
+                bytesize=int(options["bytesize"]) if "bytesize" in options else None,
+                parity=options.get("parity"),
+                stopbits=int(options.get("stopbits", "1")),
+                mode=options.get("mode", "auto"),
+                **kwargs,
+            )
+        except ValueError as err:
+            raise ConfigError(f"bad option in {url!r}: {err}", key=key) from None
+        except ConfigError as err:
+            raise ConfigError(f"{err} (in {url!r})", key=key) from None
+
+    def open(self) -> None:
+        """Open the port now; SourceError if it cannot be opened."""
+        import serial  # pyserial, a core dependency, imported late to keep import light
+
+        try:
+            self._serial = serial.serial_for_url(self.port, **self.settings)
+        except (serial.SerialException, OSError, ValueError) as err:
+            raise SourceError(f"cannot open serial port {self.port!r}: {err}") from err
+
+    def readings(self, stop: threading.Event) -> Iterator[Reading]:
+        """Yield Readings until ``stop`` is set, surviving device loss."""
+        import serial
+
+        backoff = Backoff()
+        while not stop.is_set():
+            if self._serial is None:
+                try:
+                    self.open()
+                except SourceError as err:
+                    self._outage.down(err)
+                    stop.wait(backoff.next_delay())
+                    continue
+                self._outage.up()
+                backoff.reset()
+            try:
+                data = self._serial.read(max(1, self._serial.in_waiting))
+            except (serial.SerialException, OSError) as err:
+                self._outage.down(err)
+                self._close_port()
+                continue
+            if not data:
+                continue
+            self.stats.bytes_read += len(data)
+            for reading in self.framer.feed(data):
+                self.stats.readings += 1
+                self.stats.last_reading_ts = reading.ts
+                yield reading
+
+    def _close_port(self) -> None:
+        if self._serial is not None:
+            try:
+                self._serial.close()
+            except Exception:  # closing a vanished device may fail; it is gone either way
+                pass
+            self._serial = None
+
+    def close(self) -> None:
+        """Close the port; safe to call twice."""
+        self._close_port()
+
+    def __enter__(self) -> SerialSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SerialSource({self.port!r}, sensor={self.sensor!r}, {self.settings})"

@@ -1,0 +1,78 @@
+"""Sinks that write events as lines: ``stdout://`` and ``file:///path/events.jsonl``.
+
+URL grammar::
+
+    stdout://[?codec=json|binary]          one line per event on standard output
+    file:///var/lib/frugalai/events.jsonl[?codec=json|binary]   appended, flushed per batch
+
+With ``codec=binary`` each line is the hex of the compact binary event (what a LoRaWAN uplink
+would carry). A sink reports which events it delivered; the outbox keeps the rest.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import IO, Any, Optional
+
+from frugalai.errors import ConfigError, UplinkError
+from frugalai.events.codec import encode_binary, encode_json
+from frugalai.events.event import Event
+from frugalai.registry import check_options, split_url
+
+OPTIONS = {"codec": "json (default) or binary (hex of the 11-byte form)"}
+
+
+class StreamSink:
+    """Writes events to a text stream, one per line."""
+
+    def __init__(self, stream: IO[str], codec: str = "json", name: str = "stdout",
+                 owns_stream: bool = False) -> None:
+        if codec not in ("json", "binary"):
+            raise ConfigError(f"codec must be json or binary, got {codec!r}", key="codec")
+        self.stream = stream
+        self.codec = codec
+        self.name = name
+        self.owns_stream = owns_stream
+        self.bytes_sent = 0
+        self.events_sent = 0
+
+    @classmethod
+    def from_url(cls, url: str, *, key: Optional[str] = None, **_: Any) -> StreamSink:
+        scheme, rest, options = split_url(url, key=key)
+        check_options(url, options, OPTIONS, key=key)
+        codec = options.get("codec", "json")
+        if scheme == "stdout":
+            return cls(sys.stdout, codec, "stdout")
+        if not rest:
+            raise ConfigError(f"file URL names no path: {url!r}", key=key)
+        try:
+            stream = open(rest, "a", encoding="utf-8")  # noqa: SIM115 - owned by the sink
+        except OSError as err:
+            raise ConfigError(f"cannot open {rest!r} for appending: {err}", key=key) from err
+        return cls(stream, codec, f"file {rest}", owns_stream=True)
+
+    def send(self, events: Sequence[Event]) -> list[Event]:
+        """Write the events; return those written (all of them, or UplinkError)."""
+        try:
+            for event in events:
+                if self.codec == "binary":
+                    payload = encode_binary(event)
+                    line = payload.hex()
+                else:
+                    payload = encode_json(event)
+                    line = payload.decode()
+                self.stream.write(line + "\n")
+                self.bytes_sent += len(payload)
+                self.events_sent += 1
+            self.stream.flush()
+        except OSError as err:
+            raise UplinkError(f"{self.name}: write failed: {err}") from err
+        return list(events)
+
+    def close(self) -> None:
+        if self.owns_stream and not self.stream.closed:
+            self.stream.close()
+
+    def __repr__(self) -> str:
+        return f"StreamSink({self.name!r}, codec={self.codec!r})"
