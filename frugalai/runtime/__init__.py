@@ -1,0 +1,1 @@
+"""Inference backends behind one interface, and model bundles (files + card + sha256)."""

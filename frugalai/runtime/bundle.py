@@ -1,0 +1,118 @@
+"""Model bundles: a directory with the model files and ``card.json``, every file hashed.
+
+Layout::
+
+    models/<name>/
+        card.json          task, inputs/features, normalisation, thresholds, classes, data
+                           provenance, metrics, and "files": {filename: {"sha256", "bytes"}}
+        model.onnx, model.int8.onnx, model.int8.tflite, weights.npz, ...
+
+Loading checks every file listed in the card against its sha256: a mismatch or a missing file is
+a :class:`~frugalai.errors.ModelError` naming the file. A file present but not listed is refused
+too (it could be swapped in by name). ``card.json`` itself is covered by an optional detached
+Ed25519 signature (``card.json.sig``), checked when a public key is configured
+(``verify_bundle(path, public_key=...)``); the card's hashes then cover every other file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from frugalai.errors import ModelError
+
+CARD = "card.json"
+SIGNATURE = "card.json.sig"
+#: files a bundle directory may hold besides those its card lists.
+UNLISTED_OK = {CARD, SIGNATURE, "README.md"}
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 16), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A verified bundle: its directory and its card."""
+
+    path: Path
+    card: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.card.get("name", self.path.name))
+
+    def file(self, name: str) -> Path:
+        """Path of a file the card lists (ModelError if it does not)."""
+        if name not in self.card.get("files", {}):
+            raise ModelError(f"{self.path}: bundle has no file {name!r}; it has "
+                             f"{sorted(self.card.get('files', {}))}")
+        return self.path / name
+
+
+def write_card(path: Union[str, Path], card: dict[str, Any]) -> dict[str, Any]:
+    """Hash every file in ``path`` (except the card/signature) into ``card["files"]``; save it."""
+    path = Path(path)
+    files = {}
+    for f in sorted(path.iterdir()):
+        if f.is_file() and f.name not in UNLISTED_OK:
+            files[f.name] = {"sha256": sha256_file(f), "bytes": f.stat().st_size}
+    card = {**card, "files": files}
+    (path / CARD).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+    return card
+
+
+def _verify_signature(path: Path, public_key: bytes) -> None:
+    try:
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    except ImportError as err:  # pragma: no cover - depends on the install
+        raise ModelError("a signing key is configured but the 'cryptography' package is "
+                         "missing (pip install 'frugalai[sign]')") from err
+    sig = path / SIGNATURE
+    if not sig.is_file():
+        raise ModelError(f"{path}: unsigned bundle ({SIGNATURE} missing) and a public key is "
+                         f"configured")
+    try:
+        key = Ed25519PublicKey.from_public_bytes(public_key)
+        key.verify(sig.read_bytes(), (path / CARD).read_bytes())
+    except (InvalidSignature, ValueError) as err:
+        raise ModelError(f"{path}: bad signature on {CARD}") from err
+
+
+def verify_bundle(path: Union[str, Path], public_key: Optional[bytes] = None) -> Bundle:
+    """Check a bundle directory; return it, or raise ModelError naming the bad file."""
+    path = Path(path)
+    card_path = path / CARD
+    if not card_path.is_file():
+        raise ModelError(f"{path}: not a model bundle ({CARD} missing)")
+    try:
+        card = json.loads(card_path.read_text())
+    except (OSError, ValueError) as err:
+        raise ModelError(f"{card_path}: unreadable card: {err}") from err
+    if public_key is not None:
+        _verify_signature(path, public_key)
+    files = card.get("files")
+    if not isinstance(files, dict) or not files:
+        raise ModelError(f"{card_path}: the card lists no files")
+    for name, meta in files.items():
+        f = path / name
+        if not f.is_file():
+            raise ModelError(f"{path}: file {name!r} listed in the card is missing")
+        digest = sha256_file(f)
+        if digest != meta.get("sha256"):
+            raise ModelError(f"{path}: sha256 mismatch for {name!r} (expected "
+                             f"{meta.get('sha256')}, got {digest}): the file was altered")
+    extra = sorted(f.name for f in path.iterdir()
+                   if f.is_file() and f.name not in files and f.name not in UNLISTED_OK)
+    if extra:
+        raise ModelError(f"{path}: files not listed in the card: {', '.join(extra)}")
+    return Bundle(path, card)
