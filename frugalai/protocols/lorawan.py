@@ -51,7 +51,7 @@ def time_on_air(
         raise ValueError(f"cr must be 1..4 (4/5..4/8), got {cr}")
     if phy_payload < 0:
         raise ValueError(f"payload must be >= 0, got {phy_payload}")
-    tsym = (2**sf) / bw
+    tsym = (1 << sf) / bw
     de = (tsym > 0.016) if low_dr_optimize is None else low_dr_optimize
     ih = 0 if explicit_header else 1
     num = 8 * phy_payload - 4 * sf + 28 + 16 * int(crc) - 20 * ih
