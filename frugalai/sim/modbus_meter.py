@@ -5,8 +5,8 @@ request for an unknown id gets silence. The values come from a :class:`Household
 current, a running energy index) at the emulator's clock.
 
 Faults for the tests: ``silent`` ids never answer (a dead meter), ``corrupt_rate`` flips a bit in
-a fraction of the answers, a register outside the map is answered with exception 2 (illegal data
-address), as the real meter does.
+a fraction of the answers, a register past the meter's input range is answered with exception 2 (illegal
+data address).
 """
 
 from __future__ import annotations
@@ -24,6 +24,10 @@ from frugalai.protocols import modbus as mb
 from frugalai.sim.clock import SimClock
 from frugalai.sim.household import HouseholdProfile
 from frugalai.sim.pty import PtyPort
+
+#: The emulated meter's input registers end here: quantities it does not model read as 0.0 below
+#: it, and a read past it gets exception 2, as for a register the meter does not have.
+INPUT_REGISTER_END = 0x0180
 
 
 class ModbusMeterEmulator:
@@ -87,10 +91,10 @@ class ModbusMeterEmulator:
         regs = self.registers(req.slave, self.clock())
         words: list[int] = []
         for addr in range(req.address, req.address + req.count, 2):
-            if addr not in regs or req.count % 2:
+            if addr >= INPUT_REGISTER_END or req.count % 2:
                 self.exceptions += 1
                 return mb.build_exception(req.slave, req.function, 2)
-            words += mb.float32_to_registers(regs[addr])
+            words += mb.float32_to_registers(regs.get(addr, 0.0))
         frame = mb.build_read_response(req.slave, words, req.function)
         if self.corrupt_rate > 0 and self._rng.random() < self.corrupt_rate:
             self.corrupted += 1

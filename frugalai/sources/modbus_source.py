@@ -150,7 +150,7 @@ class ModbusSource:
     def _transact(self, request: bytes, slave: int, count: int) -> Optional[tuple[int, ...]]:
         """One request with retries; registers, or None. OSError propagates (device gone)."""
         for _ in range(self.retries + 1):
-            self._serial.reset_input_buffer()  # stale bytes of a late answer would misalign us
+            self._flush_input()
             self._serial.write(request)
             head = self._serial.read(3)
             total = mb.response_length(head)
@@ -174,6 +174,15 @@ class ModbusSource:
             self.stats.frames_ok += 1
             return regs
         return None
+
+    def _flush_input(self) -> None:
+        """Drop stale bytes (a late answer would misalign the next one); OSError if gone."""
+        try:
+            self._serial.reset_input_buffer()
+        except OSError:
+            raise
+        except Exception as err:  # termios.error on a hung-up pty is not an OSError
+            raise OSError(f"cannot flush {self.port!r}: {err}") from err
 
     def poll_slave(self, slave: int) -> Optional[Reading]:
         """Read every block of one slave; a Reading with what answered, or None."""

@@ -105,14 +105,14 @@ class ReplaySource:
                 values.append((col, name or col, unit))
         try:
             return cls(path, sensor=sensor, speed=speed, time_column=options.get("time"), values=values,
-                       limit=limit, **kwargs)  # type: ignore[arg-type]
+                       limit=limit, **kwargs)
         except ConfigError as err:
             raise ConfigError(f"{err.reason} (in {url!r})", key=key) from None
 
     def _open(self) -> io.TextIOBase:
         try:
             if self.path.suffix == ".gz":
-                return gzip.open(self.path, "rt", newline="")  # type: ignore[return-value]
+                return gzip.open(self.path, "rt", newline="")
             return open(self.path, newline="")  # closed in close()
         except OSError as err:
             raise SourceError(f"cannot open replay file {str(self.path)!r}: {err}") from err
