@@ -151,7 +151,7 @@ size_t fb_frame_decode(const uint8_t *frame, size_t len, uint8_t *out, size_t ou
     if (n == (size_t)-1 || n < FB_HEADER_SIZE + 2) {
         return (size_t)-1;
     }
-    if (fb_crc16(out, n - 2) != (uint16_t)((out[n - 2] << 8) | out[n - 1])) {
+    if (fb_crc16(out, n - 2) != (uint16_t)(((uint16_t)out[n - 2] << 8) | out[n - 1])) {
         return (size_t)-1;
     }
     return n - 2;
