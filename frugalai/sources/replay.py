@@ -71,7 +71,9 @@ class ReplaySource:
         time_column: Optional[str] = None,
         values: Optional[list[tuple[str, str, str]]] = None,
         limit: Optional[int] = None,
+        clock: object = None,
     ) -> None:
+        del clock  # accepted like the live sources take it; a replay's time is the file's
         if speed < 0 or not math.isfinite(speed):
             raise ConfigError(f"speed must be >= 0 or max, got {speed}", key="speed")
         self.path = Path(path)
