@@ -8,7 +8,7 @@ A framer counts what it rejects; it never raises on bad bytes.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import ClassVar, Protocol
+from typing import Callable, ClassVar, Protocol
 
 from frugalai.errors import ConfigError, DecodeError
 from frugalai.protocols import frames
@@ -116,4 +116,5 @@ class FbFramer:
             self.stats.last_error = d.last_error
 
 
-FRAMERS: dict[str, type[TicFramer] | type[FbFramer]] = {"tic": TicFramer, "fb": FbFramer}
+#: protocol name -> framer class, called as ``(sensor, stats, clock, mode=...)``.
+FRAMERS: dict[str, Callable[..., Framer]] = {"tic": TicFramer, "fb": FbFramer}
