@@ -79,6 +79,7 @@ codecs = Registry("codec")
 
 # Built-ins. Modules are imported only when their scheme is asked for.
 sources.register("serial", "frugalai.sources.serial_source:SerialSource.from_url")
+sources.register("replay", "frugalai.sources.replay:ReplaySource.from_url")
 uplinks.register("stdout", "frugalai.uplink.stream:StreamSink.from_url")
 uplinks.register("file", "frugalai.uplink.stream:StreamSink.from_url")
 backends.register("reference", "frugalai.runtime.reference:ReferenceBackend")

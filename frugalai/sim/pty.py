@@ -85,14 +85,13 @@ class PtyPort:
 
     def read(self, timeout: float = 0.1, size: int = 4096) -> bytes:
         """Read what the gateway wrote (for request/response devices); b"" on timeout."""
-        if self.master is None:
-            return b""
-        ready, _, _ = select.select([self.master], [], [], timeout)
-        if not ready:
+        fd = self.master  # read once: another thread may unplug meanwhile
+        if fd is None:
             return b""
         try:
-            return os.read(self.master, size)
-        except (BlockingIOError, OSError):
+            ready, _, _ = select.select([fd], [], [], timeout)
+            return os.read(fd, size) if ready else b""
+        except (OSError, ValueError):  # unplugged while waiting
             return b""
 
     def close(self) -> None:

@@ -6,7 +6,10 @@ characters a second) and sends a frame as soon as the previous one ends. With ``
 simulated time, written whole, so a simulated day fits in seconds.
 
 Historique frames carry ADCO, OPTARIF BASE, ISOUSC, BASE (Wh index), PTEC, IINST, IMAX, PAPP,
-HHPHC and MOTDETAT, as a Linky in historique mode with a BASE contract does.
+HHPHC and MOTDETAT, as a Linky in historique mode with a BASE contract does. Standard frames
+(``mode="standard"``, 9600 baud, HT separators) carry ADSC, VTIC, DATE (horodate with the season
+flag), NGTF, LTARF, EAST, EASF01, IRMS1, URMS1, PREF, PCOUP, SINSTS, SMAXSN (with horodate),
+STGE and NTARF.
 """
 
 from __future__ import annotations
@@ -17,17 +20,32 @@ from typing import Optional
 
 import numpy as np
 
-from frugalai.protocols.tic import HISTORIQUE, encode_frame
+from frugalai.protocols.tic import ETX, HISTORIQUE, STANDARD, STX, encode_frame, encode_group
 from frugalai.sim.clock import SimClock
 from frugalai.sim.household import HouseholdProfile
 from frugalai.sim.pty import PtyPort
 
 BAUD_HISTORIQUE = 1200
+BAUD_STANDARD = 9600
 BITS_PER_CHAR = 10  # start + 7 data + parity + stop
 
 
+def _is_summer(ts: float) -> bool:
+    """French summer time (CEST): last Sunday of March 01:00 UTC to last Sunday of October."""
+    year = time.gmtime(ts).tm_year
+
+    def last_sunday(month: int) -> float:
+        import calendar
+
+        last_day = calendar.monthrange(year, month)[1]
+        weekday = calendar.weekday(year, month, last_day)  # Monday = 0
+        return calendar.timegm((year, month, last_day - (weekday + 1) % 7, 1, 0, 0, 0, 0, 0))
+
+    return last_sunday(3) <= ts < last_sunday(10)
+
+
 class TicMeterEmulator:
-    """A Linky in historique mode driven by a :class:`HouseholdProfile`.
+    """A Linky in historique (default) or standard mode driven by a :class:`HouseholdProfile`.
 
     Args:
         profile: the consumption to report.
@@ -47,7 +65,12 @@ class TicMeterEmulator:
         port: Optional[PtyPort] = None,
         adco: str = "031762270346",
         seed: int = 0,
+        mode: str = HISTORIQUE,
     ) -> None:
+        if mode not in (HISTORIQUE, STANDARD):
+            raise ValueError(f"mode must be historique or standard, got {mode!r}")
+        self.mode = mode
+        self.baud = BAUD_HISTORIQUE if mode == HISTORIQUE else BAUD_STANDARD
         self.profile = profile
         self.clock = clock or SimClock(time.time(), 1.0)
         self.frame_period_s = frame_period_s
@@ -74,6 +97,8 @@ class TicMeterEmulator:
             self.index_wh += watts * (ts - self._last_ts) / 3600.0
         self._last_ts = ts
         va = round(watts / 0.95 / 10.0) * 10
+        if self.mode == STANDARD:
+            return self._standard_frame(ts, va)
         groups = [
             ("ADCO", self.adco),
             ("OPTARIF", "BASE"),
@@ -87,6 +112,31 @@ class TicMeterEmulator:
             ("MOTDETAT", "000000"),
         ]
         return encode_frame(groups, HISTORIQUE)
+
+    def _standard_frame(self, ts: float, va: int) -> bytes:
+        summer = _is_summer(ts)
+        local = time.gmtime(ts + (7200 if summer else 3600))
+        horodate = ("E" if summer else "H") + time.strftime("%y%m%d%H%M%S", local)
+        index = int(self.index_wh)
+        volts = 230
+        parts = [
+            encode_group("ADSC", self.adco, STANDARD),
+            encode_group("VTIC", "02", STANDARD),
+            encode_group("DATE", "", STANDARD, horodate=horodate),
+            encode_group("NGTF", "      BASE      ", STANDARD),
+            encode_group("LTARF", "      BASE      ", STANDARD),
+            encode_group("EAST", f"{index:09d}", STANDARD),
+            encode_group("EASF01", f"{index:09d}", STANDARD),
+            encode_group("IRMS1", f"{min(999, round(va / volts)):03d}", STANDARD),
+            encode_group("URMS1", f"{volts:03d}", STANDARD),
+            encode_group("PREF", "09", STANDARD),
+            encode_group("PCOUP", "09", STANDARD),
+            encode_group("SINSTS", f"{min(99999, va):05d}", STANDARD),
+            encode_group("SMAXSN", f"{min(99999, va):05d}", STANDARD, horodate=horodate),
+            encode_group("STGE", "003A0001", STANDARD),
+            encode_group("NTARF", "01", STANDARD),
+        ]
+        return bytes([STX]) + b"".join(parts) + bytes([ETX])
 
     def _maybe_corrupt(self, frame: bytes) -> bytes:
         if self.corrupt_rate <= 0 or self._rng.random() >= self.corrupt_rate:
@@ -103,10 +153,10 @@ class TicMeterEmulator:
         """Build and write one frame for ``ts``, paced like the real link when speed is 1."""
         frame = self._maybe_corrupt(self.frame_at(ts))
         if self.clock.speed <= 1.0:
-            chunk = 12  # 100 ms of line time at 1200 baud
+            chunk = self.baud // BITS_PER_CHAR // 10  # 100 ms of line time
             for i in range(0, len(frame), chunk):
                 self.port.write(frame[i : i + chunk])
-                if self._stop.wait(chunk * BITS_PER_CHAR / BAUD_HISTORIQUE):
+                if self._stop.wait(chunk * BITS_PER_CHAR / self.baud):
                     return
         else:
             self.port.write(frame)

@@ -29,6 +29,9 @@ class SourceStats:
     bytes_read: int = 0
     frames_ok: int = 0
     frames_bad: int = 0
+    frames_lost: int = 0  # inferred from sequence-number gaps (firmware_bridge)
+    timeouts: int = 0  # requests left unanswered (Modbus)
+    skipped: int = 0  # rows or values without data (replay gaps), not errors
     readings: int = 0
     outages: int = 0
     reconnects: int = 0

@@ -8,25 +8,43 @@ A framer counts what it rejects; it never raises on bad bytes.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Callable, ClassVar
+from typing import Callable, ClassVar, Protocol
 
 from frugalai.errors import ConfigError, DecodeError
+from frugalai.protocols import frames
 from frugalai.protocols.tic import TicDecoder
-from frugalai.protocols.tic_values import frame_values
+from frugalai.protocols.tic_values import EnergyRate, frame_values
 from frugalai.reading import Reading
 from frugalai.sources.base import Clock, SourceStats
 
 
-class TicFramer:
-    """TIC frames -> Readings. Options: ``mode`` = historique | standard | auto."""
+class Framer(Protocol):
+    """What SerialSource needs from a stream protocol."""
 
-    #: pyserial settings per mode (historique 1200 7E1, standard 9600 7E1).
-    SERIAL: ClassVar[dict[str, int]] = {"historique": 1200, "standard": 9600, "auto": 1200}
+    SERIAL: ClassVar[dict[str, object]]
+
+    @property
+    def default_baud(self) -> int: ...
+
+    def feed(self, data: bytes) -> Iterator[Reading]: ...
+
+
+class TicFramer:
+    """TIC frames -> Readings. Options: ``mode`` = historique | standard | auto.
+
+    Adds ``power_w`` (active power, from the energy index over >= 60 s, see
+    :class:`~frugalai.protocols.tic_values.EnergyRate`) since the TIC itself only gives VA.
+    """
+
+    #: pyserial settings (historique 1200 7E1, standard 9600 7E1; auto starts at 1200).
+    SERIAL: ClassVar[dict[str, object]] = {"bytesize": 7, "parity": "E", "stopbits": 1}
+    BAUD: ClassVar[dict[str, int]] = {"historique": 1200, "standard": 9600, "auto": 1200}
 
     def __init__(self, sensor: str, stats: SourceStats, clock: Clock, mode: str = "auto") -> None:
         self.sensor = sensor
         self.stats = stats
         self.clock = clock
+        self.rate = EnergyRate()
         try:
             self.decoder = TicDecoder(mode=mode)
         except ValueError as err:
@@ -34,7 +52,7 @@ class TicFramer:
 
     @property
     def default_baud(self) -> int:
-        return self.SERIAL[self.decoder.mode]
+        return self.BAUD[self.decoder.mode]
 
     def feed(self, data: bytes) -> Iterator[Reading]:
         before_bad = self.decoder.stats.frames_bad
@@ -46,13 +64,57 @@ class TicFramer:
                 self.stats.last_error = str(err)
                 continue
             self.stats.frames_ok += 1
-            yield Reading(self.clock(), self.sensor, values, units, meta)
+            ts = self.clock()
+            if "energy_total_wh" in values:
+                power = self.rate.update(ts, values["energy_total_wh"])
+                if power is not None:
+                    values["power_w"] = power
+                    units["power_w"] = "W"
+            meta["tic_mode"] = frame.mode
+            yield Reading(ts, self.sensor, values, units, meta)
         bad = self.decoder.stats.frames_bad - before_bad
         if bad:
             self.stats.frames_bad += bad
             self.stats.last_error = self.decoder.stats.last_error
 
 
-FramerFactory = Callable[..., TicFramer]
+class FbFramer:
+    """firmware_bridge frames (COBS + CRC-16) -> Readings, one per packet.
 
-FRAMERS: dict[str, FramerFactory] = {"tic": TicFramer}
+    The Reading's ``meta`` carries ``node_id`` and ``seq``; ``stats.frames_lost`` counts the
+    packets missing from each node's sequence. Option ``mode``: only ``auto`` (one framing).
+    """
+
+    SERIAL: ClassVar[dict[str, object]] = {"bytesize": 8, "parity": "N", "stopbits": 1}
+
+    def __init__(self, sensor: str, stats: SourceStats, clock: Clock, mode: str = "auto") -> None:
+        if mode != "auto":
+            raise ConfigError(f"protocol fb has no modes, got mode={mode!r}", key="mode")
+        self.sensor = sensor
+        self.stats = stats
+        self.clock = clock
+        self.decoder = frames.FbDecoder()
+
+    @property
+    def default_baud(self) -> int:
+        return 9600
+
+    def feed(self, data: bytes) -> Iterator[Reading]:
+        d = self.decoder.stats
+        before_bad, before_lost = d.frames_bad, d.frames_lost
+        for pkt in self.decoder.feed(data):
+            self.stats.frames_ok += 1
+            pairs = frames.packet_values(pkt)
+            yield Reading(
+                self.clock(), self.sensor,
+                {k: v for k, (v, _) in pairs.items()}, {k: u for k, (_, u) in pairs.items() if u},
+                {"node_id": str(pkt.node_id), "seq": str(pkt.seq)},
+            )
+        self.stats.frames_bad += d.frames_bad - before_bad
+        self.stats.frames_lost += d.frames_lost - before_lost
+        if d.frames_bad > before_bad:
+            self.stats.last_error = d.last_error
+
+
+#: protocol name -> framer class, called as ``(sensor, stats, clock, mode=...)``.
+FRAMERS: dict[str, Callable[..., Framer]] = {"tic": TicFramer, "fb": FbFramer}

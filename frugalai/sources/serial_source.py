@@ -4,6 +4,11 @@ URL grammar::
 
     serial://<port>?protocol=<name>[&baud=N][&bytesize=7|8][&parity=E|N|O][&stopbits=1|2][&mode=...]
 
+``protocol`` is ``tic`` (Linky; ``mode=historique|standard|auto``), ``fb`` (firmware_bridge
+nodes), or ``modbus`` (a poller, see :mod:`frugalai.sources.modbus_source` for its options).
+With ``protocol=tic&mode=auto`` and no ``baud``, the source tries 1200 baud (historique) and
+switches between 1200 and 9600 (standard) until frames decode.
+
 ``<port>`` is a device path (``serial:///dev/ttyUSB0``, ``serial:///dev/serial/by-id/usb-...``)
 or any pyserial URL (``serial://socket://host:7000``, ``serial://loop://``,
 ``serial://hwgrep://0403:6001``). Serial settings default to what the protocol needs
@@ -35,8 +40,9 @@ OPTIONS = {
     "mode": "protocol mode (TIC: historique, standard, auto)",
 }
 
-#: serial settings a protocol needs when the URL does not say otherwise.
-PROTOCOL_SERIAL = {"tic": {"bytesize": 7, "parity": "E", "stopbits": 1}}
+#: Without a valid frame for this long after opening, TIC auto mode tries the other baud rate.
+AUTOBAUD_S = 4.0
+
 
 
 class SerialSource:
@@ -65,7 +71,7 @@ class SerialSource:
         self.sensor = sensor
         self.stats = SourceStats()
         self.framer = FRAMERS[protocol](sensor, self.stats, clock, mode=mode)
-        defaults = PROTOCOL_SERIAL.get(protocol, {})
+        defaults = self.framer.SERIAL
         self.settings: dict[str, Any] = {
             "baudrate": baud or self.framer.default_baud,
             "bytesize": bytesize or defaults.get("bytesize", 8),
@@ -73,6 +79,7 @@ class SerialSource:
             "stopbits": stopbits,
             "timeout": read_timeout,
         }
+        self._autobaud = protocol == "tic" and mode == "auto" and baud is None
         self._serial: Any = None
         self._outage = OutageLog(f"serial {port}", self.stats)
 
@@ -80,6 +87,10 @@ class SerialSource:
     def from_url(cls, url: str, *, sensor: str, key: Optional[str] = None, **kwargs: Any) -> SerialSource:
         """Build from ``serial://...``; ConfigError (naming ``key``) on a bad URL."""
         _, port, options = split_url(url, key=key)
+        if options.get("protocol") == "modbus":
+            from frugalai.sources.modbus_source import ModbusSource
+
+            return ModbusSource.from_url(url, sensor=sensor, key=key, **kwargs)  # type: ignore[return-value]
         check_options(url, options, OPTIONS, key=key)
         if not port:
             raise ConfigError(f"serial URL names no port: {url!r}", key=key)
@@ -114,6 +125,7 @@ class SerialSource:
         import serial
 
         backoff = Backoff()
+        opened_at = 0.0
         while not stop.is_set():
             if self._serial is None:
                 try:
@@ -124,6 +136,10 @@ class SerialSource:
                     continue
                 self._outage.up()
                 backoff.reset()
+                opened_at = time.monotonic()
+            if self._autobaud and self.stats.frames_ok == 0 and time.monotonic() - opened_at > AUTOBAUD_S:
+                self._switch_baud()
+                opened_at = time.monotonic()
             try:
                 data = self._serial.read(max(1, self._serial.in_waiting))
             except (serial.SerialException, OSError) as err:
@@ -137,6 +153,15 @@ class SerialSource:
                 self.stats.readings += 1
                 self.stats.last_reading_ts = reading.ts
                 yield reading
+
+    def _switch_baud(self) -> None:
+        """TIC auto mode: no frame yet, so the meter may be in the other mode (other baud)."""
+        new = 9600 if self.settings["baudrate"] == 1200 else 1200
+        self.settings["baudrate"] = new
+        try:
+            self._serial.baudrate = new
+        except (OSError, ValueError) as err:  # the port vanished: the read loop will notice
+            self.stats.last_error = f"cannot switch to {new} baud: {err}"
 
     def _close_port(self) -> None:
         if self._serial is not None:
