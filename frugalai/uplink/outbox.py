@@ -100,11 +100,11 @@ class Outbox:
         self.sync = "full" if durable else sync
         self.max_pending = max_pending
         self.keep_sent = keep_sent
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._synchronous = ""
         try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             with self._lock:
                 self._db.execute("PRAGMA journal_mode=WAL")
@@ -118,7 +118,7 @@ class Outbox:
                     "INSERT OR IGNORE INTO counters SELECT 'sent', COUNT(sent_at) FROM events")
                 self._db.execute("INSERT OR IGNORE INTO counters VALUES ('dropped', 0)")
                 self._db.execute("COMMIT")
-        except sqlite3.Error as err:
+        except (sqlite3.Error, OSError) as err:
             raise OutboxError(f"outbox {self.path}: cannot open: {err}") from err
 
     # -- internals -----------------------------------------------------------------------
