@@ -23,10 +23,10 @@ from frugalai.uplink.outbox import Outbox
 
 pytest.importorskip("paho.mqtt.client", reason="paho-mqtt not installed (extra 'mqtt')")
 
-from mqtt_broker import MOSQUITTO, Mosquitto  # noqa: E402
-from mqtt_subscriber import Subscriber  # noqa: E402
+from mqtt_broker import MOSQUITTO, Mosquitto
+from mqtt_subscriber import Subscriber
 
-from frugalai.uplink.mqtt import MqttSink  # noqa: E402
+from frugalai.uplink.mqtt import MqttSink
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = "retry_min=1&retry_max=2&timeout=5"

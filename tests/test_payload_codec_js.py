@@ -57,7 +57,7 @@ def run_node(payloads: list[bytes]) -> list[dict[str, Any]]:
 def random_events(n: int, seed: int = 7) -> list[Event]:
     rng = random.Random(seed)
     out = []
-    for i in range(n):
+    for _ in range(n):
         kind = rng.choice(sorted(KINDS))
         value = rng.choice([math.nan, 0.0, -0.0, 1e-6, 65504.0, 1e9, -1e9,
                             rng.uniform(-70000, 70000), rng.uniform(-5, 5)])

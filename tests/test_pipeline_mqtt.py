@@ -13,17 +13,17 @@ import pytest
 
 pytest.importorskip("paho.mqtt.client", reason="paho-mqtt not installed (extra 'mqtt')")
 
-from mqtt_subscriber import Subscriber  # noqa: E402
+from mqtt_subscriber import Subscriber
 
-from frugalai.config import FlowConfig, PolicyConfig, loads_config  # noqa: E402
-from frugalai.demo import DEMO_START, fit_history  # noqa: E402
-from frugalai.pipeline import Flow, Pipeline, ProfileScorer  # noqa: E402
-from frugalai.sim.clock import SimClock  # noqa: E402
-from frugalai.sim.household import HouseholdProfile, demo_anomalies  # noqa: E402
-from frugalai.sim.tic_meter import TicMeterEmulator  # noqa: E402
-from frugalai.sources.serial_source import SerialSource  # noqa: E402
-from frugalai.uplink.mqtt import MqttSink  # noqa: E402
-from frugalai.uplink.outbox import Outbox  # noqa: E402
+from frugalai.config import FlowConfig, PolicyConfig, loads_config
+from frugalai.demo import DEMO_START, fit_history
+from frugalai.pipeline import Flow, Pipeline, ProfileScorer
+from frugalai.sim.clock import SimClock
+from frugalai.sim.household import HouseholdProfile, demo_anomalies
+from frugalai.sim.tic_meter import TicMeterEmulator
+from frugalai.sources.serial_source import SerialSource
+from frugalai.uplink.mqtt import MqttSink
+from frugalai.uplink.outbox import Outbox
 
 
 def test_linky_on_a_pty_to_mqtt_with_alarms_and_summaries(mosquitto, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -111,10 +111,7 @@ def encode_binary(event: Event, max_size: Optional[int] = None) -> bytes:
                                  _u(stats.errors, 16), _u(stats.dropped, 16), score,
                                  stats.min, stats.mean, stats.max)
         return _STRUCT.pack(*head, _score_byte(stats.max_score), _half(stats.mean))
-    if event.kind == "class":
-        byte8 = max(0, min(255, event.label))
-    else:
-        byte8 = _score_byte(event.score)
+    byte8 = max(0, min(255, event.label)) if event.kind == "class" else _score_byte(event.score)
     return _STRUCT.pack(*head, byte8, _half(event.value))
 
 

@@ -112,7 +112,7 @@ class RateLimit:
         self.exempt = exempt
         self.suppressed = 0
         self._tokens: dict[str, tuple[float, float]] = {}  # sensor -> (tokens, at)
-        self._held: dict[str, object] = {}
+        self._held: dict[str, tuple[str, object]] = {}
         self._last_sent: dict[str, tuple[str, object]] = {}
 
     def _take(self, sensor: str, now: float) -> bool:
@@ -143,7 +143,7 @@ class RateLimit:
                 continue
             if self._take(sensor, now):
                 del self._held[sensor]
-                kind, state = held  # type: ignore[misc]
+                kind, state = held
                 self._last_sent[sensor] = (kind, state)
                 out.append((sensor, kind, state))
         return out
@@ -203,7 +203,7 @@ class SummaryAccumulator:
         """The period ending at ``now``; the accumulator restarts at ``now``."""
         n = self.windows
         stats = Stats(
-            period_s=int(round(max(0.0, now - self.start))), readings=self.readings,
+            period_s=round(max(0.0, now - self.start)), readings=self.readings,
             windows=n, events=self.events, errors=self.errors, dropped=dropped,
             min=self._min if n else math.nan, mean=self._sum / n if n else math.nan,
             max=self._max if n else math.nan,
