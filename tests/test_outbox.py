@@ -118,6 +118,9 @@ def test_unwritable_outbox_is_an_outbox_error(tmp_path: Path) -> None:
     box.close()
     with pytest.raises(OutboxError, match="closed"):
         box.append(Event("alarm", "a", 0.0))
+    with pytest.raises(OutboxError, match="closed"):
+        box.pending()
+    box.close()  # twice is fine
 
 
 WRITER = r"""

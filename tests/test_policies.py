@@ -110,3 +110,31 @@ def test_event_json_round_trip_with_stats() -> None:
 
 def test_priorities_alarms_first() -> None:
     assert PRIORITY["alarm"] < PRIORITY["class"] < PRIORITY["summary"] < PRIORITY["heartbeat"]
+
+
+def test_flow_applies_the_rate_limit_and_still_reports_the_final_state() -> None:
+    """Flow.process wiring: hysteresis -> rate limit -> events; the score is the window mean."""
+    from frugalai.config import FlowConfig, PolicyConfig
+    from frugalai.pipeline import Flow
+    from frugalai.reading import Reading
+
+    class MeanIsTheScore:  # the model is not under test here: the policy wiring is
+        def update_one(self, window: object, value: float) -> float:
+            return value
+
+    config = FlowConfig(name="s", source="serial:///dev/null", quantity="x", aggregate="mean",
+                        window_s=60, policy=PolicyConfig(on=4, off=2, max_per_hour=1, burst=1))
+    flow = Flow(config, source=None, scorer=MeanIsTheScore())  # type: ignore[arg-type]
+    # one reading per minute: windows flap alarm/clear every minute for 10 minutes, end high
+    scores = [5.0, 1.0] * 5 + [5.0] + [5.0] * 70
+    out = []
+    for i, s in enumerate(scores + [5.0]):
+        out += [(e.kind, e.ts) for e in flow.process(Reading(60.0 * i + 1, "s", {"x": s}))]
+    assert out[0] == ("alarm", 60.0)
+    assert flow.limit is not None and flow.limit.suppressed == 10
+    # the clears and alarms in between were held; the state upstream already knows (alarm)
+    # is the final one, so nothing more is sent
+    assert out == [("alarm", 60.0)]
+    flow.process(Reading(60.0 * 200, "s", {"x": 1.0}))
+    flow.process(Reading(60.0 * 201, "s", {"x": 1.0}))
+    assert flow.stats.events == 2, "the clear after an hour passes the limit"

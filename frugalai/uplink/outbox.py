@@ -137,7 +137,8 @@ class Outbox:
                          "value = value + excluded.value", (name, n))
 
     def _counter(self, name: str) -> int:
-        row = self._db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        row = self._conn().execute("SELECT value FROM counters WHERE name = ?",
+                                   (name,)).fetchone()
         return int(row[0]) if row else 0
 
     def _overflow(self) -> None:
@@ -158,9 +159,13 @@ class Outbox:
         log.warning("outbox full (%d pending, cap %d): dropped %d event(s) by policy %s: %s",
                     pending, self.max_pending, len(victims), OVERFLOW_POLICY, dict(kinds))
 
-    def _transaction(self, level: str) -> sqlite3.Connection:
+    def _conn(self) -> sqlite3.Connection:
         if self._db is None:
             raise OutboxError(f"outbox {self.path} is closed")
+        return self._db
+
+    def _transaction(self, level: str) -> sqlite3.Connection:
+        self._conn()
         self._set_sync(level)
         self._db.execute("BEGIN IMMEDIATE")
         return self._db
@@ -211,7 +216,7 @@ class Outbox:
     def pending(self, limit: int = 100) -> list[Event]:
         """Events not yet delivered, most urgent first, then oldest first."""
         with self._lock:
-            rows = self._db.execute(
+            rows = self._conn().execute(
                 "SELECT body FROM events WHERE sent_at IS NULL "
                 "ORDER BY priority, rowid LIMIT ?", (limit,)
             ).fetchall()
@@ -247,13 +252,13 @@ class Outbox:
     def depth(self) -> int:
         """How many events wait for delivery."""
         with self._lock:
-            return int(self._db.execute(
+            return int(self._conn().execute(
                 "SELECT COUNT(*) FROM events WHERE sent_at IS NULL").fetchone()[0])
 
     def oldest_pending_ts(self) -> Optional[float]:
         """When the oldest undelivered event was stored (None when nothing waits)."""
         with self._lock:
-            row = self._db.execute(
+            row = self._conn().execute(
                 "SELECT MIN(created) FROM events WHERE sent_at IS NULL").fetchone()
         return row[0]
 
@@ -265,7 +270,7 @@ class Outbox:
     def counts(self) -> dict[str, int]:
         """Totals since the database was created: stored, sent, pending, dropped."""
         with self._lock:
-            pending = int(self._db.execute(
+            pending = int(self._conn().execute(
                 "SELECT COUNT(*) FROM events WHERE sent_at IS NULL").fetchone()[0])
             return {"stored": self._counter("appended"), "sent": self._counter("sent"),
                     "pending": pending, "dropped": self._counter("dropped")}
