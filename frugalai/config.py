@@ -49,11 +49,20 @@ class GatewayConfig:
     id: str = _help("gateway id: MQTT client id and topic segment", default="frugalai")
     state_dir: str = _help("where the outbox and learned state live", default="./state")
     models_dir: str = _help("where model bundles are looked up by name", default="models")
+    outbox_max: int = _help("undelivered events kept; past it the lowest-priority oldest "
+                            "are dropped (counted, reported in summaries)", default=50000)
+    outbox_sync: str = _help("outbox fsync policy: append (fsync stored events, not delivery "
+                             "marks), full, or normal (no fsync)", default="append")
 
     def validate(self) -> None:
         if not self.id or any(c in self.id for c in "/+# "):
             raise ConfigError(f"must be non-empty without '/', '+', '#' or spaces, got "
                               f"{self.id!r}", key="id")
+        if self.outbox_max < 1:
+            raise ConfigError(f"must be >= 1, got {self.outbox_max}", key="outbox_max")
+        if self.outbox_sync not in ("append", "full", "normal"):
+            raise ConfigError(f"must be 'append', 'full' or 'normal', got {self.outbox_sync!r}",
+                              key="outbox_sync")
 
 
 @dataclass(frozen=True)
@@ -64,12 +73,20 @@ class PolicyConfig:
     off: float = _help("clear when the score falls to this", default=2.0)
     debounce: int = _help("consecutive windows past a threshold before changing state",
                           default=1)
+    max_per_hour: float = _help("rate limit of alarm/clear events per hour, 0 = none "
+                                "(the latest state is still sent when the budget allows)",
+                                default=0.0)
+    burst: int = _help("events allowed at once before the rate limit applies", default=3)
 
     def validate(self) -> None:
         if self.off > self.on:
             raise ConfigError(f"must be <= on ({self.on}), got {self.off}", key="off")
         if self.debounce < 1:
             raise ConfigError(f"must be >= 1, got {self.debounce}", key="debounce")
+        if self.max_per_hour < 0:
+            raise ConfigError(f"must be >= 0, got {self.max_per_hour}", key="max_per_hour")
+        if self.burst < 1:
+            raise ConfigError(f"must be >= 1, got {self.burst}", key="burst")
 
 
 @dataclass(frozen=True)
@@ -107,6 +124,8 @@ class FlowConfig:
     profile: ProfileModelConfig = _help("settings of the 'profile' model",
                                         default_factory=ProfileModelConfig)
     policy: PolicyConfig = _help("event policy", default_factory=PolicyConfig)
+    summary_s: int = _help("seconds between summary events (counts, min/mean/max; silence "
+                           "upstream then means a dead gateway), 0 = none", default=3600)
 
     def validate(self) -> None:
         if not self.name or any(c in self.name for c in "/+#: "):
@@ -124,6 +143,9 @@ class FlowConfig:
                               key="aggregate")
         if self.window_s <= 0:
             raise ConfigError(f"must be > 0, got {self.window_s}", key="window_s")
+        if self.summary_s < 0:
+            raise ConfigError(f"must be >= 0 (0 = no summaries), got {self.summary_s}",
+                              key="summary_s")
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,15 @@ from typing import Any, Callable, Optional, Protocol
 from frugalai import registry
 from frugalai.config import Config, FlowConfig
 from frugalai.errors import ConfigError, UplinkError
-from frugalai.events.codec import BINARY_SIZE
+from frugalai.events.codec import encode_binary
 from frugalai.events.event import Event
-from frugalai.events.policy import Hysteresis
+from frugalai.events.policy import Hysteresis, RateLimit, SummaryAccumulator
 from frugalai.features.profile import DailyProfile
 from frugalai.features.window import WindowAggregator, WindowStats
 from frugalai.reading import Reading
 from frugalai.sources import open_source
 from frugalai.sources.base import Source
-from frugalai.uplink.outbox import Outbox
+from frugalai.uplink.outbox import Outbox, OutboxError
 
 log = logging.getLogger("frugalai.pipeline")
 
@@ -86,11 +86,22 @@ class Flow:
         self.scorer = scorer
         self.window = WindowAggregator(config.window_s)
         self.policy = Hysteresis(config.policy.on, config.policy.off, config.policy.debounce)
+        self.limit = (RateLimit(config.policy.max_per_hour, config.policy.burst)
+                      if config.policy.max_per_hour > 0 else None)
         self.stats = FlowStats()
+        # The periodic summary: counts since the last one (guarded: the flow thread updates,
+        # the pipeline thread takes).
+        self.period = SummaryAccumulator(start=time.time())
+        self._period_lock = threading.Lock()
+        self._bad_frames_seen = 0
+        self._dropped_seen = 0
+        self.next_summary = time.monotonic() + config.summary_s if config.summary_s else None
 
     def process(self, reading: Reading) -> list[Event]:
         """Feed one Reading; return the events it caused (usually none)."""
         self.stats.readings += 1
+        with self._period_lock:
+            self.period.reading_one()
         value = reading.get(self.config.quantity)
         if value is None:
             return []
@@ -102,16 +113,44 @@ class Flow:
         if x != x:  # NaN: a window with one sample has no rate
             return []
         score = self.scorer.update_one(closed, x)
+        with self._period_lock:
+            self.period.window_one(x, score)
         if score is None:
             return []
         self.stats.scored += 1
         self.stats.last_score = score
+        kinds = []
         transition = self.policy.update_one(score)
-        if transition is None:
-            return []
-        self.stats.events += 1
-        return [Event(transition, self.config.name, closed.end, score=score, value=x,
-                      sensor_id=self.config.sensor_id, model_id=self.config.model_id)]
+        if transition is not None and (self.limit is None or self.limit.allow(
+                self.config.name, transition, closed.end)):
+            kinds.append(transition)
+        if self.limit is not None:  # a state held back by the rate limit, once allowed
+            kinds += [kind for _, kind, _ in self.limit.poll(closed.end)]
+        events = [Event(kind, self.config.name, closed.end, score=score, value=x,
+                        sensor_id=self.config.sensor_id, model_id=self.config.model_id)
+                  for kind in kinds]
+        self.stats.events += len(events)
+        with self._period_lock:
+            for _ in events:
+                self.period.event_one()
+        return events
+
+    def take_summary(self, now: float, dropped_total: int = 0) -> Event:
+        """The ``summary`` event of the period ending now (wall clock), and start a new one.
+
+        Args:
+            now: UNIX time.
+            dropped_total: the outbox's overflow drop count for this sensor, since forever.
+        """
+        bad = self.source.stats.frames_bad
+        with self._period_lock:
+            self.period.error_one(bad - self._bad_frames_seen)
+            stats = self.period.take(now, dropped=dropped_total - self._dropped_seen)
+        self._bad_frames_seen, self._dropped_seen = bad, dropped_total
+        return Event("summary", self.config.name, now, value=stats.mean,
+                     score=0.0 if stats.max_score != stats.max_score else stats.max_score,
+                     sensor_id=self.config.sensor_id, model_id=self.config.model_id,
+                     stats=stats)
 
 
 Sink = Any  # has send(events) -> delivered events, and close()
@@ -128,6 +167,7 @@ class Pipeline:
     delivered: int = 0
     upstream_bytes: int = 0
     _threads: list[threading.Thread] = field(default_factory=list)
+    _last_uplink_error: str = ""
 
     @classmethod
     def from_config(
@@ -145,7 +185,9 @@ class Pipeline:
                                  **(source_kwargs or {}))
             flows.append(Flow(fc, source, build_scorer(fc)))  # type: ignore[arg-type]
         if outbox is None:
-            outbox = Outbox(Path(config.gateway.state_dir) / "outbox.sqlite")
+            outbox = Outbox(Path(config.gateway.state_dir) / "outbox.sqlite",
+                            sync=config.gateway.outbox_sync,
+                            max_pending=config.gateway.outbox_max)
         if sinks is None:
             sinks = []
             for i, uc in enumerate(config.uplink):
@@ -160,10 +202,35 @@ class Pipeline:
                 events = flow.process(reading)
             except Exception:  # a bug in one model must not kill the flow
                 flow.stats.errors += 1
+                with flow._period_lock:
+                    flow.period.error_one()
                 log.exception("%s: processing failed", flow.config.name)
                 continue
             if events:
-                self.outbox.append_many(events)
+                try:
+                    self.outbox.append_many(events)
+                except OutboxError as err:  # disk full, card gone read-only: loud and counted
+                    flow.stats.errors += len(events)
+                    with flow._period_lock:
+                        flow.period.error_one(len(events))
+                    log.error("%s: LOST %d event(s): %s", flow.config.name, len(events), err)
+
+    def emit_summaries(self, force: bool = False) -> list[Event]:
+        """Store the summary of every flow whose period is over (one transaction for all)."""
+        due = [f for f in self.flows if f.next_summary is not None
+               and (force or time.monotonic() >= f.next_summary)]
+        if not due:
+            return []
+        now = time.time()
+        events = []
+        for flow in due:
+            flow.next_summary = time.monotonic() + flow.config.summary_s
+            events.append(flow.take_summary(now, self.outbox.dropped(flow.config.name)))
+        try:
+            return self.outbox.append_many(events)
+        except OutboxError as err:
+            log.error("LOST %d summary event(s): %s", len(events), err)
+            return []
 
     def start(self, stop: threading.Event) -> None:
         for flow in self.flows:
@@ -184,13 +251,19 @@ class Pipeline:
                 try:
                     sent = sink.send(pending)
                 except UplinkError as err:
-                    log.warning("uplink failed, events stay in the outbox: %s", err)
+                    # An outage lasts: say it once, not every flush.
+                    (log.debug if str(err) == self._last_uplink_error else log.warning)(
+                        "uplink failed, events stay in the outbox: %s", err)
+                    self._last_uplink_error = str(err)
                     return total
                 delivered = sent if delivered is None else [e for e in delivered if e in sent]
             delivered = pending if delivered is None else delivered
+            if self._last_uplink_error and delivered:
+                log.info("uplink back: delivering %d pending event(s)", self.outbox.depth())
+                self._last_uplink_error = ""
             self.outbox.mark_sent(delivered)
             for event in delivered:
-                self.upstream_bytes += BINARY_SIZE
+                self.upstream_bytes += len(encode_binary(event))
                 if self.on_event is not None:
                     self.on_event(event)
             self.delivered += len(delivered)
@@ -208,6 +281,7 @@ class Pipeline:
                 if deadline is not None and time.monotonic() >= deadline:
                     break
                 stop.wait(flush_every)
+                self.emit_summaries()
                 self.flush()
         finally:
             stop.set()

@@ -82,6 +82,8 @@ sources.register("serial", "frugalai.sources.serial_source:SerialSource.from_url
 sources.register("replay", "frugalai.sources.replay:ReplaySource.from_url")
 uplinks.register("stdout", "frugalai.uplink.stream:StreamSink.from_url")
 uplinks.register("file", "frugalai.uplink.stream:StreamSink.from_url")
+uplinks.register("mqtt", "frugalai.uplink.mqtt:MqttSink.from_url")
+uplinks.register("mqtts", "frugalai.uplink.mqtt:MqttSink.from_url")
 backends.register("reference", "frugalai.runtime.reference:ReferenceBackend")
 codecs.register("binary", "frugalai.events.codec:encode_binary")
 codecs.register("json", "frugalai.events.codec:encode_json")

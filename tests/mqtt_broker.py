@@ -8,6 +8,7 @@ with the reason (``make test`` fails earlier than that, in install-sysdeps).
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -47,6 +48,10 @@ class Mosquitto:
         self.log = self.workdir / "mosquitto.log"
         lines = [f"listener {self.port} 127.0.0.1", "persistence false",
                  f"log_dest file {self.log}", "log_type all"]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            # As root, mosquitto drops to user "mosquitto", which cannot read a 0700 tmp dir
+            # (password file, certificates, log): keep the test broker as the test's user.
+            lines.append("user root")
         if users:
             pwfile = self.workdir / "passwd"
             pwfile.write_text("")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from frugalai.events.event import Event
 from frugalai.uplink.outbox import Outbox
 
@@ -21,7 +23,8 @@ def test_events_survive_reopen_and_seq_continues(tmp_path: Path) -> None:
         more = box.append(Event("alarm", "linky", 4.0))
         assert more.seq == 2, "sequence numbers must never repeat after a restart"
         box.mark_sent(box.pending())
-        assert box.depth() == 0 and box.counts() == {"stored": 4, "sent": 4, "pending": 0}
+        assert box.depth() == 0
+        assert box.counts() == {"stored": 4, "sent": 4, "pending": 0, "dropped": 0}
 
 
 def test_pending_orders_alarms_before_summaries(tmp_path: Path) -> None:
@@ -36,3 +39,128 @@ def test_mark_sent_twice_counts_once(tmp_path: Path) -> None:
         event = box.append(Event("alarm", "a", 1.0))
         assert box.mark_sent([event]) == 1
         assert box.mark_sent([event]) == 0
+
+
+def test_overflow_drops_lowest_priority_oldest_first_and_counts(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.sqlite", max_pending=4) as box:
+        box.append_many([Event("heartbeat", "a", 0.0), Event("summary", "a", 1.0),
+                         Event("alarm", "a", 2.0), Event("summary", "b", 3.0)])
+        box.append(Event("alarm", "b", 4.0))  # heartbeat goes first
+        assert [e.kind for e in box.pending()] == ["alarm", "alarm", "summary", "summary"]
+        box.append(Event("class", "a", 5.0))  # then the oldest summary (a's)
+        assert [e.id for e in box.pending()] == ["a:2", "b:1", "a:3", "b:0"]
+        box.append(Event("summary", "c", 6.0))  # a newer summary replaces the oldest one
+        assert [e.id for e in box.pending()] == ["a:2", "b:1", "a:3", "c:0"]
+        box.append_many([Event("alarm", "c", 7.0)] * 4)  # only alarms left: oldest alarms go
+        assert [e.id for e in box.pending()] == ["c:1", "c:2", "c:3", "c:4"]
+        assert box.counts() == {"stored": 11, "sent": 0, "pending": 4, "dropped": 7}
+        assert (box.dropped("a"), box.dropped("b"), box.dropped("c")) == (4, 2, 1)
+    with Outbox(tmp_path / "o.sqlite") as box:
+        assert box.dropped() == 7, "the count survives a restart"
+
+
+def test_delivered_rows_are_pruned_but_counted(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.sqlite", keep_sent=5) as box:
+        for _ in range(4):
+            box.mark_sent(box.append_many([Event("alarm", "a", 0.0)] * 10))
+        rows = box._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        assert rows == 5
+        assert box.counts() == {"stored": 40, "sent": 40, "pending": 0, "dropped": 0}
+        assert box.append(Event("alarm", "a", 0.0)).seq == 40
+
+
+def test_appends_are_fsynced_marks_are_not(tmp_path: Path) -> None:
+    def level(box: Outbox) -> int:
+        return int(box._db.execute("PRAGMA synchronous").fetchone()[0])
+
+    FULL, NORMAL = 2, 1  # sqlite's codes
+    with Outbox(tmp_path / "a.sqlite") as box:
+        event = box.append(Event("alarm", "a", 0.0))
+        assert level(box) == FULL
+        box.mark_sent([event])
+        assert level(box) == NORMAL
+        assert box._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with Outbox(tmp_path / "f.sqlite", sync="full") as box:
+        box.mark_sent([box.append(Event("alarm", "a", 0.0))])
+        assert level(box) == FULL
+    with pytest.raises(ValueError, match="sync must be"):
+        Outbox(tmp_path / "x.sqlite", sync="sometimes")
+
+
+def test_database_of_the_first_version_is_upgraded(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "old.sqlite"
+    con = sqlite3.connect(db)
+    con.executescript("""
+        CREATE TABLE events (rowid INTEGER PRIMARY KEY AUTOINCREMENT, sensor TEXT NOT NULL,
+            seq INTEGER NOT NULL, priority INTEGER NOT NULL, created REAL NOT NULL,
+            body TEXT NOT NULL, sent_at REAL, UNIQUE (sensor, seq));
+        CREATE TABLE sequences (sensor TEXT PRIMARY KEY, next INTEGER NOT NULL);
+        INSERT INTO sequences VALUES ('a', 2);
+        INSERT INTO events VALUES (1, 'a', 0, 0, 0, '{"kind":"alarm","sensor":"a","ts":0,"seq":0}', 1);
+        INSERT INTO events VALUES (2, 'a', 1, 0, 0, '{"kind":"clear","sensor":"a","ts":1,"seq":1}', NULL);
+    """)
+    con.commit()
+    con.close()
+    with Outbox(db) as box:
+        assert box.counts() == {"stored": 2, "sent": 1, "pending": 1, "dropped": 0}
+        assert [e.id for e in box.pending()] == ["a:1"]
+
+
+def test_unwritable_outbox_is_an_outbox_error(tmp_path: Path) -> None:
+    from frugalai.uplink.outbox import OutboxError
+
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OutboxError, match="cannot open"):
+        Outbox(tmp_path / "file" / "o.sqlite")
+    box = Outbox(tmp_path / "o.sqlite")
+    box.close()
+    with pytest.raises(OutboxError, match="closed"):
+        box.append(Event("alarm", "a", 0.0))
+    with pytest.raises(OutboxError, match="closed"):
+        box.pending()
+    box.close()  # twice is fine
+
+
+WRITER = r"""
+import sys
+import pytest
+
+from frugalai.events.event import Event
+from frugalai.uplink.outbox import Outbox
+box = Outbox(sys.argv[1])
+i = 0
+while True:
+    stored = box.append_many([Event("alarm", "k", float(i + j)) for j in range(3)])
+    print(" ".join(e.id for e in stored), flush=True)   # printed only after COMMIT returned
+    i += 3
+"""
+
+
+def test_sigkill_during_appends_loses_no_committed_event(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    db = tmp_path / "o.sqlite"
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(db)], stdout=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": str(root)})
+    acked: list[str] = []
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    while len(acked) < 600 and time.monotonic() < deadline:
+        acked += proc.stdout.readline().split()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    acked += proc.stdout.read().split()  # lines already in the pipe were committed too
+    assert len(acked) >= 600
+    with Outbox(db) as box:
+        assert box._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        stored = {e.id for e in box.pending(10**6)}
+        assert set(acked) <= stored, f"lost: {sorted(set(acked) - stored)[:5]}"
+        assert len(stored) % 3 == 0, "a batch is all or nothing"
+        assert box.append(Event("alarm", "k", 0.0)).seq == len(stored)

@@ -1,6 +1,11 @@
 """Event codecs: a compact binary form for LoRaWAN-sized uplinks, and JSON for MQTT.
 
-Binary format, version 1 (11 bytes, big-endian; fits US915 DR0's 11-byte payload)::
+The full specification, with byte diagrams and the JavaScript decoder for network servers, is
+``docs/event-format.md``; ``payload_codec.js`` beside this file decodes the same bytes.
+
+Binary format, version 1. Big-endian. The length tells the layout apart:
+
+**Short form, 11 bytes** (every kind; fits US915 DR0's 11-byte payload)::
 
     byte  0      : vv kkk mmm   version (2 bits, = 1) | kind (3 bits) | model id (3 bits)
     byte  1      : sensor id (0-255)
@@ -8,6 +13,24 @@ Binary format, version 1 (11 bytes, big-endian; fits US915 DR0's 11-byte payload
     bytes 4-7    : time, u32 seconds since 2020-01-01T00:00:00Z (good until 2156)
     byte  8      : class index (kind=class) or score x 10 clamped to 0-255 (0.1 steps)
     bytes 9-10   : key value, IEEE-754 binary16 (half float: 3 significant digits, |x| < 65504)
+
+A summary in short form carries its max score in byte 8 and its mean in bytes 9-10 (for links
+that allow only 11 bytes).
+
+**Summary form, 37 bytes** (kind=summary; fits EU868 DR0-2's 51 bytes with 14 to spare for
+piggybacked MAC commands)::
+
+    bytes 0-7    : as the short form (time = end of the period)
+    bytes 8-11   : period length, u32 seconds
+    bytes 12-15  : readings, u32
+    bytes 16-17  : windows scored, u16        (counters saturate at their maximum)
+    bytes 18-19  : events emitted, u16
+    bytes 20-21  : errors (frames rejected + processing errors), u16
+    bytes 22-23  : events dropped by the outbox on overflow, u16
+    byte  24     : max score x 10, 0-254; 255 = no score this period
+    bytes 25-28  : min of the key value, f32 (NaN = no window)
+    bytes 29-32  : mean, f32
+    bytes 33-36  : max, f32
 
 >>> from frugalai.events.event import Event
 >>> raw = encode_binary(Event("alarm", "linky", 1_700_000_000.0, score=6.25, value=2310.0,
@@ -23,16 +46,21 @@ from __future__ import annotations
 import json
 import math
 import struct
-from typing import Any
+from typing import Any, Optional
 
 from frugalai.errors import DecodeError
-from frugalai.events.event import KINDS, Event
+from frugalai.events.event import KINDS, Event, Stats
 
 VERSION = 1
 EPOCH_2020 = 1_577_836_800
 _CODES = {code: name for name, code in KINDS.items()}
 _STRUCT = struct.Struct(">BBHIBe")
+_SUMMARY = struct.Struct(">BBHIIIHHHHBfff")
 BINARY_SIZE = _STRUCT.size
+SUMMARY_SIZE = _SUMMARY.size
+#: The largest payload this codec ever produces (EU868 DR0-2 carry 51 bytes).
+MAX_SIZE = SUMMARY_SIZE
+_NO_SCORE = 255
 
 
 def _half(value: float) -> float:
@@ -41,35 +69,86 @@ def _half(value: float) -> float:
     return max(-65504.0, min(65504.0, value))
 
 
-def encode_binary(event: Event) -> bytes:
-    """Encode one event in the 11-byte format."""
+def _u(value: int, bits: int) -> int:
+    """Saturate a counter to an unsigned field (a capped count is still an honest lower bound)."""
+    return max(0, min((1 << bits) - 1, int(value)))
+
+
+def _score_byte(score: float, top: int = 255) -> int:
+    return 0 if math.isnan(score) else int(max(0, min(top, round(score * 10))))
+
+
+def _head(event: Event) -> tuple[int, int, int, int]:
     if not 0 <= event.sensor_id <= 255:
         raise ValueError(f"sensor_id must be 0-255, got {event.sensor_id}")
     if not 0 <= event.model_id <= 7:
         raise ValueError(f"model_id must be 0-7, got {event.model_id}")
     head = (VERSION << 6) | (KINDS[event.kind] << 3) | event.model_id
     t = int(max(0, min(0xFFFFFFFF, event.ts - EPOCH_2020)))
-    if event.kind == "class":
-        byte8 = max(0, min(255, event.label))
-    else:
-        byte8 = 0 if math.isnan(event.score) else int(max(0, min(255, round(event.score * 10))))
-    return _STRUCT.pack(head, event.sensor_id, event.seq & 0xFFFF, t, byte8, _half(event.value))
+    return head, event.sensor_id, event.seq & 0xFFFF, t
+
+
+def encode_binary(event: Event, max_size: Optional[int] = None) -> bytes:
+    """Encode one event: 11 bytes, or 37 for a summary that carries stats.
+
+    Args:
+        event: the event.
+        max_size: the largest payload the link takes now (LoRaWAN: depends on the data rate).
+            A summary falls back to the 11-byte short form when 37 bytes do not fit.
+
+    Raises:
+        ValueError: an id out of its wire range, or ``max_size`` below 11.
+    """
+    if max_size is not None and max_size < BINARY_SIZE:
+        raise ValueError(f"no event layout fits {max_size} bytes (the smallest is {BINARY_SIZE})")
+    head = _head(event)
+    stats = event.stats
+    if event.kind == "summary" and stats is not None:
+        if max_size is None or max_size >= SUMMARY_SIZE:
+            score = _NO_SCORE if math.isnan(stats.max_score) else _score_byte(stats.max_score, 254)
+            return _SUMMARY.pack(*head, _u(stats.period_s, 32), _u(stats.readings, 32),
+                                 _u(stats.windows, 16), _u(stats.events, 16),
+                                 _u(stats.errors, 16), _u(stats.dropped, 16), score,
+                                 stats.min, stats.mean, stats.max)
+        return _STRUCT.pack(*head, _score_byte(stats.max_score), _half(stats.mean))
+    byte8 = max(0, min(255, event.label)) if event.kind == "class" else _score_byte(event.score)
+    return _STRUCT.pack(*head, byte8, _half(event.value))
+
+
+def _nan_none(x: float) -> Optional[float]:
+    return None if math.isnan(x) else x
 
 
 def decode_binary(raw: bytes) -> dict[str, Any]:
-    """Decode the 11-byte format into plain data (the fields it carries)."""
-    if len(raw) != BINARY_SIZE:
-        raise DecodeError(f"binary event: expected {BINARY_SIZE} bytes, got {len(raw)}")
-    head, sensor_id, seq, t, byte8, value = _STRUCT.unpack(raw)
+    """Decode either layout into plain data (the fields it carries; NaN becomes None)."""
+    if len(raw) not in (BINARY_SIZE, SUMMARY_SIZE):
+        raise DecodeError(f"binary event: expected {BINARY_SIZE} or {SUMMARY_SIZE} bytes, got "
+                          f"{len(raw)}")
+    head = raw[0]
     version = head >> 6
     if version != VERSION:
         raise DecodeError(f"binary event: expected version {VERSION}, got {version}")
     kind = _CODES.get((head >> 3) & 0x7)
     if kind is None:
         raise DecodeError(f"binary event: unknown kind code {(head >> 3) & 0x7}")
+    if len(raw) == SUMMARY_SIZE:
+        if kind != "summary":
+            raise DecodeError(f"binary event: {SUMMARY_SIZE} bytes is the summary layout, but "
+                              f"the kind is {kind}")
+        (_, sensor_id, seq, t, period, readings, windows, events, errors, dropped, score,
+         vmin, vmean, vmax) = _SUMMARY.unpack(raw)
+        return {
+            "version": version, "kind": kind, "model_id": head & 0x7, "sensor_id": sensor_id,
+            "seq": seq, "ts": t + EPOCH_2020,
+            "stats": {"period_s": period, "readings": readings, "windows": windows,
+                      "events": events, "errors": errors, "dropped": dropped,
+                      "max_score": None if score == _NO_SCORE else score / 10.0,
+                      "min": _nan_none(vmin), "mean": _nan_none(vmean), "max": _nan_none(vmax)},
+        }
+    _, sensor_id, seq, t, byte8, value = _STRUCT.unpack(raw)
     out: dict[str, Any] = {
         "version": version, "kind": kind, "model_id": head & 0x7, "sensor_id": sensor_id,
-        "seq": seq, "ts": t + EPOCH_2020, "value": None if math.isnan(value) else value,
+        "seq": seq, "ts": t + EPOCH_2020, "value": _nan_none(value),
     }
     if kind == "class":
         out["label"] = byte8
@@ -79,5 +158,28 @@ def decode_binary(raw: bytes) -> dict[str, Any]:
 
 
 def encode_json(event: Event) -> bytes:
-    """Compact JSON (no spaces), for MQTT and the JSON-lines sinks."""
-    return json.dumps(event.as_dict(), separators=(",", ":"), allow_nan=False).encode()
+    """Compact JSON (no spaces), for MQTT and the JSON-lines sinks; ``v`` is the format version.
+
+    >>> encode_json(Event("alarm", "linky", 1.0e9, score=5.0, seq=4))[:40]
+    b'{"v":1,"kind":"alarm","sensor":"linky","'
+    """
+    return json.dumps({"v": VERSION, **event.as_dict()}, separators=(",", ":"),
+                      allow_nan=False).encode()
+
+
+def decode_json(raw: bytes) -> Event:
+    """The Event back from :func:`encode_json` (what a receiver written in Python would do)."""
+    try:
+        data = json.loads(raw)
+    except ValueError as err:
+        raise DecodeError(f"JSON event: not valid JSON: {err}") from err
+    if not isinstance(data, dict) or data.get("v") != VERSION:
+        raise DecodeError(f"JSON event: expected an object with v={VERSION}, got {raw[:60]!r}")
+    try:
+        return Event.from_dict(data)
+    except (TypeError, ValueError) as err:
+        raise DecodeError(f"JSON event: {err}") from err
+
+
+__all__ = ["BINARY_SIZE", "EPOCH_2020", "MAX_SIZE", "SUMMARY_SIZE", "VERSION", "Stats",
+           "decode_binary", "decode_json", "encode_binary", "encode_json"]

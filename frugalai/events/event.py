@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Optional
 
 #: Event kinds and their wire codes (3 bits in the binary codec).
 KINDS: dict[str, int] = {
@@ -22,6 +22,48 @@ KINDS: dict[str, int] = {
 
 #: Priorities: lower is more urgent. Alarms leave first; summaries can wait or be dropped first.
 PRIORITY = {"alarm": 0, "clear": 0, "class": 1, "summary": 2, "heartbeat": 3}
+
+
+@dataclass(frozen=True)
+class Stats:
+    """What a ``summary`` event reports about one period of one flow.
+
+    A summary arrives even when nothing happened, so silence upstream means "the gateway is
+    dead", never "all is well". Counters saturate on the wire (see :mod:`codec`), not here.
+
+    Attributes:
+        period_s: length of the period, seconds.
+        readings: Readings the flow received.
+        windows: feature windows scored.
+        events: events the flow's policy emitted (alarms, clears, classes).
+        errors: frames rejected and processing errors.
+        dropped: events the outbox dropped on overflow (0 unless the uplink was down too long).
+        min, mean, max: of the key value over the scored windows (NaN when none).
+        max_score: highest model score of the period (NaN when none).
+    """
+
+    period_s: int = 0
+    readings: int = 0
+    windows: int = 0
+    events: int = 0
+    errors: int = 0
+    dropped: int = 0
+    min: float = math.nan
+    mean: float = math.nan
+    max: float = math.nan
+    max_score: float = math.nan
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (None if isinstance(v, float) and math.isnan(v) else v)
+                for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Stats:
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        for name in ("min", "mean", "max", "max_score"):
+            if fields.get(name) is None:
+                fields[name] = math.nan
+        return cls(**fields)
 
 
 @dataclass(frozen=True)
@@ -38,6 +80,7 @@ class Event:
         sensor_id: small integer id of the sensor on the wire (0-255).
         model_id: small integer id of the model on the wire (0-7).
         seq: per-sensor sequence number, -1 until the outbox stores the event.
+        stats: the period's figures, for ``summary`` events only.
     """
 
     kind: str
@@ -49,6 +92,7 @@ class Event:
     sensor_id: int = 0
     model_id: int = 0
     seq: int = -1
+    stats: Optional[Stats] = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -70,6 +114,10 @@ class Event:
         for name in ("score", "value"):
             if isinstance(data[name], float) and math.isnan(data[name]):
                 data[name] = None
+        if self.stats is None:
+            del data["stats"]
+        else:
+            data["stats"] = self.stats.as_dict()
         return data
 
     @classmethod
@@ -78,4 +126,6 @@ class Event:
         for name in ("score", "value"):
             if fields.get(name) is None:
                 fields[name] = math.nan
+        if isinstance(fields.get("stats"), dict):
+            fields["stats"] = Stats.from_dict(fields["stats"])
         return cls(**fields)

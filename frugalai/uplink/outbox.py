@@ -2,27 +2,57 @@
 
 Every event is written before anybody tries to send it, and leaves the pending set only when a
 sink reports it delivered (``mark_sent``). The outbox gives each event its per-sensor sequence
-number from a persisted counter, so ids never repeat across restarts.
+number from a persisted counter, so ids (``<sensor>:<seq>``) never repeat across restarts and a
+receiver can drop the duplicates that at-least-once delivery produces.
 
-Journal: WAL, so a reader (``frugalai status``) never blocks the writer and a crash leaves the
-database consistent. Durability: ``synchronous=NORMAL`` in WAL mode survives a process crash
-(``kill -9``) with nothing lost, and on power loss can lose only the last commits since the last
-checkpoint; ``synchronous=FULL`` (``durable=True``) fsyncs every commit. See issue notes for
-the SD-card wear trade-off.
+Journal: WAL, so a reader (``frugalai status``) never blocks the writer and a crash at any
+instant leaves the database consistent.
+
+Durability (``sync``), chosen per operation, because the two writes do not cost the same when
+lost:
+
+* ``append`` (default): appends commit with ``synchronous=FULL`` (the WAL is fsynced before the
+  commit returns: a stored event survives ``kill -9`` *and* power loss); ``mark_sent`` commits
+  with ``synchronous=NORMAL`` (no fsync). Losing a ``mark_sent`` to a power cut only means the
+  event is delivered once more, which at-least-once delivery with ids already allows; losing an
+  append would lose an alarm. The next append's fsync makes earlier marks durable too.
+* ``full``: every commit fsynced (twice the fsyncs, nothing gained but fewer duplicates).
+* ``normal``: no commit fsynced, only checkpoints: survives ``kill -9`` (the WAL is in the page
+  cache) but a power cut can roll back the last seconds of appends. For benchmarks, or a
+  gateway on a UPS.
+
+Why not ``normal`` everywhere to spare the SD card? Events are rare (alarms, a summary per flow
+per period): an fsync per append batch costs a few 4 KiB page writes, on the order of a
+megabyte a day, far below what wears out even a cheap card; the fsyncs that *would* matter are
+those per reading, and readings never touch this database. Appends are batched (one transaction
+and one fsync per batch, ``append_many``) and delivered rows are pruned in the same transaction
+as their marking, so the file stays small (``keep_sent`` delivered rows are kept for
+``frugalai status``).
+
+Overflow: ``max_pending`` caps the undelivered events (an uplink dead for weeks must not fill
+the card). When an append goes past it, the policy ``drop-lowest-oldest`` deletes pending
+events with the lowest priority first (heartbeats, then summaries, then classes, alarms last),
+oldest first among equals, and counts them (``counts()["dropped"]``, per sensor in
+``dropped(sensor)``; the periodic summary reports them upstream) and logs a warning.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Optional, Union
 
+from frugalai.errors import FrugalError
 from frugalai.events.event import Event
+
+log = logging.getLogger("frugalai.outbox")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -37,7 +67,15 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_pending ON events (sent_at, priority, rowid);
 CREATE TABLE IF NOT EXISTS sequences (sensor TEXT PRIMARY KEY, next INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+
+SYNC_POLICIES = ("append", "full", "normal")
+OVERFLOW_POLICY = "drop-lowest-oldest"
+
+
+class OutboxError(FrugalError, OSError):
+    """The outbox database cannot be written (disk full, read-only, corrupt file)."""
 
 
 class Outbox:
@@ -45,91 +83,197 @@ class Outbox:
 
     Args:
         path: database file (``:memory:`` for tests that need no persistence).
-        durable: fsync every commit (``synchronous=FULL``) instead of WAL's NORMAL.
+        durable: shorthand for ``sync="full"`` (kept for callers of the first version).
+        sync: ``append`` (default), ``full`` or ``normal``; see the module docstring.
+        max_pending: cap on undelivered events; past it the overflow policy drops some.
+        keep_sent: delivered rows kept for inspection; older ones are pruned.
     """
 
-    def __init__(self, path: Union[str, Path], durable: bool = False) -> None:
+    def __init__(self, path: Union[str, Path], durable: bool = False, *,
+                 sync: str = "append", max_pending: int = 50_000,
+                 keep_sent: int = 1000) -> None:
+        if sync not in SYNC_POLICIES:
+            raise ValueError(f"sync must be one of {', '.join(SYNC_POLICIES)}, got {sync!r}")
+        if max_pending < 1:
+            raise ValueError(f"max_pending must be >= 1, got {max_pending}")
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self.sync = "full" if durable else sync
+        self.max_pending = max_pending
+        self.keep_sent = keep_sent
         self._lock = threading.Lock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-            self._db.executescript(SCHEMA)
+        self._synchronous = ""
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            with self._lock:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA journal_size_limit=1048576")
+                self._db.executescript(SCHEMA)
+                self._db.execute("BEGIN IMMEDIATE")
+                # A database from the first version has rows but no counters: start from them.
+                self._db.execute(
+                    "INSERT OR IGNORE INTO counters SELECT 'appended', COUNT(*) FROM events")
+                self._db.execute(
+                    "INSERT OR IGNORE INTO counters SELECT 'sent', COUNT(sent_at) FROM events")
+                self._db.execute("INSERT OR IGNORE INTO counters VALUES ('dropped', 0)")
+                self._db.execute("COMMIT")
+        except (sqlite3.Error, OSError) as err:
+            raise OutboxError(f"outbox {self.path}: cannot open: {err}") from err
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _set_sync(self, level: str) -> None:
+        if self.sync == "full":
+            level = "FULL"
+        elif self.sync == "normal":
+            level = "NORMAL"
+        if level != self._synchronous:
+            self._db.execute(f"PRAGMA synchronous={level}")
+            self._synchronous = level
+
+    def _bump(self, name: str, n: int) -> None:
+        self._db.execute("INSERT INTO counters VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET "
+                         "value = value + excluded.value", (name, n))
+
+    def _counter(self, name: str) -> int:
+        row = self._conn().execute("SELECT value FROM counters WHERE name = ?",
+                                   (name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def _overflow(self) -> None:
+        pending = self._db.execute(
+            "SELECT COUNT(*) FROM events WHERE sent_at IS NULL").fetchone()[0]
+        excess = pending - self.max_pending
+        if excess <= 0:
+            return
+        victims = self._db.execute(
+            "SELECT rowid, sensor, body FROM events WHERE sent_at IS NULL "
+            "ORDER BY priority DESC, rowid ASC LIMIT ?", (excess,)).fetchall()
+        self._db.executemany("DELETE FROM events WHERE rowid = ?", [(r[0],) for r in victims])
+        per_sensor = Counter(r[1] for r in victims)
+        kinds = Counter(json.loads(r[2])["kind"] for r in victims)
+        self._bump("dropped", len(victims))
+        for sensor, n in per_sensor.items():
+            self._bump(f"dropped:{sensor}", n)
+        log.warning("outbox full (%d pending, cap %d): dropped %d event(s) by policy %s: %s",
+                    pending, self.max_pending, len(victims), OVERFLOW_POLICY, dict(kinds))
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise OutboxError(f"outbox {self.path} is closed")
+        return self._db
+
+    def _transaction(self, level: str) -> sqlite3.Connection:
+        self._conn()
+        self._set_sync(level)
+        self._db.execute("BEGIN IMMEDIATE")
+        return self._db
+
+    # -- public --------------------------------------------------------------------------
 
     def append(self, event: Event) -> Event:
         """Store one event; return it with its sequence number."""
         return self.append_many([event])[0]
 
     def append_many(self, events: Iterable[Event]) -> list[Event]:
-        """Store events in one transaction (one fsync for the batch)."""
+        """Store events in one transaction (one fsync for the batch); return them with seq.
+
+        Raises:
+            OutboxError: the database cannot be written (nothing of the batch is stored).
+        """
         stored: list[Event] = []
+        now = time.time()
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                for event in events:
-                    row = self._db.execute(
-                        "SELECT next FROM sequences WHERE sensor = ?", (event.sensor,)
-                    ).fetchone()
-                    seq = row[0] if row else 0
-                    self._db.execute(
-                        "INSERT OR REPLACE INTO sequences (sensor, next) VALUES (?, ?)",
-                        (event.sensor, seq + 1),
-                    )
-                    event = replace(event, seq=seq)
-                    self._db.execute(
-                        "INSERT INTO events (sensor, seq, priority, created, body) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        (event.sensor, seq, event.priority, time.time(),
-                         json.dumps(event.as_dict())),
-                    )
-                    stored.append(event)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+                db = self._transaction("FULL")
+                try:
+                    for event in events:
+                        row = db.execute("SELECT next FROM sequences WHERE sensor = ?",
+                                         (event.sensor,)).fetchone()
+                        seq = row[0] if row else 0
+                        db.execute("INSERT OR REPLACE INTO sequences (sensor, next) "
+                                   "VALUES (?, ?)", (event.sensor, seq + 1))
+                        event = replace(event, seq=seq)
+                        db.execute(
+                            "INSERT INTO events (sensor, seq, priority, created, body) "
+                            "VALUES (?, ?, ?, ?, ?)",
+                            (event.sensor, seq, event.priority, now,
+                             json.dumps(event.as_dict(), separators=(",", ":"))),
+                        )
+                        stored.append(event)
+                    self._bump("appended", len(stored))
+                    self._overflow()
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as err:
+                raise OutboxError(f"outbox {self.path}: cannot store {len(stored) or 'the'} "
+                                  f"event(s): {err}") from err
         return stored
 
     def pending(self, limit: int = 100) -> list[Event]:
         """Events not yet delivered, most urgent first, then oldest first."""
         with self._lock:
-            rows = self._db.execute(
+            rows = self._conn().execute(
                 "SELECT body FROM events WHERE sent_at IS NULL "
                 "ORDER BY priority, rowid LIMIT ?", (limit,)
             ).fetchall()
         return [Event.from_dict(json.loads(body)) for (body,) in rows]
 
     def mark_sent(self, events: Iterable[Event]) -> int:
-        """Mark events delivered; return how many were still pending."""
-        keys = [(time.time(), e.sensor, e.seq) for e in events]
+        """Mark events delivered (one transaction, no fsync); return how many were pending."""
+        now = time.time()
+        keys = [(now, e.sensor, e.seq) for e in events]
+        if not keys:
+            return 0
         with self._lock:
-            before = self._db.total_changes
-            self._db.executemany(
-                "UPDATE events SET sent_at = ? WHERE sensor = ? AND seq = ? AND sent_at IS NULL",
-                keys,
-            )
-            return self._db.total_changes - before
+            try:
+                db = self._transaction("NORMAL")
+                try:
+                    before = db.total_changes
+                    db.executemany("UPDATE events SET sent_at = ? WHERE sensor = ? AND seq = ? "
+                                   "AND sent_at IS NULL", keys)
+                    marked = db.total_changes - before
+                    self._bump("sent", marked)
+                    db.execute(
+                        "DELETE FROM events WHERE sent_at IS NOT NULL AND rowid <= "
+                        "(SELECT rowid FROM events WHERE sent_at IS NOT NULL "
+                        " ORDER BY rowid DESC LIMIT 1 OFFSET ?)", (self.keep_sent,))
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as err:
+                raise OutboxError(f"outbox {self.path}: cannot mark events sent: {err}") from err
+        return marked
 
     def depth(self) -> int:
         """How many events wait for delivery."""
         with self._lock:
-            return int(self._db.execute(
+            return int(self._conn().execute(
                 "SELECT COUNT(*) FROM events WHERE sent_at IS NULL").fetchone()[0])
 
     def oldest_pending_ts(self) -> Optional[float]:
         """When the oldest undelivered event was stored (None when nothing waits)."""
         with self._lock:
-            row = self._db.execute(
+            row = self._conn().execute(
                 "SELECT MIN(created) FROM events WHERE sent_at IS NULL").fetchone()
         return row[0]
 
-    def counts(self) -> dict[str, int]:
+    def dropped(self, sensor: Optional[str] = None) -> int:
+        """Events dropped by the overflow policy since the database was created."""
         with self._lock:
-            total, sent = self._db.execute(
-                "SELECT COUNT(*), COUNT(sent_at) FROM events").fetchone()
-        return {"stored": total, "sent": sent, "pending": total - sent}
+            return self._counter("dropped" if sensor is None else f"dropped:{sensor}")
+
+    def counts(self) -> dict[str, int]:
+        """Totals since the database was created: stored, sent, pending, dropped."""
+        with self._lock:
+            pending = int(self._conn().execute(
+                "SELECT COUNT(*) FROM events WHERE sent_at IS NULL").fetchone()[0])
+            return {"stored": self._counter("appended"), "sent": self._counter("sent"),
+                    "pending": pending, "dropped": self._counter("dropped")}
 
     def close(self) -> None:
         """Close the database; safe to call twice."""
@@ -143,3 +287,7 @@ class Outbox:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def __repr__(self) -> str:
+        return (f"Outbox({self.path!r}, sync={self.sync!r}, max_pending={self.max_pending}, "
+                f"overflow={OVERFLOW_POLICY!r})")
