@@ -5,8 +5,8 @@ predicted tide, ``thr`` the site's flood threshold and ``H`` the horizon (hours)
 
     0 L(t) - thr               4 L(t) - L(t-1)                    (rate of rise, m/h)
     1 s(t) = L(t) - T(t)       5..4+H T(t+k) - thr, k = 1..H       (tide ahead)
-    2 s(t) - s(t-1)            5+H   max_k T(t+k) + s(t) - thr    (the physical baseline's margin)
-    3 s(t) - s(t-3)
+    2 s(t) - s(t-1)            5+H   max_k T(t+k) + s(t) - thr    (the physical baseline's margin,
+    3 s(t) - s(t-3)                                           k = 0..H
 
 All are in metres relative to the threshold, so the same model serves another threshold.
 Levels must come hourly: a gap (or a NaN) restarts the 3-hour memory, and no row is produced
@@ -70,7 +70,7 @@ class CoastalFeatures:
         thr = self.threshold_m
         ahead = tide[1:]
         row = [level - thr, surge, surge - self._past[-2][1], surge - self._past[0][1],
-               level - self._past[-2][0], *(ahead - thr), float(ahead.max()) + surge - thr]
+               level - self._past[-2][0], *(ahead - thr), float(tide.max()) + surge - thr]
         return np.array(row, dtype=np.float64)
 
     def transform_many(self, ts: Iterable[float], levels: Iterable[float]

@@ -43,6 +43,7 @@ class EnergyFeatures:
         clip: residuals are clipped to [-clip, clip] (int8-friendly input range).
         learn_below: a value whose |residual| reaches this is not learned.
         tz_offset_h: local time offset, so slots follow the site's day.
+        max_gap: missing windows bridged before the sliding vector restarts.
 
     >>> f = EnergyFeatures(slot_s=43200, history=3, min_history=2, window=1)
     >>> [f.update_one(k * 43200.0, 100.0) for k in range(4)]
@@ -62,6 +63,7 @@ class EnergyFeatures:
         clip: float = 12.0,
         learn_below: float = 5.0,
         tz_offset_h: float = 1.0,
+        max_gap: int = 2,
     ) -> None:
         if slot_s <= 0 or 86400 % slot_s:
             raise ValueError(f"slot_s must divide 86400, got {slot_s}")
@@ -76,6 +78,7 @@ class EnergyFeatures:
         self.clip = clip
         self.learn_below = learn_below
         self.tz_offset_h = tz_offset_h
+        self.max_gap = max_gap
         self._slots: dict[tuple[int, int], deque[float]] = {}
         self._level: dict[int, float] = {}
         self._recent: deque[float] = deque(maxlen=window)
@@ -86,7 +89,8 @@ class EnergyFeatures:
         return {"slot_s": self.slot_s, "history": self.history, "min_history": self.min_history,
                 "window": self.window, "floor_rel": self.floor_rel,
                 "floor_level": self.floor_level, "clip": self.clip,
-                "learn_below": self.learn_below, "tz_offset_h": self.tz_offset_h}
+                "learn_below": self.learn_below, "tz_offset_h": self.tz_offset_h,
+                "max_gap": self.max_gap}
 
     def _key(self, ts: float) -> tuple[int, int]:
         local = ts + self.tz_offset_h * 3600
@@ -125,11 +129,12 @@ class EnergyFeatures:
     def update_one(self, ts: float, value: float) -> Optional[FloatArray]:
         """Feed the value of the window starting at ``ts``; return the feature vector or None.
 
-        A missing window (gap) restarts the sliding vector, so the model never sees residuals
-        from non-consecutive windows as if they were consecutive.
+        A gap of more than ``max_gap`` missing windows restarts the sliding vector, so the model
+        never sees residuals hours apart as if they were consecutive; a shorter gap (a stalled
+        link, a window without readings) is bridged.
         """
         index = int(math.floor(ts / self.slot_s))
-        if self._last_slot is not None and index != self._last_slot + 1:
+        if self._last_slot is not None and not 0 < index - self._last_slot <= self.max_gap + 1:
             self._recent.clear()
         self._last_slot = index
         z = self.residual(ts, value)

@@ -46,14 +46,19 @@ def features_for(series: Series, params: dict[str, Any], warm_start_days: int = 
     return f.transform_many(series.ts, series.values)
 
 
-def fit_pca_net(X: FloatArray, components: int = 1) -> DenseNet:
-    """The whitened leading principal components of X as one dense layer."""
+def fit_pca(X: FloatArray, components: int = 1) -> tuple[DenseNet, Any]:
+    """The whitened leading principal components of X as one dense layer, and the sklearn PCA
+    it came from (the reference the differential tests compare every backend with)."""
     from sklearn.decomposition import PCA
 
     pca = PCA(n_components=components, whiten=True, random_state=SEED).fit(X)
     W = (pca.components_.T / np.sqrt(pca.explained_variance_)).astype(np.float32)
     b = (-pca.mean_ @ W).astype(np.float32)
-    return DenseNet((Layer(W, b, "linear"),))
+    return DenseNet((Layer(W, b, "linear"),)), pca
+
+
+def fit_pca_net(X: FloatArray, components: int = 1) -> DenseNet:
+    return fit_pca(X, components)[0]
 
 
 def score_rows(raw: npt.NDArray[np.floating]) -> FloatArray:

@@ -54,8 +54,11 @@ def dense_to_onnx(net: DenseNet, path: Path) -> None:
 
 
 class _Reader:
-    def __init__(self, rows: npt.NDArray[np.floating]) -> None:
-        self._it = iter([{"x": r.reshape(1, -1).astype(np.float32)} for r in rows])
+    """All calibration rows, in batches (the graph's batch dimension is free)."""
+
+    def __init__(self, rows: npt.NDArray[np.floating], batch: int = 1024) -> None:
+        x = np.asarray(rows, dtype=np.float32)
+        self._it = iter([{"x": x[i:i + batch]} for i in range(0, len(x), batch)])
 
     def get_next(self) -> Any:
         return next(self._it, None)
