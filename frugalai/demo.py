@@ -3,7 +3,8 @@
 Two simulated days are compressed into about 25 real seconds. The model is the shipped
 ``energy-anomaly`` bundle (trained on a real facility's 1997 demand, run here on the numpy
 ``reference`` backend); its residual features start from 28 days of the same household's
-history (another seed): what a gateway knows after four weeks on site. Anomalies (night load, a spike, a dropout) are injected at known times; a fraction of
+history (another seed): what a gateway knows after four weeks on site.
+Anomalies (night load, a spike, a dropout) are injected at known times; a fraction of
 frames is corrupted on the wire to show that bad frames are counted and skipped.
 """
 

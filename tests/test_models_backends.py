@@ -3,7 +3,8 @@
 Small models are trained here on the real data (fast, seeded), exported through the same code
 as the shipped bundles, then run on each backend. A missing runtime skips with its reason.
 Tolerances: fp32 outputs within 1e-4 (relative to the output range) of sklearn; int8 outputs
-within 3% of the output range (probabilities within 0.1) and >= 99 % identical decisions; reference int8 == TFLite int8
+within 3% of the output range (probabilities within 0.1)
+and >= 99 % identical decisions; reference int8 == TFLite int8
 within one quantization step (same arithmetic).
 """
 
@@ -18,12 +19,12 @@ import pytest
 pytest.importorskip("sklearn", reason="the 'train' extra (scikit-learn) is not installed")
 pytest.importorskip("onnx", reason="the 'train' extra (onnx) is not installed")
 
-from frugalai.learn.coastal import fit_mlp, softmax  # noqa: E402
-from frugalai.learn.data import load_dutch  # noqa: E402
-from frugalai.learn.energy import features_for, fit_pca  # noqa: E402
-from frugalai.learn.export import export_bundle  # noqa: E402
-from frugalai.runtime import load_model, runtime_available  # noqa: E402
-from frugalai.runtime.model import classify  # noqa: E402
+from frugalai.learn.coastal import fit_mlp, softmax
+from frugalai.learn.data import load_dutch
+from frugalai.learn.energy import features_for, fit_pca
+from frugalai.learn.export import export_bundle
+from frugalai.runtime import load_model, runtime_available
+from frugalai.runtime.model import classify
 
 CASES = [(b, p) for b in ("reference", "onnx", "tflite") for p in ("fp32", "int8")]
 
@@ -37,7 +38,7 @@ def _skip_missing(backend: str) -> None:
 @pytest.fixture(scope="module")
 def energy(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> dict[str, Any]:
     series = load_dutch(data_dir)
-    ts, X = features_for(series, {"tz_offset_h": 0.0}, warm_start_days=21)
+    _ts, X = features_for(series, {"tz_offset_h": 0.0}, warm_start_days=21)
     net, pca = fit_pca(X, 1)
     out = tmp_path_factory.mktemp("energy")
     export_bundle(out, net, X, X, lambda raw: np.sqrt((raw ** 2).mean(1)) >= 5,

@@ -133,7 +133,7 @@ class EnergyFeatures:
         never sees residuals hours apart as if they were consecutive; a shorter gap (a stalled
         link, a window without readings) is bridged.
         """
-        index = int(math.floor(ts / self.slot_s))
+        index = math.floor(ts / self.slot_s)
         if self._last_slot is not None and not 0 < index - self._last_slot <= self.max_gap + 1:
             self._recent.clear()
         self._last_slot = index

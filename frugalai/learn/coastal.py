@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from frugalai.features.coastal import CoastalFeatures
-from frugalai.features.tide import Tide, fit_tide
+from frugalai.features.tide import fit_tide
 from frugalai.learn.data import PROVIDENCE_UTC_OFFSET_H, Series
 from frugalai.runtime.dense import DenseNet, Layer
 from frugalai.runtime.model import classify
@@ -66,7 +66,7 @@ def baseline(X: FloatArray, horizon_h: int, watch_margin_m: float) -> npt.NDArra
 
 
 def class_metrics(y: npt.NDArray[np.int64], pred: npt.NDArray[np.int64]) -> dict[str, Any]:
-    out: dict[str, Any] = {"rows": int(len(y)),
+    out: dict[str, Any] = {"rows": len(y),
                            "confusion[true][pred]": [[int(((y == a) & (pred == b)).sum())
                                                      for b in range(3)] for a in range(3)]}
     for k, name in ((2, "flood"), (1, "watch")):

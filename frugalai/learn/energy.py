@@ -214,7 +214,7 @@ def train_energy(series: Series, out_dir: Path, params: Optional[dict[str, Any]]
         "policy": POLICY,
         "data": {"source": series.source, "split": "unsupervised fit on the whole series "
                  "(labels used only for evaluation)", "warm_start_days": warm_start_days,
-                 "rows": int(len(X)), "seed": SEED},
+                 "rows": len(X), "seed": SEED},
         "metrics": metrics,
     }
     step("export")

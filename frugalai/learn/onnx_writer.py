@@ -67,8 +67,13 @@ class _Reader:
 def quantize_all(fp32_path: Path, calibration: npt.NDArray[np.floating], out_dir: Path
                  ) -> dict[str, Path]:
     """Write ``static_qdq``, ``static_qoperator`` and ``dynamic`` int8 variants; return paths."""
-    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_dynamic, quantize_static)
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
 
     out = {}
     for name, fmt in (("static_qdq", QuantFormat.QDQ), ("static_qoperator", QuantFormat.QOperator)):

@@ -76,8 +76,8 @@ class _Graph:
                outputs: list[int], opcodes: list[int]) -> bytes:
         """ops: (opcode index, inputs, outputs, options type, fused activation or -1)."""
         b = self.b
-        M, SG, T, Q, O = (_schema(n) for n in ("Model", "SubGraph", "Tensor",
-                                                "QuantizationParameters", "Operator"))
+        M, SG, T, Q, Op = (_schema(n) for n in ("Model", "SubGraph", "Tensor",
+                                                 "QuantizationParameters", "Operator"))
         Buf, OC = _schema("Buffer"), _schema("OperatorCode")
         FC = _schema("FullyConnectedOptions")
 
@@ -108,15 +108,15 @@ class _Graph:
             FC.FullyConnectedOptionsStart(b)
             FC.FullyConnectedOptionsAddFusedActivationFunction(b, act)
             opt = FC.FullyConnectedOptionsEnd(b)
-            ivec = self._ivec(O.OperatorStartInputsVector, ins)
-            ovec = self._ivec(O.OperatorStartOutputsVector, outs)
-            O.OperatorStart(b)
-            O.OperatorAddOpcodeIndex(b, opcode)
-            O.OperatorAddInputs(b, ivec)
-            O.OperatorAddOutputs(b, ovec)
-            O.OperatorAddBuiltinOptionsType(b, opt_type)
-            O.OperatorAddBuiltinOptions(b, opt)
-            op_offsets.append(O.OperatorEnd(b))
+            ivec = self._ivec(Op.OperatorStartInputsVector, ins)
+            ovec = self._ivec(Op.OperatorStartOutputsVector, outs)
+            Op.OperatorStart(b)
+            Op.OperatorAddOpcodeIndex(b, opcode)
+            Op.OperatorAddInputs(b, ivec)
+            Op.OperatorAddOutputs(b, ovec)
+            Op.OperatorAddBuiltinOptionsType(b, opt_type)
+            Op.OperatorAddBuiltinOptions(b, opt)
+            op_offsets.append(Op.OperatorEnd(b))
 
         tvec = self._tables(SG.SubGraphStartTensorsVector, tensor_offsets)
         invec = self._ivec(SG.SubGraphStartInputsVector, inputs)

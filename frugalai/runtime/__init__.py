@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from frugalai.runtime.backends import BACKENDS, PRECISIONS, Backend, runtime_available
 from frugalai.runtime.bundle import Bundle, verify_bundle, write_card
-from frugalai.runtime.model import (BundleModel, available, list_bundles, load_model,
-                                    resolve_bundle, self_test)
+from frugalai.runtime.model import BundleModel, available, list_bundles, load_model, resolve_bundle, self_test
 
 __all__ = ["BACKENDS", "PRECISIONS", "Backend", "Bundle", "BundleModel", "available",
            "list_bundles", "load_model", "resolve_bundle", "runtime_available", "self_test",

@@ -102,7 +102,7 @@ class DenseNet:
         assert isinstance(trace, list)
         in_q = QParams.from_range(float(trace[0].min()), float(trace[0].max()))
         out_q = []
-        for layer, h in zip(self.layers, trace[1:]):
+        for _layer, h in zip(self.layers, trace[1:]):
             out_q.append(QParams.from_range(float(h.min()), float(h.max())))
         return DenseNet(self.layers, in_q, tuple(out_q))
 

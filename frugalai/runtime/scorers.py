@@ -47,8 +47,10 @@ class AnomalyScorer:
 class ClassScorer:
     """Coastal features -> class index (0 normal, 1 watch, 2 flood) and its probability.
 
-    The window's centre time is used for the tide (an hourly mean level is centred on the
-    half hour).
+    The tide is evaluated at the window's start: the model was trained on the gauge's
+    instantaneous hourly samples, each one the value at the top of its hour. (A gateway that
+    averages faster readings over the hour sees the level of about half an hour later:
+    a known bias, small against the 0.15 m watch margin only when the tide is slack.)
     """
 
     def __init__(self, model: BundleModel, threshold_m: Optional[float] = None,
@@ -67,7 +69,7 @@ class ClassScorer:
             float(params["threshold_m"] if threshold_m is None else threshold_m), trained_h)
 
     def classify_one(self, window: WindowStats, value: float) -> Optional[tuple[int, float]]:
-        row = self.features.update_one(0.5 * (window.start + window.end), value)
+        row = self.features.update_one(window.start, value)
         if row is None:
             return None
         raw = self.model.raw_many(row.reshape(1, -1)).astype(np.float64)
