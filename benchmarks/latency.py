@@ -8,7 +8,7 @@ features are not. Writes ``benchmarks/results/latency.json`` and ``latency.md``.
 scikit-learn: an estimator of the same shape carrying the same weights (PCA with the bundle's
 projection; MLPClassifier with the bundle's layers), timed on ``transform`` / ``predict_proba``.
 
-    python benchmarks/latency.py [--repeat 2000]
+    python benchmarks/latency.py [--repeat 2000 | --quick]
 """
 
 from __future__ import annotations
@@ -81,8 +81,11 @@ def _sklearn(bundle_path: Path, task: str) -> Any:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=2000)
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions (--repeat 200)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = ap.parse_args()
+    if args.quick:
+        args.repeat = 200
     rows: list[dict[str, Any]] = []
     for bundle in list_bundles(shipped_models_dir()):
         X = np.asarray(bundle.card["self_test"]["inputs"], dtype=np.float32)
