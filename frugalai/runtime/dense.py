@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -115,6 +115,19 @@ class DenseNet:
         bq = np.round(layer.b / (in_scale * w_scale)).astype(np.int32)
         return wq, w_scale.astype(np.float32), bq
 
+    def _int8_layer(self, i: int, in_scale: float) -> tuple[npt.NDArray[np.int32], npt.NDArray[
+            np.float64], npt.NDArray[np.int32]]:
+        """Layer ``i``'s int32-widened weights, requantization multipliers and bias, computed
+        once (a per-call recomputation would dominate the cost of such small layers)."""
+        cache: dict[tuple[int, float], Any] = self.__dict__.setdefault("_int8_cache", {})
+        key = (i, in_scale)
+        if key not in cache:
+            wq, w_scale, bq = self.int8_weights(i, in_scale)
+            cache[key] = (wq.astype(np.int32), in_scale * w_scale.astype(np.float64), bq)
+        out: tuple[npt.NDArray[np.int32], npt.NDArray[np.float64], npt.NDArray[np.int32]] = \
+            cache[key]
+        return out
+
     def forward_int8(self, x: npt.ArrayLike) -> F32:
         """Full-integer forward (TFLite arithmetic, float requantization); returns dequantized
         outputs of the last layer."""
@@ -123,9 +136,9 @@ class DenseNet:
         q = self.in_q.quantize(np.asarray(x, dtype=np.float32).reshape(-1, self.n_inputs))
         qp = self.in_q
         for i, layer in enumerate(self.layers):
-            wq, w_scale, bq = self.int8_weights(i, qp.scale)
-            acc = (q.astype(np.int32) - qp.zero_point) @ wq.astype(np.int32) + bq
-            real = acc.astype(np.float64) * (qp.scale * w_scale.astype(np.float64))
+            wq, mult, bq = self._int8_layer(i, qp.scale)
+            acc = (q.astype(np.int32) - qp.zero_point) @ wq + bq
+            real = acc.astype(np.float64) * mult
             out = self.out_q[i]
             q = out.quantize(real)
             if layer.act == "relu":
