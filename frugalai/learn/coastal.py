@@ -188,9 +188,23 @@ def train_coastal(series: Series, out_dir: Optional[Path], threshold_m: float = 
                      "residual_rms_m": round(float(np.sqrt(np.nanmean(resid ** 2))), 4),
                      "amplitudes_m": {k: round(v, 4) for k, v in tide.amplitudes().items()}},
     }
+    v = metrics["validation"]
+
+    def f1(m: dict[str, Any]) -> float:
+        p, r = m["flood"]["precision"] or 0.0, m["flood"]["recall"] or 0.0
+        return round(2 * p * r / (p + r), 4) if p + r else 0.0
+
+    targets = {
+        "flood_recall>=0.9_and_precision>=0.8 (validation, hourly, fp32)":
+            bool((v["model_fp32"]["flood"]["recall"] or 0) >= 0.9
+                 and (v["model_fp32"]["flood"]["precision"] or 0) >= 0.8),
+        "flood_f1_model_fp32": f1(v["model_fp32"]), "flood_f1_baseline": f1(v["baseline"]),
+        "beats_baseline_on_flood_f1": f1(v["model_fp32"]) > f1(v["baseline"]),
+    }
     card: dict[str, Any] = {
         "name": name,
         "task": "classification",
+        "targets": targets,
         "description": "Shoreline submersion nowcast: each hour normal / watch / flood, flood "
                        f"meaning the level reaches the site threshold within {horizon_h} h.",
         "classes": CLASSES,

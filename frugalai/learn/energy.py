@@ -199,9 +199,16 @@ def train_energy(series: Series, out_dir: Path, params: Optional[dict[str, Any]]
     if compare:
         step("compare")
         metrics["candidates"] = compare_models(ts, X, series, tz)
+    targets = {}
+    if "fp32" in metrics:
+        targets = {f"{k}: day_roc_auc>=0.95 and <=1 false-alarm day per month":
+                   bool(metrics[k]["day_roc_auc"] >= 0.95
+                        and metrics[k]["false_alarm_days_max_per_month"] <= 1)
+                   for k in ("fp32", "int8")}
     card = {
         "name": name,
         "task": "anomaly",
+        "targets": targets,
         "description": "Energy-meter anomaly score from 15-min power windows: robust residuals "
                        "against the meter's own weekday/weekend slot history, projected on "
                        "the first principal component (whitened) of normal residual windows.",
