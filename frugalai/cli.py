@@ -139,6 +139,161 @@ def config_schema() -> None:
         click.echo(f"{key:32} {default:20} {text}")
 
 
+# --- models: list, show, train, evaluate -------------------------------------------------------
+
+def _models_dir(value: Optional[str]) -> str:
+    from frugalai.runtime.model import shipped_models_dir
+
+    return value or str(shipped_models_dir())
+
+
+@cli.group("models")
+def models_group() -> None:
+    """Model bundles: list and show (every file's sha256 is checked)."""
+
+
+@models_group.command("list")
+@click.option("--models-dir", default=None, help="Bundle directory (default: the shipped ones).")
+def models_list(models_dir: Optional[str]) -> None:
+    """One line per bundle: name, task, backends/precisions, total size."""
+    from frugalai.runtime import available, list_bundles
+
+    for b in list_bundles(_models_dir(models_dir)):
+        kinds = ", ".join(f"{a['backend']}/{a['precision']}" for a in available(b))
+        size = sum(f["bytes"] for f in b.card["files"].values())
+        click.echo(f"{b.name:22} {b.card.get('task', '?'):15} {size:7d} B  {kinds}")
+
+
+@models_group.command("show")
+@click.argument("bundle")
+@click.option("--models-dir", default=None, help="Where names are looked up.")
+def models_show(bundle: str, models_dir: Optional[str]) -> None:
+    """The card of BUNDLE (a name or a path), verified, with what can run here."""
+    from frugalai.runtime import available, resolve_bundle, verify_bundle
+
+    b = verify_bundle(resolve_bundle(bundle, _models_dir(models_dir)))
+    card = {k: v for k, v in b.card.items() if k not in ("self_test",)}
+    card["runnable_here"] = available(b)
+    click.echo(json.dumps(card, indent=2, default=str))
+
+
+class _Steps:
+    """A progress bar over the named steps of a training run."""
+
+    def __init__(self, steps: list[str]) -> None:
+        self.bar = click.progressbar(length=len(steps), label="training", file=sys.stderr,
+                                     show_eta=False, item_show_func=lambda s: s)
+        self.bar.__enter__()
+
+    def __call__(self, step: str) -> None:
+        self.bar.current_item = step
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.__exit__(None, None, None)
+
+
+@cli.group("train")
+def train_group() -> None:
+    """Train a model and write its bundle (needs the 'train' extra)."""
+
+
+@train_group.command("anomaly")
+@click.option("--data", "data", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Your meter history (CSV). Without it: the reference data (--data-dir).")
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="The shared data folder (rebuilds the shipped bundle from Dutch 1997).")
+@click.option("--time-col", default="timestamp", show_default=True)
+@click.option("--value-col", default="value", show_default=True)
+@click.option("--time-format", default=None, help="strptime format (default: ISO 8601 or UNIX s).")
+@click.option("--utc-offset", type=float, default=0.0, show_default=True,
+              help="Hours to add to UTC for naive timestamps in the CSV.")
+@click.option("--aggregate", type=click.Choice(["mean", "rate"]), default="mean",
+              show_default=True, help="mean of power values, or rate of an energy counter.")
+@click.option("--tz-offset", type=float, default=1.0, show_default=True,
+              help="Site local time offset for day slots, hours.")
+@click.option("--out", "out", type=click.Path(file_okay=False), required=True,
+              help="Bundle directory to write.")
+@click.option("--name", default="energy-anomaly", show_default=True)
+def train_anomaly(data: Optional[str], data_dir: Optional[str], time_col: str, value_col: str,
+                  time_format: Optional[str], utc_offset: float, aggregate: str,
+                  tz_offset: float, out: str, name: str) -> None:
+    """Fit the energy anomaly model on a meter's history."""
+    from pathlib import Path
+
+    from frugalai.learn.data import load_dutch, read_user_csv
+    from frugalai.learn.energy import train_energy
+
+    if (data is None) == (data_dir is None):
+        raise click.UsageError("give exactly one of --data (your CSV) or --data-dir")
+    steps = _Steps(["features", "fit", "evaluate", "nab check", "compare", "export"]
+                   if data_dir else ["features", "fit", "export"])
+    try:
+        if data is not None:
+            series = read_user_csv(data, time_col, value_col, time_format, utc_offset,
+                                   900, aggregate)
+            card = train_energy(series, Path(out), {"tz_offset_h": tz_offset}, name=name,
+                                progress=steps)
+        else:
+            assert data_dir is not None
+            card = train_energy(load_dutch(data_dir), Path(out), {"tz_offset_h": 0.0},
+                                warm_start_days=21, name=name, data_dir=Path(data_dir),
+                                compare=True, progress=steps)
+    finally:
+        steps.close()
+    click.echo(json.dumps({"bundle": out, "rows": card["data"]["rows"],
+                           "metrics": card.get("metrics", {}).get("fp32"),
+                           "sizes_bytes": card["sizes_bytes"]}, indent=2))
+
+
+@train_group.command("coastal")
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False), required=True,
+              help="The shared data folder (Providence 8454000).")
+@click.option("--threshold", type=float, default=1.987, show_default=True,
+              help="Flood threshold, m above MLLW (Providence HAT).")
+@click.option("--horizon", type=click.IntRange(1, 24), default=3, show_default=True,
+              help="Hours ahead.")
+@click.option("--out", "out", type=click.Path(file_okay=False), required=True)
+@click.option("--name", default="coastal-submersion", show_default=True)
+def train_coastal_cmd(data_dir: str, threshold: float, horizon: int, out: str, name: str) -> None:
+    """Fit the submersion nowcast (tide harmonics + MLP), compare it with the baseline."""
+    from pathlib import Path
+
+    from frugalai.learn.coastal import train_coastal
+    from frugalai.learn.data import load_providence
+
+    steps = _Steps(["tide fit", "features", "fit", "evaluate", "export"])
+    try:
+        card = train_coastal(load_providence(data_dir), Path(out), threshold, horizon,
+                             name=name, progress=steps)
+    finally:
+        steps.close()
+    v = card["metrics"]["validation"]
+    click.echo(json.dumps({"bundle": out, "validation": {k: v[k]["flood"] for k in
+                                                         ("model_fp32", "model_int8", "baseline")},
+                           "sizes_bytes": card["sizes_bytes"]}, indent=2))
+
+
+@cli.command("evaluate")
+@click.argument("bundle")
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False), required=True)
+@click.option("--backend", type=click.Choice(["reference", "onnx", "tflite"]),
+              default="reference", show_default=True)
+@click.option("--precision", type=click.Choice(["fp32", "int8"]), default="fp32",
+              show_default=True)
+@click.option("--models-dir", default=None)
+def evaluate_cmd(bundle: str, data_dir: str, backend: str, precision: str,
+                 models_dir: Optional[str]) -> None:
+    """Recompute BUNDLE's metrics from the real data; print them beside the card's."""
+    from pathlib import Path
+
+    from frugalai.learn.evaluate import evaluate_bundle
+    from frugalai.runtime import load_model
+
+    model = load_model(bundle, backend, precision, models_dir=_models_dir(models_dir))
+    click.echo(json.dumps(evaluate_bundle(model, Path(data_dir)), indent=2, default=str))
+
+
 def main() -> None:
     """Console-script entry point: FrugalError -> exit 1 with its message, not a traceback."""
     try:

@@ -28,7 +28,7 @@ import sys
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 from frugalai.errors import ConfigError
 
@@ -126,8 +126,22 @@ class FlowConfig:
     policy: PolicyConfig = _help("event policy", default_factory=PolicyConfig)
     summary_s: int = _help("seconds between summary events (counts, min/mean/max; silence "
                            "upstream then means a dead gateway), 0 = none", default=3600)
+    backend: str = _help("runtime of a bundle model: reference (numpy), onnx, tflite",
+                         default="reference")
+    precision: str = _help("precision of a bundle model: fp32 or int8", default="fp32")
+    threshold_m: Optional[float] = _help("site flood threshold for the coastal model (m, the "
+                                         "bundle's datum); default: the bundle's", default=None)
+    horizon_h: Optional[int] = _help("coastal nowcast horizon (h); must match the bundle's",
+                                     default=None)
 
     def validate(self) -> None:
+        if self.backend not in ("reference", "onnx", "tflite"):
+            raise ConfigError(f"must be reference, onnx or tflite, got {self.backend!r}",
+                              key="backend")
+        if self.precision not in ("fp32", "int8"):
+            raise ConfigError(f"must be fp32 or int8, got {self.precision!r}", key="precision")
+        if self.horizon_h is not None and self.horizon_h < 1:
+            raise ConfigError(f"must be >= 1, got {self.horizon_h}", key="horizon_h")
         if not self.name or any(c in self.name for c in "/+#: "):
             raise ConfigError(f"must be non-empty without '/', '+', '#', ':' or spaces, got "
                               f"{self.name!r}", key="name")

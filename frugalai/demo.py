@@ -1,8 +1,10 @@
 """``frugalai demo``: an emulated Linky on a real pty, the pipeline on it, events printed.
 
-Two simulated days are compressed into about 25 real seconds. The profile model starts from 28
-days of the same household's history (another seed): what a gateway knows after four weeks on
-site. Anomalies (night load, a spike, a dropout) are injected at known times; a fraction of
+Two simulated days are compressed into about 25 real seconds. The model is the shipped
+``energy-anomaly`` bundle (trained on a real facility's 1997 demand, run here on the numpy
+``reference`` backend); its residual features start from 28 days of the same household's
+history (another seed): what a gateway knows after four weeks on site.
+Anomalies (night load, a spike, a dropout) are injected at known times; a fraction of
 frames is corrupted on the wire to show that bad frames are counted and skipped.
 """
 
@@ -18,14 +20,16 @@ from typing import Callable, Optional
 from frugalai.config import FlowConfig, PolicyConfig
 from frugalai.events.codec import BINARY_SIZE
 from frugalai.events.event import Event
-from frugalai.features.profile import DailyProfile
-from frugalai.pipeline import Flow, Pipeline, ProfileScorer
+from frugalai.pipeline import Flow, Pipeline
+from frugalai.runtime.model import load_model, shipped_models_dir
+from frugalai.runtime.scorers import AnomalyScorer
 from frugalai.sim.clock import SimClock
 from frugalai.sim.household import HouseholdProfile, demo_anomalies
 from frugalai.sim.tic_meter import TicMeterEmulator
 from frugalai.sources.serial_source import SerialSource
 from frugalai.uplink.outbox import Outbox
 
+ENERGY_BUNDLE = "energy-anomaly"
 #: Monday 5 January 2026, 00:00 Europe/Paris (UTC+1).
 DEMO_START = datetime(2026, 1, 4, 23, 0, tzinfo=timezone.utc).timestamp()
 
@@ -41,32 +45,39 @@ class DemoOptions:
     state_dir: Optional[str] = None
 
 
-def fit_history(seed: int, days: int, tz_offset_h: float = 1.0) -> DailyProfile:
-    """A profile learned from ``days`` of this household's past (sampled every 5 minutes)."""
+def fit_history(seed: int, days: int, tz_offset_h: float = 1.0,
+                backend: str = "reference", precision: str = "fp32") -> AnomalyScorer:
+    """The shipped anomaly model, its features seeded with ``days`` of this household's past
+    (15-min means of 5-minute samples)."""
+    model = load_model(shipped_models_dir() / ENERGY_BUNDLE, backend, precision)
+    scorer = AnomalyScorer(model, tz_offset_h=tz_offset_h)
     history = HouseholdProfile(seed=seed + 1000, tz_offset_h=tz_offset_h)
-    profile = DailyProfile(tz_offset_h=tz_offset_h)
     start = DEMO_START - days * 86400
     for i in range(days * 96):
         t0 = start + i * 900
-        mean = sum(history.power(t0 + k * 300) for k in range(3)) / 3
-        profile.learn_one(t0, mean)
-    return profile
+        scorer.learn_one(t0, sum(history.power(t0 + k * 300) for k in range(3)) / 3)
+    return scorer
 
 
 def run_demo(options: DemoOptions, on_event: Callable[[Event], None]) -> dict[str, object]:
     """Run the demo; call ``on_event`` for each delivered event; return the summary."""
     speed = options.sim_hours * 3600 / options.seconds
-    clock = SimClock(DEMO_START, speed)
     household = HouseholdProfile(seed=options.seed, anomalies=demo_anomalies(DEMO_START))
-    profile = fit_history(options.seed, options.history_days)
+    scorer = fit_history(options.seed, options.history_days)
+    policy = scorer.model.card["policy"]
+    # The simulated clock starts once the model is ready (at this speed a second of loading
+    # would be hours of the household's life going by unobserved).
+    clock = SimClock(DEMO_START, speed)
     state = Path(options.state_dir or tempfile.mkdtemp(prefix="frugalai-demo-"))
     meter = TicMeterEmulator(household, clock, frame_period_s=options.frame_period_s,
                              corrupt_rate=options.corrupt_rate, seed=options.seed)
     flow_config = FlowConfig(name="linky", source=f"serial://{meter.path}?protocol=tic",
-                             sensor_id=1, policy=PolicyConfig(on=4.0, off=2.0))
+                             sensor_id=1, model=ENERGY_BUNDLE,
+                             policy=PolicyConfig(on=policy["on"], off=policy["off"],
+                                                 debounce=policy["debounce"]))
     source = SerialSource(meter.path, sensor="linky", protocol="tic", mode="historique",
                           clock=clock)
-    flow = Flow(flow_config, source, ProfileScorer(profile))
+    flow = Flow(flow_config, source, scorer)
     pipeline = Pipeline([flow], Outbox(state / "outbox.sqlite"), sinks=[], on_event=on_event)
     stop = threading.Event()
     try:

@@ -55,8 +55,18 @@ class ProfileScorer:
         return score
 
 
-def build_scorer(flow: FlowConfig) -> WindowScorer:
-    """The scorer a flow's ``model`` key names."""
+class ClassifierScorer(Protocol):
+    """Classifies one closed window: (class index, probability), None while warming up."""
+
+    def classify_one(self, window: WindowStats, value: float) -> Optional[tuple[int, float]]: ...
+
+
+def build_scorer(flow: FlowConfig, models_dir: Optional[str] = None) -> Any:
+    """The scorer a flow's ``model`` key names: ``profile``, or a bundle (name or path).
+
+    A bundle's task decides the kind: anomaly bundles give a WindowScorer, classifier bundles a
+    ClassifierScorer. Loading verifies every file's sha256.
+    """
     if flow.model == "profile":
         p = flow.profile
         return ProfileScorer(
@@ -64,7 +74,22 @@ def build_scorer(flow: FlowConfig) -> WindowScorer:
                          floor=p.floor, tz_offset_h=p.tz_offset_h),
             learn_below=flow.policy.on,
         )
-    raise ConfigError(f"unknown model {flow.model!r}; known: profile", key=f"flow.{flow.name}.model")
+    from frugalai.errors import ModelError
+    from frugalai.runtime import load_model, runtime_available
+    from frugalai.runtime.scorers import AnomalyScorer, ClassScorer
+
+    key = f"flow.{flow.name}"
+    missing = runtime_available(flow.backend)
+    if missing:
+        raise ConfigError(f"backend {flow.backend!r} cannot run here: {missing}",
+                          key=f"{key}.backend")
+    try:
+        model = load_model(flow.model, flow.backend, flow.precision, models_dir=models_dir)
+        if model.task == "classification":
+            return ClassScorer(model, flow.threshold_m, flow.horizon_h)
+        return AnomalyScorer(model, tz_offset_h=flow.profile.tz_offset_h)
+    except ModelError as err:
+        raise ConfigError(str(err), key=f"{key}.model") from err
 
 
 @dataclass
@@ -80,7 +105,7 @@ class FlowStats:
 class Flow:
     """One configured flow. ``process`` is pure computation; ``run`` adds the source I/O."""
 
-    def __init__(self, config: FlowConfig, source: Source, scorer: WindowScorer) -> None:
+    def __init__(self, config: FlowConfig, source: Source, scorer: Any) -> None:
         self.config = config
         self.source = source
         self.scorer = scorer
@@ -96,6 +121,8 @@ class Flow:
         self._bad_frames_seen = 0
         self._dropped_seen = 0
         self.next_summary = time.monotonic() + config.summary_s if config.summary_s else None
+        #: current class of a classifier flow (0 = normal until told otherwise).
+        self.label = 0
 
     def process(self, reading: Reading) -> list[Event]:
         """Feed one Reading; return the events it caused (usually none)."""
@@ -112,6 +139,8 @@ class Flow:
         x = closed.get(self.config.aggregate)
         if x != x:  # NaN: a window with one sample has no rate
             return []
+        if hasattr(self.scorer, "classify_one"):
+            return self._classify(closed, x)
         score = self.scorer.update_one(closed, x)
         with self._period_lock:
             self.period.window_one(x, score)
@@ -152,6 +181,25 @@ class Flow:
                      sensor_id=self.config.sensor_id, model_id=self.config.model_id,
                      stats=stats)
 
+    def _classify(self, closed: WindowStats, x: float) -> list[Event]:
+        """Classifier flows: an Event of kind ``class`` when the class changes (from 0)."""
+        result = self.scorer.classify_one(closed, x)  # type: ignore[attr-defined]
+        if result is None:
+            return []
+        label, prob = result
+        with self._period_lock:
+            self.period.window_one(x, prob)
+        self.stats.scored += 1
+        self.stats.last_score = prob
+        if label == self.label:
+            return []
+        self.label = label
+        self.stats.events += 1
+        with self._period_lock:
+            self.period.event_one()
+        return [Event("class", self.config.name, closed.end, score=prob, value=x, label=label,
+                      sensor_id=self.config.sensor_id, model_id=self.config.model_id)]
+
 
 Sink = Any  # has send(events) -> delivered events, and close()
 
@@ -181,9 +229,10 @@ class Pipeline:
         """Build every flow, the outbox in the state dir, and the uplinks."""
         flows = []
         for i, fc in enumerate(config.flow):
+            scorer = build_scorer(fc, config.gateway.models_dir)
             source = open_source(fc.source, sensor=fc.name, key=f"flow[{i}].source",
                                  **(source_kwargs or {}))
-            flows.append(Flow(fc, source, build_scorer(fc)))  # type: ignore[arg-type]
+            flows.append(Flow(fc, source, scorer))
         if outbox is None:
             outbox = Outbox(Path(config.gateway.state_dir) / "outbox.sqlite",
                             sync=config.gateway.outbox_sync,

@@ -17,7 +17,7 @@ from mqtt_subscriber import Subscriber
 
 from frugalai.config import FlowConfig, PolicyConfig, loads_config
 from frugalai.demo import DEMO_START, fit_history
-from frugalai.pipeline import Flow, Pipeline, ProfileScorer
+from frugalai.pipeline import Flow, Pipeline
 from frugalai.sim.clock import SimClock
 from frugalai.sim.household import HouseholdProfile, demo_anomalies
 from frugalai.sim.tic_meter import TicMeterEmulator
@@ -31,11 +31,14 @@ def test_linky_on_a_pty_to_mqtt_with_alarms_and_summaries(mosquitto, tmp_path: P
     clock = SimClock(DEMO_START, hours * 3600 / seconds)
     house = HouseholdProfile(seed=1, anomalies=demo_anomalies(DEMO_START))
     meter = TicMeterEmulator(house, clock, frame_period_s=60.0, corrupt_rate=0.02, seed=1)
+    scorer = fit_history(1, 28)
+    policy = scorer.model.card["policy"]
     config = FlowConfig(name="linky", source=f"serial://{meter.path}?protocol=tic", sensor_id=1,
-                        policy=PolicyConfig(on=4.0, off=2.0), summary_s=2)
+                        policy=PolicyConfig(on=policy["on"], off=policy["off"],
+                                            debounce=policy["debounce"]), summary_s=2)
     source = SerialSource(meter.path, sensor="linky", protocol="tic", mode="historique",
                           clock=clock)
-    flow = Flow(config, source, ProfileScorer(fit_history(1, 28)))
+    flow = Flow(config, source, scorer)
     sub = Subscriber(mosquitto.host, mosquitto.port, ("frugalai/mairie/#",))
     sink = MqttSink.from_url(f"{mosquitto.url}?retry_min=1&retry_max=2", gateway="mairie")
     assert sink.wait_connected(10)

@@ -5,18 +5,21 @@ Run by the Makefile; the header lands in build/ and is never committed.
 
 import json
 import sys
+from pathlib import Path
 
 
-def arr(hexstr):
+def arr(hexstr: str) -> tuple[str, int]:
     data = bytes.fromhex(hexstr)
     return "{" + ", ".join(f"0x{b:02x}" for b in data) + "}" if data else "{0}", len(data)
 
 
-def main(src, dst):
-    v = json.load(open(src))
-    out = ["/* generated from test_vectors.json by gen_vectors.py: do not edit */", "#include <stdint.h>",
-           "#include <stddef.h>", "typedef struct { const uint8_t *data; size_t len; unsigned crc; } crc_vec;",
-           "typedef struct { const uint8_t *data; size_t len; const uint8_t *enc; size_t enc_len; } cobs_vec;",
+def main(src: str, dst: str) -> None:
+    v = json.loads(Path(src).read_text())
+    out = ["/* generated from test_vectors.json by gen_vectors.py: do not edit */",
+           "#include <stdint.h>", "#include <stddef.h>",
+           "typedef struct { const uint8_t *data; size_t len; unsigned crc; } crc_vec;",
+           "typedef struct { const uint8_t *data; size_t len;"
+           " const uint8_t *enc; size_t enc_len; } cobs_vec;",
            "typedef struct { uint8_t qid; int32_t raw; } reading_vec;",
            "typedef struct { unsigned node_id, seq; const reading_vec *readings; size_t n;"
            " const uint8_t *packet; size_t packet_len; const uint8_t *frame; size_t frame_len; } packet_vec;",
@@ -41,7 +44,8 @@ def main(src, dst):
         f, m = arr(p["frame"])
         out += [f"static const reading_vec pk_r{i}[] = {{{rd}}};", f"static const uint8_t pk_p{i}[] = {a};",
                 f"static const uint8_t pk_f{i}[] = {f};"]
-        rows.append(f"{{{p['node_id']}u, {p['seq']}u, pk_r{i}, {len(p['readings'])}, pk_p{i}, {n}, pk_f{i}, {m}}}")
+        n_readings = len(p["readings"])
+        rows.append(f"{{{p['node_id']}u, {p['seq']}u, pk_r{i}, {n_readings}, pk_p{i}, {n}, pk_f{i}, {m}}}")
     out.append("static const packet_vec PACKET_VECS[] = {" + ", ".join(rows) + "};")
     rows = []
     for i, b in enumerate(v["bad_frames"]):
@@ -50,7 +54,7 @@ def main(src, dst):
         rows.append(f"{{\"{b['why']}\", bad_{i}, {m}}}")
     out.append("static const bad_vec BAD_VECS[] = {" + ", ".join(rows) + "};")
     out.append("#define N_VECS(a) (sizeof(a) / sizeof((a)[0]))")
-    open(dst, "w").write("\n".join(out) + "\n")
+    Path(dst).write_text("\n".join(out) + "\n")
 
 
 if __name__ == "__main__":

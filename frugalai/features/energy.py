@@ -1,0 +1,172 @@
+"""Streaming features of the energy-anomaly model: robust residuals against the meter's own habits.
+
+Why residuals and not raw power: one model ships for every meter (a 300 W flat, a 1.2 MW
+research facility). Each 15-min window value is turned into a robust z-score against the same
+slot of the day on the last ``history`` days of the same type (weekday / weekend), with a spread
+floored relative to the slot's median and to the meter's daily level. The model input is the last
+``window`` such residuals: scale-free, so a model trained on one meter scores another.
+
+The same object runs at training time (over a recorded series, ``transform_many``) and on the
+gateway (one window at a time, ``update_one``). Values whose residual is already extreme are not
+learned (``learn_below``), so an anomaly does not become the new normal.
+
+Memory: 2 day types x 96 slots x ``history`` floats + ``window`` floats.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+import numpy as np
+import numpy.typing as npt
+
+MAD_TO_SIGMA = 1.4826
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class EnergyFeatures:
+    """Robust per-slot residuals of a power series, as a sliding feature vector.
+
+    Args:
+        slot_s: slot (window) length in seconds; must divide a day.
+        history: values kept per (day type, slot).
+        min_history: values a slot needs before its residual is defined.
+        window: residuals per feature vector (consecutive slots).
+        floor_rel: spread floor as a fraction of the slot median.
+        floor_level: spread floor as a fraction of the meter's mean level for that day type
+            (so a quiet night slot does not turn a few watts into a huge score).
+        clip: residuals are clipped to [-clip, clip] (int8-friendly input range).
+        learn_below: a value whose |residual| reaches this is not learned.
+        tz_offset_h: local time offset, so slots follow the site's day.
+        max_gap: missing windows bridged before the sliding vector restarts.
+
+    >>> f = EnergyFeatures(slot_s=43200, history=3, min_history=2, window=1)
+    >>> [f.update_one(k * 43200.0, 100.0) for k in range(4)]
+    [None, None, None, None]
+    >>> f.update_one(4 * 43200.0, 100.0).tolist()
+    [0.0]
+    """
+
+    def __init__(
+        self,
+        slot_s: int = 900,
+        history: int = 8,
+        min_history: int = 3,
+        window: int = 4,
+        floor_rel: float = 0.10,
+        floor_level: float = 0.05,
+        clip: float = 12.0,
+        learn_below: float = 5.0,
+        tz_offset_h: float = 1.0,
+        max_gap: int = 2,
+    ) -> None:
+        if slot_s <= 0 or 86400 % slot_s:
+            raise ValueError(f"slot_s must divide 86400, got {slot_s}")
+        if not 1 <= min_history <= history:
+            raise ValueError(f"min_history must be in 1..history, got {min_history}")
+        self.slot_s = slot_s
+        self.history = history
+        self.min_history = min_history
+        self.window = window
+        self.floor_rel = floor_rel
+        self.floor_level = floor_level
+        self.clip = clip
+        self.learn_below = learn_below
+        self.tz_offset_h = tz_offset_h
+        self.max_gap = max_gap
+        self._slots: dict[tuple[int, int], deque[float]] = {}
+        self._level: dict[int, float] = {}
+        self._recent: deque[float] = deque(maxlen=window)
+        self._last_slot: Optional[int] = None
+
+    def params(self) -> dict[str, Any]:
+        """Constructor arguments (what a model card stores)."""
+        return {"slot_s": self.slot_s, "history": self.history, "min_history": self.min_history,
+                "window": self.window, "floor_rel": self.floor_rel,
+                "floor_level": self.floor_level, "clip": self.clip,
+                "learn_below": self.learn_below, "tz_offset_h": self.tz_offset_h,
+                "max_gap": self.max_gap}
+
+    def _key(self, ts: float) -> tuple[int, int]:
+        local = ts + self.tz_offset_h * 3600
+        weekend = int(datetime.fromtimestamp(local, tz=timezone.utc).weekday() >= 5)
+        return weekend, int((local % 86400) // self.slot_s)
+
+    def residual(self, ts: float, value: float) -> Optional[float]:
+        """Robust z-score of ``value`` in the slot of ``ts`` (None while the slot learns)."""
+        key = self._key(ts)
+        slot = self._slots.get(key)
+        if slot is None or len(slot) < self.min_history or value != value:
+            return None
+        values = sorted(slot)
+        median = _median(values)
+        mad = _median(sorted(abs(v - median) for v in values))
+        level = self._level.get(key[0], abs(median))
+        spread = max(MAD_TO_SIGMA * mad, self.floor_rel * abs(median),
+                     self.floor_level * level, 1e-9)
+        z = (value - median) / spread
+        return max(-self.clip, min(self.clip, z))
+
+    def learn_one(self, ts: float, value: float) -> None:
+        """Remember ``value`` for its slot and update the day-type level. NaN is ignored."""
+        if value != value:
+            return
+        key = self._key(ts)
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._slots[key] = deque(maxlen=self.history)
+        slot.append(float(value))
+        # Mean level of this day type over about ``history`` days (exponential average).
+        alpha = 1.0 / (self.history * 86400 / self.slot_s)
+        old = self._level.get(key[0])
+        self._level[key[0]] = float(value) if old is None else old + alpha * (value - old)
+
+    def update_one(self, ts: float, value: float) -> Optional[FloatArray]:
+        """Feed the value of the window starting at ``ts``; return the feature vector or None.
+
+        A gap of more than ``max_gap`` missing windows restarts the sliding vector, so the model
+        never sees residuals hours apart as if they were consecutive; a shorter gap (a stalled
+        link, a window without readings) is bridged.
+        """
+        index = math.floor(ts / self.slot_s)
+        if self._last_slot is not None and not 0 < index - self._last_slot <= self.max_gap + 1:
+            self._recent.clear()
+        self._last_slot = index
+        z = self.residual(ts, value)
+        if z is None or abs(z) < self.learn_below:
+            self.learn_one(ts, value)
+        if z is None:
+            self._recent.clear()
+            return None
+        self._recent.append(z)
+        if len(self._recent) < self.window:
+            return None
+        return np.array(self._recent, dtype=np.float64)
+
+    def transform_many(self, ts: Iterable[float], values: Iterable[float]
+                       ) -> tuple[FloatArray, FloatArray]:
+        """Run ``update_one`` over a series; return (window start times, feature rows)."""
+        times: list[float] = []
+        rows: list[FloatArray] = []
+        for t, v in zip(ts, values):
+            row = self.update_one(float(t), float(v))
+            if row is not None:
+                times.append(float(t))
+                rows.append(row)
+        out = np.array(rows, dtype=np.float64).reshape(-1, self.window)
+        return np.array(times, dtype=np.float64), out
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v}" for k, v in self.params().items())
+        return f"EnergyFeatures({args})"
+
+
+def _median(sorted_values: list[float]) -> float:
+    n = len(sorted_values)
+    mid = n // 2
+    return sorted_values[mid] if n % 2 else 0.5 * (sorted_values[mid - 1] + sorted_values[mid])

@@ -1,0 +1,88 @@
+"""Write a :class:`~frugalai.runtime.dense.DenseNet` as ONNX, and its int8 variants.
+
+The graph is MatMul + Add (+ Relu) per layer, input ``x`` (n, inputs) float32, output ``y``.
+It is written with ``onnx.helper`` from the same weights the reference backend runs, so every
+backend computes the same function (skl2onnx would add the sklearn-specific pre/post-processing,
+e.g. the classifier's softmax and label output, that here is shared numpy post-processing).
+
+int8 variants come from ``onnxruntime.quantization``: static (calibrated on training rows) in
+QDQ and QOperator formats, and dynamic. :func:`quantize_all` writes the three so the training
+report can compare them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from frugalai.runtime.dense import DenseNet
+
+OPSET = 17
+
+
+def dense_to_onnx(net: DenseNet, path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes, inits = [], []
+    h = "x"
+    for i, layer in enumerate(net.layers):
+        inits.append(numpy_helper.from_array(layer.W.astype(np.float32), f"W{i}"))
+        inits.append(numpy_helper.from_array(layer.b.astype(np.float32), f"b{i}"))
+        last = i == len(net.layers) - 1
+        mm, add = f"mm{i}", ("y" if last and layer.act == "linear" else f"add{i}")
+        nodes.append(helper.make_node("MatMul", [h, f"W{i}"], [mm], name=f"MatMul{i}"))
+        nodes.append(helper.make_node("Add", [mm, f"b{i}"], [add], name=f"Add{i}"))
+        h = add
+        if layer.act == "relu":
+            out = "y" if last else f"relu{i}"
+            nodes.append(helper.make_node("Relu", [add], [out], name=f"Relu{i}"))
+            h = out
+    graph = helper.make_graph(
+        nodes, "frugalai_dense",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, net.n_inputs])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, net.n_outputs])],
+        initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="frugalai")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+class _Reader:
+    """All calibration rows, in batches (the graph's batch dimension is free)."""
+
+    def __init__(self, rows: npt.NDArray[np.floating], batch: int = 1024) -> None:
+        x = np.asarray(rows, dtype=np.float32)
+        self._it = iter([{"x": x[i:i + batch]} for i in range(0, len(x), batch)])
+
+    def get_next(self) -> Any:
+        return next(self._it, None)
+
+
+def quantize_all(fp32_path: Path, calibration: npt.NDArray[np.floating], out_dir: Path
+                 ) -> dict[str, Path]:
+    """Write ``static_qdq``, ``static_qoperator`` and ``dynamic`` int8 variants; return paths."""
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
+
+    out = {}
+    for name, fmt in (("static_qdq", QuantFormat.QDQ), ("static_qoperator", QuantFormat.QOperator)):
+        path = out_dir / f"{fp32_path.stem}.{name}.onnx"
+        quantize_static(str(fp32_path), str(path), _Reader(calibration), quant_format=fmt,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        per_channel=True, calibrate_method=CalibrationMethod.MinMax)
+        out[name] = path
+    path = out_dir / f"{fp32_path.stem}.dynamic.onnx"
+    quantize_dynamic(str(fp32_path), str(path), weight_type=QuantType.QInt8)
+    out["dynamic"] = path
+    return out

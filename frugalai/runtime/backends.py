@@ -1,0 +1,236 @@
+"""Inference backends behind one interface: ``reference`` (numpy), ``onnx``, ``tflite``.
+
+Every backend runs the bundle's dense net and returns its raw float outputs (an anomaly
+projection, or class logits); post-processing is shared (:mod:`frugalai.runtime.model`), so the
+backends can be compared output for output (tests/test_backends.py, emlearn style).
+
+Runtimes are imported inside ``load()``: ``import frugalai.runtime`` needs only numpy. A missing
+runtime is a :class:`~frugalai.errors.ModelError` naming the pip extra.
+
+Files per precision (listed in the card's ``artifacts``):
+
+=========  ======================  ==========================
+backend    fp32                    int8
+=========  ======================  ==========================
+reference  weights.npz             weights.npz (int8 params)
+onnx       model.onnx              model.int8.onnx
+tflite     model.tflite            model.int8.tflite
+=========  ======================  ==========================
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from frugalai.errors import ModelError
+from frugalai.runtime.bundle import Bundle
+from frugalai.runtime.dense import DenseNet
+
+PRECISIONS = ("fp32", "int8")
+BACKENDS = ("reference", "onnx", "tflite")
+F32 = npt.NDArray[np.float32]
+
+
+class Backend(Protocol):
+    """What every backend offers."""
+
+    name: str
+    precision: str
+
+    def load(self, bundle: Bundle, precision: str) -> Backend: ...
+    def predict_many(self, X: npt.ArrayLike) -> F32: ...
+    def predict_one(self, x: npt.ArrayLike) -> F32: ...
+    def info(self) -> dict[str, Any]: ...
+
+
+def artifact(bundle: Bundle, backend: str, precision: str) -> str:
+    """File name of ``backend``/``precision`` in ``bundle`` (ModelError if it has none)."""
+    if precision not in PRECISIONS:
+        raise ModelError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    arts = bundle.card.get("artifacts", {})
+    name = arts.get(backend, {}).get(precision)
+    if name is None:
+        raise ModelError(f"{bundle.path}: no {backend}/{precision} model in this bundle; it has "
+                         f"{ {b: sorted(p) for b, p in arts.items()} }")
+    return str(name)
+
+
+class ReferenceBackend:
+    """Pure numpy, from ``weights.npz``: no runtime needed (any board with numpy)."""
+
+    name = "reference"
+
+    def __init__(self) -> None:
+        self.precision = "fp32"
+        self.net: DenseNet | None = None
+        self.file = ""
+
+    def load(self, bundle: Bundle, precision: str) -> ReferenceBackend:
+        self.file = artifact(bundle, self.name, precision)
+        try:
+            self.net = DenseNet.load(bundle.file(self.file))
+        except (OSError, KeyError, ValueError) as err:
+            raise ModelError(f"{bundle.path}: cannot read {self.file}: {err}") from err
+        if precision == "int8" and not self.net.quantized:
+            raise ModelError(f"{bundle.path}: {self.file} has no int8 parameters")
+        self.precision = precision
+        return self
+
+    def predict_many(self, X: npt.ArrayLike) -> F32:
+        assert self.net is not None, "call load() first"
+        if self.precision == "int8":
+            return self.net.forward_int8(X)
+        out = self.net.forward(X)
+        assert not isinstance(out, list)
+        return out
+
+    def predict_one(self, x: npt.ArrayLike) -> F32:
+        return self.predict_many(np.asarray(x, dtype=np.float32).reshape(1, -1))[0]
+
+    def info(self) -> dict[str, Any]:
+        return {"backend": self.name, "precision": self.precision, "file": self.file,
+                "runtime": f"numpy {np.__version__}"}
+
+
+class OnnxBackend:
+    """onnxruntime, one intra-op thread by default (a gateway runs other things too)."""
+
+    name = "onnx"
+
+    def __init__(self, threads: int = 1) -> None:
+        self.threads = threads
+        self.precision = "fp32"
+        self.file = ""
+        self._session: Any = None
+        self._version = ""
+
+    def load(self, bundle: Bundle, precision: str) -> OnnxBackend:
+        self.file = artifact(bundle, self.name, precision)
+        try:
+            import onnxruntime as ort
+        except ImportError as err:
+            raise ModelError("backend 'onnx' needs onnxruntime: pip install 'frugalai[onnx]'"
+                             ) from err
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        try:
+            self._session = ort.InferenceSession(str(bundle.file(self.file)), opts,
+                                                 providers=["CPUExecutionProvider"])
+        except Exception as err:  # onnxruntime raises its own Fail/InvalidGraph types
+            raise ModelError(f"{bundle.path}: onnxruntime cannot load {self.file}: {err}"
+                             ) from err
+        self._input = self._session.get_inputs()[0].name
+        self._version = ort.__version__
+        self.precision = precision
+        return self
+
+    def predict_many(self, X: npt.ArrayLike) -> F32:
+        x = np.ascontiguousarray(X, dtype=np.float32)
+        return np.asarray(self._session.run(None, {self._input: x.reshape(len(x), -1)})[0],
+                          dtype=np.float32)
+
+    def predict_one(self, x: npt.ArrayLike) -> F32:
+        return self.predict_many(np.asarray(x, dtype=np.float32).reshape(1, -1))[0]
+
+    def info(self) -> dict[str, Any]:
+        return {"backend": self.name, "precision": self.precision, "file": self.file,
+                "runtime": f"onnxruntime {self._version}", "threads": self.threads}
+
+
+def _interpreter_class() -> tuple[Any, str]:
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        return Interpreter, "ai-edge-litert"
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime.interpreter import Interpreter
+
+        return Interpreter, "tflite_runtime"
+    except ImportError as err:
+        raise ModelError("backend 'tflite' needs ai-edge-litert (or tflite_runtime): "
+                         "pip install 'frugalai[tflite]'") from err
+
+
+class TfliteBackend:
+    """LiteRT (ai-edge-litert), else tflite_runtime. int8 models take int8 input: quantized
+    here with the input tensor's own scale and zero point."""
+
+    name = "tflite"
+
+    def __init__(self, threads: int = 1) -> None:
+        self.threads = threads
+        self.precision = "fp32"
+        self.file = ""
+        self._runtime = ""
+
+    def load(self, bundle: Bundle, precision: str) -> TfliteBackend:
+        self.file = artifact(bundle, self.name, precision)
+        interpreter, self._runtime = _interpreter_class()
+        try:
+            self._it = interpreter(model_path=str(bundle.file(self.file)),
+                                   num_threads=self.threads)
+            self._it.allocate_tensors()
+        except (ValueError, RuntimeError) as err:
+            raise ModelError(f"{bundle.path}: LiteRT cannot load {self.file}: {err}") from err
+        i, o = self._it.get_input_details()[0], self._it.get_output_details()[0]
+        self._in, self._out = i["index"], o["index"]
+        self._in_type = i["dtype"]
+        self._in_q = i["quantization"]
+        self._out_q = o["quantization"]
+        self._n_in = int(i["shape"][-1])
+        self.precision = precision
+        return self
+
+    def predict_one(self, x: npt.ArrayLike) -> F32:
+        v = np.asarray(x, dtype=np.float32).reshape(1, self._n_in)
+        if self._in_type == np.int8:
+            scale, zp = self._in_q
+            v = np.clip(np.round(v / scale) + zp, -128, 127).astype(np.int8)
+        self._it.set_tensor(self._in, v)
+        self._it.invoke()
+        y = self._it.get_tensor(self._out)[0]
+        if y.dtype == np.int8:
+            scale, zp = self._out_q
+            return (scale * (y.astype(np.float32) - zp)).astype(np.float32)
+        return np.array(y, dtype=np.float32)
+
+    def predict_many(self, X: npt.ArrayLike) -> F32:
+        # The graph has a fixed batch of 1 (what a microcontroller runs): loop.
+        rows = np.asarray(X, dtype=np.float32).reshape(-1, self._n_in)
+        return np.stack([self.predict_one(r) for r in rows]) if len(rows) else \
+            np.zeros((0, 0), np.float32)
+
+    def info(self) -> dict[str, Any]:
+        return {"backend": self.name, "precision": self.precision, "file": self.file,
+                "runtime": self._runtime, "threads": self.threads}
+
+
+def make_backend(name: str) -> Backend:
+    """A fresh, unloaded backend by name (via :data:`frugalai.registry.backends`)."""
+    from frugalai import registry
+
+    factory = registry.backends.get(name)
+    backend: Backend = factory()
+    return backend
+
+
+def runtime_available(name: str) -> str | None:
+    """None if backend ``name`` can run here, else the reason (for skips and ``models show``)."""
+    import importlib.util
+
+    if name == "reference":
+        return None
+    if name == "onnx":
+        return None if importlib.util.find_spec("onnxruntime") else \
+            "onnxruntime not installed (pip install 'frugalai[onnx]')"
+    if name == "tflite":
+        ok = importlib.util.find_spec("ai_edge_litert") or importlib.util.find_spec("tflite_runtime")
+        return None if ok else "ai-edge-litert/tflite_runtime not installed (pip install " \
+            "'frugalai[tflite]')"
+    return f"unknown backend {name!r}"

@@ -1,0 +1,172 @@
+"""Loading a verified bundle onto a backend, shared post-processing, self-test, discovery.
+
+``load_model(path, backend="reference", precision="fp32")`` verifies every file's sha256
+(:func:`~frugalai.runtime.bundle.verify_bundle`), loads the backend and returns a
+:class:`BundleModel` whose ``predict_many`` / ``predict_one`` give the model's decision input:
+
+* ``task = "anomaly"``: an anomaly score, ``sqrt(mean(y**2))`` of the net's outputs (the
+  whitened projection; in units of a normal window's standard deviation);
+* ``task = "classification"``: a class index, from softmax probabilities and the card's
+  ``decision`` thresholds (``probabilities_many`` gives the probabilities).
+
+**Self-test vectors**: each card holds ``self_test = {"inputs": [[...]], "outputs": {"fp32":
+[[...]], "int8": [[...]], "onnx_int8": [[...]]}, "atol": {...}}``: a few feature rows and the raw
+net outputs recorded at training time (``int8`` for the reference/TFLite arithmetic,
+``onnx_int8`` for onnxruntime's quantized model). :func:`self_test` runs them on a backend and precision and
+raises ModelError if any output is off by more than ``atol`` — a quick check after install that
+the files, runtime and board compute what was trained.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+import numpy.typing as npt
+
+from frugalai.errors import ModelError
+from frugalai.runtime.backends import BACKENDS, PRECISIONS, Backend, make_backend, runtime_available
+from frugalai.runtime.bundle import CARD, Bundle, verify_bundle
+
+TASKS = ("anomaly", "classification")
+
+
+class BundleModel:
+    """A loaded bundle: card + backend + post-processing."""
+
+    def __init__(self, bundle: Bundle, backend: Backend) -> None:
+        self.bundle = bundle
+        self.card = bundle.card
+        self.backend = backend
+        self.task = str(self.card.get("task"))
+        if self.task not in TASKS:
+            raise ModelError(f"{bundle.path}: card task must be one of {TASKS}, got {self.task!r}")
+        decision = self.card.get("decision", {})
+        self.classes: list[str] = list(self.card.get("classes", []))
+        self._thresholds = [float(t) for t in decision.get("thresholds", [])]
+
+    @property
+    def name(self) -> str:
+        return self.bundle.name
+
+    def raw_many(self, X: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        return self.backend.predict_many(np.asarray(X, dtype=np.float32))
+
+    def probabilities_many(self, X: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        logits = self.raw_many(X).astype(np.float64)
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return np.asarray(e / e.sum(axis=1, keepdims=True))
+
+    def decide(self, raw: npt.NDArray[np.floating]) -> npt.NDArray[Any]:
+        """Post-process raw outputs: anomaly scores, or class indices."""
+        raw = np.asarray(raw, dtype=np.float64).reshape(len(raw), -1)
+        if self.task == "anomaly":
+            return np.asarray(np.sqrt(np.mean(raw ** 2, axis=1)))
+        e = np.exp(raw - raw.max(axis=1, keepdims=True))
+        return classify(e / e.sum(axis=1, keepdims=True), self._thresholds)
+
+    def predict_many(self, X: npt.ArrayLike) -> npt.NDArray[Any]:
+        return self.decide(self.raw_many(X))
+
+    def predict_one(self, x: npt.ArrayLike) -> Union[float, int]:
+        out = self.decide(self.backend.predict_one(x).reshape(1, -1))[0]
+        return float(out) if self.task == "anomaly" else int(out)
+
+    def info(self) -> dict[str, Any]:
+        return {"name": self.name, "task": self.task, **self.backend.info()}
+
+    def __repr__(self) -> str:
+        i = self.backend.info()
+        return f"BundleModel({self.name!r}, backend={i['backend']!r}, precision={i['precision']!r})"
+
+
+def classify(probs: npt.NDArray[np.floating], thresholds: list[float]) -> npt.NDArray[np.int64]:
+    """Ordered classes: the highest class ``k >= 1`` whose tail probability
+    ``P(class >= k)`` reaches ``thresholds[k-1]``; class 0 otherwise.
+
+    >>> classify(np.array([[0.5, 0.3, 0.2], [0.9, 0.05, 0.05]]), [0.4, 0.15]).tolist()
+    [2, 0]
+    """
+    p = np.asarray(probs, dtype=np.float64)
+    tail = np.cumsum(p[:, ::-1], axis=1)[:, ::-1]  # tail[:, k] = P(class >= k)
+    out = np.zeros(len(p), dtype=np.int64)
+    for k, t in enumerate(thresholds, start=1):
+        out[tail[:, k] >= t] = k
+    return out
+
+
+def shipped_models_dir() -> Path:
+    """The ``models/`` directory of this checkout (the bundles shipped with frugalai)."""
+    return Path(__file__).resolve().parents[2] / "models"
+
+
+def resolve_bundle(name_or_path: Union[str, Path], models_dir: Union[str, Path, None] = None
+                   ) -> Path:
+    """A bundle directory from a path, or a name looked up in ``models_dir``."""
+    p = Path(name_or_path)
+    if (p / CARD).is_file():
+        return p
+    if models_dir is not None and (Path(models_dir) / str(name_or_path) / CARD).is_file():
+        return Path(models_dir) / str(name_or_path)
+    known = [b.name for b in list_bundles(models_dir)] if models_dir else []
+    raise ModelError(f"no model bundle {str(name_or_path)!r} (not a bundle directory"
+                     + (f", nor a bundle in {models_dir}; known: {', '.join(known) or 'none'})"
+                        if models_dir else ")"))
+
+
+def load_model(bundle_path: Union[str, Path], backend: str = "reference",
+               precision: str = "fp32", *, public_key: Optional[bytes] = None,
+               models_dir: Union[str, Path, None] = None) -> BundleModel:
+    """Verify the bundle (every sha256), load it on ``backend`` at ``precision``."""
+    if precision not in PRECISIONS:
+        raise ModelError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    bundle = verify_bundle(resolve_bundle(bundle_path, models_dir), public_key=public_key)
+    try:
+        be = make_backend(backend)
+    except Exception as err:
+        raise ModelError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}") from err
+    return BundleModel(bundle, be.load(bundle, precision))
+
+
+def self_test(bundle: Union[Bundle, str, Path], backend: str = "reference",
+              precisions: Optional[tuple[str, ...]] = None) -> dict[str, Any]:
+    """Run the card's stored test vectors; return a report, ModelError on any mismatch."""
+    if not isinstance(bundle, Bundle):
+        bundle = verify_bundle(bundle)
+    vectors = bundle.card.get("self_test")
+    if not vectors:
+        raise ModelError(f"{bundle.path}: the card has no self_test vectors")
+    X = np.asarray(vectors["inputs"], dtype=np.float32)
+    report: dict[str, Any] = {"bundle": bundle.name, "backend": backend, "rows": len(X)}
+    for precision in precisions or tuple(p for p in PRECISIONS if p in vectors["outputs"]):
+        model = BundleModel(bundle, make_backend(backend).load(bundle, precision))
+        got = model.raw_many(X)
+        # onnxruntime's int8 kernels round differently from TFLite's: own vectors.
+        key = "onnx_int8" if (backend, precision) == ("onnx", "int8") else precision
+        want = np.asarray(vectors["outputs"][key], dtype=np.float32)
+        atol = float(vectors["atol"][key])
+        err = float(np.abs(got - want).max())
+        report[precision] = {"max_abs_error": err, "atol": atol}
+        if not err <= atol:
+            raise ModelError(f"{bundle.path}: self-test failed on {backend}/{precision}: max "
+                             f"error {err:.3g} > {atol:.3g}")
+    return report
+
+
+def list_bundles(models_dir: Union[str, Path, None]) -> list[Bundle]:
+    """Every verified bundle under ``models_dir`` (a bad one raises: it names the file)."""
+    if models_dir is None or not Path(models_dir).is_dir():
+        return []
+    return [verify_bundle(p) for p in sorted(Path(models_dir).iterdir()) if (p / CARD).is_file()]
+
+
+def available(bundle: Bundle) -> list[dict[str, Any]]:
+    """Each (backend, precision) of ``bundle`` with its file and, if it cannot run here, why."""
+    out = []
+    for backend, files in sorted(bundle.card.get("artifacts", {}).items()):
+        for precision, name in sorted(files.items()):
+            out.append({"backend": backend, "precision": precision, "file": name,
+                        "bytes": bundle.card["files"][name]["bytes"],
+                        "unavailable": runtime_available(backend)})
+    return out

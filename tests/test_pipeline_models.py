@@ -1,0 +1,76 @@
+"""Bundle models in flows: config keys, the coastal classifier's class events on real data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from frugalai.config import loads_config
+from frugalai.errors import ConfigError
+from frugalai.events.codec import decode_binary, encode_binary
+from frugalai.pipeline import Flow, build_scorer
+from frugalai.reading import Reading
+from frugalai.runtime.model import shipped_models_dir
+
+MODELS = str(shipped_models_dir())
+
+
+def _flow(**kw: object) -> dict[str, object]:
+    return {"gateway": {"models_dir": MODELS},
+            "flow": [{"name": "f", "source": "serial:///dev/null", **kw}]}
+
+
+def test_bundle_model_keys_are_validated() -> None:
+    with pytest.raises(ConfigError) as err:
+        loads_config(_flow(model="energy-anomaly", backend="tpu"))
+    assert err.value.key == "flow[0].backend"
+    with pytest.raises(ConfigError) as err:
+        loads_config(_flow(model="energy-anomaly", precision="int4"))
+    assert err.value.key == "flow[0].precision"
+
+
+def test_unknown_bundle_is_a_config_error_naming_the_model_key() -> None:
+    cfg = loads_config(_flow(model="no-such-bundle"))
+    with pytest.raises(ConfigError) as err:
+        build_scorer(cfg.flow[0], MODELS)
+    assert err.value.key == "flow.f.model" and "energy-anomaly" in str(err.value)
+
+
+def test_coastal_horizon_must_match_the_bundle() -> None:
+    cfg = loads_config(_flow(model="coastal-submersion", quantity="water_level_m",
+                             aggregate="mean", window_s=3600, horizon_h=6))
+    with pytest.raises(ConfigError, match="trained for a 3 h horizon"):
+        build_scorer(cfg.flow[0], MODELS)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_coastal_flow_raises_flood_before_hurricane_bob_peak(data_dir: Path,
+                                                             precision: str) -> None:
+    """Hurricane Bob, 1991-08-19 (3.07 m): fed hour by hour as Readings, the flow must go to
+    class 2 (flood) before the level first reaches the threshold, and every change is one
+    11-byte event carrying the class in ``label``."""
+    from frugalai.learn.data import load_providence
+
+    s = load_providence(data_dir)
+    cfg = loads_config(_flow(model="coastal-submersion", quantity="water_level_m",
+                             aggregate="mean", window_s=3600, precision=precision))
+    scorer = build_scorer(cfg.flow[0], MODELS)
+    flow = Flow(cfg.flow[0], None, scorer)  # type: ignore[arg-type]
+    start = int(s.ts.searchsorted(679_000_000))  # 1991-07-08
+    events = []
+    threshold = scorer.features.threshold_m
+    first_over = None
+    for t, v in zip(s.ts[start:start + 24 * 60], s.values[start:start + 24 * 60]):
+        # The gauge's hourly sample, repeated within its hour (a window needs no more).
+        for dt in (0.0, 1800.0):
+            events += flow.process(Reading(float(t + dt), "f", {"water_level_m": float(v)}))
+        if first_over is None and v >= threshold:
+            first_over = t
+    assert first_over is not None
+    floods = [e for e in events if e.kind == "class" and e.label == 2]
+    assert floods and floods[0].ts <= first_over + 3600, (floods[:1], first_over)
+    for e in events:
+        back = decode_binary(encode_binary(e))
+        assert back["kind"] == "class" and back["label"] == e.label
+    assert all(a.label != b.label for a, b in zip(events, events[1:]))
