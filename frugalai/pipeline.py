@@ -55,6 +55,14 @@ class ProfileScorer:
         return score
 
 
+class ThresholdScorer:
+    """The ``threshold`` model: the window value is the score, so ``policy.on``/``off`` are
+    plain thresholds in the quantity's unit (alarm above 6000 VA, clear below 4500 VA)."""
+
+    def update_one(self, window: WindowStats, value: float) -> Optional[float]:
+        return value
+
+
 def build_scorer(flow: FlowConfig) -> WindowScorer:
     """The scorer a flow's ``model`` key names."""
     if flow.model == "profile":
@@ -64,7 +72,10 @@ def build_scorer(flow: FlowConfig) -> WindowScorer:
                          floor=p.floor, tz_offset_h=p.tz_offset_h),
             learn_below=flow.policy.on,
         )
-    raise ConfigError(f"unknown model {flow.model!r}; known: profile", key=f"flow.{flow.name}.model")
+    if flow.model == "threshold":
+        return ThresholdScorer()
+    raise ConfigError(f"unknown model {flow.model!r}; known: profile, threshold",
+                      key=f"flow.{flow.name}.model")
 
 
 @dataclass
@@ -160,7 +171,9 @@ class Pipeline:
                 events = flow.process(reading)
             except Exception:  # a bug in one model must not kill the flow
                 flow.stats.errors += 1
-                log.exception("%s: processing failed", flow.config.name)
+                if flow.stats.errors in (1, 10) or flow.stats.errors % 1000 == 0:  # no spam
+                    log.exception("%s: processing failed (%d failures so far)",
+                                  flow.config.name, flow.stats.errors)
                 continue
             if events:
                 self.outbox.append_many(events)
