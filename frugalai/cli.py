@@ -147,7 +147,10 @@ def service_install(config: Any, user: str, unit_dir: str, unit_name: str,
     from frugalai.service.install import install_unit, render_unit
 
     path, cfg = config
-    text = render_unit(path, cfg, user=user)
+    try:
+        text = render_unit(path, cfg, user=user)
+    except ConfigError as err:
+        raise click.UsageError(str(err)) from None
     if dry_run:
         click.echo(text, nl=False)
         return

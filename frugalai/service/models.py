@@ -164,7 +164,7 @@ def _load_files(bundle: Bundle) -> None:
                     np.asarray(data[key]).sum()
         elif name.endswith(".onnx"):
             try:
-                import onnxruntime
+                import onnxruntime  # type: ignore[import-untyped]
             except ImportError:
                 continue
             onnxruntime.InferenceSession(str(f), providers=["CPUExecutionProvider"])
