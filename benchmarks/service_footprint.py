@@ -8,7 +8,7 @@ variant; bundle backends are measured when the runtime provides them.
 
 Writes benchmarks/results/service_footprint.json and .md.
 
-    python benchmarks/service_footprint.py [--seconds 60] [--warmup 10]
+    python benchmarks/service_footprint.py [--seconds 60] [--warmup 10] [--quick]
 """
 
 from __future__ import annotations
@@ -129,7 +129,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--warmup", type=float, default=10.0)
+    parser.add_argument("--quick", action="store_true", help="10 s per run, 3 s warm-up")
     args = parser.parse_args()
+    if args.quick:
+        args.seconds, args.warmup = 10.0, 3.0
     runs = [measure(v, args.seconds, args.warmup) for v in variants()]
     result = {
         "benchmark": "service_footprint",

@@ -6,14 +6,19 @@ real pseudo-terminals; events go to a JSON-lines file uplink that the test reads
 
 from __future__ import annotations
 
+import os
 import random
+import re
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from service_helpers import (
+    ROOT,
     Daemon,
     NotifySocket,
     flow_toml,
@@ -61,6 +66,18 @@ def test_ready_watchdog_and_clean_stop_with_outbox_flushed(tmp_path: Path,
         wait_for(lambda: events_of(sink_ids(tmp_path / "events.jsonl"), "a") >= 2
                  and events_of(sink_ids(tmp_path / "events.jsonl"), "b") >= 2,
                  what="events from both flows")
+        # Health while running: `frugalai status` and the node_exporter textfile.
+        shown = subprocess.run([sys.executable, "-m", "frugalai", "status", "--config",
+                                str(tmp_path / "gateway.toml")], capture_output=True, text=True,
+                               env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+        assert shown.returncode == 0, shown.stdout + shown.stderr
+        assert shown.stdout.startswith("service: running")
+        assert re.search(r"flow a: running, [1-9][0-9.]* readings/s, decode errors 0", shown.stdout)
+        assert "model threshold (builtin:threshold); last event" in shown.stdout
+        assert re.search(r"uplink file://\S+: ok, [0-9]+ sent", shown.stdout)
+        prom = (tmp_path / "state" / "frugalai.prom").read_text()
+        assert "frugalai_up 1" in prom and 'frugalai_flow_up{flow="b"} 1' in prom
+        assert re.search(r'frugalai_flow_readings_total\{flow="a"\} [1-9]', prom)
         daemon.signal(signal.SIGTERM)
         assert daemon.wait(30) == 0, daemon.log_text()
         notify.collect(lambda m: any(x.startswith("STOPPING=1") for x in m), timeout=2)
@@ -174,3 +191,14 @@ def test_sighup_with_a_broken_config_keeps_the_old_one(tmp_path: Path, meters: d
     finally:
         if daemon.alive():
             daemon.kill()
+
+
+def test_journald_lines_carry_no_timestamp(tmp_path: Path, meters: dict) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JOURNAL_STREAM": "8:12345"}
+    proc = subprocess.run([sys.executable, "-m", "frugalai", "run", "--config",
+                           str(write_config(tmp_path, names=("a",))), "--duration", "1"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines and lines[0].startswith("INFO frugalai.service: running 1 flow(s)"), lines
+    assert not any(re.match(r"\d{4}-\d\d-\d\d", line) for line in lines)

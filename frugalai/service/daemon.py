@@ -1,7 +1,10 @@
 """``frugalai run``: every configured flow in one process, supervised, systemd-native.
 
-The main thread owns the loop: deliver the outbox to the uplinks, write the health files, ping
-the systemd watchdog (only while every flow is really alive), and act on signals:
+Threads: one per flow (reading, model, outbox append), one delivering the outbox to the
+uplinks, and the main thread, which writes the health files, pings the systemd watchdog (only
+while every flow and the delivery are really alive: none stuck in one step for longer than
+``service.stall_s``) and acts on signals. Delivery has its own thread so that an uplink that
+hangs cannot hold the stop or the reload hostage.
 
 * SIGTERM / SIGINT: each flow finishes its current step, the outbox is flushed, exit 0 within
   ``service.stop_timeout_s`` (events that could not leave stay in the outbox for next time).
@@ -61,6 +64,10 @@ class Service:
         self._rates: dict[str, tuple[float, int]] = {}
         self._unhealthy: Optional[str] = None
         self._flush_error = ""
+        self._deliver_lock = threading.Lock()
+        self._deliver_stop = threading.Event()
+        self._deliver_busy_since: Optional[float] = None
+        self._deliverer: Optional[threading.Thread] = None
         if handle_signals:  # before building: a SIGTERM during start must not be lost
             self.install_signal_handlers()
         self.pipeline = self._build(config, None)
@@ -107,6 +114,9 @@ class Service:
         for i in range(len(self.pipeline.flows)):
             runner = self._runner(self.pipeline, self.config, i)
             self.runners[runner.name] = runner.start()
+        self._deliverer = threading.Thread(target=self._deliver_loop, daemon=True,
+                                           name="delivery")
+        self._deliverer.start()
         self.state = "running"
         log.info("running %d flow(s) from %s: %s", len(self.runners), self.config_path,
                  ", ".join(self.runners))
@@ -130,7 +140,6 @@ class Service:
             if self.reload_requested.is_set():
                 self.reload_requested.clear()
                 self.reload()
-            self._flush()
             if time.monotonic() >= next_health:
                 self.write_health()
                 next_health = time.monotonic() + self.config.service.status_interval_s
@@ -149,15 +158,33 @@ class Service:
         self._unhealthy = reason
 
     def health(self) -> Optional[str]:
-        """None when every flow is alive and no step is stuck, else the first reason."""
+        """None when every flow and the delivery are alive and not stuck, else why not."""
         now = time.monotonic()
+        stall_s = self.config.service.stall_s
         for runner in self.runners.values():
-            reason = runner.health(self.config.service.stall_s, now)
+            reason = runner.health(stall_s, now)
             if reason:
                 return reason
+        busy = self._deliver_busy_since
+        if busy is not None and now - busy > stall_s:
+            return f"delivery to the uplinks stuck for {now - busy:.0f} s"
+        if self._deliverer is not None and not self._deliverer.is_alive() and \
+                self.state == "running":
+            return "delivery thread ended"
         return None
 
+    def _deliver_loop(self) -> None:
+        """Deliver the outbox until stopped, with one last flush after the stop."""
+        while True:
+            stopping = self._deliver_stop.is_set()
+            with self._deliver_lock:
+                self._flush()
+            if stopping:
+                return
+            self._deliver_stop.wait(self.tick)
+
     def _flush(self) -> None:
+        self._deliver_busy_since = time.monotonic()
         try:
             self.pipeline.flush()
         except Exception as err:  # an uplink bug must not kill the service
@@ -167,6 +194,8 @@ class Service:
             self._flush_error = text
         else:
             self._flush_error = ""
+        finally:
+            self._deliver_busy_since = None
 
     def _status_line(self) -> str:
         running = sum(r.state == "running" for r in self.runners.values())
@@ -186,11 +215,33 @@ class Service:
             log.error("reload refused, still running the previous config: %s", err)
             self.notifier.ready(f"reload refused ({err}); " + self._status_line())
             return False
+        if not self._deliver_lock.acquire(timeout=self.config.service.stop_timeout_s):
+            self.reloads_refused += 1
+            log.error("reload refused: delivery to the uplinks is stuck; still running the "
+                      "previous config")
+            for flow in pipeline.flows:
+                flow.source.close()
+            self.notifier.ready("reload refused (delivery stuck); " + self._status_line())
+            return False
+        try:
+            self._swap(new, pipeline)
+        finally:
+            self._deliver_lock.release()
+        self.reloads += 1
+        self.write_health()
+        self.notifier.ready(self._status_line())
+        return True
+
+    def _swap(self, new: Config, pipeline: Pipeline) -> None:
+        """Replace the running flows/uplinks by ``pipeline``, keeping unchanged flows."""
         old_keys = {r.name: _flow_key(self.config, r.flow.config) for r in self.runners.values()}
         kept: dict[str, FlowRunner] = {}
+        # A running flow loop appends to the outbox it started with: keep flows only when the
+        # outbox stays (same state dir).
+        can_keep = pipeline.outbox is self.pipeline.outbox
         for i, flow in enumerate(pipeline.flows):
             name = flow.config.name
-            if name in self.runners and old_keys[name] == _flow_key(new, flow.config):
+            if can_keep and name in self.runners and old_keys[name] == _flow_key(new, flow.config):
                 flow.source.close()  # built but never opened; the running one stays
                 pipeline.flows[i] = self.runners[name].flow
                 kept[name] = self.runners[name]
@@ -217,13 +268,9 @@ class Service:
             name = flow.config.name
             runners[name] = kept.get(name) or self._runner(pipeline, new, i).start()
         self.runners = runners
-        self.reloads += 1
         started = sorted(set(runners) - set(kept))
         log.info("reloaded: %d flow(s) kept, started: %s", len(kept),
                  ", ".join(started) or "none")
-        self.write_health()
-        self.notifier.ready(self._status_line())
-        return True
 
     # ----------------------------------------------------------------- stop
     def shutdown(self) -> int:
@@ -237,10 +284,12 @@ class Service:
         for runner in self.runners.values():
             if not runner.join(max(0.0, deadline - time.monotonic())):
                 log.error("flow %s still busy at the stop deadline", runner.name)
-        flusher = threading.Thread(target=self._flush, daemon=True, name="final-flush")
-        flusher.start()
-        flusher.join(max(0.5, deadline - time.monotonic()))
-        flushed = not flusher.is_alive()
+        self._deliver_stop.set()  # the delivery thread flushes once more, then ends
+        if self._deliverer is None:
+            self._flush()
+        else:
+            self._deliverer.join(max(0.5, deadline - time.monotonic()))
+        flushed = self._deliverer is None or not self._deliverer.is_alive()
         depth = self.pipeline.outbox.depth() if flushed else -1
         self.state = "stopped"
         self.write_health()
