@@ -114,7 +114,10 @@ def run(config: Any, duration: Optional[float]) -> None:
               help="State dir to read (instead of --config).")
 @click.option("--json", "as_json", is_flag=True, help="Print the raw status as JSON.")
 def status(config: Any, state_dir: Optional[str], as_json: bool) -> None:
-    """Health of the service: flows, outbox, uplinks, models (reads the state dir)."""
+    """Health of the service: flows, outbox, uplinks, models (reads the state dir).
+
+    Exit 1 when the service is not running (dead, stale or never started).
+    """
     from frugalai.service.health.status import format_status, read_status
 
     if state_dir is None:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from service_helpers import (
     ROOT,
@@ -30,6 +31,7 @@ from service_helpers import (
     wait_for,
 )
 
+from frugalai.runtime.bundle import write_card
 from frugalai.sim.tic_meter import TicMeterEmulator
 
 
@@ -186,6 +188,18 @@ def test_sighup_with_a_broken_config_keeps_the_old_one(tmp_path: Path, meters: d
         st = status(tmp_path / "state")
         assert st["reloads"] == 1 and set(st["flows"]) == {"a", "b"}
         assert "1 flow(s) kept, started: b" in daemon.log_text()
+        # `models install` asks the running service to reload (flows keep running).
+        bundle = tmp_path / "bundle"
+        bundle.mkdir()
+        np.savez(bundle / "weights.npz", w=np.ones(3))
+        write_card(bundle, {"name": "anomaly", "version": "2.0"})
+        out = subprocess.run([sys.executable, "-m", "frugalai", "models", "install",
+                              str(bundle), "--config", str(config)], capture_output=True,
+                             text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert f"asked the running service (pid {daemon.proc.pid}) to reload" in out.stdout
+        wait_for(lambda: status(tmp_path / "state").get("reloads") == 2, what="second reload")
+        assert "2 flow(s) kept, started: none" in daemon.log_text()
         daemon.signal(signal.SIGTERM)
         assert daemon.wait(30) == 0
     finally:

@@ -375,3 +375,15 @@ def test_config_declares_service_and_models_keys() -> None:
         loads_config({**base, "service": {"prometheus_textfile": "/tmp/x.txt"}})
     with pytest.raises(ConfigError, match="service.stall_s: must be > 0"):
         loads_config({**base, "service": {"stall_s": 0}})
+
+
+def test_install_writes_the_unit_and_creates_the_state_dir(tmp_path: Path) -> None:
+    state = tmp_path / "var" / "frugalai"
+    path = config_for_unit(tmp_path, state=str(state))
+    result = CliRunner().invoke(cli, ["service", "install", "--config", str(path), "--user",
+                                      "root", "--unit-dir", str(tmp_path / "units")])
+    assert result.exit_code == 0, result.output
+    unit = (tmp_path / "units" / "frugalai.service").read_text()
+    assert f"ReadWritePaths={state}" in unit and "StateDirectory" not in unit
+    assert state.is_dir() and f"created state dir {state}" in result.output
+    assert "systemctl daemon-reload && systemctl enable --now frugalai" in result.output
