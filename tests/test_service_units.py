@@ -387,3 +387,13 @@ def test_install_writes_the_unit_and_creates_the_state_dir(tmp_path: Path) -> No
     assert f"ReadWritePaths={state}" in unit and "StateDirectory" not in unit
     assert state.is_dir() and f"created state dir {state}" in result.output
     assert "systemctl daemon-reload && systemctl enable --now frugalai" in result.output
+
+
+def test_a_prometheus_dir_outside_the_state_dir_becomes_writable(tmp_path: Path) -> None:
+    from frugalai.config import load_config
+
+    path = config_for_unit(tmp_path)
+    path.write_text(path.read_text() + "\n[service]\nprometheus_textfile = "
+                    '"/var/lib/prometheus/node-exporter/frugalai.prom"\n')
+    unit = render_unit(str(path), load_config(path))
+    assert "ReadWritePaths=/var/lib/frugalai /var/lib/prometheus/node-exporter" in unit
