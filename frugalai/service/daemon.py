@@ -137,12 +137,15 @@ class Service:
                 next_ping = now + ping_every
             self._wake.wait(tick)
             self._wake.clear()
-            if self.reload_requested.is_set():
-                self.reload_requested.clear()
-                self.reload()
-            if time.monotonic() >= next_health:
-                self.write_health()
-                next_health = time.monotonic() + self.config.service.status_interval_s
+            try:
+                if self.reload_requested.is_set():
+                    self.reload_requested.clear()
+                    self.reload()
+                if time.monotonic() >= next_health:
+                    next_health = time.monotonic() + self.config.service.status_interval_s
+                    self.write_health()
+            except Exception:  # a bug here must not stop the flows; the log says where
+                log.exception("service loop error (the flows go on)")
         return self.shutdown()
 
     def _watchdog(self) -> None:
@@ -210,8 +213,10 @@ class Service:
         try:
             new = load_config(self.config_path)
             pipeline = self._build(new, self.pipeline)
-        except (FrugalError, OSError) as err:
+        except Exception as err:  # a plugin's constructor may raise anything
             self.reloads_refused += 1
+            if not isinstance(err, (FrugalError, OSError)):
+                err = RuntimeError(f"{type(err).__name__}: {err}")
             log.error("reload refused, still running the previous config: %s", err)
             self.notifier.ready(f"reload refused ({err}); " + self._status_line())
             return False
