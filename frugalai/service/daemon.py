@@ -48,11 +48,12 @@ class Service:
     """The daemon. ``run()`` returns the exit code."""
 
     def __init__(self, config_path: str, config: Config, notifier: Optional[Notifier] = None,
-                 tick: float = 0.2, handle_signals: bool = False) -> None:
+                 tick: float = 1.0, retry_s: float = 1.0, handle_signals: bool = False) -> None:
         self.config_path = config_path
         self.config = config
         self.notifier = notifier or Notifier()
         self.tick = tick
+        self.retry_s = retry_s
         self.started = time.time()
         self.state = "starting"
         self.stop_requested = threading.Event()
@@ -66,6 +67,7 @@ class Service:
         self._flush_error = ""
         self._deliver_lock = threading.Lock()
         self._deliver_stop = threading.Event()
+        self._deliver_wake = threading.Event()
         self._deliver_busy_since: Optional[float] = None
         self._deliverer: Optional[threading.Thread] = None
         if handle_signals:  # before building: a SIGTERM during start must not be lost
@@ -82,7 +84,23 @@ class Service:
                                         sinks=old.sinks if same_up and old else None)
         if not same_up:
             pipeline.sinks = [TrackedSink(s, uc.url) for s, uc in zip(pipeline.sinks, config.uplink)]
+        self._wake_delivery_on_append(pipeline.outbox)
         return pipeline
+
+    def _wake_delivery_on_append(self, outbox: Any) -> None:
+        """Make the delivery thread wake as soon as events are stored, so it can sleep the
+        rest of the time (an idle gateway polls nothing) and still send alarms at once."""
+        if getattr(outbox, "_wakes_delivery", False):
+            return
+        append_many = outbox.append_many
+
+        def append_and_wake(events: Any) -> Any:
+            stored = append_many(events)
+            self._deliver_wake.set()
+            return stored
+
+        outbox.append_many = append_and_wake
+        outbox._wakes_delivery = True
 
     def _reopen(self, fc: FlowConfig, index: int) -> Any:
         def reopen() -> Any:
@@ -123,7 +141,8 @@ class Service:
         self.write_health()
         self.notifier.ready(self._status_line())
         ping_every = self.notifier.ping_every
-        tick = min(self.tick, ping_every) if ping_every else self.tick
+        tick = min(self.tick, ping_every, cfg.status_interval_s) if ping_every else \
+            min(self.tick, cfg.status_interval_s)
         now = time.monotonic()
         deadline = None if duration is None else now + duration
         next_health = now + cfg.status_interval_s
@@ -177,14 +196,16 @@ class Service:
         return None
 
     def _deliver_loop(self) -> None:
-        """Deliver the outbox until stopped, with one last flush after the stop."""
+        """Deliver the outbox when events arrive (and every ``retry_s`` for what is left),
+        with one last flush after the stop."""
         while True:
             stopping = self._deliver_stop.is_set()
+            self._deliver_wake.clear()
             with self._deliver_lock:
                 self._flush()
             if stopping:
                 return
-            self._deliver_stop.wait(self.tick)
+            self._deliver_wake.wait(self.retry_s)
 
     def _flush(self) -> None:
         self._deliver_busy_since = time.monotonic()
@@ -290,6 +311,7 @@ class Service:
             if not runner.join(max(0.0, deadline - time.monotonic())):
                 log.error("flow %s still busy at the stop deadline", runner.name)
         self._deliver_stop.set()  # the delivery thread flushes once more, then ends
+        self._deliver_wake.set()
         if self._deliverer is None:
             self._flush()
         else:
