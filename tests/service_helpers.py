@@ -175,3 +175,29 @@ class NotifySocket:
 
     def close(self) -> None:
         self.sock.close()
+
+
+class MqttReceiver:
+    """A paho subscriber on a real broker that counts received events by id (QoS 1)."""
+
+    def __init__(self, host: str, port: int, topic: str = "#") -> None:
+        import paho.mqtt.client as mqtt
+
+        self.ids: Counter[str] = Counter()
+        self.topics: Counter[str] = Counter()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-receiver")
+        self.client.on_message = self._on_message
+        self.client.on_connect = lambda c, u, f, rc, p=None: c.subscribe(topic, qos=1)
+        self.client.connect(host, port)
+        self.client.loop_start()
+
+    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        self.topics[message.topic] += 1
+        try:
+            self.ids[json.loads(message.payload)["id"]] += 1
+        except (ValueError, KeyError, TypeError):
+            self.ids["<undecodable>"] += 1
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
