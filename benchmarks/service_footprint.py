@@ -161,9 +161,9 @@ def main() -> None:
         lines.append(f"| {r['variant']} | {r['rss_kib_median'] / 1024:.1f} | "
                      f"{r['vm_hwm_kib'] / 1024:.1f} | {r['threads']} | {r['cpu_percent']:.2f} | "
                      f"{r['frames_sent']} | {r['readings_at_end']} |")
-    lines += ["", "Idle: no event leaves (the profile model is still learning, the threshold model's "
-              "default thresholds are not crossed); the CPU is the 1200-baud read loop, the "
-              "window features and the daemon's own ticks.", "",
+    lines += ["", "Idle: no 15-minute window closes during the measurement, so no model runs and "
+              "no event leaves; the CPU is the 1200-baud read loop, TIC decoding, the window "
+              "features and the daemon's own ticks.", "",
               "Reproduce: `python benchmarks/service_footprint.py` (writes this file).", ""]
     (RESULTS / "service_footprint.md").write_text("\n".join(lines))
     print("\n".join(lines))
