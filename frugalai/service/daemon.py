@@ -341,7 +341,8 @@ class Service:
             flow = runner.flow
             st = flow.source.stats
             prev = self._rates.get(name)
-            rate = 0.0 if prev is None or now <= prev[0] else (st.readings - prev[1]) / (now - prev[0])
+            rate = 0.0 if prev is None or now <= prev[0] or runner.state != "running" \
+                else (st.readings - prev[1]) / (now - prev[0])
             self._rates[name] = (now, st.readings)
             flows[name] = {
                 "source": redact(flow.config.source), "model": flow.config.model,

@@ -121,9 +121,14 @@ def _age(now: float, ts: Any) -> str:
 def format_status(status: dict[str, Any], now: Optional[float] = None) -> str:
     """Human-readable text of :func:`read_status` for ``frugalai status``."""
     now = time.time() if now is None else now
-    lines = [f"service: {status.get('state')}"
-             + (f" (pid {status['pid']}, up {now - status['started']:.0f} s, "
-                f"config {status.get('config')})" if status.get("started") else "")]
+    state = str(status.get("state"))
+    head = f"service: {state}"
+    if status.get("started") and state == "running":
+        head += (f" (pid {status['pid']}, up {now - status['started']:.0f} s, "
+                 f"config {status.get('config')})")
+    elif status.get("updated"):
+        head += f" (pid {status.get('pid')}, last update {_age(now, status['updated'])})"
+    lines = [head]
     for name, f in sorted(status.get("flows", {}).items()):
         last = status["outbox"]["last_event"].get(name) or f.get("last_event")
         last_txt = (f"{last['kind']} {last['id']} {_age(now, last.get('stored'))}"
