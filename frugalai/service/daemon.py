@@ -210,6 +210,9 @@ class Service:
     def _flush(self) -> None:
         self._deliver_busy_since = time.monotonic()
         try:
+            emit_summaries = getattr(self.pipeline, "emit_summaries", None)
+            if emit_summaries is not None:  # periodic per-flow summary events, when due
+                emit_summaries()
             self.pipeline.flush()
         except Exception as err:  # an uplink bug must not kill the service
             text = f"{type(err).__name__}: {err}"
