@@ -120,29 +120,43 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = ""
     raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
 
 
-def sink_ids(path: Path) -> Counter[str]:
-    """Event ids in a JSON-lines file sink, with how many times each arrived."""
-    if not path.exists():
-        return Counter()
-    ids: Counter[str] = Counter()
-    for line in path.read_text().splitlines():
-        try:
-            ids[json.loads(line)["id"]] += 1
-        except ValueError:  # a line cut by SIGKILL mid-write; its event was not marked sent
-            ids["<truncated>"] += 1
-    return ids
+class Received:
+    """Event ids a real MQTT subscriber got from the broker, counted (duplicates > 1)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        from mqtt_subscriber import Subscriber
+
+        self.subscriber = Subscriber(host, port, ("frugalai/+/+/event",))
+
+    def ids(self) -> Counter[str]:
+        return Counter(self.subscriber.ids())
+
+    def close(self) -> None:
+        self.subscriber.close()
 
 
-def outbox_rows(state: Path) -> list[tuple[str, int, Optional[float]]]:
-    """(sensor, seq, sent_at) of every event the pipeline stored."""
+def created_ids(state: Path) -> set[str]:
+    """Ids of every event the pipeline ever stored: seq 0..next-1 per sensor (the outbox's
+    persisted counters; delivered rows may have been pruned since)."""
     db = state / "outbox.sqlite"
     if not db.exists():
-        return []
+        return set()
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
     try:
-        return list(con.execute("SELECT sensor, seq, sent_at FROM events ORDER BY rowid"))
-    except sqlite3.OperationalError:  # created but no schema yet (killed during start)
-        return []
+        rows = list(con.execute("SELECT sensor, next FROM sequences"))
+    except sqlite3.OperationalError:  # killed before the schema was written
+        return set()
+    finally:
+        con.close()
+    return {f"{sensor}:{seq}" for sensor, n in rows for seq in range(n)}
+
+
+def pending_count(state: Path) -> int:
+    db = state / "outbox.sqlite"
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        return int(con.execute("SELECT COUNT(*) FROM events WHERE sent_at IS NULL")
+                   .fetchone()[0])
     finally:
         con.close()
 
@@ -176,28 +190,3 @@ class NotifySocket:
     def close(self) -> None:
         self.sock.close()
 
-
-class MqttReceiver:
-    """A paho subscriber on a real broker that counts received events by id (QoS 1)."""
-
-    def __init__(self, host: str, port: int, topic: str = "#") -> None:
-        import paho.mqtt.client as mqtt
-
-        self.ids: Counter[str] = Counter()
-        self.topics: Counter[str] = Counter()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-receiver")
-        self.client.on_message = self._on_message
-        self.client.on_connect = lambda c, u, f, rc, p=None: c.subscribe(topic, qos=1)
-        self.client.connect(host, port)
-        self.client.loop_start()
-
-    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
-        self.topics[message.topic] += 1
-        try:
-            self.ids[json.loads(message.payload)["id"]] += 1
-        except (ValueError, KeyError, TypeError):
-            self.ids["<undecodable>"] += 1
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()

@@ -1,7 +1,8 @@
-"""The real ``frugalai run`` process: emulated meters on ptys, sd_notify, signals, crashes.
+"""The real ``frugalai run`` process: emulated meters on ptys, a real Mosquitto, signals, crashes.
 
 Every test runs the daemon as a subprocess, exactly as systemd would, against TIC emulators on
-real pseudo-terminals; events go to a JSON-lines file uplink that the test reads back by id.
+real pseudo-terminals; events go through the MQTT uplink (QoS 1) to a real Mosquitto started on
+a free loopback port, where a paho subscriber counts them by id.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,10 +24,11 @@ from service_helpers import (
     ROOT,
     Daemon,
     NotifySocket,
+    Received,
+    created_ids,
     flow_toml,
     gateway_toml,
-    outbox_rows,
-    sink_ids,
+    pending_count,
     start_meter,
     status,
     wait_for,
@@ -43,11 +46,19 @@ def meters(tmp_path: Path) -> Iterator[dict[str, TicMeterEmulator]]:
         meter.close()
 
 
-def write_config(tmp_path: Path, names: tuple[str, ...] = ("a", "b"), extra: str = "") -> Path:
+@pytest.fixture
+def received(mosquitto: Any) -> Iterator[Received]:
+    sub = Received(mosquitto.host, mosquitto.port)
+    yield sub
+    sub.close()
+
+
+def write_config(tmp_path: Path, broker: Any, names: tuple[str, ...] = ("a", "b"),
+                 extra: str = "") -> Path:
     flows = [flow_toml(n, tmp_path / f"tty{n}", i + 1) for i, n in enumerate(names)]
     config = tmp_path / "gateway.toml"
-    config.write_text(gateway_toml(tmp_path / "state", flows,
-                                   [f"file://{tmp_path / 'events.jsonl'}"], extra))
+    config.write_text(gateway_toml(tmp_path / "state", flows, [broker.url + "?timeout=3"],
+                                   extra))
     return config
 
 
@@ -55,28 +66,28 @@ def events_of(ids: dict[str, int], flow: str) -> int:
     return sum(1 for i in ids if i.startswith(flow + ":"))
 
 
-def test_ready_watchdog_and_clean_stop_with_outbox_flushed(tmp_path: Path,
-                                                           meters: dict) -> None:
+def test_ready_watchdog_and_clean_stop_with_outbox_flushed(
+        tmp_path: Path, meters: dict, mosquitto: Any, received: Received) -> None:
     notify = NotifySocket(tmp_path / "notify.sock")
-    daemon = Daemon(write_config(tmp_path), tmp_path / "log.txt",
+    config = write_config(tmp_path, mosquitto)
+    daemon = Daemon(config, tmp_path / "log.txt",
                     env={"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "1000000"})
     try:
         msgs = notify.collect(lambda m: any("READY=1" in x for x in m)
                               and m.count("WATCHDOG=1") >= 3)
         assert any(m.startswith("READY=1") and "STATUS=2/2 flows running" in m for m in msgs)
         assert msgs.count("WATCHDOG=1") >= 3, msgs
-        wait_for(lambda: events_of(sink_ids(tmp_path / "events.jsonl"), "a") >= 2
-                 and events_of(sink_ids(tmp_path / "events.jsonl"), "b") >= 2,
-                 what="events from both flows")
+        wait_for(lambda: events_of(received.ids(), "a") >= 2
+                 and events_of(received.ids(), "b") >= 2, what="events from both flows")
         # Health while running: `frugalai status` and the node_exporter textfile.
         shown = subprocess.run([sys.executable, "-m", "frugalai", "status", "--config",
-                                str(tmp_path / "gateway.toml")], capture_output=True, text=True,
+                                str(config)], capture_output=True, text=True,
                                env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
         assert shown.returncode == 0, shown.stdout + shown.stderr
         assert shown.stdout.startswith("service: running")
         assert re.search(r"flow a: running, [1-9][0-9.]* readings/s, decode errors 0", shown.stdout)
         assert "model threshold (builtin:threshold); last event" in shown.stdout
-        assert re.search(r"uplink file://\S+: ok, [0-9]+ sent", shown.stdout)
+        assert re.search(r"uplink mqtt://127.0.0.1:\d+\S*: ok, [0-9]+ sent", shown.stdout)
         prom = (tmp_path / "state" / "frugalai.prom").read_text()
         assert "frugalai_up 1" in prom and 'frugalai_flow_up{flow="b"} 1' in prom
         assert re.search(r'frugalai_flow_readings_total\{flow="a"\} [1-9]', prom)
@@ -88,16 +99,17 @@ def test_ready_watchdog_and_clean_stop_with_outbox_flushed(tmp_path: Path,
             daemon.kill()
         notify.close()
     assert any(x.startswith("STOPPING=1") for x in notify.messages)
-    rows = outbox_rows(tmp_path / "state")
-    assert rows and all(sent is not None for _, _, sent in rows), "outbox not flushed"
-    delivered = sink_ids(tmp_path / "events.jsonl")
-    assert set(delivered) == {f"{s}:{q}" for s, q, _ in rows}
+    assert pending_count(tmp_path / "state") == 0, "outbox not flushed"
+    created = created_ids(tmp_path / "state")
+    assert received.subscriber.wait_for(lambda: set(received.subscriber.ids()) >= created, 5)
+    assert set(received.ids()) == created
     assert "stopped:" in daemon.log_text() and "0 left in the outbox" in daemon.log_text()
 
 
-def test_sigkill_at_random_moments_loses_nothing_and_dedups_by_id(tmp_path: Path,
-                                                                  meters: dict) -> None:
-    config = write_config(tmp_path)
+def test_sigkill_at_random_moments_loses_nothing_and_dedups_by_id(
+        tmp_path: Path, meters: dict, mosquitto: Any, received: Received) -> None:
+    config = write_config(tmp_path, mosquitto)
+    state = tmp_path / "state"
     rng = random.Random(7)
     kills = 22
     for _ in range(kills):
@@ -107,52 +119,45 @@ def test_sigkill_at_random_moments_loses_nothing_and_dedups_by_id(tmp_path: Path
         daemon.kill()
     daemon = Daemon(config, tmp_path / "log.txt")
     try:
-        daemon.wait_running(tmp_path / "state")
-        created = outbox_rows(tmp_path / "state")
-        wait_for(lambda: all(s is not None for _, _, s in outbox_rows(tmp_path / "state")
-                             [:len(created)]), what="the backlog delivered after the restarts")
-        wait_for(lambda: len(outbox_rows(tmp_path / "state")) >= len(created) + 2,
-                 what="new events after the last restart")
+        daemon.wait_running(state)
+        before = len(created_ids(state))
+        wait_for(lambda: len(created_ids(state)) >= before + 2 and pending_count(state) == 0,
+                 30, "new events after the last restart, and the backlog delivered")
         daemon.signal(signal.SIGTERM)
         assert daemon.wait(30) == 0
     finally:
         if daemon.alive():
             daemon.kill()
-    rows = outbox_rows(tmp_path / "state")
-    stored = {f"{s}:{q}" for s, q, _ in rows}
-    assert len(stored) == len(rows) >= kills // 2, f"too few events to test: {len(rows)}"
-    for sensor in ("a", "b"):  # ids are consecutive: no event vanished between runs
-        seqs = sorted(q for s, q, _ in rows if s == sensor)
-        assert seqs == list(range(len(seqs))), f"{sensor}: gap in {seqs}"
-    delivered = sink_ids(tmp_path / "events.jsonl")
-    delivered.pop("<truncated>", None)
-    assert set(delivered) == stored, (
-        f"lost: {sorted(stored - set(delivered))}, unknown: {sorted(set(delivered) - stored)}")
-    # At-least-once transport: a kill between the write and the outbox commit resends. Dedup
+    created = created_ids(state)
+    assert len(created) >= kills // 2, f"too few events to test: {len(created)}"
+    assert pending_count(state) == 0
+    assert received.subscriber.wait_for(lambda: set(received.subscriber.ids()) >= created, 10)
+    delivered = received.ids()
+    assert set(delivered) == created, (
+        f"lost: {sorted(created - set(delivered))}, unknown: {sorted(set(delivered) - created)}")
+    # At-least-once transport: a kill between the PUBACK and the outbox commit resends. Dedup
     # by id at the receiver leaves each event exactly once.
-    assert all(sent is not None for _, _, sent in rows)
     dupes = sum(n - 1 for n in delivered.values())
-    print(f"{kills} SIGKILLs: {len(rows)} events created, all delivered; {dupes} duplicate "
+    print(f"{kills} SIGKILLs: {len(created)} events created, all delivered; {dupes} duplicate "
           f"deliveries removed by id")
 
 
-def test_a_vanished_device_comes_back_while_other_flows_go_on(tmp_path: Path,
-                                                              meters: dict) -> None:
-    daemon = Daemon(write_config(tmp_path), tmp_path / "log.txt")
-    sink = tmp_path / "events.jsonl"
+def test_a_vanished_device_comes_back_while_other_flows_go_on(
+        tmp_path: Path, meters: dict, mosquitto: Any, received: Received) -> None:
+    daemon = Daemon(write_config(tmp_path, mosquitto), tmp_path / "log.txt")
     try:
-        wait_for(lambda: events_of(sink_ids(sink), "a") >= 1 and events_of(sink_ids(sink), "b"),
+        wait_for(lambda: events_of(received.ids(), "a") >= 1 and events_of(received.ids(), "b"),
                  what="events from both flows")
         meters["a"].port.unplug()
         wait_for(lambda: status(tmp_path / "state").get("flows", {}).get("a", {})
                  .get("device_up") is False, what="flow a reported down")
-        b_before = events_of(sink_ids(sink), "b")
-        a_before = events_of(sink_ids(sink), "a")
-        wait_for(lambda: events_of(sink_ids(sink), "b") >= b_before + 2,
+        b_before = events_of(received.ids(), "b")
+        a_before = events_of(received.ids(), "a")
+        wait_for(lambda: events_of(received.ids(), "b") >= b_before + 2,
                  what="flow b producing while a's device is gone")
-        assert events_of(sink_ids(sink), "a") <= a_before + 1  # at most one window in flight
+        assert events_of(received.ids(), "a") <= a_before + 1  # at most one window in flight
         meters["a"].port.plug()
-        wait_for(lambda: events_of(sink_ids(sink), "a") >= a_before + 2, what="flow a back")
+        wait_for(lambda: events_of(received.ids(), "a") >= a_before + 2, what="flow a back")
         flows = status(tmp_path / "state")["flows"]
         assert flows["a"]["outages"] == 1 and flows["a"]["device_up"]
         assert flows["b"]["outages"] == 0
@@ -166,25 +171,25 @@ def test_a_vanished_device_comes_back_while_other_flows_go_on(tmp_path: Path,
     assert "device lost" in log and "device back" in log
 
 
-def test_sighup_with_a_broken_config_keeps_the_old_one(tmp_path: Path, meters: dict) -> None:
-    config = write_config(tmp_path, names=("a",))
+def test_sighup_with_a_broken_config_keeps_the_old_one(
+        tmp_path: Path, meters: dict, mosquitto: Any, received: Received) -> None:
+    config = write_config(tmp_path, mosquitto, names=("a",))
     daemon = Daemon(config, tmp_path / "log.txt")
-    sink = tmp_path / "events.jsonl"
     try:
-        wait_for(lambda: events_of(sink_ids(sink), "a") >= 1, what="events from flow a")
+        wait_for(lambda: events_of(received.ids(), "a") >= 1, what="events from flow a")
         good = config.read_text()
         config.write_text(good.replace("window_s = 1", "window_s = 1\nwindow_sec = 2"))
         daemon.signal(signal.SIGHUP)
         wait_for(lambda: "reload refused" in daemon.log_text(), what="the refusal logged")
         assert "flow[0].window_sec: unknown key" in daemon.log_text()
-        before = events_of(sink_ids(sink), "a")
-        wait_for(lambda: events_of(sink_ids(sink), "a") >= before + 2,
+        before = events_of(received.ids(), "a")
+        wait_for(lambda: events_of(received.ids(), "a") >= before + 2,
                  what="flow a still producing on the old config")
         assert status(tmp_path / "state")["reloads_refused"] == 1
         # A valid change is applied; the unchanged flow keeps running (no restart).
-        write_config(tmp_path, names=("a", "b"))
+        write_config(tmp_path, mosquitto, names=("a", "b"))
         daemon.signal(signal.SIGHUP)
-        wait_for(lambda: events_of(sink_ids(sink), "b") >= 1, what="the new flow b")
+        wait_for(lambda: events_of(received.ids(), "b") >= 1, what="the new flow b")
         st = status(tmp_path / "state")
         assert st["reloads"] == 1 and set(st["flows"]) == {"a", "b"}
         assert "1 flow(s) kept, started: b" in daemon.log_text()
@@ -209,9 +214,12 @@ def test_sighup_with_a_broken_config_keeps_the_old_one(tmp_path: Path, meters: d
 
 def test_journald_lines_carry_no_timestamp(tmp_path: Path, meters: dict) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "JOURNAL_STREAM": "8:12345"}
-    proc = subprocess.run([sys.executable, "-m", "frugalai", "run", "--config",
-                           str(write_config(tmp_path, names=("a",))), "--duration", "1"],
-                          capture_output=True, text=True, env=env, timeout=60)
+    config = tmp_path / "gateway.toml"
+    config.write_text(gateway_toml(tmp_path / "state", [flow_toml("a", tmp_path / "ttya", 1)],
+                                   [f"file://{tmp_path / 'events.jsonl'}"]))
+    proc = subprocess.run([sys.executable, "-m", "frugalai", "run", "--config", str(config),
+                           "--duration", "1"], capture_output=True, text=True, env=env,
+                          timeout=60)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stderr.splitlines()
     assert lines and lines[0].startswith("INFO frugalai.service: running 1 flow(s)"), lines
