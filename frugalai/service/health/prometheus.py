@@ -67,6 +67,9 @@ def render(status: dict[str, Any]) -> str:
                    [("", ob.get("oldest_age_s") or 0.0)])
     out += _family("frugalai_outbox_delivered_total", "counter", "Events delivered upstream.",
                    [("", ob.get("sent") or 0)])
+    out += _family("frugalai_outbox_dropped_total", "counter",
+                   "Undelivered events dropped by the outbox cap (lowest priority first).",
+                   [("", ob.get("dropped") or 0)])
     ups = status.get("uplinks", [])
     out += _family("frugalai_uplink_up", "gauge", "1 when the uplink's last delivery worked.",
                    [(_labels(uplink=u.get("url", "")), 1.0 if u.get("state") == "ok" else 0.0)

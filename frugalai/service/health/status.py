@@ -64,12 +64,17 @@ def outbox_view(db: Union[str, Path], now: Optional[float] = None) -> dict[str, 
                 "SELECT e.sensor, e.body, e.created, e.sent_at FROM events e JOIN "
                 "(SELECT sensor, MAX(seq) AS seq FROM events GROUP BY sensor) m "
                 "ON e.sensor = m.sensor AND e.seq = m.seq").fetchall()
+            try:  # lifetime counters, when the outbox keeps them (delivered rows get pruned)
+                counters = dict(con.execute("SELECT name, value FROM counters").fetchall())
+            except sqlite3.OperationalError:
+                counters = {}
         finally:
             con.close()
     except sqlite3.Error as err:
         view["error"] = f"cannot read {db}: {err}"
         return view
-    view.update(depth=total - sent, stored=total, sent=sent,
+    view.update(depth=total - sent, stored=counters.get("appended", total),
+                sent=counters.get("sent", sent), dropped=counters.get("dropped", 0),
                 oldest_age_s=None if oldest is None else round(now - oldest, 1))
     for sensor, body, created, sent_at in rows:
         event = json.loads(body)
@@ -142,8 +147,10 @@ def format_status(status: dict[str, Any], now: Optional[float] = None) -> str:
                      f"last event {last_txt}")
     ob = status["outbox"]
     oldest = "" if ob.get("oldest_age_s") is None else f", oldest {ob['oldest_age_s']:.0f} s"
+    dropped = f", {ob['dropped']} dropped (overflow)" if ob.get("dropped") else ""
     lines.append(f"outbox: {ob.get('depth', 0)} pending{oldest}; {ob.get('sent', 0)} delivered"
-                 f" of {ob.get('stored', 0)}" + (f" ({ob['error']})" if ob.get("error") else ""))
+                 f" of {ob.get('stored', 0)}{dropped}"
+                 + (f" ({ob['error']})" if ob.get("error") else ""))
     for u in status.get("uplinks", []):
         err = f" ({u['last_error']})" if u.get("last_error") and u.get("state") != "ok" else ""
         lines.append(f"uplink {u.get('url')}: {u.get('state')}{err}, {u.get('sent', 0)} sent, "
