@@ -127,23 +127,28 @@ def model_version(models_dir: Union[str, Path], model: str) -> str:
 def load_check(path: Path, public_key: Optional[bytes] = None) -> Bundle:
     """Verify, load and self-test the bundle at ``path``; ModelError on any failure.
 
-    Uses the runtime's ``load_model`` and the bundle's ``self_test`` when the runtime provides
-    them; otherwise loads every weight file it can read (npz arrays, ONNX sessions) so that a
-    bundle whose hashes are right but whose content is broken is still refused.
+    A model bundle (its card lists ``artifacts``) is loaded with the runtime's ``load_model`` on
+    every backend and precision that can run here, and each such backend runs the card's
+    ``self_test`` vectors. A bundle without artifacts (data only) has every weight file it
+    holds read (npz arrays, ONNX sessions), so a file whose hash is right but whose content is
+    broken is still refused.
     """
     bundle = verify_bundle(path, public_key=public_key)
-    try:
-        from frugalai import runtime
+    from frugalai import runtime
 
-        load_model = getattr(runtime, "load_model", None)
-        self_test = getattr(runtime, "self_test", None)
-    except ImportError:  # pragma: no cover - runtime is part of the package
-        load_model = self_test = None
+    load_model = getattr(runtime, "load_model", None)
+    self_test = getattr(runtime, "self_test", None)
+    available = getattr(runtime, "available", None)
     try:
-        if load_model is not None:
-            model = load_model(bundle)
-            if self_test is not None:
-                self_test(bundle, model)
+        if load_model is not None and available is not None and bundle.card.get("artifacts"):
+            runnable = [a for a in available(bundle) if not a["unavailable"]]
+            if not runnable:
+                raise ModelError(f"{path}: no backend of this bundle can run here")
+            for a in runnable:
+                load_model(path, a["backend"], a["precision"], public_key=public_key)
+            if self_test is not None and bundle.card.get("self_test"):
+                for backend in sorted({a["backend"] for a in runnable}):
+                    self_test(bundle, backend)
             return bundle
         _load_files(bundle)
     except ModelError:
