@@ -32,21 +32,30 @@ from frugalai.sim.household import HouseholdProfile  # noqa: E402
 from frugalai.sim.tic_meter import TicMeterEmulator  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
+BUNDLE = "energy-anomaly"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def variants() -> list[dict[str, str]]:
-    """Model settings to measure: the built-ins, plus each runtime backend once available."""
-    found = [{"label": "profile (online daily profile, numpy)", "model": "profile"},
-             {"label": "threshold (no model)", "model": "threshold"}]
-    try:
-        from frugalai import runtime
+def variants(seconds: float, bundle_seconds: float) -> list[dict[str, Any]]:
+    """Model settings to measure: the built-ins, then the shipped anomaly bundle on each runtime
+    backend and precision that can run here."""
+    found: list[dict[str, Any]] = [
+        {"label": "profile (online daily profile, numpy)", "model": "profile",
+         "seconds": seconds},
+        {"label": "threshold (no model)", "model": "threshold", "seconds": seconds}]
+    from frugalai import runtime
 
-        has_backends = hasattr(runtime, "load_model")
-    except ImportError:
-        has_backends = False
-    if not has_backends:
-        print("note: frugalai.runtime.load_model not available: bundle backends not measured")
+    if not hasattr(runtime, "available") or not (ROOT / "models" / BUNDLE).is_dir():
+        print("note: no runtime backends / shipped bundle here: bundle backends not measured")
+        return found
+    bundle = runtime.verify_bundle(ROOT / "models" / BUNDLE)
+    for a in runtime.available(bundle):
+        if a["unavailable"]:
+            print(f"note: {a['backend']} not measured: {a['unavailable']}")
+            continue
+        found.append({"label": f"{BUNDLE} on {a['backend']} {a['precision']}", "model": BUNDLE,
+                      "backend": a["backend"], "precision": a["precision"],
+                      "seconds": bundle_seconds})
     return found
 
 
@@ -64,7 +73,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15)
 
 
-def measure(variant: dict[str, str], seconds: float, warmup: float) -> dict[str, Any]:
+def measure(variant: dict[str, Any], warmup: float) -> dict[str, Any]:
+    seconds = variant["seconds"]
+    bundle_keys = "".join(f'{k} = "{variant[k]}"\n' for k in ("backend", "precision")
+                          if k in variant)
     work = Path(tempfile.mkdtemp(prefix="frugalai-footprint-"))
     meter = TicMeterEmulator(HouseholdProfile(seed=1))  # real time: 1200 baud, a frame ~1.5 s
     config = work / "gateway.toml"
@@ -72,13 +84,14 @@ def measure(variant: dict[str, str], seconds: float, warmup: float) -> dict[str,
 [gateway]
 id = "bench"
 state_dir = "{work / 'state'}"
+models_dir = "{ROOT / 'models'}"
 
 [[flow]]
 name = "linky"
 source = "serial://{meter.path}?protocol=tic&mode=historique"
 sensor_id = 1
 model = "{variant['model']}"
-
+{bundle_keys}
 [[uplink]]
 url = "file://{work / 'events.jsonl'}"
 """)
@@ -105,6 +118,7 @@ url = "file://{work / 'events.jsonl'}"
     readings = status["flows"]["linky"]["readings"]
     return {
         "variant": variant["label"], "model": variant["model"],
+        "backend": variant.get("backend"), "precision": variant.get("precision"),
         "rss_kib_median": sorted(rss)[len(rss) // 2], "rss_kib_max": max(rss),
         "vm_hwm_kib": st["VmHWM"], "threads": st["Threads"],
         "cpu_percent": round(100.0 * (c1 - c0) / (t1 - t0), 3),
@@ -127,19 +141,23 @@ def baseline_rss() -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--seconds", type=float, default=60.0,
+                        help="measurement per built-in model (the idle CPU figure)")
+    parser.add_argument("--bundle-seconds", type=float, default=25.0,
+                        help="measurement per bundle backend (RSS is flat after load)")
     parser.add_argument("--warmup", type=float, default=10.0)
     parser.add_argument("--quick", action="store_true", help="10 s per run, 3 s warm-up")
     args = parser.parse_args()
     if args.quick:
-        args.seconds, args.warmup = 10.0, 3.0
-    runs = [measure(v, args.seconds, args.warmup) for v in variants()]
+        args.seconds, args.bundle_seconds, args.warmup = 10.0, 5.0, 3.0
+    runs = [measure(v, args.warmup) for v in variants(args.seconds, args.bundle_seconds)]
     result = {
         "benchmark": "service_footprint",
         "machine": {"python": platform.python_version(), "machine": platform.machine(),
                     "system": platform.platform(), "cpus": os.cpu_count()},
         "meter": "emulated Linky, TIC historique, real 1200-baud pacing on a pty",
-        "seconds": args.seconds, "warmup_seconds": args.warmup,
+        "seconds": args.seconds, "bundle_seconds": args.bundle_seconds,
+        "warmup_seconds": args.warmup,
         "python_numpy_baseline_rss_kib": baseline_rss(),
         "runs": runs,
     }
@@ -149,8 +167,9 @@ def main() -> None:
         "# `frugalai run` footprint: one TIC flow, meter at 1200 baud",
         "",
         f"Machine: {result['machine']['system']}, {result['machine']['cpus']} CPUs, Python "
-        f"{result['machine']['python']}. CPU measured over {args.seconds:.0f} s after "
-        f"{args.warmup:.0f} s warm-up. Bare `python -c 'import numpy'` RSS: "
+        f"{result['machine']['python']}. CPU measured over {args.seconds:.0f} s (built-in "
+        f"models) or {args.bundle_seconds:.0f} s (bundles) after {args.warmup:.0f} s warm-up. "
+        "Bare `python -c 'import numpy'` RSS: "
         f"{result['python_numpy_baseline_rss_kib'] / 1024:.1f} MiB.",
         "",
         "| model | RSS median (MiB) | peak RSS (MiB) | threads | CPU % of one core, idle |"
