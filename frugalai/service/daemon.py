@@ -263,7 +263,8 @@ class Service:
 
     def _swap(self, new: Config, pipeline: Pipeline) -> None:
         """Replace the running flows/uplinks by ``pipeline``, keeping unchanged flows."""
-        old_keys = {r.name: _flow_key(self.config, r.flow.config) for r in self.runners.values()}
+        # What each flow runs now (its model version as loaded, not what the link says now).
+        old_keys = {r.name: (r.flow.config, r.model_version) for r in self.runners.values()}
         kept: dict[str, FlowRunner] = {}
         # A running flow loop appends to the outbox it started with: keep flows only when the
         # outbox stays (same state dir).
