@@ -397,3 +397,12 @@ def test_a_prometheus_dir_outside_the_state_dir_becomes_writable(tmp_path: Path)
                     '"/var/lib/prometheus/node-exporter/frugalai.prom"\n')
     unit = render_unit(str(path), load_config(path))
     assert "ReadWritePaths=/var/lib/frugalai /var/lib/prometheus/node-exporter" in unit
+
+
+def test_the_daemon_loads_no_runtime_for_built_in_models() -> None:
+    # A gateway running only built-in models never pays for the inference runtimes' imports.
+    code = ("import sys, frugalai.service.daemon, frugalai.cli; "
+            "print([m for m in ('frugalai.runtime', 'onnxruntime', 'paho') if m in sys.modules])")
+    out = subprocess.run([os.sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert out.stdout.strip() == "[]"

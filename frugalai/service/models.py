@@ -28,14 +28,19 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from frugalai.errors import ConfigError, ModelError
-from frugalai.runtime.bundle import CARD, Bundle, verify_bundle
+
+if TYPE_CHECKING:
+    from frugalai.runtime.bundle import Bundle
 
 log = logging.getLogger("frugalai.models")
 
 STORE = ".store"
+#: the bundle's card file (runtime.bundle.CARD; not imported: a gateway running built-in
+#: models only never loads the runtime package).
+CARD = "card.json"
 #: model names the pipeline implements itself (no bundle).
 BUILTIN = ("profile", "threshold")
 
@@ -133,9 +138,10 @@ def load_check(path: Path, public_key: Optional[bytes] = None) -> Bundle:
     holds read (npz arrays, ONNX sessions), so a file whose hash is right but whose content is
     broken is still refused.
     """
-    bundle = verify_bundle(path, public_key=public_key)
     from frugalai import runtime
+    from frugalai.runtime.bundle import verify_bundle
 
+    bundle = verify_bundle(path, public_key=public_key)
     load_model = getattr(runtime, "load_model", None)
     self_test = getattr(runtime, "self_test", None)
     available = getattr(runtime, "available", None)
@@ -197,6 +203,8 @@ def install(bundle_path: Union[str, Path], models_dir: Union[str, Path], *,
             public_key: Optional[bytes] = None, name: Optional[str] = None,
             loader: Loader = load_check) -> Installed:
     """Install a bundle under its name; ModelError (nothing changed) if it is refused."""
+    from frugalai.runtime.bundle import verify_bundle
+
     src = Path(bundle_path)
     bundle = verify_bundle(src, public_key=public_key)
     name = name or bundle.name
