@@ -123,16 +123,45 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = ""
 class Received:
     """Event ids a real MQTT subscriber got from the broker, counted (duplicates > 1)."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, broker: Any) -> None:
         from mqtt_subscriber import Subscriber
 
-        self.subscriber = Subscriber(host, port, ("frugalai/+/+/event",))
+        self.url = broker.url + "?timeout=3"
+        self.subscriber = Subscriber(broker.host, broker.port, ("frugalai/+/+/event",))
 
     def ids(self) -> Counter[str]:
         return Counter(self.subscriber.ids())
 
+    def settle(self, expected: set[str], timeout: float = 10.0) -> bool:
+        """Wait until every expected id has arrived (QoS 1 messages still in flight)."""
+        return self.subscriber.wait_for(lambda: set(self.subscriber.ids()) >= expected, timeout)
+
     def close(self) -> None:
         self.subscriber.close()
+
+
+class ReceivedFile:
+    """The same for the JSON-lines ``file://`` uplink, where the MQTT uplink is not built in."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.url = f"file://{path}"
+
+    def ids(self) -> Counter[str]:
+        ids: Counter[str] = Counter()
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
+                try:
+                    ids[json.loads(line)["id"]] += 1
+                except ValueError:  # a line cut by SIGKILL mid-write; not marked sent: resent
+                    pass
+        return ids
+
+    def settle(self, expected: set[str], timeout: float = 10.0) -> bool:
+        return set(self.ids()) >= expected
+
+    def close(self) -> None:
+        pass
 
 
 def created_ids(state: Path) -> set[str]:
