@@ -147,6 +147,7 @@ def main() -> None:
                         help="measurement per bundle backend (RSS is flat after load)")
     parser.add_argument("--warmup", type=float, default=10.0)
     parser.add_argument("--quick", action="store_true", help="10 s per run, 3 s warm-up")
+    parser.add_argument("--note", default="", help="a line added to the Markdown (what tree)")
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.bundle_seconds, args.warmup = 10.0, 5.0, 3.0
@@ -158,7 +159,7 @@ def main() -> None:
         "meter": "emulated Linky, TIC historique, real 1200-baud pacing on a pty",
         "seconds": args.seconds, "bundle_seconds": args.bundle_seconds,
         "warmup_seconds": args.warmup,
-        "python_numpy_baseline_rss_kib": baseline_rss(),
+        "python_numpy_baseline_rss_kib": baseline_rss(), "note": args.note,
         "runs": runs,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -172,6 +173,7 @@ def main() -> None:
         "Bare `python -c 'import numpy'` RSS: "
         f"{result['python_numpy_baseline_rss_kib'] / 1024:.1f} MiB.",
         "",
+        *([args.note, ""] if args.note else []),
         "| model | RSS median (MiB) | peak RSS (MiB) | threads | CPU % of one core, idle |"
         " frames sent | readings (last status.json) |",
         "|---|---:|---:|---:|---:|---:|---:|",
