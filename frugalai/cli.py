@@ -10,7 +10,6 @@ import logging
 import os
 import signal
 import sys
-import threading
 from datetime import datetime, timezone
 from typing import Any, Optional
 
@@ -97,24 +96,122 @@ def demo(seconds: float, hours: float, seed: int, corrupt_rate: float, as_json: 
 @click.option("--duration", type=click.FloatRange(min=0), default=None,
               help="Stop after this many seconds (default: run until SIGTERM).")
 def run(config: Any, duration: Optional[float]) -> None:
-    """Run every configured flow until SIGTERM/SIGINT."""
-    from frugalai.pipeline import Pipeline
+    """Run every configured flow, supervised, until SIGTERM (SIGHUP reloads the config)."""
+    from frugalai.service.daemon import run_service
 
     path, cfg = config
     try:
-        pipeline = Pipeline.from_config(cfg)
+        code = run_service(path, cfg, duration)
     except ConfigError as err:
         raise click.UsageError(str(err)) from None
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    logging.getLogger("frugalai").info("running %d flow(s) from %s", len(pipeline.flows), path)
+    sys.exit(code)
+
+
+@cli.command()
+@click.option("--config", "config", type=ConfigPath(), default=None,
+              help="TOML file (its gateway.state_dir is read).")
+@click.option("--state-dir", type=click.Path(file_okay=False), default=None,
+              help="State dir to read (instead of --config).")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw status as JSON.")
+def status(config: Any, state_dir: Optional[str], as_json: bool) -> None:
+    """Health of the service: flows, outbox, uplinks, models (reads the state dir).
+
+    Exit 1 when the service is not running (dead, stale or never started).
+    """
+    from frugalai.service.health.status import format_status, read_status
+
+    if state_dir is None:
+        if config is None:
+            raise click.UsageError("give --config or --state-dir")
+        state_dir = config[1].gateway.state_dir
+    report = read_status(state_dir)
+    click.echo(json.dumps(report, indent=1, default=str) if as_json else format_status(report))
+    if not str(report.get("state", "")).startswith("running"):
+        sys.exit(1)
+
+
+@cli.group("service")
+def service_group() -> None:
+    """Install frugalai as a systemd service."""
+
+
+@service_group.command("install")
+@click.option("--config", "config", type=ConfigPath(), default="/etc/frugalai/gateway.toml",
+              show_default=True, help="TOML file the service runs.")
+@click.option("--user", default="frugalai", show_default=True,
+              help="Dedicated system user (created, in group dialout, when missing).")
+@click.option("--unit-dir", type=click.Path(file_okay=False), default="/etc/systemd/system",
+              show_default=True)
+@click.option("--name", "unit_name", default="frugalai", show_default=True, help="Unit name.")
+@click.option("--dry-run", is_flag=True, help="Print the unit; change nothing.")
+def service_install(config: Any, user: str, unit_dir: str, unit_name: str,
+                    dry_run: bool) -> None:
+    """Write the systemd unit for CONFIG (hardened; Type=notify with watchdog)."""
+    from frugalai.service.install import install_unit, render_unit
+
+    path, cfg = config
     try:
-        pipeline.run(stop, duration=duration)
-    finally:
-        summary = pipeline.summary()
-        pipeline.close()
-    logging.getLogger("frugalai").info("stopped: %s", json.dumps(summary, default=str))
+        text = render_unit(path, cfg, user=user)
+    except ConfigError as err:
+        raise click.UsageError(str(err)) from None
+    if dry_run:
+        click.echo(text, nl=False)
+        return
+    for line in install_unit(text, cfg, user=user, unit_dir=unit_dir, unit_name=unit_name):
+        click.echo(line)
+
+
+@cli.group("models")
+def models_group() -> None:
+    """Model bundles: list, show, install (verified, atomic) and roll back."""
+
+
+@models_group.command("install")
+@click.argument("bundle", type=click.Path(exists=True, file_okay=False))
+@click.option("--config", "config", type=ConfigPath(), default="/etc/frugalai/gateway.toml",
+              show_default=True, help="TOML file (models_dir, public key, state dir).")
+@click.option("--name", default=None, help="Install under this name (default: the card's).")
+@click.option("--no-reload", is_flag=True, help="Do not ask the running service to reload.")
+def models_install(bundle: str, config: Any, name: Optional[str], no_reload: bool) -> None:
+    """Verify BUNDLE, swap it in atomically, roll back if it fails to load or self-test."""
+    from frugalai.service.models import install, parse_public_key
+
+    _, cfg = config
+    done = install(bundle, cfg.gateway.models_dir, name=name,
+                   public_key=parse_public_key(cfg.models.public_key))
+    verb = "installed" if done.changed else "already installed"
+    click.echo(f"{done.name}: {verb} {done.version} ({done.path})")
+    if done.changed and not no_reload:
+        click.echo(_reload_service(cfg.gateway.state_dir))
+
+
+@models_group.command("rollback")
+@click.argument("name")
+@click.option("--config", "config", type=ConfigPath(), default="/etc/frugalai/gateway.toml",
+              show_default=True, help="TOML file (models_dir, public key, state dir).")
+def models_rollback(name: str, config: Any) -> None:
+    """Put the previous version of model NAME back."""
+    from frugalai.service.models import parse_public_key, rollback
+
+    _, cfg = config
+    done = rollback(cfg.gateway.models_dir, name,
+                    public_key=parse_public_key(cfg.models.public_key))
+    click.echo(f"{done.name}: rolled back to {done.version} ({done.path})")
+    click.echo(_reload_service(cfg.gateway.state_dir))
+
+
+def _reload_service(state_dir: str) -> str:
+    from frugalai.service.health.status import read_status
+
+    report = read_status(state_dir)
+    pid = report.get("pid")
+    if report.get("state") != "running" or not isinstance(pid, int):
+        return "no running service found; it will load the model at its next start"
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except OSError as err:
+        return f"could not signal the service (pid {pid}): {err}; run: systemctl reload frugalai"
+    return f"asked the running service (pid {pid}) to reload"
 
 
 @cli.group("config")
@@ -145,11 +242,6 @@ def _models_dir(value: Optional[str]) -> str:
     from frugalai.runtime.model import shipped_models_dir
 
     return value or str(shipped_models_dir())
-
-
-@cli.group("models")
-def models_group() -> None:
-    """Model bundles: list and show (every file's sha256 is checked)."""
 
 
 @models_group.command("list")

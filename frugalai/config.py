@@ -119,7 +119,8 @@ class FlowConfig:
     aggregate: str = _help("window aggregate: mean, or rate (counter -> per hour)",
                            default="rate")
     window_s: int = _help("feature window length, seconds", default=900)
-    model: str = _help("model: 'profile' (online daily profile) or a bundle name/path",
+    model: str = _help("model: 'profile' (online daily profile), 'threshold' (the window "
+                       "value itself is the score) or a bundle name/path",
                        default="profile")
     profile: ProfileModelConfig = _help("settings of the 'profile' model",
                                         default_factory=ProfileModelConfig)
@@ -170,6 +171,39 @@ class UplinkConfig:
 
 
 @dataclass(frozen=True)
+class ServiceConfig:
+    """The daemon (``frugalai run``): health files, stop and watchdog timing."""
+
+    status_interval_s: float = _help("how often status.json and the Prometheus file are "
+                                     "rewritten, seconds", default=10.0)
+    prometheus_textfile: str = _help("node_exporter textfile-collector file (*.prom) to "
+                                     "write; empty: <state_dir>/frugalai.prom", default="")
+    stop_timeout_s: float = _help("on SIGTERM, seconds allowed to finish the step and flush "
+                                  "the outbox", default=10.0)
+    stall_s: float = _help("a flow stuck this long in one step is unhealthy (watchdog pings "
+                           "stop, systemd restarts the service)", default=60.0)
+    watchdog_s: float = _help("WatchdogSec= written into the unit by 'service install'",
+                              default=30.0)
+
+    def validate(self) -> None:
+        for name in ("status_interval_s", "stop_timeout_s", "stall_s", "watchdog_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"must be > 0, got {getattr(self, name)}", key=name)
+        if self.prometheus_textfile and not self.prometheus_textfile.endswith(".prom"):
+            raise ConfigError("node_exporter reads only *.prom files, got "
+                              f"{self.prometheus_textfile!r}", key="prometheus_textfile")
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    """Model bundles installed by ``frugalai models install``."""
+
+    public_key: str = _help("Ed25519 public key bundles must be signed with: 32 bytes as hex "
+                            "or base64, or the path of a file holding it; empty: unsigned "
+                            "bundles accepted (sha256 still checked)", default="")
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole file."""
 
@@ -177,6 +211,8 @@ class Config:
     flow: tuple[FlowConfig, ...] = _help("flows ([[flow]] tables)", default=())
     uplink: tuple[UplinkConfig, ...] = _help("uplinks ([[uplink]] tables)",
                                              default=(UplinkConfig(),))
+    service: ServiceConfig = _help("the daemon", default_factory=ServiceConfig)
+    models: ModelsConfig = _help("model bundle installation", default_factory=ModelsConfig)
 
     def validate(self) -> None:
         if not self.flow:
@@ -291,6 +327,7 @@ def describe_schema(cls: Any = Config, prefix: str = "") -> list[tuple[str, str,
     return rows
 
 
-__all__ = ["Config", "ConfigError", "FlowConfig", "GatewayConfig", "PolicyConfig",
-           "ProfileModelConfig", "UplinkConfig", "describe_schema", "load_config",
+__all__ = ["Config", "ConfigError", "FlowConfig", "GatewayConfig", "ModelsConfig",
+           "PolicyConfig", "ProfileModelConfig", "ServiceConfig", "UplinkConfig",
+           "describe_schema", "load_config",
            "loads_config"]

@@ -55,17 +55,28 @@ class ProfileScorer:
         return score
 
 
+class ThresholdScorer:
+    """The ``threshold`` model: the window value is the score, so ``policy.on``/``off`` are
+    plain thresholds in the quantity's unit (alarm above 6000 VA, clear below 4500 VA)."""
+
+    def update_one(self, window: WindowStats, value: float) -> Optional[float]:
+        return value
+
+
 class ClassifierScorer(Protocol):
     """Classifies one closed window: (class index, probability), None while warming up."""
 
     def classify_one(self, window: WindowStats, value: float) -> Optional[tuple[int, float]]: ...
 
 
-def build_scorer(flow: FlowConfig, models_dir: Optional[str] = None) -> Any:
-    """The scorer a flow's ``model`` key names: ``profile``, or a bundle (name or path).
+def build_scorer(flow: FlowConfig, models_dir: Optional[str] = None,
+                 public_key: Optional[bytes] = None) -> Any:
+    """The scorer a flow's ``model`` key names: ``profile``, ``threshold``, or a bundle (name
+    or path).
 
     A bundle's task decides the kind: anomaly bundles give a WindowScorer, classifier bundles a
-    ClassifierScorer. Loading verifies every file's sha256.
+    ClassifierScorer. Loading verifies every file's sha256, and the card's signature when the
+    config sets ``[models] public_key`` (the same check ``models install`` makes).
     """
     if flow.model == "profile":
         p = flow.profile
@@ -74,6 +85,8 @@ def build_scorer(flow: FlowConfig, models_dir: Optional[str] = None) -> Any:
                          floor=p.floor, tz_offset_h=p.tz_offset_h),
             learn_below=flow.policy.on,
         )
+    if flow.model == "threshold":
+        return ThresholdScorer()
     from frugalai.errors import ModelError
     from frugalai.runtime import load_model, runtime_available
     from frugalai.runtime.scorers import AnomalyScorer, ClassScorer
@@ -84,7 +97,8 @@ def build_scorer(flow: FlowConfig, models_dir: Optional[str] = None) -> Any:
         raise ConfigError(f"backend {flow.backend!r} cannot run here: {missing}",
                           key=f"{key}.backend")
     try:
-        model = load_model(flow.model, flow.backend, flow.precision, models_dir=models_dir)
+        model = load_model(flow.model, flow.backend, flow.precision, models_dir=models_dir,
+                           public_key=public_key)
         if model.task == "classification":
             return ClassScorer(model, flow.threshold_m, flow.horizon_h)
         return AnomalyScorer(model, tz_offset_h=flow.profile.tz_offset_h)
@@ -228,8 +242,13 @@ class Pipeline:
     ) -> Pipeline:
         """Build every flow, the outbox in the state dir, and the uplinks."""
         flows = []
+        public_key = None
+        if config.models.public_key:
+            from frugalai.service.models import parse_public_key
+
+            public_key = parse_public_key(config.models.public_key)
         for i, fc in enumerate(config.flow):
-            scorer = build_scorer(fc, config.gateway.models_dir)
+            scorer = build_scorer(fc, config.gateway.models_dir, public_key)
             source = open_source(fc.source, sensor=fc.name, key=f"flow[{i}].source",
                                  **(source_kwargs or {}))
             flows.append(Flow(fc, source, scorer))
@@ -253,7 +272,9 @@ class Pipeline:
                 flow.stats.errors += 1
                 with flow._period_lock:
                     flow.period.error_one()
-                log.exception("%s: processing failed", flow.config.name)
+                if flow.stats.errors in (1, 10) or flow.stats.errors % 1000 == 0:  # no spam
+                    log.exception("%s: processing failed (%d failures so far)",
+                                  flow.config.name, flow.stats.errors)
                 continue
             if events:
                 try:

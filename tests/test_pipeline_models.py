@@ -74,3 +74,34 @@ def test_coastal_flow_raises_flood_before_hurricane_bob_peak(data_dir: Path,
         back = decode_binary(encode_binary(e))
         assert back["kind"] == "class" and back["label"] == e.label
     assert all(a.label != b.label for a, b in zip(events, events[1:]))
+
+
+def test_a_configured_public_key_refuses_an_unsigned_bundle_in_a_flow(tmp_path: Path) -> None:
+    """``[models] public_key`` applies to what flows load, not only to ``models install``: the
+    shipped bundles are unsigned, so a gateway that demands signatures must refuse them."""
+    from frugalai.pipeline import Pipeline
+
+    key = "ab" * 32  # any 32-byte key: the shipped card carries no signature at all
+    cfg = loads_config({"gateway": {"models_dir": MODELS, "state_dir": str(tmp_path)},
+                        "models": {"public_key": key},
+                        "flow": [{"name": "f", "source": "serial:///dev/null",
+                                  "model": "energy-anomaly"}]})
+    with pytest.raises(ConfigError) as err:
+        Pipeline.from_config(cfg)
+    assert err.value.key == "flow.f.model" and "sign" in str(err.value).lower()
+
+
+def test_models_cli_group_has_list_show_install_and_rollback() -> None:
+    """Both halves of ``frugalai models`` (runtime: list/show; service: install/rollback)."""
+    from click.testing import CliRunner
+
+    from frugalai.cli import cli
+
+    runner = CliRunner()
+    listing = runner.invoke(cli, ["models", "list"])
+    assert listing.exit_code == 0, listing.output
+    assert "energy-anomaly" in listing.output and "coastal-submersion" in listing.output
+    shown = runner.invoke(cli, ["models", "show", "energy-anomaly"])
+    assert shown.exit_code == 0 and "sha256" in shown.output.lower(), shown.output
+    helptext = runner.invoke(cli, ["models", "--help"]).output
+    assert "install" in helptext and "rollback" in helptext

@@ -113,11 +113,13 @@ class SerialSource:
 
     def open(self) -> None:
         """Open the port now; SourceError if it cannot be opened."""
+        import termios
+
         import serial  # pyserial, a core dependency, imported late to keep import light
 
         try:
             self._serial = serial.serial_for_url(self.port, **self.settings)
-        except (serial.SerialException, OSError, ValueError) as err:
+        except (serial.SerialException, OSError, ValueError, termios.error) as err:
             raise SourceError(f"cannot open serial port {self.port!r}: {err}") from err
 
     def readings(self, stop: threading.Event) -> Iterator[Reading]:

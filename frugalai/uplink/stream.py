@@ -48,6 +48,13 @@ class StreamSink:
             raise ConfigError(f"file URL names no path: {url!r}", key=key)
         try:
             stream = open(rest, "a", encoding="utf-8")  # noqa: SIM115 - owned by the sink
+            # A crash mid-write leaves a truncated last line; end it, so the next event starts
+            # on its own line (the truncated event was not marked sent: it is written again).
+            if stream.tell() > 0:
+                with open(rest, "rb") as fh:
+                    fh.seek(-1, 2)
+                    if fh.read(1) != b"\n":
+                        stream.write("\n")
         except OSError as err:
             raise ConfigError(f"cannot open {rest!r} for appending: {err}", key=key) from err
         return cls(stream, codec, f"file {rest}", owns_stream=True)

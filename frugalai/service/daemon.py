@@ -1,0 +1,388 @@
+"""``frugalai run``: every configured flow in one process, supervised, systemd-native.
+
+Threads: one per flow (reading, model, outbox append), one delivering the outbox to the
+uplinks, and the main thread, which writes the health files, pings the systemd watchdog (only
+while every flow and the delivery are really alive: none stuck in one step for longer than
+``service.stall_s``) and acts on signals. Delivery has its own thread so that an uplink that
+hangs cannot hold the stop or the reload hostage.
+
+* SIGTERM / SIGINT: each flow finishes its current step, the outbox is flushed, exit 0 within
+  ``service.stop_timeout_s`` (events that could not leave stay in the outbox for next time).
+* SIGHUP: reload the config file. An invalid file (or one whose flows cannot be built) is
+  refused with the reason logged, and the service keeps running on the old config. Flows whose
+  settings and model version did not change keep running, with their learned state; uplinks and
+  the outbox are kept when their settings did not change.
+
+Signal handlers only set flags; the work happens in the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from frugalai import __version__
+from frugalai.config import Config, FlowConfig, load_config
+from frugalai.errors import FrugalError
+from frugalai.pipeline import Pipeline
+from frugalai.service.health import prometheus
+from frugalai.service.health.status import STATUS_FILE, atomic_write, outbox_view, redact
+from frugalai.service.models import model_version
+from frugalai.service.notify import Notifier
+from frugalai.service.supervisor import FlowRunner, TrackedSink
+from frugalai.sources import open_source
+
+log = logging.getLogger("frugalai.service")
+
+
+def _flow_key(config: Config, fc: FlowConfig) -> tuple[FlowConfig, str]:
+    return fc, model_version(config.gateway.models_dir, fc.model)
+
+
+class Service:
+    """The daemon. ``run()`` returns the exit code."""
+
+    def __init__(self, config_path: str, config: Config, notifier: Optional[Notifier] = None,
+                 tick: float = 1.0, retry_s: float = 1.0, handle_signals: bool = False) -> None:
+        self.config_path = config_path
+        self.config = config
+        self.notifier = notifier or Notifier()
+        self.tick = tick
+        self.retry_s = retry_s
+        self.started = time.time()
+        self.state = "starting"
+        self.stop_requested = threading.Event()
+        self.reload_requested = threading.Event()
+        self._wake = threading.Event()
+        self.runners: dict[str, FlowRunner] = {}
+        self.reloads = 0
+        self.reloads_refused = 0
+        self._rates: dict[str, tuple[float, int]] = {}
+        self._unhealthy: Optional[str] = None
+        self._flush_error = ""
+        self._deliver_lock = threading.Lock()
+        self._deliver_stop = threading.Event()
+        self._deliver_wake = threading.Event()
+        self._deliver_busy_since: Optional[float] = None
+        self._deliverer: Optional[threading.Thread] = None
+        if handle_signals:  # before building: a SIGTERM during start must not be lost
+            self.install_signal_handlers()
+        self.pipeline = self._build(config, None)
+
+    # ----------------------------------------------------------------- building
+    def _build(self, config: Config, old: Optional[Pipeline]) -> Pipeline:
+        """A pipeline for ``config``, reusing the old outbox/uplinks when unchanged."""
+        same_state = old is not None and config.gateway.state_dir == self.config.gateway.state_dir
+        same_up = (old is not None and same_state and config.uplink == self.config.uplink
+                   and config.gateway.id == self.config.gateway.id)
+        pipeline = Pipeline.from_config(config, outbox=old.outbox if same_state and old else None,
+                                        sinks=old.sinks if same_up and old else None)
+        if not same_up:
+            pipeline.sinks = [TrackedSink(s, uc.url) for s, uc in zip(pipeline.sinks, config.uplink)]
+        self._wake_delivery_on_append(pipeline.outbox)
+        return pipeline
+
+    def _wake_delivery_on_append(self, outbox: Any) -> None:
+        """Make the delivery thread wake as soon as events are stored, so it can sleep the
+        rest of the time (an idle gateway polls nothing) and still send alarms at once."""
+        if getattr(outbox, "_wakes_delivery", False):
+            return
+        append_many = outbox.append_many
+
+        def append_and_wake(events: Any) -> Any:
+            stored = append_many(events)
+            self._deliver_wake.set()
+            return stored
+
+        outbox.append_many = append_and_wake
+        outbox._wakes_delivery = True
+
+    def _reopen(self, fc: FlowConfig, index: int) -> Any:
+        def reopen() -> Any:
+            return open_source(fc.source, sensor=fc.name, key=f"flow[{index}].source")
+        return reopen
+
+    def _runner(self, pipeline: Pipeline, config: Config, index: int) -> FlowRunner:
+        flow = pipeline.flows[index]
+        return FlowRunner(flow, pipeline._flow_loop, self._reopen(flow.config, index),
+                          model_version=_flow_key(config, flow.config)[1])
+
+    # ----------------------------------------------------------------- signals
+    def install_signal_handlers(self) -> None:
+        def on_stop(signum: int, _frame: Any) -> None:
+            self.stop_requested.set()
+            self._wake.set()
+
+        def on_hup(signum: int, _frame: Any) -> None:
+            self.reload_requested.set()
+            self._wake.set()
+
+        signal.signal(signal.SIGTERM, on_stop)
+        signal.signal(signal.SIGINT, on_stop)
+        signal.signal(signal.SIGHUP, on_hup)
+
+    # ----------------------------------------------------------------- loop
+    def run(self, duration: Optional[float] = None) -> int:
+        cfg = self.config.service
+        for i in range(len(self.pipeline.flows)):
+            runner = self._runner(self.pipeline, self.config, i)
+            self.runners[runner.name] = runner.start()
+        self._deliverer = threading.Thread(target=self._deliver_loop, daemon=True,
+                                           name="delivery")
+        self._deliverer.start()
+        self.state = "running"
+        log.info("running %d flow(s) from %s: %s", len(self.runners), self.config_path,
+                 ", ".join(self.runners))
+        self.write_health()
+        self.notifier.ready(self._status_line())
+        ping_every = self.notifier.ping_every
+        tick = min(self.tick, ping_every, cfg.status_interval_s) if ping_every else \
+            min(self.tick, cfg.status_interval_s)
+        now = time.monotonic()
+        deadline = None if duration is None else now + duration
+        next_health = now + cfg.status_interval_s
+        next_ping = now
+        while not self.stop_requested.is_set():
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                break
+            if ping_every is not None and now >= next_ping:
+                self._watchdog()
+                next_ping = now + ping_every
+            self._wake.wait(tick)
+            self._wake.clear()
+            try:
+                if self.reload_requested.is_set():
+                    self.reload_requested.clear()
+                    self.reload()
+                if time.monotonic() >= next_health:
+                    next_health = time.monotonic() + self.config.service.status_interval_s
+                    self.write_health()
+            except Exception:  # a bug here must not stop the flows; the log says where
+                log.exception("service loop error (the flows go on)")
+        return self.shutdown()
+
+    def _watchdog(self) -> None:
+        reason = self.health()
+        if reason is None:
+            self.notifier.watchdog()
+            if self._unhealthy is not None:
+                log.warning("healthy again")
+                self.notifier.status(self._status_line())
+        elif reason != self._unhealthy:
+            log.error("unhealthy, watchdog pings withheld: %s", reason)
+            self.notifier.status(f"unhealthy: {reason}")
+        self._unhealthy = reason
+
+    def health(self) -> Optional[str]:
+        """None when every flow and the delivery are alive and not stuck, else why not."""
+        now = time.monotonic()
+        stall_s = self.config.service.stall_s
+        for runner in self.runners.values():
+            reason = runner.health(stall_s, now)
+            if reason:
+                return reason
+        busy = self._deliver_busy_since
+        if busy is not None and now - busy > stall_s:
+            return f"delivery to the uplinks stuck for {now - busy:.0f} s"
+        if self._deliverer is not None and not self._deliverer.is_alive() and \
+                self.state == "running":
+            return "delivery thread ended"
+        return None
+
+    def _deliver_loop(self) -> None:
+        """Deliver the outbox when events arrive (and every ``retry_s`` for what is left),
+        with one last flush after the stop."""
+        while True:
+            stopping = self._deliver_stop.is_set()
+            self._deliver_wake.clear()
+            with self._deliver_lock:
+                self._flush()
+            if stopping:
+                return
+            self._deliver_wake.wait(self.retry_s)
+
+    def _flush(self) -> None:
+        self._deliver_busy_since = time.monotonic()
+        try:
+            self.pipeline.emit_summaries()  # periodic per-flow summary events, when due
+            self.pipeline.flush()
+        except Exception as err:  # an uplink bug must not kill the service
+            text = f"{type(err).__name__}: {err}"
+            if text != self._flush_error:
+                log.exception("delivery failed; events stay in the outbox")
+            self._flush_error = text
+        else:
+            self._flush_error = ""
+        finally:
+            self._deliver_busy_since = None
+
+    def _status_line(self) -> str:
+        running = sum(r.state == "running" for r in self.runners.values())
+        return (f"{running}/{len(self.runners)} flows running, "
+                f"{self.pipeline.delivered} events delivered")
+
+    # ----------------------------------------------------------------- reload
+    def reload(self) -> bool:
+        """Reload the config file; on any problem keep the running config. True if applied."""
+        self.notifier.reloading()
+        log.info("reloading %s", self.config_path)
+        try:
+            new = load_config(self.config_path)
+            pipeline = self._build(new, self.pipeline)
+        except Exception as err:  # a plugin's constructor may raise anything
+            self.reloads_refused += 1
+            if not isinstance(err, (FrugalError, OSError)):
+                err = RuntimeError(f"{type(err).__name__}: {err}")
+            log.error("reload refused, still running the previous config: %s", err)
+            self.notifier.ready(f"reload refused ({err}); " + self._status_line())
+            return False
+        if not self._deliver_lock.acquire(timeout=self.config.service.stop_timeout_s):
+            self.reloads_refused += 1
+            log.error("reload refused: delivery to the uplinks is stuck; still running the "
+                      "previous config")
+            for flow in pipeline.flows:
+                flow.source.close()
+            self.notifier.ready("reload refused (delivery stuck); " + self._status_line())
+            return False
+        try:
+            self._swap(new, pipeline)
+        finally:
+            self._deliver_lock.release()
+        self.reloads += 1
+        self.write_health()
+        self.notifier.ready(self._status_line())
+        return True
+
+    def _swap(self, new: Config, pipeline: Pipeline) -> None:
+        """Replace the running flows/uplinks by ``pipeline``, keeping unchanged flows."""
+        # What each flow runs now (its model version as loaded, not what the link says now).
+        old_keys = {r.name: (r.flow.config, r.model_version) for r in self.runners.values()}
+        kept: dict[str, FlowRunner] = {}
+        # A running flow loop appends to the outbox it started with: keep flows only when the
+        # outbox stays (same state dir).
+        can_keep = pipeline.outbox is self.pipeline.outbox
+        for i, flow in enumerate(pipeline.flows):
+            name = flow.config.name
+            if can_keep and name in self.runners and old_keys[name] == _flow_key(new, flow.config):
+                flow.source.close()  # built but never opened; the running one stays
+                pipeline.flows[i] = self.runners[name].flow
+                kept[name] = self.runners[name]
+        for name, runner in self.runners.items():
+            if name not in kept:
+                runner.stop()
+        for name, runner in self.runners.items():
+            if name not in kept:
+                if not runner.join(self.config.service.stop_timeout_s):
+                    log.error("flow %s did not stop within %.0f s; abandoning its thread",
+                              name, self.config.service.stop_timeout_s)
+                runner.close()
+        old = self.pipeline
+        self._flush()  # what the old flows produced, through the old uplinks
+        if pipeline.outbox is not old.outbox:
+            old.outbox.close()
+        for sink in old.sinks:
+            if not any(sink is s for s in pipeline.sinks):
+                sink.close()
+        pipeline.delivered, pipeline.upstream_bytes = old.delivered, old.upstream_bytes
+        self.pipeline, self.config = pipeline, new
+        runners: dict[str, FlowRunner] = {}
+        for i, flow in enumerate(pipeline.flows):
+            name = flow.config.name
+            runners[name] = kept.get(name) or self._runner(pipeline, new, i).start()
+        self.runners = runners
+        started = sorted(set(runners) - set(kept))
+        log.info("reloaded: %d flow(s) kept, started: %s", len(kept),
+                 ", ".join(started) or "none")
+
+    # ----------------------------------------------------------------- stop
+    def shutdown(self) -> int:
+        """Finish the current steps, flush the outbox, close; bounded by stop_timeout_s."""
+        self.state = "stopping"
+        self.notifier.stopping()
+        log.info("stopping: finishing current steps and flushing the outbox")
+        deadline = time.monotonic() + self.config.service.stop_timeout_s
+        for runner in self.runners.values():
+            runner.stop()
+        for runner in self.runners.values():
+            if not runner.join(max(0.0, deadline - time.monotonic())):
+                log.error("flow %s still busy at the stop deadline", runner.name)
+        self._deliver_stop.set()  # the delivery thread flushes once more, then ends
+        self._deliver_wake.set()
+        if self._deliverer is None:
+            self._flush()
+        else:
+            self._deliverer.join(max(0.5, deadline - time.monotonic()))
+        flushed = self._deliverer is None or not self._deliverer.is_alive()
+        depth = self.pipeline.outbox.depth() if flushed else -1
+        self.state = "stopped"
+        self.write_health()
+        if flushed:
+            for runner in self.runners.values():
+                runner.close()
+            summary = self.pipeline.summary()
+            self.pipeline.close()
+            log.info("stopped: %d events delivered, %d left in the outbox",
+                     summary["events"], depth)
+        else:  # leave the database alone: an in-flight write must not race a close
+            log.error("delivery still running at the stop deadline; undelivered events stay "
+                      "in the outbox for the next start")
+        self.notifier.close()
+        return 0
+
+    # ----------------------------------------------------------------- health
+    def snapshot(self) -> dict[str, Any]:
+        now_wall, now = time.time(), time.monotonic()
+        flows: dict[str, Any] = {}
+        for name, runner in self.runners.items():
+            flow = runner.flow
+            st = flow.source.stats
+            prev = self._rates.get(name)
+            rate = 0.0 if prev is None or now <= prev[0] or runner.state != "running" \
+                else (st.readings - prev[1]) / (now - prev[0])
+            self._rates[name] = (now, st.readings)
+            flows[name] = {
+                "source": redact(flow.config.source), "model": flow.config.model,
+                "model_version": runner.model_version, "state": runner.state,
+                "device_up": runner.device_up(), "restarts": runner.restarts,
+                "last_error": runner.last_error or st.last_error,
+                "readings": st.readings, "readings_per_s": round(rate, 3),
+                "decode_errors": st.frames_bad, "events": flow.stats.events,
+                "model_errors": flow.stats.errors, "outages": st.outages,
+                "last_reading_ts": st.last_reading_ts, "last_score": flow.stats.last_score,
+            }
+        state_dir = Path(self.config.gateway.state_dir)
+        uplinks = [s.snapshot() if isinstance(s, TrackedSink) else {"url": repr(s)}
+                   for s in self.pipeline.sinks]
+        return {
+            "version": __version__, "pid": os.getpid(), "config": self.config_path,
+            "state": self.state, "healthy": self.state == "running" and self.health() is None,
+            "started": self.started, "updated": now_wall,
+            "status_interval_s": self.config.service.status_interval_s,
+            "reloads": self.reloads, "reloads_refused": self.reloads_refused,
+            "flows": flows, "outbox": outbox_view(state_dir / "outbox.sqlite", now_wall),
+            "uplinks": uplinks,
+        }
+
+    def write_health(self) -> None:
+        """Rewrite status.json and the Prometheus textfile; a failure is logged, not fatal."""
+        import json
+
+        state_dir = Path(self.config.gateway.state_dir)
+        prom = self.config.service.prometheus_textfile or str(state_dir / "frugalai.prom")
+        try:
+            snap = self.snapshot()
+            atomic_write(state_dir / STATUS_FILE, json.dumps(snap, indent=1, default=str))
+            atomic_write(prom, prometheus.render(snap))
+        except (OSError, ValueError) as err:
+            log.warning("cannot write the health files: %s", err)
+
+
+def run_service(config_path: str, config: Config, duration: Optional[float] = None) -> int:
+    """Build, install signal handlers, run; the exit code."""
+    return Service(config_path, config, handle_signals=True).run(duration)

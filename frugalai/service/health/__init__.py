@@ -1,0 +1,1 @@
+"""Health of a running service: ``status.json`` in the state dir and a Prometheus textfile."""

@@ -1,0 +1,191 @@
+"""Supervision of flows and uplinks: a failing source is restarted, a failing uplink is noticed.
+
+Each flow runs the pipeline's own flow loop in its own thread, inside a :class:`FlowRunner`.
+When that loop raises (a source bug, a device error the source did not handle), the runner logs
+it once, closes the source, waits with exponential backoff and reopens it; the other flows never
+notice. A crash in a model's code is already contained per reading by the flow loop; the runner
+also times every step so that a model stuck in an endless loop makes the flow *unhealthy*, which
+withholds the systemd watchdog ping: systemd then restarts the whole service, the one cure for a
+thread Python cannot kill.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Callable, Optional
+
+from frugalai.pipeline import Flow
+from frugalai.service.health.status import redact
+from frugalai.sources.base import Backoff
+
+log = logging.getLogger("frugalai.service")
+
+FlowLoop = Callable[[Flow, threading.Event], None]
+
+
+class FlowRunner:
+    """Runs one flow in a thread and restarts its source when the loop fails.
+
+    Args:
+        flow: the flow (its scorer state survives source restarts).
+        loop: the pipeline's flow loop (``Pipeline._flow_loop``).
+        reopen: builds a fresh source for this flow.
+        model_version: what ``status`` and the Prometheus file report for the model.
+        backoff: delays between restarts (reset after a run of ``stable_s`` seconds).
+    """
+
+    def __init__(self, flow: Flow, loop: FlowLoop, reopen: Callable[[], Any],
+                 model_version: str = "", backoff: Optional[Backoff] = None,
+                 stable_s: float = 60.0) -> None:
+        self.flow = flow
+        self.loop = loop
+        self.reopen = reopen
+        self.model_version = model_version
+        self.backoff = backoff or Backoff(initial=1.0, cap=60.0)
+        self.stable_s = stable_s
+        self.stop_event = threading.Event()
+        self.state = "idle"
+        self.restarts = 0
+        self.last_error = ""
+        self.busy_since: Optional[float] = None
+        self._thread: Optional[threading.Thread] = None
+        self._instrument()
+
+    @property
+    def name(self) -> str:
+        return self.flow.config.name
+
+    def _instrument(self) -> None:
+        # Time each step, for the stall check; an instance attribute shadows the method, so
+        # the pipeline's loop calls this wrapper without knowing about supervision.
+        inner = self.flow.process
+
+        def process(reading: Any) -> Any:
+            self.busy_since = time.monotonic()
+            try:
+                return inner(reading)
+            finally:
+                self.busy_since = None
+
+        self.flow.process = process  # type: ignore[method-assign]
+
+    def start(self) -> FlowRunner:
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"flow-{self.name}")
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        stop = self.stop_event
+        need_source = False
+        while not stop.is_set():
+            if need_source:
+                try:
+                    self.flow.source = self.reopen()
+                except Exception as err:  # any failure: retry later
+                    self.last_error = f"{type(err).__name__}: {err}"
+                    log.warning("flow %s: cannot reopen its source (%s)", self.name, err)
+                    if stop.wait(self.backoff.next_delay()):
+                        break
+                    continue
+                need_source = False
+            began = time.monotonic()
+            self.state = "running"
+            try:
+                self.loop(self.flow, stop)
+            except Exception as err:  # supervision: contain, log, restart
+                self.restarts += 1
+                self.last_error = f"{type(err).__name__}: {err}"
+                self.state = "restarting"
+                if time.monotonic() - began > self.stable_s:
+                    self.backoff.reset()
+                delay = self.backoff.next_delay()
+                log.error("flow %s: source failed (%s); restart %d in %.1f s", self.name,
+                          self.last_error, self.restarts, delay,
+                          exc_info=self.restarts == 1)
+                self._close_source()
+                need_source = True
+                if stop.wait(delay):
+                    break
+                continue
+            if not stop.is_set():  # a finite source (a replay) came to its end
+                self.state = "finished"
+                log.info("flow %s: source ended", self.name)
+                return
+        self.state = "stopped"
+
+    def _close_source(self) -> None:
+        try:
+            self.flow.source.close()
+        except Exception as err:  # a broken source may fail to close
+            log.debug("flow %s: closing the source failed: %s", self.name, err)
+
+    def stop(self) -> None:
+        """Ask the flow to stop after its current step."""
+        self.stop_event.set()
+
+    def join(self, timeout: Optional[float]) -> bool:
+        """Wait for the thread; True if it ended."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def close(self) -> None:
+        self._close_source()
+
+    def health(self, stall_s: float, now: Optional[float] = None) -> Optional[str]:
+        """None when healthy, else why not."""
+        now = time.monotonic() if now is None else now
+        if self.state == "finished":
+            return None
+        if self._thread is None or not self._thread.is_alive():
+            return f"flow {self.name}: thread not running ({self.state})"
+        busy = self.busy_since
+        if busy is not None and now - busy > stall_s:
+            return f"flow {self.name}: stuck in one step for {now - busy:.0f} s"
+        return None
+
+    def device_up(self) -> bool:
+        stats = self.flow.source.stats
+        return self.state == "running" and stats.outages <= stats.reconnects
+
+
+class TrackedSink:
+    """Wraps an uplink to know its state; logs when it goes down and when it comes back."""
+
+    def __init__(self, sink: Any, url: str) -> None:
+        self.sink = sink
+        self.url = redact(url)
+        self.state = "unknown"
+        self.last_error = ""
+        self.last_ok_ts = 0.0
+        self.sent = 0
+
+    def send(self, events: Any) -> Any:
+        try:
+            delivered = self.sink.send(events)
+        except Exception as err:
+            self.last_error = f"{type(err).__name__}: {err}"
+            if self.state != "failing":
+                log.warning("uplink %s down (%s); events wait in the outbox", self.url,
+                            self.last_error)
+            self.state = "failing"
+            raise
+        if self.state == "failing":
+            log.warning("uplink %s back", self.url)
+        self.state = "ok"
+        self.last_ok_ts = time.time()
+        self.sent += len(delivered)
+        return delivered
+
+    def close(self) -> None:
+        self.sink.close()
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"url": self.url, "state": self.state, "last_error": self.last_error,
+                "last_ok_ts": self.last_ok_ts, "sent": self.sent}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sink, name)
