@@ -76,11 +76,16 @@ sources = Registry("source")
 uplinks = Registry("uplink")
 backends = Registry("backend")
 codecs = Registry("codec")
+#: LoRa / LoRaWAN payload decoders: bytes -> {quantity: value}.
+decoders = Registry("decoder")
 
 # Built-ins. Modules are imported only when their scheme is asked for.
 sources.register("serial", "frugalai.sources.serial_source:SerialSource.from_url")
+sources.register("lora", "frugalai.sources.lora_source:LoraSource.from_url")
+sources.register("chirpstack", "frugalai.sources.chirpstack:ChirpStackSource.from_url")
 uplinks.register("stdout", "frugalai.uplink.stream:StreamSink.from_url")
 uplinks.register("file", "frugalai.uplink.stream:StreamSink.from_url")
+uplinks.register("lorawan", "frugalai.uplink.lorawan:LorawanSink.from_url")
 backends.register("reference", "frugalai.runtime.reference:ReferenceBackend")
 codecs.register("binary", "frugalai.events.codec:encode_binary")
 codecs.register("json", "frugalai.events.codec:encode_json")

@@ -41,6 +41,7 @@ class ModemEmulator:
     """The shared machinery: a reader thread, line splitting, scripted replies, hangs, timers."""
 
     name = "modem"
+    reset_command = ""
 
     def __init__(self, port: Optional[PtyPort] = None, *, clock: Callable[[], float] = time.monotonic,
                  seed: int = 0, fail_rate: float = 0.0, latency_s: float = 0.02) -> None:
@@ -62,6 +63,7 @@ class ModemEmulator:
         self._later: list[tuple[float, str]] = []
         self._script: list[tuple[str, list[str]]] = []
         self._hang_until = 0.0
+        self._hang_reset = False
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._channel = 0
@@ -86,9 +88,14 @@ class ModemEmulator:
         with self._lock:
             self._script.append((prefix, list(replies)))
 
-    def hang(self, seconds: float) -> None:
-        """Stop answering (and receiving) for ``seconds`` of real time."""
+    def hang(self, seconds: float = float("inf"), until_reset: bool = False) -> None:
+        """Stop answering (and receiving) for ``seconds`` of real time.
+
+        With ``until_reset`` the lock-up also ends when the reset command (``ATZ``,
+        ``sys reset``) arrives: a wedged command parser that a reset clears.
+        """
         self._hang_until = time.monotonic() + seconds
+        self._hang_reset = until_reset
 
     @property
     def hung(self) -> bool:
@@ -178,9 +185,6 @@ class ModemEmulator:
                 self._stop.wait(0.05)
                 continue
             data = self.port.read(timeout=0.01)
-            if self.hung:
-                self._buf = b""
-                continue
             if data:
                 self._buf += data
                 while True:
@@ -190,11 +194,16 @@ class ModemEmulator:
                         break
                     raw, self._buf = self._buf[:cut], self._buf[cut + 1:]
                     line = raw.decode("ascii", "replace").strip()
+                    if self.hung:
+                        if not (self._hang_reset and line == self.reset_command):
+                            continue
+                        self._hang_until = 0.0
                     if line:
                         self.commands.append(line)
                         for reply in self._answer(line):
                             self._write(reply)
-            self._tick()
+            if not self.hung:
+                self._tick()
 
     def _answer(self, line: str) -> list[str]:
         with self._lock:
@@ -228,6 +237,7 @@ class Rak3172Emulator(ModemEmulator):
     """RAK3172 with RUI3 firmware: P2P (``AT+NWM=0``) and LoRaWAN (``AT+NWM=1``) modes."""
 
     name = "rak3172"
+    reset_command = "ATZ"
     VERSION = "RUI_4.0.6_RAK3172-E"
     P2P_SF = range(5, 13)
     P2P_BW = (125, 250, 500)
@@ -347,6 +357,7 @@ class Rn2483Emulator(ModemEmulator):
     """Microchip RN2483 (firmware 1.0.5): ``radio`` raw LoRa commands and the ``mac`` stack."""
 
     name = "rn2483"
+    reset_command = "sys reset"
     VERSION = "RN2483 1.0.5 Oct 31 2018 15:06:52"
     RADIO_VALUES: ClassVar[dict[str, Callable[[str], bool]]] = {
         "mod": lambda v: v in ("lora", "fsk"),
@@ -381,6 +392,12 @@ class Rn2483Emulator(ModemEmulator):
 
     def listening(self) -> bool:
         return self.rx_on
+
+    def inject_line(self, text: str) -> None:
+        """As the base, and a ``radio_rx``/``radio_err`` line ends the receive like a packet."""
+        if text.split(" ", 1)[0] in ("radio_rx", "radio_err"):
+            self.rx_on = False
+        super().inject_line(text)
 
     def rx_line(self, payload: bytes, rssi: float, snr: float) -> str:
         self.last_rssi, self.last_snr = rssi, snr

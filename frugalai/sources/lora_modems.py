@@ -252,7 +252,12 @@ class Rn2483(ModemDriver):
                                   f"{want[key]!r}")
 
     def start_rx(self) -> None:
-        self.ok("radio rx 0")
+        reply = self.say("radio rx 0")
+        if reply == "busy":  # still in a receive we lost track of
+            self.say("radio rxstop")
+            self.ok("radio rx 0")
+        elif reply != "ok":
+            raise SourceError(f"{self.name}: 'radio rx 0' answered {reply}")
 
     def handle_line(self, line: str) -> Optional[RxPacket]:
         """A packet for ``radio_rx`` (with snr/rssi asked for), None otherwise; listens again."""
