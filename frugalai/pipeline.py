@@ -228,6 +228,7 @@ class Pipeline:
             "outbox": self.outbox.counts(),
             "raw_bytes_read": raw,
             "upstream_bytes_binary": self.upstream_bytes,
+            "uplinks": {repr(s): s.summary() for s in self.sinks if hasattr(s, "summary")},
         }
 
     def close(self) -> None:

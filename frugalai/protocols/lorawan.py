@@ -232,3 +232,80 @@ class AirtimeBudget:
     def __repr__(self) -> str:
         return (f"AirtimeBudget(airtime_s={self.airtime_s}, downlinks={self.downlinks}, "
                 f"window_s={self.window_s})")
+
+
+#: PHY size of a LoRaWAN 1.0 join request: MHDR 1 + JoinEUI 8 + DevEUI 8 + DevNonce 2 + MIC 4.
+JOIN_REQUEST_PHY = 23
+
+
+class AirtimePlanner:
+    """When may the next uplink go: the duty cycle of the channels and the daily budget together.
+
+    A LoRaWAN stack hops over ``channels``; the planner mirrors that (round robin over the free
+    ones) so the gateway never asks the modem for a transmission the regulation forbids, and
+    knows *why* it waits (``duty_cycle`` or ``budget``). Pure: ``now`` is passed in.
+
+    >>> p = AirtimePlanner(dr=5, budget=AirtimeBudget(airtime_s=30.0))
+    >>> p.wait_s(11, now=0.0)
+    (0.0, '')
+    >>> round(p.record(11, now=0.0), 6)          # 11 B at SF7: 61.696 ms on air
+    0.061696
+    >>> w, why = p.wait_s(11, now=0.0); (round(w, 4), why)   # 3 channels, one sub-band M at 1 %
+    (6.1696, 'duty_cycle')
+    """
+
+    def __init__(self, dr: int = 5, channels: tuple[int, ...] = EU868_DEFAULT_CHANNELS,
+                 budget: AirtimeBudget | None = None,
+                 duty_cycle: DutyCycle | None = None) -> None:
+        if dr not in EU868_DR:
+            raise ValueError(f"EU868 LoRa data rates are 0..6, got {dr}")
+        self.dr = dr
+        self.channels = channels
+        self.budget = budget
+        self.duty_cycle = duty_cycle or DutyCycle()
+        self.airtime_total_s = 0.0
+        self.uplinks = 0
+        self._next = 0
+
+    def toa(self, app_payload: int) -> float:
+        return lorawan_time_on_air(app_payload, self.dr)
+
+    def max_payload(self) -> int:
+        return EU868_MAX_PAYLOAD[self.dr]
+
+    def wait_s(self, app_payload: int, now: float) -> tuple[float, str]:
+        """(seconds to wait, reason) before ``app_payload`` bytes may be sent; (0, "") now."""
+        toa = self.toa(app_payload)
+        dc = self.duty_cycle.wait_any_s(self.channels, now)
+        bw = self.budget.wait_s(toa, now) if self.budget is not None else 0.0
+        if bw > 0 and bw >= dc:
+            return bw, "budget"
+        if dc > 0:
+            return dc, "duty_cycle"
+        return 0.0, ""
+
+    def record(self, app_payload: int, now: float) -> float:
+        """Account one uplink of ``app_payload`` bytes sent at ``now``; return its time on air."""
+        return self.record_phy(app_payload + LORAWAN_OVERHEAD, now, uplink=True)
+
+    def record_phy(self, phy_payload: int, now: float, uplink: bool = False) -> float:
+        """Account any transmission (a join request too) of ``phy_payload`` bytes."""
+        sf, bw = EU868_DR[self.dr]
+        toa = time_on_air(phy_payload, sf, bw)
+        n = len(self.channels)
+        for k in range(n):
+            freq = self.channels[(self._next + k) % n]
+            if self.duty_cycle.wait_s(freq, now) == 0.0:
+                self._next += k + 1
+                break
+        else:
+            freq = self.channels[self._next % n]
+        self.duty_cycle.record(freq, toa, now)
+        if self.budget is not None:
+            self.budget.record(toa, now)
+        self.airtime_total_s += toa
+        self.uplinks += int(uplink)
+        return toa
+
+    def __repr__(self) -> str:
+        return f"AirtimePlanner(dr={self.dr}, channels={self.channels}, budget={self.budget})"

@@ -30,9 +30,12 @@ import numpy as np
 from frugalai.protocols.at_modem import hex_payload
 from frugalai.protocols.lorawan import (
     EU868_DEFAULT_CHANNELS,
+    EU868_DR,
     EU868_MAX_PAYLOAD,
+    JOIN_REQUEST_PHY,
     DutyCycle,
     lorawan_time_on_air,
+    time_on_air,
 )
 from frugalai.sim.pty import PtyPort
 
@@ -163,6 +166,15 @@ class ModemEmulator:
         self.duty_cycle.record(freq, toa, self.clock())
         self.uplinks.append((port, payload))
         return toa
+
+    def transmit_join(self, dr: int) -> bool:
+        """Account a join request's airtime; False when the duty cycle forbids it now."""
+        freq = self.next_channel()
+        if freq is None:
+            return False
+        sf, bw = EU868_DR[dr]
+        self.duty_cycle.record(freq, time_on_air(JOIN_REQUEST_PHY, sf, bw), self.clock())
+        return True
 
     @staticmethod
     def max_payload(dr: int) -> int:
@@ -319,6 +331,8 @@ class Rak3172Emulator(ModemEmulator):
         if cmd == "AT+JOIN":
             if self.nwm != 1:
                 return ["AT_MODE_NO_SUPPORT"]
+            if not self.transmit_join(self.dr):
+                return ["AT_BUSY_ERROR"]
             if self.join_failures > 0:
                 self.join_failures -= 1
                 self.later(self.join_delay_s, "+EVT:JOIN_FAILED_RX_TIMEOUT")
@@ -465,6 +479,8 @@ class Rn2483Emulator(ModemEmulator):
         if words[:2] == ["mac", "join"] and len(words) == 3 and words[2] in ("otaa", "abp"):
             if self.paused:
                 return ["mac_paused"]
+            if not self.transmit_join(self.dr):
+                return ["no_free_ch"]
             if self.join_failures > 0:
                 self.join_failures -= 1
                 self.later(self.join_delay_s, "denied")

@@ -98,6 +98,16 @@ class AtLink:
                 self.bytes_read += len(data)
                 self._buf += data
 
+    def drain(self, quiet_s: float = 0.05) -> list[str]:
+        """Read and return every line until the wire is quiet for ``quiet_s`` (after a reset)."""
+        lines = list(self.pending)
+        self.pending.clear()
+        while True:
+            line = self._read_wire(quiet_s)
+            if line is None:
+                return lines
+            lines.append(line)
+
     def command(self, text: str, final: Callable[[str], bool], timeout: float = 2.0,
                 keep: Callable[[str], bool] = lambda line: False) -> tuple[list[str], str]:
         """Send ``text``; return (lines before the final one, the final line).

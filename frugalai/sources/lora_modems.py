@@ -35,6 +35,8 @@ from frugalai.protocols.at_modem import (
 from frugalai.sources.at_link import AtLink, AtTimeout
 
 Downlink = Optional[tuple[int, bytes]]
+#: (what it means, the modem's last reply, a downlink that came back)
+SendResult = tuple[TxOutcome, str, Downlink]
 
 
 @dataclass(frozen=True)
@@ -84,11 +86,35 @@ class ModemDriver:
         self.resets += 1
         self.reset()
         time.sleep(self.reset_wait_s)
-        self.link.pending.clear()
+        self.link.drain()  # the boot banner, and answers to what we said while it was hung
         if not self.probe():
             raise AtTimeout(f"{self.name} on {self.link.port}: no answer, even after a reset")
 
     def ok(self, text: str, expect: str = "ok") -> None:
+        raise NotImplementedError
+
+    def configure_p2p(self, s: RadioSettings) -> None:
+        raise NotImplementedError
+
+    def start_rx(self) -> None:
+        raise NotImplementedError
+
+    def handle_line(self, line: str) -> Optional[RxPacket]:
+        raise NotImplementedError
+
+    def keepalive(self) -> bool:
+        raise NotImplementedError
+
+    def configure_lorawan(self, dr: int) -> None:
+        raise NotImplementedError
+
+    def joined(self) -> bool:
+        raise NotImplementedError
+
+    def join(self, timeout: float) -> bool:
+        raise NotImplementedError
+
+    def send(self, port: int, payload: bytes, timeout: float) -> SendResult:
         raise NotImplementedError
 
 
@@ -177,13 +203,13 @@ class Rak3172(ModemDriver):
                                     what="+EVT:JOINED")
         return bool(join_result(final))
 
-    def send(self, port: int, payload: bytes, timeout: float) -> tuple[TxOutcome, Downlink]:
+    def send(self, port: int, payload: bytes, timeout: float) -> SendResult:
         text = f"AT+SEND={port}:{payload.hex().upper()}"
         _, first = self.link.command(text, lambda x: x in RAK3172_TX, self.timeout,
                                      keep=self._event)
         outcome = classify_tx(self.name, first)
         if outcome is not TxOutcome.PENDING:
-            return outcome, None
+            return outcome, first, None
         lines, second = self.link.expect(
             lambda x: x.startswith("+EVT:TX_DONE") or x.startswith("+EVT:SEND_CONFIRMED"),
             timeout, what="+EVT:TX_DONE")
@@ -197,7 +223,7 @@ class Rak3172(ModemDriver):
                     raise DecodeError(f"{self.name}: malformed downlink {line!r}") from None
             elif line.startswith("+EVT:"):
                 self.link.pending.append(line)
-        return classify_tx(self.name, second), downlink
+        return classify_tx(self.name, second), second, downlink
 
 
 class Rn2483(ModemDriver):
@@ -313,18 +339,18 @@ class Rn2483(ModemDriver):
                                     what="accepted")
         return final == "accepted"
 
-    def send(self, port: int, payload: bytes, timeout: float) -> tuple[TxOutcome, Downlink]:
+    def send(self, port: int, payload: bytes, timeout: float) -> SendResult:
         text = f"mac tx uncnf {port} {payload.hex().upper()}"
         first = self.say(text)
         outcome = classify_tx(self.name, first)
         if outcome is not TxOutcome.PENDING:
-            return outcome, None
+            return outcome, first, None
         _, second = self.link.expect(
             lambda x: x in RN2483_TX or x.startswith("mac_rx"), timeout, what="mac_tx_ok")
         downlink: Downlink = None
         if second.startswith("mac_rx"):
             downlink = parse_rn_downlink(second)
-        return classify_tx(self.name, second), downlink
+        return classify_tx(self.name, second), second, downlink
 
 
 DRIVERS: dict[str, type[ModemDriver]] = {"rak3172": Rak3172, "rn2483": Rn2483}
