@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from frugalai.config import FlowConfig, PolicyConfig
+from frugalai.errors import FrugalError
 from frugalai.events.event import Event
 from frugalai.features.window import WindowStats
 from frugalai.pipeline import Flow, Pipeline
@@ -131,3 +132,62 @@ def _wait_listening(modem: Rak3172Emulator, stop: threading.Event) -> bool:
             return True
         stop.wait(0.02)
     return False
+
+
+def payload_codec() -> tuple[Encode, Decode]:
+    """The node's firmware_bridge payload encoder and the gateway's decoder."""
+    from frugalai import registry
+
+    try:
+        from frugalai.protocols import frames
+    except ImportError as err:  # pragma: no cover - until the firmware_bridge codec lands
+        raise FrugalError("the firmware_bridge codec (frugalai.protocols.frames) is not "
+                         "installed") from err
+    decode = registry.decoders.get("fb")
+    encode_payload = frames.encode_payload  # type: ignore[attr-defined]
+
+    def encode(ts: float, level_m: float) -> bytes:
+        return bytes(encode_payload({"water_level_m": level_m}))
+
+    return encode, decode
+
+
+def main_coastal(*, seconds: float, hours: float, seed: int, corrupt_rate: float,
+                 as_json: bool, echo: Callable[[str], None]) -> None:
+    """What ``frugalai demo --scenario coastal`` prints (the CLI stays thin)."""
+    import json
+    from datetime import datetime, timezone
+
+    from frugalai.events.codec import encode_binary, encode_json
+
+    def show(event: Event) -> None:
+        if as_json:
+            echo(encode_json(event).decode())
+            return
+        when = datetime.fromtimestamp(event.ts, tz=timezone.utc).strftime("%a %d %H:%M UTC")
+        raw = encode_binary(event)
+        echo(f"  {event.kind.upper():6} {event.sensor} at {when}  level={event.value:5.2f} m"
+             f"  -> LoRaWAN {len(raw)} B [{raw.hex()}]")
+
+    encode, decode = payload_codec()
+    options = CoastalOptions(sim_days=hours / 24, seconds=seconds, seed=seed,
+                             corrupt_rate=corrupt_rate)
+    if not as_json:
+        echo(f"frugalai demo (coastal): tide-gauge node -> LoRa P2P -> emulated RAK3172 (pty) "
+             f"-> gateway -> emulated RN2483 LoRaWAN, {hours / 24:.0f} simulated days in "
+             f"{seconds:.0f} s; flood level {options.threshold_m} m:")
+    summary = run_coastal_demo(options, show, encode, decode)
+    if as_json:
+        echo(json.dumps({"summary": summary}, default=str))
+        return
+    flow = summary["flows"]["tide"]
+    up = next(iter(summary["uplinks"].values()))
+    echo("summary:")
+    echo(f"  node packets {summary['node_packets_sent']} (corrupted on air "
+         f"{summary['node_packets_corrupted']}), readings {flow['readings']}, rejected "
+         f"{flow['frames_bad']}, last RSSI {flow['last_rssi_dbm']:.0f} dBm / SNR "
+         f"{flow['last_snr_db']:.0f} dB; highest water {summary['max_level_m']} m")
+    echo(f"  LoRaWAN: {up['uplinks']} uplinks, {up['airtime_s'] * 1000:.0f} ms on air, "
+         f"{up['airtime_24h_s']:.2f} s of the {up['budget_s']:.0f} s daily budget in the last "
+         f"24 h; events delayed by duty cycle/budget {up['events_delayed']}, still waiting "
+         f"{up['events_waiting']}")
