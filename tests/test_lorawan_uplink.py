@@ -291,3 +291,31 @@ def test_url_grammar() -> None:
         with pytest.raises(ConfigError, match=message) as info:
             factory(url, key="uplink[0].url")
         assert info.value.key == "uplink[0].url"
+
+
+def test_config_builds_lora_flows_and_uplink(tmp_path: Any) -> None:
+    from lora_helpers import lpp_temperature_humidity
+
+    from frugalai.config import loads_config
+    from frugalai.sources.chirpstack import ChirpStackSource
+    from frugalai.sources.lora_source import LoraSource
+
+    registry.decoders.register("test-lpp", lpp_temperature_humidity)
+    cfg = loads_config({
+        "gateway": {"id": "port-quai", "state_dir": str(tmp_path)},
+        "flow": [
+            {"name": "node-a", "source": "lora:///dev/ttyUSB1?modem=rak3172&decoder=test-lpp"
+             "&freq=868100000&sf=7", "quantity": "temperature_c_3", "aggregate": "mean"},
+            {"name": "node-b", "source": "chirpstack://127.0.0.1:1883?application=x"
+             "&dev_eui=0102030405060708&decoder=test-lpp", "quantity": "temperature_c_3",
+             "aggregate": "mean"},
+        ],
+        "uplink": [{"url": "lorawan:///dev/ttyUSB2?modem=rn2483&dr=5&port=10&budget_s=30"}],
+    })
+    pipeline = Pipeline.from_config(cfg)
+    try:
+        assert isinstance(pipeline.flows[0].source, LoraSource)
+        assert isinstance(pipeline.flows[1].source, ChirpStackSource)
+        assert isinstance(pipeline.sinks[0], LorawanSink)
+    finally:
+        pipeline.close()
