@@ -196,3 +196,23 @@ def test_url_grammar() -> None:
         with pytest.raises(ConfigError, match=message) as info:
             registry.sources.get("lora")(url, sensor="n", key="flow[0].source")
         assert info.value.key == "flow[0].source"
+
+
+def test_modem_unplugged_and_replugged_on_a_stable_path(tmp_path: Any) -> None:
+    from frugalai.sim.pty import PtyPort
+
+    emu = Rak3172Emulator(PtyPort(link=str(tmp_path / "ttyLORA"))).start()
+    try:
+        with source_for(emu, "rak3172") as src:
+            def after(n: int) -> None:
+                if n == 1:
+                    emu.port.unplug()
+                    threading.Event().wait(0.3)
+                    emu.reset_state()            # a USB modem power-cycles with its cable
+                    emu.port.plug()
+                    feed_when_listening(emu, LPP_B)
+            feed_when_listening(emu, LPP_A)
+            readings = collect(src, 2, timeout=15, during=after)
+    finally:
+        emu.close()
+    assert len(readings) == 2 and src.stats.outages == 1 and src.stats.reconnects == 1

@@ -319,3 +319,23 @@ def test_config_builds_lora_flows_and_uplink(tmp_path: Any) -> None:
         assert isinstance(pipeline.sinks[0], LorawanSink)
     finally:
         pipeline.close()
+
+
+def test_flaky_modem_loses_nothing_and_keeps_order(clock: FakeClock) -> None:
+    emu = Rn2483Emulator(clock=clock, fail_rate=0.3, seed=4).start()
+    sink = LorawanSink(emu.path, modem="rn2483", clock=clock, timeout=1.0, tx_timeout=2.0,
+                       backoff=Backoff(initial=0.01, cap=0.01, jitter=0.0))
+    outbox = Outbox(":memory:")
+    pipeline = Pipeline([], outbox, [sink])
+    try:
+        stored = outbox.append_many(events(10))
+        for _ in range(100):
+            clock.t += 7.0
+            pipeline.flush()
+            if outbox.depth() == 0:
+                break
+    finally:
+        pipeline.close()
+        emu.close()
+    assert [p for _, p in emu.uplinks] == [encode_binary(e) for e in stored]
+    assert sink.stats.retries.get("busy", 0) >= 1 and sink.stats.events_sent == 10

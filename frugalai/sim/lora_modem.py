@@ -189,14 +189,20 @@ class ModemEmulator:
 
     # --- the loop ---------------------------------------------------------------------------
     def _write(self, line: str) -> None:
-        self.port.write(line.encode("ascii", "replace") + b"\r\n")
+        try:
+            self.port.write(line.encode("ascii", "replace") + b"\r\n")
+        except (TypeError, OSError):  # unplugged by another thread mid-write: the line is lost
+            pass
 
     def _run(self) -> None:
         while not self._stop.is_set():
             if not self.port.plugged:
                 self._stop.wait(0.05)
                 continue
-            data = self.port.read(timeout=0.01)
+            try:
+                data = self.port.read(timeout=0.01)
+            except (TypeError, OSError):  # unplugged by another thread mid-read
+                data = b""
             if data:
                 self._buf += data
                 while True:
