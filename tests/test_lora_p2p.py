@@ -216,3 +216,13 @@ def test_modem_unplugged_and_replugged_on_a_stable_path(tmp_path: Any) -> None:
     finally:
         emu.close()
     assert len(readings) == 2 and src.stats.outages == 1 and src.stats.reconnects == 1
+
+
+def test_rn2483_older_firmware_without_pktrssi_keeps_snr_only() -> None:
+    with Rn2483Emulator() as emu:
+        emu.script("radio get pktrssi", "invalid_param")   # firmware < 1.0.5
+        with source_for(emu, "rn2483") as src:
+            feed_when_listening(emu, (LPP_C, -70.0, 4.0))
+            reading = collect(src, 1)[0]
+            src.close()                                    # closing twice is harmless
+    assert "rssi_dbm" not in reading.values and reading.values["snr_db"] == 4.0
