@@ -339,3 +339,18 @@ def test_flaky_modem_loses_nothing_and_keeps_order(clock: FakeClock) -> None:
         emu.close()
     assert [p for _, p in emu.uplinks] == [encode_binary(e) for e in stored]
     assert sink.stats.retries.get("busy", 0) >= 1 and sink.stats.events_sent == 10
+
+
+def test_malformed_reply_to_a_send_is_counted_and_retried(clock: FakeClock) -> None:
+    emu, sink = make("rn2483", clock)
+    try:
+        emu.script("mac tx", "mac_tx_kinda_ok")
+        assert sink.send(events(1)) == []
+        emu.script("mac tx", "ok", "mac_rx x 0A")       # a downlink line that does not parse
+        assert sink.send(events(1)) == []
+        clock.t += 10
+        assert len(sink.send(events(1))) == 1
+    finally:
+        sink.close()
+        emu.close()
+    assert sink.stats.bad_replies == 2
