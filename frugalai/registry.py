@@ -89,6 +89,8 @@ uplinks.register("lorawan", "frugalai.uplink.lorawan:LorawanSink.from_url")
 backends.register("reference", "frugalai.runtime.reference:ReferenceBackend")
 codecs.register("binary", "frugalai.events.codec:encode_binary")
 codecs.register("json", "frugalai.events.codec:encode_json")
+decoders.register("fb", "frugalai.protocols.payloads:decode_fb")
+decoders.register("lpp", "frugalai.protocols.payloads:decode_lpp")
 
 
 def split_url(url: str, *, key: str | None = None) -> tuple[str, str, dict[str, str]]:
