@@ -4,7 +4,8 @@ Everything runs on real pseudo-terminals, with a simulated clock compressing a w
 seconds:
 
 * an emulated coastal node samples the water level every 10 minutes (a seeded tide with a
-  storm surge on day 4) and transmits firmware_bridge packets over the air;
+  storm surge on day 4) and transmits bare firmware_bridge packets over the air (a few are
+  garbled: the receiving radio's CRC rejects them and the modem reports a receive error);
 * the gateway's emulated RAK3172 modem (P2P mode, on a pty) receives them; ``lora://`` reads
   them through the AT dialogue, decodes the payload, keeps RSSI/SNR on each Reading;
 * the flow averages the level per hour and scores it; alarms and clears are stored in the outbox;
@@ -25,7 +26,6 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from frugalai.config import FlowConfig, PolicyConfig
-from frugalai.errors import FrugalError
 from frugalai.events.event import Event
 from frugalai.features.window import WindowStats
 from frugalai.pipeline import Flow, Pipeline
@@ -71,7 +71,8 @@ def run_coastal_demo(options: CoastalOptions, on_event: Callable[[Event], None],
 
     Args:
         encode: the node's payload encoder, ``(ts, water_level_m) -> bytes``.
-        decode: the gateway's payload decoder, bytes -> {"water_level_m": ...}.
+        decode: the gateway's payload decoder, bytes -> {"water_level_m": ...}
+            (:func:`payload_codec` gives the firmware_bridge pair).
     """
     speed = options.sim_days * 86400 / options.seconds
     clock = SimClock(COASTAL_START, speed)
@@ -82,13 +83,14 @@ def run_coastal_demo(options: CoastalOptions, on_event: Callable[[Event], None],
     tx_modem = Rn2483Emulator(clock=clock, seed=options.seed).start()
     node = CoastalNode(rx_modem, encode, clock, tide, period_s=options.period_s,
                        corrupt_rate=options.corrupt_rate, seed=options.seed)
-    flow_config = FlowConfig(name="tide", source=f"lora://{rx_modem.path}?modem=rak3172",
+    flow_config = FlowConfig(name="tide",
+                             source=f"lora://{rx_modem.path}?modem=rak3172&decoder=fb&node=7",
                              sensor_id=7, quantity="water_level_m", aggregate="mean",
                              window_s=3600, model="level",
                              policy=PolicyConfig(on=options.threshold_m,
                                                  off=options.threshold_m - 0.1))
     source = LoraSource(rx_modem.path, sensor="tide", modem="rak3172", decoder=decode,
-                        clock=clock)
+                        clock=clock, node=7)
     sink = LorawanSink(tx_modem.path, modem="rn2483", dr=5, fport=10,
                        budget_s=options.budget_s, clock=clock)
     pipeline = Pipeline([Flow(flow_config, source, LevelScorer())],
@@ -134,22 +136,18 @@ def _wait_listening(modem: Rak3172Emulator, stop: threading.Event) -> bool:
     return False
 
 
-def payload_codec() -> tuple[Encode, Decode]:
-    """The node's firmware_bridge payload encoder and the gateway's decoder."""
+def payload_codec(node_id: int = 7) -> tuple[Encode, Decode]:
+    """The node's firmware_bridge encoder (bare packet, seq +1 each) and the gateway's decoder."""
     from frugalai import registry
+    from frugalai.protocols.frames import Packet, encode_packet
 
-    try:
-        from frugalai.protocols import frames
-    except ImportError as err:  # pragma: no cover - until the firmware_bridge codec lands
-        raise FrugalError("the firmware_bridge codec (frugalai.protocols.frames) is not "
-                         "installed") from err
-    decode = registry.decoders.get("fb")
-    encode_payload = frames.encode_payload  # type: ignore[attr-defined]
+    seq = [0]
 
     def encode(ts: float, level_m: float) -> bytes:
-        return bytes(encode_payload({"water_level_m": level_m}))
+        seq[0] = (seq[0] + 1) & 0xFFFF
+        return encode_packet(Packet(node_id, seq[0], (("water_level_m", level_m),)))
 
-    return encode, decode
+    return encode, registry.decoders.get("fb")
 
 
 def main_coastal(*, seconds: float, hours: float, seed: int, corrupt_rate: float,
@@ -183,9 +181,10 @@ def main_coastal(*, seconds: float, hours: float, seed: int, corrupt_rate: float
     flow = summary["flows"]["tide"]
     up = next(iter(summary["uplinks"].values()))
     echo("summary:")
-    echo(f"  node packets {summary['node_packets_sent']} (corrupted on air "
-         f"{summary['node_packets_corrupted']}), readings {flow['readings']}, rejected "
-         f"{flow['frames_bad']}, last RSSI {flow['last_rssi_dbm']:.0f} dBm / SNR "
+    echo(f"  node packets {summary['node_packets_sent']} (garbled on air "
+         f"{summary['node_packets_corrupted']}), readings {flow['readings']}; radio CRC errors "
+         f"{flow['rx_errors']}, lost by seq gaps {flow['lost_packets']}, decoder rejects "
+         f"{flow['frames_bad']}; last RSSI {flow['last_rssi_dbm']:.0f} dBm / SNR "
          f"{flow['last_snr_db']:.0f} dB; highest water {summary['max_level_m']} m")
     echo(f"  LoRaWAN: {up['uplinks']} uplinks, {up['airtime_s'] * 1000:.0f} ms on air, "
          f"{up['airtime_24h_s']:.2f} s of the {up['budget_s']:.0f} s daily budget in the last "

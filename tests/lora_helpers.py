@@ -59,17 +59,3 @@ def wait_for(predicate: Any, timeout: float = 5.0) -> bool:
         time.sleep(0.02)
     return False
 
-
-def level_encode(ts: float, level_m: float) -> bytes:
-    """Stand-in node payload until the firmware_bridge codec is wired: LPP analog input ch1,
-    plus an XOR check byte (the real frames carry a CRC, so corruption must be detectable)."""
-    body = bytes([1, 0x02]) + round(level_m * 100).to_bytes(2, "big", signed=True)
-    return body + bytes([body[0] ^ body[1] ^ body[2] ^ body[3]])
-
-
-def level_decode(payload: bytes) -> dict[str, float]:
-    if len(payload) != 5 or payload[:2] != b"\x01\x02":
-        raise DecodeError(f"expected 5 bytes 01 02 xx xx cc, got {payload.hex()}")
-    if payload[0] ^ payload[1] ^ payload[2] ^ payload[3] != payload[4]:
-        raise DecodeError("check byte mismatch")
-    return {"water_level_m": int.from_bytes(payload[2:4], "big", signed=True) / 100}

@@ -147,3 +147,16 @@ def test_url_grammar(monkeypatch: pytest.MonkeyPatch) -> None:
         with pytest.raises(ConfigError, match=message) as info:
             factory(url, sensor="t", key="flow[1].source")
         assert info.value.key == "flow[1].source"
+
+
+def test_real_lpp_decoder_on_the_docs_vectors() -> None:
+    src = registry.sources.get("chirpstack")(
+        f"chirpstack://127.0.0.1?dev_eui={DEV}&decoder=lpp", sensor="quai")
+    topic = f"application/{APP}/device/{DEV}/event/up"
+    raw = json.dumps({**uplink(1, b""), "data": "AYgILMMBiIMAAAACAAY="}).encode()
+    reading = src.handle(topic, raw)
+    assert reading is not None
+    assert (reading.values["gps_lat_1"], reading.values["gps_lon_1"]) == (53.5747, 10.0483)
+    assert reading.values["digital_in_2"] == 6 and reading.values["rssi_dbm"] == -36
+    assert src.handle(topic, json.dumps(uplink(2, b"\x03\x67\x01")).encode()) is None
+    assert src.stats.frames_bad == 1

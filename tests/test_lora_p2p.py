@@ -226,3 +226,39 @@ def test_rn2483_older_firmware_without_pktrssi_keeps_snr_only() -> None:
             reading = collect(src, 1)[0]
             src.close()                                    # closing twice is harmless
     assert "rssi_dbm" not in reading.values and reading.values["snr_db"] == 4.0
+
+
+def test_firmware_bridge_packets_by_url_with_node_filter_and_losses() -> None:
+    from frugalai.protocols.frames import Packet, encode_packet
+
+    def fb(node: int, seq: int, level: float) -> bytes:
+        return encode_packet(Packet(node, seq, (("water_level_m", level),
+                                                ("battery_v", 3.61))))
+
+    with Rak3172Emulator() as emu:
+        src = registry.sources.get("lora")(f"lora://{emu.path}?modem=rak3172&decoder=fb&node=7",
+                                           sensor="tide")
+        src.backoff = Backoff(initial=0.05, cap=0.2, jitter=0.0)
+        feed_when_listening(emu, fb(7, 1, 1.234), fb(9, 1, 0.5), fb(7, 2, 1.301),
+                            fb(7, 5, 1.402), "+EVT:RXP2P RECEIVE ERROR", fb(7, 6, 1.5))
+        readings = collect(src, 4)
+        src.close()
+    assert [r.values["water_level_m"] for r in readings] == [1.234, 1.301, 1.402, 1.5]
+    assert readings[0].units["water_level_m"] == "m" and readings[0].values["battery_v"] == 3.61
+    assert (readings[2].meta["node_id"], readings[2].meta["seq"]) == ("7", "5")
+    assert "node_id" not in readings[0].values and "seq" not in readings[0].values
+    s = src.stats
+    assert (s.lost_packets, s.other_nodes, s.rx_errors, s.frames_bad) == (2, 1, 1, 0)
+
+
+def test_cayenne_lpp_vectors_through_the_modem() -> None:
+    with Rn2483Emulator() as emu:
+        src = registry.sources.get("lora")(f"lora://{emu.path}?modem=rn2483&decoder=lpp",
+                                           sensor="n")
+        gps = bytes.fromhex("018806765FF2960A0003E8")
+        feed_when_listening(emu, LPP_A, gps, bytes.fromhex("0174"), LPP_C)  # 0174: truncated
+        readings = collect(src, 3)
+        src.close()
+    assert readings[0].values["temperature_3"] == 27.2 and readings[0].units["temperature_3"]
+    assert readings[1].values["gps_lat_1"] == 42.3519 and readings[1].values["gps_alt_1"] == 10
+    assert readings[2].values["temperature_5"] == -4.7 and src.stats.frames_bad == 1

@@ -69,7 +69,8 @@ class CoastalNode:
     """Sends ``encode(level)`` through ``modem`` every ``period_s`` simulated seconds.
 
     Args:
-        corrupt_rate: fraction of packets with one byte flipped (a bad radio day).
+        corrupt_rate: fraction of packets garbled on the air (the gateway's radio CRC rejects
+            them, so the modem reports a receive error).
     """
 
     def __init__(self, modem: ModemEmulator, encode: Callable[[float, float], bytes],
@@ -92,15 +93,17 @@ class CoastalNode:
 
     def send_one(self, ts: float) -> None:
         value = self.level(ts)
-        payload = bytearray(self.encode(ts, value))
-        if self.corrupt_rate > 0 and self._rng.random() < self.corrupt_rate and payload:
-            payload[int(self._rng.integers(0, len(payload)))] ^= 0x10
-            self.packets_corrupted += 1
-        rssi = self.rssi + float(self._rng.normal(0, 3))
-        snr = self.snr + float(self._rng.normal(0, 1.5))
-        self.modem.inject(bytes(payload), round(rssi), round(snr))
+        payload = self.encode(ts, value)
         self.packets_sent += 1
         self.sent.append((ts, value))
+        if self.corrupt_rate > 0 and self._rng.random() < self.corrupt_rate:
+            # garbled on the air: the receiver's LoRa CRC rejects it, the modem reports it
+            self.packets_corrupted += 1
+            self.modem.inject_crc_error()
+            return
+        rssi = self.rssi + float(self._rng.normal(0, 3))
+        snr = self.snr + float(self._rng.normal(0, 1.5))
+        self.modem.inject(payload, round(rssi), round(snr))
 
     def run(self, until: Optional[float] = None) -> None:
         ts = self.clock()

@@ -45,6 +45,7 @@ class ModemEmulator:
 
     name = "modem"
     reset_command = ""
+    crc_error_line = ""
 
     def __init__(self, port: Optional[PtyPort] = None, *, clock: Callable[[], float] = time.monotonic,
                  seed: int = 0, fail_rate: float = 0.0, latency_s: float = 0.02) -> None:
@@ -85,6 +86,13 @@ class ModemEmulator:
     def inject_line(self, text: str) -> None:
         """Write any line on the wire now."""
         self._write(text)
+
+    def inject_crc_error(self) -> None:
+        """A packet garbled on the air: the radio's CRC rejects it and the modem says so."""
+        if self.listening():
+            self.inject_line(self.crc_error_line)
+        else:
+            self.packets_missed += 1
 
     def script(self, prefix: str, *replies: str) -> None:
         """The next command starting with ``prefix`` is answered with ``replies``."""
@@ -256,6 +264,7 @@ class Rak3172Emulator(ModemEmulator):
 
     name = "rak3172"
     reset_command = "ATZ"
+    crc_error_line = "+EVT:RXP2P RECEIVE ERROR"
     VERSION = "RUI_4.0.6_RAK3172-E"
     P2P_SF = range(5, 13)
     P2P_BW = (125, 250, 500)
@@ -378,6 +387,7 @@ class Rn2483Emulator(ModemEmulator):
 
     name = "rn2483"
     reset_command = "sys reset"
+    crc_error_line = "radio_err"
     VERSION = "RN2483 1.0.5 Oct 31 2018 15:06:52"
     RADIO_VALUES: ClassVar[dict[str, Callable[[str], bool]]] = {
         "mod": lambda v: v in ("lora", "fsk"),

@@ -27,18 +27,17 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from frugalai import registry
 from frugalai.errors import ConfigError, DecodeError, SourceError
 from frugalai.protocols.chirpstack import UPLINK_TOPIC, FCntTracker, parse_uplink
+from frugalai.protocols.payloads import PayloadDecoder, split
 from frugalai.reading import Reading
 from frugalai.registry import check_options, split_url
 from frugalai.sources.base import Clock, OutageLog, SourceStats
 
 log = logging.getLogger("frugalai.sources")
-
-PayloadDecoder = Callable[[bytes], dict[str, float]]
 
 OPTIONS = {
     "dev_eui": "the device's DevEUI, 16 hex digits",
@@ -214,10 +213,9 @@ class ChirpStackSource:
         self.stats.lost_uplinks += lost
         self.stats.uplinks += 1
         try:
-            values = dict(self.decoder(up.data))
+            values, units, _ = split(self.decoder(up.data))
         except (DecodeError, ValueError) as err:
             return self._bad(err)
-        units: dict[str, str] = {}
         if up.rssi is not None:
             values["rssi_dbm"], units["rssi_dbm"] = up.rssi, "dBm"
         if up.snr is not None:

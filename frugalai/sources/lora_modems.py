@@ -72,6 +72,8 @@ class ModemDriver:
         self.timeout = timeout
         self.reset_wait_s = reset_wait_s
         self.resets = 0
+        #: receive errors the modem reported (CRC failures on the air, RX timeouts)
+        self.rx_errors = 0
 
     def probe(self) -> bool:
         raise NotImplementedError
@@ -180,7 +182,8 @@ class Rak3172(ModemDriver):
         """A packet for an ``+EVT:RXP2P:`` line (DecodeError if malformed), else None."""
         if line.startswith(RAK_RX_PREFIX):
             return parse_rak_rx(line)
-        if line in RAK_RX_NOISE:  # a timed receive ended: listen again
+        if line in RAK_RX_NOISE:  # a CRC error or a timed receive that ended: listen again
+            self.rx_errors += 1
             self.start_rx()
         return None
 
@@ -297,7 +300,8 @@ class Rn2483(ModemDriver):
             rssi = self._number(self.say("radio get pktrssi"))  # firmware >= 1.0.5 only
             self.start_rx()
             return RxPacket(packet.payload, rssi, snr)
-        if line == "radio_err":  # watchdog or a receive error: listen again
+        if line == "radio_err":  # watchdog or a receive (CRC) error: listen again
+            self.rx_errors += 1
             self.start_rx()
         return None
 

@@ -11,10 +11,13 @@ LPP). Radio settings are written to the modem and read back; a modem that keeps 
 an error, retried with backoff. ``cr`` is 1..4 for 4/5..4/8, ``bw`` in kHz.
 
 Each packet becomes one Reading whose values are the decoded quantities plus ``rssi_dbm`` and
-``snr_db`` when the modem reports them. Malformed modem lines, odd-length hex and payloads the
-decoder refuses are counted (``frames_bad``) and skipped. A modem silent for ``probe_s`` seconds
-is probed; one that does not answer is reset (``ATZ`` / ``sys reset``) and re-initialised, with
-exponential backoff between attempts and one log line per outage.
+``snr_db`` when the modem reports them. With ``decoder=fb`` the node id and sequence number go
+in ``meta``, sequence gaps are counted as ``lost_packets``, and ``node=<id>`` keeps one node's
+packets when several share the channel (the others are counted in ``other_nodes``).
+Malformed modem lines, odd-length hex and payloads the decoder refuses are counted
+(``frames_bad``) and skipped. A modem silent for ``probe_s`` seconds is probed; one that does not
+answer is reset (``ATZ`` / ``sys reset``) and re-initialised, with exponential backoff between
+attempts and one log line per outage.
 """
 
 from __future__ import annotations
@@ -23,17 +26,17 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from frugalai import registry
 from frugalai.errors import ConfigError, DecodeError, SourceError
+from frugalai.protocols.frames import SeqTracker
+from frugalai.protocols.payloads import PayloadDecoder, split
 from frugalai.reading import Reading
 from frugalai.registry import check_options, split_url
 from frugalai.sources.at_link import AtLink
 from frugalai.sources.base import Backoff, Clock, OutageLog, SourceStats
 from frugalai.sources.lora_modems import DRIVERS, ModemDriver, RadioSettings
-
-PayloadDecoder = Callable[[bytes], dict[str, float]]
 
 OPTIONS = {
     "modem": "rak3172 or rn2483",
@@ -46,6 +49,7 @@ OPTIONS = {
     "power": "TX power dBm (default 14)",
     "baud": "serial speed (default: the modem's, 115200 / 57600)",
     "probe_s": "seconds of silence before the modem is probed (default 60)",
+    "node": "keep only this firmware_bridge node id (default: every node)",
 }
 
 
@@ -54,6 +58,9 @@ class LoraStats(SourceStats):
     """SourceStats plus the radio side."""
 
     packets: int = 0
+    lost_packets: int = 0
+    other_nodes: int = 0
+    rx_errors: int = 0
     modem_resets: int = 0
     last_rssi_dbm: float = 0.0
     last_snr_db: float = 0.0
@@ -75,6 +82,7 @@ class LoraSource:
         probe_s: float = 60.0,
         timeout: float = 2.0,
         backoff: Optional[Backoff] = None,
+        node: Optional[int] = None,
     ) -> None:
         if modem not in DRIVERS:
             raise ConfigError(f"unknown modem {modem!r}; known: {', '.join(sorted(DRIVERS))}",
@@ -87,6 +95,8 @@ class LoraSource:
         self.port = port
         self.sensor = sensor
         self.decoder = decoder
+        self.node = node
+        self.seq = SeqTracker()
         self.settings = settings
         self.clock = clock
         self.probe_s = probe_s
@@ -118,7 +128,8 @@ class LoraSource:
             return cls(port, sensor=sensor, modem=options["modem"], decoder=decoder,
                        settings=settings,
                        baud=int(options["baud"]) if "baud" in options else None,
-                       probe_s=float(options.get("probe_s", "60")), **kwargs)
+                       probe_s=float(options.get("probe_s", "60")),
+                       node=int(options["node"]) if "node" in options else None, **kwargs)
         except ValueError as err:
             raise ConfigError(f"bad option in {url!r}: {err}", key=key) from None
         except ConfigError as err:
@@ -164,6 +175,7 @@ class LoraSource:
                     continue
                 last_heard = time.monotonic()
                 packet = self.driver.handle_line(line)
+                self.stats.rx_errors = self.driver.rx_errors
             except DecodeError as err:
                 self._bad(err)
                 continue
@@ -175,11 +187,19 @@ class LoraSource:
             self.stats.packets += 1
             self.stats.bytes_read += len(packet.payload)
             try:
-                values = dict(self.decoder(packet.payload))
+                values, units, ids = split(self.decoder(packet.payload))
             except (DecodeError, ValueError) as err:
                 self._bad(err)
                 continue
-            units = {}
+            meta = {"payload_hex": packet.payload.hex()}
+            if "node_id" in ids:
+                if self.node is not None and ids["node_id"] != self.node:
+                    self.stats.other_nodes += 1
+                    continue
+                meta["node_id"] = str(ids["node_id"])
+                if "seq" in ids:
+                    meta["seq"] = str(ids["seq"])
+                    self.stats.lost_packets += self.seq.update(ids["node_id"], ids["seq"])
             if packet.rssi is not None:
                 values["rssi_dbm"] = packet.rssi
                 units["rssi_dbm"] = "dBm"
@@ -188,8 +208,7 @@ class LoraSource:
                 values["snr_db"] = packet.snr
                 units["snr_db"] = "dB"
                 self.stats.last_snr_db = packet.snr
-            reading = Reading(self.clock(), self.sensor, values, units,
-                              {"payload_hex": packet.payload.hex()})
+            reading = Reading(self.clock(), self.sensor, values, units, meta)
             self.stats.frames_ok += 1
             self.stats.readings += 1
             self.stats.last_reading_ts = reading.ts
