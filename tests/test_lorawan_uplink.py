@@ -354,3 +354,16 @@ def test_malformed_reply_to_a_send_is_counted_and_retried(clock: FakeClock) -> N
         sink.close()
         emu.close()
     assert sink.stats.bad_replies == 2
+
+
+def test_too_long_for_the_current_data_rate_halves_the_pack(clock: FakeClock) -> None:
+    emu, sink = make("rn2483", clock, pack=4, dr=5)
+    try:
+        emu.dr = 0  # type: ignore[attr-defined]  # ADR moved the modem down: 44 B still fit
+        emu.script("mac tx", "invalid_data_len")            # ...but MAC commands took room
+        assert sink.send(events(4)) == []
+        assert len(sink.send(events(4))) == 2 and sink.pack == 2
+    finally:
+        sink.close()
+        emu.close()
+    assert len(emu.uplinks[0][1]) == 22

@@ -264,8 +264,13 @@ class LorawanSink:
             self.driver.ok("mac resume")
             return False
         if outcome is TxOutcome.TOO_LONG:
+            if len(batch) > 1:  # ADR lowered the data rate, or MAC commands took room: halve
+                self.pack = max(1, len(batch) // 2)
+                log.warning("%s: %d B refused at the current data rate; %d events per uplink "
+                            "from now on", self.name, len(payload), self.pack)
+                return False
             raise UplinkError(f"{self.name}: {len(payload)} B refused as too long at DR{self.dr}"
-                              f" ({reply}); lower pack or raise dr")
+                              f" ({reply}); raise dr")
         raise UplinkError(f"{self.name}: modem answered {reply!r} to a send")
 
     def summary(self) -> dict[str, Any]:
