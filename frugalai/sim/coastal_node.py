@@ -31,10 +31,17 @@ MEAN_LEVEL_M = 0.78
 
 
 class TideModel:
-    """Astronomical tide plus a Gaussian storm surge (``surge_m`` peaking at ``surge_at``)."""
+    """Astronomical tide plus a Gaussian storm surge (``surge_m`` peaking at ``surge_at``).
+
+    Args:
+        base: the astronomical tide, UNIX s -> m (a site's fitted tide, e.g. the one in the
+            coastal model's card); by default the built-in Providence-like constituents.
+    """
 
     def __init__(self, surge_m: float = 0.0, surge_at: float = 0.0, surge_width_h: float = 6.0,
-                 noise_m: float = 0.01, seed: int = 0) -> None:
+                 noise_m: float = 0.01, seed: int = 0,
+                 base: Optional[Callable[[float], float]] = None) -> None:
+        self.base = base
         self.surge_m = surge_m
         self.surge_at = surge_at
         self.surge_width_h = surge_width_h
@@ -42,9 +49,12 @@ class TideModel:
         self._rng = np.random.default_rng(seed)
 
     def expected(self, ts: float) -> float:
-        h = ts / 3600.0
-        level = MEAN_LEVEL_M + sum(a * math.cos(2 * math.pi * h / p + ph)
-                                   for p, a, ph in CONSTITUENTS)
+        if self.base is not None:
+            level = self.base(ts)
+        else:
+            h = ts / 3600.0
+            level = MEAN_LEVEL_M + sum(a * math.cos(2 * math.pi * h / p + ph)
+                                       for p, a, ph in CONSTITUENTS)
         if self.surge_m:
             dh = (ts - self.surge_at) / 3600.0
             level += self.surge_m * math.exp(-0.5 * (dh / self.surge_width_h) ** 2)
