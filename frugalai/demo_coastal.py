@@ -8,13 +8,16 @@ seconds:
   garbled: the receiving radio's CRC rejects them and the modem reports a receive error);
 * the gateway's emulated RAK3172 modem (P2P mode, on a pty) receives them; ``lora://`` reads
   them through the AT dialogue, decodes the payload, keeps RSSI/SNR on each Reading;
-* the flow averages the level per hour and scores it; alarms and clears are stored in the outbox;
+* the flow averages the level per hour and runs the shipped coastal submersion nowcast
+  (``models/coastal-submersion``: normal / watch / flood within the next hours); each change of
+  class is an Event of kind ``class``, stored in the outbox;
 * the events leave through an emulated RN2483 in LoRaWAN mode (``lorawan://``), within the EU868
   duty cycle and the TTN daily airtime budget, 11 bytes each.
 
-Scoring: until the coastal model bundle is wired in, the score is the hourly mean level in m and
-the policy alarms at the site's flood threshold (Providence's highest astronomical tide,
-1.987 m MLLW; a site's threshold is configuration, see shared/data/README.md).
+The node's water level is the astronomical tide the model was fitted with (Providence RI,
+NOAA 8454000, from the bundle's card) plus a storm surge, so the model sees the site it knows.
+Flood threshold: Providence's highest astronomical tide, 1.987 m MLLW (a site's threshold is
+configuration, see shared/data/README.md).
 """
 
 from __future__ import annotations
@@ -25,9 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from frugalai.config import FlowConfig, PolicyConfig
+from frugalai.config import FlowConfig
 from frugalai.events.event import Event
-from frugalai.features.window import WindowStats
 from frugalai.pipeline import Flow, Pipeline
 from frugalai.sim.clock import SimClock
 from frugalai.sim.coastal_node import CoastalNode, TideModel
@@ -39,6 +41,7 @@ from frugalai.uplink.outbox import Outbox
 #: Monday 5 January 2026, 00:00 UTC.
 COASTAL_START = 1_767_571_200.0
 FLOOD_THRESHOLD_M = 1.987
+CLASSES = ("normal", "watch", "flood")
 
 Encode = Callable[[float, float], bytes]
 Decode = Callable[[bytes], dict[str, float]]
@@ -58,15 +61,26 @@ class CoastalOptions:
     state_dir: Optional[str] = None
 
 
-class LevelScorer:
-    """Score = the window's mean water level (m): the policy compares it to the flood level."""
+COASTAL_BUNDLE = "coastal-submersion"
 
-    def update_one(self, window: WindowStats, value: float) -> Optional[float]:
-        return value
+
+def load_coastal_model(backend: str = "reference", precision: str = "fp32") -> Any:
+    """The shipped coastal nowcast bundle (sha256 of every file verified on load)."""
+    from frugalai.runtime.model import load_model, shipped_models_dir
+
+    return load_model(shipped_models_dir() / COASTAL_BUNDLE, backend, precision)
+
+
+def site_tide(model: Any) -> Callable[[float], float]:
+    """The astronomical tide the model was fitted with (its card), UNIX s -> m."""
+    from frugalai.features.tide import Tide
+
+    tide = Tide.from_dict(model.card["features"]["tide"])
+    return lambda ts: float(tide.predict([ts])[0])
 
 
 def run_coastal_demo(options: CoastalOptions, on_event: Callable[[Event], None],
-                     encode: Encode, decode: Decode) -> dict[str, Any]:
+                     encode: Encode, decode: Decode, model: Any = None) -> dict[str, Any]:
     """Run the chain; call ``on_event`` per event sent over LoRaWAN; return the summary.
 
     Args:
@@ -74,11 +88,16 @@ def run_coastal_demo(options: CoastalOptions, on_event: Callable[[Event], None],
         decode: the gateway's payload decoder, bytes -> {"water_level_m": ...}
             (:func:`payload_codec` gives the firmware_bridge pair).
     """
+    from frugalai.runtime.scorers import ClassScorer
+
+    model = model or load_coastal_model()
+    scorer = ClassScorer(model, options.threshold_m)
     speed = options.sim_days * 86400 / options.seconds
     clock = SimClock(COASTAL_START, speed)
     state = Path(options.state_dir or tempfile.mkdtemp(prefix="frugalai-coastal-"))
     tide = TideModel(surge_m=options.surge_m,
-                     surge_at=COASTAL_START + options.surge_day * 86400, seed=options.seed)
+                     surge_at=COASTAL_START + options.surge_day * 86400, seed=options.seed,
+                     base=site_tide(model))
     rx_modem = Rak3172Emulator(seed=options.seed).start()
     tx_modem = Rn2483Emulator(clock=clock, seed=options.seed).start()
     node = CoastalNode(rx_modem, encode, clock, tide, period_s=options.period_s,
@@ -86,14 +105,12 @@ def run_coastal_demo(options: CoastalOptions, on_event: Callable[[Event], None],
     flow_config = FlowConfig(name="tide",
                              source=f"lora://{rx_modem.path}?modem=rak3172&decoder=fb&node=7",
                              sensor_id=7, quantity="water_level_m", aggregate="mean",
-                             window_s=3600, model="level",
-                             policy=PolicyConfig(on=options.threshold_m,
-                                                 off=options.threshold_m - 0.1))
+                             window_s=3600, model=COASTAL_BUNDLE, threshold_m=options.threshold_m)
     source = LoraSource(rx_modem.path, sensor="tide", modem="rak3172", decoder=decode,
                         clock=clock, node=7)
     sink = LorawanSink(tx_modem.path, modem="rn2483", dr=5, fport=10,
                        budget_s=options.budget_s, clock=clock)
-    pipeline = Pipeline([Flow(flow_config, source, LevelScorer())],
+    pipeline = Pipeline([Flow(flow_config, source, scorer)],
                         Outbox(state / "outbox.sqlite"), sinks=[sink], on_event=on_event)
     stop = threading.Event()
     try:
@@ -164,8 +181,9 @@ def main_coastal(*, seconds: float, hours: float, seed: int, corrupt_rate: float
             return
         when = datetime.fromtimestamp(event.ts, tz=timezone.utc).strftime("%a %d %H:%M UTC")
         raw = encode_binary(event)
-        echo(f"  {event.kind.upper():6} {event.sensor} at {when}  level={event.value:5.2f} m"
-             f"  -> LoRaWAN {len(raw)} B [{raw.hex()}]")
+        what = CLASSES[event.label] if event.kind == "class" else event.kind
+        echo(f"  {what.upper():6} {event.sensor} at {when}  level={event.value:5.2f} m  "
+             f"p={event.score:.2f}  -> LoRaWAN {len(raw)} B [{raw.hex()}]")
 
     encode, decode = payload_codec()
     options = CoastalOptions(sim_days=hours / 24, seconds=seconds, seed=seed,
