@@ -54,16 +54,28 @@ def cli(verbose: bool) -> None:
 @cli.command()
 @click.option("--seconds", type=click.FloatRange(min=2), default=25.0, show_default=True,
               help="Real seconds to run.")
-@click.option("--hours", type=click.FloatRange(min=1), default=48.0, show_default=True,
-              help="Simulated hours in that time.")
+@click.option("--hours", type=click.FloatRange(min=1), default=None,
+              help="Simulated hours in that time (default: 48, coastal: 168).")
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--corrupt-rate", type=click.FloatRange(0, 1), default=0.02, show_default=True,
               help="Fraction of frames corrupted on the wire.")
 @click.option("--json", "as_json", is_flag=True, help="Print events and summary as JSON.")
-def demo(seconds: float, hours: float, seed: int, corrupt_rate: float, as_json: bool) -> None:
+@click.option("--scenario", type=click.Choice(["linky", "coastal"]), default="linky",
+              show_default=True,
+              help="linky: TIC meter on serial; coastal: tide node -> LoRa -> LoRaWAN.")
+def demo(seconds: float, hours: Optional[float], seed: int, corrupt_rate: float, as_json: bool,
+         scenario: str) -> None:
     """Emulated Linky meter on a pty -> anomaly model -> events, end to end."""
     from frugalai.demo import DemoOptions, run_demo
     from frugalai.events.codec import encode_binary, encode_json
+
+    if scenario == "coastal":
+        from frugalai.demo_coastal import main_coastal
+
+        main_coastal(seconds=seconds, hours=hours or 168.0, seed=seed,
+                     corrupt_rate=corrupt_rate, as_json=as_json, echo=click.echo)
+        return
+    hours = hours or 48.0
 
     def show(event: Any) -> None:
         if as_json:

@@ -230,6 +230,11 @@ class Pipeline:
     upstream_bytes: int = 0
     _threads: list[threading.Thread] = field(default_factory=list)
     _last_uplink_error: str = ""
+    #: per sink, the ids of pending events it already accepted: an event leaves the outbox
+    #: once every sink has it, and a fast sink is not sent it again while a slow one (a LoRaWAN
+    #: modem waiting for its duty cycle) catches up. In memory: after a restart the fast sink
+    #: may get a few again, which the stable ``id`` lets a receiver drop.
+    _accepted: dict[int, set[str]] = field(default_factory=dict)
 
     @classmethod
     def from_config(
@@ -310,28 +315,42 @@ class Pipeline:
             self._threads.append(t)
 
     def flush(self, limit: int = 100) -> int:
-        """Deliver pending events to every sink; return how many left the outbox."""
+        """Deliver pending events to every sink; return how many left the outbox.
+
+        A sink that fails keeps its events in the outbox without holding back the others; an
+        event is marked sent once every sink has accepted it.
+        """
         total = 0
         while True:
             pending = self.outbox.pending(limit)
             if not pending:
                 return total
-            delivered: Optional[list[Event]] = None
-            for sink in self.sinks:
+            failed = False
+            for i, sink in enumerate(self.sinks):
+                accepted = self._accepted.setdefault(i, set())
+                todo = [e for e in pending if e.id not in accepted]
+                if not todo:
+                    continue
                 try:
-                    sent = sink.send(pending)
+                    sent = sink.send(todo)
                 except UplinkError as err:
                     # An outage lasts: say it once, not every flush.
                     (log.debug if str(err) == self._last_uplink_error else log.warning)(
                         "uplink failed, events stay in the outbox: %s", err)
                     self._last_uplink_error = str(err)
-                    return total
-                delivered = sent if delivered is None else [e for e in delivered if e in sent]
-            delivered = pending if delivered is None else delivered
-            if self._last_uplink_error and delivered:
+                    failed = True
+                    continue
+                accepted.update(e.id for e in sent)
+            delivered = [e for e in pending
+                         if all(e.id in self._accepted.get(i, ()) for i in range(len(self.sinks)))]
+            if not delivered:
+                return total
+            if self._last_uplink_error and not failed:
                 log.info("uplink back: delivering %d pending event(s)", self.outbox.depth())
                 self._last_uplink_error = ""
             self.outbox.mark_sent(delivered)
+            for accepted in self._accepted.values():
+                accepted.difference_update(e.id for e in delivered)
             for event in delivered:
                 self.upstream_bytes += len(encode_binary(event))
                 if self.on_event is not None:
@@ -372,6 +391,7 @@ class Pipeline:
             "outbox": self.outbox.counts(),
             "raw_bytes_read": raw,
             "upstream_bytes_binary": self.upstream_bytes,
+            "uplinks": {repr(s): s.summary() for s in self.sinks if hasattr(s, "summary")},
         }
 
     def close(self) -> None:

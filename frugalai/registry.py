@@ -76,19 +76,26 @@ sources = Registry("source")
 uplinks = Registry("uplink")
 backends = Registry("backend")
 codecs = Registry("codec")
+#: LoRa / LoRaWAN payload decoders: bytes -> {quantity: value}.
+decoders = Registry("decoder")
 
 # Built-ins. Modules are imported only when their scheme is asked for.
 sources.register("serial", "frugalai.sources.serial_source:SerialSource.from_url")
 sources.register("replay", "frugalai.sources.replay:ReplaySource.from_url")
+sources.register("lora", "frugalai.sources.lora_source:LoraSource.from_url")
+sources.register("chirpstack", "frugalai.sources.chirpstack:ChirpStackSource.from_url")
 uplinks.register("stdout", "frugalai.uplink.stream:StreamSink.from_url")
 uplinks.register("file", "frugalai.uplink.stream:StreamSink.from_url")
 uplinks.register("mqtt", "frugalai.uplink.mqtt:MqttSink.from_url")
 uplinks.register("mqtts", "frugalai.uplink.mqtt:MqttSink.from_url")
+uplinks.register("lorawan", "frugalai.uplink.lorawan:LorawanSink.from_url")
 backends.register("reference", "frugalai.runtime.backends:ReferenceBackend")
 backends.register("onnx", "frugalai.runtime.backends:OnnxBackend")
 backends.register("tflite", "frugalai.runtime.backends:TfliteBackend")
 codecs.register("binary", "frugalai.events.codec:encode_binary")
 codecs.register("json", "frugalai.events.codec:encode_json")
+decoders.register("fb", "frugalai.protocols.payloads:decode_fb")
+decoders.register("lpp", "frugalai.protocols.payloads:decode_lpp")
 
 
 def split_url(url: str, *, key: str | None = None) -> tuple[str, str, dict[str, str]]:

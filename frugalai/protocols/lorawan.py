@@ -18,6 +18,8 @@ PL is the PHY payload: for LoRaWAN, application payload + 13 bytes of overhead.
 from __future__ import annotations
 
 import math
+from collections import deque
+from dataclasses import dataclass
 
 LORAWAN_OVERHEAD = 13  # MHDR 1 + DevAddr 4 + FCtrl 1 + FCnt 2 + FPort 1 + MIC 4
 
@@ -65,3 +67,245 @@ def lorawan_time_on_air(app_payload: int, dr: int = 5) -> float:
         raise ValueError(f"EU868 LoRa data rates are 0..6, got {dr}")
     sf, bw = EU868_DR[dr]
     return time_on_air(app_payload + LORAWAN_OVERHEAD, sf, bw)
+
+
+# --- Duty cycle (ETSI EN 300 220 sub-bands) and the daily airtime budget ---------------------
+
+@dataclass(frozen=True)
+class SubBand:
+    """One ETSI EN 300 220 sub-band: ``[low_hz, high_hz)`` with its duty-cycle limit."""
+
+    name: str
+    low_hz: int
+    high_hz: int
+    duty_cycle: float
+
+    def off_time(self, toa: float) -> float:
+        """Seconds the whole sub-band stays silent after ``toa`` seconds on air.
+
+        >>> round(EU868_SUB_BANDS[2].off_time(0.5), 3)   # 0.5 s at 1 %
+        49.5
+        """
+        return toa / self.duty_cycle - toa
+
+
+#: EU868 sub-bands (LoRaMac-node RegionEU868.c, lorawan-stack eu_863_870.go).
+EU868_SUB_BANDS = (
+    SubBand("K", 863_000_000, 865_000_000, 0.001),
+    SubBand("L", 865_000_000, 868_000_000, 0.01),
+    SubBand("M", 868_000_000, 868_600_000, 0.01),   # 868.1 / 868.3 / 868.5: default channels
+    SubBand("N", 868_700_000, 869_200_000, 0.001),
+    SubBand("P", 869_400_000, 869_650_000, 0.1),    # RX2 869.525
+    SubBand("Q", 869_700_000, 870_000_000, 0.01),
+)
+
+#: The three EU868 default channels every LoRaWAN device starts with.
+EU868_DEFAULT_CHANNELS = (868_100_000, 868_300_000, 868_500_000)
+
+
+def sub_band(freq_hz: int, bands: tuple[SubBand, ...] = EU868_SUB_BANDS) -> SubBand:
+    """The sub-band holding ``freq_hz``; ValueError outside every band (not allowed to emit).
+
+    >>> sub_band(868_100_000).name, sub_band(869_525_000).duty_cycle
+    ('M', 0.1)
+    """
+    for band in bands:
+        if band.low_hz <= freq_hz < band.high_hz:
+            return band
+    raise ValueError(f"{freq_hz} Hz is in no EU868 sub-band (863-870 MHz, gaps excluded)")
+
+
+class DutyCycle:
+    """Per-sub-band duty-cycle enforcement: after ``ToA`` on air a band is off for ToA/DC - ToA.
+
+    Pure: the caller passes ``now`` (any monotonic seconds), so tests need no sleeping.
+
+    >>> dc = DutyCycle()
+    >>> dc.record(868_100_000, 0.5, now=100.0)
+    >>> dc.wait_s(868_300_000, now=100.0), dc.wait_s(869_525_000, now=100.0)
+    (50.0, 0.0)
+    """
+
+    def __init__(self, bands: tuple[SubBand, ...] = EU868_SUB_BANDS) -> None:
+        self.bands = bands
+        self._free_at: dict[str, float] = {}
+
+    def wait_s(self, freq_hz: int, now: float) -> float:
+        """Seconds before ``freq_hz`` may be used again (0 when free now)."""
+        band = sub_band(freq_hz, self.bands)
+        return max(0.0, self._free_at.get(band.name, 0.0) - now)
+
+    def wait_any_s(self, channels: tuple[int, ...], now: float) -> float:
+        """Seconds before at least one of ``channels`` is free (a LoRaWAN stack hops)."""
+        return min(self.wait_s(f, now) for f in channels)
+
+    def free_channel(self, channels: tuple[int, ...], now: float) -> int | None:
+        """The first channel free now, or None."""
+        for f in channels:
+            if self.wait_s(f, now) == 0.0:
+                return f
+        return None
+
+    def record(self, freq_hz: int, toa: float, now: float) -> None:
+        """A transmission of ``toa`` seconds started at ``now`` on ``freq_hz``."""
+        band = sub_band(freq_hz, self.bands)
+        self._free_at[band.name] = max(self._free_at.get(band.name, 0.0),
+                                       now + toa / band.duty_cycle)
+
+    def __repr__(self) -> str:
+        return f"DutyCycle({[b.name for b in self.bands]})"
+
+
+#: The Things Network fair-use policy (forum post /t/1300; check the current TTN docs).
+TTN_DAILY_AIRTIME_S = 30.0
+TTN_DAILY_DOWNLINKS = 10
+DAY_S = 86_400.0
+
+
+class AirtimeBudget:
+    """A rolling 24-hour budget of uplink airtime and downlink count (TTN fair use).
+
+    ``wait_s(toa, now)`` says how long until ``toa`` more seconds fit in the last 24 h: the
+    oldest transmissions leave the window one by one. Pure, with ``now`` passed in.
+
+    >>> b = AirtimeBudget(airtime_s=1.0)
+    >>> b.record(0.6, now=0.0); b.record(0.3, now=10.0)
+    >>> round(b.remaining_s(now=20.0), 3), b.wait_s(0.2, now=20.0)
+    (0.1, 86380.0)
+    """
+
+    def __init__(self, airtime_s: float = TTN_DAILY_AIRTIME_S,
+                 downlinks: int = TTN_DAILY_DOWNLINKS, window_s: float = DAY_S) -> None:
+        if airtime_s <= 0:
+            raise ValueError(f"airtime budget must be > 0 s, got {airtime_s}")
+        self.airtime_s = airtime_s
+        self.downlinks = downlinks
+        self.window_s = window_s
+        self._tx: deque[tuple[float, float]] = deque()
+        self._rx: deque[float] = deque()
+        self._used = 0.0
+
+    def _expire(self, now: float) -> None:
+        horizon = now - self.window_s
+        while self._tx and self._tx[0][0] <= horizon:
+            self._used -= self._tx.popleft()[1]
+        while self._rx and self._rx[0] <= horizon:
+            self._rx.popleft()
+        if not self._tx:
+            self._used = 0.0  # no float drift once the window is empty
+
+    def used_s(self, now: float) -> float:
+        """Airtime spent in the last 24 h."""
+        self._expire(now)
+        return self._used
+
+    def remaining_s(self, now: float) -> float:
+        return max(0.0, self.airtime_s - self.used_s(now))
+
+    def wait_s(self, toa: float, now: float) -> float:
+        """Seconds before ``toa`` fits in the budget (0 now; inf if it never can)."""
+        if toa > self.airtime_s:
+            return math.inf
+        self._expire(now)
+        excess = self._used + toa - self.airtime_s
+        if excess <= 1e-12:
+            return 0.0
+        for ts, spent in self._tx:
+            excess -= spent
+            if excess <= 1e-12:
+                return ts + self.window_s - now
+        return math.inf  # unreachable: toa <= airtime_s
+
+    def record(self, toa: float, now: float) -> None:
+        self._expire(now)
+        self._tx.append((now, toa))
+        self._used += toa
+
+    def record_downlink(self, now: float) -> None:
+        self._expire(now)
+        self._rx.append(now)
+
+    def downlinks_used(self, now: float) -> int:
+        self._expire(now)
+        return len(self._rx)
+
+    def __repr__(self) -> str:
+        return (f"AirtimeBudget(airtime_s={self.airtime_s}, downlinks={self.downlinks}, "
+                f"window_s={self.window_s})")
+
+
+#: PHY size of a LoRaWAN 1.0 join request: MHDR 1 + JoinEUI 8 + DevEUI 8 + DevNonce 2 + MIC 4.
+JOIN_REQUEST_PHY = 23
+
+
+class AirtimePlanner:
+    """When may the next uplink go: the duty cycle of the channels and the daily budget together.
+
+    A LoRaWAN stack hops over ``channels``; the planner mirrors that (round robin over the free
+    ones) so the gateway never asks the modem for a transmission the regulation forbids, and
+    knows *why* it waits (``duty_cycle`` or ``budget``). Pure: ``now`` is passed in.
+
+    >>> p = AirtimePlanner(dr=5, budget=AirtimeBudget(airtime_s=30.0))
+    >>> p.wait_s(11, now=0.0)
+    (0.0, '')
+    >>> round(p.record(11, now=0.0), 6)          # 11 B at SF7: 61.696 ms on air
+    0.061696
+    >>> w, why = p.wait_s(11, now=0.0); (round(w, 4), why)   # 3 channels, one sub-band M at 1 %
+    (6.1696, 'duty_cycle')
+    """
+
+    def __init__(self, dr: int = 5, channels: tuple[int, ...] = EU868_DEFAULT_CHANNELS,
+                 budget: AirtimeBudget | None = None,
+                 duty_cycle: DutyCycle | None = None) -> None:
+        if dr not in EU868_DR:
+            raise ValueError(f"EU868 LoRa data rates are 0..6, got {dr}")
+        self.dr = dr
+        self.channels = channels
+        self.budget = budget
+        self.duty_cycle = duty_cycle or DutyCycle()
+        self.airtime_total_s = 0.0
+        self.uplinks = 0
+        self._next = 0
+
+    def toa(self, app_payload: int) -> float:
+        return lorawan_time_on_air(app_payload, self.dr)
+
+    def max_payload(self) -> int:
+        return EU868_MAX_PAYLOAD[self.dr]
+
+    def wait_s(self, app_payload: int, now: float) -> tuple[float, str]:
+        """(seconds to wait, reason) before ``app_payload`` bytes may be sent; (0, "") now."""
+        toa = self.toa(app_payload)
+        dc = self.duty_cycle.wait_any_s(self.channels, now)
+        bw = self.budget.wait_s(toa, now) if self.budget is not None else 0.0
+        if bw > 0 and bw >= dc:
+            return bw, "budget"
+        if dc > 0:
+            return dc, "duty_cycle"
+        return 0.0, ""
+
+    def record(self, app_payload: int, now: float) -> float:
+        """Account one uplink of ``app_payload`` bytes sent at ``now``; return its time on air."""
+        return self.record_phy(app_payload + LORAWAN_OVERHEAD, now, uplink=True)
+
+    def record_phy(self, phy_payload: int, now: float, uplink: bool = False) -> float:
+        """Account any transmission (a join request too) of ``phy_payload`` bytes."""
+        sf, bw = EU868_DR[self.dr]
+        toa = time_on_air(phy_payload, sf, bw)
+        n = len(self.channels)
+        for k in range(n):
+            freq = self.channels[(self._next + k) % n]
+            if self.duty_cycle.wait_s(freq, now) == 0.0:
+                self._next += k + 1
+                break
+        else:
+            freq = self.channels[self._next % n]
+        self.duty_cycle.record(freq, toa, now)
+        if self.budget is not None:
+            self.budget.record(toa, now)
+        self.airtime_total_s += toa
+        self.uplinks += int(uplink)
+        return toa
+
+    def __repr__(self) -> str:
+        return f"AirtimePlanner(dr={self.dr}, channels={self.channels}, budget={self.budget})"

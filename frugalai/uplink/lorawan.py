@@ -1,0 +1,301 @@
+"""LoRaWAN uplink: the gateway sends its own compact events through a modem in LoRaWAN mode.
+
+URL grammar::
+
+    lorawan://<port>?modem=rn2483|rak3172[&dr=5][&port=10][&budget_s=30][&downlinks=10]
+             [&pack=1][&baud=N][&join_timeout_s=30]
+
+``<port>`` is a device path or a pyserial URL. The modem must hold its OTAA keys already
+(``mac set appkey ...; mac save`` / ``AT+APPKEY=...``): keys never go in a URL or the TOML.
+Each uplink carries ``pack`` events of 11 bytes (``frugalai.events.codec.encode_binary``) on
+FPort ``port``; ``pack * 11`` must fit the EU868 maximum payload of ``dr``.
+
+Airtime is accounted before anything is sent (:class:`~frugalai.protocols.lorawan.AirtimePlanner`):
+the EU868 sub-band duty cycle (1 % on the default channels) and, with ``budget_s``, a rolling
+24-hour airtime budget (The Things Network fair use: 30 s and 10 downlinks a day). ``send``
+returns only the events that went on air now; the rest stay in the outbox, which hands them back
+most urgent first. ``summary()`` says how many events had to wait and why.
+
+Modem replies map to actions (:mod:`frugalai.protocols.at_modem`): ``busy``, ``no_free_ch``,
+``mac_err``, ``AT_BUSY_ERROR`` -> retry later; ``not_joined``, ``silent``,
+``frame_counter_err_rejoin_needed``, ``AT_NO_NETWORK_JOINED`` -> join again; ``mac_paused`` ->
+``mac resume``; ``invalid_param``, ``AT_PARAM_ERROR`` and a modem that does not answer ->
+:class:`~frugalai.errors.UplinkError` (the modem is reset and joined again, with backoff).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Optional
+
+from frugalai.errors import ConfigError, DecodeError, SourceError, UplinkError
+from frugalai.events.codec import BINARY_SIZE, encode_binary
+from frugalai.events.event import Event
+from frugalai.protocols.at_modem import TxOutcome
+from frugalai.protocols.lorawan import (
+    EU868_MAX_PAYLOAD,
+    JOIN_REQUEST_PHY,
+    AirtimeBudget,
+    AirtimePlanner,
+)
+from frugalai.registry import check_options, split_url
+from frugalai.sources.at_link import AtLink
+from frugalai.sources.base import Backoff
+from frugalai.sources.lora_modems import DRIVERS, ModemDriver
+
+log = logging.getLogger("frugalai.uplink.lorawan")
+
+OPTIONS = {
+    "modem": "rn2483 or rak3172 (in LoRaWAN mode, keys already in the modem)",
+    "dr": "EU868 data rate 0..6 (default 5 = SF7/125)",
+    "port": "FPort 1..223 (default 10)",
+    "budget_s": "daily airtime budget, seconds (TTN fair use: 30; default: none)",
+    "downlinks": "daily downlink budget, count (TTN fair use: 10)",
+    "pack": "events per uplink, 11 bytes each (default 1)",
+    "baud": "serial speed (default: the modem's)",
+    "join_timeout_s": "seconds to wait for a join answer (default 30)",
+}
+
+
+@dataclass
+class LorawanStats:
+    """Counters of the LoRaWAN uplink (``summary()``)."""
+
+    uplinks: int = 0
+    events_sent: int = 0
+    bytes_sent: int = 0
+    airtime_s: float = 0.0
+    joins: int = 0
+    join_failures: int = 0
+    downlinks: int = 0
+    retries: dict[str, int] = field(default_factory=dict)
+    bad_replies: int = 0
+    deferred_duty_cycle: int = 0
+    deferred_budget: int = 0
+    events_delayed: int = 0
+    modem_failures: int = 0
+    last_error: str = ""
+
+
+class LorawanSink:
+    """A sink (``send(events) -> delivered``, ``close()``) over a LoRaWAN modem."""
+
+    def __init__(
+        self,
+        port: str,
+        *,
+        modem: str,
+        dr: int = 5,
+        fport: int = 10,
+        budget_s: Optional[float] = None,
+        downlinks: int = 10,
+        pack: int = 1,
+        baud: Optional[int] = None,
+        join_timeout_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+        timeout: float = 2.0,
+        tx_timeout: float = 15.0,
+        backoff: Optional[Backoff] = None,
+    ) -> None:
+        if modem not in DRIVERS:
+            raise ConfigError(f"unknown modem {modem!r}; known: {', '.join(sorted(DRIVERS))}",
+                              key="modem")
+        if not 0 <= dr <= 6:
+            raise ConfigError(f"EU868 LoRa data rates are 0..6, got {dr}", key="dr")
+        if not 1 <= fport <= 223:
+            raise ConfigError(f"FPort must be 1..223, got {fport}", key="port")
+        if pack < 1 or pack * BINARY_SIZE > EU868_MAX_PAYLOAD[dr]:
+            raise ConfigError(f"pack={pack} events of {BINARY_SIZE} B do not fit the "
+                              f"{EU868_MAX_PAYLOAD[dr]} B payload of DR{dr}", key="pack")
+        budget = AirtimeBudget(budget_s, downlinks) if budget_s is not None else None
+        self.port = port
+        self.dr = dr
+        self.fport = fport
+        self.pack = pack
+        self.join_timeout_s = join_timeout_s
+        self.tx_timeout = tx_timeout
+        self.clock = clock
+        self.planner = AirtimePlanner(dr, budget=budget)
+        self.stats = LorawanStats()
+        cls = DRIVERS[modem]
+        self.link = AtLink(port, baud or cls.baud)
+        self.driver: ModemDriver = cls(self.link, timeout=timeout)
+        self.backoff = backoff or Backoff(initial=1.0, cap=300.0)
+        self._ready = False
+        self._joined = False
+        self._retry_at = 0.0
+        self._waiting: set[str] = set()
+        self.name = f"lorawan {modem} {port}"
+
+    @classmethod
+    def from_url(cls, url: str, *, key: Optional[str] = None, **kwargs: Any) -> LorawanSink:
+        """Build from ``lorawan://...``; ConfigError (naming ``key``) on a bad URL."""
+        kwargs.pop("gateway", None)
+        _, port, options = split_url(url, key=key)
+        check_options(url, options, OPTIONS, key=key)
+        if not port:
+            raise ConfigError(f"lorawan URL names no port: {url!r}", key=key)
+        if "modem" not in options:
+            raise ConfigError(f"option 'modem' is required in {url!r} ({OPTIONS['modem']})",
+                              key=key)
+        try:
+            return cls(
+                port, modem=options["modem"], dr=int(options.get("dr", "5")),
+                fport=int(options.get("port", "10")),
+                budget_s=float(options["budget_s"]) if "budget_s" in options else None,
+                downlinks=int(options.get("downlinks", "10")),
+                pack=int(options.get("pack", "1")),
+                baud=int(options["baud"]) if "baud" in options else None,
+                join_timeout_s=float(options.get("join_timeout_s", "30")), **kwargs)
+        except ValueError as err:
+            raise ConfigError(f"bad option in {url!r}: {err}", key=key) from None
+        except ConfigError as err:
+            raise ConfigError(f"{err} (in {url!r})", key=key) from None
+
+    # --- modem state ------------------------------------------------------------------------
+    def connect(self) -> None:
+        """Open, wake, set the data rate, join (the join request's airtime counts too).
+
+        SourceError / UplinkError when it cannot; ``send`` calls it as needed.
+        """
+        if not self._ready:
+            if not self.link.is_open:
+                self.link.open()
+            self.driver.wake()
+            self.driver.configure_lorawan(self.dr)
+            self._ready = True
+            self._joined = self.driver.joined()
+        if not self._joined:
+            self.stats.joins += 1
+            self.planner.record_phy(JOIN_REQUEST_PHY, self.clock())
+            if not self.driver.join(self.join_timeout_s):
+                self.stats.join_failures += 1
+                raise UplinkError(f"{self.name}: join refused (check the keys in the modem and "
+                                  "the network server)")
+            self._joined = True
+            log.info("%s: joined", self.name)
+
+    def _failed(self, err: BaseException) -> None:
+        """Back off before touching the modem again."""
+        self.stats.modem_failures += 1
+        self.stats.last_error = str(err)
+        self._retry_at = time.monotonic() + self.backoff.next_delay()
+
+    # --- the sink interface -----------------------------------------------------------------
+    def send(self, events: Sequence[Event]) -> list[Event]:
+        """Send what airtime allows now; return the events that went on air."""
+        if not events or time.monotonic() < self._retry_at:
+            return []
+        try:
+            self.connect()
+        except (SourceError, DecodeError) as err:
+            self._ready = False
+            self.link.close()
+            self._failed(err)
+            raise UplinkError(f"{self.name}: modem not ready: {err}") from err
+        except UplinkError as err:
+            self._failed(err)
+            raise
+        delivered: list[Event] = []
+        try:
+            for i in range(0, len(events), self.pack):
+                batch = list(events[i:i + self.pack])
+                if not self._send_batch(batch):
+                    break
+                delivered += batch
+        except (SourceError, UplinkError) as err:
+            self._ready = False
+            self.link.close()
+            self._failed(err)
+            if not delivered:
+                raise UplinkError(f"{self.name}: {err}") from err
+            log.warning("%s: %s (after %d events sent)", self.name, err, len(delivered))
+        else:
+            self.backoff.reset()
+        for event in delivered:
+            self._waiting.discard(event.id)
+        for event in events[len(delivered):]:
+            if event.id not in self._waiting:
+                self._waiting.add(event.id)
+                self.stats.events_delayed += 1
+        return delivered
+
+    def _send_batch(self, batch: list[Event]) -> bool:
+        """True when ``batch`` went on air; False to stop for now (events stay pending)."""
+        payload = b"".join(encode_binary(e) for e in batch)
+        now = self.clock()
+        wait, reason = self.planner.wait_s(len(payload), now)
+        if wait > 0:
+            if reason == "budget":
+                self.stats.deferred_budget += 1
+            else:
+                self.stats.deferred_duty_cycle += 1
+            log.debug("%s: %s, next uplink in %.1f s", self.name, reason, wait)
+            return False
+        try:
+            outcome, reply, downlink = self.driver.send(self.fport, payload, self.tx_timeout)
+        except DecodeError as err:  # an unexpected line: count it, try again later
+            self.stats.bad_replies += 1
+            self.stats.last_error = str(err)
+            return False
+        if outcome is TxOutcome.SENT:
+            toa = self.planner.record(len(payload), now)
+            self.stats.uplinks += 1
+            self.stats.events_sent += len(batch)
+            self.stats.bytes_sent += len(payload)
+            self.stats.airtime_s += toa
+            if downlink is not None:
+                self.stats.downlinks += 1
+                if self.planner.budget is not None:
+                    self.planner.budget.record_downlink(now)
+            return True
+        self.stats.retries[reply] = self.stats.retries.get(reply, 0) + 1
+        if outcome is TxOutcome.RETRY:
+            if reply == "mac_err":  # it went on air, unheard: the airtime is spent anyway
+                self.planner.record(len(payload), now)
+            return False
+        if outcome is TxOutcome.REJOIN:
+            self._joined = False
+            return False
+        if outcome is TxOutcome.RESUME:
+            self.driver.ok("mac resume")
+            return False
+        if outcome is TxOutcome.TOO_LONG:
+            if len(batch) > 1:  # ADR lowered the data rate, or MAC commands took room: halve
+                self.pack = max(1, len(batch) // 2)
+                log.warning("%s: %d B refused at the current data rate; %d events per uplink "
+                            "from now on", self.name, len(payload), self.pack)
+                return False
+            raise UplinkError(f"{self.name}: {len(payload)} B refused as too long at DR{self.dr}"
+                              f" ({reply}); raise dr")
+        raise UplinkError(f"{self.name}: modem answered {reply!r} to a send")
+
+    def summary(self) -> dict[str, Any]:
+        """Counters plus the airtime situation now."""
+        now = self.clock()
+        out = asdict(self.stats)
+        out["events_waiting"] = len(self._waiting)
+        out["dr"] = self.dr
+        wait, reason = self.planner.wait_s(self.pack * BINARY_SIZE, now)
+        out["next_uplink_in_s"] = round(wait, 3)
+        out["waiting_for"] = reason
+        budget = self.planner.budget
+        if budget is not None:
+            out["budget_s"] = budget.airtime_s
+            out["airtime_24h_s"] = round(budget.used_s(now), 4)
+            out["downlinks_24h"] = budget.downlinks_used(now)
+            if out["downlinks_24h"] > budget.downlinks:
+                log.warning("%s: %d downlinks in 24 h, over the budget of %d", self.name,
+                            out["downlinks_24h"], budget.downlinks)
+        return out
+
+    def close(self) -> None:
+        """Close the port; safe to call twice."""
+        self.link.close()
+        self._ready = False
+
+    def __repr__(self) -> str:
+        return f"LorawanSink({self.port!r}, modem={self.driver.name!r}, dr={self.dr})"
