@@ -398,6 +398,57 @@ def evaluate_cmd(bundle: str, data_dir: str, backend: str, precision: str,
     click.echo(json.dumps(evaluate_bundle(model, Path(data_dir)), indent=2, default=str))
 
 
+@cli.command()
+@click.option("--quick", is_flag=True, help="Short windows: a smoke run, not for publication.")
+@click.option("--meter", default="estimate", show_default=True,
+              help="estimate[:board], rapl[:domains], hwmon[:name], ina219:/dev/i2c-N, pmic, "
+                   "um25c:/dev/rfcommN")
+@click.option("--out", type=click.Path(file_okay=False), default="benchmarks/results",
+              show_default=True)
+@click.option("--models-dir", type=click.Path(file_okay=False), default=None,
+              help="Bundles to measure (default: the shipped ones).")
+@click.option("--batches", default="1,32", show_default=True, help="Comma-separated batch sizes.")
+def bench(quick: bool, meter: str, out: str, models_dir: Optional[str], batches: str) -> None:
+    """Energy per inference of every shipped model x backend x precision x batch."""
+    from pathlib import Path
+
+    from frugalai.energy.bench import run_bench
+
+    try:
+        sizes = tuple(int(b) for b in batches.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected integers like 1,32, got {batches!r}",
+                                 param_hint="--batches") from None
+    doc = run_bench(Path(out), meter, quick=quick, models_dir=Path(_models_dir(models_dir)),
+                    batches=sizes)
+    click.echo(f"{len(doc['results'])} configurations -> {out}/energy_per_inference.json")
+
+
+@cli.command()
+@click.option("--config", "config", type=ConfigPath(), required=True, help="TOML file.")
+@click.option("--bench", "bench_path", type=click.Path(dir_okay=False), default=None,
+              help="energy_per_inference.json (default: [energy] bench_results).")
+@click.option("--summary", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="A run summary (frugalai demo --json) to take byte and event counts from.")
+@click.option("--summary-hours", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Hours the summary covers (default: its simulated_hours).")
+@click.option("--out", type=click.Path(file_okay=False), default="report", show_default=True)
+@click.option("--no-html", is_flag=True, help="Markdown and JSON only.")
+def report(config: Any, bench_path: Optional[str], summary: Optional[str],
+           summary_hours: Optional[float], out: str, no_html: bool) -> None:
+    """The deployment's frugality report (Markdown, JSON and HTML with charts)."""
+    from pathlib import Path
+
+    from frugalai.energy.report import write_report
+
+    _, cfg = config
+    paths = write_report(cfg, Path(bench_path or cfg.energy.bench_results), Path(out),
+                         Path(summary) if summary else None, summary_hours,
+                         html_out=not no_html)
+    for kind, path in paths.items():
+        click.echo(f"{kind}: {path}")
+
+
 def main() -> None:
     """Console-script entry point: FrugalError -> exit 1 with its message, not a traceback."""
     try:

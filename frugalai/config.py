@@ -204,6 +204,42 @@ class ModelsConfig:
 
 
 @dataclass(frozen=True)
+class EnergyConfig:
+    """Energy and carbon accounting for ``frugalai report`` and ``frugalai bench``."""
+
+    meter: str = _help("power meter: estimate[:board], rapl, hwmon, ina219:/dev/i2c-N, pmic, "
+                       "um25c:/dev/rfcommN", default="estimate")
+    board: str = _help("board profile for estimates: auto, pi-zero-2w, pi-3b+, pi-4b, pi-5, "
+                       "generic-x86", default="auto")
+    bench_results: str = _help("energy_per_inference.json to read figures from",
+                               default="benchmarks/results/energy_per_inference.json")
+    co2_g_per_kwh: float = _help("carbon intensity of the electricity, gCO2eq/kWh",
+                                 default=32.0)
+    co2_source: str = _help("where the carbon factor comes from",
+                            default="RTE, Bilan électrique 2023 (France)")
+    co2_year: int = _help("year of the carbon factor", default=2023)
+    co2_basis: str = _help("production or consumption based", default="production")
+    radio_tx_w: float = _help("radio module power while transmitting, W", default=0.145)
+    lora_dr: int = _help("LoRaWAN EU868 data rate of uplinks (0-6)", default=5)
+    fair_use_s_per_day: float = _help("airtime budget per device per day, s (TTN fair use)",
+                                      default=30.0)
+    events_per_day: float = _help("expected events per day per flow, when no run summary "
+                                  "is given", default=4.0)
+
+    def validate(self) -> None:
+        if self.co2_g_per_kwh < 0:
+            raise ConfigError(f"must be >= 0, got {self.co2_g_per_kwh}", key="co2_g_per_kwh")
+        if self.co2_basis not in ("production", "consumption"):
+            raise ConfigError(f"must be 'production' or 'consumption', got "
+                              f"{self.co2_basis!r}", key="co2_basis")
+        if not 0 <= self.lora_dr <= 6:
+            raise ConfigError(f"must be 0-6 (EU868 LoRa), got {self.lora_dr}", key="lora_dr")
+        for key in ("radio_tx_w", "fair_use_s_per_day", "events_per_day"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"must be >= 0, got {getattr(self, key)}", key=key)
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole file."""
 
@@ -213,6 +249,8 @@ class Config:
                                              default=(UplinkConfig(),))
     service: ServiceConfig = _help("the daemon", default_factory=ServiceConfig)
     models: ModelsConfig = _help("model bundle installation", default_factory=ModelsConfig)
+    energy: EnergyConfig = _help("energy and carbon accounting ([energy] table)",
+                                 default_factory=EnergyConfig)
 
     def validate(self) -> None:
         if not self.flow:
@@ -327,7 +365,7 @@ def describe_schema(cls: Any = Config, prefix: str = "") -> list[tuple[str, str,
     return rows
 
 
-__all__ = ["Config", "ConfigError", "FlowConfig", "GatewayConfig", "ModelsConfig",
+__all__ = ["Config", "ConfigError", "EnergyConfig", "FlowConfig", "GatewayConfig", "ModelsConfig",
            "PolicyConfig", "ProfileModelConfig", "ServiceConfig", "UplinkConfig",
            "describe_schema", "load_config",
            "loads_config"]
