@@ -76,13 +76,25 @@ def run_demo(options: DemoOptions, on_event: Callable[[Event], None]) -> dict[st
                              policy=PolicyConfig(on=policy["on"], off=policy["off"],
                                                  debounce=policy["debounce"]))
     source = SerialSource(meter.path, sensor="linky", protocol="tic", mode="historique",
-                          clock=clock)
+                          clock=meter.frame_clock)
+    meter.lockstep_with(lambda: source.stats.bytes_read)
     flow = Flow(flow_config, source, scorer)
     pipeline = Pipeline([flow], Outbox(state / "outbox.sqlite"), sinks=[], on_event=on_event)
     stop = threading.Event()
+
+    def stop_when_meter_done() -> None:
+        # The demo covers the whole simulated span, however long a loaded machine takes.
+        while meter.running and not stop.is_set():
+            stop.wait(0.05)
+        stop.wait(0.3)  # the last frame's reading scored and its event in the outbox
+        stop.set()
+
     try:
+        source.open()  # plugged in before the meter speaks: pyserial flushes input on open
         meter.start(until=DEMO_START + options.sim_hours * 3600)
-        pipeline.run(stop, duration=options.seconds + 0.5)
+        threading.Thread(target=stop_when_meter_done, daemon=True, name="demo-end").start()
+        # The bound only matters if the meter thread hangs.
+        pipeline.run(stop, duration=options.seconds * 4 + 30)
         summary = pipeline.summary()
     finally:
         meter.close()

@@ -100,3 +100,26 @@ def test_unplug_and_replug_resumes_and_counts_the_outage(tmp_path: Path) -> None
     assert source.stats.outages == 1 and source.stats.reconnects == 1
     gaps = [b.ts - a.ts for a, b in zip(got, got[1:])]
     assert max(gaps) > 1.0 * clock.speed, "the outage should show as a gap in reading times"
+
+
+def test_lockstep_stamps_each_frame_at_its_instant_even_with_a_slow_reader() -> None:
+    """At 17,280x a reader 10 ms late is three simulated minutes late; in lockstep the meter
+    waits for the gateway, and its frame clock gives each frame's own instant."""
+    clock = SimClock(1.7e9, speed=17_280)
+    period = 60.0
+    with TicMeterEmulator(HouseholdProfile(seed=6), clock, frame_period_s=period) as meter:
+        source = SerialSource(meter.path, sensor="m", clock=meter.frame_clock)
+        meter.lockstep_with(lambda: source.stats.bytes_read)
+        stop = threading.Event()
+        got: list[Reading] = []
+        source.open()  # the port exists before the first frame, as a plugged meter's does
+        meter.start()
+        for reading in source.readings(stop):
+            got.append(reading)
+            time.sleep(0.01)  # a busy gateway: ~3 frame periods of real time per reading
+            if len(got) >= 20:
+                break
+        source.close()
+    steps = [(b.ts - a.ts) / period for a, b in zip(got, got[1:])]
+    assert steps == [1.0] * 19, steps
+    assert meter.port.bytes_dropped == 0
