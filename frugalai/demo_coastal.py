@@ -107,7 +107,8 @@ def run_coastal_demo(options: CoastalOptions, on_event: Callable[[Event], None],
                              sensor_id=7, quantity="water_level_m", aggregate="mean",
                              window_s=3600, model=COASTAL_BUNDLE, threshold_m=options.threshold_m)
     source = LoraSource(rx_modem.path, sensor="tide", modem="rak3172", decoder=decode,
-                        clock=clock, node=7)
+                        clock=node.packet_clock, node=7)
+    node.lockstep_with(lambda: source.stats.packets + source.stats.rx_errors)
     sink = LorawanSink(tx_modem.path, modem="rn2483", dr=5, fport=10,
                        budget_s=options.budget_s, clock=clock)
     pipeline = Pipeline([Flow(flow_config, source, scorer)],
@@ -122,7 +123,19 @@ def run_coastal_demo(options: CoastalOptions, on_event: Callable[[Event], None],
             target=lambda: listening.set() if _wait_listening(rx_modem, stop) else None,
             daemon=True)
         watcher.start()
-        pipeline.run(stop, duration=options.seconds + 1.0)
+
+        def stop_when_node_done() -> None:
+            # The demo covers the whole simulated span, however long a loaded machine takes.
+            listening.wait(10)
+            stop.wait(0.2)
+            while node.running and not stop.is_set():
+                stop.wait(0.05)
+            stop.wait(0.5)  # the last packets scored and their events sent over LoRaWAN
+            stop.set()
+
+        threading.Thread(target=stop_when_node_done, daemon=True, name="demo-end").start()
+        # The bound only matters if the node thread hangs.
+        pipeline.run(stop, duration=options.seconds * 4 + 30)
         summary = pipeline.summary()
     finally:
         stop.set()

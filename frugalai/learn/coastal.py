@@ -134,16 +134,27 @@ def softmax(z: npt.NDArray[np.floating]) -> FloatArray:
     return np.asarray(e / e.sum(axis=1, keepdims=True))
 
 
-def tune_thresholds(probs: FloatArray, y: npt.NDArray[np.int64], min_recall: float = 0.9
-                    ) -> list[float]:
-    """On training rows: for each of watch, flood, the highest tail-probability threshold
-    whose recall still reaches ``min_recall`` (fewest false alarms at that recall)."""
+def tune_thresholds(probs: FloatArray, y: npt.NDArray[np.int64]) -> list[float]:
+    """On training rows: for each of watch-or-flood and flood, the tail-probability threshold
+    that maximises F1 (no cost matrix is given; F1 weighs a missed hour and a false one alike).
+
+    An earlier version took the highest threshold with recall >= 0.9 (issue 4's recall
+    target): on these features that meant flood at P >= 0.06, precision 0.10 and 1,093
+    predicted flood episodes for 66 real ones in 1991-2005, a warning nobody would heed.
+    """
     tail = np.cumsum(probs[:, ::-1], axis=1)[:, ::-1]
     out = []
     for k in (1, 2):
-        pos = np.sort(tail[y >= k, k])
-        t = float(pos[int(np.floor((1 - min_recall) * len(pos)))]) if len(pos) else 0.5
-        out.append(min(max(t, 1e-4), 0.99))
+        truth = y >= k
+        cands = np.unique(np.quantile(tail[:, k], np.linspace(0.9, 0.99995, 500)))
+        best, best_t = -1.0, 0.5
+        for t in cands:
+            pred = tail[:, k] >= t
+            tp = float((pred & truth).sum())
+            f1 = 2 * tp / (pred.sum() + truth.sum()) if pred.sum() + truth.sum() else 0.0
+            if f1 > best:
+                best, best_t = f1, float(t)
+        out.append(min(max(best_t, 1e-4), 0.99))
     return out
 
 

@@ -100,6 +100,40 @@ class CoastalNode:
         self._rng = np.random.default_rng(seed + 1)
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
+        self._handled: Optional[Callable[[], int]] = None
+        self._offset = 0  # packets the gateway can never handle (missed by its modem)
+
+    def lockstep_with(self, handled: Callable[[], int]) -> None:
+        """Run in lockstep with a gateway that has handled ``handled()`` packets so far
+        (decoded or rejected by the radio CRC).
+
+        For compressed time (a week in seconds: 10 ms of thread scheduling is minutes of
+        tide): the node transmits only once the gateway has handled its previous packet, and
+        :meth:`packet_clock` tells the gateway the instant of the packet it is handling.
+        """
+        self._handled = handled
+
+    def packet_clock(self) -> float:
+        """The simulated instant of the last packet the gateway has handled (the shared clock
+        before :meth:`lockstep_with` or before the first packet)."""
+        if self._handled is None:
+            return self.clock()
+        k = self._handled() + self._offset - 1
+        return self.sent[k][0] if 0 <= k < len(self.sent) else self.clock()
+
+    def _wait_for_gateway(self, timeout: float = 1.0) -> None:
+        assert self._handled is not None
+        deadline = time.monotonic() + timeout
+        while self._handled() + self._offset < len(self.sent):
+            if self._stop.wait(0.0002):
+                return
+            if time.monotonic() >= deadline:  # a packet the modem missed: count from here
+                self._offset = len(self.sent) - self._handled()
+                return
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def send_one(self, ts: float) -> None:
         value = self.level(ts)
@@ -118,6 +152,8 @@ class CoastalNode:
     def run(self, until: Optional[float] = None) -> None:
         ts = self.clock()
         while not self._stop.is_set() and (until is None or ts < until):
+            if self._handled is not None:
+                self._wait_for_gateway()
             self.send_one(ts)
             ts += self.period_s
             delay = self.clock.real_time_of(ts) - time.monotonic()
