@@ -134,6 +134,9 @@ class FlowConfig:
                                          "bundle's datum); default: the bundle's", default=None)
     horizon_h: Optional[int] = _help("coastal nowcast horizon (h); must match the bundle's",
                                      default=None)
+    decision: str = _help("coastal flows: 'model' (the bundle's classifier) or 'baseline' "
+                          "(the bundle's tide + current surge against the threshold: the "
+                          "physical rule its card compares the model with)", default="model")
 
     def validate(self) -> None:
         if self.backend not in ("reference", "onnx", "tflite"):
@@ -141,6 +144,9 @@ class FlowConfig:
                               key="backend")
         if self.precision not in ("fp32", "int8"):
             raise ConfigError(f"must be fp32 or int8, got {self.precision!r}", key="precision")
+        if self.decision not in ("model", "baseline"):
+            raise ConfigError(f"must be 'model' or 'baseline', got {self.decision!r}",
+                              key="decision")
         if self.horizon_h is not None and self.horizon_h < 1:
             raise ConfigError(f"must be >= 1, got {self.horizon_h}", key="horizon_h")
         if not self.name or any(c in self.name for c in "/+#: "):

@@ -100,7 +100,7 @@ def build_scorer(flow: FlowConfig, models_dir: Optional[str] = None,
         model = load_model(flow.model, flow.backend, flow.precision, models_dir=models_dir,
                            public_key=public_key)
         if model.task == "classification":
-            return ClassScorer(model, flow.threshold_m, flow.horizon_h)
+            return ClassScorer(model, flow.threshold_m, flow.horizon_h, flow.decision)
         return AnomalyScorer(model, tz_offset_h=flow.profile.tz_offset_h)
     except ModelError as err:
         raise ConfigError(str(err), key=f"{key}.model") from err

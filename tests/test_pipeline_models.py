@@ -105,3 +105,38 @@ def test_models_cli_group_has_list_show_install_and_rollback() -> None:
     assert shown.exit_code == 0 and "sha256" in shown.output.lower(), shown.output
     helptext = runner.invoke(cli, ["models", "--help"]).output
     assert "install" in helptext and "rollback" in helptext
+
+
+def test_coastal_baseline_decision_is_the_training_time_baseline(data_dir: Path) -> None:
+    """``decision = "baseline"`` runs the physical rule the card compares the model with: on a
+    year of real levels fed window by window it gives exactly the classes that
+    ``frugalai.learn.coastal.baseline`` computes at training time."""
+    import numpy as np
+
+    from frugalai.features.window import WindowStats
+    from frugalai.learn.coastal import baseline
+    from frugalai.learn.data import load_providence
+
+    s = load_providence(data_dir)
+    start = int(s.ts.searchsorted(662_700_000))  # 1991-01
+    ts, levels = s.ts[start:start + 24 * 365], s.values[start:start + 24 * 365]
+    cfg = loads_config(_flow(model="coastal-submersion", quantity="water_level_m",
+                             aggregate="mean", window_s=3600, decision="baseline"))
+    scorer = build_scorer(cfg.flow[0], MODELS)
+    online = []
+    for t, v in zip(ts, levels):
+        out = scorer.classify_one(WindowStats(float(t), float(t) + 3600, 1, float(v), float(v),
+                                              float(v), float("nan")), float(v))
+        if out is not None:
+            online.append((float(t), out[0]))
+    model_scorer = build_scorer(loads_config(_flow(
+        model="coastal-submersion", quantity="water_level_m", aggregate="mean",
+        window_s=3600)).flow[0], MODELS)
+    rows_ts, X = model_scorer.features.transform_many(ts, levels)
+    offline = baseline(X, 3, 0.15)
+    assert [t for t, _ in online] == [float(t) for t in rows_ts]
+    assert np.array_equal(np.array([c for _, c in online]), offline)
+    assert {0, 1, 2} <= set(offline.tolist()), "a year of real data should hold every class"
+    with pytest.raises(ConfigError) as err:
+        loads_config(_flow(model="coastal-submersion", decision="oracle"))
+    assert err.value.key == "flow[0].decision"

@@ -54,7 +54,9 @@ class ClassScorer:
     """
 
     def __init__(self, model: BundleModel, threshold_m: Optional[float] = None,
-                 horizon_h: Optional[int] = None) -> None:
+                 horizon_h: Optional[int] = None, decision: str = "model") -> None:
+        if decision not in ("model", "baseline"):
+            raise ModelError(f"decision must be 'model' or 'baseline', got {decision!r}")
         spec = model.card.get("features", {})
         if model.task != "classification" or spec.get("kind") != "coastal":
             raise ModelError(f"{model.name}: not a coastal classifier bundle")
@@ -64,6 +66,8 @@ class ClassScorer:
             raise ModelError(f"{model.name}: trained for a {trained_h} h horizon, the flow asks "
                              f"for {horizon_h} h: retrain (frugalai train coastal --horizon)")
         self.model = model
+        self.decision = decision
+        self.watch_margin_m = float(params.get("watch_margin_m", 0.15))
         self.features = CoastalFeatures(
             Tide.from_dict(spec["tide"]),
             float(params["threshold_m"] if threshold_m is None else threshold_m), trained_h)
@@ -72,6 +76,11 @@ class ClassScorer:
         row = self.features.update_one(window.start, value)
         if row is None:
             return None
+        if self.decision == "baseline":
+            # max predicted tide ahead + current surge - threshold; certainty is not a notion
+            # of this rule, so the reported probability is 1.
+            margin = float(row[-1])
+            return (2 if margin >= 0 else 1 if margin >= -self.watch_margin_m else 0), 1.0
         raw = self.model.raw_many(row.reshape(1, -1)).astype(np.float64)
         label = int(self.model.decide(raw)[0])
         e = np.exp(raw[0] - raw[0].max())
