@@ -10,6 +10,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -235,6 +236,13 @@ class Pipeline:
     #: modem waiting for its duty cycle) catches up. In memory: after a restart the fast sink
     #: may get a few again, which the stable ``id`` lets a receiver drop.
     _accepted: dict[int, set[str]] = field(default_factory=dict)
+    #: events the outbox could not store (disk full, SD card gone read-only), oldest first,
+    #: stored as soon as it takes writes again. Bounded by ``held_max``: past it the oldest
+    #: low-priority events are lost, counted in ``lost`` and logged.
+    held_max: int = 10_000
+    lost: int = 0
+    _held: deque[Event] = field(default_factory=deque)
+    _held_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def from_config(
@@ -282,13 +290,55 @@ class Pipeline:
                                   flow.config.name, flow.stats.errors)
                 continue
             if events:
+                self.store(events)
+
+    def store(self, events: list[Event]) -> list[Event]:
+        """Append to the outbox; what it cannot take is held in memory, never dropped silently.
+
+        Returns the events stored now (none while earlier ones are held: order is kept).
+        """
+        with self._held_lock:
+            if not self._held:
                 try:
-                    self.outbox.append_many(events)
-                except OutboxError as err:  # disk full, card gone read-only: loud and counted
-                    flow.stats.errors += len(events)
-                    with flow._period_lock:
-                        flow.period.error_one(len(events))
-                    log.error("%s: LOST %d event(s): %s", flow.config.name, len(events), err)
+                    return self.outbox.append_many(events)
+                except OutboxError as err:
+                    log.error("outbox cannot store events (%s): holding them in memory "
+                              "(up to %d) and retrying", err, self.held_max)
+            self._held.extend(events)
+            over = len(self._held) - self.held_max
+            if over > 0:
+                self._drop_held(over)
+        return []
+
+    def _drop_held(self, n: int) -> None:
+        """Drop ``n`` held events, lowest priority and oldest first (as the outbox's cap)."""
+        order = sorted(range(len(self._held)), key=lambda i: (-self._held[i].priority, i))
+        doomed = set(order[:n])
+        kept = [e for i, e in enumerate(self._held) if i not in doomed]
+        self._held.clear()
+        self._held.extend(kept)
+        self.lost += n
+        log.error("LOST %d event(s): the outbox takes no writes and %d are held in memory "
+                  "(%d lost so far)", n, self.held_max, self.lost)
+
+    def retry_held(self) -> int:
+        """Store the held events if the outbox takes writes again; return how many."""
+        with self._held_lock:
+            if not self._held:
+                return 0
+            batch = list(self._held)
+            try:
+                self.outbox.append_many(batch)
+            except OutboxError:
+                return 0
+            self._held.clear()
+        log.warning("outbox writable again: stored %d held event(s)", len(batch))
+        return len(batch)
+
+    @property
+    def held(self) -> int:
+        """Events waiting in memory for the outbox to take writes again."""
+        return len(self._held)
 
     def emit_summaries(self, force: bool = False) -> list[Event]:
         """Store the summary of every flow whose period is over (one transaction for all)."""
@@ -301,11 +351,7 @@ class Pipeline:
         for flow in due:
             flow.next_summary = time.monotonic() + flow.config.summary_s
             events.append(flow.take_summary(now, self.outbox.dropped(flow.config.name)))
-        try:
-            return self.outbox.append_many(events)
-        except OutboxError as err:
-            log.error("LOST %d summary event(s): %s", len(events), err)
-            return []
+        return self.store(events)
 
     def start(self, stop: threading.Event) -> None:
         for flow in self.flows:
@@ -320,6 +366,7 @@ class Pipeline:
         A sink that fails keeps its events in the outbox without holding back the others; an
         event is marked sent once every sink has accepted it.
         """
+        self.retry_held()
         total = 0
         while True:
             pending = self.outbox.pending(limit)
@@ -389,12 +436,20 @@ class Pipeline:
             "frames_rejected": sum(f.source.stats.frames_bad for f in self.flows),
             "events": self.delivered,
             "outbox": self.outbox.counts(),
+            "held_in_memory": self.held,
+            "lost": self.lost,
             "raw_bytes_read": raw,
             "upstream_bytes_binary": self.upstream_bytes,
             "uplinks": {repr(s): s.summary() for s in self.sinks if hasattr(s, "summary")},
         }
 
     def close(self) -> None:
+        self.retry_held()
+        if self._held:
+            self.lost += len(self._held)
+            log.error("LOST %d event(s) held in memory at exit: the outbox %s takes no writes",
+                      len(self._held), self.outbox.path)
+            self._held.clear()
         for flow in self.flows:
             flow.source.close()
         for sink in self.sinks:

@@ -365,7 +365,9 @@ class Service:
             "started": self.started, "updated": now_wall,
             "status_interval_s": self.config.service.status_interval_s,
             "reloads": self.reloads, "reloads_refused": self.reloads_refused,
-            "flows": flows, "outbox": outbox_view(state_dir / "outbox.sqlite", now_wall),
+            "flows": flows, "outbox": {**outbox_view(state_dir / "outbox.sqlite", now_wall),
+                                          "held_in_memory": self.pipeline.held,
+                                          "lost": self.pipeline.lost},
             "uplinks": uplinks,
         }
 

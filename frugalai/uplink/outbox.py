@@ -206,7 +206,10 @@ class Outbox:
                     self._overflow()
                     db.execute("COMMIT")
                 except BaseException:
-                    db.execute("ROLLBACK")
+                    # SQLite rolls back by itself on some errors (SQLITE_FULL: the disk is
+                    # full); a second ROLLBACK would then hide that cause behind its own.
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
                     raise
             except sqlite3.Error as err:
                 raise OutboxError(f"outbox {self.path}: cannot store {len(stored) or 'the'} "
@@ -243,7 +246,10 @@ class Outbox:
                         " ORDER BY rowid DESC LIMIT 1 OFFSET ?)", (self.keep_sent,))
                     db.execute("COMMIT")
                 except BaseException:
-                    db.execute("ROLLBACK")
+                    # SQLite rolls back by itself on some errors (SQLITE_FULL: the disk is
+                    # full); a second ROLLBACK would then hide that cause behind its own.
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
                     raise
             except sqlite3.Error as err:
                 raise OutboxError(f"outbox {self.path}: cannot mark events sent: {err}") from err

@@ -70,6 +70,12 @@ def render(status: dict[str, Any]) -> str:
     out += _family("frugalai_outbox_dropped_total", "counter",
                    "Undelivered events dropped by the outbox cap (lowest priority first).",
                    [("", ob.get("dropped") or 0)])
+    out += _family("frugalai_outbox_held_in_memory", "gauge",
+                   "Events held in memory because the outbox takes no writes (disk full).",
+                   [("", ob.get("held_in_memory") or 0)])
+    out += _family("frugalai_events_lost_total", "counter",
+                   "Events lost because the outbox took no writes and the memory cap was "
+                   "reached.", [("", ob.get("lost") or 0)])
     ups = status.get("uplinks", [])
     out += _family("frugalai_uplink_up", "gauge", "1 when the uplink's last delivery worked.",
                    [(_labels(uplink=u.get("url", "")), 1.0 if u.get("state") == "ok" else 0.0)

@@ -148,6 +148,10 @@ def format_status(status: dict[str, Any], now: Optional[float] = None) -> str:
     ob = status["outbox"]
     oldest = "" if ob.get("oldest_age_s") is None else f", oldest {ob['oldest_age_s']:.0f} s"
     dropped = f", {ob['dropped']} dropped (overflow)" if ob.get("dropped") else ""
+    if ob.get("held_in_memory"):
+        dropped += f", {ob['held_in_memory']} HELD IN MEMORY (outbox takes no writes)"
+    if ob.get("lost"):
+        dropped += f", {ob['lost']} LOST"
     lines.append(f"outbox: {ob.get('depth', 0)} pending{oldest}; {ob.get('sent', 0)} delivered"
                  f" of {ob.get('stored', 0)}{dropped}"
                  + (f" ({ob['error']})" if ob.get("error") else ""))
