@@ -150,10 +150,11 @@ class Flow:
         closed = self.window.update(reading.ts, value)
         if closed is None:
             return []
-        self.stats.windows += 1
         x = closed.get(self.config.aggregate)
         if x != x:  # NaN: a window with one sample has no rate
             return []
+        # Counted here and in the period summary alike: windows with a value.
+        self.stats.windows += 1
         if hasattr(self.scorer, "classify_one"):
             return self._classify(closed, x)
         score = self.scorer.update_one(closed, x)
@@ -199,11 +200,11 @@ class Flow:
     def _classify(self, closed: WindowStats, x: float) -> list[Event]:
         """Classifier flows: an Event of kind ``class`` when the class changes (from 0)."""
         result = self.scorer.classify_one(closed, x)  # type: ignore[attr-defined]
+        with self._period_lock:  # a window counts while the features warm up too
+            self.period.window_one(x, None if result is None else result[1])
         if result is None:
             return []
         label, prob = result
-        with self._period_lock:
-            self.period.window_one(x, prob)
         self.stats.scored += 1
         self.stats.last_score = prob
         if label == self.label:
