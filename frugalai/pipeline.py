@@ -275,7 +275,8 @@ class Pipeline:
             for i, uc in enumerate(config.uplink):
                 scheme, _, _ = registry.split_url(uc.url, key=f"uplink[{i}].url")
                 factory = registry.uplinks.get(scheme, key=f"uplink[{i}].url")
-                sinks.append(factory(uc.url, key=f"uplink[{i}].url", gateway=config.gateway.id))
+                sinks.append(factory(uc.url, key=f"uplink[{i}].url", gateway=config.gateway.id,
+                                     state_dir=config.gateway.state_dir))
         return cls(flows, outbox, list(sinks))
 
     def _flow_loop(self, flow: Flow, stop: threading.Event) -> None:

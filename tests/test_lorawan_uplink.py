@@ -6,6 +6,7 @@ duty-cycle waits and the daily budget are tested without sleeping.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -367,3 +368,59 @@ def test_too_long_for_the_current_data_rate_halves_the_pack(clock: FakeClock) ->
         sink.close()
         emu.close()
     assert len(emu.uplinks[0][1]) == 22
+
+
+def test_daily_budget_survives_a_restart_and_ages_with_the_downtime(tmp_path: Path,
+                                                                     clock: FakeClock) -> None:
+    """A power cut must not hand the gateway a fresh 30 s of airtime: the budget is saved after
+    each uplink and taken back at start, aged by the time the gateway was down."""
+    import json
+
+    state = tmp_path / "lorawan-budget.json"
+    toa, join = lorawan_time_on_air(11, 5), time_on_air(JOIN_REQUEST_PHY, 7)
+    emu, sink = make("rn2483", clock, budget_s=30, state_file=state)
+    outbox = Outbox(":memory:")
+    pipeline = Pipeline([], outbox, [sink])
+    try:
+        outbox.append_many(events(3))
+        for _ in range(3):
+            pipeline.flush()
+            clock.t += 7.0
+        assert outbox.depth() == 0
+    finally:
+        pipeline.close()
+        emu.close()
+    spent = join + 3 * toa
+    assert json.loads(state.read_text())["budget"]["tx"][0][1] == pytest.approx(join)
+
+    rebooted = FakeClock()
+    rebooted.t = 3.0  # a monotonic clock starts again after a reboot
+    again = LorawanSink("/dev/null-modem", modem="rn2483", budget_s=30, clock=rebooted,
+                        state_file=state)
+    assert again.planner.budget is not None
+    assert again.planner.budget.used_s(rebooted()) == pytest.approx(spent, abs=1e-3)
+
+    data = json.loads(state.read_text())  # the same file, written 100 s short of a day ago
+    data["saved_wall"] -= 86_400 - 100
+    state.write_text(json.dumps(data))
+    later = LorawanSink("/dev/null-modem", modem="rn2483", budget_s=30, clock=rebooted,
+                        state_file=state)
+    assert later.planner.budget is not None
+    # the join, 200 s before the uplinks, has left the 24-hour window; the uplinks have not
+    assert later.planner.budget.used_s(rebooted()) == pytest.approx(3 * toa, abs=1e-3)
+
+    state.write_text("{not json")
+    broken = LorawanSink("/dev/null-modem", modem="rn2483", budget_s=30, clock=rebooted,
+                         state_file=state)
+    assert broken.planner.budget is not None and broken.planner.budget.used_s(3.0) == 0.0
+
+
+def test_the_gateway_keeps_the_budget_in_its_state_dir(tmp_path: Path) -> None:
+    from frugalai import registry
+
+    factory = registry.uplinks.get("lorawan")
+    sink = factory("lorawan:///dev/ttyUSB2?modem=rak3172&budget_s=30", gateway="gw",
+                   state_dir=str(tmp_path))
+    assert sink.state_file == tmp_path / "lorawan-budget-dev_ttyUSB2.json"
+    assert factory("lorawan:///dev/ttyUSB2?modem=rak3172", state_dir=str(tmp_path)).state_file \
+        is None  # no budget configured, nothing to keep

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 LORAWAN_OVERHEAD = 13  # MHDR 1 + DevAddr 4 + FCtrl 1 + FCnt 2 + FPort 1 + MIC 4
 
@@ -228,6 +229,34 @@ class AirtimeBudget:
     def downlinks_used(self, now: float) -> int:
         self._expire(now)
         return len(self._rx)
+
+    def snapshot(self, now: float) -> dict[str, Any]:
+        """The window's transmissions as ages (seconds before ``now``), for a state file:
+        ages survive a restart, where the monotonic clock they were taken on does not.
+
+        >>> b = AirtimeBudget(airtime_s=1.0); b.record(0.6, now=100.0); b.record_downlink(150.0)
+        >>> b.snapshot(now=200.0)
+        {'tx': [[100.0, 0.6]], 'rx': [50.0]}
+        """
+        self._expire(now)
+        return {"tx": [[round(now - ts, 3), toa] for ts, toa in self._tx],
+                "rx": [round(now - ts, 3) for ts in self._rx]}
+
+    def restore(self, snapshot: dict[str, Any], now: float, elapsed_s: float = 0.0) -> None:
+        """Add a :meth:`snapshot` taken ``elapsed_s`` ago (before anything is recorded here).
+
+        >>> b = AirtimeBudget(airtime_s=1.0)
+        >>> b.restore({"tx": [[100.0, 0.6]], "rx": [50.0]}, now=10.0, elapsed_s=3600.0)
+        >>> round(b.used_s(now=10.0), 3), b.downlinks_used(now=10.0)
+        (0.6, 1)
+        """
+        tx = sorted(((now - float(age) - elapsed_s, float(toa))
+                     for age, toa in snapshot.get("tx", [])), key=lambda e: e[0])
+        rx = sorted(now - float(age) - elapsed_s for age in snapshot.get("rx", []))
+        self._tx.extendleft(reversed(tx))
+        self._rx.extendleft(reversed(rx))
+        self._used += sum(toa for _, toa in tx)
+        self._expire(now)
 
     def __repr__(self) -> str:
         return (f"AirtimeBudget(airtime_s={self.airtime_s}, downlinks={self.downlinks}, "

@@ -14,7 +14,9 @@ Airtime is accounted before anything is sent (:class:`~frugalai.protocols.lorawa
 the EU868 sub-band duty cycle (1 % on the default channels) and, with ``budget_s``, a rolling
 24-hour airtime budget (The Things Network fair use: 30 s and 10 downlinks a day). ``send``
 returns only the events that went on air now; the rest stay in the outbox, which hands them back
-most urgent first. ``summary()`` says how many events had to wait and why.
+most urgent first. ``summary()`` says how many events had to wait and why. In a gateway the
+budget is kept in ``<state_dir>/lorawan-budget-<port>.json`` (saved after each uplink, taken
+back at start and aged by the downtime), so a restart does not reset the day's fair use.
 
 Modem replies map to actions (:mod:`frugalai.protocols.at_modem`): ``busy``, ``no_free_ch``,
 ``mac_err``, ``AT_BUSY_ERROR`` -> retry later; ``not_joined``, ``silent``,
@@ -25,11 +27,14 @@ Modem replies map to actions (:mod:`frugalai.protocols.at_modem`): ``busy``, ``n
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Optional
+from pathlib import Path
+from typing import Any, Callable, Optional, Union
 
 from frugalai.errors import ConfigError, DecodeError, SourceError, UplinkError
 from frugalai.events.codec import BINARY_SIZE, encode_binary
@@ -47,6 +52,12 @@ from frugalai.sources.base import Backoff
 from frugalai.sources.lora_modems import DRIVERS, ModemDriver
 
 log = logging.getLogger("frugalai.uplink.lorawan")
+
+
+def budget_file_name(port: str) -> str:
+    """The budget's state file in the state dir, one per modem port."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in port.strip("/"))
+    return f"lorawan-budget-{safe}.json"
 
 OPTIONS = {
     "modem": "rn2483 or rak3172 (in LoRaWAN mode, keys already in the modem)",
@@ -99,6 +110,7 @@ class LorawanSink:
         timeout: float = 2.0,
         tx_timeout: float = 15.0,
         backoff: Optional[Backoff] = None,
+        state_file: Union[str, Path, None] = None,
     ) -> None:
         if modem not in DRIVERS:
             raise ConfigError(f"unknown modem {modem!r}; known: {', '.join(sorted(DRIVERS))}",
@@ -129,12 +141,19 @@ class LorawanSink:
         self._retry_at = 0.0
         self._waiting: set[str] = set()
         self.name = f"lorawan {modem} {port}"
+        #: where the daily budget survives restarts (a power cut must not reset fair use)
+        self.state_file = Path(state_file) if state_file is not None and budget else None
+        self._save_error = ""
+        self._load_budget()
 
     @classmethod
     def from_url(cls, url: str, *, key: Optional[str] = None, **kwargs: Any) -> LorawanSink:
         """Build from ``lorawan://...``; ConfigError (naming ``key``) on a bad URL."""
         kwargs.pop("gateway", None)
+        state_dir = kwargs.pop("state_dir", None)
         _, port, options = split_url(url, key=key)
+        if state_dir is not None and "state_file" not in kwargs:
+            kwargs["state_file"] = Path(state_dir) / budget_file_name(port)
         check_options(url, options, OPTIONS, key=key)
         if not port:
             raise ConfigError(f"lorawan URL names no port: {url!r}", key=key)
@@ -155,6 +174,49 @@ class LorawanSink:
         except ConfigError as err:
             raise ConfigError(f"{err} (in {url!r})", key=key) from None
 
+    # --- the budget's state file --------------------------------------------------------------
+    def _load_budget(self) -> None:
+        """Take back the last 24 h of airtime from the state file, aged by the downtime."""
+        budget = self.planner.budget
+        if self.state_file is None or budget is None:
+            return
+        try:
+            data = json.loads(self.state_file.read_text())
+            # The wall clock only measures the downtime; a clock that went back counts as none.
+            elapsed = max(0.0, time.time() - float(data["saved_wall"]))
+            budget.restore(data["budget"], self.clock(), elapsed)
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            log.warning("%s: airtime budget state %s unreadable (%s): starting from an empty "
+                        "day", self.name, self.state_file, err)
+            return
+        log.info("%s: %.1f s of airtime and %d downlinks in the last 24 h (from %s)",
+                 self.name, budget.used_s(self.clock()), budget.downlinks_used(self.clock()),
+                 self.state_file)
+
+    def _save_budget(self) -> None:
+        """Write the budget atomically (temp file, fsync, rename): one small write per uplink,
+        a few hundred a day at most."""
+        budget = self.planner.budget
+        if self.state_file is None or budget is None:
+            return
+        data = {"saved_wall": time.time(), "budget": budget.snapshot(self.clock())}
+        tmp = self.state_file.with_name(self.state_file.name + ".tmp")
+        try:
+            with open(tmp, "w") as f:
+                json.dump(data, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.state_file)
+        except OSError as err:
+            if str(err) != self._save_error:  # say it once per kind of failure
+                log.warning("%s: cannot save the airtime budget to %s: %s", self.name,
+                            self.state_file, err)
+            self._save_error = str(err)
+        else:
+            self._save_error = ""
+
     # --- modem state ------------------------------------------------------------------------
     def connect(self) -> None:
         """Open, wake, set the data rate, join (the join request's airtime counts too).
@@ -171,6 +233,7 @@ class LorawanSink:
         if not self._joined:
             self.stats.joins += 1
             self.planner.record_phy(JOIN_REQUEST_PHY, self.clock())
+            self._save_budget()
             if not self.driver.join(self.join_timeout_s):
                 self.stats.join_failures += 1
                 raise UplinkError(f"{self.name}: join refused (check the keys in the modem and "
@@ -251,11 +314,13 @@ class LorawanSink:
                 self.stats.downlinks += 1
                 if self.planner.budget is not None:
                     self.planner.budget.record_downlink(now)
+            self._save_budget()
             return True
         self.stats.retries[reply] = self.stats.retries.get(reply, 0) + 1
         if outcome is TxOutcome.RETRY:
             if reply == "mac_err":  # it went on air, unheard: the airtime is spent anyway
                 self.planner.record(len(payload), now)
+                self._save_budget()
             return False
         if outcome is TxOutcome.REJOIN:
             self._joined = False
