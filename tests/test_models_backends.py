@@ -102,3 +102,20 @@ def test_reference_int8_is_tflite_int8(classifier: dict[str, Any]) -> None:
 
     step = DenseNet.load(classifier["bundle"] / "weights.npz").out_q[-1].scale
     assert np.abs(ref - tfl).max() <= 1.01 * step
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_tflite_batches_give_the_rows_one_by_one_results(classifier: dict[str, Any],
+                                                         precision: str) -> None:
+    """predict_many runs a second interpreter resized to the batch (the graph is stored with
+    a batch of 1); every batch size, and a change of size, must give exactly the row-by-row
+    outputs."""
+    _skip_missing("tflite")
+    model = load_model(classifier["bundle"], "tflite", precision)
+    X = np.asarray(classifier["X"][:300], dtype=np.float32)
+    one_by_one = np.stack([model.backend.predict_one(r) for r in X])
+    for n in (300, 7, 300, 1):
+        assert np.array_equal(model.backend.predict_many(X[:n]), one_by_one[:n]), n
+    model.backend.max_batch = 64  # chunks: 64 + 64 + 64 + 64 + 44
+    assert np.array_equal(model.backend.predict_many(X), one_by_one)
+    assert model.backend.predict_many(X[:0]).shape == (0, 3)
