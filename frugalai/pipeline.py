@@ -102,6 +102,12 @@ def build_scorer(flow: FlowConfig, models_dir: Optional[str] = None,
                            public_key=public_key)
         if model.task == "classification":
             return ClassScorer(model, flow.threshold_m, flow.horizon_h, flow.decision)
+    except ModelError as err:
+        raise ConfigError(str(err), key=f"{key}.model") from err
+    if flow.decision != "model":
+        raise ConfigError(f"decision {flow.decision!r} applies to coastal classifier bundles; "
+                          f"{flow.model!r} is an anomaly model", key=f"{key}.decision")
+    try:
         return AnomalyScorer(model, tz_offset_h=flow.profile.tz_offset_h)
     except ModelError as err:
         raise ConfigError(str(err), key=f"{key}.model") from err

@@ -140,3 +140,7 @@ def test_coastal_baseline_decision_is_the_training_time_baseline(data_dir: Path)
     with pytest.raises(ConfigError) as err:
         loads_config(_flow(model="coastal-submersion", decision="oracle"))
     assert err.value.key == "flow[0].decision"
+    with pytest.raises(ConfigError) as err:  # no baseline rule for an anomaly bundle
+        build_scorer(loads_config(_flow(model="energy-anomaly", decision="baseline")).flow[0],
+                     MODELS)
+    assert err.value.key == "flow.f.decision"
