@@ -17,14 +17,17 @@ import numpy as np
 
 from frugalai.protocols import frames
 from frugalai.sim.clock import SimClock
+from frugalai.sim.device import EmulatedDevice
 from frugalai.sim.household import HouseholdProfile
 from frugalai.sim.pty import PtyPort
 
 M2_PERIOD_S = 12.42 * 3600
 
 
-class FbNodeEmulator:
+class FbNodeEmulator(EmulatedDevice):
     """One node sending a packet every ``period_s`` simulated seconds."""
+
+    thread_name = "fb-node"
 
     def __init__(
         self,
@@ -105,23 +108,3 @@ class FbNodeEmulator:
             delay = self.clock.real_time_of(ts) - time.monotonic()
             if delay > 0 and self._stop.wait(delay):
                 break
-
-    def start(self) -> FbNodeEmulator:
-        self._thread = threading.Thread(target=self.run, daemon=True, name="fb-node")
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def close(self) -> None:
-        self.stop()
-        self.port.close()
-
-    def __enter__(self) -> FbNodeEmulator:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -37,10 +37,11 @@ from frugalai.protocols.lorawan import (
     lorawan_time_on_air,
     time_on_air,
 )
+from frugalai.sim.device import EmulatedDevice
 from frugalai.sim.pty import PtyPort
 
 
-class ModemEmulator:
+class ModemEmulator(EmulatedDevice):
     """The shared machinery: a reader thread, line splitting, scripted replies, hangs, timers."""
 
     name = "modem"
@@ -112,25 +113,11 @@ class ModemEmulator:
     def hung(self) -> bool:
         return time.monotonic() < self._hang_until
 
-    def start(self) -> ModemEmulator:
-        self._thread = threading.Thread(target=self._run, daemon=True, name=self.name)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def close(self) -> None:
-        self.stop()
-        self.port.close()
+    def _thread_label(self) -> str:
+        return self.name
 
     def __enter__(self) -> ModemEmulator:
         return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- for subclasses ---------------------------------------------------------------------
     def reset_state(self) -> None:
@@ -202,7 +189,7 @@ class ModemEmulator:
         except (TypeError, OSError):  # unplugged by another thread mid-write: the line is lost
             pass
 
-    def _run(self) -> None:
+    def run(self) -> None:
         while not self._stop.is_set():
             if not self.port.plugged:
                 self._stop.wait(0.05)

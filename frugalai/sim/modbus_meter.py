@@ -22,6 +22,7 @@ import numpy as np
 from frugalai.errors import DecodeError
 from frugalai.protocols import modbus as mb
 from frugalai.sim.clock import SimClock
+from frugalai.sim.device import EmulatedDevice
 from frugalai.sim.household import HouseholdProfile
 from frugalai.sim.pty import PtyPort
 
@@ -30,8 +31,10 @@ from frugalai.sim.pty import PtyPort
 INPUT_REGISTER_END = 0x0180
 
 
-class ModbusMeterEmulator:
+class ModbusMeterEmulator(EmulatedDevice):
     """Answers function 0x04 reads for ``slaves`` with SDM630-map values."""
+
+    thread_name = "modbus-meter"
 
     def __init__(
         self,
@@ -123,23 +126,3 @@ class ModbusMeterEmulator:
                 reply = self.answer(request)
                 if reply is not None:
                     self.port.write(reply)
-
-    def start(self) -> ModbusMeterEmulator:
-        self._thread = threading.Thread(target=self.run, daemon=True, name="modbus-meter")
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def close(self) -> None:
-        self.stop()
-        self.port.close()
-
-    def __enter__(self) -> ModbusMeterEmulator:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -23,6 +23,7 @@ import numpy as np
 
 from frugalai.protocols.tic import ETX, HISTORIQUE, STANDARD, STX, encode_frame, encode_group
 from frugalai.sim.clock import SimClock
+from frugalai.sim.device import EmulatedDevice
 from frugalai.sim.household import HouseholdProfile
 from frugalai.sim.pty import PtyPort
 
@@ -45,7 +46,7 @@ def _is_summer(ts: float) -> bool:
     return last_sunday(3) <= ts < last_sunday(10)
 
 
-class TicMeterEmulator:
+class TicMeterEmulator(EmulatedDevice):
     """A Linky in historique (default) or standard mode driven by a :class:`HouseholdProfile`.
 
     Args:
@@ -56,6 +57,8 @@ class TicMeterEmulator:
         port: where to write (a new pty when None).
         seed: seeds the corruption.
     """
+
+    thread_name = "tic-meter"
 
     def __init__(
         self,
@@ -222,27 +225,6 @@ class TicMeterEmulator:
                 break
 
     def start(self, until: Optional[float] = None) -> TicMeterEmulator:
-        """Run in a daemon thread."""
-        self._thread = threading.Thread(target=self.run, args=(until,), daemon=True,
-                                        name="tic-meter")
-        self._thread.start()
+        """Run in a daemon thread (until simulated time ``until``)."""
+        self._start_thread(until)
         return self
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def close(self) -> None:
-        self.stop()
-        self.port.close()
-
-    def __enter__(self) -> TicMeterEmulator:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
