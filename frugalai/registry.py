@@ -12,7 +12,7 @@ An unknown scheme is a :class:`~frugalai.errors.ConfigError` that lists the know
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable
+from typing import Any, Callable, cast
 from urllib.parse import parse_qsl, urlsplit
 
 from frugalai.errors import ConfigError
@@ -47,10 +47,11 @@ class Registry:
             raise ConfigError(f"unknown {self.kind} {name!r}; known: {known}", key=key) from None
         if isinstance(target, str):
             module_name, _, attr = target.partition(":")
-            target = importlib.import_module(module_name)
+            obj: Any = importlib.import_module(module_name)
             for part in attr.split("."):
-                target = getattr(target, part)
-            self._entries[name] = target
+                obj = getattr(obj, part)
+            self._entries[name] = obj
+            return cast(Factory, obj)
         return target
 
     def _load_plugins(self) -> None:
@@ -62,9 +63,9 @@ class Registry:
         except ImportError:  # pragma: no cover - Python < 3.8
             return
         try:
-            eps = entry_points(group=f"frugalai.{self.kind}s")  # type: ignore[call-arg]
+            eps: Any = entry_points(group=f"frugalai.{self.kind}s")
         except TypeError:  # Python 3.9: entry_points() takes no arguments
-            eps = entry_points().get(f"frugalai.{self.kind}s", [])  # type: ignore[attr-defined]
+            eps = cast(Any, entry_points()).get(f"frugalai.{self.kind}s", [])
         for ep in eps:
             self._entries.setdefault(ep.name, ep.load)
 

@@ -85,10 +85,11 @@ class ReferenceBackend:
             return self.net.forward_int8(X)
         out = self.net.forward(X)
         assert not isinstance(out, list)
-        return out
+        return np.asarray(out, dtype=np.float32)
 
     def predict_one(self, x: npt.ArrayLike) -> F32:
-        return self.predict_many(np.asarray(x, dtype=np.float32).reshape(1, -1))[0]
+        return np.asarray(self.predict_many(np.asarray(x, dtype=np.float32).reshape(1, -1))[0],
+                          dtype=np.float32)
 
     def info(self) -> dict[str, Any]:
         return {"backend": self.name, "precision": self.precision, "file": self.file,
@@ -134,7 +135,8 @@ class OnnxBackend:
                           dtype=np.float32)
 
     def predict_one(self, x: npt.ArrayLike) -> F32:
-        return self.predict_many(np.asarray(x, dtype=np.float32).reshape(1, -1))[0]
+        return np.asarray(self.predict_many(np.asarray(x, dtype=np.float32).reshape(1, -1))[0],
+                          dtype=np.float32)
 
     def info(self) -> dict[str, Any]:
         return {"backend": self.name, "precision": self.precision, "file": self.file,
@@ -200,13 +202,13 @@ class TfliteBackend:
     def _quantize_in(self, v: npt.NDArray[np.float32]) -> npt.NDArray[Any]:
         if self._in_type == np.int8:
             scale, zp = self._in_q
-            return np.clip(np.round(v / scale) + zp, -128, 127).astype(np.int8)
+            return np.asarray(np.clip(np.round(v / scale) + zp, -128, 127), dtype=np.int8)
         return v
 
     def _dequantize_out(self, y: npt.NDArray[Any]) -> F32:
         if y.dtype == np.int8:
             scale, zp = self._out_q
-            return (scale * (y.astype(np.float32) - zp)).astype(np.float32)
+            return np.asarray(scale * (y.astype(np.float32) - zp), dtype=np.float32)
         return np.array(y, dtype=np.float32)
 
     def predict_one(self, x: npt.ArrayLike) -> F32:

@@ -42,7 +42,8 @@ class QParams:
         return np.clip(q, -128, 127).astype(np.int8)
 
     def dequantize(self, q: npt.NDArray[np.integer]) -> F32:
-        return (self.scale * (q.astype(np.float32) - np.float32(self.zero_point))).astype(np.float32)
+        return np.asarray(self.scale * (q.astype(np.float32) - np.float32(self.zero_point)),
+                          dtype=np.float32)
 
     @classmethod
     def from_range(cls, lo: float, hi: float) -> QParams:
@@ -159,7 +160,7 @@ class DenseNet:
                 arrays[f"out_scale{i}"] = np.array(q.scale)
                 arrays[f"out_zp{i}"] = np.array(q.zero_point)
         with open(path, "wb") as fh:
-            np.savez(fh, **arrays)
+            np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy's stub: allow_pickle
 
     @classmethod
     def load(cls, path: Union[str, Path]) -> DenseNet:
@@ -177,5 +178,5 @@ class DenseNet:
 
 def _activate(h: npt.NDArray[np.floating], act: str) -> F32:
     if act == "relu":
-        return np.maximum(h, 0).astype(np.float32)
+        return np.asarray(np.maximum(h, 0), dtype=np.float32)
     return np.asarray(h, dtype=np.float32)

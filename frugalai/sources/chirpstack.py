@@ -163,7 +163,8 @@ class ChirpStackSource:
         except ImportError as err:
             raise SourceError("chirpstack:// needs paho-mqtt: pip install 'frugalai[mqtt]'") \
                 from err
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,  # type: ignore[attr-defined]
+                             client_id=self.client_id,
                              clean_session=False)
         if self.username:
             client.username_pw_set(self.username, self.password)
@@ -197,7 +198,8 @@ class ChirpStackSource:
         try:
             up = parse_uplink(raw, topic)
         except DecodeError as err:
-            return self._bad(err)
+            self._bad(err)
+            return None
         if up.dev_eui != self.dev_eui:
             self.stats.unknown_devices += 1
             return None
@@ -215,7 +217,8 @@ class ChirpStackSource:
         try:
             values, units, _ = split(self.decoder(up.data))
         except (DecodeError, ValueError) as err:
-            return self._bad(err)
+            self._bad(err)
+            return None
         if up.rssi is not None:
             values["rssi_dbm"], units["rssi_dbm"] = up.rssi, "dBm"
         if up.snr is not None:

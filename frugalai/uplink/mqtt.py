@@ -176,7 +176,8 @@ class MqttSink:
         self._sensors: set[str] = set()
         self._announced: set[str] = set()
 
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,  # type: ignore[attr-defined]
+                             client_id=self.client_id,
                              protocol=mqtt.MQTTv311, clean_session=True)
         if username is not None:
             client.username_pw_set(username, password)
@@ -222,7 +223,7 @@ class MqttSink:
         port = port or (8883 if secure else 1883)
         username = unquote(parts.username) if parts.username else None
         password = unquote(parts.password) if parts.password is not None else None
-        sources = [n for n in ("password_file", "password_env") if n in options]
+        sources: list[str] = [n for n in ("password_file", "password_env") if n in options]
         if password is not None:
             sources.insert(0, "the URL")
         if len(sources) > 1:

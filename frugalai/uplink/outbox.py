@@ -266,7 +266,7 @@ class Outbox:
         with self._lock:
             row = self._conn().execute(
                 "SELECT MIN(created) FROM events WHERE sent_at IS NULL").fetchone()
-        return row[0]
+        return None if row[0] is None else float(row[0])
 
     def dropped(self, sensor: Optional[str] = None) -> int:
         """Events dropped by the overflow policy since the database was created."""
