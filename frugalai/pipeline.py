@@ -205,7 +205,7 @@ class Flow:
 
     def _classify(self, closed: WindowStats, x: float) -> list[Event]:
         """Classifier flows: an Event of kind ``class`` when the class changes (from 0)."""
-        result = self.scorer.classify_one(closed, x)  # type: ignore[attr-defined]
+        result = self.scorer.classify_one(closed, x)
         with self._period_lock:  # a window counts while the features warm up too
             self.period.window_one(x, None if result is None else result[1])
         if result is None:

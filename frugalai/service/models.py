@@ -175,7 +175,7 @@ def _load_files(bundle: Bundle) -> None:
                     np.asarray(data[key]).sum()
         elif name.endswith(".onnx"):
             try:
-                import onnxruntime  # type: ignore[import-untyped]
+                import onnxruntime
             except ImportError:
                 continue
             onnxruntime.InferenceSession(str(f), providers=["CPUExecutionProvider"])

@@ -46,7 +46,9 @@ class Source(Protocol):
     """A source yields Readings until ``stop`` is set; it never raises on bad data."""
 
     sensor: str
-    stats: SourceStats
+
+    @property
+    def stats(self) -> SourceStats: ...  # read-only here, so a subclass of SourceStats fits
 
     def readings(self, stop: threading.Event) -> Iterator[Reading]: ...
 
