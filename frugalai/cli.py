@@ -19,7 +19,7 @@ from frugalai import __version__
 from frugalai.errors import ConfigError, FrugalError
 
 
-class ConfigPath(click.ParamType):
+class ConfigPath(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
     """A TOML config file, loaded and validated while the arguments are parsed."""
 
     name = "config"
@@ -95,6 +95,7 @@ def demo(seconds: float, hours: Optional[float], seed: int, corrupt_rate: float,
         click.echo(json.dumps({"summary": summary}, default=str))
         return
     raw, up = summary["raw_bytes_read"], summary["upstream_bytes_binary"]
+    assert isinstance(raw, int) and isinstance(up, int)
     click.echo("summary:")
     click.echo(f"  readings {summary['readings']}, frames rejected {summary['frames_rejected']}"
                f" (corrupted on the wire: {summary['frames_corrupted_on_wire']})")

@@ -34,7 +34,7 @@ def bundle_specs(models_dir: Path, batches: tuple[int, ...]) -> list[dict[str, A
     import logging
 
     try:
-        from frugalai.runtime import list_bundles, runtime_available  # type: ignore[attr-defined]
+        from frugalai.runtime import list_bundles, runtime_available
     except ImportError:
         return []
     specs = []

@@ -97,7 +97,7 @@ def card_metrics(card: Optional[dict[str, Any]]) -> tuple[dict[str, Any], dict[s
     """
     if not card:
         return {}, {}
-    metrics = card.get("metrics") if isinstance(card.get("metrics"), dict) else {}
+    metrics: dict[str, Any] = card["metrics"] if isinstance(card.get("metrics"), dict) else {}
     # held-out results first: a training score flatters the model
     order = {"test": 0, "validation": 1, "holdout": 1, "eval": 2, "training": 9, "train": 9}
     named = sorted((order.get(k, 5), k) for k, v in metrics.items() if isinstance(v, dict))
@@ -240,7 +240,7 @@ def build_report(config: Config, bench: dict[str, Any], summary: Optional[dict[s
     encode = next((r for r in bench.get("results", []) if r.get("model") == "encode-binary"), None)
     hours = summary_hours or (summary or {}).get("simulated_hours")
     scale = 24.0 / float(hours) if summary and hours else None
-    flows = []
+    flows: list[dict[str, Any]] = []
     for flow in config.flow:
         inferences = 86400 / flow.window_s
         row = bench_row(bench, flow.model)

@@ -80,7 +80,7 @@ def _bundle(spec: dict[str, Any]) -> Workload:
     both including the shared post-processing (score or class), as the pipeline calls them.
     """
     try:
-        from frugalai.runtime import load_model  # type: ignore[attr-defined]
+        from frugalai.runtime import load_model
     except ImportError as err:
         raise ModelError("frugalai.runtime.load_model is not available in this tree") from err
     path = Path(spec["path"])

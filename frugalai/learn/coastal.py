@@ -180,10 +180,12 @@ def train_coastal(series: Series, out_dir: Optional[Path], threshold_m: float = 
     step("fit")
     net, _ = fit_mlp(X[train], y[train], hidden)
     thresholds = tune_thresholds(softmax(np.asarray(net.forward(X[train]))), y[train])
-    decide = lambda raw: classify(softmax(raw), thresholds)  # noqa: E731
+    def decide(raw: npt.NDArray[np.floating]) -> npt.NDArray[np.int64]:
+        return classify(softmax(raw), thresholds)
+
     step("evaluate")
     qnet = net.quantize(X[train])
-    metrics = {
+    metrics: dict[str, Any] = {
         "validation": {
             "years": f"{valid_years[0]}-{valid_years[1]}",
             "model_fp32": class_metrics(y[valid], decide(np.asarray(net.forward(X[valid])))),

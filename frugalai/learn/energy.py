@@ -100,7 +100,9 @@ def evaluate_days(ts: FloatArray, scores: FloatArray, series: Series, tz_offset_
         month = datetime.fromtimestamp(d * 86400, tz=timezone.utc).strftime("%Y-%m")
         per_month[month] = per_month.get(month, 0) + 1
     labelled = sorted(d for d, lab in label_of.items() if lab)
-    iso = lambda d: datetime.fromtimestamp(d * 86400, tz=timezone.utc).date().isoformat()  # noqa: E731
+    def iso(day: int) -> str:
+        return datetime.fromtimestamp(day * 86400, tz=timezone.utc).date().isoformat()
+
     return {
         "day_roc_auc": round(float(roc_auc_score(y, day_score)), 4),
         "day_score": "mean window score over the day",
