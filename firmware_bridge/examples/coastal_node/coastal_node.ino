@@ -60,9 +60,11 @@ void setup()
 void loop()
 {
     static uint32_t last_report = 0;
-    if (last_report != 0 && millis() - last_report < REPORT_MS) {
+    static bool reported = false;   /* report at once after boot, then every REPORT_MS */
+    if (reported && millis() - last_report < REPORT_MS) {
         return;
     }
+    reported = true;
     last_report = millis();
 
     double air_pa = bmp.readPressure();
