@@ -341,3 +341,21 @@ def test_report_raw_stream_unknown_for_non_serial_sources(tmp_path: Path) -> Non
     md = to_markdown(rep)
     assert "| tide | unknown (not a serial line) | 44 | unknown |" in md
     assert "not benchmarked" in md
+
+
+def test_report_says_when_a_flow_runs_the_baseline_rule(tmp_path: Path) -> None:
+    """The shipped coastal card, run with ``decision = "baseline"``: the report must not
+    present the model's figures as what the flow does."""
+    from frugalai.config import loads_config
+    from frugalai.energy.report import build_report, to_markdown
+    from frugalai.runtime.model import shipped_models_dir
+
+    cfg = loads_config({"gateway": {"id": "quai", "models_dir": str(shipped_models_dir())},
+                        "flow": [{"name": "tide", "source": "lora:///dev/ttyUSB1?modem=rak3172",
+                                  "model": "coastal-submersion", "quantity": "water_level_m",
+                                  "aggregate": "mean", "window_s": 3600,
+                                  "decision": "baseline"}]})
+    md = to_markdown(build_report(cfg, json.loads(_bench(tmp_path).read_text())))
+    models_section = md[md.index("## Models against"):]
+    row = next(line for line in models_section.splitlines() if line.startswith("| tide |"))
+    assert "this flow runs the baseline rule" in row and "flood.recall" in row

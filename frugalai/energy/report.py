@@ -268,7 +268,8 @@ def build_report(config: Config, bench: dict[str, Any], summary: Optional[dict[s
         j_inf = (uj or 0.0) * inferences / 1e6
         j_ev = events * (enc_uj + radio) / 1e6
         flows.append({
-            "flow": flow.name, "model": flow.model, "inferences_per_day": inferences,
+            "flow": flow.name, "model": flow.model, "decision": flow.decision,
+            "inferences_per_day": inferences,
             "uj_per_inference": uj,
             "backend": row and f"{row['backend']} {row['precision']}",
             "j_per_day_inference": j_inf, "events_per_day": events,
@@ -372,6 +373,9 @@ def to_markdown(rep: dict[str, Any]) -> str:
             bb = _num(_short(f["baseline"], 9)) if f["baseline"] else "no baseline recorded: the need " \
                 "for AI is not shown"
             vv = verdict(f["comparison"])
+            if f.get("decision") == "baseline":
+                vv = ("this flow runs the baseline rule (`decision = \"baseline\"`), not the "
+                      f"model; the card's comparison: {vv}")
         size = f"{f['model_bytes']:,}" if f["model_bytes"] is not None else "-"
         out.append(f"| {f['flow']} | {f['model']} | {size} | {mm} | {bb} | {vv} |")
     out += ["", "The spec asks that the need for AI be shown against a less consuming "
