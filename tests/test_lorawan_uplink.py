@@ -399,6 +399,9 @@ def test_daily_budget_survives_a_restart_and_ages_with_the_downtime(tmp_path: Pa
                         state_file=state)
     assert again.planner.budget is not None
     assert again.planner.budget.used_s(rebooted()) == pytest.approx(spent, abs=1e-3)
+    # restarted at once: the last uplink's sub-band silence (6.17 s at 1 %) still holds
+    wait, why = again.planner.wait_s(11, rebooted())
+    assert why == "duty_cycle" and 5.0 < wait <= 6.17
 
     data = json.loads(state.read_text())  # the same file, written 100 s short of a day ago
     data["saved_wall"] -= 86_400 - 100
@@ -408,6 +411,7 @@ def test_daily_budget_survives_a_restart_and_ages_with_the_downtime(tmp_path: Pa
     assert later.planner.budget is not None
     # the join, 200 s before the uplinks, has left the 24-hour window; the uplinks have not
     assert later.planner.budget.used_s(rebooted()) == pytest.approx(3 * toa, abs=1e-3)
+    assert later.planner.wait_s(11, rebooted()) == (0.0, "")  # the silence is long over
 
     state.write_text("{not json")
     broken = LorawanSink("/dev/null-modem", modem="rn2483", budget_s=30, clock=rebooted,

@@ -153,6 +153,26 @@ class DutyCycle:
         self._free_at[band.name] = max(self._free_at.get(band.name, 0.0),
                                        now + toa / band.duty_cycle)
 
+    def snapshot(self, now: float) -> dict[str, float]:
+        """Seconds each silent sub-band must still wait, for a state file (see AirtimeBudget).
+
+        >>> dc = DutyCycle(); dc.record(868_100_000, 0.5, now=100.0); dc.snapshot(now=120.0)
+        {'M': 30.0}
+        """
+        return {name: round(at - now, 3) for name, at in self._free_at.items() if at > now}
+
+    def restore(self, snapshot: dict[str, float], now: float, elapsed_s: float = 0.0) -> None:
+        """Take back a :meth:`snapshot` taken ``elapsed_s`` ago.
+
+        >>> dc = DutyCycle(); dc.restore({"M": 30.0}, now=5.0, elapsed_s=10.0)
+        >>> dc.wait_s(868_300_000, now=5.0)
+        20.0
+        """
+        for name, wait in snapshot.items():
+            if float(wait) - elapsed_s > 0:
+                self._free_at[name] = max(self._free_at.get(name, 0.0),
+                                          now + float(wait) - elapsed_s)
+
     def __repr__(self) -> str:
         return f"DutyCycle({[b.name for b in self.bands]})"
 

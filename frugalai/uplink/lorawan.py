@@ -16,7 +16,8 @@ the EU868 sub-band duty cycle (1 % on the default channels) and, with ``budget_s
 returns only the events that went on air now; the rest stay in the outbox, which hands them back
 most urgent first. ``summary()`` says how many events had to wait and why. In a gateway the
 budget is kept in ``<state_dir>/lorawan-budget-<port>.json`` (saved after each uplink, taken
-back at start and aged by the downtime), so a restart does not reset the day's fair use.
+back at start and aged by the downtime), so a restart does not reset the day's fair use;
+the sub-bands' duty-cycle silences are kept the same way.
 
 Modem replies map to actions (:mod:`frugalai.protocols.at_modem`): ``busy``, ``no_free_ch``,
 ``mac_err``, ``AT_BUSY_ERROR`` -> retry later; ``not_joined``, ``silent``,
@@ -176,7 +177,8 @@ class LorawanSink:
 
     # --- the budget's state file --------------------------------------------------------------
     def _load_budget(self) -> None:
-        """Take back the last 24 h of airtime from the state file, aged by the downtime."""
+        """Take back the last 24 h of airtime and the sub-bands' silences from the state
+        file, aged by the downtime."""
         budget = self.planner.budget
         if self.state_file is None or budget is None:
             return
@@ -185,9 +187,10 @@ class LorawanSink:
             # The wall clock only measures the downtime; a clock that went back counts as none.
             elapsed = max(0.0, time.time() - float(data["saved_wall"]))
             budget.restore(data["budget"], self.clock(), elapsed)
+            self.planner.duty_cycle.restore(data.get("duty_cycle", {}), self.clock(), elapsed)
         except FileNotFoundError:
             return
-        except (OSError, ValueError, KeyError, TypeError) as err:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
             log.warning("%s: airtime budget state %s unreadable (%s): starting from an empty "
                         "day", self.name, self.state_file, err)
             return
@@ -201,7 +204,9 @@ class LorawanSink:
         budget = self.planner.budget
         if self.state_file is None or budget is None:
             return
-        data = {"saved_wall": time.time(), "budget": budget.snapshot(self.clock())}
+        now = self.clock()
+        data = {"saved_wall": time.time(), "budget": budget.snapshot(now),
+                "duty_cycle": self.planner.duty_cycle.snapshot(now)}
         tmp = self.state_file.with_name(self.state_file.name + ".tmp")
         try:
             with open(tmp, "w") as f:
