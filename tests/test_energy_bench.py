@@ -186,6 +186,23 @@ def test_report_figures(tmp_path: Path) -> None:
                                    "delta": pytest.approx(0.13)}]
 
 
+def test_report_costs_a_flow_on_its_configured_backend(tmp_path: Path) -> None:
+    """The footprint is that of what the flow runs: onnx fp32 (80 uJ) when so configured, the
+    cheapest benchmarked configuration (tflite int8, 40 uJ) only when the flow's own was not
+    measured."""
+    from frugalai.config import loads_config
+    from frugalai.energy.report import build_report, load_json
+
+    _card(tmp_path, {"name": "pump-ae"})
+    flows = [{"name": f"pump-{b}", "source": "serial:///dev/ttyUSB1?protocol=tic",
+              "model": "pump-ae", "backend": b, "precision": "fp32"}
+             for b in ("onnx", "reference")]
+    cfg = loads_config({"gateway": {"models_dir": str(tmp_path / "models")}, "flow": flows})
+    onnx, reference = build_report(cfg, load_json(_bench(tmp_path), "b"))["flows"]
+    assert (onnx["backend"], onnx["uj_per_inference"]) == ("onnx fp32", 80.0)
+    assert (reference["backend"], reference["uj_per_inference"]) == ("tflite int8", 40.0)
+
+
 def test_card_metrics_shapes() -> None:
     from frugalai.energy.report import card_metrics, compare, verdict
 

@@ -188,11 +188,14 @@ def _short(metrics: dict[str, Any], limit: int = 8) -> dict[str, Any]:
     return {**head, **dict(list((rates or metrics).items())[:limit])}
 
 
-def bench_row(bench: dict[str, Any], model: str) -> Optional[dict[str, Any]]:
-    """The cheapest batch-1 result of ``model`` in the benchmark (the deployable choice)."""
+def bench_row(bench: dict[str, Any], model: str, backend: Optional[str] = None,
+              precision: Optional[str] = None) -> Optional[dict[str, Any]]:
+    """The batch-1 result of ``model`` on the flow's ``backend`` and ``precision`` (what the
+    gateway runs); without one, the cheapest batch-1 result (the deployable choice)."""
     name = Path(model).name
     rows = [r for r in bench.get("results", []) if r.get("model") == name and r.get("batch") == 1]
-    return min(rows, key=lambda r: r["uj_per_inference"]) if rows else None
+    same = [r for r in rows if r.get("backend") == backend and r.get("precision") == precision]
+    return same[0] if same else min(rows, key=lambda r: r["uj_per_inference"]) if rows else None
 
 
 def _num(v: Any) -> str:
@@ -243,7 +246,7 @@ def build_report(config: Config, bench: dict[str, Any], summary: Optional[dict[s
     flows: list[dict[str, Any]] = []
     for flow in config.flow:
         inferences = 86400 / flow.window_s
-        row = bench_row(bench, flow.model)
+        row = bench_row(bench, flow.model, flow.backend, flow.precision)
         card = find_card(models_dir, flow.model)
         metrics, baseline = card_metrics(card)
         counts = _summary_counts(summary, flow.name, len(config.flow))
