@@ -29,9 +29,10 @@ from typing import Any, Optional
 from frugalai import __version__
 from frugalai.config import Config, FlowConfig, load_config
 from frugalai.errors import FrugalError
+from frugalai.fileio import atomic_write
 from frugalai.pipeline import Pipeline
 from frugalai.service.health import prometheus
-from frugalai.service.health.status import STATUS_FILE, atomic_write, outbox_view, redact
+from frugalai.service.health.status import STATUS_FILE, outbox_view, redact
 from frugalai.service.models import model_version
 from frugalai.service.notify import Notifier
 from frugalai.service.supervisor import FlowRunner, TrackedSink

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from frugalai.config import Config
 from frugalai.errors import ConfigError, FrugalError
+from frugalai.fileio import atomic_write
 from frugalai.registry import split_url
 
 #: kernel device classes (``/proc/devices`` names) by device-node prefix.
@@ -123,10 +124,7 @@ def install_unit(text: str, config: Config, *, user: str, unit_dir: str,
         yield f"created state dir {state}"
     unit = Path(unit_dir) / f"{unit_name}.service"
     unit.parent.mkdir(parents=True, exist_ok=True)
-    tmp = unit.with_name(f".{unit.name}.tmp")
-    tmp.write_text(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, unit)
+    atomic_write(unit, text)
     yield f"wrote {unit}"
     yield f"next: systemctl daemon-reload && systemctl enable --now {unit_name}"
 

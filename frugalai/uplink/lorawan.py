@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -40,6 +39,7 @@ from typing import Any, Callable, Optional, Union
 from frugalai.errors import ConfigError, DecodeError, SourceError, UplinkError
 from frugalai.events.codec import BINARY_SIZE, encode_binary
 from frugalai.events.event import Event
+from frugalai.fileio import atomic_write
 from frugalai.protocols.at_modem import TxOutcome
 from frugalai.protocols.lorawan import (
     EU868_MAX_PAYLOAD,
@@ -207,13 +207,8 @@ class LorawanSink:
         now = self.clock()
         data = {"saved_wall": time.time(), "budget": budget.snapshot(now),
                 "duty_cycle": self.planner.duty_cycle.snapshot(now)}
-        tmp = self.state_file.with_name(self.state_file.name + ".tmp")
         try:
-            with open(tmp, "w") as f:
-                json.dump(data, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.state_file)
+            atomic_write(self.state_file, json.dumps(data), fsync=True)
         except OSError as err:
             if str(err) != self._save_error:  # say it once per kind of failure
                 log.warning("%s: cannot save the airtime budget to %s: %s", self.name,

@@ -33,16 +33,6 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def atomic_write(path: Union[str, Path], text: str, mode: int = 0o644) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same directory and a rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
-
-
 def outbox_view(db: Union[str, Path], now: Optional[float] = None) -> dict[str, Any]:
     """Depth, oldest pending age and the last event of each sensor, read-only.
 
