@@ -24,6 +24,7 @@ from frugalai.pipeline import Flow, Pipeline
 from frugalai.runtime.model import load_model, shipped_models_dir
 from frugalai.runtime.scorers import AnomalyScorer
 from frugalai.sim.clock import SimClock
+from frugalai.sim.device import stop_when_done
 from frugalai.sim.household import HouseholdProfile, demo_anomalies
 from frugalai.sim.tic_meter import TicMeterEmulator
 from frugalai.sources.serial_source import SerialSource
@@ -76,23 +77,15 @@ def run_demo(options: DemoOptions, on_event: Callable[[Event], None]) -> dict[st
                              policy=PolicyConfig(on=policy["on"], off=policy["off"],
                                                  debounce=policy["debounce"]))
     source = SerialSource(meter.path, sensor="linky", protocol="tic", mode="historique",
-                          clock=meter.frame_clock)
+                          clock=meter.gateway_clock)
     meter.lockstep_with(lambda: source.stats.bytes_read)
     flow = Flow(flow_config, source, scorer)
     pipeline = Pipeline([flow], Outbox(state / "outbox.sqlite"), sinks=[], on_event=on_event)
     stop = threading.Event()
-
-    def stop_when_meter_done() -> None:
-        # The demo covers the whole simulated span, however long a loaded machine takes.
-        while meter.running and not stop.is_set():
-            stop.wait(0.05)
-        stop.wait(0.3)  # the last frame's reading scored and its event in the outbox
-        stop.set()
-
     try:
         source.open()  # plugged in before the meter speaks: pyserial flushes input on open
         meter.start(until=DEMO_START + options.sim_hours * 3600)
-        threading.Thread(target=stop_when_meter_done, daemon=True, name="demo-end").start()
+        stop_when_done(lambda: meter.running, stop, settle_s=0.3)
         # The bound only matters if the meter thread hangs.
         pipeline.run(stop, duration=options.seconds * 4 + 30)
         summary = pipeline.summary()

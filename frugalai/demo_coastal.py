@@ -33,6 +33,7 @@ from frugalai.events.event import Event
 from frugalai.pipeline import Flow, Pipeline
 from frugalai.sim.clock import SimClock
 from frugalai.sim.coastal_node import CoastalNode, TideModel
+from frugalai.sim.device import stop_when_done
 from frugalai.sim.lora_modem import Rak3172Emulator, Rn2483Emulator
 from frugalai.sources.lora_source import LoraSource
 from frugalai.uplink.lorawan import LorawanSink
@@ -107,7 +108,7 @@ def run_coastal_demo(options: CoastalOptions, on_event: Callable[[Event], None],
                              sensor_id=7, quantity="water_level_m", aggregate="mean",
                              window_s=3600, model=COASTAL_BUNDLE, threshold_m=options.threshold_m)
     source = LoraSource(rx_modem.path, sensor="tide", modem="rak3172", decoder=decode,
-                        clock=node.packet_clock, node=7)
+                        clock=node.gateway_clock, node=7)
     node.lockstep_with(lambda: source.stats.packets + source.stats.rx_errors)
     sink = LorawanSink(tx_modem.path, modem="rn2483", dr=5, fport=10,
                        budget_s=options.budget_s, clock=clock)
@@ -117,23 +118,15 @@ def run_coastal_demo(options: CoastalOptions, on_event: Callable[[Event], None],
     try:
         sink.connect()
         listening = threading.Event()
-        threading.Thread(target=lambda: (listening.wait(10), node.start(
-            until=COASTAL_START + options.sim_days * 86400)), daemon=True).start()
+        starter = threading.Thread(target=lambda: (listening.wait(10), node.start(
+            until=COASTAL_START + options.sim_days * 86400)), daemon=True)
+        starter.start()
         watcher = threading.Thread(
             target=lambda: listening.set() if _wait_listening(rx_modem, stop) else None,
             daemon=True)
         watcher.start()
-
-        def stop_when_node_done() -> None:
-            # The demo covers the whole simulated span, however long a loaded machine takes.
-            listening.wait(10)
-            stop.wait(0.2)
-            while node.running and not stop.is_set():
-                stop.wait(0.05)
-            stop.wait(0.5)  # the last packets scored and their events sent over LoRaWAN
-            stop.set()
-
-        threading.Thread(target=stop_when_node_done, daemon=True, name="demo-end").start()
+        # settle: the last packets scored and their events sent over LoRaWAN
+        stop_when_done(lambda: starter.is_alive() or node.running, stop, settle_s=0.5)
         # The bound only matters if the node thread hangs.
         pipeline.run(stop, duration=options.seconds * 4 + 30)
         summary = pipeline.summary()

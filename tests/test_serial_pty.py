@@ -104,11 +104,11 @@ def test_unplug_and_replug_resumes_and_counts_the_outage(tmp_path: Path) -> None
 
 def test_lockstep_stamps_each_frame_at_its_instant_even_with_a_slow_reader() -> None:
     """At 17,280x a reader 10 ms late is three simulated minutes late; in lockstep the meter
-    waits for the gateway, and its frame clock gives each frame's own instant."""
+    waits for the gateway, and its gateway clock gives each frame's own instant."""
     clock = SimClock(1.7e9, speed=17_280)
     period = 60.0
     with TicMeterEmulator(HouseholdProfile(seed=6), clock, frame_period_s=period) as meter:
-        source = SerialSource(meter.path, sensor="m", clock=meter.frame_clock)
+        source = SerialSource(meter.path, sensor="m", clock=meter.gateway_clock)
         meter.lockstep_with(lambda: source.stats.bytes_read)
         stop = threading.Event()
         got: list[Reading] = []

@@ -22,6 +22,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from frugalai.sim.clock import SimClock
+from frugalai.sim.device import Emulator
 from frugalai.sim.lora_modem import ModemEmulator
 
 #: (period h, amplitude m, phase rad): the main constituents at Providence (approximate).
@@ -75,7 +76,7 @@ class HourlyReplay:
         return float(np.interp(ts, self.times, self.levels))
 
 
-class CoastalNode:
+class CoastalNode(Emulator):
     """Sends ``encode(level)`` through ``modem`` every ``period_s`` simulated seconds.
 
     Args:
@@ -89,7 +90,7 @@ class CoastalNode:
                  corrupt_rate: float = 0.0, seed: int = 0) -> None:
         self.modem = modem
         self.encode = encode
-        self.clock = clock
+        self.clock: SimClock = clock
         self.level = level or TideModel(seed=seed)
         self.period_s = period_s
         self.rssi, self.snr = rssi, snr
@@ -100,46 +101,13 @@ class CoastalNode:
         self._rng = np.random.default_rng(seed + 1)
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
-        self._handled: Optional[Callable[[], int]] = None
-        self._offset = 0  # packets the gateway can never handle (missed by its modem)
-
-    def lockstep_with(self, handled: Callable[[], int]) -> None:
-        """Run in lockstep with a gateway that has handled ``handled()`` packets so far
-        (decoded or rejected by the radio CRC).
-
-        For compressed time (a week in seconds: 10 ms of thread scheduling is minutes of
-        tide): the node transmits only once the gateway has handled its previous packet, and
-        :meth:`packet_clock` tells the gateway the instant of the packet it is handling.
-        """
-        self._handled = handled
-
-    def packet_clock(self) -> float:
-        """The simulated instant of the last packet the gateway has handled (the shared clock
-        before :meth:`lockstep_with` or before the first packet)."""
-        if self._handled is None:
-            return self.clock()
-        k = self._handled() + self._offset - 1
-        return self.sent[k][0] if 0 <= k < len(self.sent) else self.clock()
-
-    def _wait_for_gateway(self, timeout: float = 1.0) -> None:
-        assert self._handled is not None
-        deadline = time.monotonic() + timeout
-        while self._handled() + self._offset < len(self.sent):
-            if self._stop.wait(0.0002):
-                return
-            if time.monotonic() >= deadline:  # a packet the modem missed: count from here
-                self._offset = len(self.sent) - self._handled()
-                return
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
 
     def send_one(self, ts: float) -> None:
         value = self.level(ts)
         payload = self.encode(ts, value)
         self.packets_sent += 1
         self.sent.append((ts, value))
+        self._lockstep_sent(1, ts)  # in packets: decoded or rejected, the gateway handles each
         if self.corrupt_rate > 0 and self._rng.random() < self.corrupt_rate:
             # garbled on the air: the receiver's LoRa CRC rejects it, the modem reports it
             self.packets_corrupted += 1
@@ -152,8 +120,7 @@ class CoastalNode:
     def run(self, until: Optional[float] = None) -> None:
         ts = self.clock()
         while not self._stop.is_set() and (until is None or ts < until):
-            if self._handled is not None:
-                self._wait_for_gateway()
+            self._lockstep_wait()
             self.send_one(ts)
             ts += self.period_s
             delay = self.clock.real_time_of(ts) - time.monotonic()
@@ -161,12 +128,6 @@ class CoastalNode:
                 break
 
     def start(self, until: Optional[float] = None) -> CoastalNode:
-        self._thread = threading.Thread(target=self.run, args=(until,), daemon=True,
-                                        name="coastal-node")
-        self._thread.start()
+        """Run in a daemon thread (until simulated time ``until``)."""
+        self._start_thread(until)
         return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)

@@ -45,7 +45,7 @@ class FbNodeEmulator(EmulatedDevice):
             raise ValueError(f"kind must be coastal or energy, got {kind!r}")
         self.node_id = node_id
         self.kind = kind
-        self.clock = clock or SimClock(time.time(), 1.0)
+        self.clock: SimClock = clock or SimClock(time.time(), 1.0)
         self.period_s = period_s
         self.port = port or PtyPort()
         self.drop_rate = drop_rate

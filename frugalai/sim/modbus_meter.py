@@ -49,7 +49,7 @@ class ModbusMeterEmulator(EmulatedDevice):
         self.profile = profile
         self.slaves = set(slaves)
         self.silent = set(silent)
-        self.clock = clock or SimClock(time.time(), 1.0)
+        self.clock: SimClock = clock or SimClock(time.time(), 1.0)
         self.port = port or PtyPort()
         self.corrupt_rate = corrupt_rate
         self.requests = 0

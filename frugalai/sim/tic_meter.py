@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 
@@ -74,10 +73,9 @@ class TicMeterEmulator(EmulatedDevice):
         if mode not in (HISTORIQUE, STANDARD):
             raise ValueError(f"mode must be historique or standard, got {mode!r}")
         self.mode = mode
-        self._reader_bytes: Optional[Callable[[], int]] = None
         self.baud = BAUD_HISTORIQUE if mode == HISTORIQUE else BAUD_STANDARD
         self.profile = profile
-        self.clock = clock or SimClock(time.time(), 1.0)
+        self.clock: SimClock = clock or SimClock(time.time(), 1.0)
         self.frame_period_s = frame_period_s
         self.corrupt_rate = corrupt_rate
         self.port = port or PtyPort()
@@ -90,10 +88,6 @@ class TicMeterEmulator(EmulatedDevice):
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._last_ts: Optional[float] = None
-        # (byte offset where a frame ends, its simulated instant), for frame_clock()
-        self._frame_ends: deque[tuple[int, float]] = deque()
-        self._written = 0
-        self._received_ts: Optional[float] = None
 
     @property
     def path(self) -> str:
@@ -168,56 +162,16 @@ class TicMeterEmulator(EmulatedDevice):
                 if self._stop.wait(chunk * BITS_PER_CHAR / self.baud):
                     return
         else:
-            self._frame_ends.append((self._written + len(frame), ts))
-            self._written += self.port.write(frame)
+            self._lockstep_sent(len(frame), ts)  # in bytes (the source counts bytes read),
+            self.port.write(frame)                # before the gateway can read them
         self.frames_sent += 1
         self.bytes_sent += len(frame)
-
-    def lockstep_with(self, reader_bytes: Callable[[], int]) -> None:
-        """Run in lockstep with a gateway that has read ``reader_bytes()`` bytes so far.
-
-        For compressed time: SimClock at 17,280x turns 10 ms of thread scheduling into three
-        simulated minutes, and a 15-minute energy rate computed from such stamps is noise.
-        In lockstep the meter writes a frame only once the gateway has read the previous one
-        (a busy gateway slows the simulation instead of receiving a backlog), and
-        :meth:`frame_clock` tells the gateway the instant of the frame it is decoding.
-        (The pty's own FIONREAD cannot serve: the kernel moves written bytes to the reading
-        side asynchronously, so "nothing queued" also means "not arrived yet".)
-        """
-        self._reader_bytes = reader_bytes
-
-    def frame_clock(self) -> float:
-        """The simulated instant of the last frame the gateway has read whole (the shared
-        clock before :meth:`lockstep_with` or before the first frame)."""
-        if self._reader_bytes is None:
-            return self.clock()
-        read = self._reader_bytes()
-        while self._frame_ends and self._frame_ends[0][0] <= read:
-            self._received_ts = self._frame_ends.popleft()[1]
-        return self.clock() if self._received_ts is None else self._received_ts
-
-    def _wait_for_reader(self, timeout: float = 1.0) -> bool:
-        """Wait until the gateway has read all that was written; False on timeout (a gone
-        reader: a real meter does not wait, so neither does this one for long)."""
-        assert self._reader_bytes is not None
-        deadline = time.monotonic() + timeout
-        while self._reader_bytes() < self._written:
-            if self._stop.wait(0.0002):
-                return False
-            if time.monotonic() >= deadline:
-                # Bytes the reader never got (flushed when it opened the port, lost while it
-                # was away): count from what it has read, or every frame would wait.
-                self._written = self._reader_bytes()
-                self._frame_ends.clear()
-                return False
-        return True
 
     def run(self, until: Optional[float] = None) -> None:
         """Send frames until stopped (or until simulated time ``until``)."""
         ts = self.clock()
         while not self._stop.is_set() and (until is None or ts < until):
-            if self._reader_bytes is not None:
-                self._wait_for_reader()
+            self._lockstep_wait()
             self.send_one(ts)
             ts += self.frame_period_s
             delay = self.clock.real_time_of(ts) - time.monotonic()
