@@ -19,7 +19,7 @@ import numpy as np
 
 from frugalai.features.coastal import CoastalFeatures
 from frugalai.features.tide import fit_tide
-from frugalai.learn.coastal import PROVIDENCE_HAT_M, labels_for, year_start
+from frugalai.learn.coastal import PROVIDENCE_HAT_M, labels_for, max_level_ahead, year_start
 from frugalai.learn.data import load_providence
 
 
@@ -47,11 +47,7 @@ def main() -> None:
     tide = fit_tide(series.ts[in_tide], series.values[in_tide])
     ts, X = CoastalFeatures(tide, PROVIDENCE_HAT_M, 3).transform_many(series.ts, series.values)
     y = labels_for(ts, series, PROVIDENCE_HAT_M, 3, 0.15)
-    idx = np.round((ts - series.ts[0]) / 3600).astype(int)
-    lv = np.concatenate([series.values, np.full(4, np.nan)])
-    ahead = np.stack([lv[idx + k] for k in range(4)], axis=1)
-    with np.errstate(all="ignore"):
-        m = np.nanmax(np.where(np.isnan(ahead), -np.inf, ahead), axis=1) - PROVIDENCE_HAT_M
+    m = max_level_ahead(ts, series, 3) - PROVIDENCE_HAT_M
     ok = y >= 0
     ts, X, y, m = ts[ok], X[ok], y[ok], m[ok]
     tr = ts < year_start(1991)

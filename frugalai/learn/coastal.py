@@ -40,15 +40,19 @@ def year_start(year: int) -> float:
     return datetime(year, 1, 1, tzinfo=timezone.utc).timestamp() - PROVIDENCE_UTC_OFFSET_H * 3600
 
 
-def labels_for(ts: FloatArray, series: Series, threshold_m: float, horizon_h: int,
-               watch_margin_m: float) -> npt.NDArray[np.int64]:
-    """Class of each row time (-1 when the next hours are all missing)."""
-    grid0 = series.ts[0]
-    idx = np.round((ts - grid0) / 3600.0).astype(np.int64)
+def max_level_ahead(ts: FloatArray, series: Series, horizon_h: int) -> FloatArray:
+    """``max L(t..t+H)`` observed for each row time (-inf when those hours are all missing)."""
+    idx = np.round((ts - series.ts[0]) / 3600.0).astype(np.int64)
     lv = np.concatenate([series.values, np.full(horizon_h + 1, np.nan)])
     ahead = np.stack([lv[idx + k] for k in range(horizon_h + 1)], axis=1)
     with np.errstate(all="ignore"):
-        m = np.nanmax(np.where(np.isnan(ahead), -np.inf, ahead), axis=1)
+        return np.asarray(np.nanmax(np.where(np.isnan(ahead), -np.inf, ahead), axis=1))
+
+
+def labels_for(ts: FloatArray, series: Series, threshold_m: float, horizon_h: int,
+               watch_margin_m: float) -> npt.NDArray[np.int64]:
+    """Class of each row time (-1 when the next hours are all missing)."""
+    m = max_level_ahead(ts, series, horizon_h)
     y = np.zeros(len(ts), dtype=np.int64)
     y[m >= threshold_m - watch_margin_m] = 1
     y[m >= threshold_m] = 2
