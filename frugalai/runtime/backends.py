@@ -222,9 +222,12 @@ class TfliteBackend:
         if len(rows) == 0:
             return np.zeros((0, self._n_out), np.float32)
         if len(rows) == 1 or not self._batch_ok:
-            return np.stack([self.predict_one(r) for r in rows])
+            return self._one_by_one(rows)
         return np.concatenate([self._run_batch(rows[i:i + self.max_batch])
                                for i in range(0, len(rows), self.max_batch)])
+
+    def _one_by_one(self, rows: npt.NDArray[np.float32]) -> F32:
+        return np.stack([self.predict_one(r) for r in rows])
 
     def _run_batch(self, rows: npt.NDArray[np.float32]) -> F32:
         n = len(rows)
@@ -238,7 +241,7 @@ class TfliteBackend:
                 self._batch_n = n
             except (ValueError, RuntimeError):  # a graph that cannot take a batch: row by row
                 self._batch_ok = False
-                return np.stack([self.predict_one(r) for r in rows])
+                return self._one_by_one(rows)
         self._batch_it.set_tensor(self._in, self._quantize_in(rows))
         self._batch_it.invoke()
         return self._dequantize_out(self._batch_it.get_tensor(self._out))
