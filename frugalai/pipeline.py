@@ -264,7 +264,7 @@ class Pipeline:
         flows = []
         public_key = None
         if config.models.public_key:
-            from frugalai.service.models import parse_public_key
+            from frugalai.runtime.bundle import parse_public_key
 
             public_key = parse_public_key(config.models.public_key)
         for i, fc in enumerate(config.flow):

@@ -1,102 +1,220 @@
-"""Name / URL-scheme registries for sources, uplinks, backends and codecs.
+"""Name / URL-scheme registries: the one place where every extension point is declared.
 
-Built-ins register themselves exactly like third-party plugins do: a plugin package declares an
-entry point in the group ``frugalai.<kind>`` (``frugalai.sources``, ``frugalai.uplinks``,
-``frugalai.backends``, ``frugalai.codecs``) whose name is the scheme and whose value is a factory.
-Built-in factories are named as import strings so that ``import frugalai`` stays light: the module
-behind a scheme is imported only when that scheme is used.
+One :class:`Registry` per kind: ``sources`` (URL scheme -> source), ``protocols`` (serial
+protocol -> framer), ``uplinks`` (URL scheme -> sink), ``backends``, ``codecs``, ``decoders``
+(LoRa payloads), ``meters``, plus ``policies`` and ``scorers``. Config validation, the CLI's
+choices, ``frugalai plugins`` and the conformance tests all read these; no other module keeps
+its own list of names.
 
-An unknown scheme is a :class:`~frugalai.errors.ConfigError` that lists the known ones.
+**Built-ins and plugins take the same path.** A third-party package declares an entry point in
+the group ``frugalai.<kind>s`` (``frugalai.backends``, ``frugalai.uplinks``, ...) whose name is
+the name or scheme and whose value is ``"module:attr"``::
+
+    [project.entry-points."frugalai.backends"]
+    mybackend = "mypkg.backend:MyBackend"
+
+The built-ins below are the same ``(name, "module:attr")`` records, turned into the same
+:class:`importlib.metadata.EntryPoint` objects and loaded by the same ``EntryPoint.load()``. They
+are declared here rather than in ``pyproject.toml`` so that the core works without its own
+distribution metadata (a source checkout, a stale editable install, a vendored copy). The module
+behind a name is imported only when that name is used: ``import frugalai`` stays light.
+
+A plugin may not replace a built-in: the built-in wins and ``frugalai plugins`` shows the
+plugin as shadowed. An unknown name is a :class:`~frugalai.errors.ConfigError` that lists the
+known ones.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any, Callable, cast
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint
+from typing import Any, Callable, Optional, Union, cast
 from urllib.parse import parse_qsl, urlsplit
 
 from frugalai.errors import ConfigError
 
 Factory = Callable[..., Any]
 
+#: Model precisions a backend may be asked for (the card's ``artifacts`` name one file each).
+PRECISIONS = ("fp32", "int8")
+
+
+@dataclass
+class Entry:
+    """One registered name and where it comes from."""
+
+    kind: str
+    name: str
+    #: ``"module:attr"`` of the factory (or the callable's qualified name)
+    target: str
+    #: ``built-in``, ``plugin`` or ``code`` (registered at run time by ``register``)
+    origin: str
+    #: for a plugin, the distribution that declares it (``name version``)
+    distribution: str = ""
+    #: a plugin entry point with the same name as an existing entry (not used)
+    shadowed: bool = False
+    _load: Optional[Callable[[], Any]] = None
+    _factory: Optional[Factory] = None
+
+    def load(self) -> Factory:
+        if self._factory is None:
+            assert self._load is not None
+            self._factory = cast(Factory, self._load())
+        return self._factory
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "target": self.target, "origin": self.origin}
+        if self.distribution:
+            out["distribution"] = self.distribution
+        if self.shadowed:
+            out["shadowed"] = True
+        return out
+
+
+def _describe(factory: Factory) -> str:
+    module = getattr(factory, "__module__", "?")
+    return f"{module}:{getattr(factory, '__qualname__', repr(factory))}"
+
+
+def _entry_points(group: str) -> list[Any]:
+    from importlib.metadata import entry_points
+
+    try:
+        return list(entry_points(group=group))
+    except TypeError:  # Python 3.9: entry_points() takes no arguments
+        return list(cast(Any, entry_points()).get(group, []))
+
 
 class Registry:
-    """A mapping from a name to a factory, with late import of built-ins."""
+    """A mapping from a name to a factory, with late import of every target.
 
-    def __init__(self, kind: str) -> None:
+    Args:
+        kind: singular name of the kind; plugins use the entry-point group ``frugalai.<kind>s``.
+        label: how an error message names the kind (default: ``kind``).
+    """
+
+    def __init__(self, kind: str, label: Optional[str] = None) -> None:
         self.kind = kind
-        self._entries: dict[str, str | Factory] = {}
+        self.label = label or kind
+        self.group = f"frugalai.{kind}s"
+        self._entries: dict[str, Entry] = {}
+        self._shadowed: list[Entry] = []
         self._plugins_loaded = False
 
-    def register(self, name: str, factory: str | Factory) -> None:
-        """Register ``factory`` (a callable or a ``"module:attr"`` string) under ``name``."""
-        self._entries[name] = factory
+    def builtin(self, name: str, target: str) -> None:
+        """Declare a built-in: the same ``"module:attr"`` record a plugin's entry point holds."""
+        self._add(EntryPoint(name=name, value=target, group=self.group), origin="built-in")
+
+    def register(self, name: str, factory: Union[str, Factory]) -> None:
+        """Register ``factory`` (a callable or a ``"module:attr"`` string) under ``name``, at run
+        time (tests, scripts); replaces an existing entry of that name."""
+        if isinstance(factory, str):
+            ep = EntryPoint(name=name, value=factory, group=self.group)
+            self._entries[name] = Entry(self.kind, name, factory, "code", _load=ep.load)
+        else:
+            self._entries[name] = Entry(self.kind, name, _describe(factory), "code",
+                                        _factory=factory)
+
+    def _add(self, ep: Any, origin: str) -> None:
+        dist = getattr(ep, "dist", None)
+        entry = Entry(self.kind, ep.name, ep.value, origin,
+                      distribution=f"{dist.name} {dist.version}" if dist is not None else "",
+                      _load=ep.load)
+        if ep.name in self._entries:
+            entry.shadowed = True
+            self._shadowed.append(entry)
+        else:
+            self._entries[ep.name] = entry
 
     def names(self) -> list[str]:
         """All known names, sorted, plugins included."""
         self._load_plugins()
         return sorted(self._entries)
 
-    def get(self, name: str, *, key: str | None = None) -> Factory:
-        """Return the factory for ``name``; ConfigError naming the known ones otherwise."""
+    def entries(self, *, shadowed: bool = False) -> list[Entry]:
+        """Every entry, sorted by name (with the shadowed plugins when asked)."""
+        self._load_plugins()
+        out = [self._entries[n] for n in sorted(self._entries)]
+        return out + self._shadowed if shadowed else out
+
+    def entry(self, name: str, *, key: Optional[str] = None) -> Entry:
+        """The entry of ``name``; ConfigError naming the known ones otherwise."""
         self._load_plugins()
         try:
-            target = self._entries[name]
+            return self._entries[name]
         except KeyError:
             known = ", ".join(self.names())
-            raise ConfigError(f"unknown {self.kind} {name!r}; known: {known}", key=key) from None
-        if isinstance(target, str):
-            module_name, _, attr = target.partition(":")
-            obj: Any = importlib.import_module(module_name)
-            for part in attr.split("."):
-                obj = getattr(obj, part)
-            self._entries[name] = obj
-            return cast(Factory, obj)
-        return target
+            raise ConfigError(f"unknown {self.label} {name!r}; known: {known}", key=key) from None
+
+    def check(self, name: str, *, key: Optional[str] = None) -> str:
+        """``name`` if registered (nothing is imported); ConfigError listing the known ones."""
+        self.entry(name, key=key)
+        return name
+
+    def get(self, name: str, *, key: Optional[str] = None) -> Factory:
+        """Return the factory for ``name``; ConfigError naming the known ones otherwise."""
+        return self.entry(name, key=key).load()
+
+    def __contains__(self, name: object) -> bool:
+        self._load_plugins()
+        return name in self._entries
 
     def _load_plugins(self) -> None:
         if self._plugins_loaded:
             return
         self._plugins_loaded = True
-        try:
-            from importlib.metadata import entry_points
-        except ImportError:  # pragma: no cover - Python < 3.8
-            return
-        try:
-            eps: Any = entry_points(group=f"frugalai.{self.kind}s")
-        except TypeError:  # Python 3.9: entry_points() takes no arguments
-            eps = cast(Any, entry_points()).get(f"frugalai.{self.kind}s", [])
-        for ep in eps:
-            self._entries.setdefault(ep.name, ep.load)
+        for ep in _entry_points(self.group):
+            self._add(ep, origin="plugin")
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, {sorted(self._entries)})"
 
 
 sources = Registry("source")
+#: serial stream protocols (``serial://...?protocol=NAME``): framers, or pollers owning the port
+protocols = Registry("protocol", label="serial protocol")
 uplinks = Registry("uplink")
 backends = Registry("backend")
 codecs = Registry("codec")
+#: power meters (``frugalai bench --meter NAME[:rest][?options]``)
+meters = Registry("meter")
 #: LoRa / LoRaWAN payload decoders: bytes -> {quantity: value}.
 decoders = Registry("decoder")
+policies = Registry("policy")
+scorers = Registry("scorer")
 
-# Built-ins. Modules are imported only when their scheme is asked for.
-sources.register("serial", "frugalai.sources.serial_source:SerialSource.from_url")
-sources.register("replay", "frugalai.sources.replay:ReplaySource.from_url")
-sources.register("lora", "frugalai.sources.lora_source:LoraSource.from_url")
-sources.register("chirpstack", "frugalai.sources.chirpstack:ChirpStackSource.from_url")
-uplinks.register("stdout", "frugalai.uplink.stream:StreamSink.from_url")
-uplinks.register("file", "frugalai.uplink.stream:StreamSink.from_url")
-uplinks.register("mqtt", "frugalai.uplink.mqtt:MqttSink.from_url")
-uplinks.register("mqtts", "frugalai.uplink.mqtt:MqttSink.from_url")
-uplinks.register("lorawan", "frugalai.uplink.lorawan:LorawanSink.from_url")
-backends.register("reference", "frugalai.runtime.backends:ReferenceBackend")
-backends.register("onnx", "frugalai.runtime.backends:OnnxBackend")
-backends.register("tflite", "frugalai.runtime.backends:TfliteBackend")
-codecs.register("binary", "frugalai.events.codec:encode_binary")
-codecs.register("json", "frugalai.events.codec:encode_json")
-decoders.register("fb", "frugalai.protocols.payloads:decode_fb")
-decoders.register("lpp", "frugalai.protocols.payloads:decode_lpp")
+#: every registry, by the kind name ``frugalai plugins`` shows
+ALL: dict[str, Registry] = {r.kind: r for r in (sources, protocols, uplinks, backends, codecs,
+                                                  decoders, meters, policies, scorers)}
+
+# Built-ins: the same records a plugin declares as entry points. Imported only when used.
+sources.builtin("serial", "frugalai.sources.serial_source:SerialSource.from_url")
+sources.builtin("replay", "frugalai.sources.replay:ReplaySource.from_url")
+sources.builtin("lora", "frugalai.sources.lora_source:LoraSource.from_url")
+sources.builtin("chirpstack", "frugalai.sources.chirpstack:ChirpStackSource.from_url")
+protocols.builtin("tic", "frugalai.sources.framers:TicFramer")
+protocols.builtin("fb", "frugalai.sources.framers:FbFramer")
+protocols.builtin("modbus", "frugalai.sources.modbus_source:ModbusSource")
+uplinks.builtin("stdout", "frugalai.uplink.stream:StreamSink.from_url")
+uplinks.builtin("file", "frugalai.uplink.stream:StreamSink.from_url")
+uplinks.builtin("mqtt", "frugalai.uplink.mqtt:MqttSink.from_url")
+uplinks.builtin("mqtts", "frugalai.uplink.mqtt:MqttSink.from_url")
+uplinks.builtin("lorawan", "frugalai.uplink.lorawan:LorawanSink.from_url")
+backends.builtin("reference", "frugalai.runtime.backends:ReferenceBackend")
+backends.builtin("onnx", "frugalai.runtime.backends:OnnxBackend")
+backends.builtin("tflite", "frugalai.runtime.backends:TfliteBackend")
+codecs.builtin("json", "frugalai.events.codec:JSON")
+codecs.builtin("binary", "frugalai.events.codec:BINARY")
+meters.builtin("estimate", "frugalai.energy.estimate:EstimateMeter.from_spec")
+meters.builtin("rapl", "frugalai.energy.rapl:RaplMeter.from_spec")
+meters.builtin("hwmon", "frugalai.energy.hwmon:HwmonMeter.from_spec")
+meters.builtin("ina219", "frugalai.energy.ina219:Ina219Meter.from_spec")
+meters.builtin("pmic", "frugalai.energy.pmic:PmicMeter.from_spec")
+meters.builtin("um24c", "frugalai.energy.usbmeter:um24c")
+meters.builtin("um25c", "frugalai.energy.usbmeter:um25c")
+meters.builtin("um34c", "frugalai.energy.usbmeter:um34c")
+decoders.builtin("fb", "frugalai.protocols.payloads:decode_fb")
+decoders.builtin("lpp", "frugalai.protocols.payloads:decode_lpp")
 
 
 def split_url(url: str, *, key: str | None = None) -> tuple[str, str, dict[str, str]]:
