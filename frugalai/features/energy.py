@@ -18,13 +18,12 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterable
-from datetime import datetime, timezone
 from typing import Any, Optional
 
 import numpy as np
 import numpy.typing as npt
 
-MAD_TO_SIGMA = 1.4826
+from frugalai.features.slots import MAD_TO_SIGMA, SlotHistory
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -65,8 +64,6 @@ class EnergyFeatures:
         tz_offset_h: float = 1.0,
         max_gap: int = 2,
     ) -> None:
-        if slot_s <= 0 or 86400 % slot_s:
-            raise ValueError(f"slot_s must divide 86400, got {slot_s}")
         if not 1 <= min_history <= history:
             raise ValueError(f"min_history must be in 1..history, got {min_history}")
         self.slot_s = slot_s
@@ -79,7 +76,7 @@ class EnergyFeatures:
         self.learn_below = learn_below
         self.tz_offset_h = tz_offset_h
         self.max_gap = max_gap
-        self._slots: dict[tuple[int, int], deque[float]] = {}
+        self._history = SlotHistory(slot_s, history, min_history, tz_offset_h)
         self._level: dict[int, float] = {}
         self._recent: deque[float] = deque(maxlen=window)
         self._last_slot: Optional[int] = None
@@ -92,20 +89,13 @@ class EnergyFeatures:
                 "learn_below": self.learn_below, "tz_offset_h": self.tz_offset_h,
                 "max_gap": self.max_gap}
 
-    def _key(self, ts: float) -> tuple[int, int]:
-        local = ts + self.tz_offset_h * 3600
-        weekend = int(datetime.fromtimestamp(local, tz=timezone.utc).weekday() >= 5)
-        return weekend, int((local % 86400) // self.slot_s)
-
     def residual(self, ts: float, value: float) -> Optional[float]:
         """Robust z-score of ``value`` in the slot of ``ts`` (None while the slot learns)."""
-        key = self._key(ts)
-        slot = self._slots.get(key)
-        if slot is None or len(slot) < self.min_history or value != value:
+        key = self._history.key(ts)
+        stats = self._history.median_mad(key)
+        if stats is None or value != value:
             return None
-        values = sorted(slot)
-        median = _median(values)
-        mad = _median(sorted(abs(v - median) for v in values))
+        median, mad = stats
         level = self._level.get(key[0], abs(median))
         spread = max(MAD_TO_SIGMA * mad, self.floor_rel * abs(median),
                      self.floor_level * level, 1e-9)
@@ -116,11 +106,8 @@ class EnergyFeatures:
         """Remember ``value`` for its slot and update the day-type level. NaN is ignored."""
         if value != value:
             return
-        key = self._key(ts)
-        slot = self._slots.get(key)
-        if slot is None:
-            slot = self._slots[key] = deque(maxlen=self.history)
-        slot.append(float(value))
+        key = self._history.key(ts)
+        self._history.add(key, value)
         # Mean level of this day type over about ``history`` days (exponential average).
         alpha = 1.0 / (self.history * 86400 / self.slot_s)
         old = self._level.get(key[0])
@@ -165,8 +152,3 @@ class EnergyFeatures:
         args = ", ".join(f"{k}={v}" for k, v in self.params().items())
         return f"EnergyFeatures({args})"
 
-
-def _median(sorted_values: list[float]) -> float:
-    n = len(sorted_values)
-    mid = n // 2
-    return sorted_values[mid] if n % 2 else 0.5 * (sorted_values[mid - 1] + sorted_values[mid])
