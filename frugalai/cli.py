@@ -17,6 +17,7 @@ import click
 
 from frugalai import __version__
 from frugalai.errors import ConfigError, FrugalError
+from frugalai.registry import PRECISIONS
 
 
 class ConfigPath(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
@@ -32,6 +33,24 @@ class ConfigPath(click.ParamType):  # type: ignore[type-arg]  # generic only in 
             return value if not isinstance(value, str) else (value, load_config(value))
         except ConfigError as err:
             self.fail(str(err), param, ctx)
+
+
+class RegistryName(click.ParamType):  # type: ignore[type-arg]
+    """A name registered in one of :mod:`frugalai.registry`'s registries (plugins included),
+    read when the argument is parsed: the CLI keeps no list of its own."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.name = kind
+
+    def convert(self, value: Any, param: Optional[click.Parameter],
+                ctx: Optional[click.Context]) -> Any:
+        from frugalai import registry
+
+        try:
+            return registry.ALL[self.kind].check(value)
+        except ConfigError as err:
+            self.fail(err.reason, param, ctx)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -382,10 +401,9 @@ def train_coastal_cmd(data_dir: str, threshold: float, horizon: int, out: str, n
 @cli.command("evaluate")
 @click.argument("bundle")
 @click.option("--data-dir", type=click.Path(exists=True, file_okay=False), required=True)
-@click.option("--backend", type=click.Choice(["reference", "onnx", "tflite"]),
-              default="reference", show_default=True)
-@click.option("--precision", type=click.Choice(["fp32", "int8"]), default="fp32",
-              show_default=True)
+@click.option("--backend", type=RegistryName("backend"), default="reference", show_default=True,
+              help="A registered backend (frugalai plugins).")
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
 @click.option("--models-dir", default=None)
 def evaluate_cmd(bundle: str, data_dir: str, backend: str, precision: str,
                  models_dir: Optional[str]) -> None:
@@ -448,6 +466,16 @@ def report(config: Any, bench_path: Optional[str], summary: Optional[str],
                          html_out=not no_html)
     for kind, path in paths.items():
         click.echo(f"{kind}: {path}")
+
+
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print the listing as JSON.")
+def plugins(as_json: bool) -> None:
+    """List every registered name per kind and where it comes from (built-in or plugin)."""
+    from frugalai.registry import format_listing, listing
+
+    found = listing()
+    click.echo(json.dumps(found, indent=2) if as_json else format_listing(found))
 
 
 def main() -> None:

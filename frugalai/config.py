@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from frugalai import registry
 from frugalai.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -127,9 +128,10 @@ class FlowConfig:
     policy: PolicyConfig = _help("event policy", default_factory=PolicyConfig)
     summary_s: int = _help("seconds between summary events (counts, min/mean/max; silence "
                            "upstream then means a dead gateway), 0 = none", default=3600)
-    backend: str = _help("runtime of a bundle model: reference (numpy), onnx, tflite",
+    backend: str = _help("runtime of a bundle model: a registered backend (frugalai plugins)",
                          default="reference")
-    precision: str = _help("precision of a bundle model: fp32 or int8", default="fp32")
+    precision: str = _help("precision of a bundle model (frugalai.registry.PRECISIONS)",
+                           default="fp32")
     threshold_m: Optional[float] = _help("site flood threshold for the coastal model (m, the "
                                          "bundle's datum); default: the bundle's", default=None)
     horizon_h: Optional[int] = _help("coastal nowcast horizon (h); must match the bundle's",
@@ -139,11 +141,10 @@ class FlowConfig:
                           "physical rule its card compares the model with)", default="model")
 
     def validate(self) -> None:
-        if self.backend not in ("reference", "onnx", "tflite"):
-            raise ConfigError(f"must be reference, onnx or tflite, got {self.backend!r}",
-                              key="backend")
-        if self.precision not in ("fp32", "int8"):
-            raise ConfigError(f"must be fp32 or int8, got {self.precision!r}", key="precision")
+        registry.backends.check(self.backend, key="backend")
+        if self.precision not in registry.PRECISIONS:
+            raise ConfigError(f"must be one of {', '.join(registry.PRECISIONS)}, got "
+                              f"{self.precision!r}", key="precision")
         if self.decision not in ("model", "baseline"):
             raise ConfigError(f"must be 'model' or 'baseline', got {self.decision!r}",
                               key="decision")

@@ -89,14 +89,16 @@ class Registry:
     """A mapping from a name to a factory, with late import of every target.
 
     Args:
-        kind: singular name of the kind; plugins use the entry-point group ``frugalai.<kind>s``.
+        kind: singular name of the kind; plugins use the entry-point group ``frugalai.<kinds>``
+            (``policy`` -> ``frugalai.policies``).
         label: how an error message names the kind (default: ``kind``).
     """
 
     def __init__(self, kind: str, label: Optional[str] = None) -> None:
         self.kind = kind
         self.label = label or kind
-        self.group = f"frugalai.{kind}s"
+        self.plural = kind[:-1] + "ies" if kind.endswith("y") else kind + "s"
+        self.group = f"frugalai.{self.plural}"
         self._entries: dict[str, Entry] = {}
         self._shadowed: list[Entry] = []
         self._plugins_loaded = False
@@ -215,6 +217,31 @@ meters.builtin("um25c", "frugalai.energy.usbmeter:um25c")
 meters.builtin("um34c", "frugalai.energy.usbmeter:um34c")
 decoders.builtin("fb", "frugalai.protocols.payloads:decode_fb")
 decoders.builtin("lpp", "frugalai.protocols.payloads:decode_lpp")
+
+
+def listing() -> dict[str, list[dict[str, Any]]]:
+    """Every registered name per kind with its origin (what ``frugalai plugins`` shows).
+
+    Nothing is imported: a plugin whose module is broken is still listed, with where it comes
+    from, so the listing is the first thing to run when a name is refused.
+    """
+    return {kind: [e.as_dict() for e in reg.entries(shadowed=True)] for kind, reg in ALL.items()}
+
+
+def format_listing(found: dict[str, list[dict[str, Any]]]) -> str:
+    """The listing as aligned text, one block per kind."""
+    lines: list[str] = []
+    for kind, rows in found.items():
+        reg = ALL[kind]
+        lines.append(f"{reg.plural} (entry points: {reg.group}):")
+        if not rows:
+            lines.append("  (none)")
+        width = max((len(r["name"]) for r in rows), default=0)
+        for r in rows:
+            where = r["origin"] + (f" [{r['distribution']}]" if r.get("distribution") else "")
+            note = "  (shadowed by the entry above: not used)" if r.get("shadowed") else ""
+            lines.append(f"  {r['name']:<{width}}  {where:<10}  {r['target']}{note}")
+    return "\n".join(lines)
 
 
 def split_url(url: str, *, key: str | None = None) -> tuple[str, str, dict[str, str]]:

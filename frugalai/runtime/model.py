@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from frugalai.errors import ModelError
-from frugalai.runtime.backends import BACKENDS, PRECISIONS, Backend, make_backend, runtime_available
+from frugalai.runtime.backends import PRECISIONS, Backend, make_backend, runtime_available
 from frugalai.runtime.bundle import CARD, Bundle, verify_bundle
 
 TASKS = ("anomaly", "classification")
@@ -122,10 +122,7 @@ def load_model(bundle_path: Union[str, Path], backend: str = "reference",
     if precision not in PRECISIONS:
         raise ModelError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     bundle = verify_bundle(resolve_bundle(bundle_path, models_dir), public_key=public_key)
-    try:
-        be = make_backend(backend)
-    except Exception as err:
-        raise ModelError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}") from err
+    be = make_backend(backend)
     return BundleModel(bundle, be.load(bundle, precision))
 
 
