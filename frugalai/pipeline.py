@@ -27,6 +27,7 @@ from frugalai.features.window import WindowAggregator, WindowStats
 from frugalai.reading import Reading
 from frugalai.sources import open_source
 from frugalai.sources.base import Source
+from frugalai.uplink.base import Sink
 from frugalai.uplink.outbox import Outbox, OutboxError
 
 log = logging.getLogger("frugalai.pipeline")
@@ -223,7 +224,6 @@ class Flow:
                       sensor_id=self.config.sensor_id, model_id=self.config.model_id)]
 
 
-Sink = Any  # has send(events) -> delivered events, and close()
 
 
 @dataclass
