@@ -7,8 +7,9 @@ choices, ``frugalai plugins`` and the conformance tests all read these; no other
 its own list of names.
 
 **Built-ins and plugins take the same path.** A third-party package declares an entry point in
-the group ``frugalai.<kind>s`` (``frugalai.backends``, ``frugalai.uplinks``, ...) whose name is
-the name or scheme and whose value is ``"module:attr"``::
+the group ``frugalai.<kinds>`` (``frugalai.backends``, ``frugalai.uplinks``,
+``frugalai.policies``, ...) whose name is the name or scheme and whose value is
+``"module:attr"`` (worked examples: ``docs/extending.md``)::
 
     [project.entry-points."frugalai.backends"]
     mybackend = "mypkg.backend:MyBackend"

@@ -83,12 +83,17 @@ class SerialSource(ReconnectingSource):
         self._outage = OutageLog(f"serial {port}", self.stats)
 
     @classmethod
-    def from_url(cls, url: str, *, sensor: str, key: Optional[str] = None, **kwargs: Any) -> SerialSource:
-        """Build from ``serial://...``; ConfigError (naming ``key``) on a bad URL."""
+    def from_url(cls, url: str, *, sensor: str, key: Optional[str] = None,
+                 **kwargs: Any) -> ReconnectingSource:
+        """Build from ``serial://...``; ConfigError (naming ``key``) on a bad URL.
+
+        A protocol registered as a poller (a class with ``from_url``, like Modbus) gets the
+        whole URL and builds its own source; a framer is fed by a SerialSource.
+        """
         _, port, options = split_url(url, key=key)
         protocol = registry.protocols.get(options.get("protocol", "tic"), key=key)
         if hasattr(protocol, "from_url"):  # a poller owning the port (Modbus), not a framer
-            source: SerialSource = protocol.from_url(url, sensor=sensor, key=key, **kwargs)
+            source: ReconnectingSource = protocol.from_url(url, sensor=sensor, key=key, **kwargs)
             return source
         check_options(url, options, OPTIONS, key=key)
         if not port:
