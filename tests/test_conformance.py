@@ -51,6 +51,8 @@ from frugalai.runtime.backends import make_backend, runtime_available
 from frugalai.runtime.bundle import Bundle, verify_bundle
 from frugalai.runtime.model import list_bundles, shipped_models_dir
 from frugalai.sources import open_source
+from frugalai.sources.base import Source
+from frugalai.uplink.base import Sink
 
 T0 = 1_767_225_600.0
 
@@ -218,6 +220,7 @@ def built_uplink(scheme: str, tmp_path: Path, request: pytest.FixtureRequest
 @pytest.mark.parametrize("scheme", registry.uplinks.names())
 def test_uplink_contract(scheme: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     with built_uplink(scheme, tmp_path, request) as (sink, arrived):
+        assert isinstance(sink, Sink), "not a frugalai.uplink.base.Sink"
         try:
             assert sink.send([]) == []
             batch = _events(3)
@@ -242,7 +245,7 @@ def test_uplink_contract(scheme: str, tmp_path: Path, request: pytest.FixtureReq
 
 def _check_source(src: Any, sensor: str, count: int, start: Callable[[], None] = lambda: None,
                   timeout: float = 15.0) -> list[Reading]:
-    assert hasattr(src, "stats") and callable(src.readings) and callable(src.close)
+    assert isinstance(src, Source), "not a frugalai.sources.base.Source"
     start()
     readings = collect(src, count, timeout=timeout)
     assert len(readings) >= count, f"{len(readings)} readings in {timeout} s: {src.stats}"
@@ -386,7 +389,9 @@ def test_meter_contract(name: str) -> None:
 
 
 def test_the_suites_read_the_registries() -> None:
-    """A name registered at run time is what the next collection would parametrize over."""
+    """A name registered at run time is what the next collection would parametrize over; the
+    protocol checks can fail."""
+    assert not isinstance(object(), Source) and not isinstance(object(), Sink)
     registry.codecs.register("conformance-probe", registry.codecs.get("json"))
     try:
         assert "conformance-probe" in registry.codecs.names()

@@ -13,7 +13,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from typing import Callable, Optional, Protocol
+from typing import Callable, Optional, Protocol, runtime_checkable
 
 from frugalai.reading import Reading
 from frugalai.retry import Backoff
@@ -45,6 +45,7 @@ class SourceStats:
         return asdict(self)
 
 
+@runtime_checkable
 class Source(Protocol):
     """A source yields Readings until ``stop`` is set; it never raises on bad data."""
 
