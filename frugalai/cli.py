@@ -470,12 +470,15 @@ def report(config: Any, bench_path: Optional[str], summary: Optional[str],
 
 @cli.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print the listing as JSON.")
-def plugins(as_json: bool) -> None:
+@click.option("--check", is_flag=True, help="Import every entry; exit 1 if one cannot load.")
+def plugins(as_json: bool, check: bool) -> None:
     """List every registered name per kind and where it comes from (built-in or plugin)."""
     from frugalai.registry import format_listing, listing
 
-    found = listing()
+    found = listing(load=check)
     click.echo(json.dumps(found, indent=2) if as_json else format_listing(found))
+    if any(row.get("error") for rows in found.values() for row in rows):
+        sys.exit(1)
 
 
 def main() -> None:

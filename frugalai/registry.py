@@ -57,10 +57,17 @@ class Entry:
     _load: Optional[Callable[[], Any]] = None
     _factory: Optional[Factory] = None
 
-    def load(self) -> Factory:
+    def load(self, key: Optional[str] = None) -> Factory:
+        """The factory, imported on first use; a ConfigError naming the entry (and the
+        distribution of a plugin) if its module cannot be imported."""
         if self._factory is None:
             assert self._load is not None
-            self._factory = cast(Factory, self._load())
+            try:
+                self._factory = cast(Factory, self._load())
+            except Exception as err:  # any import-time failure of third-party code
+                where = f"plugin {self.distribution}" if self.distribution else self.origin
+                raise ConfigError(f"{self.kind} {self.name!r} ({where}, {self.target}) cannot "
+                                  f"be loaded: {type(err).__name__}: {err}", key=key) from err
         return self._factory
 
     def as_dict(self) -> dict[str, Any]:
@@ -156,7 +163,7 @@ class Registry:
 
     def get(self, name: str, *, key: Optional[str] = None) -> Factory:
         """Return the factory for ``name``; ConfigError naming the known ones otherwise."""
-        return self.entry(name, key=key).load()
+        return self.entry(name, key=key).load(key)
 
     def __contains__(self, name: object) -> bool:
         self._load_plugins()
@@ -220,13 +227,26 @@ decoders.builtin("fb", "frugalai.protocols.payloads:decode_fb")
 decoders.builtin("lpp", "frugalai.protocols.payloads:decode_lpp")
 
 
-def listing() -> dict[str, list[dict[str, Any]]]:
+def listing(load: bool = False) -> dict[str, list[dict[str, Any]]]:
     """Every registered name per kind with its origin (what ``frugalai plugins`` shows).
 
-    Nothing is imported: a plugin whose module is broken is still listed, with where it comes
-    from, so the listing is the first thing to run when a name is refused.
+    Without ``load`` nothing is imported: a plugin whose module is broken is still listed, with
+    where it comes from. With ``load``, each entry is imported and a failure is reported in
+    its ``error`` field (``frugalai plugins --check``).
     """
-    return {kind: [e.as_dict() for e in reg.entries(shadowed=True)] for kind, reg in ALL.items()}
+    found: dict[str, list[dict[str, Any]]] = {}
+    for kind, reg in ALL.items():
+        rows = []
+        for e in reg.entries(shadowed=True):
+            row = e.as_dict()
+            if load and not e.shadowed:
+                try:
+                    e.load()
+                except ConfigError as err:
+                    row["error"] = err.reason
+            rows.append(row)
+        found[kind] = rows
+    return found
 
 
 def format_listing(found: dict[str, list[dict[str, Any]]]) -> str:
@@ -241,6 +261,8 @@ def format_listing(found: dict[str, list[dict[str, Any]]]) -> str:
         for r in rows:
             where = r["origin"] + (f" [{r['distribution']}]" if r.get("distribution") else "")
             note = "  (shadowed by the entry above: not used)" if r.get("shadowed") else ""
+            if r.get("error"):
+                note += f"\n    ERROR: {r['error']}"
             lines.append(f"  {r['name']:<{width}}  {where:<10}  {r['target']}{note}")
     return "\n".join(lines)
 

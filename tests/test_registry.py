@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -117,3 +118,30 @@ def test_listing_covers_every_registry_and_formats() -> None:
     text = registry.format_listing(found)
     assert "backends (entry points: frugalai.backends):" in text
     assert "frugalai.runtime.backends:ReferenceBackend" in text
+
+
+def test_a_broken_plugin_is_a_config_error_and_plugins_check_reports_it() -> None:
+    from importlib.metadata import EntryPoint
+
+    from click.testing import CliRunner
+
+    from frugalai.cli import cli
+    from frugalai.runtime.backends import runtime_available
+
+    registry.backends.names()  # plugins loaded first, so the probe is not overwritten
+    registry.backends._add(EntryPoint(name="broken-probe", value="no_such_module_xyz:Backend",
+                                      group="frugalai.backends"), origin="plugin")
+    try:
+        with pytest.raises(ConfigError, match="'broken-probe'.*cannot be loaded: "
+                                              "ModuleNotFoundError") as err:
+            registry.backends.get("broken-probe", key="flow[0].backend")
+        assert err.value.key == "flow[0].backend"
+        assert "cannot be loaded" in (runtime_available("broken-probe") or "")
+        listed = CliRunner().invoke(cli, ["plugins"])
+        assert listed.exit_code == 0 and "broken-probe" in listed.output
+        checked = CliRunner().invoke(cli, ["plugins", "--check", "--json"])
+        assert checked.exit_code == 1
+        row = next(r for r in json.loads(checked.output)["backend"] if r["name"] == "broken-probe")
+        assert "no_such_module_xyz" in row["error"]
+    finally:
+        registry.backends._entries.pop("broken-probe")

@@ -299,7 +299,7 @@ def runtime_available(name: str) -> str | None:
         return f"unknown backend {name!r}; known: {', '.join(registry.backends.names())}"
     try:
         factory = registry.backends.get(name)
-    except ImportError as err:  # a plugin whose module cannot be imported here
-        return f"backend {name!r} cannot be imported: {err}"
+    except ConfigError as err:  # a plugin whose module cannot be imported here
+        return err.reason
     check = getattr(factory, "unavailable", None)
     return check() if callable(check) else None
