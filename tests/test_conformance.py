@@ -19,7 +19,7 @@ registration gets them for free:
   Mosquitto for ``mqtts``, the emulated LoRaWAN modem); a plugin is tried with the generic URL
   ``<scheme>://<tmp>/out`` and skipped, with the factory's own error, if that does not build.
 * **sources** and **serial protocols**: the Readings come with the configured sensor name,
-  the counters follow, ``close`` twice and the context manager work, and the source stops when
+  hold only the quantities the source declares (if it does), the counters follow, ``close`` twice and the context manager work, and the source stops when
   asked. Each built-in runs against its emulator on a real pty (TIC meter, firmware_bridge
   node, Modbus meter, LoRa modem), a real file (replay) or a real Mosquitto (ChirpStack); a
   plugin source needs a device this suite cannot know, so it is skipped with that reason.
@@ -251,6 +251,10 @@ def _check_source(src: Any, sensor: str, count: int, start: Callable[[], None] =
     assert len(readings) >= count, f"{len(readings)} readings in {timeout} s: {src.stats}"
     assert all(isinstance(r, Reading) and r.sensor.startswith(sensor) for r in readings)
     assert src.stats.readings >= len(readings)
+    declared = getattr(src, "quantities", None)
+    if declared is not None:  # what config check trusts: no value outside the declaration
+        assert all(set(r.values) <= set(declared) for r in readings), \
+            sorted({k for r in readings for k in r.values} - set(declared))
     assert src.stats.last_reading_ts == readings[-1].ts or src.stats.readings > len(readings)
     # Stops when asked, even with data flowing.
     stop = threading.Event()

@@ -21,7 +21,7 @@ from typing import ClassVar, Protocol
 from frugalai.errors import ConfigError, DecodeError
 from frugalai.protocols import frames
 from frugalai.protocols.tic import TicDecoder
-from frugalai.protocols.tic_values import EnergyRate, frame_values
+from frugalai.protocols.tic_values import NUMERIC_LABELS, EnergyRate, frame_values
 from frugalai.reading import Reading
 from frugalai.sources.base import Clock, SourceStats
 
@@ -31,7 +31,9 @@ class Framer(Protocol):
 
     ``SERIAL`` holds the pyserial settings the protocol needs (bytesize, parity, stopbits).
     An optional attribute ``autobaud`` (true) asks the source to alternate the baud rate
-    between 1200 and 9600 until a frame decodes (TIC's ``mode=auto``).
+    between 1200 and 9600 until a frame decodes (TIC's ``mode=auto``). An optional attribute
+    ``quantities`` (a frozenset of names) says which Reading values the protocol can produce,
+    so ``config check`` can refuse a flow ``quantity`` it will never see.
     """
 
     SERIAL: ClassVar[dict[str, object]]
@@ -66,6 +68,11 @@ class TicFramer:
     @property
     def default_baud(self) -> int:
         return self.BAUD[self.decoder.mode]
+
+    @property
+    def quantities(self) -> frozenset[str]:
+        """Every value name a TIC frame can give, plus the derived ``power_w``."""
+        return frozenset(name for name, _, _ in NUMERIC_LABELS.values()) | {"power_w"}
 
     @property
     def autobaud(self) -> bool:
@@ -116,6 +123,11 @@ class FbFramer:
     @property
     def default_baud(self) -> int:
         return 9600
+
+    @property
+    def quantities(self) -> frozenset[str]:
+        """The firmware_bridge quantity table (``protocols.frames.QUANTITIES``)."""
+        return frozenset(q.name for q in frames.QUANTITIES)
 
     def feed(self, data: bytes) -> Iterator[Reading]:
         d = self.decoder.stats

@@ -206,6 +206,11 @@ class ModbusSource(ReconnectingSource):
         return Reading(ts, name, values, units, {"slave": str(slave)})
 
     @property
+    def quantities(self) -> frozenset[str]:
+        """The value names of the register map."""
+        return frozenset(reg.name for block in self.blocks for reg in block.registers)
+
+    @property
     def connected(self) -> bool:
         return self._serial is not None
 

@@ -127,6 +127,12 @@ class SerialSource(ReconnectingSource):
             raise SourceError(f"cannot open serial port {self.port!r}: {err}") from err
 
     @property
+    def quantities(self) -> Optional[frozenset[str]]:
+        """The value names the protocol can produce (None if its framer does not say)."""
+        declared = getattr(self.framer, "quantities", None)
+        return frozenset(declared) if declared is not None else None
+
+    @property
     def connected(self) -> bool:
         return self._serial is not None
 
