@@ -19,10 +19,11 @@ registration gets them for free:
   Mosquitto for ``mqtts``, the emulated LoRaWAN modem); a plugin is tried with the generic URL
   ``<scheme>://<tmp>/out`` and skipped, with the factory's own error, if that does not build.
 * **sources** and **serial protocols**: the Readings come with the configured sensor name,
-  hold only the quantities the source declares (if it does), the counters follow, ``close`` twice and the context manager work, and the source stops when
-  asked. Each built-in runs against its emulator on a real pty (TIC meter, firmware_bridge
-  node, Modbus meter, LoRa modem), a real file (replay) or a real Mosquitto (ChirpStack); a
-  plugin source needs a device this suite cannot know, so it is skipped with that reason.
+  hold only the quantities the source declares (if it does), the counters follow, ``close``
+  twice and the context manager work, and the source stops when asked. Each built-in runs
+  against its emulator on a real pty (TIC meter, firmware_bridge node, Modbus meter, LoRa
+  modem), a real file (replay) or a real Mosquitto (ChirpStack); a plugin source needs a
+  device this suite cannot know, so it is skipped with that reason.
 * **meters**: ``read()`` is non-decreasing, ``describe()`` says what it is, ``close`` twice.
   A meter whose hardware is absent here is skipped with the meter's own error.
 """
