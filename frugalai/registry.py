@@ -15,10 +15,11 @@ the group ``frugalai.<kinds>`` (``frugalai.backends``, ``frugalai.uplinks``,
     mybackend = "mypkg.backend:MyBackend"
 
 The built-ins below are the same ``(name, "module:attr")`` records, turned into the same
-:class:`importlib.metadata.EntryPoint` objects and loaded by the same ``EntryPoint.load()``. They
-are declared here rather than in ``pyproject.toml`` so that the core works without its own
-distribution metadata (a source checkout, a stale editable install, a vendored copy). The module
-behind a name is imported only when that name is used: ``import frugalai`` stays light.
+:class:`importlib.metadata.EntryPoint` objects (on first use) and loaded by the same
+``EntryPoint.load()``. They are declared here rather than in ``pyproject.toml`` so that the
+core works without its own distribution metadata (a source checkout, a stale editable
+install, a vendored copy). The module behind a name is imported only when that name is used:
+``import frugalai`` stays light.
 
 A plugin may not replace a built-in: the built-in wins and ``frugalai plugins`` shows the
 plugin as shadowed. An unknown name is a :class:`~frugalai.errors.ConfigError` that lists the
@@ -28,7 +29,6 @@ known ones.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint
 from typing import Any, Callable, Optional, Union, cast
 from urllib.parse import parse_qsl, urlsplit
 
@@ -84,6 +84,22 @@ def _describe(factory: Factory) -> str:
     return f"{module}:{getattr(factory, '__qualname__', repr(factory))}"
 
 
+@dataclass(frozen=True)
+class _EntryPointLoader:
+    """Loads a ``"module:attr"`` record through :class:`importlib.metadata.EntryPoint`, the very
+    object a plugin's entry point is, built only on first use (``importlib.metadata`` costs
+    ~20 ms to import: ``import frugalai`` does not pay it)."""
+
+    name: str
+    value: str
+    group: str
+
+    def __call__(self) -> Any:
+        from importlib.metadata import EntryPoint
+
+        return EntryPoint(name=self.name, value=self.value, group=self.group).load()
+
+
 def _entry_points(group: str) -> list[Any]:
     from importlib.metadata import entry_points
 
@@ -113,14 +129,15 @@ class Registry:
 
     def builtin(self, name: str, target: str) -> None:
         """Declare a built-in: the same ``"module:attr"`` record a plugin's entry point holds."""
-        self._add(EntryPoint(name=name, value=target, group=self.group), origin="built-in")
+        self._entries[name] = Entry(self.kind, name, target, "built-in",
+                                    _load=_EntryPointLoader(name, target, self.group))
 
     def register(self, name: str, factory: Union[str, Factory]) -> None:
         """Register ``factory`` (a callable or a ``"module:attr"`` string) under ``name``, at run
         time (tests, scripts); replaces an existing entry of that name."""
         if isinstance(factory, str):
-            ep = EntryPoint(name=name, value=factory, group=self.group)
-            self._entries[name] = Entry(self.kind, name, factory, "code", _load=ep.load)
+            self._entries[name] = Entry(self.kind, name, factory, "code",
+                                        _load=_EntryPointLoader(name, factory, self.group))
         else:
             self._entries[name] = Entry(self.kind, name, _describe(factory), "code",
                                         _factory=factory)

@@ -82,6 +82,11 @@ def test_unknown_name_lists_the_known_ones_with_the_key() -> None:
 def test_check_imports_nothing() -> None:
     import subprocess
 
+    light = subprocess.run([sys.executable, "-c", "import sys, frugalai.registry; "
+                            "print('importlib.metadata' in sys.modules)"],
+                           capture_output=True, text=True, check=True)
+    assert light.stdout.strip() == "False"  # built-ins cost nothing until a name is looked up
+
     code = ("import sys; from frugalai import registry; registry.backends.check('onnx'); "
             "registry.uplinks.check('mqtt'); registry.meters.check('rapl'); "
             "print([m for m in ('frugalai.runtime.backends', 'frugalai.uplink.mqtt', "
@@ -97,7 +102,7 @@ def test_builtins_and_plugins_load_through_entry_points() -> None:
     reg.builtin("ref", "frugalai.runtime.backends:ReferenceBackend")
     entry = reg.entry("ref")
     assert entry.origin == "built-in" and entry.target == "frugalai.runtime.backends:ReferenceBackend"
-    assert isinstance(entry._load.__self__, EntryPoint)  # type: ignore[union-attr]
+    assert isinstance(entry._load, registry._EntryPointLoader)  # EntryPoint(...).load()
     from frugalai.runtime.backends import ReferenceBackend
 
     assert reg.get("ref") is ReferenceBackend
