@@ -39,18 +39,21 @@ class RegistryName(click.ParamType):  # type: ignore[type-arg]
     """A name registered in one of :mod:`frugalai.registry`'s registries (plugins included),
     read when the argument is parsed: the CLI keeps no list of its own."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, spec: bool = False) -> None:
         self.kind = kind
         self.name = kind
+        self.spec = spec  # the value is NAME[:rest][?options] (a meter spec)
 
     def convert(self, value: Any, param: Optional[click.Parameter],
                 ctx: Optional[click.Context]) -> Any:
         from frugalai import registry
 
+        name = str(value).partition(":")[0].partition("?")[0] if self.spec else value
         try:
-            return registry.ALL[self.kind].check(value)
+            registry.ALL[self.kind].check(name)
         except ConfigError as err:
             self.fail(err.reason, param, ctx)
+        return value
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -419,8 +422,10 @@ def evaluate_cmd(bundle: str, data_dir: str, backend: str, precision: str,
 
 @cli.command()
 @click.option("--quick", is_flag=True, help="Short windows: a smoke run, not for publication.")
-@click.option("--meter", default="estimate", show_default=True,
-              help="estimate[:board], rapl[:domains], hwmon[:name], ina219:/dev/i2c-N, pmic, "
+@click.option("--meter", type=RegistryName("meter", spec=True), default="estimate",
+              show_default=True,
+              help="NAME[:rest][?options], NAME a registered meter (frugalai plugins): "
+                   "estimate[:board], rapl[:domains], hwmon[:name], ina219:/dev/i2c-N, pmic, "
                    "um25c:/dev/rfcommN")
 @click.option("--out", type=click.Path(file_okay=False), default="benchmarks/results",
               show_default=True)

@@ -150,3 +150,20 @@ def test_a_broken_plugin_is_a_config_error_and_plugins_check_reports_it() -> Non
         assert "no_such_module_xyz" in row["error"]
     finally:
         registry.backends._entries.pop("broken-probe")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["bench", "--meter", "wattmeter:/dev/x"], "unknown meter 'wattmeter'; known: estimate"),
+    (["evaluate", "m", "--data-dir", ".", "--backend", "tpu"], "unknown backend 'tpu'; known:"),
+    (["evaluate", "m", "--data-dir", ".", "--precision", "int4"], "'int4' is not one of"),
+])
+def test_cli_choices_come_from_the_registry(args: list[str], message: str) -> None:
+    from click.testing import CliRunner
+
+    from frugalai.cli import cli
+
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and message in result.output, result.output
+    if "backend" in message:
+        known = result.output.split("known: ", 1)[1]
+        assert all(name in known for name in registry.backends.names())
