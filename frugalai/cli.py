@@ -92,11 +92,12 @@ def demo(seconds: float, hours: Optional[float], seed: int, corrupt_rate: float,
                    f"simulated hours in {seconds:.0f} s; events as they happen:")
     summary = run_demo(DemoOptions(sim_hours=hours, seconds=seconds, seed=seed,
                                    corrupt_rate=corrupt_rate), show)
-    if as_json:
-        click.echo(json.dumps({"summary": summary}, default=str))
-        return
     raw, up = summary["raw_bytes_read"], summary["upstream_bytes_binary"]
     assert isinstance(raw, int) and isinstance(up, int)
+    if as_json:
+        summary["upstream"] = ratio_text(raw, up)  # what `report --summary` prints too
+        click.echo(json.dumps({"summary": summary}, default=str))
+        return
     click.echo("summary:")
     click.echo(f"  readings {summary['readings']}, frames rejected {summary['frames_rejected']}"
                f" (corrupted on the wire: {summary['frames_corrupted_on_wire']})")

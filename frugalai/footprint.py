@@ -153,7 +153,7 @@ def lora_airtime_s(payload_bytes_per_day: float, dr: int, per_message: Optional[
     n_full = int(full)
     airtime = n_full * lorawan_time_on_air(size, dr)
     if rest > 0:
-        airtime += lorawan_time_on_air(int(math.ceil(rest)), dr)
+        airtime += lorawan_time_on_air(math.ceil(rest), dr)
     return airtime, n_full + (1 if rest > 0 else 0)
 
 

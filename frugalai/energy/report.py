@@ -50,6 +50,7 @@ from frugalai.footprint import (
     upstream_ratio,
 )
 from frugalai.protocols.lorawan import lorawan_time_on_air
+
 #: default line rates of serial protocols when the URL gives no baud (TIC historique 1200).
 PROTOCOL_BAUD = {"tic": 1200}
 
