@@ -196,3 +196,25 @@ def test_config_prices_carry_their_source_and_reject_negatives(tmp_path: Path) -
         loads_config({**CONFIG, "energy": {"electricity_eur_per_kwh": -1}})
     rep = _report()
     assert json.loads(json.dumps(rep, default=str))["prices"]["cellular_eur_per_mb"] == 0.10
+
+
+def test_a_board_meter_replaces_the_profile() -> None:
+    """Measured when a board meter took the benchmark: its idle reading is the board power."""
+    bench = {**BENCH, "idle_w": 2.7,
+             "meter": {"meter": "hwmon:ina226", "label": "INA226 (hwmon)", "estimated": False,
+                       "scope": "board"}}
+    rep = build_report(loads_config(CONFIG), bench, SUMMARY)
+    assert rep["board"]["measured"] is True and rep["board"]["source"].startswith("measured")
+    assert rep["gateway_energy"]["board_j"] == pytest.approx(2.7 * DAY)
+    # a process-scope estimate never counts as the board: the profile's figure is used
+    assert _report()["board"]["measured"] is False
+    assert _report()["board"]["idle_w"] == 3.1 and _report()["board"]["active_w"] == \
+        pytest.approx(3.1 + 4 * 0.8)
+
+
+def test_no_board_figure_is_said_not_invented() -> None:
+    cfg = loads_config({**CONFIG, "energy": {"board": "generic-x86"}})
+    rep = build_report(cfg, BENCH, SUMMARY)
+    assert rep["board"] is None and "no board power figure" in rep["board_note"]
+    assert rep["gateway_energy"]["board_j"] == 0
+    assert "Board power unknown" in to_markdown(rep)
