@@ -313,8 +313,12 @@ def scenarios(board: Board, flows: list[tuple[FlowCounts, float, float]], costs:
     no_ai = _events_day(board, base_events, costs)
     up_c = base_events * EVENT_BYTES
     air_c, n_c = lora_airtime_s(up_c, costs.lora_dr, per_message=EVENT_BYTES)
-    c_notes = ("same events as (a)" if baseline_events_per_day is None else
-               "events scaled by the baseline's alarm rate against the model's (cards)",)
+    c_notes: tuple[str, ...] = (
+        "same events as (a)" if baseline_events_per_day is None else
+        "events scaled by the baseline's alarm rate against the model's (cards)",)
+    method = alarms.get("baseline", {}).get("method")
+    if method:
+        c_notes += (f"the rule: {method}",)
     c = Scenario("c", "no AI: the non-AI baseline rule", no_ai, up_c, n_c, air_c,
                  airtime_verdict(air_c, fair_use_s), alarms.get("baseline", {}), c_notes)
     return [a, b, c]

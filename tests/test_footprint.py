@@ -218,3 +218,26 @@ def test_no_board_figure_is_said_not_invented() -> None:
     assert rep["board"] is None and "no board power figure" in rep["board_note"]
     assert rep["gateway_energy"]["board_j"] == 0
     assert "Board power unknown" in to_markdown(rep)
+
+
+def test_no_ai_scenario_for_energy_takes_the_fixed_threshold_rule_of_the_card() -> None:
+    """The shipped energy card: the model alarmed 8 of 9 labelled days with 2 false-alarm days;
+    the fixed-threshold rule caught all 8 it scored but alarmed 153 other days."""
+    cfg = loads_config({**CONFIG, "flow": [{**CONFIG["flow"][0], "model": "energy-anomaly"}]})
+    a, _, c = build_report(cfg, BENCH, SUMMARY)["scenarios"]
+    assert (a["alarms"]["missed"], a["alarms"]["false"], a["alarms"]["alarms"]) == (1, 2, 10)
+    assert (c["alarms"]["missed"], c["alarms"]["false"], c["alarms"]["alarms"]) == (0, 153, 161)
+    assert c["upstream_bytes_per_day"] == pytest.approx(4 * 161 / 10 * 11)
+    assert any(n.startswith("the rule: fixed thresholds") for n in c["notes"])
+
+
+def test_energy_card_fixed_threshold_rule_recomputed_from_real_data(data_dir: Path) -> None:
+    from frugalai.learn.data import load_dutch
+    from frugalai.learn.energy import fixed_thresholds_rule
+    from frugalai.runtime.model import shipped_models_dir
+
+    card = json.loads((shipped_models_dir() / "energy-anomaly" / "card.json").read_text())
+    got = fixed_thresholds_rule(load_dutch(data_dir), card["features"]["params"]["tz_offset_h"],
+                                card["data"]["warm_start_days"])
+    assert got == card["metrics"]["fixed_thresholds_rule"]
+    assert got["labelled_days_missed"] == 0 and got["false_alarm_days_total"] > 100

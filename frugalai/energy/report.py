@@ -332,6 +332,18 @@ def card_alarms(card: Optional[dict[str, Any]]) -> dict[str, dict[str, Any]]:
                         "false": fp32.get("false_alarm_days_total"),
                         "alarms": len(fp32.get("labelled_days_alarmed", []))
                         + int(fp32.get("false_alarm_days_total") or 0)}
+    rule = m.get("fixed_thresholds_rule")
+    if isinstance(rule, dict) and "labelled_days" in rule:
+        days = rule.get("days_scored")
+        out["baseline"] = {"unit": "labelled anomalous days",
+                           "period": f"{days} days scored" if days else "training data",
+                           "years": days / 365 if isinstance(days, (int, float)) else None,
+                           "events": rule["labelled_days"],
+                           "missed": rule["labelled_days_missed"],
+                           "false": rule["false_alarm_days_total"],
+                           "alarms": rule["labelled_days"] - rule["labelled_days_missed"]
+                           + rule["false_alarm_days_total"],
+                           "method": rule.get("method", "fixed thresholds")}
     return out
 
 
