@@ -452,6 +452,8 @@ def build_report(config: Config, bench: dict[str, Any], summary: Optional[dict[s
             "upstream_bytes": up_total, "ratio": upstream_ratio(raw_total, up_total),
             "text": ratio_text(raw_total, up_total)},
         "anomaly_worth": _worth(summary, prices),
+        "counts_hours": float(hours) if summary and hours else None,
+        "bench_rows": len(bench.get("results", [])),
     }
 
 
@@ -605,7 +607,8 @@ def to_markdown(rep: dict[str, Any]) -> str:
     w = rep.get("anomaly_worth")
     out += ["", "## What the anomalies were worth", ""]
     if w:
-        out.append(f"{w['windows']} alarmed windows ({w['hours']:.3g} h): "
+        run = f" over the run's {rep['counts_hours']:.3g} h" if rep.get("counts_hours") else ""
+        out.append(f"{w['windows']} alarmed windows ({w['hours']:.3g} h){run}: "
                    f"**{w['excess_kwh']:.3g} kWh above the learned profile "
                    f"({w['excess_eur']:.2f} EUR)**, {w['deficit_kwh']:.3g} kWh below it "
                    f"({w['deficit_eur']:.2f} EUR).")
@@ -631,6 +634,10 @@ def to_markdown(rep: dict[str, Any]) -> str:
                       f"model; the card's comparison: {vv}")
         size = f"{f['model_bytes']:,}" if f["model_bytes"] is not None else "-"
         out.append(f"| {f['flow']} | {f['model']} | {size} | {mm} | {bb} | {vv} |")
+    if rep.get("bench_rows"):
+        out += ["", "## Energy per inference (the benchmark read)", "",
+                f"From {rep.get('bench_path', 'the benchmark results')}; meter: {label}.", "",
+                "<!-- chart: bench -->"]
     out += ["", "The spec asks that the need for AI be shown against a less consuming "
             "alternative, that direct impacts be measured, and that claims avoid greenwashing: "
             "the figures above state their meter (estimated or measured), their factor and its "
@@ -736,6 +743,15 @@ def report_charts(rep: dict[str, Any]) -> dict[str, str]:
     return {"gateway": gateway, "scenarios": kwh_year + up}
 
 
+def _charts(rep: dict[str, Any], bench: dict[str, Any]) -> dict[str, str]:
+    from frugalai.energy.bench import svg_chart
+
+    charts = report_charts(rep)
+    if bench.get("results"):
+        charts["bench"] = svg_chart(bench)
+    return charts
+
+
 def load_summary(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A run summary: a JSON object (``{"summary": ...}`` or the summary itself), or what
     ``frugalai demo --json`` prints (one event per line, then the summary line).
@@ -806,7 +822,7 @@ def write_report(config: Config, bench_path: Path, out_dir: Path,
     paths["json"].write_text(json.dumps(rep, indent=1, default=str) + "\n")
     if html_out:
         paths["html"] = out_dir / "frugality_report.html"
-        paths["html"].write_text(to_html(md, report_charts(rep), [bench_path.with_suffix(".png")],
+        paths["html"].write_text(to_html(md, _charts(rep, bench),
                                          title=f"frugalai report: {rep['gateway']}"))
     return paths
 
