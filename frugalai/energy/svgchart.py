@@ -13,7 +13,8 @@ from html import escape
 
 WIDTH = 720
 ROW = 26
-LABEL_W = 270
+CHAR_W = 7.0  # mean glyph width of the 13 px sans-serif labels
+MAX_LABEL_W = 340
 VALUE_W = 90
 COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860")
 
@@ -31,7 +32,9 @@ def hbar(labels: list[str], values: list[float], unit: str, title: str,
     """One bar per label; ``log`` for a log10 axis (values <= 0 drawn as empty)."""
     top = 34
     height = top + ROW * len(labels) + 28
-    plot_w = WIDTH - LABEL_W - VALUE_W
+    label_w = min(MAX_LABEL_W, max(120.0, CHAR_W * max((len(t) for t in labels), default=0) + 12))
+    fits = int((label_w - 12) / CHAR_W)
+    plot_w = WIDTH - label_w - VALUE_W
     positive = [v for v in values if v > 0]
     if log and positive:
         lo = math.floor(math.log10(min(positive)))
@@ -56,17 +59,17 @@ def hbar(labels: list[str], values: list[float], unit: str, title: str,
     for i, (label, value) in enumerate(zip(labels, values)):
         y = top + i * ROW
         w = scale(value)
-        short = label if len(label) <= 34 else label[:32] + "…"
-        out.append(f'<text x="{LABEL_W - 8}" y="{y + 17}" text-anchor="end">'
+        short = label if len(label) <= fits else label[:fits - 1] + "…"
+        out.append(f'<text x="{label_w - 8}" y="{y + 17}" text-anchor="end">'
                    f"{escape(short)}</text>")
-        out.append(f'<rect x="{LABEL_W}" y="{y + 4}" width="{max(w, 0.0):.1f}" height="{ROW - 8}"'
+        out.append(f'<rect x="{label_w}" y="{y + 4}" width="{max(w, 0.0):.1f}" height="{ROW - 8}"'
                    f' fill="{COLORS[i % len(COLORS)]}"><title>{escape(label)}: {_fmt(value)} '
                    f"{escape(unit)}</title></rect>")
-        out.append(f'<text x="{LABEL_W + w + 6:.1f}" y="{y + 17}">{_fmt(value)}</text>')
+        out.append(f'<text x="{label_w + w + 6:.1f}" y="{y + 17}">{_fmt(value)}</text>')
     axis_y = top + ROW * len(labels) + 4
-    out.append(f'<line x1="{LABEL_W}" y1="{axis_y}" x2="{LABEL_W + plot_w}" y2="{axis_y}" '
+    out.append(f'<line x1="{label_w}" y1="{axis_y}" x2="{label_w + plot_w}" y2="{axis_y}" '
                f'stroke="#999"/>')
-    out.append(f'<text x="{LABEL_W + plot_w / 2}" y="{axis_y + 18}" text-anchor="middle" '
+    out.append(f'<text x="{label_w + plot_w / 2}" y="{axis_y + 18}" text-anchor="middle" '
                f'fill="#555">{escape(unit)}{" (log scale)" if log else ""}</text>')
     out.append("</svg>")
     return "".join(out)
