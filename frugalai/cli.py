@@ -419,9 +419,10 @@ def _state_dir_of(config: Any, state_dir: Optional[str]) -> Optional[str]:
 
 @cli.command()
 @click.option("--quick", is_flag=True, help="Short windows: a smoke run, not for publication.")
-@click.option("--meter", default="estimate", show_default=True,
+@click.option("--meter", default=None,
               help="estimate[:board], rapl[:domains], hwmon[:name], ina219:/dev/i2c-N, pmic, "
-                   "um25c:/dev/rfcommN")
+                   "um25c:/dev/rfcommN (default: [energy] meter of --config, else estimate). "
+                   "A board meter also measures the board's idle power for the report.")
 @click.option("--config", "config", type=ConfigPath(), default=None,
               help="TOML file: results go to <state_dir>/results.")
 @click.option("--state-dir", type=click.Path(file_okay=False), default=None,
@@ -433,7 +434,7 @@ def _state_dir_of(config: Any, state_dir: Optional[str]) -> Optional[str]:
 @click.option("--models-dir", type=click.Path(file_okay=False), default=None,
               help="Bundles to measure (default: the shipped ones).")
 @click.option("--batches", default="1,32", show_default=True, help="Comma-separated batch sizes.")
-def bench(quick: bool, meter: str, config: Any, state_dir: Optional[str], out: Optional[str],
+def bench(quick: bool, meter: Optional[str], config: Any, state_dir: Optional[str], out: Optional[str],
           publish: bool, models_dir: Optional[str], batches: str) -> None:
     """Energy per inference of every shipped model x backend x precision x batch.
 
@@ -464,6 +465,8 @@ def bench(quick: bool, meter: str, config: Any, state_dir: Optional[str], out: O
 
             sd = GatewayConfig().state_dir
         target = results_dir(sd)
+    if meter is None:
+        meter = config[1].energy.meter if config is not None else "estimate"
     doc = run_bench(target, meter, quick=quick, models_dir=Path(_models_dir(models_dir)),
                     batches=sizes)
     if doc.get("chart_skipped"):

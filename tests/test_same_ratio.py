@@ -137,3 +137,21 @@ def test_bench_writes_to_the_state_dir_never_over_the_shipped_results(tmp_path: 
     assert (shipped.stat().st_mtime_ns if shipped.exists() else None) == before
     both = frugalai("bench", "--publish", "--out", str(tmp_path), cwd=tmp_path)
     assert both.returncode == 2 and "not both" in both.stderr
+
+
+def test_bench_takes_the_meter_and_state_dir_of_the_config(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from frugalai.cli import cli
+
+    cfg = tmp_path / "gw.toml"
+    cfg.write_text(f'[gateway]\nstate_dir = "{tmp_path / "state"}"\n\n[[flow]]\nname = "x"\n'
+                   'source = "serial:///dev/ttyUSB0?protocol=tic"\n\n'
+                   '[energy]\nmeter = "estimate:pi-5"\n')
+    empty = tmp_path / "no-models"
+    empty.mkdir()
+    res = CliRunner().invoke(cli, ["bench", "--quick", "--batches", "1", "--config", str(cfg),
+                                   "--models-dir", str(empty)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "state" / "results" / "energy_per_inference.json").read_text())
+    assert doc["meter"]["meter"] == "estimate:pi-5"
