@@ -359,6 +359,7 @@ def test_report_raw_stream_unknown_for_non_serial_sources(tmp_path: Path) -> Non
     assert rep["flows"][0]["raw_bytes_per_day"] is None
     md = to_markdown(rep)
     assert "| tide | unknown (not a serial line) | 44 | unknown |" in md
+    assert "raw bytes unknown (not counted) for: tide: a lower bound" in md
     assert "not benchmarked" in md
 
 

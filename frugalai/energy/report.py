@@ -415,6 +415,11 @@ def build_report(config: Config, bench: dict[str, Any], summary: Optional[dict[s
     events_day = sum(c.events_per_day for c, _, _ in costed)
     scen = scenarios(gw_board, costed, costs, e.fair_use_s_per_day,
                      None if base_rate is None else events_day * base_rate, alarms)
+    unknown = [f["flow"] for f in flows if f["raw_bytes_per_day"] is None]
+    scen_rows = [sc.as_dict(prices) for sc in scen]
+    if unknown:
+        scen_rows[1]["notes"].append(f"raw bytes unknown (not counted) for: {', '.join(unknown)}"
+                                     ": a lower bound")
     raw_total, up_total = summary_bytes(summary) if summary else (0.0, 0.0)
     k_year = kwh(day.total) * DAYS_PER_YEAR
     return {
@@ -446,7 +451,7 @@ def build_report(config: Config, bench: dict[str, Any], summary: Optional[dict[s
         "gateway_energy": {**day.as_dict(), "kwh_per_day": kwh(day.total),
                            "kwh_per_year": k_year, "co2_kg_per_year": co2_kg(k_year, prices),
                            "eur_per_year": electricity_eur(k_year, prices)},
-        "scenarios": [s.as_dict(prices) for s in scen],
+        "scenarios": scen_rows,
         "measured_bytes": None if not summary else {
             "source": summary_source, "raw_bytes_read": raw_total,
             "upstream_bytes": up_total, "ratio": upstream_ratio(raw_total, up_total),
