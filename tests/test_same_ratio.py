@@ -155,3 +155,20 @@ def test_bench_takes_the_meter_and_state_dir_of_the_config(tmp_path: Path) -> No
     assert res.exit_code == 0, res.output
     doc = json.loads((tmp_path / "state" / "results" / "energy_per_inference.json").read_text())
     assert doc["meter"]["meter"] == "estimate:pi-5"
+
+
+def test_coastal_demo_and_report_print_the_same_ratio(tmp_path: Path) -> None:
+    out = frugalai("demo", "--scenario", "coastal", "--json", "--seconds", "5", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    (tmp_path / "coastal.jsonl").write_text(out.stdout)
+    summary = json.loads(out.stdout.splitlines()[-1])["summary"]
+    line = summary["upstream"]
+    assert line == ratio_text(summary["raw_bytes_read"], summary["upstream_bytes_binary"])
+    cfg = tmp_path / "quai.toml"
+    cfg.write_text(f'[gateway]\nstate_dir = "{tmp_path / "state"}"\n\n[[flow]]\nname = "tide"\n'
+                   'source = "lora:///dev/ttyUSB1?modem=rak3172"\nmodel = "coastal-submersion"'
+                   '\nquantity = "water_level_m"\naggregate = "mean"\nwindow_s = 3600\n')
+    rep = frugalai("report", "--config", str(cfg), "--summary", str(tmp_path / "coastal.jsonl"),
+                   cwd=tmp_path)
+    assert rep.returncode == 0, rep.stderr
+    assert f"  {line}\n" in rep.stdout, rep.stdout

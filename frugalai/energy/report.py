@@ -356,8 +356,7 @@ def build_report(config: Config, bench: dict[str, Any], summary: Optional[dict[s
     models_dir = models_dir or Path(config.gateway.models_dir)
     meter = bench.get("meter", {})
     encode = next((r for r in bench.get("results", []) if r.get("model") == "encode-binary"), None)
-    hours = summary_hours or (summary or {}).get("simulated_hours") or (summary or {}).get(
-        "hours")
+    hours = summary_hours or run_hours(summary)
     flows: list[dict[str, Any]] = []
     costed: list[tuple[FlowCounts, float, float]] = []
     alarms: dict[str, dict[str, Any]] = {}
@@ -460,6 +459,17 @@ def build_report(config: Config, bench: dict[str, Any], summary: Optional[dict[s
         "counts_hours": float(hours) if summary and hours else None,
         "bench_rows": len(bench.get("results", [])),
     }
+
+
+def run_hours(summary: Optional[dict[str, Any]]) -> Optional[float]:
+    """Hours a run summary covers: the Linky demo's ``simulated_hours``, the coastal demo's
+    ``simulated_days``, a service status's ``hours``."""
+    s = summary or {}
+    if s.get("simulated_hours"):
+        return float(s["simulated_hours"])
+    if s.get("simulated_days"):
+        return float(s["simulated_days"]) * 24
+    return float(s["hours"]) if s.get("hours") else None
 
 
 def _baseline_event_factor(alarms: dict[str, dict[str, Any]]) -> Optional[float]:
@@ -811,7 +821,7 @@ def write_report(config: Config, bench_path: Path, out_dir: Path,
     source = "run summary"
     if summary_path is not None:
         summary, _ = load_summary(summary_path)
-        if not (summary_hours or summary.get("simulated_hours") or summary.get("hours")):
+        if not (summary_hours or run_hours(summary)):
             raise ConfigError("the run summary has no 'simulated_hours': give --summary-hours",
                               key="summary")
     elif status is not None:
