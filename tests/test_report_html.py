@@ -93,7 +93,7 @@ def test_report_is_self_contained(tmp_path: Path) -> None:
 
 
 def test_report_in_chromium_charts_drawn_nothing_cut_off(tmp_path: Path) -> None:
-    from PIL import Image  # Pillow: installed with the bench extra (matplotlib needs it)
+    from PIL import Image  # Pillow: in the dev extra (reads the screenshot back)
 
     page = _report(tmp_path)
     probe = _probe(tmp_path, page)
