@@ -5,11 +5,12 @@
 both counted over the same run by the same process (``raw_bytes_read`` and
 ``upstream_bytes_binary`` of a pipeline summary, the same counters in ``status.json``). It is
 a measurement. An earlier report divided a serial line's full capacity (baud / 10 bytes a second,
-all day) by a *configured* event rate: for the demo's Linky that gave 235,636x where the run
-itself measured 4,961x, because the emulated meter sends a frame a minute, not a saturated
-line, and the run sent more events than the configured four a day. The line capacity is still
-shown where nothing was measured, as an upper bound and labelled so; it is never called "the"
-ratio.
+all day: 10,368,000 B for TIC at 1200 baud) by a *configured* four events a day: 235,636x for
+the demo's Linky, where the run itself measured 4,961x with the same four events a day. The
+whole gap is on the raw side: the emulated meter sends a frame a minute (about 218 kB a day),
+not a saturated line. (A real Linky in historique mode does send continuously, so there the
+bound is near the truth; only the count says.) The line capacity is still shown where nothing
+was measured, as an upper bound and labelled so; it is never called "the" ratio.
 
 **The whole gateway** is the board's own power all day (measured by a board meter, else the
 board profile's idle figure and its source) plus what the work adds: inference, encoding, the
@@ -127,9 +128,8 @@ class Board:
 
 @dataclass(frozen=True)
 class Costs:
-    """Energy per unit of work, in µJ, each with where it comes from."""
+    """Energy per event of the work besides inference (which is per flow), and the radio."""
 
-    inference_uj: float
     encode_uj: float
     storage_uj_per_write: float
     radio_tx_w: float

@@ -407,7 +407,7 @@ def build_report(config: Config, bench: dict[str, Any], summary: Optional[dict[s
     airtime = sum(f["airtime_s_per_day"] for f in flows)
     prices = Prices(e.co2_g_per_kwh, e.electricity_eur_per_kwh, e.cellular_eur_per_mb)
     board, board_note = board_figures(e, bench)
-    costs = Costs(0.0, enc_uj, e.storage_uj_per_write, e.radio_tx_w, e.lora_dr)
+    costs = Costs(enc_uj, e.storage_uj_per_write, e.radio_tx_w, e.lora_dr)
     gw_board = board or Board("unknown", 0.0, 0.0, False, board_note)
     day = gateway_day(gw_board, costed, costs)
     base_rate = _baseline_event_factor(alarms)
