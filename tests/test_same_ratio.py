@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from service_helpers import (
     Daemon,
     ReceivedFile,
@@ -172,3 +173,43 @@ def test_coastal_demo_and_report_print_the_same_ratio(tmp_path: Path) -> None:
                    cwd=tmp_path)
     assert rep.returncode == 0, rep.stderr
     assert f"  {line}\n" in rep.stdout, rep.stdout
+
+
+def test_report_without_results_or_config_says_so_in_one_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "gw.toml"
+    cfg.write_text(f'[gateway]\nstate_dir = "{tmp_path / "state"}"\n\n[[flow]]\nname = "x"\n'
+                   'source = "serial:///dev/ttyUSB0?protocol=tic"\n')
+    # no results in the state dir; the checkout's are hidden by pointing at a missing file
+    res = frugalai("report", "--config", str(cfg), "--bench", str(tmp_path / "none.json"),
+                   cwd=tmp_path)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.strip().splitlines() == [
+        f"error: benchmark results not found: {tmp_path / 'none.json'}"]
+    res = frugalai("report", "--state-dir", str(tmp_path / "never-ran"), cwd=tmp_path)
+    assert res.returncode == 2 and "give --config" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_find_bench_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--bench, then [energy] bench_results (relative to the config file), then
+    <state_dir>/results, then a checkout's; none: one error naming where it looked."""
+    from frugalai.config import loads_config
+    from frugalai.energy import report
+    from frugalai.errors import ConfigError
+
+    monkeypatch.setattr(report, "shipped_results_dir", lambda: tmp_path / "checkout")
+    flow = [{"name": "x", "source": "serial:///dev/ttyUSB0?protocol=tic"}]
+    cfg = loads_config({"gateway": {"state_dir": str(tmp_path / "state")}, "flow": flow})
+    with pytest.raises(ConfigError, match="no benchmark results found .*state/results.*"
+                                          "checkout.*run `frugalai bench"):
+        report.find_bench(cfg)
+    (tmp_path / "checkout").mkdir()
+    (tmp_path / "checkout" / "energy_per_inference.json").write_text("{}")
+    assert report.find_bench(cfg) == tmp_path / "checkout" / "energy_per_inference.json"
+    (tmp_path / "state" / "results").mkdir(parents=True)
+    (tmp_path / "state" / "results" / "energy_per_inference.json").write_text("{}")
+    assert report.find_bench(cfg).parent == tmp_path / "state" / "results"
+    rel = loads_config({"gateway": {"state_dir": str(tmp_path / "state")}, "flow": flow,
+                        "energy": {"bench_results": "mine.json"}})
+    assert report.find_bench(rel, None, str(tmp_path / "etc" / "gw.toml")) == \
+        tmp_path / "etc" / "mine.json"
+    assert report.find_bench(rel, "given.json") == Path("given.json")
