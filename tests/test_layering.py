@@ -9,7 +9,8 @@ rank  groups                                       why
 0     frugalai (package), errors, reading, fileio,  the foundation: exceptions, the Reading,
       retry, registry                              atomic writes, backoff, the registries
 1     protocols, features, events, config          pure logic (no I/O) and the config schema
-2     runtime, modems, sim                         models; AT modem drivers; device emulators
+2     runtime, modems, sim, footprint              models; AT modem drivers; device emulators;
+                                                   the bytes/energy/carbon arithmetic (pure)
 3     sources, uplink, learn, energy               I/O in and out; training; measurement
 4     pipeline                                     the wiring of flows
 5     service                                      the daemon
@@ -44,7 +45,7 @@ PKG = Path(__file__).resolve().parents[1] / "frugalai"
 RANKS: list[set[str]] = [
     {"frugalai", "errors", "reading", "fileio", "retry", "registry"},
     {"protocols", "features", "events", "config"},
-    {"runtime", "modems", "sim"},
+    {"runtime", "modems", "sim", "footprint"},
     {"sources", "uplink", "learn", "energy"},
     {"pipeline"},
     {"service"},

@@ -102,6 +102,11 @@ class EnergyFeatures:
         z = (value - median) / spread
         return max(-self.clip, min(self.clip, z))
 
+    def expected(self, ts: float) -> Optional[float]:
+        """The learned profile's value for the slot of ``ts`` (its median; None while the slot
+        learns): what an alarmed window is compared with to price the anomaly."""
+        return self._history.median(self._history.key(ts))
+
     def learn_one(self, ts: float, value: float) -> None:
         """Remember ``value`` for its slot and update the day-type level. NaN is ignored."""
         if value != value:

@@ -60,6 +60,13 @@ class SlotHistory:
             slot = self.slots[key] = deque(maxlen=self.history)
         slot.append(float(value))
 
+    def median(self, key: Key) -> Optional[float]:
+        """Median of slot ``key``; None while it has fewer than ``min_history`` values."""
+        slot = self.slots.get(key)
+        if slot is None or len(slot) < self.min_history:
+            return None
+        return _median(sorted(slot))
+
     def median_mad(self, key: Key) -> Optional[tuple[float, float]]:
         """(median, MAD) of slot ``key``; None while it has fewer than ``min_history`` values."""
         slot = self.slots.get(key)
