@@ -40,6 +40,10 @@ def _setup_logging(verbose: bool) -> None:
         fmt = "%(asctime)s " + fmt
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=fmt,
                         stream=sys.stderr)
+    from frugalai.redact import RedactingFilter
+
+    for handler in logging.getLogger().handlers:  # journald never sees a password
+        handler.addFilter(RedactingFilter())
 
 
 @click.group()

@@ -31,8 +31,9 @@ from frugalai.config import Config, FlowConfig, load_config
 from frugalai.errors import FrugalError
 from frugalai.fileio import atomic_write
 from frugalai.pipeline import Pipeline
+from frugalai.redact import redact
 from frugalai.service.health import prometheus
-from frugalai.service.health.status import STATUS_FILE, outbox_view, redact
+from frugalai.service.health.status import STATUS_FILE, outbox_view
 from frugalai.service.models import model_version
 from frugalai.service.notify import Notifier
 from frugalai.service.supervisor import FlowRunner, TrackedSink
@@ -240,8 +241,9 @@ class Service:
             self.reloads_refused += 1
             if not isinstance(err, (FrugalError, OSError)):
                 err = RuntimeError(f"{type(err).__name__}: {err}")
-            log.error("reload refused, still running the previous config: %s", err)
-            self.notifier.ready(f"reload refused ({err}); " + self._status_line())
+            reason = redact(str(err))  # a plugin's own exception may quote its URL
+            log.error("reload refused, still running the previous config: %s", reason)
+            self.notifier.ready(f"reload refused ({reason}); " + self._status_line())
             return False
         if not self._deliver_lock.acquire(timeout=self.config.service.stop_timeout_s):
             self.reloads_refused += 1

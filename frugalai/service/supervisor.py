@@ -17,7 +17,7 @@ import time
 from typing import Any, Callable, Optional
 
 from frugalai.pipeline import Flow
-from frugalai.service.health.status import redact
+from frugalai.redact import redact
 from frugalai.sources.base import Backoff
 
 log = logging.getLogger("frugalai.service")
