@@ -336,7 +336,7 @@ class Service:
             log.error("delivery still running at the stop deadline; undelivered events stay "
                       "in the outbox for the next start")
         self.notifier.close()
-        return 0
+        return exit_code(self.pipeline.lost + (0 if flushed else self.pipeline.held))
 
     # ----------------------------------------------------------------- health
     def snapshot(self) -> dict[str, Any]:
@@ -380,12 +380,28 @@ class Service:
 
         state_dir = Path(self.config.gateway.state_dir)
         prom = self.config.service.prometheus_textfile or str(state_dir / "frugalai.prom")
+        for runner in self.runners.values():
+            runner.note_decode_errors()
         try:
             snap = self.snapshot()
             atomic_write(state_dir / STATUS_FILE, json.dumps(snap, indent=1, default=str))
             atomic_write(prom, prometheus.render(snap))
         except (OSError, ValueError) as err:
             log.warning("cannot write the health files: %s", err)
+
+
+#: exit code of a run that lost events (disk full past the memory cap, or at exit): not a
+#: success, so systemd marks the unit failed and a supervisor's script notices.
+EXIT_EVENTS_LOST = 3
+
+
+def exit_code(lost: int) -> int:
+    """0, or :data:`EXIT_EVENTS_LOST` (said in the log) when events were lost."""
+    if lost:
+        log.error("exiting with code %d: %d event(s) were lost in this run", EXIT_EVENTS_LOST,
+                  lost)
+        return EXIT_EVENTS_LOST
+    return 0
 
 
 def run_service(config_path: str, config: Config, duration: Optional[float] = None) -> int:

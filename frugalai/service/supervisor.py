@@ -16,6 +16,7 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
+from frugalai.lograte import LogRate
 from frugalai.pipeline import Flow
 from frugalai.redact import redact
 from frugalai.sources.base import Backoff
@@ -51,6 +52,8 @@ class FlowRunner:
         self.last_error = ""
         self.busy_since: Optional[float] = None
         self._thread: Optional[threading.Thread] = None
+        self._frames_bad_seen = 0
+        self._decode_log = LogRate(log)
         self._instrument()
 
     @property
@@ -120,6 +123,18 @@ class FlowRunner:
             self.flow.source.close()
         except Exception as err:  # a broken source may fail to close
             log.debug("flow %s: closing the source failed: %s", self.name, err)
+
+    def note_decode_errors(self) -> None:
+        """Log rejected frames seen since the last call: the first burst at once, then a
+        count every few minutes while frames keep being rejected (never one line each)."""
+        stats = self.flow.source.stats
+        bad = stats.frames_bad
+        new = bad - self._frames_bad_seen if bad >= self._frames_bad_seen else bad  # reopened
+        self._frames_bad_seen = bad
+        if new > 0:
+            self._decode_log.warning("decode", "flow %s: %d frame(s) rejected (last: %s)",
+                                     self.name, new, stats.last_error or "no detail",
+                                     count=new)
 
     def stop(self) -> None:
         """Ask the flow to stop after its current step."""
