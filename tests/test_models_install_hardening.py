@@ -157,3 +157,28 @@ def test_a_signed_downgrade_is_refused_unless_allowed(tmp_path: Path) -> None:
                                        "--allow-downgrade"])
     assert allowed.exit_code == 0, allowed.output
     assert json.loads((mdir / "anomaly" / CARD).read_text())["version"] == "1.0.9"
+
+
+def test_a_file_swapped_between_verification_and_load_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from frugalai.runtime import bundle as bundle_module
+
+    mdir = tmp_path / "models"
+    first = models.install(make_bundle(tmp_path / "v1"), mdir)
+    real_verify = bundle_module.verify_bundle
+
+    def verify_then_swap(path: Any, public_key: Any = None) -> Any:
+        verified = real_verify(path, public_key=public_key)
+        if Path(path).name == "anomaly":  # the live name, verified by load_check: now swap
+            target = Path(path).resolve() / "weights.npz"
+            target.chmod(0o644)
+            np.savez(target, w=np.full(4, 666.0))
+        return verified
+
+    monkeypatch.setattr(bundle_module, "verify_bundle", verify_then_swap)
+    with pytest.raises(ModelError, match="'weights.npz' changed after it was verified"):
+        models.install(make_bundle(tmp_path / "v2", "1.0.2"), mdir)
+    assert (mdir / "anomaly").resolve() == first.path.resolve()  # rolled back
+    assert list((mdir / ".store").glob("anomaly@*"))  # v1 kept, v2 removed
+    assert all("1.0.2" not in (p / CARD).read_text()
+               for p in (mdir / ".store").glob("anomaly@*"))

@@ -169,20 +169,31 @@ def load_check(path: Path, public_key: Optional[bytes] = None) -> Bundle:
 
 
 def _load_files(bundle: Bundle) -> None:
+    """Load every weight file from bytes read once and checked against the card's sha256:
+    a file swapped after ``verify_bundle`` is refused, never loaded unverified."""
+    import io
+
     import numpy as np
 
-    for name in bundle.card["files"]:
-        f = bundle.path / name
+    for name, meta in bundle.card["files"].items():
+        if not name.endswith((".npz", ".onnx")):
+            continue
+        fd = _open_regular(bundle.path, name)
+        with os.fdopen(fd, "rb") as fh:
+            data = fh.read()
+        if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
+            raise ModelError(f"{bundle.path}: {name!r} changed after it was verified "
+                             "(sha256 mismatch at load): refused")
         if name.endswith(".npz"):
-            with np.load(f, allow_pickle=False) as data:
-                for key in data.files:
-                    np.asarray(data[key]).sum()
-        elif name.endswith(".onnx"):
+            with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+                for key in arrays.files:
+                    np.asarray(arrays[key]).sum()
+        else:
             try:
                 import onnxruntime
             except ImportError:
                 continue
-            onnxruntime.InferenceSession(str(f), providers=["CPUExecutionProvider"])
+            onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
 
 
 @dataclass(frozen=True)
