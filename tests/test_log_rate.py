@@ -142,7 +142,8 @@ def test_a_run_that_lost_events_exits_non_zero(tmp_path: Path) -> None:
     daemon = Daemon(config, tmp_path / "log.txt")
     try:
         daemon.wait_running(state)
-        wait_for(lambda: (tmp_path / "events.jsonl").exists(), 20, "a first event delivered")
+        wait_for(lambda: status(state).get("outbox", {}).get("sent", 0) > 0, 30,
+                 "a first event delivered")
         full = max(f.stat().st_size for f in state.iterdir() if f.is_file())
         resource.prlimit(daemon.proc.pid, resource.RLIMIT_FSIZE, (full, full))  # disk full
         wait_for(lambda: status(state).get("outbox", {}).get("held_in_memory", 0) > 0, 30,

@@ -87,7 +87,7 @@ class FlowRunner:
                 try:
                     self.flow.source = self.reopen()
                 except Exception as err:  # any failure: retry later
-                    self.last_error = f"{type(err).__name__}: {err}"
+                    self.last_error = redact(f"{type(err).__name__}: {err}")
                     log.warning("flow %s: cannot reopen its source (%s)", self.name, err)
                     if stop.wait(self.backoff.next_delay()):
                         break
@@ -99,7 +99,7 @@ class FlowRunner:
                 self.loop(self.flow, stop)
             except Exception as err:  # supervision: contain, log, restart
                 self.restarts += 1
-                self.last_error = f"{type(err).__name__}: {err}"
+                self.last_error = redact(f"{type(err).__name__}: {err}")
                 self.state = "restarting"
                 if time.monotonic() - began > self.stable_s:
                     self.backoff.reset()
@@ -182,7 +182,7 @@ class TrackedSink:
         try:
             delivered = self.sink.send(events)
         except Exception as err:
-            self.last_error = f"{type(err).__name__}: {err}"
+            self.last_error = redact(f"{type(err).__name__}: {err}")
             if self.state != "failing":
                 log.warning("uplink %s down (%s); events wait in the outbox", self.url,
                             self.last_error)
