@@ -167,5 +167,6 @@ def test_a_run_that_lost_events_exits_non_zero(tmp_path: Path) -> None:
         meter.close()
     log = daemon.log_text()
     assert "LOST" in log and "held in memory at exit" in log, log[-2000:]
+    assert log.count("outbox cannot store events") == 1, log[-2000:]
     assert code == 3, log[-2000:]
     assert "exiting with code 3:" in log

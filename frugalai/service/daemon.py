@@ -30,6 +30,7 @@ from frugalai import __version__
 from frugalai.config import Config, FlowConfig, load_config
 from frugalai.errors import FrugalError
 from frugalai.fileio import atomic_write
+from frugalai.lograte import LogRate
 from frugalai.pipeline import Pipeline
 from frugalai.redact import redact
 from frugalai.service.health import prometheus
@@ -386,9 +387,14 @@ class Service:
             snap = self.snapshot()
             atomic_write(state_dir / STATUS_FILE, json.dumps(snap, indent=1, default=str))
             atomic_write(prom, prometheus.render(snap))
-        except (OSError, ValueError) as err:
-            log.warning("cannot write the health files: %s", err)
+        except (OSError, ValueError) as err:  # a full disk: every status interval, say it once
+            _HEALTH_LOG.warning("health", "cannot write the health files: %s", err)
+        else:
+            _HEALTH_LOG.end("health")
 
+
+#: health-file write failures (a full disk lasts): the first, then a count every few minutes.
+_HEALTH_LOG = LogRate(log)
 
 #: exit code of a run that lost events (disk full past the memory cap, or at exit): not a
 #: success, so systemd marks the unit failed and a supervisor's script notices.
