@@ -8,13 +8,18 @@ Layout of ``gateway.models_dir``::
       .store/anomaly@0b51d2e4aa10/
       .store/anomaly.previous -> anomaly@0b51d2e4aa10
 
-``install`` verifies the bundle (sha256 of every file; Ed25519 signature of the card when a
-public key is configured), copies it into the store and verifies the copy, then replaces the
-live symlink with ``os.replace`` (atomic: a reader sees the old or the new bundle, never a mix),
-loads the model through the live name and runs its self-test; if either fails, the previous link
-is put back and the install fails. The running service picks the new version up on SIGHUP
-(``install`` sends it): only the flows using that model are rebuilt, and if the service cannot
-load it, it keeps running the old one.
+``install`` copies the card, its signature and the regular files the card lists (nothing
+else: a symlink, a name with ``/`` or ``..`` and an unlisted file are refused or left behind)
+into a private staging dir of the store, and verifies that copy, never the source (sha256 of
+every file; Ed25519 signature of the card when a public key is configured; with a key, an
+older version than the live one is refused unless ``allow_downgrade``). A source directory
+others can write gets a warning. Then the live symlink is replaced with ``os.replace``
+(atomic: a reader sees the old or the new bundle, never a mix), the model is loaded through the
+live name (weights read once and checked against the card) and runs its self-test; if either
+fails, the previous link is put back and the install fails. The running service picks the new
+version up on a reload (``frugalai.service.reload``: through systemd, or a PID proven to be our
+service): only the flows using that model are rebuilt, and if the service cannot load it, it
+keeps running the old one.
 """
 
 from __future__ import annotations
@@ -272,6 +277,8 @@ def _stage(src: Path, store: Path, public_key: Optional[bytes],
 
     tmp = Path(tempfile.mkdtemp(prefix=".install.", dir=store))
     try:
+        if not os.path.lexists(src / CARD):
+            raise ModelError(f"{src}: not a model bundle ({CARD} missing)")
         modes = {CARD: _copy_one(src, CARD, tmp)}
         try:
             card = json.loads((tmp / CARD).read_text())
