@@ -277,6 +277,9 @@ class EnergyConfig:
         _in_range(self, "radio_tx_w", 0, 10)
         _in_range(self, "fair_use_s_per_day", 0, 86400)
         _in_range(self, "events_per_day", 0, 1e7)
+        _in_range(self, "electricity_eur_per_kwh", 0, 100)
+        _in_range(self, "cellular_eur_per_mb", 0, 1000)
+        _in_range(self, "storage_uj_per_write", 0, 1e9)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ FLOAT_KEYS = [
     ("[service]", "stall_s"), ("[service]", "watchdog_s"),
     ("[energy]", "co2_g_per_kwh"), ("[energy]", "radio_tx_w"),
     ("[energy]", "fair_use_s_per_day"), ("[energy]", "events_per_day"),
+    ("[energy]", "electricity_eur_per_kwh"), ("[energy]", "cellular_eur_per_mb"),
+    ("[energy]", "storage_uj_per_write"),
 ]
 
 
