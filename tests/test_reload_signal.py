@@ -8,11 +8,13 @@ would kill it.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from frugalai.cli import cli
@@ -46,3 +48,29 @@ def test_a_forged_status_file_does_not_get_another_process_signalled(tmp_path: P
     finally:
         victim.kill()
         victim.wait()
+
+
+def test_under_systemd_the_unit_is_reloaded_and_status_json_is_not_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # No systemd runs in the test machine: a stand-in systemctl on PATH answers the two calls
+    # reload_service makes and records them (a mock only where the real part cannot run).
+    from frugalai.service import reload
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    fake = bin_dir / "systemctl"
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n'
+                    'case "$1" in show) echo 4242;; reload) exit 0;; esac\n')
+    fake.chmod(0o755)
+    booted = tmp_path / "run-systemd-system"
+    booted.mkdir()
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setattr(reload, "SYSTEMD_RUNTIME", str(booted))
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "status.json").write_text('{"state": "running", "pid": 1}')  # forged: ignored
+    message = reload.reload_service(state, tmp_path / "gateway.toml", "gw-unit")
+    assert message == "asked systemd to reload gw-unit (main pid 4242)"
+    assert calls.read_text().splitlines() == ["show -p MainPID --value gw-unit",
+                                              "reload gw-unit"]

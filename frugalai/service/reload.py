@@ -25,11 +25,20 @@ from typing import Optional, Union
 
 from frugalai.service.health.status import STATUS_FILE, read_status
 
+#: exists when systemd is the running init (sd_booted()).
+SYSTEMD_RUNTIME = "/run/systemd/system"
+
+
+def _systemctl() -> Optional[str]:
+    if not os.path.isdir(SYSTEMD_RUNTIME):
+        return None
+    return shutil.which("systemctl")
+
 
 def systemd_main_pid(unit: str) -> Optional[int]:
     """The unit's MainPID as systemd tracks it, or None (no systemd, unit not running)."""
-    systemctl = shutil.which("systemctl")
-    if systemctl is None or not os.path.isdir("/run/systemd/system"):
+    systemctl = _systemctl()
+    if systemctl is None:
         return None
     try:
         out = subprocess.run([systemctl, "show", "-p", "MainPID", "--value", unit],
@@ -105,9 +114,10 @@ def reload_service(state_dir: Union[str, Path], config_path: Union[str, Path],
                    unit: str = "frugalai") -> str:
     """Ask the service running ``config_path`` to reload; a message saying what was done."""
     main_pid = systemd_main_pid(unit)
-    if main_pid is not None:
+    systemctl = _systemctl()
+    if main_pid is not None and systemctl is not None:
         try:
-            done = subprocess.run(["systemctl", "reload", unit], capture_output=True, text=True,
+            done = subprocess.run([systemctl, "reload", unit], capture_output=True, text=True,
                                   timeout=30)
         except (OSError, subprocess.SubprocessError) as err:
             return f"systemctl reload {unit} failed: {err}"
