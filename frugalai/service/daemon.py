@@ -294,6 +294,7 @@ class Service:
             if not any(sink is s for s in pipeline.sinks):
                 sink.close()
         pipeline.delivered, pipeline.upstream_bytes = old.delivered, old.upstream_bytes
+        pipeline.lost += old.lost  # the exit code and status count every loss of the run
         self.pipeline, self.config = pipeline, new
         runners: dict[str, FlowRunner] = {}
         for i, flow in enumerate(pipeline.flows):
