@@ -9,6 +9,8 @@ naming the key, before anything reaches a unit file.
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -112,3 +114,19 @@ def test_unit_value_doubles_percent_and_refuses_relative_paths() -> None:
     assert unit_value("gw-100%", "gateway.id") == "gw-100%%"
     with pytest.raises(ConfigError, match="x: must be an absolute path"):
         unit_value("state", "x", path=True)
+
+
+SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
+
+
+@pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze missing: "
+                    "scripts/install-sysdeps installs the systemd package")
+def test_an_escaped_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text('[gateway]\nid = "gw-100%"\nstate_dir = "/var/lib/frugal%i"\n' + BASE)
+    unit = tmp_path / "frugalai.service"
+    unit.write_text(render_unit(str(path), load_config(path)))
+    assert "ReadWritePaths=/var/lib/frugal%%i" in unit.read_text().splitlines()
+    verify = subprocess.run([str(SYSTEMD_ANALYZE), "verify", str(unit)], capture_output=True,
+                            text=True, cwd=tmp_path)
+    assert verify.returncode == 0 and "frugalai.service" not in verify.stderr, verify.stderr
