@@ -58,7 +58,9 @@ def test_only_listed_regular_files_are_copied_never_a_symlinked_readme(tmp_path:
     src = make_bundle(tmp_path / "v1")
     (src / "README.md").symlink_to(secret)
     mdir = tmp_path / "models"
-    models.install(src, mdir)
+    said: list[str] = []
+    models.install(src, mdir, warn=said.append)
+    assert said == ["not installed (not listed in the card): README.md (a symlink)"]
     assert store_is_verified(mdir) == [CARD, "weights.npz"]
     assert not any(p.name == "README.md" for p in (mdir / ".store").rglob("*"))
     for f in (mdir / "anomaly").iterdir():  # the store is world-readable: nothing writable

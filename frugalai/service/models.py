@@ -296,6 +296,16 @@ def _stage(src: Path, store: Path, public_key: Optional[bytes],
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     _warn_if_writable(src, modes, warn)
+    try:
+        left = sorted(p.name + (" (a symlink)" if p.is_symlink() else "")
+                      for p in src.iterdir() if p.name not in modes)
+    except OSError:
+        left = []
+    if left:  # not an error: nothing unlisted can reach the store
+        message = f"not installed (not listed in the card): {', '.join(left)}"
+        log.info("%s", message)
+        if warn is not None:
+            warn(message)
     return tmp, bundle
 
 
