@@ -451,12 +451,36 @@ def report(config: Any, bench_path: Optional[str], summary: Optional[str],
 
 
 def main() -> None:
-    """Console-script entry point: FrugalError -> exit 1 with its message, not a traceback."""
+    """Console-script entry point: FrugalError -> exit 1 with its message, not a traceback;
+    a module of an optional extra missing -> exit 2 with the extra to install."""
+    from frugalai.extras import missing_extra
+
     try:
         cli(standalone_mode=True)
-    except FrugalError as err:
+    except (FrugalError, ImportError) as err:
+        extra = missing_extra(err)
+        if extra is not None:
+            click.echo(f"error: {_command_name()} {extra}", err=True)
+            sys.exit(2)
+        if not isinstance(err, FrugalError):
+            raise
         click.echo(f"error: {err}", err=True)
         sys.exit(2 if isinstance(err, ConfigError) else 1)
+
+
+def _command_name() -> str:
+    """``frugalai evaluate``: the command words of this invocation, for one-line errors."""
+    words = ["frugalai"]
+    group: Any = cli
+    for arg in sys.argv[1:]:
+        sub = group.commands.get(arg) if isinstance(group, click.Group) else None
+        if sub is None:
+            if arg.startswith("-"):
+                continue
+            break
+        words.append(arg)
+        group = sub
+    return " ".join(words)
 
 
 if __name__ == "__main__":
