@@ -326,6 +326,9 @@ def train_anomaly(data: Optional[str], data_dir: Optional[str], time_col: str, v
     """Fit the energy anomaly model on a meter's history."""
     from pathlib import Path
 
+    from frugalai.extras import require
+
+    require("train")
     from frugalai.learn.data import load_dutch, read_user_csv
     from frugalai.learn.energy import train_energy
 
@@ -364,6 +367,9 @@ def train_coastal_cmd(data_dir: str, threshold: float, horizon: int, out: str, n
     """Fit the submersion nowcast (tide harmonics + MLP), compare it with the baseline."""
     from pathlib import Path
 
+    from frugalai.extras import require
+
+    require("train")
     from frugalai.learn.coastal import train_coastal
     from frugalai.learn.data import load_providence
 
@@ -392,6 +398,9 @@ def evaluate_cmd(bundle: str, data_dir: str, backend: str, precision: str,
     """Recompute BUNDLE's metrics from the real data; print them beside the card's."""
     from pathlib import Path
 
+    from frugalai.extras import require
+
+    require("train", modules=("sklearn",))  # the metrics; before minutes of data loading
     from frugalai.learn.evaluate import evaluate_bundle
     from frugalai.runtime import load_model
 

@@ -73,9 +73,10 @@ def missing_extra(err: BaseException) -> Optional[MissingExtraError]:
     return None
 
 
-def require(extra: str, needed_by: str = "") -> None:
-    """Import the modules of ``extra`` now; MissingExtraError naming it if one is missing."""
-    for module in MODULES_OF_EXTRA[extra]:
+def require(extra: str, needed_by: str = "", modules: Optional[tuple[str, ...]] = None) -> None:
+    """Import the modules of ``extra`` (or only ``modules`` of it) now, before a command spends
+    minutes on data; MissingExtraError naming the extra if one is missing."""
+    for module in modules or MODULES_OF_EXTRA[extra]:
         try:
             importlib.import_module(module)
         except ImportError as err:

@@ -20,6 +20,7 @@ pty closed), logging once per outage; bad frames are counted by the framer, neve
 
 from __future__ import annotations
 
+import errno
 import threading
 import time
 from collections.abc import Iterator
@@ -43,6 +44,15 @@ OPTIONS = {
 #: Without a valid frame for this long after opening, TIC auto mode tries the other baud rate.
 AUTOBAUD_S = 4.0
 
+
+
+def _user_name() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry for this uid (a container)
+        return "this user"
 
 
 class SerialSource:
@@ -120,6 +130,12 @@ class SerialSource:
         try:
             self._serial = serial.serial_for_url(self.port, **self.settings)
         except (serial.SerialException, OSError, ValueError, termios.error) as err:
+            if getattr(err, "errno", None) in (errno.EACCES, errno.EPERM):
+                raise SourceError(
+                    f"permission denied on serial port {self.port!r}: the user running frugalai "
+                    f"({_user_name()}) must be in the group owning it, usually 'dialout' "
+                    f"(sudo usermod -aG dialout {_user_name()}, then log in again; the "
+                    f"service's unit adds it itself)") from err
             raise SourceError(f"cannot open serial port {self.port!r}: {err}") from err
 
     def readings(self, stop: threading.Event) -> Iterator[Reading]:
