@@ -76,32 +76,83 @@ def demo(seconds: float, hours: Optional[float], seed: int, corrupt_rate: float,
                      corrupt_rate=corrupt_rate, as_json=as_json, echo=click.echo)
         return
     hours = hours or 48.0
+    seen: list[Any] = []
 
     def show(event: Any) -> None:
+        seen.append(event)
         if as_json:
             click.echo(encode_json(event).decode())
             return
-        when = datetime.fromtimestamp(event.ts, tz=timezone.utc).strftime("%a %H:%M UTC")
-        click.echo(f"  {event.kind.upper():6} {event.sensor} at {when}  score={event.score:5.1f}"
-                   f"  value={event.value:7.0f} W  -> {len(encode_binary(event))} B "
-                   f"[{encode_binary(event).hex()}]")
+        click.echo(f"  {event.kind.upper():6} {event.sensor} at {_utc(event.ts)}  "
+                   f"score={event.score:5.1f}  value={event.value:7.0f} W  -> "
+                   f"{len(encode_binary(event))} B [{encode_binary(event).hex()}]")
 
     if not as_json:
         click.echo(f"frugalai demo: emulated Linky (TIC historique) on a pty, {hours:.0f} "
                    f"simulated hours in {seconds:.0f} s; events as they happen:")
-    summary = run_demo(DemoOptions(sim_hours=hours, seconds=seconds, seed=seed,
-                                   corrupt_rate=corrupt_rate), show)
+    try:
+        summary = run_demo(DemoOptions(sim_hours=hours, seconds=seconds, seed=seed,
+                                       corrupt_rate=corrupt_rate), show)
+    except KeyboardInterrupt:  # during set-up, before the meter started: nothing to sum up
+        click.echo("interrupted (Ctrl-C) while setting up: no reading yet", err=True)
+        sys.exit(130)
     if as_json:
         click.echo(json.dumps({"summary": summary}, default=str))
         return
+    if summary.get("interrupted"):
+        click.echo("interrupted (Ctrl-C): what ran until then")
+    for line in _injected_vs_found(summary, seen):
+        click.echo(line)
     raw, up = summary["raw_bytes_read"], summary["upstream_bytes_binary"]
     assert isinstance(raw, int) and isinstance(up, int)
     click.echo("summary:")
     click.echo(f"  readings {summary['readings']}, frames rejected {summary['frames_rejected']}"
                f" (corrupted on the wire: {summary['frames_corrupted_on_wire']})")
-    click.echo(f"  events {summary['events']}, outbox {summary['outbox']}")
+    ob = summary["outbox"]
+    assert isinstance(ob, dict)
+    click.echo(f"  events {summary['events']}; outbox: {ob.get('stored', 0)} stored, "
+               f"{ob.get('sent', 0)} delivered, {ob.get('pending', 0)} pending, "
+               f"{ob.get('dropped', 0)} dropped")
     ratio = f"{raw / up:.0f}x less" if up else "nothing sent"
     click.echo(f"  bytes upstream {up} (binary) vs raw bytes read {raw}: {ratio}")
+    if summary.get("interrupted"):
+        sys.exit(130)  # the shell's code for "stopped by Ctrl-C", after the summary
+
+
+def _utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%a %H:%M UTC")
+
+
+#: what each injected anomaly looks like in the readings, for the demo's reader.
+_INJECTED_TEXT = {"night_load": "unusual extra load", "spike": "a short power spike",
+                  "dropout": "the meter reads no consumption: value=0 W",
+                  "flatline": "a frozen reading"}
+
+
+def _injected_vs_found(summary: dict[str, Any], events: list[Any]) -> list[str]:
+    """The demo's injected anomalies, each beside the events that fell in it (or up to an hour
+    after: a 15-min window must close, then the policy's debounce), then the others."""
+    injected = summary.get("injected") or []
+    if not injected:
+        return []
+    lines = ["injected by the emulator -> found by the gateway:"]
+    matched: set[int] = set()
+    flows = summary.get("flows") or {}
+    last_ts = max([e.ts for e in events]
+                  + [float(f.get("last_reading_ts") or 0.0) for f in flows.values()], default=0.0)
+    for a in injected:
+        hits = [e for e in events if a["start"] <= e.ts <= a["end"] + 3600]
+        matched.update(id(e) for e in hits)
+        found = ", ".join(f"{e.kind.upper()} at {_utc(e.ts)}" for e in hits) or (
+            "not flagged" if last_ts >= a["end"] else "not reached (the run ended before)")
+        what = _INJECTED_TEXT.get(a["kind"], a["kind"])
+        lines.append(f"  {a['kind']:10} {_utc(a['start'])} - {_utc(a['end'])[4:]} ({what})"
+                     f" -> {found}")
+    others = [e for e in events if id(e) not in matched and e.kind in ("alarm", "clear")]
+    lines.append(f"  events outside the injected anomalies: {len(others)}"
+                 + (" (" + ", ".join(f"{e.kind.upper()} at {_utc(e.ts)}" for e in others) + ")"
+                    if others else ""))
+    return lines
 
 
 @cli.command()

@@ -82,12 +82,16 @@ def run_demo(options: DemoOptions, on_event: Callable[[Event], None]) -> dict[st
     flow = Flow(flow_config, source, scorer)
     pipeline = Pipeline([flow], Outbox(state / "outbox.sqlite"), sinks=[], on_event=on_event)
     stop = threading.Event()
+    interrupted = False
     try:
         source.open()  # plugged in before the meter speaks: pyserial flushes input on open
         meter.start(until=DEMO_START + options.sim_hours * 3600)
         stop_when_done(lambda: meter.running, stop, settle_s=0.3)
         # The bound only matters if the meter thread hangs.
-        pipeline.run(stop, duration=options.seconds * 4 + 30)
+        try:
+            pipeline.run(stop, duration=options.seconds * 4 + 30)
+        except KeyboardInterrupt:  # Ctrl-C: what was seen so far is still worth a summary
+            interrupted = True
         summary = pipeline.summary()
     finally:
         meter.close()
@@ -99,5 +103,8 @@ def run_demo(options: DemoOptions, on_event: Callable[[Event], None]) -> dict[st
         "frames_corrupted_on_wire": meter.frames_corrupted,
         "binary_event_bytes": BINARY_SIZE,
         "state_dir": str(state),
+        "interrupted": interrupted,
+        "injected": [{"kind": a.kind, "start": a.start, "end": a.start + a.duration_s}
+                     for a in household.anomalies],
     })
     return summary
