@@ -194,6 +194,40 @@ def status(config: Any, state_dir: Optional[str], as_json: bool) -> None:
         sys.exit(1)
 
 
+@cli.command()
+@click.argument("device", type=click.Choice(["tic", "modbus", "fb-node", "rak3172", "rn2483"]))
+@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True, help="Simulated seconds per real second (tic: > 1 switches to "
+              "standard mode, whose DATE the gateway uses as its clock).")
+@click.option("--scenario", type=click.Choice(["normal", "anomalies"]), default="normal",
+              show_default=True, help="anomalies: the demo's injected anomalies (energy meters).")
+@click.option("--seed", type=int, default=1, show_default=True)
+def emulate(device: str, speed: float, scenario: str, seed: int) -> None:
+    """Start an emulated DEVICE on a pty; print its path and a config block; run until Ctrl-C."""
+    import threading
+
+    from frugalai.sim.launch import launch
+
+    running = launch(device, speed=speed, scenario=scenario, seed=seed)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):  # Ctrl-C or kill: stop and say so
+        signal.signal(signum, lambda *_: stop.set())
+    click.echo(running.path)
+    click.echo(f"# emulated {device} on {running.path} (speed {speed:g}, scenario {scenario}); "
+               "Ctrl-C stops it")
+    for note in running.notes:
+        click.echo(f"# {note}")
+    click.echo("# put this in your config (frugalai config check FILE, then frugalai run "
+               "--config FILE):")
+    click.echo(running.config.rstrip())
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        running.close()
+    click.echo(f"# stopped the emulated {device}")
+
+
 @cli.group("service")
 def service_group() -> None:
     """Install frugalai as a systemd service."""
