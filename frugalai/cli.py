@@ -228,6 +228,31 @@ def emulate(device: str, speed: float, scenario: str, seed: int) -> None:
     click.echo(f"# stopped the emulated {device}")
 
 
+@cli.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              default="/etc/frugalai/gateway.toml", show_default=True, help="TOML file to check.")
+@click.option("--user", default="frugalai", show_default=True,
+              help="The service user whose access to devices is checked.")
+@click.option("--unit-dir", type=click.Path(file_okay=False), default="/etc/systemd/system",
+              show_default=True)
+@click.option("--name", "unit_name", default="frugalai", show_default=True, help="Unit name.")
+def doctor(config_path: str, user: str, unit_dir: str, unit_name: str) -> None:
+    """Is this gateway ready? One line per check (✓ / ✗ with a fix / ? unknown).
+
+    Exit 0 when every check passes, 1 when one fails, 2 when the config is invalid.
+    """
+    from frugalai.service.doctor import report, run_checks
+
+    if not os.path.exists(config_path):
+        click.echo(f"✗ config: {config_path} not found — write one (README: Run it on a "
+                   "gateway) or give --config")
+        sys.exit(2)
+    text, code = report(run_checks(config_path, user=user,
+                                   unit_path=os.path.join(unit_dir, f"{unit_name}.service")))
+    click.echo(text)
+    sys.exit(code)
+
+
 @cli.group("service")
 def service_group() -> None:
     """Install frugalai as a systemd service."""
