@@ -1,6 +1,7 @@
 """The ``frugalai`` command: a thin click group. Parse, build, call; no logic here.
 
-Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration or usage (with the key named).
+Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration or usage (with the key named) or a
+missing optional extra (with the extra to install), 130 a demo stopped by Ctrl-C.
 """
 
 from __future__ import annotations

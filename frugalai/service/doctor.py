@@ -107,8 +107,8 @@ def check_models(config: Config) -> list[Check]:
                              f"`frugalai models install BUNDLE --config ...`, or name a shipped "
                              f"bundle ({shipped_models_dir()})"))
             continue
-        version = bundle.card.get("version", "?")
-        out.append(Check(f"model {flow.name}", OK, f"{bundle.name} {version} verified ({path})"))
+        version = f" {bundle.card['version']}" if bundle.card.get("version") else ""
+        out.append(Check(f"model {flow.name}", OK, f"{bundle.name}{version} verified ({path})"))
     return out
 
 
