@@ -76,3 +76,9 @@ def test_each_emulated_device_prints_a_path_and_a_config_block() -> None:
         finally:
             out = stop(proc)
         assert f"stopped the emulated {device}" in out
+
+
+def test_the_anomalies_scenario_starts_where_the_demo_puts_its_anomalies() -> None:
+    from frugalai.demo import DEMO_START
+
+    assert ANOMALY_START == DEMO_START
