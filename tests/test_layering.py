@@ -7,8 +7,9 @@ rank; two groups of the same rank may not import each other (except inside the f
 rank  groups                                       why
 ====  ===========================================  ==========================================
 0     frugalai (package), errors, reading, fileio,  the foundation: exceptions, the Reading,
-      retry, registry, redact, lograte             atomic writes, backoff, the registries,
-                                                   secret redaction, rate-limited logs
+      retry, registry, redact, lograte, extras     atomic writes, backoff, the registries,
+                                                   secret redaction, rate-limited logs, the
+                                                   optional extras' names
 1     protocols, features, events, config          pure logic (no I/O) and the config schema
 2     runtime, modems, sim, footprint              models; AT modem drivers; device emulators;
                                                    the bytes/energy/carbon arithmetic (pure)
@@ -44,7 +45,8 @@ import pytest
 PKG = Path(__file__).resolve().parents[1] / "frugalai"
 
 RANKS: list[set[str]] = [
-    {"frugalai", "errors", "reading", "fileio", "retry", "registry", "redact", "lograte"},
+    {"frugalai", "errors", "reading", "fileio", "retry", "registry", "redact", "lograte",
+     "extras"},
     {"protocols", "features", "events", "config"},
     {"runtime", "modems", "sim", "footprint"},
     {"sources", "uplink", "learn", "energy"},

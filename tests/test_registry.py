@@ -21,6 +21,8 @@ ALLOWED = {
     # The exporter's manifest of the files it wrote for each built-in runtime: data written
     # into the card's "artifacts", read back by artifact(); not a list of valid names.
     ("frugalai/learn/export.py", "backend"): "files written per runtime",
+    # pip extras and the modules they bring: "onnx" and "tflite" name extras and modules there.
+    ("frugalai/extras.py", "backend"): "extra and module names",
 }
 
 

@@ -35,7 +35,7 @@ from frugalai.runtime.bundle import Bundle
 from frugalai.runtime.dense import DenseNet
 
 __all__ = ["PRECISIONS", "Backend", "OnnxBackend", "ReferenceBackend", "TfliteBackend",
-           "artifact", "make_backend", "runtime_available"]
+           "artifact", "backend_extra", "make_backend", "runtime_available"]
 
 F32 = npt.NDArray[np.float32]
 
@@ -46,7 +46,9 @@ class Backend(Protocol):
     A backend class is registered by name in :data:`frugalai.registry.backends` and built with
     no argument; ``load`` reads the bundle file the card's ``artifacts`` names for
     ``(name, precision)`` (see :func:`artifact`). It may also offer a static method
-    ``unavailable() -> str | None`` giving why its runtime cannot run here (None: it can).
+    ``unavailable() -> str | None`` giving why its runtime cannot run here (None: it can), and
+    a class attribute ``extra`` naming the pip extra its runtime comes from (``frugalai
+    doctor`` checks it per flow).
     """
 
     name: str
@@ -74,6 +76,8 @@ class ReferenceBackend:
     """Pure numpy, from ``weights.npz``: no runtime needed (any board with numpy)."""
 
     name = "reference"
+    #: the pip extra its runtime comes from (``pip install 'frugalai[<extra>]'``), if any
+    extra: Optional[str] = None
 
     @staticmethod
     def unavailable() -> Optional[str]:
@@ -116,6 +120,7 @@ class OnnxBackend:
     """onnxruntime, one intra-op thread by default (a gateway runs other things too)."""
 
     name = "onnx"
+    extra: Optional[str] = "onnx"
 
     @staticmethod
     def unavailable() -> Optional[str]:
@@ -187,6 +192,7 @@ class TfliteBackend:
     here with the input tensor's own scale and zero point."""
 
     name = "tflite"
+    extra: Optional[str] = "tflite"
 
     @staticmethod
     def unavailable() -> Optional[str]:
@@ -291,6 +297,17 @@ def make_backend(name: str) -> Backend:
         raise ModelError(err.reason) from None
     backend: Backend = factory()
     return backend
+
+
+def backend_extra(name: str) -> Optional[str]:
+    """The pip extra backend ``name`` needs (its class's ``extra``), or None (none, or unknown:
+    config validation reports an unknown name)."""
+    try:
+        factory = registry.backends.get(name)
+    except ConfigError:
+        return None
+    extra = getattr(factory, "extra", None)
+    return extra if isinstance(extra, str) else None
 
 
 def runtime_available(name: str) -> str | None:
