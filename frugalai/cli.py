@@ -283,12 +283,15 @@ def models_show(bundle: str, models_dir: Optional[str]) -> None:
 
 
 class _Steps:
-    """A progress bar over the named steps of a training run."""
+    """A progress bar over the named steps of a training run. While it runs, third-party
+    log warnings (onnxruntime's quantizer advice) are held back: the user acts on none."""
 
     def __init__(self, steps: list[str]) -> None:
         self.bar = click.progressbar(length=len(steps), label="training", file=sys.stderr,
                                      show_eta=False, item_show_func=lambda s: s)
         self.bar.__enter__()
+        self._level = logging.getLogger().level
+        logging.getLogger().setLevel(logging.ERROR)
 
     def __call__(self, step: str) -> None:
         self.bar.current_item = step
@@ -296,6 +299,7 @@ class _Steps:
 
     def close(self) -> None:
         self.bar.__exit__(None, None, None)
+        logging.getLogger().setLevel(self._level)
 
 
 @cli.group("train")
@@ -351,31 +355,150 @@ def train_anomaly(data: Optional[str], data_dir: Optional[str], time_col: str, v
                            "sizes_bytes": card["sizes_bytes"]}, indent=2))
 
 
-@train_group.command("coastal")
-@click.option("--data-dir", type=click.Path(exists=True, file_okay=False), required=True,
-              help="The shared data folder (Providence 8454000).")
-@click.option("--threshold", type=float, default=1.987, show_default=True,
-              help="Flood threshold, m above MLLW (Providence HAT).")
-@click.option("--horizon", type=click.IntRange(1, 24), default=3, show_default=True,
-              help="Hours ahead.")
-@click.option("--out", "out", type=click.Path(file_okay=False), required=True)
-@click.option("--name", default="coastal-submersion", show_default=True)
-def train_coastal_cmd(data_dir: str, threshold: float, horizon: int, out: str, name: str) -> None:
-    """Fit the submersion nowcast (tide harmonics + MLP), compare it with the baseline."""
+def _bad_input(err: Exception) -> None:
+    """Bad data or arguments from the user: one line, exit 2, no traceback."""
+    click.echo(f"error: {err}", err=True)
+    sys.exit(2)
+
+
+def _need_train_extra() -> None:
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        _bad_input(RuntimeError("training needs the 'train' extra: pip install "
+                                "'frugalai[train]'"))
+
+
+def _years(text: Optional[str], option: str) -> Optional[tuple[int, int]]:
+    if text is None:
+        return None
+    try:
+        a, _, b = text.partition("-")
+        return int(a), int(b or a)
+    except ValueError:
+        raise click.BadParameter(f"expected YEAR-YEAR, got {text!r}", param_hint=option) from None
+
+
+def _file_info(path: str, **extra: Any) -> dict[str, Any]:
     from pathlib import Path
 
-    from frugalai.learn.coastal import train_coastal
-    from frugalai.learn.data import load_providence
+    from frugalai.runtime.bundle import sha256_file
 
-    steps = _Steps(["tide fit", "features", "fit", "evaluate", "export"])
+    return {"file": Path(path).name, "sha256": sha256_file(Path(path)), **extra}
+
+
+def _command_line(args: list[str]) -> str:
+    """The command as typed, with paths reduced to their names (no absolute path in a card)."""
+    import os.path
+
+    return " ".join(["frugalai", *(os.path.basename(a) if os.sep in a else a for a in args)])
+
+
+@train_group.command("coastal")
+@click.option("--data", "data", type=click.Path(dir_okay=False), default=None,
+              help="Your gauge's record: CSV (or .csv.gz), any of , ; tab, UTF-8 or Latin-1.")
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="The shared data folder (Providence 8454000, the shipped bundle).")
+@click.option("--time-col", default=None, help="Time column (default: the first that parses).")
+@click.option("--level-col", default=None, help="Level column (default: the first numeric).")
+@click.option("--time-format", default=None, help="strptime format (default: ISO 8601).")
+@click.option("--tz", default=None,
+              help="Time zone of naive times: ±HH:MM or a name (default UTC; Providence: -05:00).")
+@click.option("--threshold", type=float, default=None,
+              help="Flood threshold, m, same datum as the levels (Providence: HAT 1.987 m MLLW).")
+@click.option("--tide", "tide_station", default=None,
+              help="Use a station's published constants (e.g. noaa/8454000, "
+                   "brest-3-fra-refmar) instead of fitting the tide.")
+@click.option("--tide-table", type=click.Path(), default=None,
+              help="stations.json.gz (default: <data-dir or ../shared/data>/coastal/"
+                   "tide_constants).")
+@click.option("--tide-years", default=None, help="YEAR-YEAR of the tide fit (default: training).")
+@click.option("--train-until", type=int, default=None, help="Last training year.")
+@click.option("--valid-years", default=None, help="YEAR-YEAR validated on.")
+@click.option("--horizon", type=click.IntRange(1, 24), default=3, show_default=True,
+              help="Hours ahead.")
+@click.option("--hidden", type=click.IntRange(2, 256), default=16, show_default=True)
+@click.option("--out", "out", type=click.Path(file_okay=False), required=True)
+@click.option("--name", default="coastal-submersion", show_default=True)
+def train_coastal_cmd(data: Optional[str], data_dir: Optional[str], time_col: Optional[str],
+                      level_col: Optional[str], time_format: Optional[str], tz: Optional[str],
+                      threshold: Optional[float], tide_station: Optional[str],
+                      tide_table: Optional[str], tide_years: Optional[str],
+                      train_until: Optional[int], valid_years: Optional[str], horizon: int,
+                      hidden: int, out: str, name: str) -> None:
+    """Fit the submersion nowcast (tide + MLP) on a gauge's record; compare it with the rule.
+
+    \b
+    Your gauge:  frugalai train coastal --data gauge.csv.gz --tz +01:00 --threshold 7.2 --out b
+    Providence:  frugalai train coastal --data-dir ../shared/data --out models/coastal-submersion
+    """
+    import warnings
+    from datetime import datetime as _dt
+    from pathlib import Path
+
+    from frugalai.learn.coastal import PROVIDENCE_HAT_M, train_coastal
+    from frugalai.learn.csvio import DataError, parse_tz, tz_label
+    from frugalai.learn.data import PROVIDENCE, load_providence, read_level_csv
+    from frugalai.learn.tide_stations import find_station, load_table, station_tide
+
+    if (data is None) == (data_dir is None):
+        raise click.UsageError("give exactly one of --data (your gauge's CSV) or --data-dir")
+    _need_train_extra()
+    command = _command_line(sys.argv[1:] if sys.argv and "frugalai" in sys.argv[0]
+                            else ["train", "coastal"])
     try:
-        card = train_coastal(load_providence(data_dir), Path(out), threshold, horizon,
-                             name=name, progress=steps)
-    finally:
-        steps.close()
+        vy = _years(valid_years, "--valid-years")
+        ty = _years(tide_years, "--tide-years")
+        if data is not None:
+            if threshold is None:
+                raise DataError("give --threshold: the site's flood level, in the data's datum")
+            zone = parse_tz(tz)
+            delta = zone.utcoffset(_dt(2000, 1, 1))
+            offset_h = delta.total_seconds() / 3600 if delta is not None else 0.0
+            series = read_level_csv(data, time_col, level_col, time_format, tz)
+            info = _file_info(data, time_col=time_col, level_col=level_col)
+            if (train_until is None) != (vy is None):
+                raise DataError("give both --train-until and --valid-years, or neither "
+                                "(then the last quarter of the record validates)")
+            split: dict[str, Any] = {"tide_years": ty, "train_until": train_until,
+                                     "valid_years": vy}
+            zone_text = tz_label(zone)
+        else:
+            assert data_dir is not None
+            series = load_providence(data_dir)
+            files = sorted((Path(data_dir) / PROVIDENCE).glob("providence_8454000_hourly_*.csv.gz"))
+            info = {"source": series.source,
+                    "files": [_file_info(str(f)) for f in files]}
+            offset_h = -5.0
+            threshold = PROVIDENCE_HAT_M if threshold is None else threshold
+            split = {"tide_years": ty or (1971, 1990), "train_until": train_until or 1990,
+                     "valid_years": vy or (1991, 2005)}
+            zone_text = "UTC-05:00 (local standard time, no DST; read as such)"
+        tide = None
+        if tide_station is not None:
+            table = tide_table or str(Path(data_dir or "../shared/data"))
+            tide, skipped = station_tide(find_station(load_table(table), tide_station))
+            if skipped:
+                click.echo(f"note: constituents not used: {', '.join(skipped)}", err=True)
+        steps = _Steps(["tide fit", "features", "fit", "evaluate", "export"])
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # third-party noise (convergence, deprecations)
+                card = train_coastal(series, Path(out), threshold, horizon, hidden=hidden,
+                                     name=name, progress=steps, tide=tide, utc_offset_h=offset_h,
+                                     time_zone=zone_text, data_info=info, command=command,
+                                     **split)
+        finally:
+            steps.close()
+    except FrugalError as err:
+        if isinstance(err, ConfigError):
+            raise
+        _bad_input(err)
     v = card["metrics"]["validation"]
-    click.echo(json.dumps({"bundle": out, "validation": {k: v[k]["flood"] for k in
-                                                         ("model_fp32", "model_int8", "baseline")},
+    click.echo(json.dumps({"bundle": out, "decision_default": card["decision"]["default"],
+                           "validation": {k: {"hourly": v[k]["flood"],
+                                              "episodes": v[k]["flood_events"]}
+                                          for k in ("model_fp32", "model_int8", "baseline")},
                            "sizes_bytes": card["sizes_bytes"]}, indent=2))
 
 

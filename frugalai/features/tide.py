@@ -327,7 +327,8 @@ def fit_harmonics(ts: npt.ArrayLike, level: npt.ArrayLike,
                   min_days: float = MIN_FIT_DAYS, chunk: int = 200_000) -> Tide:
     """Least-squares harmonic analysis with nodal corrections (astronomical basis).
 
-    Constituents default to those the record length resolves (:func:`rayleigh_constituents`);
+    Constituents default to those the record resolves (:func:`rayleigh_constituents` on the
+    hours its valid samples cover: a gap of months is fitted around, not counted);
     P1 and K2, when unresolved, are inferred from K1 and S2 (equilibrium ratio, same phase).
     A linear trend is fitted only on records of 2 years or more (default). Long records are
     accumulated in chunks (normal equations), so 70 years of hourly data fit in little memory.
@@ -338,10 +339,14 @@ def fit_harmonics(ts: npt.ArrayLike, level: npt.ArrayLike,
     ok = np.isfinite(t) & np.isfinite(y)
     t, y = t[ok], y[ok]
     span_h = float(t.max() - t.min()) / 3600.0 if len(t) > 1 else 0.0
-    if span_h < min_days * 24:
-        raise ValueError(f"the record spans {span_h / 24:.1f} days of valid levels; a tide fit "
-                         f"needs at least {min_days:g} days")
-    names = tuple(constituents) if constituents is not None else rayleigh_constituents(span_h)
+    # Hours actually covered (a record with a gap of months resolves no more than its data).
+    step_h = float(np.median(np.diff(t))) / 3600.0 if len(t) > 1 else 0.0
+    covered_h = min(span_h, len(t) * step_h)
+    if covered_h < min_days * 24:
+        raise ValueError(f"the record holds {covered_h / 24:.1f} days of valid levels; a tide "
+                         f"fit needs at least {min_days:g} days")
+    names = (tuple(constituents) if constituents is not None
+             else rayleigh_constituents(covered_h))
     inferred = {k: v for k, v in INFERRED.items() if k not in names and v[0] in names}
     use_trend = span_h >= 2 * HOURS_PER_YEAR if trend is None else trend
     n = len(names)
@@ -371,7 +376,8 @@ def fit_harmonics(ts: npt.ArrayLike, level: npt.ArrayLike,
         all_names.append(child)
         a.append(ratio * a[k])
         b.append(ratio * b[k])
-    meta = {"source": "fitted", "span_days": round(span_h / 24, 1), "samples": len(t),
+    meta = {"source": "fitted", "span_days": round(span_h / 24, 1),
+            "covered_days": round(covered_h / 24, 1), "samples": len(t),
             "rayleigh": 1.0, "inferred": {k: f"{v[1]} x {v[0]}" for k, v in inferred.items()}}
     return Tide(tuple(all_names), float(coef[0]), float(coef[1]) if use_trend else 0.0,
                 tuple(float(x) for x in a), tuple(float(x) for x in b), "astronomical", meta)

@@ -18,7 +18,8 @@ import numpy as np
 import numpy.typing as npt
 
 from frugalai.features.window import WindowAggregator
-from frugalai.learn.csvio import DataError, read_points, to_grid
+from frugalai.learn.csvio import DataError as DataError  # re-exported: callers import it here
+from frugalai.learn.csvio import read_points, to_grid
 
 FloatArray = npt.NDArray[np.float64]
 

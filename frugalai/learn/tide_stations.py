@@ -30,7 +30,7 @@ def load_table(path: Union[str, Path]) -> list[dict[str, Any]]:
     if not path.is_file():
         raise StationError(f"tide constants table not found: {path} (give --tide-table)")
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
+    with opener(path, "rt", encoding="utf-8") as fh:
         doc = json.load(fh)
     stations = doc["stations"] if isinstance(doc, dict) else doc
     return list(stations)
