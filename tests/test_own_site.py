@@ -250,3 +250,127 @@ def test_read_points_names_a_missing_column(tmp_path: Path) -> None:
     src.write_text("a;b\n1;2\n3;4\n")
     with pytest.raises(DataError, match="no column 'when'"):
         read_points(src, time_col="when")
+
+
+# -- any series: train anomaly, evaluate, score ---------------------------------------------
+
+def _sensor_csv(path: Path, days: int, step_s: int, sep: str = ",", anomaly_day: float = -1.0,
+                tz_text: str = "") -> None:
+    """A temperature-like series with a daily cycle, noise and (optionally) a 6-hour dip."""
+    rng = np.random.default_rng(3)
+    start = datetime(2024, 1, 1, tzinfo=timezone.utc).timestamp()
+    lines = [f"Horodate{sep}Température (°C)\n"]
+    for k in range(int(days * 86400 / step_s)):
+        t = start + k * step_s
+        v = 20 + 3 * np.sin(2 * np.pi * (t % 86400) / 86400) + rng.normal(0, 0.2)
+        if anomaly_day >= 0 and 0 <= (t - start) / 86400 - anomaly_day < 0.25:
+            v -= 8.0
+        stamp = datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        val = f"{v:.2f}".replace(".", ",") if sep == ";" else f"{v:.2f}"
+        lines.append(f"{stamp}{tz_text}{sep}{val}\n")
+    path.write_bytes("".join(lines).encode("latin-1"))
+
+
+@pytest.mark.parametrize("step_s,sep", [(60, ";"), (1800, ","), (3600, ";")])
+def test_train_anomaly_on_a_non_power_series_any_step(step_s: int, sep: str,
+                                                      tmp_path: Path) -> None:
+    pytest.importorskip("sklearn", reason="training needs the 'train' extra")
+    from frugalai.runtime import load_model
+
+    src = tmp_path / "t.csv"
+    _sensor_csv(src, 20 if step_s == 60 else 40, step_s, sep, tz_text="+01:00")
+    out = tmp_path / "b"
+    res = CliRunner().invoke(cli, ["train", "anomaly", "--data", str(src), "--quantity",
+                                   "temperature", "--tz", "Europe/Paris", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    card = json.loads((out / "card.json").read_text())
+    p = card["features"]["params"]
+    assert p["floor_rel"] == 0 and p["floor_level"] == 0 and p["floor_abs"] > 0
+    assert p["day_types"] == 1 and p["slot_s"] == 3600 and p["tz_offset_h"] == 1.0
+    assert card["flow_defaults"]["policy"] == card["policy"]
+    assert card["warm_profile"]["slots"] and card["data"]["file"] == "t.csv"
+    assert load_model(out).card["quantity"] == "temperature"
+
+
+def test_evaluate_and_score_a_user_series_through_the_flow_code(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Train on 30 days, score the next 20 that hold a 6-hour dip; the bundle starts warm."""
+    pytest.importorskip("sklearn", reason="training needs the 'train' extra")
+    src = tmp_path / "s.csv"
+    _sensor_csv(src, 50, 600, anomaly_day=40.5)
+    out = tmp_path / "b"
+    res = CliRunner().invoke(cli, ["train", "anomaly", "--data", str(src), "--quantity",
+                                   "temperature", "--tz", "+00:00", "--until",
+                                   "2024-01-31T00:00", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    labels = tmp_path / "w.csv"
+    labels.write_text("start,end\n2024-02-10 10:00,2024-02-10 20:00\n")
+    common = ["--data", str(src), "--tz", "+00:00", "--start", "2024-01-31T00:00"]
+    res = CliRunner().invoke(cli, ["evaluate", str(out), "--labels", str(labels), *common])
+    assert res.exit_code == 0, res.output
+    m = json.loads(res.stdout)
+    assert m["warm_start"] is True and m["windows_in_scored_span"] == 1
+    assert m["window_recall"] == 1.0 and m["window_auc"] > 0.9
+    assert m["scored_from_utc"].startswith("2024-01-31 00:00")  # warm: scores from the start
+    res = CliRunner().invoke(cli, ["score", str(out), "--out", str(tmp_path / "s.out.csv"),
+                                   "--plot", str(tmp_path / "s.png"), "--labels", str(labels),
+                                   *common])
+    assert res.exit_code == 0, res.output
+    rows = (tmp_path / "s.out.csv").read_text().splitlines()
+    assert rows[0].startswith("time_utc,value,score") and len(rows) > 400
+    assert sum(int(r.split(",")[-1]) for r in rows[1:]) == len(m["alarm_times_utc"])
+    if (tmp_path / "s.png").exists():
+        assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    res = CliRunner().invoke(cli, ["score", str(out), "--out", str(tmp_path / "s2.csv"),
+                                   "--plot", str(tmp_path / "s2.png"), *common])
+    assert res.exit_code == 0 and "plot skipped: matplotlib is not installed" in res.output
+
+
+def test_nab_ambient_through_the_user_path(data_dir: Path, tmp_path: Path) -> None:
+    """Train on NAB's office temperature before 2013-12-01 (no labelled window), score the rest:
+    both windows alarmed, at most 1 alarm a month outside them (measured: 1 in 5.9 months)."""
+    pytest.importorskip("sklearn", reason="training needs the 'train' extra")
+    nab = data_dir / "generic" / "nab_subset"
+    src = nab / "ambient_temperature_system_failure.csv"
+    out = tmp_path / "amb"
+    res = CliRunner().invoke(cli, ["train", "anomaly", "--data", str(src), "--quantity",
+                                   "temperature", "--until", "2013-12-01 00:00", "--out",
+                                   str(out)])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(cli, ["evaluate", str(out), "--data", str(src), "--labels",
+                                   str(nab / "combined_windows.json"), "--start",
+                                   "2013-12-01 00:00"])
+    assert res.exit_code == 0, res.output
+    m = json.loads(res.stdout)
+    assert m["windows_in_scored_span"] == 2 and m["window_recall"] >= 0.8
+    assert m["alarms_outside_per_month"] <= 1.0
+
+
+def test_bad_energy_input_is_one_line_exit_2(tmp_path: Path) -> None:
+    src = tmp_path / "c.csv"
+    src.write_text("t;v\n" + "".join(f"2024-01-{d:02d} {h:02d}:00;5\n" for d in range(1, 29)
+                                      for h in range(24)))
+    res = CliRunner().invoke(cli, ["train", "anomaly", "--data", str(src), "--out",
+                                   str(tmp_path / "o")])
+    assert res.exit_code == 2 and "constant" in res.stderr and "Traceback" not in res.output
+
+
+def test_evaluate_a_coastal_bundle_on_another_year(providence: Series, tmp_path: Path) -> None:
+    pytest.importorskip("sklearn", reason="training needs the 'train' extra")
+    train_csv, test_csv = tmp_path / "a.csv", tmp_path / "b.csv.gz"
+    _write_gauge(train_csv, providence, _utc(1998), _utc(2000))
+    _write_gauge(test_csv, providence, _utc(2003), _utc(2004))
+    out = tmp_path / "g"
+    res = _train(["--data", str(train_csv), "--tz", "-05:00", "--threshold", "1.8", "--out",
+                  str(out)])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(cli, ["evaluate", str(out), "--data", str(test_csv), "--tz",
+                                   "-05:00"])
+    assert res.exit_code == 0, res.output
+    m = json.loads(res.stdout)
+    for k in ("model", "baseline"):
+        assert m[k]["flood_events"]["episodes"] > 0 and "episode_f1" in m[k]["flood_events"]
+    assert m["decision_default"] in ("model", "baseline")
