@@ -442,10 +442,11 @@ def _file_info(path: str, **extra: Any) -> dict[str, Any]:
 
 
 def _command_line(args: list[str]) -> str:
-    """The command as typed, with paths reduced to their names (no absolute path in a card)."""
+    """The command as typed, absolute paths reduced to their names (none in a card)."""
     import os.path
 
-    return " ".join(["frugalai", *(os.path.basename(a) if os.sep in a else a for a in args)])
+    return " ".join(["frugalai", *(os.path.basename(a) if os.path.isabs(a) else a
+                                   for a in args)])
 
 
 @train_group.command("coastal")

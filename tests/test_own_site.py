@@ -14,7 +14,14 @@ import pytest
 from click.testing import CliRunner
 
 from frugalai.cli import cli
-from frugalai.features.tide import EPOCH, Tide, _design, fit_harmonics, rayleigh_constituents
+from frugalai.features.tide import (
+    EPOCH,
+    SPEEDS,
+    Tide,
+    _design,
+    fit_harmonics,
+    rayleigh_constituents,
+)
 from frugalai.learn.csvio import DataError, read_points, to_grid
 from frugalai.learn.data import Series, load_providence
 
@@ -86,18 +93,24 @@ def test_rayleigh_criterion_picks_constituents_by_record_length() -> None:
         fit_harmonics(t, np.cos(t / 3600))
 
 
-def test_fast_predict_matches_the_former_formula_on_the_shipped_bundle() -> None:
-    """Precomputed speeds (issue 16) change no number: the shipped card's tide through the old
-    design-matrix formula and through predict / predict_one agree within 1e-12 m."""
-    card = json.loads((Path(__file__).resolve().parents[1] / "models" / "coastal-submersion"
-                       / "card.json").read_text())
-    tide = Tide.from_dict(card["features"]["tide"])
+def test_fast_predict_matches_the_former_formula() -> None:
+    """Precomputed speeds (issue 16) change no number: a plain-basis tide (the first bundles')
+    through the former design-matrix formula and through predict / predict_one agree within
+    1e-12 m; the shipped bundle's tide gives the same level by either path."""
+    rng = np.random.default_rng(1)
+    names = tuple(SPEEDS)
+    tide = Tide(names, 0.64, -0.0009, tuple(rng.normal(0, 0.1, len(names))),
+                tuple(rng.normal(0, 0.1, len(names))))
     ts = _utc(1995) + 3600.0 * np.arange(0, 24 * 3000, 7.3)
-    hours = (ts - EPOCH) / 3600.0
-    old = _design(hours, tide.constituents) @ tide.coefficients()
+    old = _design((ts - EPOCH) / 3600.0, tide.constituents) @ tide.coefficients()
     assert np.max(np.abs(tide.predict(ts) - old)) < 1e-12
     one = np.array([tide.predict_one(float(t)) for t in ts[:500]])
     assert np.max(np.abs(one - old[:500])) < 1e-12
+    card = json.loads((Path(__file__).resolve().parents[1] / "models" / "coastal-submersion"
+                       / "card.json").read_text())
+    shipped = Tide.from_dict(card["features"]["tide"])
+    one = np.array([shipped.predict_one(float(t)) for t in ts[:500]])
+    assert np.max(np.abs(one - shipped.predict(ts[:500]))) < 1e-12
 
 
 def test_astronomical_predict_one_equals_predict(noaa_tide: Tide) -> None:
