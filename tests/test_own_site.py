@@ -387,3 +387,16 @@ def test_evaluate_a_coastal_bundle_on_another_year(providence: Series, tmp_path:
     for k in ("model", "baseline"):
         assert m[k]["flood_events"]["episodes"] > 0 and "episode_f1" in m[k]["flood_events"]
     assert m["decision_default"] in ("model", "baseline")
+
+
+def test_an_export_with_a_preamble_before_the_table(tmp_path: Path) -> None:
+    """Enedis-style: a few lines about the meter, then 'Horodate;Valeur' with offsets."""
+    src = tmp_path / "enedis.csv"
+    body = "".join(f"2024-01-01T{h:02d}:{m:02d}:00+01:00;{100 + h}\n" for h in range(10)
+                   for m in (0, 30))
+    src.write_bytes(("Identifiant PRM;Type de donnees;Date de debut;Date de fin;Grandeur\n"
+                     "01234567890123;Courbe de charge;01/01/2024;02/01/2024;Puissance active\n"
+                     "Horodate;Valeur\n" + body).encode("latin-1"))
+    pts = read_points(src)
+    assert pts.time_col == "Horodate" and pts.value_col == "Valeur" and len(pts.ts) == 20
+    assert pts.ts[0] == datetime(2023, 12, 31, 23, tzinfo=timezone.utc).timestamp()

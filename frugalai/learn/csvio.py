@@ -151,6 +151,7 @@ def read_points(path: Union[str, Path], time_col: Optional[str] = None,
     rows = [r for r in rows if any(c.strip() for c in r)]
     if not rows:
         raise DataError(f"{path.name}: empty file")
+    rows = rows[_header_row(rows, time_col):]
     header = [h.strip() for h in rows[0]]
     for name, what in ((time_col, "--time-col"), (value_col, "--value-col / --level-col")):
         if name is not None and name not in header:
@@ -209,6 +210,24 @@ def read_points(path: Union[str, Path], time_col: Optional[str] = None,
     last = np.append(t[1:] != t[:-1], True)  # duplicates: keep the last
     return Points(t[last], v[last], header[ti], header[vi], delim, encoding,
                   int((~ok).sum()))
+
+
+def _header_row(rows: list[list[str]], time_col: Optional[str]) -> int:
+    """Index of the header: exports (Enedis, tide portals) may open with a few lines about the
+    meter or the station before the table. The header is the named time column's row, else
+    the first row whose width the next rows share."""
+    head = rows[:12]
+    if time_col is not None:
+        for i, r in enumerate(head):
+            if time_col in (c.strip() for c in r):
+                return i
+        return 0
+    widths = [len(r) for r in rows[:200]]
+    bulk = max(set(widths), key=widths.count)
+    for i in range(min(len(head), max(len(rows) - 3, 0))):
+        if all(len(r) == bulk for r in rows[i:i + 4]):
+            return i
+    return 0
 
 
 def median_step(ts: FloatArray) -> float:
