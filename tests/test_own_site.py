@@ -387,6 +387,13 @@ def test_evaluate_a_coastal_bundle_on_another_year(providence: Series, tmp_path:
     for k in ("model", "baseline"):
         assert m[k]["flood_events"]["episodes"] > 0 and "episode_f1" in m[k]["flood_events"]
     assert m["decision_default"] in ("model", "baseline")
+    res = CliRunner().invoke(cli, ["score", str(out), "--data", str(test_csv), "--tz", "-05:00",
+                                   "--decision", "baseline", "--out", str(tmp_path / "c.csv")])
+    assert res.exit_code == 0, res.output
+    rows = (tmp_path / "c.csv").read_text().splitlines()
+    assert rows[0] == "time_utc,value,class,flood,raised" and len(rows) > 8000
+    floods = sum(int(r.split(",")[3]) for r in rows[1:])
+    assert floods == m["baseline"]["flood"]["predicted_hours"]  # the rule, hour by hour
 
 
 def test_an_export_with_a_preamble_before_the_table(tmp_path: Path) -> None:
