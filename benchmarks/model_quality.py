@@ -95,7 +95,8 @@ def main() -> None:
             keep = ("scored_from_utc", "scored_to_utc", "months_scored",
                     "windows_in_scored_span", "windows_alarmed", "window_recall",
                     "alarms_outside_windows", "alarms_outside_per_month", "window_auc",
-                    "median_lead_h", "alarm_times_utc", "warm_start", "policy")
+                    "median_lead_h", "max_score_per_window", "alarm_times_utc", "warm_start",
+                    "policy")
             nab_doc[name] = {"train": shown(train, d).replace(tmp, "TMP"),
                              "evaluate": shown(ev, d).replace(tmp, "TMP"),
                              "feature_params": card["features"]["params"],
@@ -185,10 +186,11 @@ def render(doc: dict[str, Any]) -> str:
             continue
         out.append(f"| {name} | {r['windows_alarmed']}/{r['windows_in_scored_span']} | "
                    f"{r['alarms_outside_per_month']} | {r['window_auc']} | "
-                   f"{r['median_lead_h']} | {'met' if r['target_met'] else 'MISSED'} |")
-    for r in doc["nab_user_path"].values():
+                   f"{r['median_lead_h']:.1f} | {'met' if r['target_met'] else 'MISSED'} |")
+    for name, r in doc["nab_user_path"].items():
         if isinstance(r, dict):
-            out.append(f"\n`{r['train']}` then `{r['evaluate']}`")
+            out.append(f"\n{name}: peak score in each window {r['max_score_per_window']} "
+                       f"(alarm at {r['policy']['on']}). `{r['train']}` then `{r['evaluate']}`")
     c = doc["coastal_providence"]
     out += ["", "## Coastal: Providence, validation " + str(c["validation_years"]), "",
             f"Trained by `{c['trained_by']}`. Default decision: **{c['decision_default']}** "
@@ -213,8 +215,8 @@ def render(doc: dict[str, Any]) -> str:
     if rb:
         out.append("")
         out.append("The rule alone at 3/6/12 h (episode recall / precision / F1, lead time): " +
-                   "; ".join(f"{h}: {_ep(v)}, lead {v['lead_time']['median_h']} h"
-                             for h, v in rb.items() if isinstance(v, dict)))
+                   "; ".join(f"{h}: {_ep(rb[h])}, lead {rb[h]['lead_time']['median_h']} h"
+                             for h in ("3h", "6h", "12h") if isinstance(rb.get(h), dict)))
     out.append("")
     out.append(f"Target (per-episode F1 above the rule at recall >= 0.95): "
                f"**{'met' if c['met'] else 'MISSED'}**.")

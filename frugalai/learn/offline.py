@@ -156,8 +156,10 @@ def evaluate_windows(sc: Scored, windows: list[tuple[float, float]]) -> dict[str
     for a, b in windows:
         inside |= (sc.ts >= a) & (sc.ts <= b)
     scored = [(a, b) for a, b in windows if b >= sc.ts[0] and a <= sc.ts[-1]]
-    alarmed, leads = [], []
+    alarmed, leads, peaks = [], [], []
     for a, b in scored:
+        inw = sc.score[(sc.ts >= a) & (sc.ts <= b)]
+        peaks.append(round(float(np.nanmax(inw)), 3) if np.isfinite(inw).any() else None)
         hits = [t for t in sc.raised if a <= t <= b]
         active_at_start = bool(sc.alarm[(sc.ts >= a) & (sc.ts <= b)][:1].any())
         alarmed.append(bool(hits) or active_at_start)
@@ -179,6 +181,7 @@ def evaluate_windows(sc: Scored, windows: list[tuple[float, float]]) -> dict[str
         "alarms_outside_per_month": round(len(outside) / months, 3),
         "alarms_outside_max_in_a_month": max(per_month.values(), default=0),
         "window_auc": round(area, 4) if area is not None else None,
+        "max_score_per_window": peaks,
         "hours_from_window_start_to_first_alarm": [round(x, 1) for x in leads],
         "median_lead_h": float(np.median(leads)) if leads else None,
         "alarm_times_utc": [_iso(t) for t in sc.raised],
