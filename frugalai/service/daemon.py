@@ -354,6 +354,7 @@ class Service:
                 "last_error": runner.last_error or st.last_error,
                 "readings": st.readings, "readings_per_s": round(rate, 3),
                 "decode_errors": st.frames_bad, "events": flow.stats.events,
+                "bytes_read": st.bytes_read,
                 "model_errors": flow.stats.errors, "outages": st.outages,
                 "last_reading_ts": st.last_reading_ts, "last_score": flow.stats.last_score,
             }
@@ -370,6 +371,10 @@ class Service:
                                           "held_in_memory": self.pipeline.held,
                                           "lost": self.pipeline.lost},
             "uplinks": uplinks,
+            # the counters frugalai.footprint computes the upstream ratio from
+            "bytes": {"raw_read": sum(r.flow.source.stats.bytes_read
+                                      for r in self.runners.values()),
+                      "upstream": self.pipeline.upstream_bytes},
         }
 
     def write_health(self) -> None:
