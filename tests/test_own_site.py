@@ -407,3 +407,34 @@ def test_an_export_with_a_preamble_before_the_table(tmp_path: Path) -> None:
     pts = read_points(src)
     assert pts.time_col == "Horodate" and pts.value_col == "Valeur" and len(pts.ts) == 20
     assert pts.ts[0] == datetime(2023, 12, 31, 23, tzinfo=timezone.utc).timestamp()
+
+
+def test_a_french_gauge_with_ticon_constants_cites_cc_by(data_dir: Path, tmp_path: Path) -> None:
+    """A year of levels built from Brest's TICON-4 tide plus a red-noise surge (the shared data
+    holds no French observations): trained with --tide, the card carries the CC BY 4.0
+    attribution and the published tide explains the levels to within the surge."""
+    pytest.importorskip("sklearn", reason="training needs the 'train' extra")
+    from frugalai.learn.tide_stations import find_station, load_table, station_tide
+
+    tide, _ = station_tide(find_station(load_table(data_dir), "brest-3-fra-refmar"))
+    ts = _utc(2021) + 3600.0 * np.arange(24 * 365)
+    rng = np.random.default_rng(7)
+    surge = np.zeros(len(ts))
+    for i in range(1, len(ts)):
+        surge[i] = 0.97 * surge[i - 1] + rng.normal(0, 0.04)
+    level = tide.predict(ts) + surge
+    src = tmp_path / "brest.csv"
+    paris = timezone(timedelta(hours=1))
+    src.write_text("date;hauteur\n" + "".join(
+        f"{datetime.fromtimestamp(t, tz=paris):%d/%m/%Y %H:%M};" + f"{v:.3f}\n".replace(".", ",")
+        for t, v in zip(ts, level)))
+    thr = float(np.quantile(level, 0.999))
+    out = tmp_path / "brest"
+    res = _train(["--data", str(src), "--time-format", "%d/%m/%Y %H:%M", "--tz", "+01:00",
+                  "--threshold", f"{thr:.3f}", "--tide", "brest-3-fra-refmar", "--tide-table",
+                  str(data_dir), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    card = json.loads((out / "card.json").read_text())
+    assert card["tide_constants"]["license"] == "cc-by-4.0"
+    assert "CC BY 4.0" in card["tide_constants"]["attribution"]
+    assert card["metrics"]["tide_fit"]["residual_rms_m"] < 1.5 * float(np.std(surge))
