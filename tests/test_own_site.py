@@ -438,3 +438,20 @@ def test_a_french_gauge_with_ticon_constants_cites_cc_by(data_dir: Path, tmp_pat
     assert card["tide_constants"]["license"] == "cc-by-4.0"
     assert "CC BY 4.0" in card["tide_constants"]["attribution"]
     assert card["metrics"]["tide_fit"]["residual_rms_m"] < 1.5 * float(np.std(surge))
+
+
+def test_train_coastal_with_explicit_years_on_a_user_csv(providence: Series,
+                                                         tmp_path: Path) -> None:
+    pytest.importorskip("sklearn", reason="training needs the 'train' extra")
+    src = tmp_path / "g.csv"
+    _write_gauge(src, providence, _utc(1997), _utc(2001))
+    out = tmp_path / "o"
+    res = _train(["--data", str(src), "--tz", "-05:00", "--threshold", "1.8", "--train-until",
+                  "1999", "--valid-years", "2000-2000", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    d = json.loads((out / "card.json").read_text())["data"]
+    assert d["train_end_utc"] == "2000-01-01 05:00 UTC"  # local midnight at UTC-5
+    assert d["valid_utc"] == ["2000-01-01 05:00 UTC", "2001-01-01 05:00 UTC"]
+    res = _train(["--data", str(src), "--tz", "-05:00", "--threshold", "1.8", "--train-until",
+                  "1999", "--out", str(out)])
+    assert res.exit_code == 2 and "give both --train-until and --valid-years" in res.stderr

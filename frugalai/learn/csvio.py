@@ -25,6 +25,7 @@ import numpy.typing as npt
 from frugalai.errors import FrugalError
 
 FloatArray = npt.NDArray[np.float64]
+_HAS_OFFSET = re.compile(r"(?:Z|[+-]\d\d:?\d\d)\s*$")
 _OFFSET = re.compile(r"^(?:UTC)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
 
 
@@ -96,8 +97,8 @@ def _parse_times(texts: list[str], fmt: Optional[str], tz: tzinfo) -> FloatArray
     """UNIX seconds of each text (NaN when unparseable). Naive times are in ``tz``."""
     out = np.full(len(texts), np.nan)
     fixed = tz.utcoffset(None) if not hasattr(tz, "key") else None
-    if fmt is None and fixed is not None:
-        # Fast path: ISO 8601 without offset, read by numpy.
+    if fmt is None and fixed is not None and not any(_HAS_OFFSET.search(t) for t in texts):
+        # Fast path: ISO 8601 without offset, read by numpy (offsets take the path below).
         try:
             arr = np.array([t.strip().replace("T", " ") for t in texts], dtype="datetime64[s]")
             return np.asarray(arr.astype(np.int64), np.float64) - fixed.total_seconds()
