@@ -43,6 +43,10 @@ class EnergyFeatures:
         learn_below: a value whose |residual| reaches this is not learned.
         tz_offset_h: local time offset, so slots follow the site's day.
         max_gap: missing windows bridged before the sliding vector restarts.
+        floor_abs: spread floor in the value's own unit (non-power series: the relative floors,
+            made for power, are 0 and this one keeps a flat slot from scoring noise).
+        day_types: 2 (weekday / weekend profiles, a household or an office) or 1 (one profile,
+            a machine or a temperature that ignores the calendar).
 
     >>> f = EnergyFeatures(slot_s=43200, history=3, min_history=2, window=1)
     >>> [f.update_one(k * 43200.0, 100.0) for k in range(4)]
@@ -63,6 +67,8 @@ class EnergyFeatures:
         learn_below: float = 5.0,
         tz_offset_h: float = 1.0,
         max_gap: int = 2,
+        floor_abs: float = 0.0,
+        day_types: int = 2,
     ) -> None:
         if not 1 <= min_history <= history:
             raise ValueError(f"min_history must be in 1..history, got {min_history}")
@@ -76,7 +82,9 @@ class EnergyFeatures:
         self.learn_below = learn_below
         self.tz_offset_h = tz_offset_h
         self.max_gap = max_gap
-        self._history = SlotHistory(slot_s, history, min_history, tz_offset_h)
+        self.floor_abs = floor_abs
+        self.day_types = day_types
+        self._history = SlotHistory(slot_s, history, min_history, tz_offset_h, day_types)
         self._level: dict[int, float] = {}
         self._recent: deque[float] = deque(maxlen=window)
         self._last_slot: Optional[int] = None
@@ -87,7 +95,8 @@ class EnergyFeatures:
                 "window": self.window, "floor_rel": self.floor_rel,
                 "floor_level": self.floor_level, "clip": self.clip,
                 "learn_below": self.learn_below, "tz_offset_h": self.tz_offset_h,
-                "max_gap": self.max_gap}
+                "max_gap": self.max_gap, "floor_abs": self.floor_abs,
+                "day_types": self.day_types}
 
     def residual(self, ts: float, value: float) -> Optional[float]:
         """Robust z-score of ``value`` in the slot of ``ts`` (None while the slot learns)."""
@@ -98,7 +107,7 @@ class EnergyFeatures:
         median, mad = stats
         level = self._level.get(key[0], abs(median))
         spread = max(MAD_TO_SIGMA * mad, self.floor_rel * abs(median),
-                     self.floor_level * level, 1e-9)
+                     self.floor_level * level, self.floor_abs, 1e-9)
         z = (value - median) / spread
         return max(-self.clip, min(self.clip, z))
 
@@ -139,6 +148,19 @@ class EnergyFeatures:
         if len(self._recent) < self.window:
             return None
         return np.array(self._recent, dtype=np.float64)
+
+    def state(self) -> dict[str, Any]:
+        """The learned profile as plain data (a bundle ships it so a flow starts warm)."""
+        return {"slots": {f"{k[0]}:{k[1]}": list(v) for k, v in sorted(self._history.slots.items())},
+                "level": {str(k): v for k, v in self._level.items()}}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Start from a learned profile (see :meth:`state`); the sliding vector stays empty."""
+        self._history.slots.clear()
+        for key, values in state.get("slots", {}).items():
+            a, b = (int(x) for x in key.split(":"))
+            self._history.slots[(a, b)] = deque((float(v) for v in values), maxlen=self.history)
+        self._level = {int(k): float(v) for k, v in state.get("level", {}).items()}
 
     def transform_many(self, ts: Iterable[float], values: Iterable[float]
                        ) -> tuple[FloatArray, FloatArray]:

@@ -36,11 +36,17 @@ class SlotHistory:
         history: values kept per slot.
         min_history: values a slot needs before :meth:`median_mad` answers.
         tz_offset_h: local time offset, so slots follow the site's day, not UTC's.
+        day_types: 2 (weekday and weekend slots apart) or 1 (every day alike: a machine, a
+            temperature that ignores the calendar).
     """
 
-    def __init__(self, slot_s: int, history: int, min_history: int, tz_offset_h: float) -> None:
+    def __init__(self, slot_s: int, history: int, min_history: int, tz_offset_h: float,
+                 day_types: int = 2) -> None:
         if slot_s <= 0 or 86400 % slot_s:
             raise ValueError(f"slot_s must divide 86400, got {slot_s}")
+        if day_types not in (1, 2):
+            raise ValueError(f"day_types must be 1 or 2, got {day_types}")
+        self.day_types = day_types
         self.slot_s = slot_s
         self.history = history
         self.min_history = min_history
@@ -48,9 +54,11 @@ class SlotHistory:
         self.slots: dict[Key, deque[float]] = {}
 
     def key(self, ts: float) -> Key:
-        """(1 if weekend else 0, slot index of the local day) of the time ``ts``."""
+        """(1 if weekend else 0, slot index of the local day) of the time ``ts`` (day type
+        always 0 with ``day_types=1``)."""
         local = ts + self.tz_offset_h * 3600
-        weekend = int(datetime.fromtimestamp(local, tz=timezone.utc).weekday() >= 5)
+        weekend = (int(datetime.fromtimestamp(local, tz=timezone.utc).weekday() >= 5)
+                   if self.day_types == 2 else 0)
         return weekend, int((local % 86400) // self.slot_s)
 
     def add(self, key: Key, value: float) -> None:
