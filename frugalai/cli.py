@@ -530,6 +530,49 @@ def report(config: Any, state_dir: Optional[str], bench_path: Optional[str],
         click.echo(f"{kind}: {p}")
 
 
+# ----------------------------------------------------------------------------------------
+# Fleet (issue 19): event collection, fleet health and signed model rollout over MQTT.
+# The logic lives in frugalai.fleet; these commands parse, call and print.
+
+
+@cli.command()
+@click.option("--broker", required=True, help="mqtt[s]://[user[:password]@]host[:port][?...]")
+@click.option("--out", type=click.Path(dir_okay=False), required=True,
+              help="SQLite database the events go to (created if missing, appended to).")
+@click.option("--client-id", default="frugalai-collector", show_default=True,
+              help="Fixed MQTT client id: the broker keeps the session (and queues events) "
+                   "while the collector is down.")
+@click.option("--duration", type=click.FloatRange(min=0), default=None,
+              help="Stop after this many seconds (default: until SIGTERM / Ctrl-C).")
+@click.option("--export", type=click.Choice(["csv"]), default=None,
+              help="At the end, also write the table as <out without .sqlite>.csv.")
+def collect(broker: str, out: str, client_id: str, duration: Optional[float],
+            export: Optional[str]) -> None:
+    """Collect every gateway's events (deduplicated by id) into one SQLite table."""
+    import threading
+    from pathlib import Path
+
+    from frugalai.fleet import collector
+    from frugalai.fleet.link import parse_broker
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    store = collector.run(parse_broker(broker), out, client_id=client_id, duration=duration,
+                          stop=stop)
+    try:
+        c = store.counters()
+        click.echo(f"{out}: {store.count()} events; this database has stored {c['stored']}, "
+                   f"dropped {c['duplicates']} duplicate(s), rejected {c['rejected']}")
+        for line in collector.gap_lines(store.gaps()):
+            click.echo(f"  {line}")
+        if export == "csv":
+            path = Path(out).with_suffix(".csv")
+            click.echo(f"exported {store.export_csv(path)} rows to {path}")
+    finally:
+        store.close()
+
+
 def main() -> None:
     """Console-script entry point: FrugalError -> exit 1 with its message, not a traceback."""
     try:
