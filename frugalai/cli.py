@@ -573,6 +573,44 @@ def collect(broker: str, out: str, client_id: str, duration: Optional[float],
         store.close()
 
 
+@cli.group()
+def fleet() -> None:
+    """A fleet of gateways on one MQTT broker: health, signed model rollout (docs/fleet.md)."""
+
+
+@fleet.command("status")
+@click.option("--broker", required=True, help="mqtt[s]://[user[:password]@]host[:port][?...]")
+@click.option("--json", "as_json", is_flag=True, help="Print the statuses and verdicts as JSON.")
+@click.option("--stale-s", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Flag a gateway whose status is older than this (default: 3 of its status "
+                   "intervals, at least 30 s).")
+@click.option("--wait", "wait_s", type=click.FloatRange(min=0.1), default=3.0,
+              show_default=True, help="Seconds to wait for the retained statuses.")
+def fleet_status(broker: str, as_json: bool, stale_s: Optional[float], wait_s: float) -> None:
+    """Every gateway's retained status; exit 1 when any is stale, degraded or offline."""
+    import time
+
+    from frugalai.fleet import status as fstatus
+    from frugalai.fleet.health import read_statuses
+    from frugalai.fleet.link import parse_broker
+
+    now = time.time()
+    found = read_statuses(parse_broker(broker), wait_s=wait_s)
+    verdicts = [fstatus.judge(gw, payload, now, stale_s) for gw, payload in sorted(found.items())]
+    if as_json:
+        click.echo(json.dumps([{"gateway": v.gateway, "verdict": v.verdict, "why": v.why,
+                                "status": v.status} for v in verdicts], indent=1))
+    else:
+        for line in fstatus.table(verdicts, now):
+            click.echo(line)
+        flagged = sum(v.flagged for v in verdicts)
+        click.echo(f"{len(verdicts)} gateway(s), {flagged} flagged")
+    if not verdicts:
+        click.echo("no gateway status found on the broker", err=True)
+    if not verdicts or any(v.flagged for v in verdicts):
+        sys.exit(1)
+
+
 def main() -> None:
     """Console-script entry point: FrugalError -> exit 1 with its message, not a traceback."""
     try:

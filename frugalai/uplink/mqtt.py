@@ -23,6 +23,8 @@ Options (all optional):
     retry_min=1, retry_max=120                 reconnect backoff bounds, seconds (doubling)
     ha_discovery=0|1                           publish Home Assistant MQTT discovery configs
     ha_prefix=homeassistant                    discovery prefix
+    fleet=0|1                                  the service publishes its retained fleet status
+                                               on frugalai/fleet/{gateway}/status (docs/fleet.md)
 
 Example: ``mqtts://gw:secret@broker.example.org?ca=/etc/ssl/mairie-ca.pem&ha_discovery=1``.
 
@@ -76,6 +78,7 @@ OPTIONS = {
     "retry_max": "longest reconnect delay, seconds, default 120",
     "ha_discovery": "1 to publish Home Assistant discovery configs, default 0",
     "ha_prefix": "Home Assistant discovery prefix, default homeassistant",
+    "fleet": "1: the service also publishes its fleet health status (docs/fleet.md)",
 }
 
 _TOPIC_FIELDS = {"gateway", "sensor", "kind", "sensor_id"}
