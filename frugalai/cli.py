@@ -611,6 +611,153 @@ def fleet_status(broker: str, as_json: bool, stale_s: Optional[float], wait_s: f
         sys.exit(1)
 
 
+
+@fleet.command("keygen")
+@click.option("--out", type=click.Path(dir_okay=False), required=True,
+              help="Private key file to create (PEM, mode 0600); the public key goes to "
+                   "<out>.pub as hex (what gateways configure).")
+def fleet_keygen(out: str) -> None:
+    """Create the operator's Ed25519 signing key pair for rollouts."""
+    from pathlib import Path
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+        PublicFormat,
+    )
+
+    path = Path(out)
+    if path.exists():
+        raise click.UsageError(f"{out} exists; not overwriting a signing key")
+    key = Ed25519PrivateKey.generate()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    pub = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
+    Path(f"{out}.pub").write_text(pub + "\n")
+    click.echo(f"private key: {out} (keep it off the gateways)\npublic key:  {pub}")
+
+
+def _stage_lines(stage: Any) -> None:
+    d = stage.as_dict()
+    click.echo(f"{d['name']}: {len(d['targets'])} gateway(s), {d['seconds']:.1f} s, "
+               f"{'ok' if d['ok'] else 'FAILED'}")
+    for gw, r in d["outcomes"].items():
+        click.echo(f"  {gw}: {r['outcome']}{' - ' + r['reason'] if r['reason'] else ''}")
+    for gw in d["missing"]:
+        click.echo(f"  {gw}: no report")
+
+
+@fleet.command("rollout")
+@click.argument("bundle", type=click.Path(exists=True, file_okay=False))
+@click.option("--broker", required=True, help="mqtt[s]://[user[:password]@]host[:port][?...]")
+@click.option("--key", "key_path", type=click.Path(exists=True, dir_okay=False), required=True,
+              help="The operator's Ed25519 private key (fleet keygen).")
+@click.option("--canary", default="10%", show_default=True,
+              help="Share of the online gateways that get the bundle first (e.g. 10%).")
+@click.option("--gateway", "gateways", multiple=True,
+              help="Roll out to these gateways (default: every gateway whose status is online).")
+@click.option("--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
+              help="Seconds to wait for the reports of each stage.")
+@click.option("--json", "as_json", is_flag=True, help="Print the stages as JSON.")
+def fleet_rollout(bundle: str, broker: str, key_path: str, canary: str,
+                  gateways: tuple[str, ...], timeout: float, as_json: bool) -> None:
+    """Signed rollout of model BUNDLE: canary first, then all; exit 1 if any stage fails."""
+    from pathlib import Path
+
+    from frugalai.fleet import manifest, rollout
+    from frugalai.fleet.link import parse_broker
+
+    try:
+        percent = float(canary.rstrip("%"))
+    except ValueError:
+        raise click.BadParameter(f"expected a percentage such as 10%, got {canary!r}",
+                                 param_hint="--canary") from None
+    if not 0 < percent <= 100:
+        raise click.BadParameter("must be in (0, 100]%", param_hint="--canary")
+    stages = rollout.rollout(parse_broker(broker), Path(bundle),
+                             manifest.load_private_key(key_path), canary_percent=percent,
+                             gateways=list(gateways) or None, timeout=timeout)
+    if as_json:
+        click.echo(json.dumps([s.as_dict() for s in stages], indent=1))
+    else:
+        for stage in stages:
+            _stage_lines(stage)
+    if not stages[-1].ok or stages[-1].name != "all":
+        sys.exit(1)
+
+
+@fleet.command("rollback")
+@click.option("--broker", required=True, help="mqtt[s]://[user[:password]@]host[:port][?...]")
+@click.option("--key", "key_path", type=click.Path(exists=True, dir_okay=False), required=True,
+              help="The operator's Ed25519 private key.")
+@click.option("--model", required=True, help="Model name.")
+@click.option("--version", "version", required=True,
+              help="The version to revert: gateways running it go back to their previous one.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=120.0, show_default=True)
+def fleet_rollback(broker: str, key_path: str, model: str, version: str, timeout: float
+                   ) -> None:
+    """Signed rollback: every gateway running MODEL VERSION reverts to its previous version."""
+    from frugalai.fleet import manifest, rollout
+    from frugalai.fleet.link import parse_broker
+
+    stage = rollout.rollback(parse_broker(broker), manifest.load_private_key(key_path), model,
+                             version, timeout=timeout)
+    _stage_lines(stage)
+    if not stage.ok:
+        sys.exit(1)
+
+
+@fleet.command("agent")
+@click.option("--broker", required=True, help="mqtt[s]://[user[:password]@]host[:port][?...]")
+@click.option("--gateway", default=None, help="Gateway id (default: the config's).")
+@click.option("--config", "config", type=ConfigPath(), default=None,
+              help="TOML file: gateway id, models_dir, models.public_key, state_dir.")
+@click.option("--models-dir", type=click.Path(file_okay=False), default=None)
+@click.option("--state-dir", type=click.Path(file_okay=False), default=None)
+@click.option("--public-key", default=None,
+              help="The operator's Ed25519 public key (hex, base64 or file); default: the "
+                   "config's models.public_key.")
+@click.option("--status-interval", type=click.FloatRange(min=0), default=0.0,
+              show_default=True, help="Also publish a fleet status every N s (for a gateway "
+                                      "whose service does not: fleet=1 on its uplink).")
+@click.option("--duration", type=click.FloatRange(min=0), default=None)
+def fleet_agent(broker: str, gateway: Optional[str], config: Any, models_dir: Optional[str],
+                state_dir: Optional[str], public_key: Optional[str], status_interval: float,
+                duration: Optional[float]) -> None:
+    """The gateway's rollout agent: verify, install, report, roll back by itself."""
+    import threading
+
+    from frugalai.fleet.agent import Agent
+    from frugalai.fleet.link import parse_broker
+    from frugalai.service.models import parse_public_key
+
+    cfg = config[1] if config else None
+    gw = gateway or (cfg.gateway.id if cfg else None)
+    mdir = models_dir or (cfg.gateway.models_dir if cfg else None)
+    sdir = state_dir or (cfg.gateway.state_dir if cfg else None)
+    key_text = public_key or (cfg.models.public_key if cfg else "")
+    if not gw or not mdir or not sdir:
+        raise click.UsageError("give --config, or --gateway, --models-dir and --state-dir")
+    key = parse_public_key(key_text or "", key="--public-key")
+    if key is None:
+        raise click.UsageError("the agent needs the operator's public key (--public-key or "
+                               "models.public_key): unsigned rollouts are never accepted")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    agent = Agent(parse_broker(broker), gw, mdir, key, sdir, status_interval=status_interval,
+                  on_change=lambda: click.echo(_reload_service(sdir)))
+    try:
+        agent.link.wait_connected(30)
+        click.echo(f"fleet agent {gw}: waiting for rollouts on {agent.link.broker.name}")
+        agent.run(stop, duration)
+    finally:
+        agent.close()
+
+
 def main() -> None:
     """Console-script entry point: FrugalError -> exit 1 with its message, not a traceback."""
     try:

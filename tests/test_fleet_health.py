@@ -37,7 +37,7 @@ def test_a_running_gateway_is_listed_healthy_and_its_last_will_marks_it_offline(
     state = tmp_path / "state"
     config = tmp_path / "gateway.toml"
     config.write_text(gateway_toml(state, [flow_toml("linky", tmp_path / "ttya", 1)],
-                                   [f"{mosquitto.url}?fleet=1&keepalive=5"]))
+                                   [f"{mosquitto.url}?fleet=1&fleet_interval=0.5&keepalive=5"]))
     daemon = Daemon(config, tmp_path / "log.txt")
     try:
         daemon.wait_running(state)

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from frugalai.errors import DecodeError
+from frugalai.errors import DecodeError, UplinkError
 from frugalai.fleet.link import Broker, Link
 from frugalai.fleet.records import Gaps, Record, decode_message, find_gaps, stats_json, unwrap
 from frugalai.fleet.topics import EVENTS_FILTER
@@ -138,6 +138,7 @@ class Collector:
     def __init__(self, broker: Broker, store: EventStore, client_id: str = "frugalai-collector",
                  topic: str = EVENTS_FILTER) -> None:
         self.store = store
+        self.error: Optional[str] = None
         self.link = Link(broker, client_id, clean_session=False, on_message=self._on_message,
                          subscriptions=((topic, 1),))
 
@@ -148,7 +149,13 @@ class Collector:
             log.warning("rejected a message on %s: %s", topic, err)
             self.store.reject(topic, payload, str(err))
             return
-        self.store.add(record)
+        try:
+            self.store.add(record)
+        except sqlite3.Error as err:
+            # not acked: the broker keeps it (and what follows) for the next start
+            self.error = f"cannot store events in {self.store.path}: {err}"
+            log.error("%s; stopping without acknowledging the message", self.error)
+            raise
 
     def stop(self) -> None:
         self.link.close()
@@ -185,6 +192,9 @@ def run(broker: Broker, out: Union[str, Path], *, client_id: str = "frugalai-col
         log.info("collecting from %s into %s", broker.name, out)
         deadline = None if duration is None else time.monotonic() + duration
         while not stop.is_set():
+            if collector.error:
+                raise UplinkError(f"{collector.error}; the broker keeps the unacknowledged "
+                                  f"events for the next start")
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 break

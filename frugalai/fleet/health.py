@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from frugalai.errors import ConfigError
 from frugalai.fleet import status as fstatus
 from frugalai.fleet.link import OPTIONS as LINK_OPTIONS
 from frugalai.fleet.link import Broker, Link, parse_broker
@@ -65,9 +66,14 @@ def uplink_broker(url: str) -> Broker:
 class HealthPublisher:
     """Publishes a gateway's retained status; its last will says ``offline``."""
 
-    def __init__(self, broker: Broker, gateway: str, models_dir: Union[str, Path] = "models"
-                 ) -> None:
+    def __init__(self, broker: Broker, gateway: str, models_dir: Union[str, Path] = "models",
+                 interval_s: float = 0.0) -> None:
         self.gateway = gateway
+        #: publish at most this often unless something a verdict depends on changed (a
+        #: status every 10 s would cost ~5 MB a day on a metered link; see docs/fleet.md)
+        self.interval_s = interval_s
+        self._last_at = float("-inf")
+        self._last_key = ""
         self.models_dir = Path(models_dir)
         self.topic = status_topic(gateway)
         self.published = 0
@@ -80,6 +86,14 @@ class HealthPublisher:
         while disconnected it is skipped, the next one follows in one interval."""
         if not self.link.connected.is_set():
             return
+        key = json.dumps([status.get(k) for k in ("healthy", "state", "flows", "models")],
+                         sort_keys=True, default=str)
+        now = time.monotonic()
+        if key == self._last_key and now - self._last_at < self.interval_s:
+            return
+        self._last_key, self._last_at = key, now
+        if self.interval_s > float(status.get("status_interval_s") or 0):
+            status = {**status, "status_interval_s": self.interval_s}
         self.link.client.publish(self.topic, fstatus.encode(status), qos=1, retain=True)
         self.published += 1
 
@@ -104,13 +118,19 @@ class HealthPublisher:
 
 def for_config(config: Config) -> Optional[HealthPublisher]:
     """A publisher when an MQTT uplink has ``fleet=1`` (None otherwise); never raises on a
-    broker that is down (paho reconnects in the background)."""
+    broker that is down (paho reconnects in the background). ``fleet_interval=S`` (default
+    60) bounds how often an unchanged status is published again."""
     for uplink in config.uplink:
         parts = urlsplit(uplink.url)
-        if parts.scheme in ("mqtt", "mqtts") and dict(parse_qsl(parts.query)).get("fleet") \
-                in ("1", "true", "yes"):
+        options = dict(parse_qsl(parts.query))
+        if parts.scheme in ("mqtt", "mqtts") and options.get("fleet") in ("1", "true", "yes"):
+            try:
+                interval = float(options.get("fleet_interval", "60"))
+            except ValueError:
+                raise ConfigError(f"fleet_interval must be a number of seconds, got "
+                                  f"{options['fleet_interval']!r}", key="uplink.url") from None
             return HealthPublisher(uplink_broker(uplink.url), config.gateway.id,
-                                   config.gateway.models_dir)
+                                   config.gateway.models_dir, interval_s=interval)
     return None
 
 

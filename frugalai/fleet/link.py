@@ -10,6 +10,7 @@ paho-mqtt is imported late: a gateway that does not use the fleet features never
 
 from __future__ import annotations
 
+import logging
 import os
 import ssl
 import threading
@@ -18,6 +19,8 @@ from typing import Any, Optional
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from frugalai.errors import ConfigError, UplinkError
+
+log = logging.getLogger("frugalai.fleet")
 
 OPTIONS = ("ca", "cert", "key", "password_file", "password_env", "keepalive")
 
@@ -145,7 +148,10 @@ class Link:
         for topic, qos in self._subscriptions:
             client.subscribe(topic, qos)
         if self._user_on_connect is not None:
-            self._user_on_connect(self)
+            try:
+                self._user_on_connect(self)
+            except Exception:  # never kill paho's network thread
+                log.exception("%s: on_connect handler failed", self.broker.name)
         self.connected.set()
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any = None) -> None:
@@ -154,6 +160,9 @@ class Link:
             self.last_error = f"disconnected: {reason}"
 
     def _on_message(self, _c: Any, _u: Any, msg: Any) -> None:
+        # an exception here ends paho's network thread before the PUBACK is sent: the
+        # broker keeps the message for the session (the collector relies on this when it
+        # cannot store one, and then stops with an error)
         if self._user_on_message is not None:
             self._user_on_message(msg.topic, bytes(msg.payload), bool(msg.retain))
 

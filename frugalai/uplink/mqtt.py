@@ -25,6 +25,7 @@ Options (all optional):
     ha_prefix=homeassistant                    discovery prefix
     fleet=0|1                                  the service publishes its retained fleet status
                                                on frugalai/fleet/{gateway}/status (docs/fleet.md)
+    fleet_interval=60                          seconds between two unchanged fleet statuses
 
 Example: ``mqtts://gw:secret@broker.example.org?ca=/etc/ssl/mairie-ca.pem&ha_discovery=1``.
 
@@ -79,6 +80,7 @@ OPTIONS = {
     "ha_discovery": "1 to publish Home Assistant discovery configs, default 0",
     "ha_prefix": "Home Assistant discovery prefix, default homeassistant",
     "fleet": "1: the service also publishes its fleet health status (docs/fleet.md)",
+    "fleet_interval": "seconds between unchanged fleet statuses, default 60",
 }
 
 _TOPIC_FIELDS = {"gateway", "sensor", "kind", "sensor_id"}
