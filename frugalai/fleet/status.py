@@ -132,3 +132,36 @@ def table(verdicts: list[Verdict], now: float) -> list[str]:
                      f"{ob.get('lost', '-')!s:>5} {ob.get('dropped', '-')!s:>5} "
                      f"{last_txt:>10}  {v.why}")
     return lines
+
+
+#: IPv4 (20) + TCP with the timestamp option (32) bytes on every segment.
+TCP_IP_OVERHEAD = 52
+
+
+def publish_bytes(topic: str, payload_len: int) -> int:
+    """Bytes of one QoS 1 PUBLISH (MQTT 3.1.1) plus its PUBACK, without TCP/IP.
+
+    >>> publish_bytes("frugalai/fleet/gw-01/status", 600)
+    638
+    """
+    remaining = 2 + len(topic.encode()) + 2 + payload_len
+    length_bytes = 1 if remaining < 128 else 2 if remaining < 16384 else 3
+    return 1 + length_bytes + remaining + 4
+
+
+def daily_bytes(topic: str, payload_len: int, interval_s: float, keepalive_s: float,
+                tcp_ip: int = TCP_IP_OVERHEAD) -> dict[str, float]:
+    """A day of one gateway's fleet-status traffic on its own connection: the status every
+    ``interval_s`` (QoS 1: PUBLISH + PUBACK) and a PINGREQ/PINGRESP pair every keepalive
+    when nothing else is sent, each MQTT packet in its own TCP segment (``tcp_ip`` bytes).
+    TLS adds ~22-29 bytes per record; not counted here.
+
+    >>> round(daily_bytes("frugalai/fleet/gw-01/status", 600, 60, 60)["total"])
+    1068480
+    """
+    day = 86400.0
+    statuses = day / interval_s
+    pings = 0.0 if keepalive_s >= interval_s else day / keepalive_s - statuses
+    mqtt = statuses * publish_bytes(topic, payload_len) + max(0.0, pings) * 4
+    tcp = (statuses * 2 + max(0.0, pings) * 2) * tcp_ip
+    return {"statuses": statuses, "mqtt": mqtt, "tcp_ip": tcp, "total": mqtt + tcp}
