@@ -184,3 +184,13 @@ def test_bad_broker_urls_are_config_errors(url: str) -> None:
 
     with pytest.raises(ConfigError):
         parse_broker(url)
+
+
+def test_the_fleet_modules_doctests() -> None:
+    import doctest
+
+    from frugalai.fleet import manifest, records, rollout, status, topics
+
+    for module in (manifest, records, rollout, status, topics):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__

@@ -104,8 +104,9 @@ class Operator:
             while True:
                 got = {g: r for g, r in self._reports.items() if r.get("id") == stage.rollout_id
                        and g in expected}
-                failed = any(r.get("outcome") not in OK_OUTCOMES for r in got.values())
-                if len(got) == len(expected) or (failed and stage.name == "canary"):
+                # a failing canary does not end the wait: the operator sees every canary's
+                # outcome (each one rolls back by itself)
+                if len(got) == len(expected):
                     break
                 left = timeout - (time.monotonic() - start)
                 if left <= 0:
