@@ -546,8 +546,11 @@ def report(config: Any, state_dir: Optional[str], bench_path: Optional[str],
               help="Stop after this many seconds (default: until SIGTERM / Ctrl-C).")
 @click.option("--export", type=click.Choice(["csv"]), default=None,
               help="At the end, also write the table as <out without .sqlite>.csv.")
+@click.option("--chirpstack", is_flag=True,
+              help="Also collect ChirpStack v4 uplinks (application/+/device/+/event/up) of "
+                   "frugalai nodes on LoRaWAN.")
 def collect(broker: str, out: str, client_id: str, duration: Optional[float],
-            export: Optional[str]) -> None:
+            export: Optional[str], chirpstack: bool) -> None:
     """Collect every gateway's events (deduplicated by id) into one SQLite table."""
     import signal
     import threading
@@ -560,7 +563,7 @@ def collect(broker: str, out: str, client_id: str, duration: Optional[float],
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     store = collector.run(parse_broker(broker), out, client_id=client_id, duration=duration,
-                          stop=stop)
+                          stop=stop, chirpstack=chirpstack)
     try:
         c = store.counters()
         click.echo(f"{out}: {store.count()} events; this database has stored {c['stored']}, "

@@ -194,3 +194,46 @@ def test_the_fleet_modules_doctests() -> None:
     for module in (manifest, records, rollout, status, topics):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+def chirpstack_uplink(dev_eui: str, f_cnt: int, data: bytes) -> bytes:
+    import base64
+    import json
+
+    return json.dumps({"deduplicationId": f"d-{f_cnt}", "deviceInfo": {
+        "applicationId": "app-1", "devEui": dev_eui, "deviceName": "node"}, "fCnt": f_cnt,
+        "fPort": 10, "dr": 5, "data": base64.b64encode(data).decode(),
+        "rxInfo": [{"rssi": -80, "snr": 7.5}]}).encode()
+
+
+def test_chirpstack_uplinks_land_in_the_same_table(mosquitto: Any, tmp_path: Path) -> None:
+    from frugalai.events.codec import encode_binary
+    from frugalai.events.event import Stats
+    from frugalai.fleet.link import Link
+
+    store = EventStore(tmp_path / "events.sqlite")
+    dev = "0102030405060708"
+    topic = f"application/app-1/device/{dev}/event/up"
+    packed = encode_binary(ev(0)) + encode_binary(ev(1))  # two 11-byte events in one frame
+    summary = encode_binary(Event("summary", "linky", 1_700_000_100.0, sensor_id=1, seq=2,
+                                  stats=Stats(period_s=3600, readings=100, mean=1.5)))
+    with Collector(parse_broker(mosquitto.url), store, chirpstack=True) as col:
+        col.link.wait_connected(10)
+        with sink(mosquitto, "gw1") as js:  # and an MQTT gateway at the same time
+            js.send([ev(0)])
+        ns = Link(parse_broker(mosquitto.url), "chirpstack")
+        ns.wait_connected(10)
+        ns.publish(topic, chirpstack_uplink(dev, 1, packed))
+        ns.publish(topic, chirpstack_uplink(dev, 1, packed))  # delivered twice
+        ns.publish(topic, chirpstack_uplink(dev, 2, summary))
+        ns.publish(topic, chirpstack_uplink(dev, 3, b"\x00" * 5))
+        ns.close()
+        wait_for(lambda: store.counters()["rejected"] == 1 and store.count() == 4,
+                 what="4 events and 1 rejection")
+    got = rows(tmp_path / "events.sqlite")
+    assert [(r[0], r[1], r[2], r[3], r[6]) for r in got] == [
+        (dev, "sensor-1", "alarm", 0, "lorawan"), (dev, "sensor-1", "alarm", 1, "lorawan"),
+        (dev, "sensor-1", "summary", 2, "lorawan"), ("gw1", "linky", "alarm", 0, "json")]
+    assert store.counters()["duplicates"] == 2
+    assert [(g.gateway, g.missing) for g in store.gaps()] == [(dev, 0), ("gw1", 0)]
+    store.close()

@@ -5,6 +5,8 @@ persistent session (clean_session false): while it is down the broker queues the
 and it gets them at its next start. A message is stored (and committed) before paho acks it, so a
 crash loses nothing: an unacked message comes again and the dedup key drops the copy.
 Undecodable messages are counted and kept in ``rejected`` with the reason, never dropped silently.
+With ``chirpstack=True`` it also takes ChirpStack v4's uplinks (``application/+/device/+/event/
+up``): frugalai nodes sending their binary events over LoRaWAN land in the same table.
 """
 
 from __future__ import annotations
@@ -20,10 +22,21 @@ from typing import Any, Optional, Union
 
 from frugalai.errors import DecodeError, UplinkError
 from frugalai.fleet.link import Broker, Link
-from frugalai.fleet.records import Gaps, Record, decode_message, find_gaps, stats_json, unwrap
+from frugalai.fleet.records import (
+    Gaps,
+    Record,
+    decode_chirpstack,
+    decode_message,
+    find_gaps,
+    stats_json,
+    unwrap,
+)
 from frugalai.fleet.topics import EVENTS_FILTER
 
 log = logging.getLogger("frugalai.collect")
+
+#: ChirpStack v4's MQTT integration: every application's uplinks.
+CHIRPSTACK_FILTER = "application/+/device/+/event/up"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -136,21 +149,28 @@ class Collector:
     """Subscribes and stores; ``stop()`` (or leaving the ``with`` block) disconnects cleanly."""
 
     def __init__(self, broker: Broker, store: EventStore, client_id: str = "frugalai-collector",
-                 topic: str = EVENTS_FILTER) -> None:
+                 topic: str = EVENTS_FILTER, chirpstack: bool = False) -> None:
         self.store = store
         self.error: Optional[str] = None
+        subs: tuple[tuple[str, int], ...] = ((topic, 1),)
+        if chirpstack:
+            subs += ((CHIRPSTACK_FILTER, 1),)
         self.link = Link(broker, client_id, clean_session=False, on_message=self._on_message,
-                         subscriptions=((topic, 1),))
+                         subscriptions=subs)
 
     def _on_message(self, topic: str, payload: bytes, _retain: bool) -> None:
         try:
-            record = decode_message(topic, payload)
+            if topic.startswith("application/"):
+                records = decode_chirpstack(topic, payload)
+            else:
+                records = [decode_message(topic, payload)]
         except (DecodeError, ValueError, TypeError) as err:
             log.warning("rejected a message on %s: %s", topic, err)
             self.store.reject(topic, payload, str(err))
             return
         try:
-            self.store.add(record)
+            for record in records:
+                self.store.add(record)
         except sqlite3.Error as err:
             # not acked: the broker keeps it (and what follows) for the next start
             self.error = f"cannot store events in {self.store.path}: {err}"
@@ -182,11 +202,11 @@ def gap_lines(gaps: list[Gaps]) -> list[str]:
 
 def run(broker: Broker, out: Union[str, Path], *, client_id: str = "frugalai-collector",
         duration: Optional[float] = None, stop: Optional[threading.Event] = None,
-        connect_timeout: float = 30.0) -> EventStore:
+        connect_timeout: float = 30.0, chirpstack: bool = False) -> EventStore:
     """Collect until ``duration`` seconds passed or ``stop`` is set; return the (open) store."""
     store = EventStore(out)
     stop = stop or threading.Event()
-    collector = Collector(broker, store, client_id=client_id)
+    collector = Collector(broker, store, client_id=client_id, chirpstack=chirpstack)
     try:
         collector.link.wait_connected(connect_timeout)
         log.info("collecting from %s into %s", broker.name, out)

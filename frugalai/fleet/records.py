@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from frugalai.errors import DecodeError
-from frugalai.events.codec import decode_binary, decode_json
+from frugalai.events.codec import BINARY_SIZE, SUMMARY_SIZE, decode_binary, decode_json
 from frugalai.fleet.topics import event_parts
+from frugalai.protocols.chirpstack import parse_uplink, topic_parts
 
 #: the binary form carries the sequence modulo this.
 BINARY_SEQ_MOD = 1 << 16
@@ -32,7 +33,7 @@ class Record:
     kind: str
     ts: float
     seq: int
-    wire: str  # "json" or "binary"
+    wire: str  # "json", "binary" (MQTT) or "lorawan" (binary through ChirpStack)
     value: Optional[float] = None
     score: Optional[float] = None
     label: int = 0
@@ -66,10 +67,40 @@ def decode_message(topic: str, payload: bytes) -> Record:
         return Record(gateway, sensor, event.kind, float(event.ts), event.seq, "json",
                       _num(event.value), _num(event.score), event.label,
                       event.stats.as_dict() if event.stats else None)
-    data = decode_binary(payload)
-    return Record(gateway, sensor, data["kind"], float(data["ts"]), int(data["seq"]), "binary",
+    return _from_binary(gateway, sensor, decode_binary(payload), "binary")
+
+
+def _from_binary(gateway: str, sensor: str, data: dict[str, Any], wire: str) -> Record:
+    return Record(gateway, sensor, data["kind"], float(data["ts"]), int(data["seq"]), wire,
                   _num(data.get("value")), _num(data.get("score")), int(data.get("label", 0)),
                   data.get("stats"))
+
+
+def decode_chirpstack(topic: str, payload: bytes) -> list[Record]:
+    """The events of one ChirpStack v4 ``event/up`` message (frugalai nodes on LoRaWAN).
+
+    The frame's bytes are what the JavaScript codec decodes on the network server: one 37-byte
+    summary, or 11-byte events packed back to back. The device's DevEUI stands for the gateway
+    and the wire's sensor id for the sensor (``sensor-<id>``): a LoRaWAN frame carries no
+    names.
+    """
+    if topic_parts(topic) is None:
+        raise DecodeError(f"not a ChirpStack uplink topic: {topic!r}")
+    up = parse_uplink(payload, topic)
+    data = up.data
+    if len(data) == SUMMARY_SIZE:
+        parts = [data]
+    elif data and len(data) % BINARY_SIZE == 0:
+        parts = [data[i:i + BINARY_SIZE] for i in range(0, len(data), BINARY_SIZE)]
+    else:
+        raise DecodeError(f"LoRaWAN uplink of {len(data)} bytes is neither one "
+                          f"{SUMMARY_SIZE}-byte summary nor {BINARY_SIZE}-byte events")
+    out = []
+    for part in parts:
+        decoded = decode_binary(part)
+        out.append(_from_binary(up.dev_eui, f"sensor-{decoded['sensor_id']}", decoded,
+                                "lorawan"))
+    return out
 
 
 def stats_json(record: Record) -> Optional[str]:
