@@ -665,9 +665,16 @@ def _stage_lines(stage: Any) -> None:
               help="Roll out to these gateways (default: every gateway whose status is online).")
 @click.option("--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
               help="Seconds to wait for the reports of each stage.")
+@click.option("--watch-s", type=click.IntRange(1, 7 * 86400), default=None,
+              help="After the switch each gateway counts its alarms for this long and rolls "
+                   "back by itself past --max-alarms; a stage ends when its gateways are "
+                   "past the window.")
+@click.option("--max-alarms", type=click.IntRange(min=0), default=None,
+              help="The alarm bound for --watch-s.")
 @click.option("--json", "as_json", is_flag=True, help="Print the stages as JSON.")
 def fleet_rollout(bundle: str, broker: str, key_path: str, canary: str,
-                  gateways: tuple[str, ...], timeout: float, as_json: bool) -> None:
+                  gateways: tuple[str, ...], timeout: float, watch_s: Optional[int],
+                  max_alarms: Optional[int], as_json: bool) -> None:
     """Signed rollout of model BUNDLE: canary first, then all; exit 1 if any stage fails."""
     from pathlib import Path
 
@@ -681,9 +688,12 @@ def fleet_rollout(bundle: str, broker: str, key_path: str, canary: str,
                                  param_hint="--canary") from None
     if not 0 < percent <= 100:
         raise click.BadParameter("must be in (0, 100]%", param_hint="--canary")
+    if (watch_s is None) != (max_alarms is None):
+        raise click.UsageError("give --watch-s and --max-alarms together")
+    watch = (watch_s, max_alarms) if watch_s is not None and max_alarms is not None else None
     stages = rollout.rollout(parse_broker(broker), Path(bundle),
                              manifest.load_private_key(key_path), canary_percent=percent,
-                             gateways=list(gateways) or None, timeout=timeout)
+                             gateways=list(gateways) or None, timeout=timeout, watch=watch)
     if as_json:
         click.echo(json.dumps([s.as_dict() for s in stages], indent=1))
     else:

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -252,3 +253,51 @@ def test_the_cli_rolls_out_to_agent_processes(mosquitto: Any, tmp_path: Path) ->
             p.terminate()
         for i, p in enumerate(procs):
             assert p.wait(30) == 0, (tmp_path / f"agent{i}.log").read_text()
+
+
+@needs_runtime
+def test_a_burst_of_alarms_after_the_switch_rolls_the_canary_back_by_itself(
+        mosquitto: Any, tmp_path: Path) -> None:
+    from frugalai.events.event import Event
+    from frugalai.uplink.outbox import Outbox
+
+    key = Ed25519PrivateKey.generate()
+    names = ["gw-a", "gw-b"]
+    fleet = Fleet(mosquitto, tmp_path, names, key)
+    broker = parse_broker(mosquitto.url)
+    try:
+        assert all(s.ok for s in rollout(broker, copy_bundle(tmp_path / "v1", "1"), key,
+                                         canary_percent=10, timeout=60))
+        # the canary's service stores alarms as soon as the new version runs
+        outbox = Outbox(tmp_path / "gw-a" / "state" / "outbox.sqlite")
+        stop = threading.Event()
+
+        def alarms() -> None:
+            wait_for(lambda: fleet.version("gw-a") == "2", what="the switch to v2")
+            for _ in range(4):
+                outbox.append(Event("alarm", "linky", time.time(), score=9.0, sensor_id=1))
+                time.sleep(0.05)
+            stop.set()
+
+        t = threading.Thread(target=alarms)
+        t.start()
+        stages = rollout(broker, copy_bundle(tmp_path / "v2", "2"), key, canary_percent=10,
+                         timeout=60, watch=(30, 2))
+        t.join(30)
+        assert stop.is_set()
+        assert len(stages) == 1 and not stages[0].ok
+        canary = stages[0].outcomes["gw-a"]
+        assert canary["outcome"] == "rolled_back", canary
+        assert "alarm(s) within 30 s after the switch, beyond the manifest's bound of 2" in \
+            canary["reason"]
+        assert [fleet.version(n) for n in names] == ["1", "1"]
+        outbox.close()
+
+        # no alarm within the window: healthy, then everyone
+        stages = rollout(broker, copy_bundle(tmp_path / "v3", "3"), key, canary_percent=10,
+                         timeout=60, watch=(2, 2))
+        assert [s.ok for s in stages] == [True, True], [s.as_dict() for s in stages]
+        assert stages[0].outcomes["gw-a"]["outcome"] == "healthy"
+        assert [fleet.version(n) for n in names] == ["3", "3"]
+    finally:
+        fleet.close()

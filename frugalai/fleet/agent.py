@@ -4,8 +4,11 @@ It subscribes to the retained manifest, verifies it (Ed25519 with the configured
 schema, targets, no replay, no downgrade), fetches the bundle's chunks, checks every hash,
 installs through :func:`frugalai.service.models.install` (copy into the store, atomic switch of
 the live name, load and self-test, automatic rollback on failure) and reports the outcome,
-retained, on ``frugalai/fleet/<gateway>/rollout``. Nothing from a manifest is executed: it
-only names files, sizes, hashes and versions.
+retained, on ``frugalai/fleet/<gateway>/rollout``. When the manifest states an alarm bound
+(``watch``), the outcome is ``installed`` with ``final: false`` first, then ``healthy`` once
+the window passed, or ``rolled_back`` as soon as the gateway's alarms pass the bound
+(:mod:`frugalai.fleet.watch`). Nothing from a manifest is executed: it only names files,
+sizes, hashes and versions.
 
 Work happens on one worker thread (an install with its self-test can take seconds; paho's
 network thread must keep the connection alive meanwhile). The last manifest handled is kept
@@ -33,6 +36,7 @@ from frugalai.fleet import status as fstatus
 from frugalai.fleet.health import installed_models, model_info
 from frugalai.fleet.link import Broker, Link
 from frugalai.fleet.topics import BUNDLE_ROOT, MANIFEST, bundle_topic, report_topic, status_topic
+from frugalai.fleet.watch import AlarmWatch
 from frugalai.service import models as mmodels
 
 log = logging.getLogger("frugalai.fleet.agent")
@@ -70,6 +74,9 @@ class Agent:
         self.reports: list[dict[str, Any]] = []
         self._queue: queue.Queue[Optional[tuple[str, bytes]]] = queue.Queue()
         self._pending: Optional[dict[str, Any]] = None
+        self._watch: Optional[tuple[dict[str, Any], AlarmWatch]] = None
+        #: the gateway service's outbox, where the alarms after a switch are counted
+        self.outbox = Path(state_dir) / "outbox.sqlite"
         self._chunks: dict[int, bytes] = {}
         self._stop = threading.Event()
         self._state = self._load_state()
@@ -99,7 +106,10 @@ class Agent:
     # -- messages ------------------------------------------------------------------------
     def _work(self) -> None:
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=1.0)
+            except queue.Empty:
+                item = ("", b"")
             if item is None:
                 return
             topic, payload = item
@@ -108,14 +118,39 @@ class Agent:
                     self._on_manifest(payload)
                 elif topic.startswith(BUNDLE_ROOT + "/"):
                     self._on_chunk(topic, payload)
+                self._check_watch()
             except Exception as err:  # a bug must not kill the agent; it is reported
                 log.exception("fleet agent: %s", err)
 
-    def _report(self, manifest: dict[str, Any], outcome: str, reason: str = "") -> None:
+    def _check_watch(self) -> None:
+        """After a switch under a manifest's ``watch`` bound: roll back past it, or say the
+        new version is healthy once the window passed."""
+        if self._watch is None:
+            return
+        m, watch = self._watch
+        reason = watch.poll()
+        if reason is not None:
+            self._watch = None
+            try:
+                done = mmodels.rollback(self.models_dir, m["model"], loader=self.loader)
+            except ModelError as err:
+                self._report(m, "refused", f"{reason}; the rollback failed: {err}")
+                return
+            self._report(m, "rolled_back", f"{reason}; now {done.version}")
+            if self.on_change is not None:
+                self.on_change()
+        elif watch.done:
+            self._watch = None
+            self._report(m, "healthy", f"{watch.alarms} alarm(s) within {watch.window_s:g} s "
+                                       f"after the switch (bound {watch.max_alarms})")
+
+    def _report(self, manifest: dict[str, Any], outcome: str, reason: str = "",
+                final: bool = True) -> None:
         report = {"v": 1, "gateway": self.gateway, "id": manifest.get("id"),
                   "action": manifest.get("action"), "model": manifest.get("model"),
                   "version": manifest.get("version"), "outcome": outcome, "reason": reason,
-                  "ts": time.time(), "models": installed_models(self.models_dir)}
+                  "final": final, "ts": time.time(),
+                  "models": installed_models(self.models_dir)}
         self.reports.append(report)
         log.log(logging.INFO if outcome in ("installed", "reverted") else logging.WARNING,
                 "rollout %s: %s %s", manifest.get("id"), outcome, reason)
@@ -209,7 +244,14 @@ class Agent:
                 return
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        self._report(m, "installed", f"now {done.version}")
+        watch = m.get("watch")
+        if watch and done.changed:
+            self._watch = (m, AlarmWatch(self.outbox, time.time(), watch["window_s"],
+                                         watch["max_alarms"]))
+            self._report(m, "installed", f"now {done.version}; watching alarms for "
+                                         f"{watch['window_s']} s", final=False)
+        else:
+            self._report(m, "installed", f"now {done.version}")
         if done.changed and self.on_change is not None:
             self.on_change()
 

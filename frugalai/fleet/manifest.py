@@ -9,6 +9,7 @@ message on ``frugalai/fleet/rollout/manifest`` is ``{"manifest": {...}, "sig": "
     {"v": 1, "action": "install", "id": "energy-anomaly-2-1764400000-canary",
      "issued": 1764400000.123, "model": "energy-anomaly", "version": "2",
      "targets": ["gw-01", "gw-07"],            # or ["*"]
+     "watch": {"window_s": 600, "max_alarms": 5},   # optional: roll back past that many alarms
      "files": [{"name": "card.json", "bytes": 8690, "sha256": "..."}, ...],
      "bundle": {"transport": "mqtt", "sha256": "<of the concatenated files>",
                 "bytes": 13016, "chunk_size": 16384, "chunks": 1}}
@@ -77,11 +78,15 @@ def pack(files: dict[str, bytes]) -> tuple[list[dict[str, Any]], bytes]:
 
 def build(*, action: str, model: str, version: str, targets: list[str], issued: float,
           rollout_id: str, files: dict[str, bytes] | None = None,
-          chunk_size: int = DEFAULT_CHUNK) -> tuple[dict[str, Any], bytes]:
-    """A manifest and the bundle bytes it describes (b"" for a rollback)."""
+          chunk_size: int = DEFAULT_CHUNK, watch: tuple[int, int] | None = None
+          ) -> tuple[dict[str, Any], bytes]:
+    """A manifest and the bundle bytes it describes (b"" for a rollback); ``watch`` =
+    (window_s, max_alarms): the gateway rolls back by itself past that many alarms."""
     manifest: dict[str, Any] = {"v": VERSION, "action": action, "id": rollout_id,
                                 "issued": issued, "model": model, "version": version,
                                 "targets": sorted(targets)}
+    if watch is not None:
+        manifest["watch"] = {"window_s": int(watch[0]), "max_alarms": int(watch[1])}
     blob = b""
     if action == "install":
         entries, blob = pack(files or {})
@@ -124,6 +129,14 @@ def check(m: Any) -> dict[str, Any]:
     targets = m.get("targets")
     _need(isinstance(targets, list) and bool(targets) and all(
         isinstance(t, str) and (t == "*" or valid_name(t)) for t in targets), "targets")
+    if "watch" in m:
+        w = m["watch"]
+        _need(isinstance(w, dict) and set(w) == {"window_s", "max_alarms"}, "watch must be "
+              "{window_s, max_alarms}")
+        _need(isinstance(w["window_s"], int) and 1 <= w["window_s"] <= 7 * 86400,
+              "watch.window_s must be 1 s to 7 days")
+        _need(isinstance(w["max_alarms"], int) and w["max_alarms"] >= 0,
+              "watch.max_alarms must be an integer >= 0")
     if m["action"] == "install":
         files = m.get("files")
         _need(isinstance(files, list) and bool(files), "files")

@@ -24,7 +24,7 @@ from frugalai.fleet.health import read_statuses
 from frugalai.fleet.link import Broker, Link
 from frugalai.fleet.topics import MANIFEST, REPORT_FILTER, bundle_topic, gateway_of
 
-OK_OUTCOMES = ("installed", "reverted", "unchanged")
+OK_OUTCOMES = ("installed", "healthy", "reverted", "unchanged")
 
 
 def online_gateways(broker: Broker, wait_s: float = 3.0) -> list[str]:
@@ -102,8 +102,9 @@ class Operator:
         start = time.monotonic()
         with self._cond:
             while True:
+                # a report with final false (installed, watching its alarms) is not the last
                 got = {g: r for g, r in self._reports.items() if r.get("id") == stage.rollout_id
-                       and g in expected}
+                       and g in expected and r.get("final", True)}
                 # a failing canary does not end the wait: the operator sees every canary's
                 # outcome (each one rolls back by itself)
                 if len(got) == len(expected):
@@ -136,8 +137,13 @@ def bundle_files(path: Path) -> tuple[str, str, dict[str, bytes]]:
 
 def rollout(broker: Broker, bundle: Path, private_key: Any, *, canary_percent: float = 10.0,
             gateways: Optional[list[str]] = None, timeout: float = 300.0,
-            chunk_size: int = mf.DEFAULT_CHUNK) -> list[Stage]:
-    """Canary first, then every gateway; the stages done (the last one tells why it stopped)."""
+            chunk_size: int = mf.DEFAULT_CHUNK, watch: Optional[tuple[int, int]] = None
+            ) -> list[Stage]:
+    """Canary first, then every gateway; the stages done (the last one tells why it stopped).
+
+    ``watch`` = (window_s, max_alarms): each gateway watches its alarms for that long after
+    the switch and rolls back by itself beyond the bound; a stage then ends only when its
+    gateways said ``healthy`` (or failed), so the canary's window passes before the rest."""
     name, version, files = bundle_files(bundle)
     fleet = gateways if gateways is not None else online_gateways(broker)
     if not fleet:
@@ -150,7 +156,7 @@ def rollout(broker: Broker, bundle: Path, private_key: Any, *, canary_percent: f
         base = f"{name}-{version}-{int(issued)}"
         m, blob = mf.build(action="install", model=name, version=version, targets=canary,
                            issued=issued, rollout_id=f"{base}-canary", files=files,
-                           chunk_size=chunk_size)
+                           chunk_size=chunk_size, watch=watch)
         op.publish_bundle(m, blob)
         op.publish_manifest(m)
         stages.append(op.wait(Stage("canary", canary, m["id"]), canary, timeout))
@@ -158,7 +164,7 @@ def rollout(broker: Broker, bundle: Path, private_key: Any, *, canary_percent: f
             return stages
         m2, _ = mf.build(action="install", model=name, version=version, targets=["*"],
                          issued=max(time.time(), issued + 1e-3), rollout_id=f"{base}-all",
-                         files=files, chunk_size=chunk_size)
+                         files=files, chunk_size=chunk_size, watch=watch)
         op.publish_manifest(m2)
         stages.append(op.wait(Stage("all", fleet, m2["id"]), fleet, timeout))
         return stages
