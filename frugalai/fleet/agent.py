@@ -224,6 +224,11 @@ class Agent:
             self._install(m, blob)
 
     def _install(self, m: dict[str, Any], blob: bytes) -> None:
+        if self._watch is not None:  # a newer version replaces the one under watch
+            old, watching = self._watch
+            self._watch = None
+            self._report(old, "healthy", f"superseded by {m['id']} after {watching.alarms} "
+                                         f"alarm(s) (bound {watching.max_alarms})")
         try:
             files = mf.unpack(m, blob)
         except mf.ManifestError as err:
