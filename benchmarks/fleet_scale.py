@@ -317,6 +317,21 @@ def run(n: int, work: Path, event_period: float = 1.0, status_interval: float = 
         wait_until(lambda: set(versions().values()) == {"1"} and len(versions()) == n, 60,
                    "every gateway on version 1")
         result["all_on_v1_after_broken_rollout"] = True
+
+        # the same broken bundle to every gateway at once (canary 100 %): each one's self-test
+        # fails and each rolls back by itself
+        v2b = make_bundle(work / "v2b", "2", broken=True)
+        stages = rollout(operator, v2b, key, canary_percent=100, gateways=names,
+                         timeout=timeout)
+        everyone = stages[0]
+        result["broken_to_all_rolled_back_everywhere"] = (
+            set(everyone.outcomes) == set(names) and all(
+                r.get("outcome") == "rolled_back" for r in everyone.outcomes.values()))
+        result["broken_to_all_seconds"] = round(everyone.seconds, 2)
+        wait_until(lambda: set(versions().values()) == {"1"} and len(versions()) == n, 60,
+                   "every gateway back on version 1")
+        log(f"broken bundle to all: rolled back everywhere by itself: "
+            f"{result['broken_to_all_rolled_back_everywhere']} ({everyone.seconds:.1f} s)")
         log(f"broken bundle stopped at the canary ({len(canary.targets)} rolled back by "
             f"themselves): {result['broken_stopped_at_canary']}")
     finally:
@@ -402,6 +417,8 @@ def markdown(r: dict[str, Any]) -> str:
         f"{r['seconds_to_all_healthy_after_broker_restart']} s |",
         f"| broken bundle stopped at the canary, rolled back by itself | "
         f"{r['broken_stopped_at_canary']} |",
+        f"| broken bundle sent to all at once (canary 100 %): rolled back everywhere by itself "
+        f"| {r['broken_to_all_rolled_back_everywhere']} ({r['broken_to_all_seconds']} s) |",
         f"| forged status (gateway publishing under another's id) refused by the ACL | "
         f"{r['acl_forged_status_refused']} |",
         f"| events appended / collected / lost | {ev['appended']} / {ev['collected']} / "
@@ -466,6 +483,7 @@ def main() -> int:
     (args.out / "fleet.md").write_text(markdown(result))
     print(markdown(result))
     ok = (result["rollout_ok"] and result["broken_stopped_at_canary"]
+          and result["broken_to_all_rolled_back_everywhere"]
           and result["acl_forged_status_refused"] and result["events"]["lost"] == 0
           and result["events"]["missing_in_sequences"] == 0)
     return 0 if ok else 1

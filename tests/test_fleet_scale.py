@@ -3,7 +3,8 @@
 Five real gateway processes, each with its own credentials, on one real Mosquitto with an ACL:
 all report healthy; a gateway publishing under another's id is refused by the broker; a rollout
 goes canary-then-all; the broker restarts; a bundle that fails its self-test is rolled back by
-the canary itself and goes no further; the events published all along are collected with 0 lost.
+the canary itself and goes no further; sent to all at once (canary 100 %), every gateway rolls
+it back by itself; the events published all along are collected with 0 lost.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def test_five_gateways_on_one_broker_with_acls(tmp_path: Path) -> None:
     assert canary["targets"] == ["gw000"] and len(everyone["targets"]) == 5
     assert r["broken_stopped_at_canary"], r["broken_rollout"]
     assert r["all_on_v1_after_broken_rollout"]
+    assert r["broken_to_all_rolled_back_everywhere"], r
     ev = r["events"]
     assert ev["appended"] > 0 and ev["lost"] == 0 and ev["missing_in_sequences"] == 0, ev
     assert ev["collected"] == ev["appended"] and ev["rejected"] == 0
