@@ -410,7 +410,8 @@ def markdown(r: dict[str, Any]) -> str:
         "test, atomic switch). The broker was restarted between the two rollouts.",
         "",
         "| figure | value |", "|---|---|",
-        f"| gateways healthy after start | {r['seconds_to_all_healthy']} s |",
+        f"| every gateway healthy, after the last one was spawned | "
+        f"{r['seconds_to_all_healthy']} s |",
         f"| time to roll out to all (canary 10 % then all) | {r['seconds_to_roll_out_to_all']}"
         f" s (ok: {r['rollout_ok']}) |",
         f"| all healthy again after the broker restart | "
