@@ -1065,10 +1065,13 @@ def _stage_lines(stage: Any) -> None:
                    "past the window.")
 @click.option("--max-alarms", type=click.IntRange(min=0), default=None,
               help="The alarm bound for --watch-s.")
+@click.option("--url", default=None,
+              help="https:// URL where you host the bundle (the file `fleet pack` writes): "
+                   "gateways fetch it there instead of from MQTT chunks.")
 @click.option("--json", "as_json", is_flag=True, help="Print the stages as JSON.")
 def fleet_rollout(bundle: str, broker: str, key_path: str, canary: str,
                   gateways: tuple[str, ...], timeout: float, watch_s: Optional[int],
-                  max_alarms: Optional[int], as_json: bool) -> None:
+                  max_alarms: Optional[int], url: Optional[str], as_json: bool) -> None:
     """Signed rollout of model BUNDLE: canary first, then all; exit 1 if any stage fails."""
     from pathlib import Path
 
@@ -1087,7 +1090,8 @@ def fleet_rollout(bundle: str, broker: str, key_path: str, canary: str,
     watch = (watch_s, max_alarms) if watch_s is not None and max_alarms is not None else None
     stages = rollout.rollout(parse_broker(broker), Path(bundle),
                              manifest.load_private_key(key_path), canary_percent=percent,
-                             gateways=list(gateways) or None, timeout=timeout, watch=watch)
+                             gateways=list(gateways) or None, timeout=timeout, watch=watch,
+                             url=url)
     if as_json:
         click.echo(json.dumps([s.as_dict() for s in stages], indent=1))
     else:
@@ -1095,6 +1099,25 @@ def fleet_rollout(bundle: str, broker: str, key_path: str, canary: str,
             _stage_lines(stage)
     if not stages[-1].ok or stages[-1].name != "all":
         sys.exit(1)
+
+
+@fleet.command("pack")
+@click.argument("bundle", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), required=True,
+              help="File to write: the bytes to host for `fleet rollout --url`.")
+def fleet_pack(bundle: str, out: str) -> None:
+    """Write BUNDLE's files as the one blob a rollout's manifest hashes (for --url)."""
+    from pathlib import Path
+
+    from frugalai.fleet import manifest, rollout
+
+    name, version, files = rollout.bundle_files(Path(bundle))
+    _, blob = manifest.pack(files)
+    Path(out).write_bytes(blob)
+    import hashlib
+
+    click.echo(f"{out}: {name} {version}, {len(blob)} bytes, sha256 "
+               f"{hashlib.sha256(blob).hexdigest()}")
 
 
 @fleet.command("rollback")
@@ -1133,10 +1156,12 @@ def fleet_rollback(broker: str, key_path: str, model: str, version: str, timeout
                                       "whose service does not: fleet=1 on its uplink).")
 @click.option("--unit", default="frugalai", show_default=True,
               help="systemd unit to reload after a model changed (with --config).")
+@click.option("--https-ca", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="CA file for bundle servers of https rollouts (default: the system store).")
 @click.option("--duration", type=click.FloatRange(min=0), default=None)
 def fleet_agent(broker: str, gateway: Optional[str], config: Any, models_dir: Optional[str],
                 state_dir: Optional[str], public_key: Optional[str], status_interval: float,
-                unit: str, duration: Optional[float]) -> None:
+                unit: str, https_ca: Optional[str], duration: Optional[float]) -> None:
     """The gateway's rollout agent: verify, install, report, roll back by itself."""
     import signal
     import threading
@@ -1169,7 +1194,7 @@ def fleet_agent(broker: str, gateway: Optional[str], config: Any, models_dir: Op
         click.echo(reload_service(sdir, config[0], unit))
 
     agent = Agent(parse_broker(broker), gw, mdir, key, sdir, status_interval=status_interval,
-                  on_change=reload)
+                  on_change=reload, https_ca=https_ca)
     try:
         agent.link.wait_connected(30)
         click.echo(f"fleet agent {gw}: waiting for rollouts on {agent.link.broker.name}")

@@ -22,9 +22,12 @@ import json
 import logging
 import queue
 import shutil
+import ssl
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
@@ -44,6 +47,37 @@ log = logging.getLogger("frugalai.fleet.agent")
 STATE_FILE = "fleet-agent.json"
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect could lead to plain HTTP or another host: refused, the URL is the signed one."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def fetch_https(url: str, size: int, cafile: Optional[str] = None, timeout: float = 60.0
+                ) -> bytes:
+    """The bytes at ``url`` (https only, no redirect, at most ``size`` bytes read); OSError
+    with the reason otherwise. The caller checks their sha256 against the manifest."""
+    if not url.startswith("https://"):
+        raise OSError(f"not an https URL: {url!r}")
+    try:
+        context = ssl.create_default_context(cafile=cafile)
+    except (OSError, ssl.SSLError) as err:
+        raise OSError(f"CA file: {err}") from None
+    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context),
+                                         _NoRedirect())
+    try:
+        with opener.open(url, timeout=timeout) as resp:
+            data: bytes = resp.read(size + 1)
+    except urllib.error.HTTPError as err:
+        raise OSError(f"{url}: HTTP {err.code} {err.reason}") from None
+    except (urllib.error.URLError, ssl.SSLError, TimeoutError) as err:
+        raise OSError(f"{url}: {getattr(err, 'reason', err)}") from None
+    if len(data) > size:
+        raise OSError(f"{url}: more than the {size} bytes the manifest states")
+    return data
+
+
 class Agent:
     """One gateway's rollout agent (and, with ``status_interval`` > 0, its status publisher
     when no daemon publishes one).
@@ -58,13 +92,17 @@ class Agent:
         status_interval: seconds between status publications; 0: none.
         on_change: called after a model changed (the CLI asks the service to reload).
         loader: the load-and-self-test function (models.load_check).
+        https_ca: CA file to verify the bundle server of an https manifest (default: the
+            system store).
     """
 
     def __init__(self, broker: Broker, gateway: str, models_dir: Union[str, Path],
                  public_key: bytes, state_dir: Union[str, Path], *,
                  status_interval: float = 0.0, on_change: Optional[Callable[[], Any]] = None,
-                 loader: mmodels.Loader = mmodels.load_check) -> None:
+                 loader: mmodels.Loader = mmodels.load_check,
+                 https_ca: Optional[str] = None) -> None:
         self.gateway = gateway
+        self.https_ca = https_ca
         self.models_dir = Path(models_dir)
         self.public_key = public_key
         self.state_path = Path(state_dir) / STATE_FILE
@@ -201,6 +239,16 @@ class Agent:
             else:
                 self._report(manifest, "refused", f"version {manifest['version']} is already "
                                                   "installed with other content")
+            return
+        if manifest["bundle"]["transport"] == "https":
+            self._save_state(manifest)
+            try:
+                blob = fetch_https(manifest["bundle"]["url"], manifest["bundle"]["bytes"],
+                                   self.https_ca)
+            except OSError as err:
+                self._report(manifest, "refused", f"cannot fetch the bundle: {err}")
+                return
+            self._install(manifest, blob)
             return
         self._pending, self._chunks = manifest, {}
         self.link.subscribe(bundle_topic(manifest["model"], manifest["version"]), 1)

@@ -15,7 +15,9 @@ message on ``frugalai/fleet/rollout/manifest`` is ``{"manifest": {...}, "sig": "
                 "bytes": 13016, "chunk_size": 16384, "chunks": 1}}
 
 The bundle travels as the files' bytes concatenated in the manifest's order, cut into chunks
-published (retained) on ``frugalai/fleet/rollout/bundle/<model>/<version>/<i>``.
+published (retained) on ``frugalai/fleet/rollout/bundle/<model>/<version>/<i>``, or fetched from
+an HTTPS URL the operator hosts (``"bundle": {"transport": "https", "url": "https://...",
+"sha256", "bytes"}``); either way the gateway checks the sha256 of the whole and of each file.
 ``action: "rollback"`` carries no files: the gateway puts its previous version back.
 """
 
@@ -78,10 +80,11 @@ def pack(files: dict[str, bytes]) -> tuple[list[dict[str, Any]], bytes]:
 
 def build(*, action: str, model: str, version: str, targets: list[str], issued: float,
           rollout_id: str, files: dict[str, bytes] | None = None,
-          chunk_size: int = DEFAULT_CHUNK, watch: tuple[int, int] | None = None
-          ) -> tuple[dict[str, Any], bytes]:
+          chunk_size: int = DEFAULT_CHUNK, watch: tuple[int, int] | None = None,
+          url: str | None = None) -> tuple[dict[str, Any], bytes]:
     """A manifest and the bundle bytes it describes (b"" for a rollback); ``watch`` =
-    (window_s, max_alarms): the gateway rolls back by itself past that many alarms."""
+    (window_s, max_alarms): the gateway rolls back by itself past that many alarms; ``url``:
+    the gateways fetch the bytes (:func:`pack`'s) from this HTTPS URL instead of MQTT chunks."""
     manifest: dict[str, Any] = {"v": VERSION, "action": action, "id": rollout_id,
                                 "issued": issued, "model": model, "version": version,
                                 "targets": sorted(targets)}
@@ -91,9 +94,14 @@ def build(*, action: str, model: str, version: str, targets: list[str], issued: 
     if action == "install":
         entries, blob = pack(files or {})
         manifest["files"] = entries
-        manifest["bundle"] = {"transport": "mqtt", "sha256": hashlib.sha256(blob).hexdigest(),
-                              "bytes": len(blob), "chunk_size": chunk_size,
-                              "chunks": max(1, math.ceil(len(blob) / chunk_size))}
+        if url is not None:
+            manifest["bundle"] = {"transport": "https", "url": url, "bytes": len(blob),
+                                  "sha256": hashlib.sha256(blob).hexdigest()}
+        else:
+            manifest["bundle"] = {"transport": "mqtt", "bytes": len(blob),
+                                  "sha256": hashlib.sha256(blob).hexdigest(),
+                                  "chunk_size": chunk_size,
+                                  "chunks": max(1, math.ceil(len(blob) / chunk_size))}
     check(manifest)
     return manifest, blob
 
@@ -152,13 +160,19 @@ def check(m: Any) -> dict[str, Any]:
         _need(len(names) == len(files), "file names repeat")
         _need("card.json" in names, "the bundle has no card.json")
         b = m.get("bundle")
-        _need(isinstance(b, dict) and b.get("transport") == "mqtt", "bundle.transport must "
-              "be mqtt")
+        _need(isinstance(b, dict) and b.get("transport") in ("mqtt", "https"),
+              "bundle.transport must be mqtt or https")
         _need(b.get("bytes") == total and total <= MAX_BUNDLE_BYTES, "bundle.bytes")
         _need(isinstance(b.get("sha256"), str) and len(b["sha256"]) == 64, "bundle.sha256")
-        _need(isinstance(b.get("chunk_size"), int) and 1024 <= b["chunk_size"] <= 1 << 20,
-              "bundle.chunk_size")
-        _need(b.get("chunks") == max(1, math.ceil(total / b["chunk_size"])), "bundle.chunks")
+        if b["transport"] == "https":
+            url = b.get("url")
+            _need(isinstance(url, str) and url.startswith("https://") and len(url) <= 2000
+                  and not any(c.isspace() for c in url), "bundle.url must be an https:// URL")
+        else:
+            _need(isinstance(b.get("chunk_size"), int) and 1024 <= b["chunk_size"] <= 1 << 20,
+                  "bundle.chunk_size")
+            _need(b.get("chunks") == max(1, math.ceil(total / b["chunk_size"])),
+                  "bundle.chunks")
     return dict(m)
 
 

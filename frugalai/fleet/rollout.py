@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -137,13 +138,15 @@ def bundle_files(path: Path) -> tuple[str, str, dict[str, bytes]]:
 
 def rollout(broker: Broker, bundle: Path, private_key: Any, *, canary_percent: float = 10.0,
             gateways: Optional[list[str]] = None, timeout: float = 300.0,
-            chunk_size: int = mf.DEFAULT_CHUNK, watch: Optional[tuple[int, int]] = None
-            ) -> list[Stage]:
+            chunk_size: int = mf.DEFAULT_CHUNK, watch: Optional[tuple[int, int]] = None,
+            url: Optional[str] = None) -> list[Stage]:
     """Canary first, then every gateway; the stages done (the last one tells why it stopped).
 
     ``watch`` = (window_s, max_alarms): each gateway watches its alarms for that long after
     the switch and rolls back by itself beyond the bound; a stage then ends only when its
-    gateways said ``healthy`` (or failed), so the canary's window passes before the rest."""
+    gateways said ``healthy`` (or failed), so the canary's window passes before the rest.
+    ``url``: the gateways fetch the bundle (the bytes ``frugalai fleet pack`` writes) from
+    this HTTPS URL the operator hosts, instead of MQTT chunks."""
     name, version, files = bundle_files(bundle)
     fleet = gateways if gateways is not None else online_gateways(broker)
     if not fleet:
@@ -153,18 +156,19 @@ def rollout(broker: Broker, bundle: Path, private_key: Any, *, canary_percent: f
     stages: list[Stage] = []
     try:
         issued = time.time()
-        base = f"{name}-{version}-{int(issued)}"
+        base = f"{name}-{version}-{int(issued)}-{secrets.token_hex(3)}"  # unique per rollout
         m, blob = mf.build(action="install", model=name, version=version, targets=canary,
                            issued=issued, rollout_id=f"{base}-canary", files=files,
-                           chunk_size=chunk_size, watch=watch)
-        op.publish_bundle(m, blob)
+                           chunk_size=chunk_size, watch=watch, url=url)
+        if url is None:
+            op.publish_bundle(m, blob)
         op.publish_manifest(m)
         stages.append(op.wait(Stage("canary", canary, m["id"]), canary, timeout))
         if not stages[-1].ok:
             return stages
         m2, _ = mf.build(action="install", model=name, version=version, targets=["*"],
                          issued=max(time.time(), issued + 1e-3), rollout_id=f"{base}-all",
-                         files=files, chunk_size=chunk_size, watch=watch)
+                         files=files, chunk_size=chunk_size, watch=watch, url=url)
         op.publish_manifest(m2)
         stages.append(op.wait(Stage("all", fleet, m2["id"]), fleet, timeout))
         return stages
@@ -180,7 +184,8 @@ def rollback(broker: Broker, private_key: Any, model: str, version: str, *,
     try:
         issued = time.time()
         m, _ = mf.build(action="rollback", model=model, version=version, targets=["*"],
-                        issued=issued, rollout_id=f"{model}-{version}-{int(issued)}-rollback")
+                        issued=issued,
+                        rollout_id=f"{model}-{version}-{int(issued)}-{secrets.token_hex(3)}-rollback")
         op.publish_manifest(m)
         return op.wait(Stage("rollback", fleet, m["id"]), fleet, timeout)
     finally:
