@@ -133,31 +133,35 @@ def test_canary_then_all_and_a_bundle_failing_its_self_test_stops_at_the_canary(
     fleet = Fleet(mosquitto, tmp_path, names, key)
     broker = parse_broker(mosquitto.url)
     try:
+        # the gateways named: discovery from the retained statuses is the CLI test's part
         stages = rollout(broker, copy_bundle(tmp_path / "v1", "1"), key, canary_percent=10,
-                         timeout=60)
+                         timeout=60, gateways=names)
         assert [(s.name, s.targets, s.ok) for s in stages] == [
             ("canary", ["gw-a"], True), ("all", names, True)], [s.as_dict() for s in stages]
         assert [fleet.version(n) for n in names] == ["1", "1", "1"]
         assert stages[1].outcomes["gw-a"]["reason"] == "already running this version"
 
         bad = break_weights(copy_bundle(tmp_path / "v2", "2"))
-        stages = rollout(broker, bad, key, canary_percent=10, timeout=60)
+        stages = rollout(broker, bad, key, canary_percent=10, timeout=60,
+                         gateways=names)
         assert len(stages) == 1 and not stages[0].ok
         canary = stages[0].outcomes["gw-a"]
         assert canary["outcome"] == "rolled_back" and "self-test failed" in canary["reason"]
         assert [fleet.version(n) for n in names] == ["1", "1", "1"]  # canary back on v1
 
         good2 = copy_bundle(tmp_path / "v3", "3")
-        assert all(s.ok for s in rollout(broker, good2, key, canary_percent=50, timeout=60))
+        assert all(s.ok for s in rollout(broker, good2, key, canary_percent=50, timeout=60,
+                         gateways=names))
         assert [fleet.version(n) for n in names] == ["3", "3", "3"]
 
         older = copy_bundle(tmp_path / "v2b", "2")
-        stages = rollout(broker, older, key, canary_percent=10, timeout=60)
+        stages = rollout(broker, older, key, canary_percent=10, timeout=60,
+                         gateways=names)
         assert stages[0].outcomes["gw-a"]["outcome"] == "refused"
         assert "downgrade refused: 2 < installed 3" in stages[0].outcomes["gw-a"]["reason"]
         assert fleet.version("gw-a") == "3"
 
-        back = rollback(broker, key, "energy-anomaly", "3", timeout=60)
+        back = rollback(broker, key, "energy-anomaly", "3", timeout=60, gateways=names)
         assert back.ok and {r["outcome"] for r in back.outcomes.values()} == {"reverted"}
         assert [fleet.version(n) for n in names] == ["1", "1", "1"]
     finally:
@@ -267,7 +271,8 @@ def test_a_burst_of_alarms_after_the_switch_rolls_the_canary_back_by_itself(
     broker = parse_broker(mosquitto.url)
     try:
         assert all(s.ok for s in rollout(broker, copy_bundle(tmp_path / "v1", "1"), key,
-                                         canary_percent=10, timeout=60))
+                                         canary_percent=10, timeout=60,
+                         gateways=names))
         # the canary's service stores alarms as soon as the new version runs
         outbox = Outbox(tmp_path / "gw-a" / "state" / "outbox.sqlite")
         stop = threading.Event()
@@ -282,7 +287,7 @@ def test_a_burst_of_alarms_after_the_switch_rolls_the_canary_back_by_itself(
         t = threading.Thread(target=alarms)
         t.start()
         stages = rollout(broker, copy_bundle(tmp_path / "v2", "2"), key, canary_percent=10,
-                         timeout=60, watch=(30, 2))
+                         timeout=60, watch=(30, 2), gateways=names)
         t.join(30)
         assert stop.is_set()
         assert len(stages) == 1 and not stages[0].ok
@@ -295,7 +300,7 @@ def test_a_burst_of_alarms_after_the_switch_rolls_the_canary_back_by_itself(
 
         # no alarm within the window: healthy, then everyone
         stages = rollout(broker, copy_bundle(tmp_path / "v3", "3"), key, canary_percent=10,
-                         timeout=60, watch=(2, 2))
+                         timeout=60, watch=(2, 2), gateways=names)
         assert [s.ok for s in stages] == [True, True], [s.as_dict() for s in stages]
         assert stages[0].outcomes["gw-a"]["outcome"] == "healthy"
         assert [fleet.version(n) for n in names] == ["3", "3"]
