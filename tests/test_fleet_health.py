@@ -123,3 +123,22 @@ def test_stale_and_degraded_gateways_are_flagged(mosquitto: Any, tmp_path: Path)
 def test_judge_reads_garbage_as_degraded_not_a_crash() -> None:
     v = fstatus.judge("gw", b"not json", time.time())
     assert v.verdict == "degraded" and v.why.startswith("unreadable status")
+
+
+def test_an_unchanged_status_waits_its_interval_but_not_after_a_reconnect(
+        mosquitto: Any, tmp_path: Path) -> None:
+    broker = parse_broker(mosquitto.url)
+    pub = HealthPublisher(broker, "gw", tmp_path, interval_s=600)
+    try:
+        pub.link.wait_connected(10)
+        pub.publish(snap())
+        pub.publish(snap())  # nothing changed: not sent again within 600 s
+        assert pub.published == 1
+        mosquitto.restart()  # no persistence: the retained status is gone with the broker
+        wait_for(lambda: pub.link.connections == 2 and pub.link.connected.is_set(), 20,
+                 "the reconnection")
+        pub.publish(snap())
+        assert pub.published == 2
+        wait_for(lambda: "gw" in read_statuses(broker, 1.0), 10, "the status again")
+    finally:
+        pub.close()

@@ -79,7 +79,13 @@ class HealthPublisher:
         self.published = 0
         self.link = Link(broker, f"frugalai-fleet-{gateway}",
                          will=(self.topic, fstatus.offline_payload(gateway, "connection lost "
-                                                                            "(last will)")))
+                                                                            "(last will)")),
+                         on_connect=self._on_connect)
+
+    def _on_connect(self, _link: Link) -> None:
+        # after a reconnect the broker may hold our will ("offline") or nothing: the next
+        # status goes out whatever the interval
+        self._last_key = ""
 
     def publish_status(self, status: dict[str, Any]) -> None:
         """Hand the status to paho (no wait: the caller may be the watchdog's thread);

@@ -122,6 +122,7 @@ class Link:
                               ) from err
         self.broker = broker
         self.connected = threading.Event()
+        self.connections = 0  # successful connections so far (reconnects included)
         self.last_error: Optional[str] = None
         self._subscriptions = list(subscriptions)
         self._user_on_message = on_message
@@ -166,6 +167,7 @@ class Link:
             self.last_error = f"broker refused the connection: {reason}"
             return
         self.last_error = None
+        self.connections += 1
         for topic, qos in self._subscriptions:
             client.subscribe(topic, qos)
         if self._user_on_connect is not None:
