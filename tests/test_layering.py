@@ -13,10 +13,13 @@ rank  groups                                       why
 1     protocols, features, events, config          pure logic (no I/O) and the config schema
 2     runtime, modems, sim, footprint              models; AT modem drivers; device emulators;
                                                    the bytes/energy/carbon arithmetic (pure)
-3     sources, uplink, learn, energy               I/O in and out; training; measurement
+3     sources, uplink, learn, energy, fleet        I/O in and out; training; measurement; the
+                                                   fleet's messages, MQTT link and health
 4     pipeline                                     the wiring of flows
 5     service                                      the daemon
-6     demo, demo_coastal                           the demos (build pipelines, run emulators)
+6     demo, demo_coastal, fleet.agent              the demos (build pipelines, run emulators);
+                                                   the rollout agent (installs through the
+                                                   service's model store)
 7     cli                                          the command line
 8     __main__                                     ``python -m frugalai``
 ====  ===========================================  ==========================================
@@ -49,10 +52,10 @@ RANKS: list[set[str]] = [
      "extras"},
     {"protocols", "features", "events", "config"},
     {"runtime", "modems", "sim", "footprint"},
-    {"sources", "uplink", "learn", "energy"},
+    {"sources", "uplink", "learn", "energy", "fleet"},
     {"pipeline"},
     {"service"},
-    {"demo", "demo_coastal"},
+    {"demo", "demo_coastal", "fleet.agent"},
     {"cli"},
     {"__main__"},
 ]
@@ -69,7 +72,13 @@ def module_name(path: Path) -> str:
 MODULES = {module_name(p): p for p in sorted(PKG.rglob("*.py"))}
 
 
+#: modules ranked apart from their package (an application inside a lower package)
+GROUP_OF_MODULE = {"frugalai.fleet.agent": "fleet.agent"}
+
+
 def group(module: str) -> str:
+    if module in GROUP_OF_MODULE:
+        return GROUP_OF_MODULE[module]
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else "frugalai"
 
