@@ -27,7 +27,6 @@ from frugalai.protocols.at_modem import (
     classify_tx,
     hex_payload,
     join_result,
-    modem_number,
     parse_rak_p2p,
     parse_rak_rx,
     parse_rn_downlink,
@@ -308,7 +307,10 @@ class Rn2483(ModemDriver):
 
     @staticmethod
     def _number(text: str) -> Optional[float]:
-        return modem_number(text)  # bounded: no "nan", no 400-digit number
+        try:
+            return float(text)
+        except ValueError:
+            return None
 
     def keepalive(self) -> bool:
         try:
