@@ -382,7 +382,7 @@ def train_coastal_cmd(data_dir: str, threshold: float, horizon: int, out: str, n
 @cli.command("evaluate")
 @click.argument("bundle")
 @click.option("--data-dir", type=click.Path(exists=True, file_okay=False), required=True)
-@click.option("--backend", type=click.Choice(["reference", "onnx", "tflite"]),
+@click.option("--backend", type=click.Choice(["reference", "onnx", "tflite", "native"]),
               default="reference", show_default=True)
 @click.option("--precision", type=click.Choice(["fp32", "int8"]), default="fp32",
               show_default=True)

@@ -1,4 +1,5 @@
-"""Inference backends behind one interface: ``reference`` (numpy), ``onnx``, ``tflite``.
+"""Inference backends behind one interface: ``reference`` (numpy), ``onnx``, ``tflite``, and
+``native`` (generated C, :mod:`frugalai.runtime.native`).
 
 Every backend runs the bundle's dense net and returns its raw float outputs (an anomaly
 projection, or class logits); post-processing is shared (:mod:`frugalai.runtime.model`), so the
@@ -15,6 +16,7 @@ backend    fp32                    int8
 reference  weights.npz             weights.npz (int8 params)
 onnx       model.onnx              model.int8.onnx
 tflite     model.tflite            model.int8.tflite
+native     weights.npz             weights.npz (compiled C)
 =========  ======================  ==========================
 """
 
@@ -30,7 +32,7 @@ from frugalai.runtime.bundle import Bundle
 from frugalai.runtime.dense import DenseNet
 
 PRECISIONS = ("fp32", "int8")
-BACKENDS = ("reference", "onnx", "tflite")
+BACKENDS = ("reference", "onnx", "tflite", "native")
 F32 = npt.NDArray[np.float32]
 
 
@@ -97,14 +99,16 @@ class ReferenceBackend:
         h = self._x
         h[0] = x
         if self.precision == "int8":
-            return self.net.forward_int8(h)[0]
+            row: F32 = self.net.forward_int8(h)[0]
+            return row
         for W, b, relu, buf in self._plan:
             np.matmul(h, W, out=buf)
             np.add(buf, b, out=buf)
             if relu:
                 np.maximum(buf, 0, out=buf)
             h = buf
-        return h[0].copy()
+        out: F32 = h[0].copy()
+        return out
 
     def info(self) -> dict[str, Any]:
         return {"backend": self.name, "precision": self.precision, "file": self.file,
@@ -262,7 +266,7 @@ class TfliteBackend:
         else:
             self._set(self._in, f)
         self._invoke()
-        y = self._get(self._out)[0]
+        y: F32 = self._get(self._out)[0]
         if self._out_table is not None:
             out: F32 = self._out_table[y]
             return out
@@ -335,4 +339,8 @@ def runtime_available(name: str) -> str | None:
         ok = importlib.util.find_spec("ai_edge_litert") or importlib.util.find_spec("tflite_runtime")
         return None if ok else "ai-edge-litert/tflite_runtime not installed (pip install " \
             "'frugalai[tflite]')"
+    if name == "native":
+        from frugalai.runtime.native import unavailable_reason
+
+        return unavailable_reason()
     return f"unknown backend {name!r}"

@@ -92,7 +92,7 @@ class BundleModel:
         probs = softmax_one(raw)
         label = 0
         tail = 0.0
-        tails = []
+        tails: list[float] = []
         for p in reversed(probs):  # tails[k] = P(class >= k), summed as np.cumsum does
             tail = p if not tails else tail + p
             tails.append(tail)
