@@ -108,5 +108,6 @@ def test_card_native_entry_is_what_the_generator_gives(name: str, tmp_path: Path
 def test_header_declares_no_heap_and_const_weights() -> None:
     net = DenseNet.load(MODELS / "coastal-submersion" / "weights.npz")
     header = generate_header(net, "coastal-submersion")
-    assert "malloc(" not in header and "static " in header and "static const int8_t fa_coastal_submersion_qw0" in header
+    assert "malloc(" not in header and "static " in header
+    assert "static const int8_t fa_coastal_submersion_qw0" in header
     assert header == generate_header(net, "coastal-submersion")  # deterministic

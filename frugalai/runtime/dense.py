@@ -53,7 +53,7 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     if real == 0.0:
         return 0, 0
     q, shift = math.frexp(real)
-    q_fixed = int(math.floor(abs(q) * (1 << 31) + 0.5))  # std::round: half away from zero
+    q_fixed = math.floor(abs(q) * (1 << 31) + 0.5)  # std::round: half away from zero
     q_fixed = q_fixed if q >= 0 else -q_fixed
     if q_fixed == 1 << 31:
         q_fixed //= 2

@@ -147,7 +147,7 @@ def _int8_code(net: DenseNet, p: str, P: str, shapes: list[tuple[int, int]]) -> 
     assert net.in_q is not None
     out: list[str] = []
     qp = net.in_q
-    for i, layer in enumerate(net.layers):
+    for i in range(len(net.layers)):
         oq = net.out_q[i]
         wq, bq, mult, shift = net.requantization(i, qp.scale, oq.scale)
         n_in, n_out = shapes[i]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-
 from frugalai.errors import ModelError
 from frugalai.features.coastal import CoastalFeatures
 from frugalai.features.energy import EnergyFeatures

@@ -38,10 +38,10 @@ import csv
 import gzip
 import io
 import math
+import re
 import threading
 import time
 from collections.abc import Iterator
-import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Optional
