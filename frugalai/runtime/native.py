@@ -55,9 +55,16 @@ def prefix_for(name: str) -> str:
 
 
 def _floats(values: npt.ArrayLike, per_line: int = 6) -> str:
-    """C float literals, exact (hexadecimal)."""
-    items = [f"{float(np.float32(v)).hex()}f" for v in np.asarray(values).ravel()]
+    """C float literals that parse back to the exact float32 values (shortest round-trip
+    decimals: C++11 sketches have no hexadecimal floats)."""
+    items = [_c_double(float(np.float32(v))) + "f" for v in np.asarray(values).ravel()]
     return _lines(items, per_line)
+
+
+def _c_double(value: float) -> str:
+    """A C double literal that parses back to exactly ``value``."""
+    text = repr(float(value))
+    return text if ("." in text or "e" in text) else text + ".0"
 
 
 def _ints(values: npt.ArrayLike, per_line: int = 16) -> str:
@@ -191,9 +198,9 @@ def _int8_code(net: DenseNet, p: str, P: str, shapes: list[tuple[int, int]]) -> 
                 "    in = h;"]
         qp = oq
     out += ["    (void)a; (void)b; (void)in;", "}", "",
-            f"#define {P}_IN_SCALE {float(net.in_q.scale).hex()}",
+            f"#define {P}_IN_SCALE {_c_double(net.in_q.scale)}",
             f"#define {P}_IN_ZERO_POINT {net.in_q.zero_point}",
-            f"#define {P}_OUT_SCALE {float(np.float32(last.scale)).hex()}f",
+            f"#define {P}_OUT_SCALE {_c_double(float(np.float32(last.scale)))}f",
             f"#define {P}_OUT_ZERO_POINT {last.zero_point}",
             "",
             "/* Float features in, dequantized outputs (as the reference backend computes them). */",
@@ -365,11 +372,45 @@ def update_card(bundle_dir: Path) -> dict[str, Any]:
     return write_card(bundle_dir, card)
 
 
+#: the node header of an energy-anomaly bundle: card values the C features/policy need.
+_NODE_PARAMS = (("SLOT_S", "slot_s", int), ("HISTORY", "history", int),
+                ("MIN_HISTORY", "min_history", int), ("WINDOW", "window", int),
+                ("FLOOR_REL", "floor_rel", float), ("FLOOR_LEVEL", "floor_level", float),
+                ("CLIP", "clip", float), ("LEARN_BELOW", "learn_below", float),
+                ("TZ_OFFSET_H", "tz_offset_h", float), ("MAX_GAP", "max_gap", int))
+
+
+def node_header(bundle_dir: Path) -> str:
+    """The header a sensor node includes: the generated net, and for an energy-anomaly bundle
+    the ``FA_EF_*`` parameters of ``firmware_bridge/src/fa_energy_features.h`` (features and
+    alarm policy, from the card)."""
+    from frugalai.runtime.bundle import verify_bundle
+
+    bundle = verify_bundle(bundle_dir)
+    net = DenseNet.load(bundle.file(bundle.card["artifacts"]["reference"]["fp32"]))
+    text = generate_header(net, bundle.name)
+    spec = bundle.card.get("features", {})
+    if spec.get("kind") != "energy_residuals":
+        return text
+    if net.n_outputs >= 8:
+        raise ModelError("fa_ef_score sums in order: numpy's pairwise sum differs from 8 outputs")
+    params, policy = spec["params"], bundle.card["policy"]
+    lines = [f"/* Features and policy of {bundle.name} (from its card), for "
+             "fa_energy_features.h. */", "#ifndef FA_EF_SLOT_S"]
+    for macro, key, kind in _NODE_PARAMS:
+        value = params[key]
+        lines.append(f"#define FA_EF_{macro} {int(value) if kind is int else _c_double(value)}")
+    lines += [f"#define FA_EF_ON {_c_double(policy['on'])}",
+              f"#define FA_EF_OFF {_c_double(policy['off'])}",
+              f"#define FA_EF_DEBOUNCE {int(policy['debounce'])}",
+              f"#define FA_EF_MODEL_INT8 {prefix_for(bundle.name)}_int8",
+              "#endif", ""]
+    return text + "\n".join(lines)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """``python -m frugalai.runtime.native <bundle> [<out.h>] [--update-card]``."""
     import argparse
-
-    from frugalai.runtime.bundle import verify_bundle
 
     ap = argparse.ArgumentParser(description="Generate a bundle's C99 header; optionally "
                                              "record its flash/RAM bytes in the card.")
@@ -379,9 +420,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = ap.parse_args(argv)
     if args.update_card:
         update_card(Path(args.bundle))
-    bundle = verify_bundle(args.bundle)
-    ref = bundle.card["artifacts"]["reference"]["fp32"]
-    header = generate_header(DenseNet.load(bundle.file(ref)), bundle.name)
+    header = node_header(Path(args.bundle))
     if args.out:
         Path(args.out).write_text(header)
     elif not args.update_card:
