@@ -313,6 +313,81 @@ def pipeline(quick: bool) -> list[dict[str, Any]]:
     return out
 
 
+NODE_LOOP = r"""
+#define _POSIX_C_SOURCE 199309L
+#include <stdio.h>
+#include <time.h>
+#include "fa_energy_anomaly.h"
+#include "fa_energy_features.h"
+static fa_ef_state s;
+int main(void) {
+    double row[FA_EF_WINDOW]; float y[FA_ENERGY_ANOMALY_N_OUTPUTS]; volatile double sink = 0;
+    struct timespec a, b; long i, n = 2000000L;
+    fa_ef_init(&s);
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (i = 0; i < n; ++i) {
+        double ts = 852076800.0 + 900.0 * i;
+        double v = 900.0 + 300.0 * ((i % 96) / 96.0) + (double)((i * 7919) % 37);
+        if (fa_ef_update(&s, ts, v, row)) {
+            FA_EF_MODEL_INT8(row, y);
+            double score = fa_ef_score(y, FA_ENERGY_ANOMALY_N_OUTPUTS);
+            sink += score + fa_ef_policy(&s, score);
+        }
+    }
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    printf("%.6f\n", ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / 1e3 / n);
+    return 0;
+}
+"""
+
+
+def edge_energy(gateway_flow_us: float | None) -> dict[str, Any] | None:
+    """Node vs gateway energy per event (frugalai.energy.edge) with this run's figures: the
+    node's C per window (features + int8 net + score + policy) timed here, events per day from
+    the Python reference over the real Dutch year, the gateway's flow call x 0.8 W (a busy Pi 4
+    core, energy.md)."""
+    from frugalai.energy.edge import edge_vs_gateway
+    from frugalai.events.policy import Hysteresis
+    from frugalai.features.energy import EnergyFeatures
+    from frugalai.runtime.native import find_compiler
+    from frugalai.sources.replay import parse_time
+
+    cc = find_compiler()
+    if cc is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        c, exe = Path(tmp) / "node.c", Path(tmp) / "node"
+        c.write_text(NODE_LOOP)
+        subprocess.run([cc, "-std=c99", "-O2", f"-I{ROOT / 'firmware_bridge' / 'src'}", "-o",
+                        str(exe), str(c), "-lm"], check=True)
+        node_us = statistics.median(float(subprocess.run(
+            [str(exe)], capture_output=True, text=True, check=True).stdout) for _ in range(3))
+    model = load_model(MODELS / "energy-anomaly", "reference", "int8")
+    features = EnergyFeatures(**model.card["features"]["params"])
+    policy = Hysteresis(**model.card["policy"])
+    events = 0
+    first = last = None
+    with open(DUTCH) as fh:
+        next(fh)
+        for line in fh:
+            cells = line.split(",")
+            ts = parse_time(cells[0])
+            first = ts if first is None else first
+            last = ts
+            row = features.update_one(ts, float(cells[1]))
+            if row is not None and policy.update_one(float(model.predict_one(row))):
+                events += 1
+    assert first is not None and last is not None
+    days = (last - first) / 86400 + 1 / 96
+    gateway_uj = (gateway_flow_us or 0.0) * 0.8
+    out = edge_vs_gateway(node_us, events / days, gateway_uj_per_inference=gateway_uj)
+    out["assumptions"]["events_source"] = (f"{events} alarm/clear events of the shipped policy "
+                                           f"over {days:.0f} days of the Dutch load curve")
+    out["assumptions"]["gateway_inference"] = ("the flow call (native int8) measured here x "
+                                               "0.8 W, a busy Pi 4 core (energy.md)")
+    return out
+
+
 def meta(started: float) -> dict[str, Any]:
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
@@ -371,6 +446,13 @@ def markdown(doc: dict[str, Any]) -> str:
     lines += [f"| {r['case']} | {r['backend']} | {r['precision']} | {r['readings']} | "
               f"{r['model_calls']} | {r['events']} | {r['readings_per_s']:,} |"
               for r in doc["pipeline"]]
+    if doc.get("edge_energy"):
+        from frugalai.energy.edge import markdown as edge_markdown
+
+        lines += ["", "## Energy per event: model on the node vs on the gateway (energy-anomaly, "
+                  "estimate)", "", *edge_markdown(doc["edge_energy"]), "",
+                  doc["edge_energy"]["assumptions"]["events_source"] + "; gateway inference: "
+                  + doc["edge_energy"]["assumptions"]["gateway_inference"] + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -390,6 +472,8 @@ def main() -> None:
     doc["growth"] = [r for name in ("coastal-submersion", "energy-anomaly")
                      for r in cost_growth(name, rounds)]
     doc["pipeline"] = pipeline(args.quick)
+    energy_rows = {r["call"]: r["us"] for r in doc["ratio"][1]["rows"]}
+    doc["edge_energy"] = edge_energy(energy_rows.get("native int8 flow"))
     doc = {"meta": meta(started), **doc}
     out.mkdir(parents=True, exist_ok=True)
     (out / "fastpath.json").write_text(json.dumps(doc, indent=2) + "\n")
