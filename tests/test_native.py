@@ -111,3 +111,15 @@ def test_header_declares_no_heap_and_const_weights() -> None:
     assert "malloc(" not in header and "static " in header
     assert "static const int8_t fa_coastal_submersion_qw0" in header
     assert header == generate_header(net, "coastal-submersion")  # deterministic
+
+
+def test_a_cache_others_can_write_is_refused(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from frugalai.errors import ModelError
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv("FRUGALAI_NATIVE_CACHE", str(shared))
+    with pytest.raises(ModelError, match="not a private directory"):
+        load_model(MODELS / "energy-anomaly", "native", "int8")

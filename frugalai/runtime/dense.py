@@ -179,33 +179,42 @@ class DenseNet:
         return wq, bq, mult, shift
 
     def _int8_layer(self, i: int, in_scale: float, out_scale: float
-                    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], I64, I64]:
-        """Layer ``i``'s int32-widened weights, bias, multipliers and shifts, computed once
-        (a per-call recomputation would dominate the cost of such small layers)."""
+                    ) -> tuple[I64, I64, I64, I64, I64]:
+        """Layer ``i``'s int64-widened weights, bias, multipliers, total shifts and rounding
+        terms, computed once (a per-call recomputation would dominate the cost of such small
+        layers)."""
         cache: dict[tuple[int, float, float], Any] = self.__dict__.setdefault("_int8_cache", {})
         key = (i, in_scale, out_scale)
         if key not in cache:
             wq, bq, mult, shift = self.requantization(i, in_scale, out_scale)
-            cache[key] = (wq.astype(np.int32), bq, mult, shift)
-        out: tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], I64, I64] = cache[key]
+            total = 31 - shift
+            cache[key] = (wq.astype(np.int64), bq.astype(np.int64), mult, total,
+                          np.int64(1) << (total - 1))
+        out: tuple[I64, I64, I64, I64, I64] = cache[key]
         return out
 
     def forward_int8(self, x: npt.ArrayLike) -> F32:
         """Full-integer forward (TFLite arithmetic, fixed-point requantization); returns
-        dequantized outputs of the last layer."""
+        dequantized outputs of the last layer. The requantization is
+        :func:`multiply_by_quantized_multiplier`, done in place on int64 accumulators."""
         if self.in_q is None:
             raise ValueError("forward_int8 needs a quantized net (call quantize first)")
         q = self.in_q.quantize(np.asarray(x, dtype=np.float32).reshape(-1, self.n_inputs))
         qp = self.in_q
+        h: I64 = q.astype(np.int64)
         for i, layer in enumerate(self.layers):
             out = self.out_q[i]
-            wq, bq, mult, shift = self._int8_layer(i, qp.scale, out.scale)
-            acc = (q.astype(np.int32) - qp.zero_point) @ wq + bq
-            lo = out.zero_point if layer.act == "relu" else -128
-            q = np.clip(multiply_by_quantized_multiplier(acc, mult, shift) + out.zero_point,
-                        lo, 127).astype(np.int8)
+            wq, bq, mult, total, rounding = self._int8_layer(i, qp.scale, out.scale)
+            acc = np.matmul(h - qp.zero_point, wq)
+            acc += bq
+            acc *= mult
+            acc += rounding
+            acc >>= total
+            acc += out.zero_point
+            np.clip(acc, out.zero_point if layer.act == "relu" else -128, 127, out=acc)
+            h = acc
             qp = out
-        return qp.dequantize(q)
+        return qp.dequantize(h)
 
     def save(self, path: Union[str, Path]) -> None:
         arrays: dict[str, npt.NDArray[np.generic]] = {"n_layers": np.array(len(self.layers))}

@@ -14,8 +14,9 @@ bundle, with ``<p>`` a prefix made from the bundle's name:
   order of a BLAS differs, so equal to the reference within float rounding, not bit for bit).
 
 The gateway compiles the header with the system C compiler (``$CC``, else ``cc``/``gcc``/
-``clang``) into a shared library called through ctypes; the library is cached under
-``$XDG_CACHE_HOME/frugalai/native`` (``~/.cache/...``; ``FRUGALAI_NATIVE_CACHE`` overrides),
+``clang``) into a shared library called through ctypes; the library is cached in a private
+directory (:func:`cache_dir`: ``$FRUGALAI_NATIVE_CACHE``, ``$XDG_CACHE_HOME/frugalai/native``,
+``~/.cache/frugalai/native`` or a per-user temp directory; one others can write is refused),
 named by the sha256 of the generated source, which is a function of the bundle's verified
 ``weights.npz``. Without a compiler the backend is unavailable and says why
 (:func:`unavailable_reason`). A sensor node includes the very same header
@@ -256,11 +257,29 @@ def unavailable_reason() -> Optional[str]:
 
 
 def cache_dir() -> Path:
-    """Where compiled models are kept."""
+    """Where compiled models are kept: ``$FRUGALAI_NATIVE_CACHE``, else
+    ``$XDG_CACHE_HOME/frugalai/native``, else ``~/.cache/frugalai/native`` when the home is
+    writable, else a per-user directory under the system temp dir (a service with
+    ``ProtectHome=yes``)."""
     if os.environ.get("FRUGALAI_NATIVE_CACHE"):
         return Path(os.environ["FRUGALAI_NATIVE_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "frugalai" / "native"
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "frugalai" / "native"
+    home = Path.home()
+    if os.access(home, os.W_OK):
+        return home / ".cache" / "frugalai" / "native"
+    return Path(tempfile.gettempdir()) / f"frugalai-native-{os.getuid()}"
+
+
+def _private(directory: Path) -> Path:
+    """Create ``directory`` (0700) and refuse it unless it is ours and nobody else can write
+    in it: a library loaded from it runs in this process."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    st = directory.stat()
+    if st.st_uid != os.getuid() or st.st_mode & 0o022:
+        raise ModelError(f"backend 'native': cache {directory} is not a private directory of "
+                         "this user (set FRUGALAI_NATIVE_CACHE)")
+    return directory
 
 
 def build_library(net: DenseNet, name: str) -> Path:
@@ -268,13 +287,12 @@ def build_library(net: DenseNet, name: str) -> Path:
     p = prefix_for(name)
     source = _library_source(generate_header(net, name), p)
     digest = hashlib.sha256(source.encode()).hexdigest()
-    target = cache_dir() / f"{p}-{digest[:24]}.so"
+    target = _private(cache_dir()) / f"{p}-{digest[:24]}.so"
     if target.is_file():
         return target
     cc = find_compiler()
     if cc is None:
         raise ModelError(f"backend 'native' unavailable: {unavailable_reason()}")
-    target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         src = Path(tmp) / f"{p}.c"
         src.write_text(source)
