@@ -41,9 +41,10 @@ import math
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from types import MappingProxyType
 from typing import Optional
 
 from frugalai.errors import ConfigError, SourceError
@@ -223,6 +224,8 @@ class ReplaySource:
         t_index = header.index(tcol)
         columns = [(header.index(col), name, unit) for col, name, unit in spec]
         units_all = {name: unit for _, name, unit in columns if unit}
+        # Read-only, so every reading that has all its values can share it.
+        units_shared = MappingProxyType(units_all)
         parse = TimeParser(self.tz)
         stats = self.stats
         sensor = self.sensor
@@ -273,8 +276,9 @@ class ReplaySource:
                 stats.last_error = f"row {stats.frames_ok + stats.frames_bad}: {bad}"
                 continue
             stats.frames_ok += 1
-            units = ({k: u for k, u in units_all.items() if k in values}
-                     if len(values) != len(columns) else dict(units_all))
+            units: Mapping[str, str] = (
+                {k: u for k, u in units_all.items() if k in values}
+                if len(values) != len(columns) else units_shared)
             reading = Reading(ts, sensor, values, units)
             if pace:
                 if t0_data is None:
