@@ -313,6 +313,44 @@ def pipeline(quick: bool) -> list[dict[str, Any]]:
     return out
 
 
+def idle(flows: int, seconds: float, read_timeout: float | None = None) -> dict[str, Any]:
+    """CPU (% of one core) and RSS of a pipeline with ``flows`` serial flows on silent ptys
+    (``read_timeout``: the serial sources' read timeout, their wake-up period when silent;
+    None = the default)."""
+    from frugalai.config import loads_config
+    from frugalai.pipeline import Pipeline
+
+    masters, cfg_flows = [], []
+    for k in range(flows):
+        master, slave = os.openpty()
+        masters.append((master, slave))
+        cfg_flows.append({"name": f"m{k}", "summary_s": 0,
+                          "source": f"serial://{os.ttyname(slave)}?protocol=tic&mode=historique"})
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = loads_config({"gateway": {"state_dir": tmp}, "flow": cfg_flows})
+        kwargs = {} if read_timeout is None else {"read_timeout": read_timeout}
+        pipe = Pipeline.from_config(cfg, sinks=[], source_kwargs=kwargs)
+        stop = threading.Event()
+        pipe.start(stop)
+        time.sleep(1.0)
+        cpu0, t0 = time.process_time(), time.monotonic()
+        time.sleep(seconds)
+        cpu, wall = time.process_time() - cpu0, time.monotonic() - t0
+        rss_kib = next(int(line.split()[1]) for line in
+                       Path("/proc/self/status").read_text().splitlines()
+                       if line.startswith("VmRSS"))
+        stop.set()
+        for t in pipe._threads:
+            t.join(timeout=5)
+        pipe.outbox.close()
+    for master, slave in masters:
+        os.close(master)
+        os.close(slave)
+    return {"flows": flows, "read_timeout_s": read_timeout or "default (0.2)",
+            "cpu_pct_of_core": round(100 * cpu / wall, 3),
+            "rss_mib": round(rss_kib / 1024, 1), "seconds": round(wall, 1)}
+
+
 NODE_LOOP = r"""
 #define _POSIX_C_SOURCE 199309L
 #include <stdio.h>
@@ -446,6 +484,14 @@ def markdown(doc: dict[str, Any]) -> str:
     lines += [f"| {r['case']} | {r['backend']} | {r['precision']} | {r['readings']} | "
               f"{r['model_calls']} | {r['events']} | {r['readings_per_s']:,} |"
               for r in doc["pipeline"]]
+    if doc.get("idle"):
+        lines += ["", "## Idle: serial flows on silent ptys (process CPU, RSS after the run)", "",
+                  "| flows | serial read timeout s | CPU % of one core | RSS MiB |",
+                  "|---:|---|---:|---:|"]
+        lines += [f"| {r['flows']} | {r['read_timeout_s']} | {r['cpu_pct_of_core']} | "
+                  f"{r['rss_mib']} |" for r in doc["idle"]]
+        lines.append("RSS is the whole benchmark process (every runtime loaded), so read its "
+                     "growth with flows, not its level.")
     if doc.get("edge_energy"):
         from frugalai.energy.edge import markdown as edge_markdown
 
@@ -472,6 +518,8 @@ def main() -> None:
     doc["growth"] = [r for name in ("coastal-submersion", "energy-anomaly")
                      for r in cost_growth(name, rounds)]
     doc["pipeline"] = pipeline(args.quick)
+    doc["idle"] = [idle(n, 5.0 if args.quick else 20.0, t) for t in (None, 1.0)
+                   for n in (1, 4, 16)]
     energy_rows = {r["call"]: r["us"] for r in doc["ratio"][1]["rows"]}
     doc["edge_energy"] = edge_energy(energy_rows.get("native int8 flow"))
     doc = {"meta": meta(started), **doc}
