@@ -479,17 +479,19 @@ def markdown(doc: dict[str, Any]) -> str:
               + " | ".join(f"{r[f'us_per_call_b{b}']:.1f}" for b in BATCHES)
               + f" | {r['us_per_row_b512']:.3f} |" for r in doc["growth"]]
     lines += ["", "## Pipeline, one core, `replay://` at full speed (outbox sync=append)", "",
-              "| case | backend | precision | readings | model calls | events | readings/s |",
-              "|---|---|---|---:|---:|---:|---:|"]
+              "| case | backend | precision | readings | model calls | events | readings/s "
+              "| readings per CPU-second |",
+              "|---|---|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['case']} | {r['backend']} | {r['precision']} | {r['readings']} | "
-              f"{r['model_calls']} | {r['events']} | {r['readings_per_s']:,} |"
-              for r in doc["pipeline"]]
+              f"{r['model_calls']} | {r['events']} | {r['readings_per_s']:,} | "
+              f"{r['readings_per_cpu_s']:,} |" for r in doc["pipeline"]]
     if doc.get("idle"):
         lines += ["", "## Idle: serial flows on silent ptys (process CPU, RSS after the run)", "",
                   "| flows | serial read timeout s | CPU % of one core | RSS MiB |",
                   "|---:|---|---:|---:|"]
         lines += [f"| {r['flows']} | {r['read_timeout_s']} | {r['cpu_pct_of_core']} | "
                   f"{r['rss_mib']} |" for r in doc["idle"]]
+        lines.append("")
         lines.append("RSS is the whole benchmark process (every runtime loaded), so read its "
                      "growth with flows, not its level.")
     if doc.get("edge_energy"):
@@ -508,7 +510,13 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "benchmarks")
     ap.add_argument("--publish", action="store_true",
                     help="write into benchmarks/results/ (the published figures)")
+    ap.add_argument("--markdown-only", type=Path, metavar="JSON",
+                    help="rewrite the Markdown next to an existing fastpath.json, no run")
     args = ap.parse_args()
+    if args.markdown_only:
+        doc = json.loads(args.markdown_only.read_text())
+        (args.markdown_only.parent / "fastpath.md").write_text(markdown(doc))
+        return
     out = ROOT / "benchmarks" / "results" if args.publish else args.out
     started = time.monotonic()
     rounds, n = (5, 500) if args.quick else (15, 3000)
