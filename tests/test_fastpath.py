@@ -104,3 +104,16 @@ def test_tflite_keeps_one_interpreter_per_recent_batch_size() -> None:
     for n in (2, 3, 4, 5):  # past max_batch_sizes the least recently used goes
         be.predict_many(X[:n])
     assert len(be._batch_its) == be.max_batch_sizes
+
+
+def test_energy_day_type_without_datetime_is_datetimes_including_its_rounding() -> None:
+    from datetime import datetime, timezone
+
+    from frugalai.features.energy import _weekend
+
+    rng = np.random.default_rng(2)
+    days = rng.integers(-20000, 40000, 3000) * 86400.0
+    values = list(rng.uniform(-1e9, 3e9, 20000)) + [
+        d + e for d in days for e in (-1e-6, -5e-7, -4e-7, 0.0, 4e-7, 5e-7, -0.3)]
+    for v in values:
+        assert _weekend(v) == int(datetime.fromtimestamp(v, tz=timezone.utc).weekday() >= 5), v

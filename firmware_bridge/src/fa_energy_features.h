@@ -75,7 +75,9 @@ static inline void fa_ef_key(double ts, int *weekend, long *slot)
 {
     double local = ts + FA_EF_TZ_OFFSET_H * 3600;
     double days = floor(local / 86400.0);
-    long wd = (long)fa_ef_pymod(days + 3.0, 7.0);   /* 1970-01-01 was a Thursday (3) */
+    /* 1970-01-01 was a Thursday (3). Python rounds a time to the microsecond before taking
+     * its date; a node's window starts are whole seconds, where the two agree. */
+    long wd = (long)fa_ef_pymod(days + 3.0, 7.0);
     *weekend = wd >= 5;
     *slot = (long)fa_ef_pyfloordiv(fa_ef_pymod(local, 86400.0), (double)FA_EF_SLOT_S);
 }
