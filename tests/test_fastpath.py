@@ -117,3 +117,21 @@ def test_energy_day_type_without_datetime_is_datetimes_including_its_rounding() 
         d + e for d in days for e in (-1e-6, -5e-7, -4e-7, 0.0, 4e-7, 5e-7, -0.3)]
     for v in values:
         assert _weekend(v) == int(datetime.fromtimestamp(v, tz=timezone.utc).weekday() >= 5), v
+
+
+def test_tflite_int8_input_codes_by_lookup_equal_the_quantization_formula() -> None:
+    reason = runtime_available("tflite")
+    if reason:
+        pytest.skip(reason)
+    for name in SHIPPED:
+        be = load_model(MODELS / name, "tflite", "int8").backend
+        rng = np.random.default_rng(4)
+        v = (rng.normal(size=400_000) * rng.choice([0.01, 1.0, 5.0, 40.0], 400_000))
+        b = be._bounds
+        v = np.concatenate([v.astype(np.float32), b, np.nextafter(b, np.float32(-np.inf)),
+                            np.nextafter(b, np.float32(np.inf)),
+                            np.float32([np.inf, -np.inf, 0.0, -0.0, 3e38, -3e38])])
+        got = (np.searchsorted(b, v, side="right") - 128).astype(np.int8)
+        with np.errstate(over="ignore"):  # 3e38 / scale: inf, clipped to 127 as intended
+            want = be._quantize_in(v)
+        assert np.array_equal(got, want), name

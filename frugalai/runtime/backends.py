@@ -229,6 +229,7 @@ class TfliteBackend:
         self._q = np.zeros((1, self._n_in), self._in_type)
         self._set, self._invoke, self._get = (self._it.set_tensor, self._it.invoke,
                                               self._it.get_tensor)
+        self._bounds = _code_bounds(self._quantize_in) if self._in_type == np.int8 else None
         self._out_table: F32 | None = None
         if o["dtype"] == np.int8:
             # Dequantization of every int8 value, computed as _dequantize_out does; indexed by
@@ -253,15 +254,10 @@ class TfliteBackend:
     def predict_one(self, x: npt.ArrayLike) -> F32:
         f = self._f
         f[0] = x
-        if self._in_type == np.int8:
-            # _quantize_in's operations, in place: round half to even, shift, clip, cast.
-            scale, zp = self._in_q
-            np.divide(f, scale, out=f)
-            np.rint(f, out=f)
-            np.add(f, zp, out=f)
-            np.minimum(f, 127, out=f)
-            np.maximum(f, -128, out=f)
-            np.copyto(self._q, f, casting="unsafe")
+        if self._bounds is not None:
+            # _quantize_in as one lookup: code = -128 + how many code boundaries are <= x.
+            np.add(np.searchsorted(self._bounds, f[0], side="right"), -128, out=self._q[0],
+                   casting="unsafe")
             self._set(self._in, self._q)
         else:
             self._set(self._in, f)
@@ -315,6 +311,30 @@ class TfliteBackend:
     def info(self) -> dict[str, Any]:
         return {"backend": self.name, "precision": self.precision, "file": self.file,
                 "runtime": self._runtime, "threads": self.threads}
+
+
+def _code_bounds(quantize: Any) -> F32:
+    """For a monotone float32 -> int8 quantizer: ``bounds[j]``, the smallest float32 whose code
+    is at least ``j - 127`` (j = 0..254), found by bisection over the ordered float32 bit
+    patterns with the quantizer itself; then ``code(v) = -128 + searchsorted(bounds, v,
+    'right')`` for every non-NaN float32 ``v``, bit for bit (tests/test_fastpath.py). A NaN
+    gives 127 (numpy's cast of NaN to int8 is undefined)."""
+    def as_f32(key: npt.NDArray[np.int64]) -> F32:
+        bits = np.where(key >= 0, key, (-key) | 0x80000000).astype(np.uint32)
+        return bits.view(np.float32)
+
+    want = np.arange(-127, 128, dtype=np.int64)
+    lo = np.full(want.shape, -0x7F800000, np.int64)  # -inf: code -128
+    hi = np.full(want.shape, 0x7F800000, np.int64)  # +inf: code 127
+    while np.any(hi - lo > 1):
+        mid = (lo + hi) // 2
+        ok = np.asarray(quantize(as_f32(mid)), dtype=np.int64) >= want
+        hi = np.where(ok, mid, hi)
+        lo = np.where(ok, lo, mid)
+    bounds = np.ascontiguousarray(as_f32(hi))
+    if not np.all(np.diff(bounds) > 0):
+        raise ModelError("input quantization is not monotone")  # never for round/clip
+    return bounds
 
 
 def make_backend(name: str) -> Backend:
