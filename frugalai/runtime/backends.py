@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from frugalai.errors import ModelError
 from frugalai.runtime.bundle import Bundle
-from frugalai.runtime.dense import DenseNet
+from frugalai.runtime.dense import DenseNet, code_bounds
 
 PRECISIONS = ("fp32", "int8")
 BACKENDS = ("reference", "onnx", "tflite", "native")
@@ -229,7 +229,7 @@ class TfliteBackend:
         self._q = np.zeros((1, self._n_in), self._in_type)
         self._set, self._invoke, self._get = (self._it.set_tensor, self._it.invoke,
                                               self._it.get_tensor)
-        self._bounds = _code_bounds(self._quantize_in) if self._in_type == np.int8 else None
+        self._bounds = code_bounds(self._quantize_in) if self._in_type == np.int8 else None
         self._out_table: F32 | None = None
         if o["dtype"] == np.int8:
             # Dequantization of every int8 value, computed as _dequantize_out does; indexed by
@@ -311,30 +311,6 @@ class TfliteBackend:
     def info(self) -> dict[str, Any]:
         return {"backend": self.name, "precision": self.precision, "file": self.file,
                 "runtime": self._runtime, "threads": self.threads}
-
-
-def _code_bounds(quantize: Any) -> F32:
-    """For a monotone float32 -> int8 quantizer: ``bounds[j]``, the smallest float32 whose code
-    is at least ``j - 127`` (j = 0..254), found by bisection over the ordered float32 bit
-    patterns with the quantizer itself; then ``code(v) = -128 + searchsorted(bounds, v,
-    'right')`` for every non-NaN float32 ``v``, bit for bit (tests/test_fastpath.py). A NaN
-    gives 127 (numpy's cast of NaN to int8 is undefined)."""
-    def as_f32(key: npt.NDArray[np.int64]) -> F32:
-        bits = np.where(key >= 0, key, (-key) | 0x80000000).astype(np.uint32)
-        return bits.view(np.float32)
-
-    want = np.arange(-127, 128, dtype=np.int64)
-    lo = np.full(want.shape, -0x7F800000, np.int64)  # -inf: code -128
-    hi = np.full(want.shape, 0x7F800000, np.int64)  # +inf: code 127
-    while np.any(hi - lo > 1):
-        mid = (lo + hi) // 2
-        ok = np.asarray(quantize(as_f32(mid)), dtype=np.int64) >= want
-        hi = np.where(ok, mid, hi)
-        lo = np.where(ok, lo, mid)
-    bounds = np.ascontiguousarray(as_f32(hi))
-    if not np.all(np.diff(bounds) > 0):
-        raise ModelError("input quantization is not monotone")  # never for round/clip
-    return bounds
 
 
 def make_backend(name: str) -> Backend:

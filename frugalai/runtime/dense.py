@@ -80,6 +80,30 @@ def float32_scale(scale: float) -> float:
     return float(np.float32(scale))
 
 
+def code_bounds(quantize: Any) -> F32:
+    """For a monotone float32 -> int8 quantizer: ``bounds[j]``, the smallest float32 whose code
+    is at least ``j - 127`` (j = 0..254), found by bisection over the ordered float32 bit
+    patterns with the quantizer itself; then ``code(v) = -128 + searchsorted(bounds, v,
+    'right')`` for every non-NaN float32 ``v``, bit for bit (tests/test_fastpath.py). A NaN
+    gives 127 (numpy's cast of NaN to int8 is undefined)."""
+    def as_f32(key: npt.NDArray[np.int64]) -> F32:
+        bits = np.where(key >= 0, key, (-key) | 0x80000000).astype(np.uint32)
+        return bits.view(np.float32)
+
+    want = np.arange(-127, 128, dtype=np.int64)
+    lo = np.full(want.shape, -0x7F800000, np.int64)  # -inf: code -128
+    hi = np.full(want.shape, 0x7F800000, np.int64)  # +inf: code 127
+    while np.any(hi - lo > 1):
+        mid = (lo + hi) // 2
+        ok = np.asarray(quantize(as_f32(mid)), dtype=np.int64) >= want
+        hi = np.where(ok, mid, hi)
+        lo = np.where(ok, lo, mid)
+    bounds = np.ascontiguousarray(as_f32(hi))
+    if not np.all(np.diff(bounds) > 0):
+        raise ValueError("quantization is not monotone")  # never for round/clip
+    return bounds
+
+
 @dataclass(frozen=True)
 class QParams:
     """Per-tensor asymmetric int8 quantization of an activation."""
@@ -199,9 +223,15 @@ class DenseNet:
         :func:`multiply_by_quantized_multiplier`, done in place on int64 accumulators."""
         if self.in_q is None:
             raise ValueError("forward_int8 needs a quantized net (call quantize first)")
-        q = self.in_q.quantize(np.asarray(x, dtype=np.float32).reshape(-1, self.n_inputs))
+        bounds = self.__dict__.get("_in_bounds")
+        if bounds is None:  # in_q.quantize as a lookup of its 255 code boundaries
+            bounds = self.__dict__["_in_bounds"] = code_bounds(self.in_q.quantize)
+        v = np.asarray(x, dtype=np.float32).reshape(-1, self.n_inputs)
+        h: I64 = np.searchsorted(bounds, v, side="right")
+        h -= 128
+        if np.isnan(v).any():  # NaN has no code boundary: the formula's own (undefined) cast
+            h = self.in_q.quantize(v).astype(np.int64)
         qp = self.in_q
-        h: I64 = q.astype(np.int64)
         for i, layer in enumerate(self.layers):
             out = self.out_q[i]
             wq, bq, mult, total, rounding = self._int8_layer(i, qp.scale, out.scale)
