@@ -346,7 +346,7 @@ def idle(flows: int, seconds: float, read_timeout: float | None = None) -> dict[
     for master, slave in masters:
         os.close(master)
         os.close(slave)
-    return {"flows": flows, "read_timeout_s": read_timeout or "default (0.2)",
+    return {"flows": flows, "read_timeout_s": read_timeout or "default (1.0)",
             "cpu_pct_of_core": round(100 * cpu / wall, 3),
             "rss_mib": round(rss_kib / 1024, 1), "seconds": round(wall, 1)}
 
@@ -526,7 +526,7 @@ def main() -> None:
     doc["growth"] = [r for name in ("coastal-submersion", "energy-anomaly")
                      for r in cost_growth(name, rounds)]
     doc["pipeline"] = pipeline(args.quick)
-    doc["idle"] = [idle(n, 5.0 if args.quick else 20.0, t) for t in (None, 1.0)
+    doc["idle"] = [idle(n, 5.0 if args.quick else 20.0, t) for t in (None, 0.2)
                    for n in (1, 4, 16)]
     energy_rows = {r["call"]: r["us"] for r in doc["ratio"][1]["rows"]}
     doc["edge_energy"] = edge_energy(energy_rows.get("native int8 flow"))
