@@ -1,7 +1,8 @@
 """The ``frugalai`` command: a thin click group. Parse, build, call; no logic here.
 
-Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration or usage (with the key named),
-3 (``frugalai run``) events were lost (the outbox took no writes: disk full).
+Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration or usage (with the key named) or a
+missing optional extra (with the extra to install), 3 (``frugalai run``) events were lost (the
+outbox took no writes: disk full), 130 a demo stopped by Ctrl-C.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 import os
 import sys
 from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import Any, NoReturn, Optional
 
 import click
 
@@ -47,7 +48,18 @@ def _setup_logging(verbose: bool) -> None:
         handler.addFilter(RedactingFilter())
 
 
-@click.group()
+class FrugalGroup(click.Group):
+    """The top-level group: a FrugalError or a missing extra raised by any command becomes one
+    line and an exit code here, so the console script and CliRunner behave the same."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (FrugalError, ImportError) as err:
+            _fail(err)
+
+
+@click.group(cls=FrugalGroup)
 @click.version_option(__version__, prog_name="frugalai")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def cli(verbose: bool) -> None:
@@ -81,32 +93,83 @@ def demo(seconds: float, hours: Optional[float], seed: int, corrupt_rate: float,
                      corrupt_rate=corrupt_rate, as_json=as_json, echo=click.echo)
         return
     hours = hours or 48.0
+    seen: list[Any] = []
 
     def show(event: Any) -> None:
+        seen.append(event)
         if as_json:
             click.echo(encode_json(event).decode())
             return
-        when = datetime.fromtimestamp(event.ts, tz=timezone.utc).strftime("%a %H:%M UTC")
-        click.echo(f"  {event.kind.upper():6} {event.sensor} at {when}  score={event.score:5.1f}"
-                   f"  value={event.value:7.0f} W  -> {len(encode_binary(event))} B "
-                   f"[{encode_binary(event).hex()}]")
+        click.echo(f"  {event.kind.upper():6} {event.sensor} at {_utc(event.ts)}  "
+                   f"score={event.score:5.1f}  value={event.value:7.0f} W  -> "
+                   f"{len(encode_binary(event))} B [{encode_binary(event).hex()}]")
 
     if not as_json:
         click.echo(f"frugalai demo: emulated Linky (TIC historique) on a pty, {hours:.0f} "
                    f"simulated hours in {seconds:.0f} s; events as they happen:")
-    summary = run_demo(DemoOptions(sim_hours=hours, seconds=seconds, seed=seed,
-                                   corrupt_rate=corrupt_rate), show)
+    try:
+        summary = run_demo(DemoOptions(sim_hours=hours, seconds=seconds, seed=seed,
+                                       corrupt_rate=corrupt_rate), show)
+    except KeyboardInterrupt:  # during set-up, before the meter started: nothing to sum up
+        click.echo("interrupted (Ctrl-C) while setting up: no reading yet", err=True)
+        sys.exit(130)
     raw, up = summary["raw_bytes_read"], summary["upstream_bytes_binary"]
     assert isinstance(raw, int) and isinstance(up, int)
     if as_json:
         summary["upstream"] = ratio_text(raw, up)  # what `report --summary` prints too
         click.echo(json.dumps({"summary": summary}, default=str))
         return
+    if summary.get("interrupted"):
+        click.echo("interrupted (Ctrl-C): what ran until then")
+    for line in _injected_vs_found(summary, seen):
+        click.echo(line)
     click.echo("summary:")
     click.echo(f"  readings {summary['readings']}, frames rejected {summary['frames_rejected']}"
                f" (corrupted on the wire: {summary['frames_corrupted_on_wire']})")
-    click.echo(f"  events {summary['events']}, outbox {summary['outbox']}")
+    ob = summary["outbox"]
+    assert isinstance(ob, dict)
+    click.echo(f"  events {summary['events']}; outbox: {ob.get('stored', 0)} stored, "
+               f"{ob.get('sent', 0)} delivered, {ob.get('pending', 0)} pending, "
+               f"{ob.get('dropped', 0)} dropped")
     click.echo(f"  {ratio_text(raw, up)}")
+    if summary.get("interrupted"):
+        sys.exit(130)  # the shell's code for "stopped by Ctrl-C", after the summary
+
+
+def _utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%a %H:%M UTC")
+
+
+#: what each injected anomaly looks like in the readings, for the demo's reader.
+_INJECTED_TEXT = {"night_load": "unusual extra load", "spike": "a short power spike",
+                  "dropout": "the meter reads no consumption: value=0 W",
+                  "flatline": "a frozen reading"}
+
+
+def _injected_vs_found(summary: dict[str, Any], events: list[Any]) -> list[str]:
+    """The demo's injected anomalies, each beside the events that fell in it (or up to an hour
+    after: a 15-min window must close, then the policy's debounce), then the others."""
+    injected = summary.get("injected") or []
+    if not injected:
+        return []
+    lines = ["injected by the emulator -> found by the gateway:"]
+    matched: set[int] = set()
+    flows = summary.get("flows") or {}
+    last_ts = max([e.ts for e in events]
+                  + [float(f.get("last_reading_ts") or 0.0) for f in flows.values()], default=0.0)
+    for a in injected:
+        hits = [e for e in events if a["start"] <= e.ts <= a["end"] + 3600]
+        matched.update(id(e) for e in hits)
+        found = ", ".join(f"{e.kind.upper()} at {_utc(e.ts)}" for e in hits) or (
+            "not flagged" if last_ts >= a["end"] else "not reached (the run ended before)")
+        what = _INJECTED_TEXT.get(a["kind"], a["kind"])
+        lines.append(f"  {a['kind']:10} {_utc(a['start'])} - {_utc(a['end'])[4:]} ({what})"
+                     f" -> {found}")
+    others = [e for e in events if id(e) not in matched and e.kind in ("alarm", "clear")]
+    lines.append(f"  events outside the injected anomalies: {len(others)}"
+                 + (" (" + ", ".join(f"{e.kind.upper()} at {_utc(e.ts)}" for e in others) + ")"
+                    if others else ""))
+    return lines
 
 
 @cli.command()
@@ -146,6 +209,66 @@ def status(config: Any, state_dir: Optional[str], as_json: bool) -> None:
     click.echo(json.dumps(report, indent=1, default=str) if as_json else format_status(report))
     if not str(report.get("state", "")).startswith("running"):
         sys.exit(1)
+
+
+@cli.command()
+@click.argument("device", type=click.Choice(["tic", "modbus", "fb-node", "rak3172", "rn2483"]))
+@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True, help="Simulated seconds per real second (tic: > 1 switches to "
+              "standard mode, whose DATE the gateway uses as its clock).")
+@click.option("--scenario", type=click.Choice(["normal", "anomalies"]), default="normal",
+              show_default=True, help="anomalies: the demo's injected anomalies (energy meters).")
+@click.option("--seed", type=int, default=1, show_default=True)
+def emulate(device: str, speed: float, scenario: str, seed: int) -> None:
+    """Start an emulated DEVICE on a pty; print its path and a config block; run until Ctrl-C."""
+    import signal
+    import threading
+
+    from frugalai.sim.launch import launch
+
+    running = launch(device, speed=speed, scenario=scenario, seed=seed)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):  # Ctrl-C or kill: stop and say so
+        signal.signal(signum, lambda *_: stop.set())
+    click.echo(running.path)
+    click.echo(f"# emulated {device} on {running.path} (speed {speed:g}, scenario {scenario}); "
+               "Ctrl-C stops it")
+    for note in running.notes:
+        click.echo(f"# {note}")
+    click.echo("# put this in your config (frugalai config check FILE, then frugalai run "
+               "--config FILE):")
+    click.echo(running.config.rstrip())
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        running.close()
+    click.echo(f"# stopped the emulated {device}")
+
+
+@cli.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              default="/etc/frugalai/gateway.toml", show_default=True, help="TOML file to check.")
+@click.option("--user", default="frugalai", show_default=True,
+              help="The service user whose access to devices is checked.")
+@click.option("--unit-dir", type=click.Path(file_okay=False), default="/etc/systemd/system",
+              show_default=True)
+@click.option("--name", "unit_name", default="frugalai", show_default=True, help="Unit name.")
+def doctor(config_path: str, user: str, unit_dir: str, unit_name: str) -> None:
+    """Is this gateway ready? One line per check (✓ / ✗ with a fix / ? unknown).
+
+    Exit 0 when every check passes, 1 when one fails, 2 when the config is invalid.
+    """
+    from frugalai.service.doctor import report, run_checks
+
+    if not os.path.exists(config_path):
+        click.echo(f"✗ config: {config_path} not found — write one (README: Run it on a "
+                   "gateway) or give --config")
+        sys.exit(2)
+    text, code = report(run_checks(config_path, user=user,
+                                   unit_path=os.path.join(unit_dir, f"{unit_name}.service")))
+    click.echo(text)
+    sys.exit(code)
 
 
 @cli.group("service")
@@ -284,12 +407,15 @@ def models_show(bundle: str, models_dir: Optional[str]) -> None:
 
 
 class _Steps:
-    """A progress bar over the named steps of a training run."""
+    """A progress bar over the named steps of a training run. While it runs, third-party
+    log warnings (onnxruntime's quantizer advice) are held back: the user acts on none."""
 
     def __init__(self, steps: list[str]) -> None:
         self.bar = click.progressbar(length=len(steps), label="training", file=sys.stderr,
                                      show_eta=False, item_show_func=lambda s: s)
         self.bar.__enter__()
+        self._level = logging.getLogger().level
+        logging.getLogger().setLevel(logging.ERROR)
 
     def __call__(self, step: str) -> None:
         self.bar.current_item = step
@@ -297,6 +423,7 @@ class _Steps:
 
     def close(self) -> None:
         self.bar.__exit__(None, None, None)
+        logging.getLogger().setLevel(self._level)
 
 
 @cli.group("train")
@@ -305,99 +432,366 @@ def train_group() -> None:
 
 
 @train_group.command("anomaly")
-@click.option("--data", "data", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Your meter history (CSV). Without it: the reference data (--data-dir).")
+@click.option("--data", "data", type=click.Path(dir_okay=False), default=None,
+              help="Your series (CSV or .csv.gz; , ; or tab; UTF-8 or Latin-1). Without it: "
+                   "the reference data (--data-dir).")
 @click.option("--data-dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="The shared data folder (rebuilds the shipped bundle from Dutch 1997).")
-@click.option("--time-col", default="timestamp", show_default=True)
-@click.option("--value-col", default="value", show_default=True)
+@click.option("--time-col", default=None, help="Time column (default: the first that parses).")
+@click.option("--value-col", default=None, help="Value column (default: the first numeric).")
 @click.option("--time-format", default=None, help="strptime format (default: ISO 8601 or UNIX s).")
-@click.option("--utc-offset", type=float, default=0.0, show_default=True,
-              help="Hours to add to UTC for naive timestamps in the CSV.")
+@click.option("--tz", default=None,
+              help="Time zone of naive times and of the site's day: ±HH:MM or a name like "
+                   "Europe/Paris (its standard offset sets the day slots).")
+@click.option("--utc-offset", type=float, default=None,
+              help="Hours to add to UTC for naive timestamps (older spelling of --tz).")
 @click.option("--aggregate", type=click.Choice(["mean", "rate"]), default="mean",
-              show_default=True, help="mean of power values, or rate of an energy counter.")
-@click.option("--tz-offset", type=float, default=1.0, show_default=True,
-              help="Site local time offset for day slots, hours.")
+              show_default=True, help="mean of the values, or rate of an energy counter.")
+@click.option("--quantity", default="power", show_default=True,
+              help="'power' keeps the power floors; anything else (temperature, flow...) uses "
+                   "the series' own noise as the floor and one day type.")
+@click.option("--window", "window_s", type=click.IntRange(60, 3600), default=None,
+              help="Window seconds, dividing a day (default: 900 for power, else 3600).")
+@click.option("--until", default=None,
+              help="Train on rows before this time (ISO, same zone as the data); score the "
+                   "rest with frugalai evaluate/score --start.")
+@click.option("--tz-offset", type=float, default=None,
+              help="Site local time offset for day slots, hours (default: from --tz, else 1).")
 @click.option("--out", "out", type=click.Path(file_okay=False), required=True,
               help="Bundle directory to write.")
 @click.option("--name", default="energy-anomaly", show_default=True)
-def train_anomaly(data: Optional[str], data_dir: Optional[str], time_col: str, value_col: str,
-                  time_format: Optional[str], utc_offset: float, aggregate: str,
-                  tz_offset: float, out: str, name: str) -> None:
-    """Fit the energy anomaly model on a meter's history."""
+def train_anomaly(data: Optional[str], data_dir: Optional[str], time_col: Optional[str],
+                  value_col: Optional[str], time_format: Optional[str], tz: Optional[str],
+                  utc_offset: Optional[float], aggregate: str, quantity: str,
+                  window_s: Optional[int], until: Optional[str], tz_offset: Optional[float],
+                  out: str, name: str) -> None:
+    """Fit the anomaly model on a series' history (a meter, or any sensor)."""
+    import warnings
+    from datetime import datetime as _dt
     from pathlib import Path
 
-    from frugalai.learn.data import load_dutch, read_user_csv
+    from frugalai.extras import require
+
+    require("train")
+    from frugalai.learn.csvio import DataError, _parse_times, parse_tz, tz_label
+    from frugalai.learn.data import Series, load_dutch, read_user_csv
     from frugalai.learn.energy import train_energy
 
     if (data is None) == (data_dir is None):
         raise click.UsageError("give exactly one of --data (your CSV) or --data-dir")
-    steps = _Steps(["features", "fit", "evaluate", "nab check", "compare", "export"]
-                   if data_dir else ["features", "fit", "export"])
     try:
         if data is not None:
-            series = read_user_csv(data, time_col, value_col, time_format, utc_offset,
-                                   900, aggregate)
-            card = train_energy(series, Path(out), {"tz_offset_h": tz_offset}, name=name,
-                                progress=steps)
+            zone_text = tz if tz is not None else (
+                f"{utc_offset:+03.0f}:00" if utc_offset is not None else None)
+            zone = parse_tz(zone_text)
+            delta = zone.utcoffset(_dt(2001, 1, 15))
+            site_h = tz_offset if tz_offset is not None else (
+                delta.total_seconds() / 3600 if zone_text is not None and delta is not None
+                else 1.0)
+            win = window_s or (900 if quantity == "power" else 3600)
+            if 86400 % win:
+                raise DataError(f"--window {win} s does not divide a day")
+            series = read_user_csv(data, time_col, value_col, time_format, 0.0,  # type: ignore[arg-type]
+                                   win, aggregate, tz=zone_text or "UTC")
+            info = _file_info(data)
+            if until is not None:
+                cut = float(_parse_times([until], None, zone)[0])
+                if cut != cut:
+                    raise DataError(f"--until {until!r} is not a time")
+                keep = series.ts < cut
+                if keep.sum() < 2:
+                    raise DataError(f"no data before --until {until}")
+                series = Series(series.ts[keep], series.values[keep], None, series.source)
+                info["until"] = until
+            steps = _Steps(["features", "fit", "export"])
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    card = train_energy(series, Path(out), {"tz_offset_h": site_h,
+                                                            "slot_s": win},
+                                        name=name, progress=steps, quantity=quantity,
+                                        data_info=info,
+                                        time_zone=tz_label(zone) if zone_text else None)
+            finally:
+                steps.close()
         else:
             assert data_dir is not None
-            card = train_energy(load_dutch(data_dir), Path(out), {"tz_offset_h": 0.0},
-                                warm_start_days=21, name=name, data_dir=Path(data_dir),
-                                compare=True, progress=steps)
-    finally:
-        steps.close()
+            steps = _Steps(["features", "fit", "evaluate", "nab check", "compare", "export"])
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    card = train_energy(load_dutch(data_dir), Path(out), {"tz_offset_h": 0.0},
+                                        warm_start_days=21, name=name, data_dir=Path(data_dir),
+                                        compare=True, progress=steps)
+            finally:
+                steps.close()
+    except FrugalError as err:
+        if isinstance(err, ConfigError):
+            raise
+        _bad_input(err)
     click.echo(json.dumps({"bundle": out, "rows": card["data"]["rows"],
                            "metrics": card.get("metrics", {}).get("fp32"),
+                           "flow_defaults": card.get("flow_defaults"),
                            "sizes_bytes": card["sizes_bytes"]}, indent=2))
+
+
+def _bad_input(err: Exception) -> None:
+    """Bad data or arguments from the user: one line, exit 2, no traceback."""
+    click.echo(f"error: {err}", err=True)
+    sys.exit(2)
+
+
+def _years(text: Optional[str], option: str) -> Optional[tuple[int, int]]:
+    if text is None:
+        return None
+    try:
+        a, _, b = text.partition("-")
+        return int(a), int(b or a)
+    except ValueError:
+        raise click.BadParameter(f"expected YEAR-YEAR, got {text!r}", param_hint=option) from None
+
+
+def _file_info(path: str, **extra: Any) -> dict[str, Any]:
+    from pathlib import Path
+
+    from frugalai.runtime.bundle import sha256_file
+
+    return {"file": Path(path).name, "sha256": sha256_file(Path(path)), **extra}
+
+
+def _command_line(args: list[str]) -> str:
+    """The command as typed, absolute paths reduced to their names (none in a card)."""
+    import os.path
+
+    return " ".join(["frugalai", *(os.path.basename(a) if os.path.isabs(a) else a
+                                   for a in args)])
 
 
 @train_group.command("coastal")
-@click.option("--data-dir", type=click.Path(exists=True, file_okay=False), required=True,
-              help="The shared data folder (Providence 8454000).")
-@click.option("--threshold", type=float, default=1.987, show_default=True,
-              help="Flood threshold, m above MLLW (Providence HAT).")
+@click.option("--data", "data", type=click.Path(dir_okay=False), default=None,
+              help="Your gauge's record: CSV (or .csv.gz), any of , ; tab, UTF-8 or Latin-1.")
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="The shared data folder (Providence 8454000, the shipped bundle).")
+@click.option("--time-col", default=None, help="Time column (default: the first that parses).")
+@click.option("--level-col", default=None, help="Level column (default: the first numeric).")
+@click.option("--time-format", default=None, help="strptime format (default: ISO 8601).")
+@click.option("--tz", default=None,
+              help="Time zone of naive times: ±HH:MM or a name (default UTC; Providence: -05:00).")
+@click.option("--threshold", type=float, default=None,
+              help="Flood threshold, m, same datum as the levels (Providence: HAT 1.987 m MLLW).")
+@click.option("--tide", "tide_station", default=None,
+              help="Use a station's published constants (e.g. noaa/8454000, "
+                   "brest-3-fra-refmar) instead of fitting the tide.")
+@click.option("--tide-table", type=click.Path(), default=None,
+              help="stations.json.gz (default: <data-dir or ../shared/data>/coastal/"
+                   "tide_constants).")
+@click.option("--tide-years", default=None, help="YEAR-YEAR of the tide fit (default: training).")
+@click.option("--train-until", type=int, default=None, help="Last training year.")
+@click.option("--valid-years", default=None, help="YEAR-YEAR validated on.")
 @click.option("--horizon", type=click.IntRange(1, 24), default=3, show_default=True,
               help="Hours ahead.")
+@click.option("--hidden", type=click.IntRange(2, 256), default=16, show_default=True)
 @click.option("--out", "out", type=click.Path(file_okay=False), required=True)
 @click.option("--name", default="coastal-submersion", show_default=True)
-def train_coastal_cmd(data_dir: str, threshold: float, horizon: int, out: str, name: str) -> None:
-    """Fit the submersion nowcast (tide harmonics + MLP), compare it with the baseline."""
+def train_coastal_cmd(data: Optional[str], data_dir: Optional[str], time_col: Optional[str],
+                      level_col: Optional[str], time_format: Optional[str], tz: Optional[str],
+                      threshold: Optional[float], tide_station: Optional[str],
+                      tide_table: Optional[str], tide_years: Optional[str],
+                      train_until: Optional[int], valid_years: Optional[str], horizon: int,
+                      hidden: int, out: str, name: str) -> None:
+    """Fit the submersion nowcast (tide + MLP) on a gauge's record; compare it with the rule.
+
+    \b
+    Your gauge:  frugalai train coastal --data gauge.csv.gz --tz +01:00 --threshold 7.2 --out b
+    Providence:  frugalai train coastal --data-dir ../shared/data --out models/coastal-submersion
+    """
+    import warnings
+    from datetime import datetime as _dt
     from pathlib import Path
 
-    from frugalai.learn.coastal import train_coastal
-    from frugalai.learn.data import load_providence
+    from frugalai.extras import require
 
-    steps = _Steps(["tide fit", "features", "fit", "evaluate", "export"])
+    require("train")
+    from frugalai.learn.coastal import PROVIDENCE_HAT_M, train_coastal
+    from frugalai.learn.csvio import DataError, parse_tz, tz_label
+    from frugalai.learn.data import PROVIDENCE, load_providence, read_level_csv
+    from frugalai.learn.tide_stations import find_station, load_table, station_tide
+
+    if (data is None) == (data_dir is None):
+        raise click.UsageError("give exactly one of --data (your gauge's CSV) or --data-dir")
+    command = _command_line(sys.argv[1:] if sys.argv and "frugalai" in sys.argv[0]
+                            else ["train", "coastal"])
     try:
-        card = train_coastal(load_providence(data_dir), Path(out), threshold, horizon,
-                             name=name, progress=steps)
-    finally:
-        steps.close()
+        vy = _years(valid_years, "--valid-years")
+        ty = _years(tide_years, "--tide-years")
+        if data is not None:
+            if threshold is None:
+                raise DataError("give --threshold: the site's flood level, in the data's datum")
+            zone = parse_tz(tz)
+            delta = zone.utcoffset(_dt(2000, 1, 1))
+            offset_h = delta.total_seconds() / 3600 if delta is not None else 0.0
+            series = read_level_csv(data, time_col, level_col, time_format, tz)
+            info = _file_info(data, time_col=time_col, level_col=level_col)
+            if (train_until is None) != (vy is None):
+                raise DataError("give both --train-until and --valid-years, or neither "
+                                "(then the last quarter of the record validates)")
+            split: dict[str, Any] = {"tide_years": ty, "train_until": train_until,
+                                     "valid_years": vy}
+            zone_text = tz_label(zone)
+        else:
+            assert data_dir is not None
+            series = load_providence(data_dir)
+            files = sorted((Path(data_dir) / PROVIDENCE).glob("providence_8454000_hourly_*.csv.gz"))
+            info = {"source": series.source,
+                    "files": [_file_info(str(f)) for f in files]}
+            offset_h = -5.0
+            threshold = PROVIDENCE_HAT_M if threshold is None else threshold
+            split = {"tide_years": ty or (1971, 1990), "train_until": train_until or 1990,
+                     "valid_years": vy or (1991, 2005)}
+            zone_text = "UTC-05:00 (local standard time, no DST; read as such)"
+        tide = None
+        if tide_station is not None:
+            table = tide_table or str(Path(data_dir or "../shared/data"))
+            tide, skipped = station_tide(find_station(load_table(table), tide_station))
+            if skipped:
+                click.echo(f"note: constituents not used: {', '.join(skipped)}", err=True)
+        steps = _Steps(["tide fit", "features", "fit", "evaluate", "export"])
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # third-party noise (convergence, deprecations)
+                card = train_coastal(series, Path(out), threshold, horizon, hidden=hidden,
+                                     name=name, progress=steps, tide=tide, utc_offset_h=offset_h,
+                                     time_zone=zone_text, data_info=info, command=command,
+                                     **split)
+        finally:
+            steps.close()
+    except FrugalError as err:
+        if isinstance(err, ConfigError):
+            raise
+        _bad_input(err)
     v = card["metrics"]["validation"]
-    click.echo(json.dumps({"bundle": out, "validation": {k: v[k]["flood"] for k in
-                                                         ("model_fp32", "model_int8", "baseline")},
+    click.echo(json.dumps({"bundle": out, "decision_default": card["decision"]["default"],
+                           "validation": {k: {"hourly": v[k]["flood"],
+                                              "episodes": v[k]["flood_events"]}
+                                          for k in ("model_fp32", "model_int8", "baseline")},
                            "sizes_bytes": card["sizes_bytes"]}, indent=2))
+
+
+def _offline_options(f: Any) -> Any:
+    for opt in reversed([
+        click.option("--data", "data", type=click.Path(dir_okay=False), default=None,
+                     help="Your CSV (any dialect train reads)."),
+        click.option("--time-col", default=None), click.option("--value-col", default=None),
+        click.option("--time-format", default=None),
+        click.option("--tz", default=None, help="Zone of naive times: ±HH:MM or a name."),
+        click.option("--start", default=None,
+                     help="Score from this time (ISO, same zone): e.g. where training stopped."),
+        click.option("--backend", type=click.Choice(["reference", "onnx", "tflite", "native"]),
+                     default="reference", show_default=True),
+        click.option("--precision", type=click.Choice(["fp32", "int8"]), default="fp32",
+                     show_default=True),
+        click.option("--models-dir", default=None),
+    ]):
+        f = opt(f)
+    return f
 
 
 @cli.command("evaluate")
 @click.argument("bundle")
-@click.option("--data-dir", type=click.Path(exists=True, file_okay=False), required=True)
-@click.option("--backend", type=click.Choice(["reference", "onnx", "tflite", "native"]),
-              default="reference", show_default=True)
-@click.option("--precision", type=click.Choice(["fp32", "int8"]), default="fp32",
-              show_default=True)
-@click.option("--models-dir", default=None)
-def evaluate_cmd(bundle: str, data_dir: str, backend: str, precision: str,
-                 models_dir: Optional[str]) -> None:
-    """Recompute BUNDLE's metrics from the real data; print them beside the card's."""
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="The shared data folder: recompute the card's own metrics.")
+@click.option("--labels", type=click.Path(dir_okay=False), default=None,
+              help="Labelled windows: JSON [[start, end], ...] (or NAB's {file: [...]}) or CSV.")
+@_offline_options
+def evaluate_cmd(bundle: str, data_dir: Optional[str], labels: Optional[str],
+                 data: Optional[str], time_col: Optional[str], value_col: Optional[str],
+                 time_format: Optional[str], tz: Optional[str], start: Optional[str],
+                 backend: str, precision: str, models_dir: Optional[str]) -> None:
+    """Metrics of BUNDLE: on the reference data (--data-dir), or on your CSV (--data), scored
+    through the gateway's own code: window recall, alarms outside windows per month, AUC and
+    lead time (anomaly, with --labels); hourly and per-episode P/R/F1 of model and rule
+    (coastal: the labels come from your levels and the card's threshold)."""
     from pathlib import Path
 
+    from frugalai.extras import require
+
+    require("train", modules=("sklearn",))  # the metrics; before minutes of data loading
     from frugalai.learn.evaluate import evaluate_bundle
     from frugalai.runtime import load_model
 
+    if (data is None) == (data_dir is None):
+        raise click.UsageError("give exactly one of --data (your CSV) or --data-dir")
     model = load_model(bundle, backend, precision, models_dir=_models_dir(models_dir))
-    click.echo(json.dumps(evaluate_bundle(model, Path(data_dir)), indent=2, default=str))
+    if data_dir is not None:
+        click.echo(json.dumps(evaluate_bundle(model, Path(data_dir)), indent=2, default=str))
+        return
+    from frugalai.learn import offline
+    from frugalai.learn.csvio import _parse_times, parse_tz
+
+    assert data is not None
+    try:
+        series = offline.read_for_bundle(model, data, time_col, value_col, time_format, tz)
+        t0 = float(_parse_times([start], None, parse_tz(tz))[0]) if start else None
+        if offline.is_coastal(model):
+            result = offline.evaluate_coastal(model, series, t0)
+        else:
+            if labels is None:
+                raise click.UsageError("an anomaly bundle needs --labels (windows to find)")
+            windows = offline.read_windows(labels, data, tz)
+            result = offline.evaluate_windows(offline.score_series(model, series, t0), windows)
+    except FrugalError as err:
+        if isinstance(err, ConfigError):
+            raise
+        _bad_input(err)
+    click.echo(json.dumps({"model": model.info(), "data": Path(data).name, **result},
+                          indent=2, default=str))
+
+
+@cli.command("score")
+@click.argument("bundle")
+@click.option("--out", "out", type=click.Path(dir_okay=False), required=True,
+              help="CSV of per-window scores (or classes) and alarms.")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None,
+              help="PNG: series, score, thresholds, alarms, labelled windows (matplotlib).")
+@click.option("--labels", type=click.Path(dir_okay=False), default=None,
+              help="Windows to shade on the plot.")
+@click.option("--decision", type=click.Choice(["model", "baseline"]), default=None,
+              help="Coastal: the card's default unless given.")
+@_offline_options
+def score_cmd(bundle: str, out: str, plot: Optional[str], labels: Optional[str],
+              decision: Optional[str], data: Optional[str], time_col: Optional[str],
+              value_col: Optional[str], time_format: Optional[str], tz: Optional[str],
+              start: Optional[str], backend: str, precision: str,
+              models_dir: Optional[str]) -> None:
+    """Score your CSV offline with BUNDLE, through the same streaming code as the gateway."""
+    from pathlib import Path
+
+    from frugalai.learn import offline
+    from frugalai.learn.csvio import _parse_times, parse_tz
+    from frugalai.runtime import load_model
+
+    if data is None:
+        raise click.UsageError("give --data (your CSV)")
+    model = load_model(bundle, backend, precision, models_dir=_models_dir(models_dir))
+    try:
+        series = offline.read_for_bundle(model, data, time_col, value_col, time_format, tz)
+        t0 = float(_parse_times([start], None, parse_tz(tz))[0]) if start else None
+        sc = offline.score_series(model, series, t0, decision)
+        windows = offline.read_windows(labels, data, tz) if labels else []
+    except FrugalError as err:
+        if isinstance(err, ConfigError):
+            raise
+        _bad_input(err)
+    coastal = offline.is_coastal(model)
+    offline.write_scores(sc, out, coastal)
+    click.echo(f"{out}: {len(sc.ts)} windows, {len(sc.raised)} "
+               f"{'flood announcements' if coastal else 'alarms'}")
+    if plot:
+        pol = model.card.get("policy") or {}
+        why = offline.plot_scores(sc, windows, plot, f"{model.name} on {Path(data).name}",
+                                  None if coastal else pol.get("on"),
+                                  None if coastal else pol.get("off"))
+        click.echo(f"{plot}: written" if why is None else f"plot skipped: {why}")
 
 
 def _state_dir_of(config: Any, state_dir: Optional[str]) -> Optional[str]:
@@ -531,12 +925,38 @@ def report(config: Any, state_dir: Optional[str], bench_path: Optional[str],
 
 
 def main() -> None:
-    """Console-script entry point: FrugalError -> exit 1 with its message, not a traceback."""
-    try:
-        cli(standalone_mode=True)
-    except FrugalError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(2 if isinstance(err, ConfigError) else 1)
+    """Console-script entry point (errors are turned into one line by :class:`FrugalGroup`)."""
+    cli(standalone_mode=True)
+
+
+def _fail(err: Exception) -> NoReturn:
+    """FrugalError -> one line, exit 1 (2 for a ConfigError); a module of an optional extra
+    missing -> one line naming the extra, exit 2; anything else is a bug: re-raised."""
+    from frugalai.extras import missing_extra
+
+    extra = missing_extra(err)
+    if extra is not None:
+        click.echo(f"error: {_command_name()} {extra}", err=True)
+        sys.exit(2)
+    if not isinstance(err, FrugalError):
+        raise err
+    click.echo(f"error: {err}", err=True)
+    sys.exit(2 if isinstance(err, ConfigError) else 1)
+
+
+def _command_name() -> str:
+    """``frugalai evaluate``: the command words of this invocation, for one-line errors."""
+    words = ["frugalai"]
+    group: Any = cli
+    for arg in sys.argv[1:]:
+        sub = group.commands.get(arg) if isinstance(group, click.Group) else None
+        if sub is None:
+            if arg.startswith("-"):
+                continue
+            break
+        words.append(arg)
+        group = sub
+    return " ".join(words)
 
 
 if __name__ == "__main__":
