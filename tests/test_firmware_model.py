@@ -11,6 +11,7 @@ backend + Hysteresis) bit for bit, and the same alarms. The example sketch
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import subprocess
 from datetime import datetime, timezone
@@ -38,12 +39,26 @@ def test_committed_node_header_is_what_the_generator_gives() -> None:
 
 
 @pytest.mark.skipif(CC is None, reason="no C compiler (scripts/install-sysdeps installs gcc)")
-def test_node_scores_and_alarms_equal_the_gateway_reference(tmp_path: Path,
-                                                            data_dir: Path) -> None:
+@pytest.mark.parametrize("overrides", [{}, {"day_types": 1, "floor_abs": 40.0,
+                                            "tz_offset_h": 1.0}])
+def test_node_scores_and_alarms_equal_the_gateway_reference(tmp_path: Path, data_dir: Path,
+                                                            overrides: dict) -> None:
+    """The shipped card, and a card with the other feature options (one day type, an
+    absolute floor, a time zone), through the generated header."""
+    bundle = BUNDLE
+    if overrides:
+        bundle = tmp_path / "bundle"
+        shutil.copytree(BUNDLE, bundle)
+        card = json.loads((bundle / "card.json").read_text())
+        card["features"]["params"].update(overrides)
+        (bundle / "card.json").write_text(json.dumps(card))
+    include = tmp_path / "include"
+    include.mkdir()
+    (include / "fa_energy_anomaly.h").write_text(node_header(bundle))
     exe = tmp_path / "edge"
     subprocess.run([str(CC), "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2",
-                    f"-I{FB / 'src'}", "-o", str(exe), str(FB / "test" / "edge_energy.c"), "-lm"],
-                   check=True)
+                    f"-I{include}", f"-I{FB / 'src'}", "-o", str(exe),
+                    str(FB / "test" / "edge_energy.c"), "-lm"], check=True)
     path = data_dir / "energy" / "dutch_power_demand_1997" / "power_demand_1997_labeled.csv"
     with open(path) as fh:
         rows = [(datetime.fromisoformat(r["timestamp"]).replace(tzinfo=timezone.utc).timestamp(),
@@ -54,9 +69,9 @@ def test_node_scores_and_alarms_equal_the_gateway_reference(tmp_path: Path,
     text = "\n".join(f"{ts!r} {v!r}" for ts, v in rows) + "\n"
     out = subprocess.run([str(exe)], input=text, capture_output=True, text=True, check=True,
                          timeout=60).stdout.split("\n")[:-1]
-    card = load_model(BUNDLE).card
+    card = load_model(bundle).card
     features = EnergyFeatures(**card["features"]["params"])
-    model = load_model(BUNDLE, "reference", "int8")
+    model = load_model(bundle, "reference", "int8")
     policy = Hysteresis(**card["policy"])
     assert len(out) == len(rows)
     scored = events = 0

@@ -103,6 +103,8 @@ static inline void fa_energy_anomaly_int8(const double *x, float *y) {
 #define FA_EF_LEARN_BELOW 5.0
 #define FA_EF_TZ_OFFSET_H 0.0
 #define FA_EF_MAX_GAP 2
+#define FA_EF_FLOOR_ABS 0.0
+#define FA_EF_DAY_TYPES 2
 #define FA_EF_ON 5.0
 #define FA_EF_OFF 2.0
 #define FA_EF_DEBOUNCE 1

@@ -78,7 +78,7 @@ static inline void fa_ef_key(double ts, int *weekend, long *slot)
     /* 1970-01-01 was a Thursday (3). Python rounds a time to the microsecond before taking
      * its date; a node's window starts are whole seconds, where the two agree. */
     long wd = (long)fa_ef_pymod(days + 3.0, 7.0);
-    *weekend = wd >= 5;
+    *weekend = FA_EF_DAY_TYPES == 2 ? wd >= 5 : 0;   /* one profile for every day if 1 */
     *slot = (long)fa_ef_pyfloordiv(fa_ef_pymod(local, 86400.0), (double)FA_EF_SLOT_S);
 }
 
@@ -120,6 +120,7 @@ static inline int fa_ef_residual(const fa_ef_state *s, double ts, double value, 
     spread = FA_EF_MAD_TO_SIGMA * mad;
     c = FA_EF_FLOOR_REL * fabs(median); if (c > spread) spread = c;
     c = FA_EF_FLOOR_LEVEL * level; if (c > spread) spread = c;
+    if (FA_EF_FLOOR_ABS > spread) spread = FA_EF_FLOOR_ABS;
     if (1e-9 > spread) spread = 1e-9;
     c = (value - median) / spread;
     /* max(-clip, min(clip, z)) */

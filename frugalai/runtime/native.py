@@ -395,7 +395,8 @@ _NODE_PARAMS = (("SLOT_S", "slot_s", int), ("HISTORY", "history", int),
                 ("MIN_HISTORY", "min_history", int), ("WINDOW", "window", int),
                 ("FLOOR_REL", "floor_rel", float), ("FLOOR_LEVEL", "floor_level", float),
                 ("CLIP", "clip", float), ("LEARN_BELOW", "learn_below", float),
-                ("TZ_OFFSET_H", "tz_offset_h", float), ("MAX_GAP", "max_gap", int))
+                ("TZ_OFFSET_H", "tz_offset_h", float), ("MAX_GAP", "max_gap", int),
+                ("FLOOR_ABS", "floor_abs", float), ("DAY_TYPES", "day_types", int))
 
 
 def node_header(bundle_dir: Path) -> str:
@@ -415,8 +416,11 @@ def node_header(bundle_dir: Path) -> str:
     params, policy = spec["params"], bundle.card["policy"]
     lines = [f"/* Features and policy of {bundle.name} (from its card), for "
              "fa_energy_features.h. */", "#ifndef FA_EF_SLOT_S"]
+    from frugalai.features.energy import EnergyFeatures
+
+    defaults = EnergyFeatures().params()  # keys an older card does not have
     for macro, key, kind in _NODE_PARAMS:
-        value = params[key]
+        value = params.get(key, defaults[key])
         lines.append(f"#define FA_EF_{macro} {int(value) if kind is int else _c_double(value)}")
     lines += [f"#define FA_EF_ON {_c_double(policy['on'])}",
               f"#define FA_EF_OFF {_c_double(policy['off'])}",
