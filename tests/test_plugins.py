@@ -112,7 +112,8 @@ def test_run_uses_the_plugin_backend_uplink_and_codec(tmp_path: Path, data_dir: 
                          capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
     calls = log.read_text().splitlines()
-    assert calls and all(c.startswith("twin predict_many rows=") for c in calls)
+    assert calls and all(c.startswith(("twin predict_one rows=1", "twin predict_many rows="))
+                         for c in calls)
     csv = registry.codecs.get("csv")
     tap = [csv.decode(line.encode()) for line in (tmp_path / "tap.csv").read_text().splitlines()]
     filed = [csv.decode(line.encode())

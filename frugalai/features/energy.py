@@ -49,9 +49,10 @@ class EnergyFeatures:
             a machine or a temperature that ignores the calendar).
 
     >>> f = EnergyFeatures(slot_s=43200, history=3, min_history=2, window=1)
-    >>> [f.update_one(k * 43200.0, 100.0) for k in range(4)]
+    >>> monday = 4 * 86400.0  # 1970-01-05 (a weekend day would be another day type)
+    >>> [f.update_one(monday + k * 43200.0, 100.0) for k in range(4)]
     [None, None, None, None]
-    >>> f.update_one(4 * 43200.0, 100.0).tolist()
+    >>> f.update_one(monday + 4 * 43200.0, 100.0).tolist()
     [0.0]
     """
 
@@ -100,7 +101,9 @@ class EnergyFeatures:
 
     def residual(self, ts: float, value: float) -> Optional[float]:
         """Robust z-score of ``value`` in the slot of ``ts`` (None while the slot learns)."""
-        key = self._history.key(ts)
+        return self._residual(self._history.key(ts), value)
+
+    def _residual(self, key: tuple[int, int], value: float) -> Optional[float]:
         stats = self._history.median_mad(key)
         if stats is None or value != value:
             return None
@@ -120,7 +123,11 @@ class EnergyFeatures:
         """Remember ``value`` for its slot and update the day-type level. NaN is ignored."""
         if value != value:
             return
-        key = self._history.key(ts)
+        self._learn(self._history.key(ts), value)
+
+    def _learn(self, key: tuple[int, int], value: float) -> None:
+        if value != value:
+            return
         self._history.add(key, value)
         # Mean level of this day type over about ``history`` days (exponential average).
         alpha = 1.0 / (self.history * 86400 / self.slot_s)
@@ -138,9 +145,10 @@ class EnergyFeatures:
         if self._last_slot is not None and not 0 < index - self._last_slot <= self.max_gap + 1:
             self._recent.clear()
         self._last_slot = index
-        z = self.residual(ts, value)
+        key = self._history.key(ts)  # once for both: the day of week costs more than the model
+        z = self._residual(key, value)
         if z is None or abs(z) < self.learn_below:
-            self.learn_one(ts, value)
+            self._learn(key, value)
         if z is None:
             self._recent.clear()
             return None

@@ -18,8 +18,8 @@ and median absolute deviation. Written once so the two always agree to the bit.
 
 from __future__ import annotations
 
+import math
 from collections import deque
-from datetime import datetime, timezone
 from typing import Optional
 
 #: MAD x this estimates the standard deviation of a normal distribution.
@@ -57,9 +57,7 @@ class SlotHistory:
         """(1 if weekend else 0, slot index of the local day) of the time ``ts`` (day type
         always 0 with ``day_types=1``)."""
         local = ts + self.tz_offset_h * 3600
-        weekend = (int(datetime.fromtimestamp(local, tz=timezone.utc).weekday() >= 5)
-                   if self.day_types == 2 else 0)
-        return weekend, int((local % 86400) // self.slot_s)
+        return (_weekend(local) if self.day_types == 2 else 0), int((local % 86400) // self.slot_s)
 
     def add(self, key: Key, value: float) -> None:
         """Remember ``value`` in slot ``key`` (the oldest beyond ``history`` is forgotten)."""
@@ -82,7 +80,25 @@ class SlotHistory:
             return None
         values = sorted(slot)
         median = _median(values)
-        return median, _median(sorted(abs(v - median) for v in values))
+        return median, _median(sorted([abs(v - median) for v in values]))
+
+
+def _weekend(local: float) -> int:
+    """1 on Saturday and Sunday (UTC date of ``local``), as
+    ``datetime.fromtimestamp(local, timezone.utc).weekday() >= 5`` decides it -- including its
+    rounding to the microsecond (a time 0.4 us before midnight is the next day) -- without
+    building a datetime.
+
+    >>> [_weekend(t) for t in (0.0, 2 * 86400.0 - 0.001, 2 * 86400.0 - 0.0000004, 4 * 86400.0)]
+    [0, 0, 1, 0]
+    """
+    frac, whole = math.modf(local)
+    us = round(frac * 1e6)
+    if us >= 1000000:
+        whole += 1
+    elif us < 0:
+        whole -= 1
+    return int((int(whole) // 86400 + 3) % 7 >= 5)  # 1970-01-01 was a Thursday (3)
 
 
 def _median(sorted_values: list[float]) -> float:

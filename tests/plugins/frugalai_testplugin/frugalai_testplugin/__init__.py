@@ -2,8 +2,9 @@
 
 * backend ``twin``: the numpy forward pass of the bundle's reference weights, under another
   name (it reads the ``reference`` artifact, so it agrees with ``reference`` on every card's
-  self-test vectors). Each ``predict_many`` call is appended to the file named by the
-  environment variable ``FRUGALAI_TESTPLUGIN_LOG``, so a test can see a flow used it.
+  self-test vectors). Each ``predict_one`` / ``predict_many`` call is appended to the file
+  named by the environment variable ``FRUGALAI_TESTPLUGIN_LOG``, so a test can see a flow used
+  it.
 * uplink ``tap:///path/file[?codec=NAME]``: appends one line per event, through any registered
   codec (``csv`` by default).
 * codec ``csv``: ``kind,sensor,ts,score,value,label,sensor_id,model_id,seq`` as UTF-8 text.
@@ -20,34 +21,67 @@ import numpy as np
 import numpy.typing as npt
 
 from frugalai import registry
-from frugalai.errors import ConfigError, DecodeError, UplinkError
+from frugalai.errors import ConfigError, DecodeError, ModelError, UplinkError
 from frugalai.events.codec import Codec
 from frugalai.events.event import Event
-from frugalai.runtime.backends import ReferenceBackend, artifact
+from frugalai.runtime.backends import artifact
 from frugalai.runtime.bundle import Bundle
 from frugalai.runtime.dense import DenseNet
 
 __all__ = ["CSV", "TapSink", "TwinBackend"]
 
 
-class TwinBackend(ReferenceBackend):
-    """The reference numpy backend under the name ``twin``."""
+class TwinBackend:
+    """The numpy forward pass of the bundle's reference weights, under the name ``twin``.
+
+    Written against the public pieces only (``artifact``, ``DenseNet``), not against another
+    backend's internals."""
 
     name = "twin"
+    extra: Optional[str] = None
+
+    @staticmethod
+    def unavailable() -> Optional[str]:
+        return None
+
+    def __init__(self) -> None:
+        self.precision = "fp32"
+        self.file = ""
+        self.net: Optional[DenseNet] = None
 
     def load(self, bundle: Bundle, precision: str) -> TwinBackend:
         self.file = artifact(bundle, "reference", precision)
-        self.net = DenseNet.load(bundle.file(self.file))
+        try:
+            self.net = DenseNet.load(bundle.file(self.file))
+        except (OSError, KeyError, ValueError) as err:
+            raise ModelError(f"{bundle.path}: cannot read {self.file}: {err}") from err
+        if precision == "int8" and not self.net.quantized:
+            raise ModelError(f"{bundle.path}: {self.file} has no int8 parameters")
         self.precision = precision
         return self
 
-    def predict_many(self, X: npt.ArrayLike) -> npt.NDArray[np.float32]:
-        out = super().predict_many(X)
+    def _run(self, X: npt.ArrayLike, call: str) -> npt.NDArray[np.float32]:
+        assert self.net is not None, "call load() first"
+        rows = np.asarray(X, dtype=np.float32).reshape(-1, self.net.n_inputs)
+        if self.precision == "int8":
+            out = np.asarray(self.net.forward_int8(rows), dtype=np.float32)
+        else:
+            out = np.asarray(self.net.forward(rows), dtype=np.float32)
         log = os.environ.get("FRUGALAI_TESTPLUGIN_LOG")
         if log:
             with open(log, "a", encoding="utf-8") as fh:
-                fh.write(f"twin predict_many rows={len(out)}\n")
+                fh.write(f"twin {call} rows={len(out)}\n")
         return out
+
+    def predict_many(self, X: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        return self._run(X, "predict_many")
+
+    def predict_one(self, x: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        return self._run(x, "predict_one")[0]
+
+    def info(self) -> dict[str, Any]:
+        return {"backend": self.name, "precision": self.precision, "file": self.file,
+                "runtime": f"numpy {np.__version__}"}
 
 
 _FIELDS = ("kind", "sensor", "ts", "score", "value", "label", "sensor_id", "model_id", "seq")
