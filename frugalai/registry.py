@@ -79,6 +79,8 @@ backends = Registry("backend")
 codecs = Registry("codec")
 #: LoRa / LoRaWAN payload decoders: bytes -> {quantity: value}.
 decoders = Registry("decoder")
+policies = Registry("policy")
+scorers = Registry("scorer")
 
 # Built-ins. Modules are imported only when their scheme is asked for.
 sources.register("serial", "frugalai.sources.serial_source:SerialSource.from_url")
@@ -97,6 +99,14 @@ codecs.register("binary", "frugalai.events.codec:encode_binary")
 codecs.register("json", "frugalai.events.codec:encode_json")
 decoders.register("fb", "frugalai.protocols.payloads:decode_fb")
 decoders.register("lpp", "frugalai.protocols.payloads:decode_lpp")
+# Scorers: (flow plan) -> Scorer. A flow's ``model`` names one of the first kind directly;
+# a bundle's card ``task`` picks a ``bundle.<task>`` one.
+scorers.register("profile", "frugalai.scoring:profile_scorer")
+scorers.register("threshold", "frugalai.scoring:threshold_scorer")
+scorers.register("bundle.anomaly", "frugalai.runtime.scorers:anomaly_scorer")
+scorers.register("bundle.classification", "frugalai.runtime.scorers:class_scorer")
+# Policies: (resolved [flow.policy] table) -> Policy.
+policies.register("hysteresis", "frugalai.scoring:hysteresis")
 
 
 def split_url(url: str, *, key: str | None = None) -> tuple[str, str, dict[str, str]]:

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any, Optional, Union
 from urllib.parse import urlsplit, urlunsplit
 
+from frugalai.uplink.outbox import OUTBOX_FILE
+
 STATUS_FILE = "status.json"
-OUTBOX_FILE = "outbox.sqlite"
 
 
 def redact(url: str) -> str:
