@@ -421,7 +421,7 @@ def explain(plan: GatewayPlan) -> list[tuple[str, str, str]]:
             origin = fp.origins.get(f.name) or _origin(f, getattr(fp.written, f.name))
             rows.append((prefix + f.name, repr(sub), origin))
         if fp.bundle is not None:
-            rows.append((prefix + "model (bundle)", f"{fp.bundle.path} {fp.model_version}",
+            rows.append((prefix + "model.bundle", f"{fp.bundle.path} {fp.model_version}",
                          "card"))
             if "decision.thresholds" in fp.card_values:
                 rows.append((prefix + "decision.thresholds",

@@ -27,6 +27,8 @@ class Registry:
         self.kind = kind
         self._entries: dict[str, str | Factory] = {}
         self._plugins_loaded = False
+        #: names whose entry is an entry point's ``load`` (called on first use).
+        self._entry_points: set[str] = set()
 
     def register(self, name: str, factory: str | Factory) -> None:
         """Register ``factory`` (a callable or a ``"module:attr"`` string) under ``name``."""
@@ -52,6 +54,10 @@ class Registry:
                 obj = getattr(obj, part)
             self._entries[name] = obj
             return cast(Factory, obj)
+        if name in self._entry_points:  # a plugin: load its entry point once
+            self._entry_points.discard(name)
+            target = cast(Any, target)()
+            self._entries[name] = target
         return target
 
     def _load_plugins(self) -> None:
@@ -67,7 +73,9 @@ class Registry:
         except TypeError:  # Python 3.9: entry_points() takes no arguments
             eps = cast(Any, entry_points()).get(f"frugalai.{self.kind}s", [])
         for ep in eps:
-            self._entries.setdefault(ep.name, ep.load)
+            if ep.name not in self._entries:
+                self._entries[ep.name] = ep.load
+                self._entry_points.add(ep.name)
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, {sorted(self._entries)})"

@@ -117,7 +117,6 @@ def test_flow_applies_the_rate_limit_and_still_reports_the_final_state() -> None
     from frugalai.config import FlowConfig, PolicyConfig
     from frugalai.pipeline import Flow
     from frugalai.reading import Reading
-
     from frugalai.scoring import ThresholdScorer  # the window's mean is the score
 
 
