@@ -116,6 +116,7 @@ class Service:
         self._rates: dict[str, tuple[float, int, int]] = {}
         self._unhealthy: Optional[str] = None
         self._flush_error = ""
+        self._health_error = ""
         self._deliver_lock = threading.Lock()
         self._deliver_stop = threading.Event()
         self._deliver_wake = threading.Event()
@@ -454,12 +455,26 @@ class Service:
 
         state_dir = Path(self.config.gateway.state_dir)
         prom = self.config.service.prometheus_textfile or str(state_dir / "frugalai.prom")
+        errors = []
         try:
             snap = self.snapshot()
-            atomic_write(state_dir / STATUS_FILE, json.dumps(snap, indent=1, default=str))
-            atomic_write(prom, prometheus.render(snap))
+            files = ((state_dir / STATUS_FILE, json.dumps(snap, indent=1, default=str)),
+                     (Path(prom), prometheus.render(snap)))
         except (OSError, ValueError) as err:
-            log.warning("cannot write the health files: %s", err)
+            errors.append(f"status: {err}")
+            files = ()
+        # Each file on its own: a full state dir must not also blind a textfile kept elsewhere.
+        for path, text in files:
+            try:
+                atomic_write(path, text)
+            except OSError as err:
+                errors.append(f"{path}: {err}")
+        reason = "; ".join(errors)
+        if reason and reason != self._health_error:  # once per new cause, not every interval
+            log.warning("cannot write the health files: %s", reason)
+        elif not reason and self._health_error:
+            log.info("health files written again")
+        self._health_error = reason
 
 
 def run_service(config_path: str, config: Config, duration: Optional[float] = None) -> int:
