@@ -456,13 +456,13 @@ class Service:
         state_dir = Path(self.config.gateway.state_dir)
         prom = self.config.service.prometheus_textfile or str(state_dir / "frugalai.prom")
         errors = []
+        files: tuple[tuple[Path, str], ...] = ()
         try:
             snap = self.snapshot()
             files = ((state_dir / STATUS_FILE, json.dumps(snap, indent=1, default=str)),
                      (Path(prom), prometheus.render(snap)))
         except (OSError, ValueError) as err:
             errors.append(f"status: {err}")
-            files = ()
         # Each file on its own: a full state dir must not also blind a textfile kept elsewhere.
         for path, text in files:
             try:
