@@ -391,7 +391,12 @@ def describe_schema(cls: Any = Config, prefix: str = "") -> list[tuple[str, str,
             rows.append((key + suffix, "", f.metadata.get("help", "")))
             rows.extend(describe_schema(inner, f"{key}{suffix}."))
             continue
-        if f.default is not dataclasses.MISSING:
+        card_owned = key.split("].", 1)[-1] if key.startswith("flow[") else None
+        if f.default is None and card_owned == "decision":
+            default = repr(FLOW_DEFAULTS["decision"])
+        elif f.default is None and card_owned in FLOW_DEFAULTS:
+            default = f"card|{FLOW_DEFAULTS[card_owned]!r}"  # the bundle's card, else this
+        elif f.default is not dataclasses.MISSING:
             default = repr(f.default)
         elif f.default_factory is not dataclasses.MISSING:
             default = repr(f.default_factory())
