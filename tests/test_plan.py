@@ -306,3 +306,23 @@ url = "file://{events}"
     assert kinds == ["alarm", "alarm", "alarm"], kinds
     status = json.loads((tmp_path / "state" / "status.json").read_text())
     assert status["flows"]["x"]["state"] == "finished" and status["flows"]["x"]["restarts"] == 0
+
+
+def test_an_installed_package_finds_its_bundles_in_frugalai_models(tmp_path: Path) -> None:
+    """The contract with the wheel: shipped bundles live in ``frugalai/_models/<name>/``; a
+    git checkout falls back to ``<repo>/models``. Checked on a copy of the package laid out as
+    in site-packages, from another directory."""
+    site = tmp_path / "site"
+    shutil.copytree(ROOT / "frugalai", site / "frugalai",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(shipped_models_dir() / "energy-anomaly",
+                    site / "frugalai" / "_models" / "energy-anomaly")
+    code = ("from frugalai.runtime.bundle import resolve_bundle, shipped_models_dir; "
+            "print(shipped_models_dir()); print(resolve_bundle('energy-anomaly', '/nowhere'))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": str(site)}, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(site / "frugalai" / "_models"),
+                                  str(site / "frugalai" / "_models" / "energy-anomaly")]
+    # this checkout: the repository's models/ (or a frugalai/_models the build put there)
+    assert shipped_models_dir() in (ROOT / "models", ROOT / "frugalai" / "_models")
