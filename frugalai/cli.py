@@ -477,6 +477,7 @@ def report(config: Any, bench_path: Optional[str], summary: Optional[str],
     from frugalai.energy.report import write_report
 
     _, cfg = config
+    # The flows are planned as ``run`` plans them (a ConfigError: exit 2 from main()).
     paths = write_report(cfg, Path(bench_path or cfg.energy.bench_results), Path(out),
                          Path(summary) if summary else None, summary_hours,
                          html_out=not no_html)

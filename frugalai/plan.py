@@ -170,15 +170,20 @@ def models_dir(config: Config) -> tuple[Path, str]:
 
 
 def build_plans(config: Config, *, check_uplinks: bool = True,
-                source_kwargs: Optional[Mapping[str, Any]] = None) -> GatewayPlan:
+                source_kwargs: Optional[Mapping[str, Any]] = None,
+                models_dir_override: Optional[Path] = None) -> GatewayPlan:
     """Plan every flow of ``config``; ConfigError naming the key on the first problem.
 
     Args:
         config: a loaded (schema-valid) config.
         check_uplinks: also check each uplink URL (scheme and options; nothing connects).
         source_kwargs: extra arguments the sources are checked with (a test's clock).
+        models_dir_override: look installed bundles up here instead (a report on another
+            machine's bundles).
     """
     mdir, origin = models_dir(config)
+    if models_dir_override is not None:
+        mdir, origin = Path(models_dir_override), CONFIG
     public_key = None
     if config.models.public_key:
         from frugalai.service.models import parse_public_key

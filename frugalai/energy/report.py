@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import parse_qsl, urlsplit
 
-from frugalai.config import FLOW_DEFAULTS, Config, FlowConfig
+from frugalai.config import Config, FlowConfig
 from frugalai.energy.base import MeterError
 from frugalai.energy.estimate import get_profile
 from frugalai.energy.radio import uplink_uj
@@ -51,29 +51,6 @@ def raw_bytes_per_day(flow: FlowConfig) -> Optional[float]:
     if parts.scheme != "serial" or not baud:
         return None
     return int(baud) / 10 * 86400
-
-
-def find_card(models_dir: Path, model: str) -> Optional[dict[str, Any]]:
-    """The card of a bundle named or pathed by ``model``, found on the one model search path
-    (``models_dir``, then the shipped bundles); None when there is none."""
-    from frugalai.errors import ModelError
-    from frugalai.runtime.bundle import resolve_bundle
-
-    try:
-        d = resolve_bundle(model, models_dir)
-        card: dict[str, Any] = json.loads((d / "card.json").read_text())
-    except (ModelError, OSError, ValueError):
-        return None
-    return card
-
-
-def window_s_of(flow: FlowConfig, card: Optional[dict[str, Any]]) -> int:
-    """The flow's window: the config's, else the card's step (as the flow plan resolves it)."""
-    if flow.window_s is not None:
-        return flow.window_s
-    params = ((card or {}).get("features") or {}).get("params") or {}
-    step = params.get("step_s", params.get("slot_s"))
-    return int(step) if step else int(FLOW_DEFAULTS["window_s"])
 
 
 #: words that mark a candidate in a card's metrics as a simple non-AI alternative.
@@ -249,20 +226,20 @@ def build_report(config: Config, bench: dict[str, Any], summary: Optional[dict[s
                  models_dir: Optional[Path] = None) -> dict[str, Any]:
     """Every figure of the report as data (the Markdown and HTML are views of it)."""
     e = config.energy
-    if models_dir is None:
-        from frugalai.plan import models_dir as configured_models_dir
+    from frugalai.plan import build_plans
 
-        models_dir = configured_models_dir(config)[0]
+    # The flows as ``run`` would run them: windows, decisions and cards resolved by the plan.
+    plans = build_plans(config, check_uplinks=False, models_dir_override=models_dir)
     meter = bench.get("meter", {})
     encode = next((r for r in bench.get("results", []) if r.get("model") == "encode-binary"), None)
     hours = summary_hours or (summary or {}).get("simulated_hours")
     scale = 24.0 / float(hours) if summary and hours else None
     flows: list[dict[str, Any]] = []
-    for flow in config.flow:
+    for plan in plans.flows:
+        flow = plan.config
         row = bench_row(bench, flow.model, flow.backend, flow.precision)
-        card = find_card(models_dir, flow.model) if flow.model not in ("profile", "threshold") \
-            else None
-        inferences = 86400 / window_s_of(flow, card)
+        card = plan.bundle.card if plan.bundle is not None else None
+        inferences = 86400 / plan.window_s
         metrics, baseline = card_metrics(card)
         counts = _summary_counts(summary, flow.name, len(config.flow))
         if scale is not None and counts is not None:
@@ -286,8 +263,7 @@ def build_report(config: Config, bench: dict[str, Any], summary: Optional[dict[s
         j_inf = (uj or 0.0) * inferences / 1e6
         j_ev = events * (enc_uj + radio) / 1e6
         flows.append({
-            "flow": flow.name, "model": flow.model,
-            "decision": flow.decision or FLOW_DEFAULTS["decision"],
+            "flow": flow.name, "model": flow.model, "decision": flow.decision,
             "inferences_per_day": inferences,
             "uj_per_inference": uj,
             "backend": row and f"{row['backend']} {row['precision']}",
