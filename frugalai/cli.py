@@ -250,8 +250,10 @@ def config_check(file: Any, explain: bool) -> None:
         from frugalai.plan import explain as explain_plan
         from frugalai.service.health.status import redact
 
-        rows = explain_plan(plans) + [(f"uplink[{i}].url", repr(redact(uc.url)), "config")
-                                      for i, uc in enumerate(cfg.uplink)]
+        sources = {f"flow.{p.name}.source": repr(redact(p.config.source)) for p in plans.flows}
+        rows = [(k, sources.get(k, v), o) for k, v, o in explain_plan(plans)]
+        rows += [(f"uplink[{i}].url", repr(redact(uc.url)), "config")
+                 for i, uc in enumerate(cfg.uplink)]
         width = max(len(k) for k, _, _ in rows)
         for key, value, origin in rows:
             click.echo(f"{origin:8} {key:{width}} {value}")

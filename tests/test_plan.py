@@ -183,6 +183,8 @@ def test_a_misspelt_uplink_option_is_refused_without_connecting(tmp_path: Path) 
     # The right spelling passes, and nothing connects (port 1 has no broker).
     ok = check(tmp_path, linky(tmp_path, uplink=url.replace("passwrd", "password")))
     assert ok.exit_code == 0, ok.output
+    shown = check(tmp_path, linky(tmp_path, uplink="mqtt://gw:s3cret@127.0.0.1:1"), "--explain")
+    assert shown.exit_code == 0 and "gw:***@" in shown.output and "s3cret" not in shown.output
 
 
 def test_a_model_that_does_not_resolve_is_refused(tmp_path: Path) -> None:
