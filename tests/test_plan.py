@@ -328,3 +328,32 @@ def test_an_installed_package_finds_its_bundles_in_frugalai_models(tmp_path: Pat
                                   str(site / "frugalai" / "_models" / "energy-anomaly")]
     # this checkout: the repository's models/ (or a frugalai/_models the build put there)
     assert shipped_models_dir() in (ROOT / "models", ROOT / "frugalai" / "_models")
+
+
+def test_a_coastal_flow_without_window_s_classifies_hurricane_bob(data_dir: Path) -> None:
+    """The bug the plans fix: a coastal flow that leaves ``window_s`` unset used 900-s windows
+    and never produced a feature row. Planned, it takes the card's 3600-s step and announces
+    the flood of 1991-08-19 (Providence, 3.07 m) before the level reaches the threshold."""
+    from frugalai.learn.data import load_providence
+    from frugalai.pipeline import Flow
+    from frugalai.plan import build_plans
+    from frugalai.reading import Reading
+    from frugalai.sources.base import SourceStats
+
+    cfg = loads_config({"gateway": {"state_dir": "/nonexistent"}, "uplink": [],
+                        "flow": [{"name": "tide", "model": "coastal-submersion",
+                                  "source": "serial:///dev/null?protocol=fb",
+                                  "quantity": "water_level_m", "aggregate": "mean"}]})
+    plan = build_plans(cfg).flows[0]
+    flow = Flow.from_plan(plan, source=type("S", (), {"stats": SourceStats()})())
+    s = load_providence(data_dir)
+    start = int(s.ts.searchsorted(679_000_000))  # 1991-07-08
+    events, first_over = [], None
+    for t, v in zip(s.ts[start:start + 24 * 60], s.values[start:start + 24 * 60]):
+        for dt in (0.0, 1800.0):  # readings every half hour; the plan's windows are hourly
+            events += flow.process(Reading(float(t + dt), "tide", {"water_level_m": float(v)}))
+        if first_over is None and v >= 1.987:
+            first_over = t
+    assert flow.stats.scored > 1000  # a class every hour once warm
+    floods = [e for e in events if e.label == 2]
+    assert first_over is not None and floods and floods[0].ts <= first_over + 3600
