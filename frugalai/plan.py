@@ -390,6 +390,12 @@ def produced_quantities(source: object) -> Optional[frozenset[str]]:
         from frugalai.protocols.frames import QUANTITIES
 
         return frozenset(q.name for q in QUANTITIES)
+    decoder = getattr(source, "decoder", None)
+    if decoder is not None and "fb" in registry.decoders.names() and \
+            decoder is registry.decoders.get("fb"):  # radio packets: + the radio's own values
+        from frugalai.protocols.frames import QUANTITIES
+
+        return frozenset(q.name for q in QUANTITIES) | {"rssi_dbm", "snr_db"}
     blocks = getattr(source, "blocks", None)
     if type(source).__name__ == "ModbusSource" and isinstance(blocks, list):
         return frozenset(reg.name for block in blocks for reg in block.registers)

@@ -196,6 +196,10 @@ def test_a_model_that_does_not_resolve_is_refused(tmp_path: Path) -> None:
 def test_a_quantity_the_protocol_never_produces_is_refused(tmp_path: Path) -> None:
     text = linky(tmp_path, 'quantity = "energy_total_kwh"')
     refused(check(tmp_path, text), "flow.linky.quantity", "did you mean 'energy_total_wh'")
+    refused(check(tmp_path, coastal(tmp_path).replace("water_level_m", "water_level")),
+            "flow.tide.quantity", "did you mean 'water_level_m'")
+    assert check(tmp_path, coastal(tmp_path).replace('"water_level_m"', '"rssi_dbm"').replace(
+        'model = "coastal-submersion"', 'model = "threshold"')).exit_code == 0
 
 
 def test_a_precision_the_bundle_lacks_and_an_unknown_policy_are_refused(tmp_path: Path) -> None:
