@@ -1,7 +1,11 @@
-"""The wiring of flows from config: source -> window -> scorer -> policy -> outbox -> uplinks.
+"""The wiring of flows from their plans: source -> window -> scorer -> policy -> outbox -> uplinks.
 
-One thread per flow reads its source (sources block on I/O); the caller's thread delivers the
-outbox to the uplinks. Pure pieces (features, policies, codecs) know nothing of this file.
+:meth:`Pipeline.from_config` plans the config (:mod:`frugalai.plan`) and builds each flow from
+its plan. One thread per flow runs the one flow loop, :func:`run_flow` (sources block on I/O),
+storing through a ``store`` callable; the caller's thread delivers the outbox to the uplinks.
+Hooks, not private calls, let a host compose it: ``on_stored`` (events stored), ``on_event``
+(an event delivered), a :class:`StepWatch` (each step's start and end). Pure pieces (features,
+policies, codecs) know nothing of this file.
 """
 
 from __future__ import annotations
@@ -25,9 +29,6 @@ from frugalai.events.policy import RateLimit, SummaryAccumulator
 from frugalai.features.window import WindowAggregator, WindowStats
 from frugalai.reading import Reading
 from frugalai.scoring import Policy, ProfileScorer, Score, Scorer, ThresholdScorer
-
-__all__ = ["Flow", "Pipeline", "ProfileScorer", "RunSummary", "Sink", "StepWatch", "ThresholdScorer",
-           "build_scorer", "run_flow"]
 from frugalai.sources.base import Source
 from frugalai.uplink.outbox import Outbox, OutboxError
 
@@ -35,6 +36,10 @@ if TYPE_CHECKING:
     from frugalai.plan import FlowPlan, GatewayPlan
 
 log = logging.getLogger("frugalai.pipeline")
+
+#: ProfileScorer and ThresholdScorer live in frugalai.scoring; imported from here too.
+__all__ = ["Flow", "Pipeline", "ProfileScorer", "RunSummary", "Sink", "StepWatch",
+           "ThresholdScorer", "build_scorer", "run_flow"]
 
 
 def build_scorer(flow: FlowConfig, models_dir: Optional[str] = None,
