@@ -234,8 +234,9 @@ class EnergyConfig:
                        "um25c:/dev/rfcommN", default="estimate")
     board: str = _help("board profile for estimates: auto, pi-zero-2w, pi-3b+, pi-4b, pi-5, "
                        "generic-x86", default="auto")
-    bench_results: str = _help("energy_per_inference.json to read figures from",
-                               default="benchmarks/results/energy_per_inference.json")
+    bench_results: str = _help("energy_per_inference.json to read figures from; empty: "
+                               "<state_dir>/results, then the results shipped in a checkout",
+                               default="")
     co2_g_per_kwh: float = _help("carbon intensity of the electricity, gCO2eq/kWh",
                                  default=32.0)
     co2_source: str = _help("where the carbon factor comes from",
@@ -248,6 +249,25 @@ class EnergyConfig:
                                       default=30.0)
     events_per_day: float = _help("expected events per day per flow, when no run summary "
                                   "is given", default=4.0)
+    electricity_eur_per_kwh: float = _help(
+        "electricity price, EUR/kWh incl. taxes (check your contract)", default=0.2016)
+    electricity_price_source: str = _help(
+        "where the electricity price comes from",
+        default="default: EDF regulated tariff (tarif bleu) option base, 1 Feb 2025, order of "
+                "magnitude; a territory's own contract differs: check it")
+    cellular_eur_per_mb: float = _help(
+        "cellular data price, EUR per MB (check your contract)", default=0.10)
+    cellular_price_source: str = _help(
+        "where the cellular data price comes from",
+        default="default: order of magnitude of pay-as-you-go M2M SIM offers in Europe "
+                "(2024), unverified: check your contract")
+    storage_uj_per_write: float = _help(
+        "energy of one outbox write (a synced SQLite transaction), uJ",
+        default=3200.0)
+    storage_source: str = _help(
+        "where the storage write energy comes from",
+        default="estimate: ~4 ms per synced SQLite transaction (benchmarks/results/outbox.json, "
+                "x86 ext4) x 0.8 W per busy Pi 4 core; measure on the SD card for a real figure")
 
     def validate(self) -> None:
         if self.co2_g_per_kwh < 0:
@@ -257,7 +277,8 @@ class EnergyConfig:
                               f"{self.co2_basis!r}", key="co2_basis")
         if not 0 <= self.lora_dr <= 6:
             raise ConfigError(f"must be 0-6 (EU868 LoRa), got {self.lora_dr}", key="lora_dr")
-        for key in ("radio_tx_w", "fair_use_s_per_day", "events_per_day"):
+        for key in ("radio_tx_w", "fair_use_s_per_day", "events_per_day",
+                    "electricity_eur_per_kwh", "cellular_eur_per_mb", "storage_uj_per_write"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"must be >= 0, got {getattr(self, key)}", key=key)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from frugalai.config import Config, FlowConfig, GatewayConfig, ProfileModelConfig
+from frugalai.energy.worth import WindowLog, run_worth
 from frugalai.events.codec import BINARY_SIZE
 from frugalai.events.event import Event
 from frugalai.pipeline import Pipeline
@@ -88,7 +89,13 @@ def run_demo(options: DemoOptions, on_event: Callable[[Event], None]) -> dict[st
     def gateway_clock() -> float:  # the meter's, once it exists (it starts after the model)
         return meter.gateway_clock() if meter is not None else DEMO_START
 
-    pipeline = Pipeline.from_config(demo_config(port.path, state), on_event=on_event,
+    delivered: list[Event] = []
+
+    def deliver(event: Event) -> None:
+        delivered.append(event)
+        on_event(event)
+
+    pipeline = Pipeline.from_config(demo_config(port.path, state), on_event=deliver,
                                     source_kwargs={"clock": gateway_clock})
     flow = pipeline.flows[0]
     try:
@@ -98,6 +105,8 @@ def run_demo(options: DemoOptions, on_event: Callable[[Event], None]) -> dict[st
                             f"{flow.scorer!r} on {flow.source!r}")
         seed_history(flow.scorer, options.seed, options.history_days,
                      flow.config.profile.tz_offset_h or 0.0)
+        log = WindowLog(flow.scorer)  # what the alarms were worth (frugalai.energy.worth)
+        flow.scorer = log  # the planned scorer, its windows logged
         # The simulated clock starts once the model is ready (at this speed a second of
         # loading would be hours of the household's life going by unobserved).
         clock = SimClock(DEMO_START, speed)
@@ -127,5 +136,6 @@ def run_demo(options: DemoOptions, on_event: Callable[[Event], None]) -> dict[st
         "frames_corrupted_on_wire": meter.frames_corrupted,
         "binary_event_bytes": BINARY_SIZE,
         "state_dir": str(state),
+        "alarm_windows": run_worth(log, delivered),
     })
     return summary

@@ -66,6 +66,7 @@ class FlowStatus:
     readings_per_s: float
     decode_errors: int
     events: int
+    bytes_read: int
     model_errors: int
     outages: int
     last_reading_ts: float
@@ -89,6 +90,7 @@ class ServiceStatus:
     flows: dict[str, FlowStatus]
     outbox: dict[str, Any]
     uplinks: list[dict[str, Any]]
+    bytes: dict[str, int]
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -431,7 +433,7 @@ class Service:
                 last_error=runner.last_error or st.last_error,
                 readings=st.readings, readings_per_s=round(rate, 3),
                 decode_errors=st.frames_bad, events=flow.stats.events,
-                model_errors=flow.stats.errors, outages=st.outages,
+                bytes_read=st.bytes_read, model_errors=flow.stats.errors, outages=st.outages,
                 last_reading_ts=st.last_reading_ts, last_score=flow.stats.last_score)
         uplinks = [s.snapshot() if isinstance(s, TrackedSink) else {"url": repr(s)}
                    for s in self.pipeline.sinks]
@@ -443,7 +445,11 @@ class Service:
             reloads=self.reloads, reloads_refused=self.reloads_refused, flows=flows,
             outbox={**outbox_view(self.plans.outbox_path, now_wall),
                     "held_in_memory": self.pipeline.held, "lost": self.pipeline.lost},
-            uplinks=uplinks)
+            uplinks=uplinks,
+            # the counters frugalai.footprint computes the upstream ratio from
+            bytes={"raw_read": sum(r.flow.source.stats.bytes_read
+                                   for r in self.runners.values()),
+                   "upstream": self.pipeline.upstream_bytes})
 
     def snapshot(self) -> dict[str, Any]:
         """:meth:`status` as the dict written to ``status.json``."""

@@ -146,6 +146,10 @@ def format_status(status: dict[str, Any], now: Optional[float] = None) -> str:
     lines.append(f"outbox: {ob.get('depth', 0)} pending{oldest}; {ob.get('sent', 0)} delivered"
                  f" of {ob.get('stored', 0)}{dropped}"
                  + (f" ({ob['error']})" if ob.get("error") else ""))
+    if status.get("bytes"):
+        from frugalai.footprint import ratio_text, summary_bytes
+
+        lines.append(ratio_text(*summary_bytes(status)))
     for u in status.get("uplinks", []):
         err = f" ({u['last_error']})" if u.get("last_error") and u.get("state") != "ok" else ""
         lines.append(f"uplink {u.get('url')}: {u.get('state')}{err}, {u.get('sent', 0)} sent, "
