@@ -139,7 +139,7 @@ def test_no_ai_scenario_takes_the_alarm_counts_of_the_shipped_coastal_card() -> 
     """The coastal card (validation 1991-2005): the rule raised 144 flood episodes (0.5
     precision), the model 104 (0.4519); 66 episodes: the rule missed 0, the model 23."""
     cfg = loads_config({**CONFIG, "flow": [{
-        "name": "tide", "source": "lora:///dev/ttyUSB1?modem=rak3172",
+        "name": "tide", "source": "lora:///dev/ttyUSB1?modem=rak3172&decoder=fb",
         "model": "coastal-submersion", "quantity": "water_level_m", "aggregate": "mean",
         "window_s": 3600}]})
     summary = {**SUMMARY, "flows": {"tide": {"events": 8, "bytes_read": RAW}}}
