@@ -1,6 +1,7 @@
 """The ``frugalai`` command: a thin click group. Parse, build, call; no logic here.
 
-Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration or usage (with the key named).
+Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration or usage (with the key named),
+3 (``frugalai run``) events were lost (the outbox took no writes: disk full).
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import sys
 from datetime import datetime, timezone
 from typing import Any, Optional
@@ -41,6 +41,10 @@ def _setup_logging(verbose: bool) -> None:
         fmt = "%(asctime)s " + fmt
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=fmt,
                         stream=sys.stderr)
+    from frugalai.redact import RedactingFilter
+
+    for handler in logging.getLogger().handlers:  # journald never sees a password
+        handler.addFilter(RedactingFilter())
 
 
 @click.group()
@@ -186,46 +190,42 @@ def models_group() -> None:
               show_default=True, help="TOML file (models_dir, public key, state dir).")
 @click.option("--name", default=None, help="Install under this name (default: the card's).")
 @click.option("--no-reload", is_flag=True, help="Do not ask the running service to reload.")
-def models_install(bundle: str, config: Any, name: Optional[str], no_reload: bool) -> None:
+@click.option("--allow-downgrade", is_flag=True,
+              help="Accept a signed bundle older than the installed version.")
+@click.option("--unit", default="frugalai", show_default=True,
+              help="systemd unit to reload when systemd runs the service.")
+def models_install(bundle: str, config: Any, name: Optional[str], no_reload: bool,
+                   allow_downgrade: bool, unit: str) -> None:
     """Verify BUNDLE, swap it in atomically, roll back if it fails to load or self-test."""
     from frugalai.service.models import install, parse_public_key
+    from frugalai.service.reload import reload_service
 
-    _, cfg = config
+    path, cfg = config
     done = install(bundle, _models_dir(None, config) or "", name=name,
-                   public_key=parse_public_key(cfg.models.public_key))
+                   public_key=parse_public_key(cfg.models.public_key),
+                   allow_downgrade=allow_downgrade, warn=lambda m: click.echo(m, err=True))
     verb = "installed" if done.changed else "already installed"
     click.echo(f"{done.name}: {verb} {done.version} ({done.path})")
     if done.changed and not no_reload:
-        click.echo(_reload_service(cfg.gateway.state_dir))
+        click.echo(reload_service(cfg.gateway.state_dir, path, unit))
 
 
 @models_group.command("rollback")
 @click.argument("name")
 @click.option("--config", "config", type=ConfigPath(), default="/etc/frugalai/gateway.toml",
               show_default=True, help="TOML file (models_dir, public key, state dir).")
-def models_rollback(name: str, config: Any) -> None:
+@click.option("--unit", default="frugalai", show_default=True,
+              help="systemd unit to reload when systemd runs the service.")
+def models_rollback(name: str, config: Any, unit: str) -> None:
     """Put the previous version of model NAME back."""
     from frugalai.service.models import parse_public_key, rollback
+    from frugalai.service.reload import reload_service
 
-    _, cfg = config
+    path, cfg = config
     done = rollback(_models_dir(None, config) or "", name,
                     public_key=parse_public_key(cfg.models.public_key))
     click.echo(f"{done.name}: rolled back to {done.version} ({done.path})")
-    click.echo(_reload_service(cfg.gateway.state_dir))
-
-
-def _reload_service(state_dir: str) -> str:
-    from frugalai.service.health.status import read_status
-
-    report = read_status(state_dir)
-    pid = report.get("pid")
-    if report.get("state") != "running" or not isinstance(pid, int):
-        return "no running service found; it will load the model at its next start"
-    try:
-        os.kill(pid, signal.SIGHUP)
-    except OSError as err:
-        return f"could not signal the service (pid {pid}): {err}; run: systemctl reload frugalai"
-    return f"asked the running service (pid {pid}) to reload"
+    click.echo(reload_service(cfg.gateway.state_dir, path, unit))
 
 
 @cli.group("config")

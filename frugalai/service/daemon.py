@@ -40,10 +40,12 @@ from frugalai.config import Config, load_config
 from frugalai.errors import FrugalError
 from frugalai.events.event import Event
 from frugalai.fileio import atomic_write
+from frugalai.lograte import LogRate
 from frugalai.pipeline import Flow, Pipeline, Sink, StepWatch, run_flow
 from frugalai.plan import FlowPlan, GatewayPlan, build_plans
+from frugalai.redact import redact
 from frugalai.service.health import prometheus
-from frugalai.service.health.status import STATUS_FILE, outbox_view, redact
+from frugalai.service.health.status import STATUS_FILE, outbox_view
 from frugalai.service.notify import Notifier
 from frugalai.service.supervisor import FlowRunner, TrackedSink
 from frugalai.uplink.outbox import Outbox
@@ -118,7 +120,6 @@ class Service:
         self._rates: dict[str, tuple[float, int, int]] = {}
         self._unhealthy: Optional[str] = None
         self._flush_error = ""
-        self._health_error = ""
         self._deliver_lock = threading.Lock()
         self._deliver_stop = threading.Event()
         self._deliver_wake = threading.Event()
@@ -309,8 +310,9 @@ class Service:
             self.reloads_refused += 1
             if not isinstance(err, (FrugalError, OSError)):
                 err = RuntimeError(f"{type(err).__name__}: {err}")
-            log.error("reload refused, still running the previous config: %s", err)
-            self.notifier.ready(f"reload refused ({err}); " + self._status_line())
+            reason = redact(str(err))  # a plugin's own exception may quote its URL
+            log.error("reload refused, still running the previous config: %s", reason)
+            self.notifier.ready(f"reload refused ({reason}); " + self._status_line())
             return False
         if not self._deliver_lock.acquire(timeout=self.config.service.stop_timeout_s):
             self.reloads_refused += 1
@@ -408,7 +410,7 @@ class Service:
             log.error("delivery still running at the stop deadline; undelivered events stay "
                       "in the outbox for the next start")
         self.notifier.close()
-        return 0
+        return exit_code(self.pipeline.lost + (0 if flushed else self.pipeline.held))
 
     # ----------------------------------------------------------------- health
     def status(self) -> ServiceStatus:
@@ -461,6 +463,8 @@ class Service:
 
         state_dir = Path(self.config.gateway.state_dir)
         prom = self.config.service.prometheus_textfile or str(state_dir / "frugalai.prom")
+        for runner in self.runners.values():
+            runner.note_decode_errors()
         errors = []
         files: tuple[tuple[Path, str], ...] = ()
         try:
@@ -475,12 +479,27 @@ class Service:
                 atomic_write(path, text)
             except OSError as err:
                 errors.append(f"{path}: {err}")
-        reason = "; ".join(errors)
-        if reason and reason != self._health_error:  # once per new cause, not every interval
-            log.warning("cannot write the health files: %s", reason)
-        elif not reason and self._health_error:
-            log.info("health files written again")
-        self._health_error = reason
+        if errors:  # a full disk lasts: the first, then a count every few minutes
+            _HEALTH_LOG.warning("health", "cannot write the health files: %s", "; ".join(errors))
+        else:
+            _HEALTH_LOG.end("health")
+
+
+#: health-file write failures (a full disk lasts): the first, then a count every few minutes.
+_HEALTH_LOG = LogRate(log)
+
+#: exit code of a run that lost events (disk full past the memory cap, or at exit): not a
+#: success, so systemd marks the unit failed and a supervisor's script notices.
+EXIT_EVENTS_LOST = 3
+
+
+def exit_code(lost: int) -> int:
+    """0, or :data:`EXIT_EVENTS_LOST` (said in the log) when events were lost."""
+    if lost:
+        log.error("exiting with code %d: %d event(s) were lost in this run", EXIT_EVENTS_LOST,
+                  lost)
+        return EXIT_EVENTS_LOST
+    return 0
 
 
 def run_service(config_path: str, config: Config, duration: Optional[float] = None) -> int:

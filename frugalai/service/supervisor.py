@@ -18,8 +18,9 @@ import time
 from typing import Any, Callable, Optional
 
 from frugalai.events.event import Event
+from frugalai.lograte import LogRate
 from frugalai.pipeline import Flow, Sink, StepWatch
-from frugalai.service.health.status import redact
+from frugalai.redact import redact
 from frugalai.sources.base import Backoff, Source
 
 log = logging.getLogger("frugalai.service")
@@ -54,6 +55,8 @@ class FlowRunner:
         self.last_error = ""
         self.busy_since: Optional[float] = None
         self._thread: Optional[threading.Thread] = None
+        self._frames_bad_seen = 0
+        self._decode_log = LogRate(log)
 
     @property
     def name(self) -> str:
@@ -79,7 +82,7 @@ class FlowRunner:
                 try:
                     self.flow.source = self.reopen()
                 except Exception as err:  # any failure: retry later
-                    self.last_error = f"{type(err).__name__}: {err}"
+                    self.last_error = redact(f"{type(err).__name__}: {err}")
                     log.warning("flow %s: cannot reopen its source (%s)", self.name, err)
                     if stop.wait(self.backoff.next_delay()):
                         break
@@ -91,7 +94,7 @@ class FlowRunner:
                 self.loop(self.flow, stop, self)
             except Exception as err:  # supervision: contain, log, restart
                 self.restarts += 1
-                self.last_error = f"{type(err).__name__}: {err}"
+                self.last_error = redact(f"{type(err).__name__}: {err}")
                 self.state = "restarting"
                 if time.monotonic() - began > self.stable_s:
                     self.backoff.reset()
@@ -115,6 +118,18 @@ class FlowRunner:
             self.flow.source.close()
         except Exception as err:  # a broken source may fail to close
             log.debug("flow %s: closing the source failed: %s", self.name, err)
+
+    def note_decode_errors(self) -> None:
+        """Log rejected frames seen since the last call: the first burst at once, then a
+        count every few minutes while frames keep being rejected (never one line each)."""
+        stats = self.flow.source.stats
+        bad = stats.frames_bad
+        new = bad - self._frames_bad_seen if bad >= self._frames_bad_seen else bad  # reopened
+        self._frames_bad_seen = bad
+        if new > 0:
+            self._decode_log.warning("decode", "flow %s: %d frame(s) rejected (last: %s)",
+                                     self.name, new, stats.last_error or "no detail",
+                                     count=new)
 
     def stop(self) -> None:
         """Ask the flow to stop after its current step."""
@@ -162,7 +177,7 @@ class TrackedSink:
         try:
             delivered = self.sink.send(events)
         except Exception as err:
-            self.last_error = f"{type(err).__name__}: {err}"
+            self.last_error = redact(f"{type(err).__name__}: {err}")
             if self.state != "failing":
                 log.warning("uplink %s down (%s); events wait in the outbox", self.url,
                             self.last_error)

@@ -14,24 +14,14 @@ import sqlite3
 import time
 from pathlib import Path
 from typing import Any, Optional, Union
-from urllib.parse import urlsplit, urlunsplit
+
+from frugalai.redact import redact
+
+__all__ = ["OUTBOX_FILE", "STATUS_FILE", "format_status", "outbox_view", "read_status", "redact"]
 
 from frugalai.uplink.outbox import OUTBOX_FILE
 
 STATUS_FILE = "status.json"
-
-
-def redact(url: str) -> str:
-    """An URL fit for logs and status files: the password is replaced by ``***``.
-
-    >>> redact("mqtts://gw:s3cret@broker.example:8883/t")
-    'mqtts://gw:***@broker.example:8883/t'
-    """
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def outbox_view(db: Union[str, Path], now: Optional[float] = None) -> dict[str, Any]:
