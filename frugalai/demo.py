@@ -98,6 +98,7 @@ def run_demo(options: DemoOptions, on_event: Callable[[Event], None]) -> dict[st
     pipeline = Pipeline.from_config(demo_config(port.path, state), on_event=deliver,
                                     source_kwargs={"clock": gateway_clock})
     flow = pipeline.flows[0]
+    interrupted = False
     try:
         if not isinstance(flow.scorer, AnomalyScorer) or \
                 not isinstance(flow.source, SerialSource):
@@ -120,7 +121,10 @@ def run_demo(options: DemoOptions, on_event: Callable[[Event], None]) -> dict[st
         running = meter
         stop_when_done(lambda: running.running, stop, settle_s=0.3)
         # The bound only matters if the meter thread hangs.
-        pipeline.run(stop, duration=options.seconds * 4 + 30)
+        try:
+            pipeline.run(stop, duration=options.seconds * 4 + 30)
+        except KeyboardInterrupt:  # Ctrl-C: what was seen so far is still worth a summary
+            interrupted = True
         summary = pipeline.summary()
     finally:
         if meter is not None:
@@ -137,5 +141,8 @@ def run_demo(options: DemoOptions, on_event: Callable[[Event], None]) -> dict[st
         "binary_event_bytes": BINARY_SIZE,
         "state_dir": str(state),
         "alarm_windows": run_worth(log, delivered),
+        "interrupted": interrupted,
+        "injected": [{"kind": a.kind, "start": a.start, "end": a.start + a.duration_s}
+                     for a in household.anomalies],
     })
     return summary
