@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint bench sysdeps clean
+.PHONY: demo test lint bench fleet-test sysdeps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ test: sysdeps $(VENV)/.test-installed lint
 
 bench: $(VENV)/.test-installed
 	@for s in benchmarks/*.py; do echo "== $$s"; $(BIN)/python $$s || exit 1; done
+
+# issue 19: 50 real gateway processes on one Mosquitto (ACLs, canary rollout, broker restart);
+# writes benchmarks/results/fleet.{json,md}. `make test` runs the same scenario with 5.
+fleet-test: sysdeps $(VENV)/.test-installed
+	nice -n 10 $(BIN)/python benchmarks/fleet_scale.py --gateways 50
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

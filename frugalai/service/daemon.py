@@ -40,6 +40,7 @@ from frugalai.config import Config, load_config
 from frugalai.errors import FrugalError
 from frugalai.events.event import Event
 from frugalai.fileio import atomic_write
+from frugalai.fleet import health as fleet_health
 from frugalai.lograte import LogRate
 from frugalai.pipeline import Flow, Pipeline, Sink, StepWatch, run_flow
 from frugalai.plan import FlowPlan, GatewayPlan, build_plans
@@ -131,6 +132,7 @@ class Service:
             self.install_signal_handlers()
         self.plans = build_plans(config)
         self.pipeline, _ = self._build(self.plans, None)
+        self.fleet = fleet_health.for_config(config)  # None unless an MQTT uplink has fleet=1
 
     # ----------------------------------------------------------------- building
     def _build(self, plans: GatewayPlan, old: Optional[Pipeline]
@@ -399,6 +401,8 @@ class Service:
         depth = self.pipeline.outbox.depth() if flushed else -1
         self.state = "stopped"
         self.write_health()
+        if self.fleet is not None:
+            self.fleet.close()
         if flushed:
             for runner in self.runners.values():
                 runner.close()
@@ -469,6 +473,8 @@ class Service:
         files: tuple[tuple[Path, str], ...] = ()
         try:
             snap = self.snapshot()
+            if self.fleet is not None:  # before the files: a full disk must not silence it
+                self.fleet.publish(snap)
             files = ((state_dir / STATUS_FILE, json.dumps(snap, indent=1, default=str)),
                      (Path(prom), prometheus.render(snap)))
         except (OSError, ValueError) as err:
