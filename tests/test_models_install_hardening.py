@@ -154,7 +154,6 @@ def test_a_signed_downgrade_is_refused_unless_allowed(tmp_path: Path) -> None:
                       f'[models]\npublic_key = "{public.hex()}"\n'
                       '[[flow]]\nname = "a"\nsource = "serial:///dev/null?protocol=tic"\n')
     refused = CliRunner().invoke(cli, ["models", "install", str(old), "--config", str(config)])
-    # one line (the CLI's FrugalError wrapper), exit 1: a refused model, not a bad config
     assert refused.exit_code == 1 and "--allow-downgrade" in refused.output
     allowed = CliRunner().invoke(cli, ["models", "install", str(old), "--config", str(config),
                                        "--allow-downgrade"])

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Optional
 
-import numpy as np
-
 from frugalai.errors import ModelError
 from frugalai.features.coastal import CoastalFeatures
 from frugalai.features.energy import EnergyFeatures
@@ -97,10 +95,7 @@ class ClassScorer:
             # of this rule, so the reported probability is 1.
             margin = float(row[-1])
             return (2 if margin >= 0 else 1 if margin >= -self.watch_margin_m else 0), 1.0
-        raw = self.model.raw_many(row.reshape(1, -1)).astype(np.float64)
-        label = int(self.model.decide(raw)[0])
-        e = np.exp(raw[0] - raw[0].max())
-        return label, float(e[label] / e.sum())
+        return self.model.classify_one(row)
 
     def score_one(self, window: WindowStats, value: float) -> Optional[Score]:
         result = self.classify_one(window, value)
