@@ -163,7 +163,8 @@ class FlowConfig:
     decision: Optional[str] = _help("coastal flows: 'model' (the bundle's classifier) or "
                                     "'baseline' (the bundle's tide + current surge against the "
                                     "threshold: the physical rule its card compares the model "
-                                    "with); default: 'model'", default=None)
+                                    "with); default: the card's decision.default, else 'model'",
+                                    default=None)
 
     def validate(self) -> None:
         from frugalai.runtime.backends import BACKENDS
@@ -454,9 +455,7 @@ def describe_schema(cls: Any = Config, prefix: str = "") -> list[tuple[str, str,
             rows.extend(describe_schema(inner, f"{key}{suffix}."))
             continue
         card_owned = key.split("].", 1)[-1] if key.startswith("flow[") else None
-        if f.default is None and card_owned == "decision":
-            default = repr(FLOW_DEFAULTS["decision"])
-        elif f.default is None and card_owned in FLOW_DEFAULTS:
+        if f.default is None and card_owned in FLOW_DEFAULTS:
             default = f"card|{FLOW_DEFAULTS[card_owned]!r}"  # the bundle's card, else this
         elif f.default is not dataclasses.MISSING:
             default = repr(f.default)

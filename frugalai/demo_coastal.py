@@ -80,7 +80,8 @@ def coastal_config(port: str, state: Path, options: CoastalOptions) -> Config:
         gateway=GatewayConfig(id="coastal-demo", state_dir=str(state)),
         flow=(FlowConfig(name="tide", source=f"lora://{port}?modem=rak3172&decoder=fb&node=7",
                          sensor_id=7, quantity="water_level_m", aggregate="mean",
-                         model=COASTAL_BUNDLE, threshold_m=options.threshold_m),),
+                         model=COASTAL_BUNDLE, threshold_m=options.threshold_m,
+                         decision="model"),),  # the demo shows the net (the card: baseline)
         uplink=(),
     )
 

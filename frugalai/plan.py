@@ -294,7 +294,7 @@ def plan_flow(fc: FlowConfig, index: int, models_dir: Path, public_key: Optional
                why=f"trained for a {trained_h} h horizon, the flow asks for {fc.horizon_h} h: "
                    f"retrain (frugalai train coastal --horizon)")
         r.take("threshold_m", params.get("threshold_m"))
-        decision = r.take("decision")
+        decision = r.take("decision", (card.get("decision") or {}).get("default"))
         if decision not in ("model", "baseline"):
             raise ConfigError(f"must be 'model' or 'baseline', got {decision!r}",
                               key=r.key("decision"))

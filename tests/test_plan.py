@@ -93,7 +93,7 @@ def test_a_coastal_flow_without_window_s_gets_the_cards_step(tmp_path: Path) -> 
     assert rows["flow.tide.window_s"] == ("card", "3600")
     assert rows["flow.tide.horizon_h"] == ("card", "3")
     assert rows["flow.tide.threshold_m"] == ("card", "1.987")
-    assert rows["flow.tide.decision"] == ("default", "'model'")
+    assert rows["flow.tide.decision"] == ("card", "'baseline'")  # the card's decision.default
     assert rows["flow.tide.decision.thresholds"][0] == "card"
     explicit = explained(check(tmp_path, coastal(tmp_path, "window_s = 3600\nthreshold_m = 2.1"),
                                "--explain"))
