@@ -208,7 +208,9 @@ codecs = Registry("codec")
 meters = Registry("meter")
 #: LoRa / LoRaWAN payload decoders: bytes -> {quantity: value}.
 decoders = Registry("decoder")
+#: event policies (``[flow.policy] kind``): (resolved policy table) -> Policy
 policies = Registry("policy")
+#: scorers (a flow's ``model``, or ``bundle.<task>``): (flow plan) -> Scorer
 scorers = Registry("scorer")
 
 #: every registry, by the kind name ``frugalai plugins`` shows
@@ -244,6 +246,14 @@ meters.builtin("um25c", "frugalai.energy.usbmeter:um25c")
 meters.builtin("um34c", "frugalai.energy.usbmeter:um34c")
 decoders.builtin("fb", "frugalai.protocols.payloads:decode_fb")
 decoders.builtin("lpp", "frugalai.protocols.payloads:decode_lpp")
+# Scorers: (flow plan) -> Scorer. A flow's ``model`` names one of the first kind directly;
+# a bundle's card ``task`` picks a ``bundle.<task>`` one.
+scorers.builtin("profile", "frugalai.scoring:profile_scorer")
+scorers.builtin("threshold", "frugalai.scoring:threshold_scorer")
+scorers.builtin("bundle.anomaly", "frugalai.runtime.scorers:anomaly_scorer")
+scorers.builtin("bundle.classification", "frugalai.runtime.scorers:class_scorer")
+# Policies: (resolved [flow.policy] table) -> Policy.
+policies.builtin("hysteresis", "frugalai.scoring:hysteresis")
 
 
 def listing(load: bool = False) -> dict[str, list[dict[str, Any]]]:

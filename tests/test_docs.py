@@ -66,3 +66,4 @@ def test_the_examples_register_what_they_claim(restored_registries: None) -> Non
     assert {"kv"} <= set(registry.protocols.names()) and {"kv"} <= set(registry.codecs.names())
     assert {"f64"} <= set(registry.backends.names()) and "sqlite" in registry.uplinks
     assert "level-cm" in registry.decoders and "const" in registry.meters
+    assert "edge" in registry.policies and "jump" in registry.scorers

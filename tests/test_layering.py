@@ -11,22 +11,26 @@ rank  groups                                       why
                                                    secret redaction, rate-limited logs, the
                                                    optional extras' names
 1     protocols, features, events, config          pure logic (no I/O) and the config schema
-2     runtime, modems, sim, footprint              models; AT modem drivers; device emulators;
+2     scoring                                      the Score/Scorer/Policy vocabulary and the
+                                                   built-in scorers that need no bundle
+3     runtime, modems, sim, footprint              models; AT modem drivers; device emulators;
                                                    the bytes/energy/carbon arithmetic (pure)
-3     sources, uplink, learn, energy, fleet        I/O in and out; training; measurement; the
-                                                   fleet's messages, MQTT link and health
-4     pipeline                                     the wiring of flows
-5     service                                      the daemon
-6     demo, demo_coastal, fleet.agent              the demos (build pipelines, run emulators);
+4     sources, uplink, learn, fleet                I/O in and out; training; the fleet's
+                                                   messages, MQTT link and health
+5     plan                                         config + cards -> validated flow plans
+6     pipeline, energy                             the wiring of flows; meters, the energy
+                                                   harness and the report (plans flows as
+                                                   run does)
+7     service                                      the daemon
+8     demo, demo_coastal, fleet.agent              the demos (build pipelines, run emulators);
                                                    the rollout agent (installs through the
                                                    service's model store)
-7     cli                                          the command line
-8     __main__                                     ``python -m frugalai``
+9     cli                                          the command line
+10    __main__                                     ``python -m frugalai``
 ====  ===========================================  ==========================================
 
 So ``sources`` and ``uplink`` never import each other (both use ``modems``), ``runtime`` never
-imports ``learn``, ``energy`` never imports ``sources``, and nothing below ``pipeline`` imports
-``service``.
+imports ``learn``, and nothing below ``service`` imports it.
 
 What counts as an import: every ``import`` / ``from ... import`` statement of a frugalai module,
 at module level AND inside functions or classes ("late" imports, used to keep heavy or optional
@@ -51,9 +55,11 @@ RANKS: list[set[str]] = [
     {"frugalai", "errors", "reading", "fileio", "retry", "registry", "redact", "lograte",
      "extras"},
     {"protocols", "features", "events", "config"},
+    {"scoring"},
     {"runtime", "modems", "sim", "footprint"},
-    {"sources", "uplink", "learn", "energy", "fleet"},
-    {"pipeline"},
+    {"sources", "uplink", "learn", "fleet"},
+    {"plan"},
+    {"pipeline", "energy"},
     {"service"},
     {"demo", "demo_coastal", "fleet.agent"},
     {"cli"},
@@ -192,7 +198,7 @@ def test_no_import_cycle_among_frugalai_modules() -> None:
 def test_the_checker_sees_late_imports_and_finds_cycles() -> None:
     """The checks above can fail: the graph holds late imports, and a cycle is detected."""
     late = [(m, t) for m, targets in GRAPH.items() for t, _, is_late in targets if is_late]
-    assert ("frugalai.pipeline", "frugalai.runtime") in late  # load_model, imported late
+    assert ("frugalai.pipeline", "frugalai.plan") in late  # build_plans, imported late
     saved = GRAPH["frugalai.errors"]
     GRAPH["frugalai.errors"] = [*saved, ("frugalai.registry", 1, True)]
     try:

@@ -124,3 +124,51 @@ def test_run_uses_the_plugin_backend_uplink_and_codec(tmp_path: Path, data_dir: 
     # replay ends within the first period, so the first summary holds the twin's scores.
     summaries = [e for e in tap if e["kind"] == "summary"]
     assert summaries and summaries[0]["score"] > 0
+
+
+def test_a_plugin_policy_decides_the_events_of_a_run(tmp_path: Path) -> None:
+    """``[flow.policy] kind = "edge"`` (the plugin's), on = 10, off = 5: a threshold flow whose
+    60-s windows (aligned to the minute, the data starts at :20) have means 0, 10, 20, 6.7,
+    13.3, 6.7, 0 alarms on each window >= 10 (3 alarms; hysteresis would give one) and clears
+    at the first one below 5; config check lists the plugin policy when a name is wrong."""
+    data = tmp_path / "x.csv"
+    rows = [(t, 20.0 if (t // 60) in (1, 2, 4) else 0.0) for t in range(0, 420, 10)]
+    data.write_text("timestamp,x\n" + "".join(f"{1_700_000_000 + t},{v}\n" for t, v in rows))
+    out = tmp_path / "events.csv"
+
+    def config(kind: str) -> Path:
+        path = tmp_path / f"{kind}.toml"
+        path.write_text(f"""
+[gateway]
+state_dir = "{tmp_path / 'state'}"
+
+[[flow]]
+name = "x"
+source = "replay://{data}?speed=max"
+quantity = "x"
+aggregate = "mean"
+window_s = 60
+model = "threshold"
+summary_s = 0
+  [flow.policy]
+  kind = "{kind}"
+  on = 10.0
+  off = 5.0
+  max_per_hour = 0
+
+[[uplink]]
+url = "tap://{out}"
+""")
+        return path
+
+    bad = CliRunner().invoke(cli, ["config", "check", str(config("edgy"))])
+    assert bad.exit_code == 2 and "flow.x.policy.kind" in bad.output and "edge" in bad.output
+    ok = CliRunner().invoke(cli, ["config", "check", str(config("edge"))])
+    assert ok.exit_code == 0, ok.output
+    run = subprocess.run([sys.executable, "-m", "frugalai", "run", "--config",
+                          str(config("edge")), "--duration", "4"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    csv = registry.codecs.get("csv")
+    kinds = [csv.decode(line.encode())["kind"] for line in out.read_text().splitlines()]
+    assert kinds == ["alarm", "alarm", "alarm", "clear"], kinds

@@ -36,7 +36,7 @@ from frugalai.runtime.bundle import Bundle
 from frugalai.runtime.dense import DenseNet, code_bounds
 
 __all__ = ["PRECISIONS", "Backend", "OnnxBackend", "ReferenceBackend", "TfliteBackend",
-           "artifact", "backend_extra", "make_backend", "runtime_available"]
+           "artifact", "artifact_keys", "backend_extra", "make_backend", "runtime_available"]
 
 F32 = npt.NDArray[np.float32]
 
@@ -358,6 +358,17 @@ def make_backend(name: str) -> Backend:
         raise ModelError(err.reason) from None
     backend: Backend = factory()
     return backend
+
+
+def artifact_keys(name: str) -> tuple[str, ...]:
+    """The card ``artifacts`` entries backend ``name`` can load, in order: its own, then the one
+    its class names in ``reads`` (the native backend and plugins that run the reference
+    weights); config check looks the precision up there."""
+    try:
+        reads = getattr(registry.backends.get(name), "reads", None)
+    except ConfigError:
+        reads = None
+    return (name, reads) if isinstance(reads, str) and reads != name else (name,)
 
 
 def backend_extra(name: str) -> Optional[str]:

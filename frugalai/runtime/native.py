@@ -312,6 +312,8 @@ class NativeBackend:
     name = NAME
     #: no pip extra: it needs a C compiler (see :func:`unavailable_reason`)
     extra: Optional[str] = None
+    #: without files of its own in a card, it compiles the reference weights
+    reads = "reference"
 
     @staticmethod
     def unavailable() -> Optional[str]:

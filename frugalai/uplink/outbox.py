@@ -75,6 +75,10 @@ SYNC_POLICIES = ("append", "full", "normal")
 OVERFLOW_POLICY = "drop-lowest-oldest"
 
 
+#: the outbox database's file name in ``gateway.state_dir`` (one name for the pipeline, the
+#: status reader and the demos).
+OUTBOX_FILE = "outbox.sqlite"
+
 class OutboxError(FrugalError, OSError):
     """The outbox database cannot be written (disk full, read-only, corrupt file)."""
 

@@ -8,6 +8,8 @@
 * uplink ``tap:///path/file[?codec=NAME]``: appends one line per event, through any registered
   codec (``csv`` by default).
 * codec ``csv``: ``kind,sensor,ts,score,value,label,sensor_id,model_id,seq`` as UTF-8 text.
+* policy ``edge``: an alarm on every window whose score reaches ``on`` (no hysteresis, no
+  debounce), a clear on the first window below ``off`` after an alarm.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from frugalai.runtime.backends import artifact
 from frugalai.runtime.bundle import Bundle
 from frugalai.runtime.dense import DenseNet
 
-__all__ = ["CSV", "TapSink", "TwinBackend"]
+__all__ = ["CSV", "EdgePolicy", "TapSink", "TwinBackend", "edge_policy"]
 
 
 class TwinBackend:
@@ -39,6 +41,7 @@ class TwinBackend:
 
     name = "twin"
     extra: Optional[str] = None
+    reads = "reference"  # the card's artifacts entry it loads (config check looks there)
 
     @staticmethod
     def unavailable() -> Optional[str]:
@@ -140,3 +143,27 @@ class TapSink:
 
     def __repr__(self) -> str:
         return f"TapSink({self.path!r}, codec={self.codec.name!r})"
+
+
+class EdgePolicy:
+    """Alarm on every window at or above ``on``; clear once below ``off`` after an alarm."""
+
+    def __init__(self, on: float, off: float) -> None:
+        self.on, self.off = on, off
+        self.alarmed = False
+
+    def update_one(self, score: float) -> Optional[str]:
+        if score >= self.on:
+            self.alarmed = True
+            return "alarm"
+        if self.alarmed and score < self.off:
+            self.alarmed = False
+            return "clear"
+        return None
+
+
+def edge_policy(policy: Any) -> EdgePolicy:
+    """``[flow.policy] kind = "edge"``: the factory receives the flow's resolved policy table."""
+    on = 4.0 if policy.on is None else float(policy.on)
+    return EdgePolicy(on, on / 2 if policy.off is None else float(policy.off))
+
