@@ -136,11 +136,20 @@ def parse_horodate(text: str) -> Horodate:
     return Horodate(float(ts), season, text[0].islower(), local)
 
 
+#: The widest TIC number is 9 digits (energy indexes, 54E §6); a longer one is corruption, and
+#: bounding it keeps a 309-digit value from overflowing ``float`` (an OverflowError, not a
+#: DecodeError, would have restarted the flow).
+MAX_DIGITS = 12
+
+
 def _number(label: str, data: str) -> float:
     # TIC numbers are unsigned, zero-padded decimals: a sign, a dot, "nan" or "inf" is corruption.
     digits = data.strip()
     if not digits.isdigit() or not digits.isascii():
         raise DecodeError(f"TIC {label}: expected an unsigned integer, got {data!r}")
+    if len(digits) > MAX_DIGITS:
+        raise DecodeError(f"TIC {label}: {len(digits)} digits, at most {MAX_DIGITS} expected: "
+                          f"{data[:20]!r}...")
     return float(int(digits))
 
 
