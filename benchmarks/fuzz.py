@@ -370,6 +370,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--quick", action="store_true", help="10,000 examples per decoder")
     args = parser.parse_args()
+    at_commit = commit()  # the code under test is the one imported now, not HEAD at the end
     examples = 10_000 if args.quick else args.examples
     names = [n for n in TARGETS if not args.only
              or any(n.startswith(p.strip()) for p in args.only.split(","))]
@@ -380,7 +381,7 @@ def main() -> None:
         print(f"{name}: {r['examples']} examples, {r['crashes']} crashes, "
               f"{r['examples_per_s']}/s, RSS {r['rss_before_kb']}->{r['rss_after_kb']} kB",
               flush=True)
-    meta = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": commit(),
+    meta = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": at_commit,
             "python": platform.python_version(), "machine": platform.machine(),
             "node": platform.node(), "cpus": os.cpu_count(), "seed": args.seed,
             "load_avg": os.getloadavg(), "nice": os.nice(0),
