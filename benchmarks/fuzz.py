@@ -127,7 +127,8 @@ def gen_tic(rng: random.Random) -> bytes:
 def run_tic(data: bytes) -> None:
     stats = SourceStats()
     list(TicFramer("linky", stats, lambda: 1.7e9).feed(data))
-    assert stats.frames_ok + stats.frames_bad <= 2
+    # every frame counted once at most (a mutation may duplicate STX/ETX: more frames)
+    assert stats.frames_ok + stats.frames_bad <= data.count(2) + data.count(3) + 1
 
 
 def json_value(rng: random.Random, depth: int = 0) -> Any:
