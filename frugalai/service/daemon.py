@@ -353,7 +353,8 @@ class Service:
                 "device_up": runner.device_up(), "restarts": runner.restarts,
                 "last_error": runner.last_error or st.last_error,
                 "readings": st.readings, "readings_per_s": round(rate, 3),
-                "decode_errors": st.frames_bad, "events": flow.stats.events,
+                "decode_errors": st.frames_bad, "implausible": st.implausible,
+                "events": flow.stats.events,
                 "model_errors": flow.stats.errors, "outages": st.outages,
                 "last_reading_ts": st.last_reading_ts, "last_score": flow.stats.last_score,
             }
