@@ -370,14 +370,19 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated name prefixes")
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--quick", action="store_true", help="10,000 examples per decoder")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other decoders' figures from the last fuzz.json")
     args = parser.parse_args()
     at_commit = commit()  # the code under test is the one imported now, not HEAD at the end
     examples = 10_000 if args.quick else args.examples
     names = [n for n in TARGETS if not args.only
              or any(n.startswith(p.strip()) for p in args.only.split(","))]
     results: dict[str, Any] = {}
+    if args.merge and (RESULTS / "fuzz.json").exists():
+        results.update(json.loads((RESULTS / "fuzz.json").read_text())["results"])
     for name in names:
-        results[name] = fuzz(name, examples, args.seed)
+        results[name] = {**fuzz(name, examples, args.seed), "commit": at_commit,
+                         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         r = results[name]
         print(f"{name}: {r['examples']} examples, {r['crashes']} crashes, "
               f"{r['examples_per_s']}/s, RSS {r['rss_before_kb']}->{r['rss_after_kb']} kB",
@@ -397,12 +402,12 @@ def main() -> None:
              f"nice {meta['nice']}), seed {args.seed}.",
              "Contract: values or DecodeError (pure decoders); never an exception and every "
              "input counted (stream decoders). Examples/s include generating the example.", "",
-             "| decoder | examples | crashes | examples/s | slowest ms | RSS before → after kB |",
-             "|---|---:|---:|---:|---:|---|"]
+             "| decoder | examples | crashes | examples/s | slowest ms | RSS before → after kB "
+             "| commit |", "|---|---:|---:|---:|---:|---|---|"]
     for name, r in results.items():
         lines.append(f"| {name} | {r['examples']:,} | {r['crashes']} | {r['examples_per_s']:,} "
                      f"| {r['slowest_example_ms']} | {r['rss_before_kb']:,} → "
-                     f"{r['rss_after_kb']:,} |")
+                     f"{r['rss_after_kb']:,} | {r.get('commit', meta['commit'])} |")
     for name, r in results.items():
         for c in r["first_crashes"]:
             lines += ["", f"Crash in {name}:", "```", c, "```"]

@@ -414,16 +414,18 @@ def write(results: dict[str, Any], meta: dict[str, Any]) -> None:
              f"{meta['date']}, commit {meta['commit']}, Python {meta['python']} on "
              f"{meta['machine']} ({meta['cpus']} CPUs shared, load {meta['load_avg'][0]:.1f}), "
              f"{'quick' if meta['quick'] else 'full'} run, {meta['seconds']:.0f} s.", "",
-             "| scenario | created | delivered | lost | duplicated | notes |",
-             "|---|---:|---:|---:|---:|---|"]
+             "| scenario | created | delivered | lost | duplicated | notes | commit |",
+             "|---|---:|---:|---:|---:|---|---|"]
     for name, r in results.items():
         if "skipped" in r or "error" in r:
-            lines.append(f"| {name} | – | – | – | – | {r.get('skipped') or r.get('error')} |")
+            lines.append(f"| {name} | – | – | – | – | {r.get('skipped') or r.get('error')} "
+                         f"| {r.get('commit', '')} |")
             continue
         created = r.get("created", r.get("created_by_flows"))
         note = _note(name, r)
-        lines.append(f"| {name} | {created} | {r['delivered']} | {r['lost']} | "
-                     f"{r['duplicated']} | {note} |")
+        quick = " (quick)" if r.get("quick") else ""
+        lines.append(f"| {name}{quick} | {created} | {r['delivered']} | {r['lost']} | "
+                     f"{r['duplicated']} | {note} | {r.get('commit', meta['commit'])} |")
     long = results.get("long_run", {})
     if long.get("rss_series"):
         lines += ["", "RSS of the daemon over the long run (s, kB): "
@@ -441,6 +443,8 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated scenario names")
     parser.add_argument("--long-s", type=float, default=None)
     parser.add_argument("--seed", type=int, default=14)
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other scenarios' figures from the last reliability.json")
     args = parser.parse_args()
     if MOSQUITTO is None:
         sys.exit("mosquitto is not installed: run scripts/install-sysdeps")
@@ -476,6 +480,8 @@ def main() -> None:
                     results[name] = run()
                 except Exception as err:  # one failed scenario must not hide the others
                     results[name] = {"error": f"{type(err).__name__}: {err}"}
+                results[name].update(commit=at_commit, quick=q,
+                                     date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
                 summary = {k: v for k, v in results[name].items()
                            if k not in ("rss_series", "lost_examples", "flows")}
                 print(json.dumps(summary, default=str), flush=True)
@@ -488,6 +494,9 @@ def main() -> None:
             "python": platform.python_version(), "machine": platform.machine(),
             "node": platform.node(), "cpus": os.cpu_count(), "load_avg": os.getloadavg(),
             "quick": q, "seed": args.seed, "seconds": time.monotonic() - t_start}
+    if args.merge and (RESULTS / "reliability.json").exists():
+        earlier = json.loads((RESULTS / "reliability.json").read_text())["results"]
+        results = {**{k: v for k, v in earlier.items() if k not in results}, **results}
     write(results, meta)
 
 
