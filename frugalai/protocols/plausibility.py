@@ -10,7 +10,8 @@ have measured:
 * an **energy index** (``*_wh``, ``*_varh``) never decreases, and never grows faster than
   the subscription allows (``limit_va`` x elapsed time);
 * a **power** (VA, W) is never negative nor above ``limit_va``, the subscription with a
-  margin: ``ISOUSC`` (A) x 200 VA (historique) or ``PREF`` (VA, standard) x ``margin``; before
+  margin: ``ISOUSC`` (A, per phase) x 200 VA x phases (historique) or ``PREF`` (VA, standard),
+  times ``margin``; before
   either is seen, 36 kVA (the largest French residential subscription) x ``margin``.
 
 A refused value is removed from the reading and counted, never turned into a value. A
@@ -84,7 +85,9 @@ class PlausibilityGate:
         amps = values.get("subscribed_current_a")
         kva = values.get("subscribed_power_va")
         if amps is not None and 0 < amps <= 200:
-            self.subscription_va = amps * VA_PER_SUBSCRIBED_A
+            # historique three-phase meters give ISOUSC per phase
+            phases = 3 if any(k in values for k in ("current_l2_a", "current_l3_a")) else 1
+            self.subscription_va = amps * VA_PER_SUBSCRIBED_A * phases
         elif kva is not None and 0 < kva <= 500_000:
             self.subscription_va = kva
 
