@@ -87,3 +87,10 @@ def test_a_genuine_index_reset_is_accepted_after_ten_frames() -> None:
     results = [gate.check(1.0 + i, {"energy_total_wh": 10.0 + i})[1] for i in range(12)]
     assert results[:9] == [["energy_total_wh"]] * 9 and results[9:] == [[], [], []]
     assert gate.rebased == 1
+
+
+def test_implausible_values_reach_prometheus() -> None:
+    from frugalai.service.health import prometheus
+
+    text = prometheus.render({"flows": {"linky": {"implausible": 3, "state": "running"}}})
+    assert 'frugalai_flow_implausible_values_total{flow="linky"} 3' in text
