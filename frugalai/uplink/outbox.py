@@ -36,11 +36,10 @@ newest one, then classes, then each sensor's newest summary, alarms last), oldes
 equals, and counts them (``counts()["dropped"]``, per sensor in ``dropped(sensor)``; the
 periodic summary reports them upstream) and logs a warning.
 
-A dropped summary's counts are never lost with it: they are merged into the sensor's newest
-pending summary, or, when none is left, kept (table ``carry``) and merged into the next
-summary stored for that sensor (:func:`~frugalai.events.policy.merge_stats`). So the
-summaries that carry the drop counts are not the first thing dropped, and what upstream
-receives adds up to every drop, however long the outage.
+A dropped summary's counts are never lost with it: they are kept (table ``carry``) and merged
+into the next summary stored for that sensor (:func:`~frugalai.events.policy.merge_stats`).
+So the summaries that carry the drop counts are not the first thing dropped, and what
+upstream receives adds up to every drop, however long the outage.
 """
 
 from __future__ import annotations
@@ -57,7 +56,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from frugalai.errors import FrugalError
-from frugalai.events.event import PRIORITY, Event, Stats
+from frugalai.events.event import Event, Stats
 from frugalai.events.policy import merge_stats
 
 log = logging.getLogger("frugalai.outbox")
@@ -184,20 +183,14 @@ class Outbox:
                     pending, self.max_pending, len(victims), OVERFLOW_POLICY, dict(kinds))
 
     def _keep_counts(self, summaries: list[dict[str, object]]) -> None:
-        """Merge dropped summaries into their sensor's newest pending summary, or the carry."""
+        """Keep the counts of dropped summaries (table ``carry``) for the sensor's next one.
+
+        Never merged into a summary already pending: a sink may be sending that one right now,
+        and marking it sent would then lose what was merged in after it was read.
+        """
         for body in summaries:
             sensor = str(body["sensor"])
             dropped = Stats.from_dict(body["stats"])  # type: ignore[arg-type]
-            row = self._db.execute(
-                "SELECT rowid, body FROM events WHERE sent_at IS NULL AND sensor = ? AND "
-                "priority = ? ORDER BY rowid DESC LIMIT 1",
-                (sensor, PRIORITY["summary"])).fetchone()
-            if row is not None:
-                newest = Event.from_dict(json.loads(row[1]))
-                merged = merge_stats(dropped, newest.stats or Stats())
-                self._db.execute("UPDATE events SET body = ? WHERE rowid = ?",
-                                 (_body(replace(newest, stats=merged)), row[0]))
-                continue
             carried = self._db.execute("SELECT stats FROM carry WHERE sensor = ?",
                                        (sensor,)).fetchone()
             if carried is not None:
