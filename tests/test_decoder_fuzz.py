@@ -259,3 +259,34 @@ def test_fuzz_event_codecs(raw: bytes, doc: dict[str, object]) -> None:
         codec.decode_json(json.dumps(doc).encode())
     except DecodeError:
         pass
+
+
+def test_a_hostile_frame_on_a_real_serial_link_is_counted_and_the_flow_goes_on() -> None:
+    """Over a real pty: the 309-digit frame between two good ones is counted in frames_bad and
+    the source's generator goes on (on c1edaa6 it raised OverflowError: a flow restart)."""
+    import threading
+
+    from frugalai.sim.pty import PtyPort
+    from frugalai.sources.serial_source import SerialSource
+
+    good = encode_frame([("ADCO", "021861348497"), ("BASE", "007640930"), ("PAPP", "00390")])
+    bad = encode_frame([("ADCO", "021861348497"), ("BASE", "9" * 309)])
+    port = PtyPort()
+    source = SerialSource(port.path, sensor="linky", protocol="tic", mode="historique",
+                          bytesize=8, parity="N")
+    stop = threading.Event()
+    got = []
+    try:
+        source.open()                      # opening flushes the input: write after it
+        threading.Timer(30, stop.set).start()   # a hang fails the test instead of the suite
+        port.write(good + bad + good)
+        for reading in source.readings(stop):
+            got.append(reading)
+            if len(got) == 2:
+                break
+    finally:
+        stop.set()
+        source.close()
+        port.close()
+    assert [r.values["apparent_power_va"] for r in got] == [390.0, 390.0]
+    assert source.stats.frames_bad == 1 and source.stats.frames_ok == 2
