@@ -275,16 +275,19 @@ def test_a_hostile_frame_on_a_real_serial_link_is_counted_and_the_flow_goes_on()
     source = SerialSource(port.path, sensor="linky", protocol="tic", mode="historique",
                           bytesize=8, parity="N")
     stop = threading.Event()
+    guard = threading.Timer(30, stop.set)
+    guard.daemon = True
     got = []
     try:
         source.open()                      # opening flushes the input: write after it
-        threading.Timer(30, stop.set).start()   # a hang fails the test instead of the suite
+        guard.start()                      # a hang fails the test instead of the suite
         port.write(good + bad + good)
         for reading in source.readings(stop):
             got.append(reading)
             if len(got) == 2:
                 break
     finally:
+        guard.cancel()
         stop.set()
         source.close()
         port.close()
