@@ -381,6 +381,7 @@ class LorawanSink:
         now = self.clock()
         out = asdict(self.stats)
         out["events_waiting"] = len(self._waiting)
+        out["line_overflows"] = self.link.overflows  # over-long modem lines discarded
         out["dr"] = self.dr
         wait, reason = self.planner.wait_s(self.pack * BINARY_SIZE, now)
         out["next_uplink_in_s"] = round(wait, 3)
