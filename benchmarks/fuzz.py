@@ -379,7 +379,10 @@ def main() -> None:
              or any(n.startswith(p.strip()) for p in args.only.split(","))]
     results: dict[str, Any] = {}
     if args.merge and (RESULTS / "fuzz.json").exists():
-        results.update(json.loads((RESULTS / "fuzz.json").read_text())["results"])
+        earlier = json.loads((RESULTS / "fuzz.json").read_text())
+        for name, r in earlier["results"].items():  # each row keeps the commit it ran on
+            results[name] = {"commit": earlier["meta"]["commit"],
+                             "date": earlier["meta"]["date"], **r}
     for name in names:
         results[name] = {**fuzz(name, examples, args.seed), "commit": at_commit,
                          "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
@@ -393,6 +396,8 @@ def main() -> None:
             "load_avg": os.getloadavg(), "nice": os.nice(0),
             "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
             "generator": "seeded random value-level generator + byte mutation (not Hypothesis)"}
+    if not names and args.merge and (RESULTS / "fuzz.json").exists():  # nothing ran: rewrite
+        meta = {**json.loads((RESULTS / "fuzz.json").read_text())["meta"], "commit": at_commit}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "fuzz.json").write_text(json.dumps({"meta": meta, "results": results},
                                                   indent=2) + "\n")
