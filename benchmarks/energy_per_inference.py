@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Energy per inference of every shipped model x backend x precision x batch (also `frugalai bench`).
 
-Writes benchmarks/results/energy_per_inference.{json,md,png}. The method and the meters are in
-frugalai/energy/. `--quick` shortens windows for a smoke run (its figures are not for
-publication); `--spec FILE` measures the JSON list of workload specs in FILE instead of the
-shipped matrix.
+Writes benchmarks/results/energy_per_inference.{json,md,html} (and .png with matplotlib): this
+script publishes into the checkout; `frugalai bench` writes to the state dir unless --publish.
+The method and the meters are in frugalai/energy/. `--quick` shortens windows for a smoke run
+(its figures are not for publication); `--spec FILE` measures the JSON list of workload specs in
+FILE instead of the shipped matrix.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
                     models_dir=args.models_dir,
                     batches=tuple(int(b) for b in args.batches.split(",")),
                     chart=not args.no_chart)
+    if doc.get("chart_skipped"):
+        print(doc["chart_skipped"], file=sys.stderr)
     print(f"{len(doc['results'])} configurations -> {args.out}/energy_per_inference.json")
     return 0
 

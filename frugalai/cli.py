@@ -1,6 +1,7 @@
 """The ``frugalai`` command: a thin click group. Parse, build, call; no logic here.
 
-Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration or usage (with the key named).
+Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration or usage (with the key named),
+3 (``frugalai run``) events were lost (the outbox took no writes: disk full).
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import sys
 from datetime import datetime, timezone
 from typing import Any, Optional
@@ -41,6 +41,10 @@ def _setup_logging(verbose: bool) -> None:
         fmt = "%(asctime)s " + fmt
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=fmt,
                         stream=sys.stderr)
+    from frugalai.redact import RedactingFilter
+
+    for handler in logging.getLogger().handlers:  # journald never sees a password
+        handler.addFilter(RedactingFilter())
 
 
 @click.group()
@@ -68,6 +72,7 @@ def demo(seconds: float, hours: Optional[float], seed: int, corrupt_rate: float,
     """Emulated Linky meter on a pty -> anomaly model -> events, end to end."""
     from frugalai.demo import DemoOptions, run_demo
     from frugalai.events.codec import encode_binary, encode_json
+    from frugalai.footprint import ratio_text
 
     if scenario == "coastal":
         from frugalai.demo_coastal import main_coastal
@@ -91,17 +96,17 @@ def demo(seconds: float, hours: Optional[float], seed: int, corrupt_rate: float,
                    f"simulated hours in {seconds:.0f} s; events as they happen:")
     summary = run_demo(DemoOptions(sim_hours=hours, seconds=seconds, seed=seed,
                                    corrupt_rate=corrupt_rate), show)
-    if as_json:
-        click.echo(json.dumps({"summary": summary}, default=str))
-        return
     raw, up = summary["raw_bytes_read"], summary["upstream_bytes_binary"]
     assert isinstance(raw, int) and isinstance(up, int)
+    if as_json:
+        summary["upstream"] = ratio_text(raw, up)  # what `report --summary` prints too
+        click.echo(json.dumps({"summary": summary}, default=str))
+        return
     click.echo("summary:")
     click.echo(f"  readings {summary['readings']}, frames rejected {summary['frames_rejected']}"
                f" (corrupted on the wire: {summary['frames_corrupted_on_wire']})")
     click.echo(f"  events {summary['events']}, outbox {summary['outbox']}")
-    ratio = f"{raw / up:.0f}x less" if up else "nothing sent"
-    click.echo(f"  bytes upstream {up} (binary) vs raw bytes read {raw}: {ratio}")
+    click.echo(f"  {ratio_text(raw, up)}")
 
 
 @cli.command()
@@ -185,46 +190,42 @@ def models_group() -> None:
               show_default=True, help="TOML file (models_dir, public key, state dir).")
 @click.option("--name", default=None, help="Install under this name (default: the card's).")
 @click.option("--no-reload", is_flag=True, help="Do not ask the running service to reload.")
-def models_install(bundle: str, config: Any, name: Optional[str], no_reload: bool) -> None:
+@click.option("--allow-downgrade", is_flag=True,
+              help="Accept a signed bundle older than the installed version.")
+@click.option("--unit", default="frugalai", show_default=True,
+              help="systemd unit to reload when systemd runs the service.")
+def models_install(bundle: str, config: Any, name: Optional[str], no_reload: bool,
+                   allow_downgrade: bool, unit: str) -> None:
     """Verify BUNDLE, swap it in atomically, roll back if it fails to load or self-test."""
     from frugalai.service.models import install, parse_public_key
+    from frugalai.service.reload import reload_service
 
-    _, cfg = config
+    path, cfg = config
     done = install(bundle, cfg.gateway.models_dir, name=name,
-                   public_key=parse_public_key(cfg.models.public_key))
+                   public_key=parse_public_key(cfg.models.public_key),
+                   allow_downgrade=allow_downgrade, warn=lambda m: click.echo(m, err=True))
     verb = "installed" if done.changed else "already installed"
     click.echo(f"{done.name}: {verb} {done.version} ({done.path})")
     if done.changed and not no_reload:
-        click.echo(_reload_service(cfg.gateway.state_dir))
+        click.echo(reload_service(cfg.gateway.state_dir, path, unit))
 
 
 @models_group.command("rollback")
 @click.argument("name")
 @click.option("--config", "config", type=ConfigPath(), default="/etc/frugalai/gateway.toml",
               show_default=True, help="TOML file (models_dir, public key, state dir).")
-def models_rollback(name: str, config: Any) -> None:
+@click.option("--unit", default="frugalai", show_default=True,
+              help="systemd unit to reload when systemd runs the service.")
+def models_rollback(name: str, config: Any, unit: str) -> None:
     """Put the previous version of model NAME back."""
     from frugalai.service.models import parse_public_key, rollback
+    from frugalai.service.reload import reload_service
 
-    _, cfg = config
+    path, cfg = config
     done = rollback(cfg.gateway.models_dir, name,
                     public_key=parse_public_key(cfg.models.public_key))
     click.echo(f"{done.name}: rolled back to {done.version} ({done.path})")
-    click.echo(_reload_service(cfg.gateway.state_dir))
-
-
-def _reload_service(state_dir: str) -> str:
-    from frugalai.service.health.status import read_status
-
-    report = read_status(state_dir)
-    pid = report.get("pid")
-    if report.get("state") != "running" or not isinstance(pid, int):
-        return "no running service found; it will load the model at its next start"
-    try:
-        os.kill(pid, signal.SIGHUP)
-    except OSError as err:
-        return f"could not signal the service (pid {pid}): {err}; run: systemctl reload frugalai"
-    return f"asked the running service (pid {pid}) to reload"
+    click.echo(reload_service(cfg.gateway.state_dir, path, unit))
 
 
 @cli.group("config")
@@ -399,55 +400,134 @@ def evaluate_cmd(bundle: str, data_dir: str, backend: str, precision: str,
     click.echo(json.dumps(evaluate_bundle(model, Path(data_dir)), indent=2, default=str))
 
 
+def _state_dir_of(config: Any, state_dir: Optional[str]) -> Optional[str]:
+    """The state dir named by --state-dir, else by --config, else the default config's."""
+    if state_dir:
+        return state_dir
+    if config is not None:
+        return str(config[1].gateway.state_dir)
+    from frugalai.config import load_config
+
+    default = "/etc/frugalai/gateway.toml"
+    if os.path.isfile(default):
+        try:
+            return str(load_config(default).gateway.state_dir)
+        except ConfigError:
+            return None
+    return None
+
+
 @cli.command()
 @click.option("--quick", is_flag=True, help="Short windows: a smoke run, not for publication.")
-@click.option("--meter", default="estimate", show_default=True,
+@click.option("--meter", default=None,
               help="estimate[:board], rapl[:domains], hwmon[:name], ina219:/dev/i2c-N, pmic, "
-                   "um25c:/dev/rfcommN")
-@click.option("--out", type=click.Path(file_okay=False), default="benchmarks/results",
-              show_default=True)
+                   "um25c:/dev/rfcommN (default: [energy] meter of --config, else estimate). "
+                   "A board meter also measures the board's idle power for the report.")
+@click.option("--config", "config", type=ConfigPath(), default=None,
+              help="TOML file: results go to <state_dir>/results.")
+@click.option("--state-dir", type=click.Path(file_okay=False), default=None,
+              help="Write to <state-dir>/results (instead of --config).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Write here instead (default: <state_dir>/results).")
+@click.option("--publish", is_flag=True,
+              help="Write over the results shipped in this checkout (benchmarks/results).")
 @click.option("--models-dir", type=click.Path(file_okay=False), default=None,
               help="Bundles to measure (default: the shipped ones).")
 @click.option("--batches", default="1,32", show_default=True, help="Comma-separated batch sizes.")
-def bench(quick: bool, meter: str, out: str, models_dir: Optional[str], batches: str) -> None:
-    """Energy per inference of every shipped model x backend x precision x batch."""
+def bench(quick: bool, meter: Optional[str], config: Any, state_dir: Optional[str], out: Optional[str],
+          publish: bool, models_dir: Optional[str], batches: str) -> None:
+    """Energy per inference of every shipped model x backend x precision x batch.
+
+    Results (JSON, Markdown, HTML; PNG when matplotlib is installed) go to the state dir's
+    results directory, never over the shipped ones unless --publish."""
     from pathlib import Path
 
-    from frugalai.energy.bench import run_bench
+    from frugalai.energy.bench import results_dir, run_bench, shipped_results_dir
 
     try:
         sizes = tuple(int(b) for b in batches.split(","))
     except ValueError:
         raise click.BadParameter(f"expected integers like 1,32, got {batches!r}",
                                  param_hint="--batches") from None
-    doc = run_bench(Path(out), meter, quick=quick, models_dir=Path(_models_dir(models_dir)),
+    if publish and out:
+        raise click.UsageError("give --out or --publish, not both")
+    if publish:
+        target = shipped_results_dir()
+        if not target.parent.is_dir():
+            raise click.UsageError(f"--publish writes into a checkout's benchmarks/results; "
+                                   f"{target.parent} does not exist (an installed wheel)")
+    elif out:
+        target = Path(out)
+    else:
+        sd = _state_dir_of(config, state_dir)
+        if sd is None:
+            from frugalai.config import GatewayConfig
+
+            sd = GatewayConfig().state_dir
+        target = results_dir(sd)
+    if meter is None:
+        meter = config[1].energy.meter if config is not None else "estimate"
+    doc = run_bench(target, meter, quick=quick, models_dir=Path(_models_dir(models_dir)),
                     batches=sizes)
-    click.echo(f"{len(doc['results'])} configurations -> {out}/energy_per_inference.json")
+    if doc.get("chart_skipped"):
+        click.echo(doc["chart_skipped"], err=True)
+    click.echo(f"{len(doc['results'])} configurations -> {target}/energy_per_inference.json "
+               "(.md, .html)")
 
 
 @cli.command()
-@click.option("--config", "config", type=ConfigPath(), required=True, help="TOML file.")
+@click.option("--config", "config", type=ConfigPath(), default=None,
+              help="TOML file (default: the one the service in --state-dir runs).")
+@click.option("--state-dir", type=click.Path(file_okay=False), default=None,
+              help="State dir to read status.json and bench results from (default: the "
+                   "config's).")
 @click.option("--bench", "bench_path", type=click.Path(dir_okay=False), default=None,
-              help="energy_per_inference.json (default: [energy] bench_results).")
+              help="energy_per_inference.json (default: [energy] bench_results, then "
+                   "<state_dir>/results, then the checkout's).")
 @click.option("--summary", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="A run summary (frugalai demo --json) to take byte and event counts from.")
+              help="A run summary to take byte and event counts from: what `frugalai demo "
+                   "--json` prints (default: the service's status.json).")
 @click.option("--summary-hours", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Hours the summary covers (default: its simulated_hours).")
-@click.option("--out", type=click.Path(file_okay=False), default="report", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Output directory (default: <state_dir>/report).")
 @click.option("--no-html", is_flag=True, help="Markdown and JSON only.")
-def report(config: Any, bench_path: Optional[str], summary: Optional[str],
-           summary_hours: Optional[float], out: str, no_html: bool) -> None:
-    """The deployment's frugality report (Markdown, JSON and HTML with charts)."""
+def report(config: Any, state_dir: Optional[str], bench_path: Optional[str],
+           summary: Optional[str], summary_hours: Optional[float], out: Optional[str],
+           no_html: bool) -> None:
+    """The deployment's frugality report (Markdown, JSON and HTML with inline charts)."""
     from pathlib import Path
 
-    from frugalai.energy.report import write_report
+    from frugalai.config import load_config
+    from frugalai.energy.report import find_bench, write_report
+    from frugalai.service.health.status import read_status
 
-    _, cfg = config
-    paths = write_report(cfg, Path(bench_path or cfg.energy.bench_results), Path(out),
+    status = read_status(state_dir) if state_dir else None
+    if config is None:
+        cfg_path = (status or {}).get("config")
+        if not isinstance(cfg_path, str):
+            raise click.UsageError("give --config (or --state-dir of a service that has run)")
+        try:
+            config = (cfg_path, load_config(cfg_path))
+        except ConfigError as err:
+            raise click.UsageError(f"{cfg_path}: {err}") from None
+    path, cfg = config
+    sd = state_dir or str(cfg.gateway.state_dir)
+    if status is None and summary is None and Path(sd, "status.json").is_file():
+        status = read_status(sd)
+    bench_file = find_bench(cfg, bench_path, path)  # ConfigError: exit 2 with the message
+    paths = write_report(cfg, bench_file, Path(out) if out else Path(sd) / "report",
                          Path(summary) if summary else None, summary_hours,
-                         html_out=not no_html)
-    for kind, path in paths.items():
-        click.echo(f"{kind}: {path}")
+                         html_out=not no_html, status=status)
+    rep = json.loads(paths["json"].read_text())
+    click.echo(f"bench results: {bench_file}")
+    if rep.get("measured_bytes"):
+        click.echo(f"  {rep['measured_bytes']['text']}")
+    g = rep["gateway_energy"]
+    click.echo(f"  whole gateway: {g['kwh_per_year']:.3g} kWh/year, of which the AI "
+               f"(inference) {g['ai_share'] * 100:.2g} %")
+    for kind, p in paths.items():
+        click.echo(f"{kind}: {p}")
 
 
 def main() -> None:

@@ -24,6 +24,8 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import sys
 import typing
 from dataclasses import dataclass, field
@@ -79,6 +81,9 @@ class PolicyConfig:
     burst: int = _help("events allowed at once before the rate limit applies", default=3)
 
     def validate(self) -> None:
+        for key in ("on", "off"):
+            _in_range(self, key, -1e12, 1e12)
+        _in_range(self, "max_per_hour", 0, 3600)
         if self.off > self.on:
             raise ConfigError(f"must be <= on ({self.on}), got {self.off}", key="off")
         if self.debounce < 1:
@@ -102,6 +107,8 @@ class ProfileModelConfig:
     def validate(self) -> None:
         if self.slot_s <= 0 or 86400 % self.slot_s:
             raise ConfigError(f"must divide 86400, got {self.slot_s}", key="slot_s")
+        _in_range(self, "floor", 0, 1e12)
+        _in_range(self, "tz_offset_h", -12, 14)
         if not 1 <= self.min_history <= self.history:
             raise ConfigError(f"must be in 1..history ({self.history}), got "
                               f"{self.min_history}", key="min_history")
@@ -147,6 +154,7 @@ class FlowConfig:
         if self.decision not in ("model", "baseline"):
             raise ConfigError(f"must be 'model' or 'baseline', got {self.decision!r}",
                               key="decision")
+        _in_range(self, "threshold_m", -100, 100)
         if self.horizon_h is not None and self.horizon_h < 1:
             raise ConfigError(f"must be >= 1, got {self.horizon_h}", key="horizon_h")
         if not self.name or any(c in self.name for c in "/+#: "):
@@ -195,6 +203,7 @@ class ServiceConfig:
         for name in ("status_interval_s", "stop_timeout_s", "stall_s", "watchdog_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"must be > 0, got {getattr(self, name)}", key=name)
+            _in_range(self, name, 0, 86400, low_open=True)
         if self.prometheus_textfile and not self.prometheus_textfile.endswith(".prom"):
             raise ConfigError("node_exporter reads only *.prom files, got "
                               f"{self.prometheus_textfile!r}", key="prometheus_textfile")
@@ -217,8 +226,9 @@ class EnergyConfig:
                        "um25c:/dev/rfcommN", default="estimate")
     board: str = _help("board profile for estimates: auto, pi-zero-2w, pi-3b+, pi-4b, pi-5, "
                        "generic-x86", default="auto")
-    bench_results: str = _help("energy_per_inference.json to read figures from",
-                               default="benchmarks/results/energy_per_inference.json")
+    bench_results: str = _help("energy_per_inference.json to read figures from; empty: "
+                               "<state_dir>/results, then the results shipped in a checkout",
+                               default="")
     co2_g_per_kwh: float = _help("carbon intensity of the electricity, gCO2eq/kWh",
                                  default=32.0)
     co2_source: str = _help("where the carbon factor comes from",
@@ -231,6 +241,25 @@ class EnergyConfig:
                                       default=30.0)
     events_per_day: float = _help("expected events per day per flow, when no run summary "
                                   "is given", default=4.0)
+    electricity_eur_per_kwh: float = _help(
+        "electricity price, EUR/kWh incl. taxes (check your contract)", default=0.2016)
+    electricity_price_source: str = _help(
+        "where the electricity price comes from",
+        default="default: EDF regulated tariff (tarif bleu) option base, 1 Feb 2025, order of "
+                "magnitude; a territory's own contract differs: check it")
+    cellular_eur_per_mb: float = _help(
+        "cellular data price, EUR per MB (check your contract)", default=0.10)
+    cellular_price_source: str = _help(
+        "where the cellular data price comes from",
+        default="default: order of magnitude of pay-as-you-go M2M SIM offers in Europe "
+                "(2024), unverified: check your contract")
+    storage_uj_per_write: float = _help(
+        "energy of one outbox write (a synced SQLite transaction), uJ",
+        default=3200.0)
+    storage_source: str = _help(
+        "where the storage write energy comes from",
+        default="estimate: ~4 ms per synced SQLite transaction (benchmarks/results/outbox.json, "
+                "x86 ext4) x 0.8 W per busy Pi 4 core; measure on the SD card for a real figure")
 
     def validate(self) -> None:
         if self.co2_g_per_kwh < 0:
@@ -240,9 +269,17 @@ class EnergyConfig:
                               f"{self.co2_basis!r}", key="co2_basis")
         if not 0 <= self.lora_dr <= 6:
             raise ConfigError(f"must be 0-6 (EU868 LoRa), got {self.lora_dr}", key="lora_dr")
-        for key in ("radio_tx_w", "fair_use_s_per_day", "events_per_day"):
+        for key in ("radio_tx_w", "fair_use_s_per_day", "events_per_day",
+                    "electricity_eur_per_kwh", "cellular_eur_per_mb", "storage_uj_per_write"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"must be >= 0, got {getattr(self, key)}", key=key)
+        _in_range(self, "co2_g_per_kwh", 0, 5000)
+        _in_range(self, "radio_tx_w", 0, 10)
+        _in_range(self, "fair_use_s_per_day", 0, 86400)
+        _in_range(self, "events_per_day", 0, 1e7)
+        _in_range(self, "electricity_eur_per_kwh", 0, 100)
+        _in_range(self, "cellular_eur_per_mb", 0, 1000)
+        _in_range(self, "storage_uj_per_write", 0, 1e9)
 
 
 @dataclass(frozen=True)
@@ -266,6 +303,19 @@ class Config:
         if dupes:
             raise ConfigError(f"flow names must be unique; repeated: {', '.join(dupes)}",
                               key="flow")
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _in_range(obj: Any, key: str, low: float, high: float, *, low_open: bool = False) -> None:
+    """ConfigError naming ``key`` unless ``low <= value <= high`` (``low < value`` if open)."""
+    value = getattr(obj, key)
+    if value is None:
+        return
+    if (value <= low if low_open else value < low) or value > high:
+        bound = f"> {low:g}" if low_open else f">= {low:g}"
+        raise ConfigError(f"must be {bound} and <= {high:g}, got {value!r}", key=key)
 
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
@@ -296,10 +346,20 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"expected a number, got {_describe(value)}", key=key)
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # a TOML integer beyond a float's range
+            number = math.inf
+        if not math.isfinite(number):  # nan compares false with every bound: never alarms
+            raise ConfigError(f"expected a finite number, got {value!r}", key=key)
+        return number
     if tp in (int, str, bool):
         if type(value) is not tp:
             raise ConfigError(f"expected {_TYPE_NAMES[tp]}, got {_describe(value)}", key=key)
+        if tp is str and _CONTROL.search(value):
+            # a newline in a path would start a new line in the systemd unit (User=root)
+            raise ConfigError(f"control characters (newline, tab...) are not allowed, got "
+                              f"{value!r}", key=key)
         return value
     raise TypeError(f"unsupported config type {tp!r} at {key}")  # a schema bug, not user input
 

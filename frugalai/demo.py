@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from frugalai.config import FlowConfig, PolicyConfig
+from frugalai.energy.worth import WindowLog, run_worth
 from frugalai.events.codec import BINARY_SIZE
 from frugalai.events.event import Event
 from frugalai.pipeline import Flow, Pipeline
@@ -79,8 +80,15 @@ def run_demo(options: DemoOptions, on_event: Callable[[Event], None]) -> dict[st
     source = SerialSource(meter.path, sensor="linky", protocol="tic", mode="historique",
                           clock=meter.gateway_clock)
     meter.lockstep_with(lambda: source.stats.bytes_read)
-    flow = Flow(flow_config, source, scorer)
-    pipeline = Pipeline([flow], Outbox(state / "outbox.sqlite"), sinks=[], on_event=on_event)
+    log = WindowLog(scorer)  # what the alarms were worth (frugalai.energy.worth)
+    delivered: list[Event] = []
+
+    def deliver(event: Event) -> None:
+        delivered.append(event)
+        on_event(event)
+
+    flow = Flow(flow_config, source, log)
+    pipeline = Pipeline([flow], Outbox(state / "outbox.sqlite"), sinks=[], on_event=deliver)
     stop = threading.Event()
     try:
         source.open()  # plugged in before the meter speaks: pyserial flushes input on open
@@ -99,5 +107,6 @@ def run_demo(options: DemoOptions, on_event: Callable[[Event], None]) -> dict[st
         "frames_corrupted_on_wire": meter.frames_corrupted,
         "binary_event_bytes": BINARY_SIZE,
         "state_dir": str(state),
+        "alarm_windows": run_worth(log, delivered),
     })
     return summary

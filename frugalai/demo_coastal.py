@@ -30,6 +30,7 @@ from typing import Any, Callable, Optional
 
 from frugalai.config import FlowConfig
 from frugalai.events.event import Event
+from frugalai.footprint import ratio_text, summary_bytes
 from frugalai.pipeline import Flow, Pipeline
 from frugalai.sim.clock import SimClock
 from frugalai.sim.coastal_node import CoastalNode, TideModel
@@ -199,8 +200,9 @@ def main_coastal(*, seconds: float, hours: float, seed: int, corrupt_rate: float
              f"-> gateway -> emulated RN2483 LoRaWAN, {hours / 24:.0f} simulated days in "
              f"{seconds:.0f} s; flood level {options.threshold_m} m:")
     summary = run_coastal_demo(options, show, encode, decode)
+    upstream = ratio_text(*summary_bytes(summary))  # the line status and report print too
     if as_json:
-        echo(json.dumps({"summary": summary}, default=str))
+        echo(json.dumps({"summary": {**summary, "upstream": upstream}}, default=str))
         return
     flow = summary["flows"]["tide"]
     up = next(iter(summary["uplinks"].values()))
@@ -214,3 +216,4 @@ def main_coastal(*, seconds: float, hours: float, seed: int, corrupt_rate: float
          f"{up['airtime_24h_s']:.2f} s of the {up['budget_s']:.0f} s daily budget in the last "
          f"24 h; events delayed by duty cycle/budget {up['events_delayed']}, still waiting "
          f"{up['events_waiting']}")
+    echo(f"  {upstream}")

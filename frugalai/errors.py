@@ -6,9 +6,18 @@ needs to know these. Each message says what was expected and what was received.
 
 from __future__ import annotations
 
+from frugalai.redact import redact
+
 
 class FrugalError(Exception):
-    """Base of every error frugalai raises on purpose."""
+    """Base of every error frugalai raises on purpose.
+
+    Its text never shows a secret: an URL password or a ``password=`` option value is
+    replaced by ``***`` (:func:`frugalai.redact.redact`), whatever message a raiser built.
+    """
+
+    def __str__(self) -> str:
+        return redact(super().__str__())
 
 
 class ConfigError(FrugalError):
@@ -20,8 +29,8 @@ class ConfigError(FrugalError):
 
     def __init__(self, message: str, key: str | None = None) -> None:
         self.key = key
-        self.reason = message
-        super().__init__(f"{key}: {message}" if key else message)
+        self.reason = redact(message)  # the args too: repr() and pickles stay clean
+        super().__init__(f"{key}: {self.reason}" if key else self.reason)
 
 
 class DecodeError(FrugalError, ValueError):

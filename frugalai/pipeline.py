@@ -24,6 +24,7 @@ from frugalai.events.event import Event
 from frugalai.events.policy import Hysteresis, RateLimit, SummaryAccumulator
 from frugalai.features.profile import DailyProfile
 from frugalai.features.window import WindowAggregator, WindowStats
+from frugalai.lograte import LogRate
 from frugalai.reading import Reading
 from frugalai.sources import open_source
 from frugalai.sources.base import Source
@@ -259,6 +260,8 @@ class Pipeline:
     lost_by_sensor: Counter[str] = field(default_factory=Counter)
     _held: deque[Event] = field(default_factory=deque)
     _held_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: repeated faults (uplink down, outbox unwritable, losses) logged once, then counted.
+    _lograte: LogRate = field(default_factory=lambda: LogRate(log))
 
     @classmethod
     def from_config(
@@ -319,8 +322,9 @@ class Pipeline:
                 try:
                     return self.outbox.append_many(events)
                 except OutboxError as err:
-                    log.error("outbox cannot store events (%s): holding them in memory "
-                              "(up to %d) and retrying", err, self.held_max)
+                    self._lograte.error("store", "outbox cannot store events (%s): holding "
+                                        "them in memory (up to %d) and retrying", err,
+                                        self.held_max)
             self._held.extend(events)
             over = len(self._held) - self.held_max
             if over > 0:
@@ -336,8 +340,9 @@ class Pipeline:
         self._held.clear()
         self._held.extend(kept)
         self.lost += n
-        log.error("LOST %d event(s): the outbox takes no writes and %d are held in memory "
-                  "(%d lost so far)", n, self.held_max, self.lost)
+        self._lograte.error("lost", "LOST %d event(s): the outbox takes no writes and %d are "
+                            "held in memory (%d lost so far)", n, self.held_max, self.lost,
+                            count=n)
 
     def retry_held(self) -> int:
         """Store the held events if the outbox takes writes again; return how many."""
@@ -350,6 +355,8 @@ class Pipeline:
             except OutboxError:
                 return 0
             self._held.clear()
+        self._lograte.end("store")
+        self._lograte.end("lost")
         log.warning("outbox writable again: stored %d held event(s)", len(batch))
         return len(batch)
 
@@ -400,9 +407,9 @@ class Pipeline:
                 try:
                     sent = sink.send(todo)
                 except UplinkError as err:
-                    # An outage lasts: say it once, not every flush.
-                    (log.debug if str(err) == self._last_uplink_error else log.warning)(
-                        "uplink failed, events stay in the outbox: %s", err)
+                    # An outage lasts: say it once, then a count every few minutes.
+                    self._lograte.warning(f"uplink:{i}", "uplink failed, events stay in the "
+                                          "outbox: %s", err)
                     self._last_uplink_error = str(err)
                     failed = True
                     continue
@@ -412,6 +419,8 @@ class Pipeline:
             if not delivered:
                 return total
             if self._last_uplink_error and not failed:
+                for i in range(len(self.sinks)):
+                    self._lograte.end(f"uplink:{i}")
                 log.info("uplink back: delivering %d pending event(s)", self.outbox.depth())
                 self._last_uplink_error = ""
             self.outbox.mark_sent(delivered)
@@ -464,6 +473,7 @@ class Pipeline:
 
     def close(self) -> None:
         self.retry_held()
+        self._lograte.flush()
         if self._held:
             self.lost += len(self._held)
             log.error("LOST %d event(s) held in memory at exit: the outbox %s takes no writes",

@@ -16,6 +16,7 @@ from typing import Any, Callable, cast
 from urllib.parse import parse_qsl, urlsplit
 
 from frugalai.errors import ConfigError
+from frugalai.redact import redact
 
 Factory = Callable[..., Any]
 
@@ -108,13 +109,14 @@ def split_url(url: str, *, key: str | None = None) -> tuple[str, str, dict[str, 
     ('replay', 'data.csv', {'speed': '60'})
     """
     if "://" not in url:
-        raise ConfigError(f"expected a URL like scheme://...?option=value, got {url!r}", key=key)
+        raise ConfigError(f"expected a URL like scheme://...?option=value, got {redact(url)!r}",
+                          key=key)
     parts = urlsplit(url)
     rest = parts.netloc + parts.path
     options: dict[str, str] = {}
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
         if name in options:
-            raise ConfigError(f"option {name!r} given twice in {url!r}", key=key)
+            raise ConfigError(f"option {name!r} given twice in {redact(url)!r}", key=key)
         options[name] = value
     return parts.scheme, rest, options
 
@@ -134,6 +136,7 @@ def check_options(
     if unknown:
         listing = "; ".join(f"{k}: {v}" for k, v in allowed.items())
         raise ConfigError(
-            f"unknown option(s) {', '.join(unknown)} in {url!r}; known options: {listing}",
+            f"unknown option(s) {', '.join(unknown)} in {redact(url)!r}; known options: "
+            f"{listing}",
             key=key,
         )

@@ -273,7 +273,9 @@ def test_report_files_and_cli(tmp_path: Path) -> None:
     assert "run summary" in md and "fair-use budget of 30 s/day" in md
     assert "the board itself (pi-4b, ~3.1 W idle" in md
     html_text = (out / "frugality_report.html").read_text()
-    assert "<table>" in html_text and html_text.count("data:image/png;base64,") == 1
+    # the charts are inline SVG (no matplotlib); the bench has no PNG here: nothing embedded
+    assert "<table>" in html_text and html_text.count("<svg") == 4
+    assert "data:image/png;base64," not in html_text and "src=\"http" not in html_text
     rep = json.loads((out / "frugality_report.json").read_text())
     assert rep["co2"]["g_per_kwh"] == 56.0
 
@@ -357,6 +359,7 @@ def test_report_raw_stream_unknown_for_non_serial_sources(tmp_path: Path) -> Non
     assert rep["flows"][0]["raw_bytes_per_day"] is None
     md = to_markdown(rep)
     assert "| tide | unknown (not a serial line) | 44 | unknown |" in md
+    assert "raw bytes unknown (not counted) for: tide: a lower bound" in md
     assert "not benchmarked" in md
 
 

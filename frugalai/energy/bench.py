@@ -25,6 +25,29 @@ from frugalai.energy.harness import HarnessConfig, idle_power, run_isolated
 from frugalai.energy.radio import DEFAULT_TX_SOURCE, DEFAULT_TX_W, uplink_uj
 from frugalai.errors import FrugalError
 
+RESULTS_NAME = "results"
+#: the one line a user reads when the picture is skipped.
+NO_MATPLOTLIB = ("PNG chart skipped: matplotlib is not installed (pip install 'frugalai[bench]');"
+                 " the HTML page has its chart inline (SVG)")
+
+
+def results_dir(state_dir: str | Path) -> Path:
+    """Where ``frugalai bench`` writes by default, and ``report`` looks first."""
+    return Path(state_dir) / RESULTS_NAME
+
+
+def shipped_results_dir() -> Path:
+    """``benchmarks/results`` of a checkout (absent from an installed wheel)."""
+    return Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+
+
+def have_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
 
 def bundle_specs(models_dir: Path, batches: tuple[int, ...]) -> list[dict[str, Any]]:
     """A spec per shipped bundle x backend x precision x batch, from the cards' ``artifacts``.
@@ -110,7 +133,8 @@ def run_bench(out_dir: Path, meter_spec: str = "estimate", quick: bool = False,
               specs: Optional[list[dict[str, Any]]] = None, models_dir: Path = Path("models"),
               batches: tuple[int, ...] = (1, 32), drs: tuple[int, ...] = (5, 0),
               tx_w: float = DEFAULT_TX_W, chart: bool = True) -> dict[str, Any]:
-    """Run the matrix; write JSON + Markdown (+ PNG); return the JSON document."""
+    """Run the matrix; write JSON, Markdown, HTML (chart inline, SVG) and, when matplotlib is
+    installed, a PNG; return the JSON document (``chart_skipped`` says why a PNG is absent)."""
     config = HarnessConfig.quick() if quick else HarnessConfig()
     specs = specs if specs is not None else default_specs(models_dir, batches)
     with open_meter(meter_spec) as meter:
@@ -166,10 +190,29 @@ def run_bench(out_dir: Path, meter_spec: str = "estimate", quick: bool = False,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "energy_per_inference.json").write_text(json.dumps(doc, indent=1) + "\n")
-    (out_dir / "energy_per_inference.md").write_text(markdown(doc))
-    if chart:
+    md = markdown(doc)
+    (out_dir / "energy_per_inference.md").write_text(md)
+    from frugalai.energy.report import to_html
+
+    (out_dir / "energy_per_inference.html").write_text(
+        to_html(md + "\n<!-- chart: bench -->\n", {"bench": svg_chart(doc)},
+                title="frugalai: energy per inference"))
+    if chart and have_matplotlib():
         write_chart(doc, out_dir / "energy_per_inference.png")
+    elif chart:
+        doc["chart_skipped"] = NO_MATPLOTLIB
     return doc
+
+
+def svg_chart(doc: dict[str, Any]) -> str:
+    """µJ/inference of every configuration, log scale, inline SVG."""
+    from frugalai.energy import svgchart
+
+    rows = doc["results"]
+    return svgchart.hbar([f"{r['model']} {r['backend']} {r['precision']} b{r['batch']}"
+                          for r in rows], [r["uj_per_inference"] for r in rows],
+                         "µJ per inference", "Energy per inference (median of windows, idle "
+                         "subtracted), log scale", log=True)
 
 
 def _fmt(x: float) -> str:

@@ -1,11 +1,17 @@
-"""The deployment's frugality report: energy, carbon, bytes and airtime per day, and the AFNOR
-Spec 2314 "IA frugale" comparison of each model with its simple non-AI baseline.
+"""The deployment's frugality report: the whole gateway's energy, three scenarios side by side,
+what the anomalies were worth, bytes and airtime, and the AFNOR Spec 2314 "IA frugale"
+comparison of each model with its simple non-AI baseline.
 
-Inputs: the TOML config (flows, ``[energy]`` settings), the benchmark results
-(``energy_per_inference.json``), optionally a run summary (``frugalai demo --json`` or the
-pipeline's summary) to take real byte and event counts from; otherwise configured rates are used
-and the report says so. Model accuracy and baseline metrics come from the bundles' cards; keys
+Inputs: the TOML config (flows, ``[energy]`` settings with the prices and the carbon factor),
+the benchmark results (found from any directory: ``<state_dir>/results`` first), and the
+counts of a real run: a run summary (what ``frugalai demo --json`` prints) or the service's
+``status.json``; otherwise configured rates are used and the report says so. Every byte, ratio
+and energy figure is computed by :mod:`frugalai.footprint`, the same code ``demo`` and
+``status`` print from. Model accuracy and baseline metrics come from the bundles' cards; keys
 that are absent are reported as absent, never invented.
+
+Output: Markdown, JSON and one self-contained HTML page whose charts are inline SVG (no
+matplotlib needed, no external asset).
 """
 
 from __future__ import annotations
@@ -20,13 +26,31 @@ from typing import Any, Optional
 from urllib.parse import parse_qsl, urlsplit
 
 from frugalai.config import Config, FlowConfig
+from frugalai.energy import svgchart
 from frugalai.energy.base import MeterError
+from frugalai.energy.bench import results_dir, shipped_results_dir
 from frugalai.energy.estimate import get_profile
 from frugalai.energy.radio import uplink_uj
 from frugalai.errors import ConfigError
+from frugalai.footprint import (
+    DAYS_PER_YEAR,
+    EVENT_BYTES,
+    Board,
+    Costs,
+    FlowCounts,
+    Prices,
+    alarm_excess,
+    co2_kg,
+    electricity_eur,
+    gateway_day,
+    kwh,
+    ratio_text,
+    scenarios,
+    summary_bytes,
+    upstream_ratio,
+)
 from frugalai.protocols.lorawan import lorawan_time_on_air
 
-EVENT_BYTES = 11  # frugalai.events.codec.BINARY_SIZE (kept literal: the codec is pure anyway)
 #: default line rates of serial protocols when the URL gives no baud (TIC historique 1200).
 PROTOCOL_BAUD = {"tic": 1200}
 
@@ -54,8 +78,11 @@ def raw_bytes_per_day(flow: FlowConfig) -> Optional[float]:
 
 
 def find_card(models_dir: Path, model: str) -> Optional[dict[str, Any]]:
-    """The card of a bundle named or pathed by ``model``; None when there is none."""
-    for d in (Path(model), models_dir / model):
+    """The card of a bundle named or pathed by ``model`` (then the shipped bundles); None when
+    there is none."""
+    from frugalai.runtime.model import shipped_models_dir
+
+    for d in (Path(model), models_dir / model, shipped_models_dir() / model):
         if (d / "card.json").is_file():
             try:
                 card: dict[str, Any] = json.loads((d / "card.json").read_text())
@@ -221,55 +248,144 @@ def _profile_dict(name: Optional[str]) -> Optional[dict[str, Any]]:
 
 
 def _summary_counts(summary: Optional[dict[str, Any]], flow: str,
-                    n_flows: int) -> Optional[tuple[float, float]]:
-    """(events, raw bytes) of ``flow`` in a run summary; totals only if it is the only flow."""
+                    n_flows: int) -> Optional[tuple[float, float, float]]:
+    """(events, raw bytes, readings) of ``flow`` in a run summary or a service status; totals
+    only if it is the only flow."""
     if not summary:
         return None
     per_flow = summary.get("flows", {}).get(flow)
     if isinstance(per_flow, dict) and "events" in per_flow:
-        return float(per_flow["events"]), float(per_flow.get("bytes_read", 0))
+        return (float(per_flow["events"]), float(per_flow.get("bytes_read", 0)),
+                float(per_flow.get("readings", 0)))
     if n_flows == 1 and "events" in summary:
-        return float(summary["events"]), float(summary.get("raw_bytes_read", 0))
+        return (float(summary["events"]), float(summary.get("raw_bytes_read", 0)),
+                float(summary.get("readings", 0)))
     return None
+
+
+def flow_counts(flow: FlowConfig, events_per_day: float, summary: Optional[dict[str, Any]],
+                hours: Optional[float], n_flows: int, source: str) -> FlowCounts:
+    """What ``flow`` read and sent: counted by a run when there is one, else configured."""
+    counts = _summary_counts(summary, flow.name, n_flows)
+    if counts is not None and hours:
+        events, raw, readings = counts
+        return FlowCounts(raw, readings, events, float(hours), True, source)
+    capacity = raw_bytes_per_day(flow)
+    return FlowCounts(capacity if capacity is not None else -1.0, 0.0, events_per_day, 24.0,
+                      False, "configured rates")
+
+
+def board_figures(e: Any, bench: dict[str, Any]) -> tuple[Optional[Board], str]:
+    """The board's power: the benchmark's idle reading when a board meter took it, else the
+    profile's idle and full-load figures with their source; None when neither is known."""
+    meter = bench.get("meter", {})
+    if not meter.get("estimated") and str(meter.get("scope", "")).startswith("board") \
+            and isinstance(bench.get("idle_w"), (int, float)):
+        idle = float(bench["idle_w"])
+        return Board(meter.get("meter", "meter"), idle, idle, True,
+                     f"measured: idle power read by {meter.get('label') or meter.get('meter')} "
+                     f"during the benchmark of {bench.get('created')}"), ""
+    try:
+        p = get_profile(e.board if e.board != "auto" else None)
+    except MeterError as err:
+        return None, str(err)
+    if p.idle_w <= 0:
+        return None, (f"the {p.name} profile has no board power figure: set [energy] board "
+                      f"(pi-4b, pi-5...) or a board meter to count the gateway itself")
+    return Board(p.name, p.idle_w, p.idle_w + p.cores * p.active_w_per_core, False,
+                 f"estimated ({p.name} profile): {p.source}"), ""
+
+
+def card_alarms(card: Optional[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Missed and false alarms of the model and of its non-AI baseline, as the card records
+    them (held-out period); a side the card does not record is absent."""
+    if not card or not isinstance(card.get("metrics"), dict):
+        return {}
+    m = card["metrics"]
+    out: dict[str, dict[str, Any]] = {}
+    val = m.get("validation")
+    if isinstance(val, dict):  # classifier: flood episodes over the validation years
+        years = str(val.get("years", ""))
+        rows = (val.get("baseline") or {}).get("rows")
+        for side, key in (("model", "model_fp32"), ("baseline", "baseline")):
+            ep = (val.get(key) or {}).get("flood_events")
+            if not isinstance(ep, dict):
+                continue
+            predicted = ep["predicted_episodes"]
+            false = round(predicted * (1 - ep["episode_precision"]))
+            out[side] = {"unit": "flood episodes", "period": f"validation {years}",
+                         "years": (rows / 8766) if isinstance(rows, (int, float)) else None,
+                         "events": ep["episodes"], "missed": ep["episodes"] - ep[
+                             "episodes_detected"], "false": false, "alarms": predicted}
+        if "baseline" in out:
+            out["baseline"]["method"] = card.get("baseline") or "baseline rule"
+        return out
+    fp32 = m.get("fp32")
+    if isinstance(fp32, dict) and "labelled_days" in fp32:
+        missed = fp32.get("labelled_days_missed", [])
+        days = fp32.get("days_scored")
+        out["model"] = {"unit": "labelled anomalous days",
+                        "period": f"{days} days scored" if days else "training data",
+                        "years": days / 365 if isinstance(days, (int, float)) else None,
+                        "events": fp32["labelled_days"],
+                        "missed": len(missed) if isinstance(missed, list) else missed,
+                        "false": fp32.get("false_alarm_days_total"),
+                        "alarms": len(fp32.get("labelled_days_alarmed", []))
+                        + int(fp32.get("false_alarm_days_total") or 0)}
+    rule = m.get("fixed_thresholds_rule")
+    if isinstance(rule, dict) and "labelled_days" in rule:
+        days = rule.get("days_scored")
+        out["baseline"] = {"unit": "labelled anomalous days",
+                           "period": f"{days} days scored" if days else "training data",
+                           "years": days / 365 if isinstance(days, (int, float)) else None,
+                           "events": rule["labelled_days"],
+                           "missed": rule["labelled_days_missed"],
+                           "false": rule["false_alarm_days_total"],
+                           "alarms": rule["labelled_days"] - rule["labelled_days_missed"]
+                           + rule["false_alarm_days_total"],
+                           "method": rule.get("method", "fixed thresholds")}
+    return out
 
 
 def build_report(config: Config, bench: dict[str, Any], summary: Optional[dict[str, Any]] = None,
                  summary_hours: Optional[float] = None,
-                 models_dir: Optional[Path] = None) -> dict[str, Any]:
+                 models_dir: Optional[Path] = None, summary_source: str = "run summary",
+                 ) -> dict[str, Any]:
     """Every figure of the report as data (the Markdown and HTML are views of it)."""
     e = config.energy
     models_dir = models_dir or Path(config.gateway.models_dir)
     meter = bench.get("meter", {})
     encode = next((r for r in bench.get("results", []) if r.get("model") == "encode-binary"), None)
-    hours = summary_hours or (summary or {}).get("simulated_hours")
-    scale = 24.0 / float(hours) if summary and hours else None
+    hours = summary_hours or run_hours(summary)
     flows: list[dict[str, Any]] = []
+    costed: list[tuple[FlowCounts, float, float]] = []
+    alarms: dict[str, dict[str, Any]] = {}
+    target = _target_board(e.board, meter)
+    enc_uj = encode["uj_per_inference"] if encode else 0.0
+    if encode and target and target in encode.get("rescaled", {}):
+        enc_uj = encode["rescaled"][target]["with_assumed_slowdown_uj"]
+    radio = uplink_uj(EVENT_BYTES, e.lora_dr, e.radio_tx_w)
     for flow in config.flow:
         inferences = 86400 / flow.window_s
         row = bench_row(bench, flow.model, flow.backend, flow.precision)
         card = find_card(models_dir, flow.model)
         metrics, baseline = card_metrics(card)
-        counts = _summary_counts(summary, flow.name, len(config.flow))
-        if scale is not None and counts is not None:
-            events, raw = counts[0] * scale, counts[1] * scale
-            up_src = "run summary"
-            raw_opt: Optional[float] = raw
-        else:
-            events = e.events_per_day
-            raw_opt = raw_bytes_per_day(flow)
-            up_src = "configured rates"
+        counts = flow_counts(flow, e.events_per_day, summary, hours, len(config.flow),
+                             summary_source)
+        events = counts.events_per_day
         up = events * EVENT_BYTES
-        airtime = events * lorawan_time_on_air(EVENT_BYTES, e.lora_dr)
         uj = row["uj_per_inference"] if row else None
-        target = _target_board(e.board, meter)
         if row and target and target in row.get("rescaled", {}):
             uj = row["rescaled"][target]["with_assumed_slowdown_uj"]
-        enc_uj = encode["uj_per_inference"] if encode else 0.0
-        if encode and target and target in encode.get("rescaled", {}):
-            enc_uj = encode["rescaled"][target]["with_assumed_slowdown_uj"]
-        radio = uplink_uj(EVENT_BYTES, e.lora_dr, e.radio_tx_w)
         j_inf = (uj or 0.0) * inferences / 1e6
         j_ev = events * (enc_uj + radio) / 1e6
+        raw_day = counts.raw_bytes_per_day if counts.raw_bytes >= 0 else None
+        costed.append((FlowCounts(max(counts.raw_bytes, 0.0), counts.readings, counts.events,
+                                  counts.hours, counts.measured, counts.source),
+                       inferences, uj or 0.0))
+        flow_alarms = card_alarms(card)
+        if flow_alarms and not alarms:
+            alarms = {side: {**v, "flow": flow.name} for side, v in flow_alarms.items()}
         flows.append({
             "flow": flow.name, "model": flow.model, "decision": flow.decision,
             "inferences_per_day": inferences,
@@ -278,40 +394,129 @@ def build_report(config: Config, bench: dict[str, Any], summary: Optional[dict[s
             "j_per_day_inference": j_inf, "events_per_day": events,
             "uj_per_event_radio": radio, "uj_per_event_encode": enc_uj,
             "j_per_day_events": j_ev, "j_per_day": j_inf + j_ev,
-            "raw_bytes_per_day": raw_opt, "upstream_bytes_per_day": up, "bytes_source": up_src,
-            "airtime_s_per_day": airtime,
+            "raw_bytes_per_day": raw_day, "upstream_bytes_per_day": up,
+            "bytes_source": counts.source, "bytes_measured": counts.measured,
+            "upstream_ratio": upstream_ratio(raw_day, up) if raw_day is not None else None,
+            "airtime_s_per_day": events * lorawan_time_on_air(EVENT_BYTES, e.lora_dr),
             "metrics": metrics, "baseline": baseline, "has_card": card is not None,
-            "comparison": compare(metrics, baseline),
+            "comparison": compare(metrics, baseline), "alarms": flow_alarms,
             "model_bytes": row["model_bytes"] if row else None,
         })
     j_day = sum(f["j_per_day"] for f in flows)
     wh_day = j_day / 3600
     airtime = sum(f["airtime_s_per_day"] for f in flows)
-    profile_name = e.board if e.board != "auto" else None
-    try:
-        board = get_profile(profile_name)
-        idle = {"profile": board.name, "idle_w": board.idle_w,
-                "wh_per_day": board.idle_w * 24, "source": board.source}
-    except MeterError:  # the board context is informative only
-        idle = None
+    prices = Prices(e.co2_g_per_kwh, e.electricity_eur_per_kwh, e.cellular_eur_per_mb)
+    board, board_note = board_figures(e, bench)
+    costs = Costs(enc_uj, e.storage_uj_per_write, e.radio_tx_w, e.lora_dr)
+    gw_board = board or Board("unknown", 0.0, 0.0, False, board_note)
+    day = gateway_day(gw_board, costed, costs)
+    base_rate = _baseline_event_factor(alarms)
+    events_day = sum(c.events_per_day for c, _, _ in costed)
+    scen = scenarios(gw_board, costed, costs, e.fair_use_s_per_day,
+                     None if base_rate is None else events_day * base_rate, alarms)
+    unknown = [f["flow"] for f in flows if f["raw_bytes_per_day"] is None]
+    scen_rows = [sc.as_dict(prices) for sc in scen]
+    if unknown:
+        scen_rows[1]["notes"].append(f"raw bytes unknown (not counted) for: {', '.join(unknown)}"
+                                     ": a lower bound")
+    raw_total, up_total = summary_bytes(summary) if summary else (0.0, 0.0)
+    k_year = kwh(day.total) * DAYS_PER_YEAR
     return {
         "gateway": config.gateway.id,
         "created": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "meter": meter, "bench_created": bench.get("created"),
         "bench_quick": bool(bench.get("method", {}).get("quick")),
         "flows": flows,
-        "rescaled_to": (_profile_dict(_target_board(e.board, meter))
-                        if _target_board(e.board, meter) else None),
+        "rescaled_to": _profile_dict(target) if target else None,
         "j_per_day": j_day, "wh_per_day": wh_day, "wh_per_year": wh_day * 365,
         "co2": {"g_per_kwh": e.co2_g_per_kwh, "source": e.co2_source, "year": e.co2_year,
                 "basis": e.co2_basis, "g_per_day": wh_day / 1000 * e.co2_g_per_kwh,
                 "g_per_year": wh_day * 365 / 1000 * e.co2_g_per_kwh},
+        "prices": {"electricity_eur_per_kwh": e.electricity_eur_per_kwh,
+                   "electricity_source": e.electricity_price_source,
+                   "cellular_eur_per_mb": e.cellular_eur_per_mb,
+                   "cellular_source": e.cellular_price_source,
+                   "storage_uj_per_write": e.storage_uj_per_write,
+                   "storage_source": e.storage_source},
         "lora": {"dr": e.lora_dr, "airtime_s_per_day": airtime,
                  "fair_use_s_per_day": e.fair_use_s_per_day,
                  "share": airtime / e.fair_use_s_per_day if e.fair_use_s_per_day else None,
                  "tx_w": e.radio_tx_w},
-        "board": idle,
+        "board": None if board is None else {
+            "profile": board.name, "idle_w": board.idle_w, "active_w": board.active_w,
+            "measured": board.measured, "wh_per_day": board.idle_w * 24,
+            "source": board.source},
+        "board_note": board_note,
+        "gateway_energy": {**day.as_dict(), "kwh_per_day": kwh(day.total),
+                           "kwh_per_year": k_year, "co2_kg_per_year": co2_kg(k_year, prices),
+                           "eur_per_year": electricity_eur(k_year, prices)},
+        "scenarios": scen_rows,
+        "measured_bytes": None if not summary else {
+            "source": summary_source, "raw_bytes_read": raw_total,
+            "upstream_bytes": up_total, "ratio": upstream_ratio(raw_total, up_total),
+            "text": ratio_text(raw_total, up_total)},
+        "anomaly_worth": _worth(summary, prices),
+        "counts_hours": float(hours) if summary and hours else None,
+        "bench_rows": len(bench.get("results", [])),
     }
+
+
+def run_hours(summary: Optional[dict[str, Any]]) -> Optional[float]:
+    """Hours a run summary covers: the Linky demo's ``simulated_hours``, the coastal demo's
+    ``simulated_days``, a service status's ``hours``."""
+    s = summary or {}
+    if s.get("simulated_hours"):
+        return float(s["simulated_hours"])
+    if s.get("simulated_days"):
+        return float(s["simulated_days"]) * 24
+    return float(s["hours"]) if s.get("hours") else None
+
+
+def _baseline_event_factor(alarms: dict[str, dict[str, Any]]) -> Optional[float]:
+    """Alarms the baseline raises per alarm of the model, when the card records both."""
+    m, b = alarms.get("model", {}), alarms.get("baseline", {})
+    if m.get("alarms") and b.get("alarms") is not None:
+        return float(b["alarms"]) / float(m["alarms"])
+    return None
+
+
+def _worth(summary: Optional[dict[str, Any]], prices: Prices) -> Optional[dict[str, Any]]:
+    """Energy of the alarmed windows above the learned profile, when the run recorded them."""
+    windows = (summary or {}).get("alarm_windows")
+    if not isinstance(windows, list) or not windows:
+        return None
+    w = alarm_excess([(float(s), float(o), float(x)) for s, o, x in windows])
+    return {**w, "windows": len(windows),
+            "excess_eur": w["excess_kwh"] * prices.electricity_eur_per_kwh,
+            "deficit_eur": w["deficit_kwh"] * prices.electricity_eur_per_kwh}
+
+
+def _g(x: Optional[float], digits: int = 3) -> str:
+    if x is None:
+        return "-"
+    if x == 0:
+        return "0"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.{digits}g}"
+
+
+def _pct(share: float) -> str:
+    """A share as a percentage, readable from 100 % down to a millionth of a percent."""
+    pct = share * 100
+    if pct == 0 or pct >= 1:
+        return f"{pct:.1f} %"
+    return f"{pct:.2g} %"
+
+
+def _alarm_cell(a: dict[str, Any]) -> str:
+    if not a:
+        return "not recorded in the card"
+    years = a.get("years")
+    per = f" ({a['false'] / years:.3g} false/year)" if years and a.get("false") is not None \
+        else ""
+    return (f"{a['missed']} missed of {a['events']} {a['unit']}, {a['false']} false "
+            f"alarms{per} ({a['period']})")
 
 
 def to_markdown(rep: dict[str, Any]) -> str:
@@ -322,14 +527,82 @@ def to_markdown(rep: dict[str, Any]) -> str:
         label += (f", re-scaled to the {p['name']} profile: CPU time measured on "
                   f"{m.get('profile', {}).get('name', 'the bench host')} x {p['slowdown_vs_x86']}"
                   f" (assumed slowdown) x {p['active_w_per_core']} W per busy core")
+    g = rep["gateway_energy"]
+    c = rep["co2"]
+    pr = rep["prices"]
     out = [f"# Frugality report: gateway {rep['gateway']}", "",
            f"Generated {rep['created']}. Inference energy: **{label}**"
            f" (benchmark of {rep['bench_created']}"
            + (", quick mode: indicative only" if rep["bench_quick"] else "") + ").", "",
-           "## Energy per day", "",
-           "| flow | model | backend | inferences/day | µJ/inference | J/day inference | "
-           "events/day | µJ/event (encode + radio) | J/day events | J/day total |",
-           "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+           "## The whole gateway", ""]
+    b = rep["board"]
+    if b:
+        out.append(f"Board: **{b['profile']}**, {b['idle_w']:g} W idle"
+                   + ("" if b["measured"] else f", {b['active_w']:.3g} W with every core busy")
+                   + f" ({b['source']}).")
+    else:
+        out.append(f"Board power unknown: {rep['board_note']}.")
+    out += ["", "| part | J/day | kWh/year | share |", "|---|---:|---:|---:|"]
+    for part, key in (("board (idle, all day)", "board_j"), ("inference", "inference_j"),
+                      ("encoding", "encode_j"), ("radio (LoRa time on air)", "radio_j"),
+                      ("storage writes (outbox)", "storage_j")):
+        share = g[key] / g["total_j"] if g["total_j"] else 0.0
+        out.append(f"| {part} | {_g(g[key])} | {_g(g[key] / 3.6e6 * 365)} | {_pct(share)} |")
+    out += [f"| **total** | **{_g(g['total_j'])}** | **{_g(g['kwh_per_year'])}** | 100% |", "",
+            f"Total: **{g['kwh_per_day']:.3g} kWh/day, {g['kwh_per_year']:.3g} kWh/year**, "
+            f"{g['co2_kg_per_year']:.3g} kg CO2e/year, {g['eur_per_year']:.2f} EUR/year of "
+            f"electricity. The AI (inference) is **{_pct(g['ai_share'])}** of it; the board "
+            f"itself is {_pct(g['board_j'] / g['total_j'] if g['total_j'] else 0.0)}.", "",
+            "<!-- chart: gateway -->", "",
+            f"Conversions: {c['g_per_kwh']:g} gCO2eq/kWh ({c['source']}, {c['year']}, "
+            f"{c['basis']}-based); electricity {pr['electricity_eur_per_kwh']:g} EUR/kWh "
+            f"({pr['electricity_source']}); cellular data {pr['cellular_eur_per_mb']:g} EUR/MB "
+            f"({pr['cellular_source']}); storage {pr['storage_uj_per_write']:g} µJ per write "
+            f"({pr['storage_source']}).", "",
+            "## Three scenarios from the same flows", "",
+            "| scenario | upstream bytes/day | LoRaWAN airtime s/day | LoRaWAN | cellular MB/month"
+            " | kWh/year | kg CO2e/year | EUR/year electricity | EUR/year cellular data | "
+            "alarms (cards) |",
+            "|---|---:|---:|---|---:|---:|---:|---:|---:|---|"]
+    for s in rep["scenarios"]:
+        y = s["per_year"]
+        out.append(f"| ({s['key']}) {s['name']} | {_g(s['upstream_bytes_per_day'])} | "
+                   f"{_g(s['airtime_s_per_day'])} | {s['airtime_verdict']} | "
+                   f"{_g(y['cellular_mb_per_month'])} | {_g(y['kwh'])} | {_g(y['co2_kg'])} | "
+                   f"{y['electricity_eur']:.2f} | {y['cellular_eur']:.2f} | "
+                   f"{_alarm_cell(s['alarms']) if s['key'] != 'b' else '-'} |")
+    out += [""] + [f"- ({s['key']}): {n}" for s in rep["scenarios"] for n in s["notes"]]
+    out += ["", "<!-- chart: scenarios -->", ""]
+    mb = rep.get("measured_bytes")
+    out += ["## Bytes upstream", ""]
+    if mb:
+        out += [f"Measured ({mb['source']}): {mb['text']}.", ""]
+    out += ["| flow | raw stream bytes/day | upstream bytes/day | reduction | from |",
+            "|---|---:|---:|---:|---|"]
+    for f in rep["flows"]:
+        raw = f["raw_bytes_per_day"]
+        if raw is None:
+            red = "unknown"
+        elif not f["upstream_bytes_per_day"]:
+            red = "nothing sent"
+        elif f["bytes_measured"]:
+            red = f"{f['upstream_ratio']:,.0f}x"
+        else:
+            red = f"at most {f['upstream_ratio']:,.0f}x (line capacity)"
+        raw_cell = "unknown (not a serial line)" if raw is None else f"{raw:,.0f}"
+        src = f["bytes_source"] + ("" if f["bytes_measured"] or raw is None else
+                                   ": raw = the line's full capacity, an upper bound")
+        out.append(f"| {f['flow']} | {raw_cell} | "
+                   f"{f['upstream_bytes_per_day']:,.0f} | {red} | {src} |")
+    lo = rep["lora"]
+    share = f"{lo['share']:.1%}" if lo["share"] is not None else "n/a"
+    out += ["", "## LoRa airtime", "",
+            f"{lo['airtime_s_per_day']:.3g} s/day at DR{lo['dr']} ({EVENT_BYTES}-byte events) "
+            f"vs a fair-use budget of {lo['fair_use_s_per_day']:g} s/day: **{share}** of it.",
+            "", "## Energy of the work, per flow", "",
+            "| flow | model | backend | inferences/day | µJ/inference | J/day inference | "
+            "events/day | µJ/event (encode + radio) | J/day events | J/day total |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for f in rep["flows"]:
         uj = "not benchmarked" if f["uj_per_inference"] is None else f"{f['uj_per_inference']:.3g}"
         out.append(f"| {f['flow']} | {f['model']} | {f['backend'] or '-'} | "
@@ -337,33 +610,28 @@ def to_markdown(rep: dict[str, Any]) -> str:
                    f"{f['events_per_day']:.3g} | "
                    f"{f['uj_per_event_encode'] + f['uj_per_event_radio']:,.0f} | "
                    f"{f['j_per_day_events']:.3g} | {f['j_per_day']:.3g} |")
-    c = rep["co2"]
-    out += ["", f"Total: **{rep['j_per_day']:.3g} J/day = {rep['wh_per_day']:.3g} Wh/day "
-            f"({rep['wh_per_year']:.3g} Wh/year)** for inference, encoding and radio.", "",
-            f"CO2e: **{c['g_per_day']:.3g} g/day, {c['g_per_year']:.3g} g/year** with "
-            f"{c['g_per_kwh']:g} gCO2eq/kWh ({c['source']}, {c['year']}, {c['basis']}-based)."]
-    if rep["board"] and rep["board"]["idle_w"] > 0:
-        b = rep["board"]
-        share = rep["wh_per_day"] / b["wh_per_day"] if b["wh_per_day"] else 0.0
+    out += ["", f"The work (inference, encoding, radio) adds {rep['j_per_day']:.3g} J/day = "
+            f"{rep['wh_per_day']:.3g} Wh/day ({rep['wh_per_year']:.3g} Wh/year, CO2e "
+            f"{c['g_per_day']:.3g} g/day, {c['g_per_year']:.3g} g/year with "
+            f"{c['g_per_kwh']:g} gCO2eq/kWh ({c['source']}, {c['year']}, {c['basis']}-based))."]
+    if b and b["idle_w"] > 0:
+        share_b = rep["wh_per_day"] / b["wh_per_day"] if b["wh_per_day"] else 0.0
         out += ["", f"For scale: the board itself ({b['profile']}, ~{b['idle_w']:g} W idle: "
                 f"{b['source']}) uses ~{b['wh_per_day']:.3g} Wh/day whatever runs on it; the "
-                f"work above adds {share * 100:.2g} % to it."]
-    out += ["", "## Bytes upstream", "",
-            "| flow | raw stream bytes/day | upstream bytes/day | reduction | from |",
-            "|---|---:|---:|---:|---|"]
-    for f in rep["flows"]:
-        raw = f["raw_bytes_per_day"]
-        red = ("unknown" if raw is None else f"{raw / f['upstream_bytes_per_day']:,.0f}x"
-               if f["upstream_bytes_per_day"] else "nothing sent")
-        raw_cell = "unknown (not a serial line)" if raw is None else f"{raw:,.0f}"
-        out.append(f"| {f['flow']} | {raw_cell} | "
-                   f"{f['upstream_bytes_per_day']:,.0f} | {red} | {f['bytes_source']} |")
-    lo = rep["lora"]
-    share = f"{lo['share']:.1%}" if lo["share"] is not None else "n/a"
-    out += ["", "## LoRa airtime", "",
-            f"{lo['airtime_s_per_day']:.3g} s/day at DR{lo['dr']} ({EVENT_BYTES}-byte events) "
-            f"vs a fair-use budget of {lo['fair_use_s_per_day']:g} s/day: **{share}** of it.",
-            "", "## Models against their non-AI baseline (AFNOR Spec 2314 \"IA frugale\")", "",
+                f"work above adds {share_b * 100:.2g} % to it."]
+    w = rep.get("anomaly_worth")
+    out += ["", "## What the anomalies were worth", ""]
+    if w:
+        run = f" over the run's {rep['counts_hours']:.3g} h" if rep.get("counts_hours") else ""
+        out.append(f"{w['windows']} alarmed windows ({w['hours']:.3g} h){run}: "
+                   f"**{w['excess_kwh']:.3g} kWh above the learned profile "
+                   f"({w['excess_eur']:.2f} EUR)**, {w['deficit_kwh']:.3g} kWh below it "
+                   f"({w['deficit_eur']:.2f} EUR).")
+    else:
+        out.append("Not recorded by this run: give a run summary with alarmed windows "
+                   "(`frugalai demo --json` records them) to price the energy of the alarmed "
+                   "periods above the learned profile.")
+    out += ["", "## Models against their non-AI baseline (AFNOR Spec 2314 \"IA frugale\")", "",
             "| flow | model | model bytes | model metrics (card) | baseline (card) | verdict |",
             "|---|---|---:|---|---|---|"]
     for f in rep["flows"]:
@@ -381,99 +649,217 @@ def to_markdown(rep: dict[str, Any]) -> str:
                       f"model; the card's comparison: {vv}")
         size = f"{f['model_bytes']:,}" if f["model_bytes"] is not None else "-"
         out.append(f"| {f['flow']} | {f['model']} | {size} | {mm} | {bb} | {vv} |")
+    if rep.get("bench_rows"):
+        out += ["", "## Energy per inference (the benchmark read)", "",
+                f"From {rep.get('bench_path', 'the benchmark results')}; meter: {label}.", "",
+                "<!-- chart: bench -->"]
     out += ["", "The spec asks that the need for AI be shown against a less consuming "
             "alternative, that direct impacts be measured, and that claims avoid greenwashing: "
             "the figures above state their meter (estimated or measured), their factor and its "
-            "source."]
+            "source. How to measure before and after on a site: docs/evaluation.md."]
     return "\n".join(out) + "\n"
 
 
 def _inline(text: str) -> str:
-    return re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html.escape(text, quote=False))
+    out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html.escape(text, quote=False))
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", out)
 
 
-def to_html(markdown: str, images: list[Path]) -> str:
-    """A self-contained page: the Markdown's headings, paragraphs and tables, PNGs embedded."""
+_NUMBER = re.compile(r"^\**[<>~]?-?[\d.,]+(e[-+]?\d+)?\s*(x|%| %)?\**$")
+
+
+def _cell(text: str) -> str:
+    """A table cell; numbers right-aligned, text left-aligned."""
+    cls = ' class="n"' if _NUMBER.match(text) else ""
+    return f"<td{cls}>{_inline(text)}</td>"
+
+
+STYLE = ("body{font-family:sans-serif;max-width:62em;margin:1.5em auto;padding:0 1em;"
+         "color:#222;line-height:1.4}.scroll{overflow-x:auto;max-width:100%}"
+         "table{border-collapse:collapse;margin:1em 0;font-size:.9em}td,th{border:1px solid #ccc;"
+         "padding:.25em .5em;text-align:left;vertical-align:top}td.n{text-align:right;"
+         "white-space:nowrap}th{background:#eee}img,svg{max-width:100%;height:auto}"
+         "figure{margin:1em 0}figcaption{font-size:.85em;color:#555}")
+
+
+def to_html(markdown: str, charts: Optional[dict[str, str]] = None,
+            images: Optional[list[Path]] = None, title: str = "frugalai report") -> str:
+    """A self-contained page: the Markdown's headings, paragraphs, lists and tables; each
+    ``<!-- chart: name -->`` line replaced by ``charts[name]`` (inline SVG); PNGs embedded."""
+    charts = charts or {}
     body: list[str] = []
     table: list[list[str]] = []
+    items: list[str] = []
 
     def flush() -> None:
+        if items:
+            body.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in items) + "</ul>")
+            items.clear()
         if not table:
             return
         head, rows = table[0], table[2:]
-        body.append("<table><tr>" + "".join(f"<th>{_inline(c)}</th>" for c in head) + "</tr>"
-                    + "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>"
-                              for r in rows) + "</table>")
+        body.append('<div class="scroll"><table><tr>'
+                    + "".join(f"<th>{_inline(c)}</th>" for c in head) + "</tr>"
+                    + "".join("<tr>" + "".join(_cell(c) for c in r) + "</tr>"
+                              for r in rows) + "</table></div>")
         table.clear()
 
     for line in markdown.splitlines():
         if line.startswith("|"):
             table.append([c.strip() for c in line.strip().strip("|").split("|")])
             continue
+        if line.startswith("- "):
+            items.append(line[2:])
+            continue
         flush()
-        if line.startswith("# "):
+        chart = re.fullmatch(r"<!-- chart: (\S+) -->", line.strip())
+        if chart:
+            if chart.group(1) in charts:
+                body.append(f"<figure>{charts[chart.group(1)]}</figure>")
+        elif line.startswith("# "):
             body.append(f"<h1>{_inline(line[2:])}</h1>")
         elif line.startswith("## "):
             body.append(f"<h2>{_inline(line[3:])}</h2>")
         elif line.strip():
             body.append(f"<p>{_inline(line)}</p>")
     flush()
-    for img in images:
+    for img in images or []:
         if img.is_file():
             data = base64.b64encode(img.read_bytes()).decode()
             body.append(f'<figure><img alt="{html.escape(img.name)}" '
                         f'src="data:image/png;base64,{data}"><figcaption>'
                         f"{html.escape(img.name)}</figcaption></figure>")
-    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}"
-             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
-             "padding:.25em .5em;text-align:right}th{background:#eee}img{max-width:100%}")
-    return ("<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>frugalai report"
-            f"</title><style>{style}</style><body>" + "\n".join(body) + "</body></html>\n")
+    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
+            + "\n".join(body) + "</body></html>\n")
 
 
-def day_chart(rep: dict[str, Any], path: Path) -> Path:
-    """Stacked bars of J/day per flow: inference vs events (encoding + radio)."""
-    import matplotlib
+SHORT = {"a": "frugalai, events only", "b": "raw readings streamed", "c": "no AI (rule)"}
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    names = [f["flow"] for f in rep["flows"]]
-    inf = [f["j_per_day_inference"] for f in rep["flows"]]
-    ev = [f["j_per_day_events"] for f in rep["flows"]]
-    fig, ax = plt.subplots(figsize=(7, 0.5 * len(names) + 1.5))
-    ax.barh(names, inf, label="inference", color="#4c72b0")
-    ax.barh(names, ev, left=inf, label="encoding + LoRa uplink", color="#dd8452")
-    ax.set_xlabel("J per day")
-    ax.legend(fontsize=8)
-    ax.set_title("Energy per day by part", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+def report_charts(rep: dict[str, Any]) -> dict[str, str]:
+    """The report's charts as inline SVG (no matplotlib)."""
+    g = rep["gateway_energy"]
+    parts = [("board (idle)", g["board_j"]), ("inference", g["inference_j"]),
+             ("encoding", g["encode_j"]), ("radio", g["radio_j"]),
+             ("storage", g["storage_j"])]
+    gateway = svgchart.hbar([p for p, _ in parts], [v for _, v in parts], "J per day",
+                            "The whole gateway, J per day by part (log scale)", log=True)
+    names = [f"({s['key']}) {SHORT.get(s['key'], s['name'])}" for s in rep["scenarios"]]
+    totals = sorted({f"{s['per_year']['kwh']:.3g}" for s in rep["scenarios"]})
+    kwh_year = svgchart.hbar(
+        names, [s["energy_per_day"]["marginal_j"] for s in rep["scenarios"]], "J per day",
+        f"Energy above the board's idle, J per day, log scale (whole gateway: "
+        f"{' / '.join(totals)} kWh/year)", log=True)
+    up = svgchart.hbar(names, [s["upstream_bytes_per_day"] for s in rep["scenarios"]],
+                       "bytes per day", "Bytes upstream per day by scenario (log scale)",
+                       log=True)
+    return {"gateway": gateway, "scenarios": kwh_year + up}
+
+
+def _charts(rep: dict[str, Any], bench: dict[str, Any]) -> dict[str, str]:
+    from frugalai.energy.bench import svg_chart
+
+    charts = report_charts(rep)
+    if bench.get("results"):
+        charts["bench"] = svg_chart(bench)
+    return charts
+
+
+def load_summary(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A run summary: a JSON object (``{"summary": ...}`` or the summary itself), or what
+    ``frugalai demo --json`` prints (one event per line, then the summary line).
+    Returns (summary, events)."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"run summary not found: {path}", key="summary") from None
+    except OSError as err:
+        raise ConfigError(f"run summary {path}: {err}", key="summary") from None
+    try:
+        docs = [json.loads(text)]
+    except ValueError:
+        try:
+            docs = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except ValueError as err:
+            raise ConfigError(f"run summary {path}: neither JSON nor JSON lines: {err}",
+                              key="summary") from None
+    found = [d["summary"] for d in docs if isinstance(d, dict) and isinstance(d.get("summary"),
+                                                                              dict)]
+    events = [d for d in docs if isinstance(d, dict) and "kind" in d and "ts" in d]
+    if found:
+        return found[-1], events
+    if len(docs) == 1 and isinstance(docs[0], dict):
+        return docs[0], events
+    raise ConfigError(f"run summary {path}: no summary object (expected the output of "
+                      f"`frugalai demo --json`)", key="summary")
+
+
+def status_summary(status: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """A run summary from the service's ``status.json``: per-flow counts since it started."""
+    started, updated = status.get("started"), status.get("updated")
+    if not isinstance(started, (int, float)) or not isinstance(updated, (int, float)) \
+            or updated <= started or not status.get("flows"):
+        return None
+    raw, up = summary_bytes(status)
+    return {"flows": status["flows"], "hours": (updated - started) / 3600,
+            "raw_bytes_read": raw, "upstream_bytes_binary": up,
+            "events": sum(int(f.get("events", 0)) for f in status["flows"].values())}
 
 
 def write_report(config: Config, bench_path: Path, out_dir: Path,
                  summary_path: Optional[Path] = None, summary_hours: Optional[float] = None,
-                 html_out: bool = True) -> dict[str, Path]:
-    """Write ``frugality_report.md`` (and ``.html`` with charts) into ``out_dir``."""
+                 html_out: bool = True, status: Optional[dict[str, Any]] = None,
+                 models_dir: Optional[Path] = None) -> dict[str, Path]:
+    """Write ``frugality_report.{md,json,html}`` into ``out_dir``.
+
+    Counts come from ``summary_path`` (a run summary), else from the service's ``status``,
+    else from configured rates (and the report says which)."""
     bench = load_json(bench_path, "benchmark results")
     summary = None
+    source = "run summary"
     if summary_path is not None:
-        summary = load_json(summary_path, "run summary")
-        summary = summary.get("summary", summary)
-        if not (summary_hours or summary.get("simulated_hours")):
+        summary, _ = load_summary(summary_path)
+        if not (summary_hours or run_hours(summary)):
             raise ConfigError("the run summary has no 'simulated_hours': give --summary-hours",
                               key="summary")
-    rep = build_report(config, bench, summary, summary_hours)
+    elif status is not None:
+        summary = status_summary(status)
+        source = "service status (counts since it started)"
+    rep = build_report(config, bench, summary, summary_hours, models_dir=models_dir,
+                       summary_source=source)
+    rep["bench_path"] = str(bench_path)
     out_dir.mkdir(parents=True, exist_ok=True)
     md = to_markdown(rep)
     paths = {"md": out_dir / "frugality_report.md", "json": out_dir / "frugality_report.json"}
     paths["md"].write_text(md)
     paths["json"].write_text(json.dumps(rep, indent=1, default=str) + "\n")
     if html_out:
-        chart = day_chart(rep, out_dir / "frugality_energy_per_day.png")
-        images = [chart, bench_path.with_suffix(".png")]
         paths["html"] = out_dir / "frugality_report.html"
-        paths["html"].write_text(to_html(md, images))
+        paths["html"].write_text(to_html(md, _charts(rep, bench),
+                                         title=f"frugalai report: {rep['gateway']}"))
     return paths
+
+
+def find_bench(config: Config, explicit: Optional[str] = None,
+               config_path: Optional[str] = None) -> Path:
+    """The benchmark results to read, from any directory: ``--bench``, then ``[energy]
+    bench_results`` (relative to the config file), then ``<state_dir>/results``, then the
+    results shipped in a checkout."""
+    if explicit:
+        return Path(explicit)
+    tried: list[Path] = []
+    name = "energy_per_inference.json"
+    if config.energy.bench_results:
+        p = Path(config.energy.bench_results)
+        if not p.is_absolute() and config_path:
+            p = Path(config_path).resolve().parent / p
+        return p
+    for p in (results_dir(config.gateway.state_dir) / name, shipped_results_dir() / name):
+        tried.append(p)
+        if p.is_file():
+            return p
+    raise ConfigError("no benchmark results found (tried "
+                      + ", ".join(str(t) for t in tried)
+                      + "): run `frugalai bench --config ...` or give --bench", key="bench")

@@ -112,6 +112,14 @@ class EnergyFeatures:
         z = (value - median) / spread
         return max(-self.clip, min(self.clip, z))
 
+    def expected(self, ts: float) -> Optional[float]:
+        """The learned profile's value for the slot of ``ts`` (its median; None while the slot
+        learns): what an alarmed window is compared with to price the anomaly."""
+        slot = self._slots.get(self._key(ts))
+        if slot is None or len(slot) < self.min_history:
+            return None
+        return _median(sorted(slot))
+
     def learn_one(self, ts: float, value: float) -> None:
         """Remember ``value`` for its slot and update the day-type level. NaN is ignored."""
         if value != value:

@@ -118,6 +118,35 @@ def evaluate_days(ts: FloatArray, scores: FloatArray, series: Series, tz_offset_
     }
 
 
+def fixed_thresholds_rule(series: Series, tz_offset_h: float, warm_start_days: int = 21
+                          ) -> dict[str, Any]:
+    """The non-AI alternative an energy manager would set: alarm when a window's mean power
+    leaves the [min, max] band seen over the first ``warm_start_days`` days (two fixed
+    thresholds, no time of day, no model). Scored on the days after, with the same alarm
+    policy and day-level counts as :func:`evaluate_days`, so the card can set its missed and
+    false alarms beside the model's."""
+    assert series.labels is not None
+    ts, values = np.asarray(series.ts, np.float64), np.asarray(series.values, np.float64)
+    warm = ts < ts[0] + warm_start_days * 86400
+    lo, hi = float(np.nanmin(values[warm])), float(np.nanmax(values[warm]))
+    later = ~warm
+    outside = ((values < lo) | (values > hi)).astype(np.float64)
+    alarms = alarm_days(ts[later], outside[later], tz_offset_h, on=1.0, off=0.0, debounce=1)
+    days = day_index(ts[later], tz_offset_h)
+    label_of = {int(d): int(lab) for d, lab in zip(days, series.labels[later])}
+    labelled = sorted(d for d, lab in label_of.items() if lab)
+    false = sorted(d for d in alarms if not label_of.get(d, 0))
+    return {
+        "method": f"fixed thresholds: alarm when a window's mean is below {lo:g} or above "
+                  f"{hi:g} (min and max of the first {warm_start_days} days)",
+        "thresholds": [lo, hi],
+        "days_scored": len(label_of),
+        "labelled_days": len(labelled),
+        "labelled_days_missed": len([d for d in labelled if d not in alarms]),
+        "false_alarm_days_total": len(false),
+    }
+
+
 def evaluate_nab(data_dir: Path, params: dict[str, Any], net: DenseNet,
                  policy: dict[str, Any]) -> dict[str, Any]:
     """Generic check on NAB's office ambient temperature (hourly; not electricity)."""
@@ -195,6 +224,8 @@ def train_energy(series: Series, out_dir: Path, params: Optional[dict[str, Any]]
                                         POLICY)
         q = net.quantize(X)
         metrics["int8"] = evaluate_days(ts, score_rows(q.forward_int8(X)), series, tz, POLICY)
+        metrics["fixed_thresholds_rule"] = fixed_thresholds_rule(series, tz,
+                                                                 warm_start_days or 21)
     if data_dir is not None:
         step("nab check")
         metrics["nab_ambient_temperature"] = evaluate_nab(data_dir, params, net, POLICY)

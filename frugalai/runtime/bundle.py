@@ -70,6 +70,17 @@ def write_card(path: Union[str, Path], card: dict[str, Any]) -> dict[str, Any]:
     return card
 
 
+def check_file_name(bundle: Path, name: Any) -> str:
+    """A card's file name must be a plain name inside the bundle: no directory part, no
+    ``..``, not absolute (``/etc/shadow`` or ``../x`` would be hashed, copied or loaded from
+    outside the bundle)."""
+    if (not isinstance(name, str) or not name or name in (".", "..") or "/" in name
+            or "\\" in name or "\0" in name or name in (CARD, SIGNATURE)):
+        raise ModelError(f"{bundle}: the card lists {name!r}: file names must be plain names "
+                         "inside the bundle (no '/', no '..', not absolute)")
+    return name
+
+
 def _verify_signature(path: Path, public_key: bytes) -> None:
     try:
         from cryptography.exceptions import InvalidSignature
@@ -104,7 +115,7 @@ def verify_bundle(path: Union[str, Path], public_key: Optional[bytes] = None) ->
     if not isinstance(files, dict) or not files:
         raise ModelError(f"{card_path}: the card lists no files")
     for name, meta in files.items():
-        f = path / name
+        f = path / check_file_name(path, name)
         if not f.is_file():
             raise ModelError(f"{path}: file {name!r} listed in the card is missing")
         digest = sha256_file(f)

@@ -30,9 +30,11 @@ from frugalai import __version__
 from frugalai.config import Config, FlowConfig, load_config
 from frugalai.errors import FrugalError
 from frugalai.fileio import atomic_write
+from frugalai.lograte import LogRate
 from frugalai.pipeline import Pipeline
+from frugalai.redact import redact
 from frugalai.service.health import prometheus
-from frugalai.service.health.status import STATUS_FILE, outbox_view, redact
+from frugalai.service.health.status import STATUS_FILE, outbox_view
 from frugalai.service.models import model_version
 from frugalai.service.notify import Notifier
 from frugalai.service.supervisor import FlowRunner, TrackedSink
@@ -240,8 +242,9 @@ class Service:
             self.reloads_refused += 1
             if not isinstance(err, (FrugalError, OSError)):
                 err = RuntimeError(f"{type(err).__name__}: {err}")
-            log.error("reload refused, still running the previous config: %s", err)
-            self.notifier.ready(f"reload refused ({err}); " + self._status_line())
+            reason = redact(str(err))  # a plugin's own exception may quote its URL
+            log.error("reload refused, still running the previous config: %s", reason)
+            self.notifier.ready(f"reload refused ({reason}); " + self._status_line())
             return False
         if not self._deliver_lock.acquire(timeout=self.config.service.stop_timeout_s):
             self.reloads_refused += 1
@@ -291,6 +294,7 @@ class Service:
             if not any(sink is s for s in pipeline.sinks):
                 sink.close()
         pipeline.delivered, pipeline.upstream_bytes = old.delivered, old.upstream_bytes
+        pipeline.lost += old.lost  # the exit code and status count every loss of the run
         self.pipeline, self.config = pipeline, new
         runners: dict[str, FlowRunner] = {}
         for i, flow in enumerate(pipeline.flows):
@@ -334,7 +338,7 @@ class Service:
             log.error("delivery still running at the stop deadline; undelivered events stay "
                       "in the outbox for the next start")
         self.notifier.close()
-        return 0
+        return exit_code(self.pipeline.lost + (0 if flushed else self.pipeline.held))
 
     # ----------------------------------------------------------------- health
     def snapshot(self) -> dict[str, Any]:
@@ -354,7 +358,7 @@ class Service:
                 "last_error": runner.last_error or st.last_error,
                 "readings": st.readings, "readings_per_s": round(rate, 3),
                 "decode_errors": st.frames_bad, "implausible": st.implausible,
-                "events": flow.stats.events,
+                "events": flow.stats.events, "bytes_read": st.bytes_read,
                 "model_errors": flow.stats.errors, "outages": st.outages,
                 "last_reading_ts": st.last_reading_ts, "last_score": flow.stats.last_score,
             }
@@ -371,6 +375,10 @@ class Service:
                                           "held_in_memory": self.pipeline.held,
                                           "lost": self.pipeline.lost},
             "uplinks": uplinks,
+            # the counters frugalai.footprint computes the upstream ratio from
+            "bytes": {"raw_read": sum(r.flow.source.stats.bytes_read
+                                      for r in self.runners.values()),
+                      "upstream": self.pipeline.upstream_bytes},
         }
 
     def write_health(self) -> None:
@@ -379,12 +387,33 @@ class Service:
 
         state_dir = Path(self.config.gateway.state_dir)
         prom = self.config.service.prometheus_textfile or str(state_dir / "frugalai.prom")
+        for runner in self.runners.values():
+            runner.note_decode_errors()
         try:
             snap = self.snapshot()
             atomic_write(state_dir / STATUS_FILE, json.dumps(snap, indent=1, default=str))
             atomic_write(prom, prometheus.render(snap))
-        except (OSError, ValueError) as err:
-            log.warning("cannot write the health files: %s", err)
+        except (OSError, ValueError) as err:  # a full disk: every status interval, say it once
+            _HEALTH_LOG.warning("health", "cannot write the health files: %s", err)
+        else:
+            _HEALTH_LOG.end("health")
+
+
+#: health-file write failures (a full disk lasts): the first, then a count every few minutes.
+_HEALTH_LOG = LogRate(log)
+
+#: exit code of a run that lost events (disk full past the memory cap, or at exit): not a
+#: success, so systemd marks the unit failed and a supervisor's script notices.
+EXIT_EVENTS_LOST = 3
+
+
+def exit_code(lost: int) -> int:
+    """0, or :data:`EXIT_EVENTS_LOST` (said in the log) when events were lost."""
+    if lost:
+        log.error("exiting with code %d: %d event(s) were lost in this run", EXIT_EVENTS_LOST,
+                  lost)
+        return EXIT_EVENTS_LOST
+    return 0
 
 
 def run_service(config_path: str, config: Config, duration: Optional[float] = None) -> int:

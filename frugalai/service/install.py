@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shlex
 import subprocess
 import sys
@@ -68,6 +69,30 @@ def exec_start() -> str:
     return f"{shlex.quote(sys.executable)} -m frugalai"
 
 
+_UNSAFE_IN_UNIT = re.compile(r"[\x00-\x1f\x7f]")
+_UNSAFE_IN_PATH = re.compile(r"[\s\"'\\$;]")
+
+
+def unit_value(value: str, key: str, *, path: bool = False) -> str:
+    """``value`` made safe for one setting of a unit file, or ConfigError naming ``key``.
+
+    A newline would start a new setting (``User=root``), so control characters are refused;
+    ``%`` starts a systemd specifier and is doubled. A path must be absolute and hold no
+    whitespace, quote, backslash, ``$`` or ``;``: systemd splits path lists on spaces and
+    expands ``$`` in ``ExecStart``.
+    """
+    if _UNSAFE_IN_UNIT.search(value):
+        raise ConfigError(f"control characters (newline, tab...) cannot go into a systemd unit,"
+                          f" got {value!r}", key=key)
+    if path:
+        if not os.path.isabs(value):
+            raise ConfigError(f"must be an absolute path for a service, got {value!r}", key=key)
+        if _UNSAFE_IN_PATH.search(value):
+            raise ConfigError("a path in a systemd unit cannot hold spaces, quotes, '\\', '$' "
+                              f"or ';', got {value!r}", key=key)
+    return value.replace("%", "%%")
+
+
 def render_unit(config_path: str, config: Config, user: str = "frugalai") -> str:
     """The unit text for ``config_path``; ConfigError if the config cannot run as a service."""
     state = config.gateway.state_dir
@@ -81,21 +106,23 @@ def render_unit(config_path: str, config: Config, user: str = "frugalai") -> str
     prom = config.service.prometheus_textfile
     if prom and not os.path.abspath(prom).startswith(state + os.sep):
         rw.append(os.path.dirname(os.path.abspath(prom)))  # node_exporter's textfile dir
+        unit_value(rw[-1], "service.prometheus_textfile", path=True)
     state_directory = ""
     if state.startswith("/var/lib/"):
-        state_directory = (f"StateDirectory={state[len('/var/lib/'):]}\n"
+        state_directory = (f"StateDirectory={unit_value(state[len('/var/lib/'):], 'gateway.state_dir')}\n"
                            "StateDirectoryMode=0750\n")
     svc = config.service
     values = {
-        "@CONFIG@": os.path.abspath(config_path),
-        "@GATEWAY_ID@": config.gateway.id,
+        "@CONFIG@": unit_value(os.path.abspath(config_path), "--config", path=True),
+        "@GATEWAY_ID@": unit_value(config.gateway.id, "gateway.id"),
         "@EXEC@": exec_start(),
         "@WATCHDOG_S@": f"{svc.watchdog_s:g}",
         "@TIMEOUT_STOP_S@": f"{svc.stop_timeout_s + 5:g}",
         "@USER@": user,
         "@STATE_DIRECTORY@": state_directory,
-        "@STATE_DIR@": state,
-        "@READ_WRITE_PATHS@": " ".join(rw),
+        "@STATE_DIR@": unit_value(state, "gateway.state_dir", path=True),
+        "@READ_WRITE_PATHS@": " ".join(unit_value(p, "gateway.state_dir", path=True)
+                                       for p in rw),
         "@DEVICE_ALLOW@": "\n".join(device_allow(serial_devices(config))),
     }
     text = template()

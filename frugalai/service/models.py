@@ -8,23 +8,32 @@ Layout of ``gateway.models_dir``::
       .store/anomaly@0b51d2e4aa10/
       .store/anomaly.previous -> anomaly@0b51d2e4aa10
 
-``install`` verifies the bundle (sha256 of every file; Ed25519 signature of the card when a
-public key is configured), copies it into the store and verifies the copy, then replaces the
-live symlink with ``os.replace`` (atomic: a reader sees the old or the new bundle, never a mix),
-loads the model through the live name and runs its self-test; if either fails, the previous link
-is put back and the install fails. The running service picks the new version up on SIGHUP
-(``install`` sends it): only the flows using that model are rebuilt, and if the service cannot
-load it, it keeps running the old one.
+``install`` copies the card, its signature and the regular files the card lists (nothing
+else: a symlink, a name with ``/`` or ``..`` and an unlisted file are refused or left behind)
+into a private staging dir of the store, and verifies that copy, never the source (sha256 of
+every file; Ed25519 signature of the card when a public key is configured; with a key, an
+older version than the live one is refused unless ``allow_downgrade``). A source directory
+others can write gets a warning. Then the live symlink is replaced with ``os.replace``
+(atomic: a reader sees the old or the new bundle, never a mix), the model is loaded through the
+live name (weights read once and checked against the card) and runs its self-test; if either
+fails, the previous link is put back and the install fails. The running service picks the new
+version up on a reload (``frugalai.service.reload``: through systemd, or a PID proven to be our
+service): only the flows using that model are rebuilt, and if the service cannot load it, it
+keeps running the old one.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import hashlib
+import json
 import logging
 import os
+import re
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,20 +174,31 @@ def load_check(path: Path, public_key: Optional[bytes] = None) -> Bundle:
 
 
 def _load_files(bundle: Bundle) -> None:
+    """Load every weight file from bytes read once and checked against the card's sha256:
+    a file swapped after ``verify_bundle`` is refused, never loaded unverified."""
+    import io
+
     import numpy as np
 
-    for name in bundle.card["files"]:
-        f = bundle.path / name
+    for name, meta in bundle.card["files"].items():
+        if not name.endswith((".npz", ".onnx")):
+            continue
+        fd = _open_regular(bundle.path, name)
+        with os.fdopen(fd, "rb") as fh:
+            data = fh.read()
+        if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
+            raise ModelError(f"{bundle.path}: {name!r} changed after it was verified "
+                             "(sha256 mismatch at load): refused")
         if name.endswith(".npz"):
-            with np.load(f, allow_pickle=False) as data:
-                for key in data.files:
-                    np.asarray(data[key]).sum()
-        elif name.endswith(".onnx"):
+            with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+                for key in arrays.files:
+                    np.asarray(arrays[key]).sum()
+        else:
             try:
                 import onnxruntime
             except ImportError:
                 continue
-            onnxruntime.InferenceSession(str(f), providers=["CPUExecutionProvider"])
+            onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
 
 
 @dataclass(frozen=True)
@@ -199,38 +219,162 @@ def _swap(link: Path, target_name: str) -> None:
     os.replace(tmp, link)
 
 
+def _open_regular(directory: Path, name: str) -> int:
+    """A read-only fd on ``directory/name``, refusing a symlink (O_NOFOLLOW) or a non-file."""
+    try:
+        fd = os.open(directory / name, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise ModelError(f"{directory}: {name!r} is a symlink; a bundle holds regular "
+                             "files only") from None
+        raise ModelError(f"{directory}: cannot open {name!r}: {err.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ModelError(f"{directory}: {name!r} is not a regular file")
+    return fd
+
+
+def _copy_one(src: Path, name: str, dest: Path) -> int:
+    """Copy one listed file into the private staging dir; return the source's mode bits.
+
+    The bytes written are what is verified afterwards, never the source: a source file
+    changed after this copy does not matter, one changed during it fails the check."""
+    fd = _open_regular(src, name)
+    try:
+        mode = os.fstat(fd).st_mode
+        with os.fdopen(fd, "rb", closefd=False) as fin, open(dest / name, "xb") as fout:
+            shutil.copyfileobj(fin, fout, 1 << 16)
+    finally:
+        os.close(fd)
+    os.chmod(dest / name, 0o444)
+    return mode
+
+
+def _warn_if_writable(src: Path, modes: dict[str, int],
+                      warn: Optional[Callable[[str], None]]) -> None:
+    """Warn (not refuse) when others may write the source: what gets installed is the copy,
+    verified after copying, so a swap cannot slip in; but whoever can write there can hold
+    back or replace the next bundle the operator installs from it."""
+    try:
+        modes = {".": os.stat(src).st_mode, **modes}
+    except OSError:
+        pass
+    loose = sorted(n for n, m in modes.items() if m & (stat.S_IWGRP | stat.S_IWOTH))
+    if not loose:
+        return
+    message = (f"warning: {src} is writable by other users ({', '.join(loose)}): the copy "
+               "was verified, but install bundles from a directory only you can write")
+    log.warning("%s", message)
+    if warn is not None:
+        warn(message)
+
+
+def _stage(src: Path, store: Path, public_key: Optional[bytes],
+           warn: Optional[Callable[[str], None]]) -> tuple[Path, Bundle]:
+    """Copy the card, its signature and the files it lists (nothing else) into a private
+    temporary dir of the store, then verify that copy: what is installed is what was checked."""
+    from frugalai.runtime.bundle import SIGNATURE, check_file_name, verify_bundle
+
+    tmp = Path(tempfile.mkdtemp(prefix=".install.", dir=store))
+    try:
+        if not os.path.lexists(src / CARD):
+            raise ModelError(f"{src}: not a model bundle ({CARD} missing)")
+        modes = {CARD: _copy_one(src, CARD, tmp)}
+        try:
+            card = json.loads((tmp / CARD).read_text())
+        except (OSError, ValueError) as err:
+            raise ModelError(f"{src}: unreadable card: {err}") from None
+        files = card.get("files") if isinstance(card, dict) else None
+        if not isinstance(files, dict) or not files:
+            raise ModelError(f"{src / CARD}: the card lists no files")
+        if os.path.lexists(src / SIGNATURE):
+            modes[SIGNATURE] = _copy_one(src, SIGNATURE, tmp)
+        for name in files:
+            modes[name] = _copy_one(src, check_file_name(src, name), tmp)
+        bundle = verify_bundle(tmp, public_key=public_key)  # the copy, not the source
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _warn_if_writable(src, modes, warn)
+    try:
+        left = sorted(p.name + (" (a symlink)" if p.is_symlink() else "")
+                      for p in src.iterdir() if p.name not in modes)
+    except OSError:
+        left = []
+    if left:  # not an error: nothing unlisted can reach the store
+        message = f"not installed (not listed in the card): {', '.join(left)}"
+        log.info("%s", message)
+        if warn is not None:
+            warn(message)
+    return tmp, bundle
+
+
+def _version_key(version: str) -> tuple[tuple[int, Any], ...]:
+    """Order ``1.0.10`` after ``1.0.9``: numbers compare as numbers, other parts as text."""
+    parts = re.findall(r"\d+|[A-Za-z]+", version)
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts)
+
+
+def _installed_version(link: Path) -> Optional[str]:
+    try:
+        card = json.loads((link / CARD).read_text())
+    except (OSError, ValueError):
+        return None
+    version = card.get("version") if isinstance(card, dict) else None
+    return version if isinstance(version, str) and version else None
+
+
+def _check_downgrade(link: Path, bundle: Bundle, allow: bool) -> None:
+    """A signed bundle older than the live one is refused: an attacker who kept an old
+    signed bundle with a known flaw must not be able to put it back."""
+    current = _installed_version(link)
+    new = bundle.card.get("version")
+    if allow or current is None:
+        return
+    if not isinstance(new, str) or not new:
+        raise ModelError(f"{bundle.name}: the signed bundle has no version and {current} is "
+                         "installed; refused (use --allow-downgrade to force it)")
+    if _version_key(new) < _version_key(current):
+        raise ModelError(f"{bundle.name}: version {new} is older than the installed {current}; "
+                         "a signed bundle is not downgraded (use --allow-downgrade, or "
+                         "'frugalai models rollback')")
+
+
 def install(bundle_path: Union[str, Path], models_dir: Union[str, Path], *,
             public_key: Optional[bytes] = None, name: Optional[str] = None,
-            loader: Loader = load_check) -> Installed:
-    """Install a bundle under its name; ModelError (nothing changed) if it is refused."""
-    from frugalai.runtime.bundle import verify_bundle
+            loader: Loader = load_check, allow_downgrade: bool = False,
+            warn: Optional[Callable[[str], None]] = None) -> Installed:
+    """Install a bundle under its name; ModelError (nothing changed) if it is refused.
 
+    Only the card, its signature and the regular files the card lists are copied (symlinks,
+    names leaving the bundle and unlisted files are refused or left behind); the copy is
+    verified, never the source. With a public key configured, a bundle older than the live
+    one is refused unless ``allow_downgrade``.
+    """
     src = Path(bundle_path)
-    bundle = verify_bundle(src, public_key=public_key)
-    name = name or bundle.name
-    if not name or "/" in name or name.startswith(".") or name in BUILTIN:
-        raise ModelError(f"invalid model name {name!r} (no '/', no leading '.', not a built-in)")
     models = Path(models_dir)
     store = models / STORE
     store.mkdir(parents=True, exist_ok=True)
-    digest = card_digest(src)
-    target_name = f"{name}@{digest}"
-    target = store / target_name
-    created = False
-    if not target.is_dir():
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target_name}.", dir=store))
-        try:
-            for f in src.iterdir():
-                if f.is_file():
-                    shutil.copy2(f, tmp / f.name)
-            verify_bundle(tmp, public_key=public_key)  # the copy, not only the source
-            os.chmod(tmp, 0o755)
-            os.rename(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        created = True
-    link = models / name
+    staged, bundle = _stage(src, store, public_key, warn)
+    try:
+        name = name or bundle.name
+        if not name or "/" in name or name.startswith(".") or name in BUILTIN:
+            raise ModelError(f"invalid model name {name!r} (no '/', no leading '.', not a "
+                             "built-in)")
+        link = models / name
+        if public_key is not None:
+            _check_downgrade(link, bundle, allow_downgrade)
+        digest = card_digest(staged)
+        target_name = f"{name}@{digest}"
+        target = store / target_name
+        created = False
+        if not target.is_dir():
+            os.chmod(staged, 0o755)
+            os.rename(staged, target)
+            created = True
+    finally:
+        if staged.exists():
+            shutil.rmtree(staged, ignore_errors=True)
     previous: Optional[Path] = None
     if link.is_symlink():
         previous = link.resolve()

@@ -16,8 +16,9 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
+from frugalai.lograte import LogRate
 from frugalai.pipeline import Flow
-from frugalai.service.health.status import redact
+from frugalai.redact import redact
 from frugalai.sources.base import Backoff
 
 log = logging.getLogger("frugalai.service")
@@ -51,6 +52,8 @@ class FlowRunner:
         self.last_error = ""
         self.busy_since: Optional[float] = None
         self._thread: Optional[threading.Thread] = None
+        self._frames_bad_seen = 0
+        self._decode_log = LogRate(log)
         self._instrument()
 
     @property
@@ -84,7 +87,7 @@ class FlowRunner:
                 try:
                     self.flow.source = self.reopen()
                 except Exception as err:  # any failure: retry later
-                    self.last_error = f"{type(err).__name__}: {err}"
+                    self.last_error = redact(f"{type(err).__name__}: {err}")
                     log.warning("flow %s: cannot reopen its source (%s)", self.name, err)
                     if stop.wait(self.backoff.next_delay()):
                         break
@@ -96,7 +99,7 @@ class FlowRunner:
                 self.loop(self.flow, stop)
             except Exception as err:  # supervision: contain, log, restart
                 self.restarts += 1
-                self.last_error = f"{type(err).__name__}: {err}"
+                self.last_error = redact(f"{type(err).__name__}: {err}")
                 self.state = "restarting"
                 if time.monotonic() - began > self.stable_s:
                     self.backoff.reset()
@@ -120,6 +123,18 @@ class FlowRunner:
             self.flow.source.close()
         except Exception as err:  # a broken source may fail to close
             log.debug("flow %s: closing the source failed: %s", self.name, err)
+
+    def note_decode_errors(self) -> None:
+        """Log rejected frames seen since the last call: the first burst at once, then a
+        count every few minutes while frames keep being rejected (never one line each)."""
+        stats = self.flow.source.stats
+        bad = stats.frames_bad
+        new = bad - self._frames_bad_seen if bad >= self._frames_bad_seen else bad  # reopened
+        self._frames_bad_seen = bad
+        if new > 0:
+            self._decode_log.warning("decode", "flow %s: %d frame(s) rejected (last: %s)",
+                                     self.name, new, stats.last_error or "no detail",
+                                     count=new)
 
     def stop(self) -> None:
         """Ask the flow to stop after its current step."""
@@ -167,7 +182,7 @@ class TrackedSink:
         try:
             delivered = self.sink.send(events)
         except Exception as err:
-            self.last_error = f"{type(err).__name__}: {err}"
+            self.last_error = redact(f"{type(err).__name__}: {err}")
             if self.state != "failing":
                 log.warning("uplink %s down (%s); events wait in the outbox", self.url,
                             self.last_error)

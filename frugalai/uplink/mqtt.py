@@ -55,6 +55,7 @@ from urllib.parse import unquote, urlsplit
 from frugalai.errors import ConfigError, UplinkError
 from frugalai.events.codec import encode_binary, encode_json
 from frugalai.events.event import Event
+from frugalai.lograte import LogRate
 from frugalai.registry import check_options, split_url
 
 log = logging.getLogger("frugalai.mqtt")
@@ -170,6 +171,9 @@ class MqttSink:
         self.events_sent = 0
         self.bytes_sent = 0
         self.last_error: Optional[str] = None
+        #: reasons a connection fails, each logged once then counted: a broker down for a
+        #: night, retried every two minutes, is not a line per retry.
+        self._link_log = LogRate(log)
         self._connected = threading.Event()
         self._closed = False
         self._lock = threading.Lock()
@@ -287,7 +291,7 @@ class MqttSink:
 
     def _note(self, reason: str) -> None:
         if reason != self.last_error:
-            log.warning("%s: %s", self.name, reason)
+            self._link_log.warning(reason, "%s: %s", self.name, reason)
         self.last_error = reason
 
     def _on_connect(self, client: Any, _userdata: Any, _flags: Any, reason: Any,
@@ -298,6 +302,7 @@ class MqttSink:
                     if "author" in text.lower() or "password" in text.lower() else "")
             self._note(f"broker refused the connection: {text}{hint}")
             return
+        self._link_log.flush()  # the counts of the outage, then the good news
         log.info("%s: connected as %s", self.name, self.client_id)
         self.last_error = None
         client.publish(self.status_topic, "online", qos=1, retain=True)

@@ -58,6 +58,7 @@ from typing import Optional, Union
 from frugalai.errors import FrugalError
 from frugalai.events.event import Event, Stats
 from frugalai.events.policy import merge_stats
+from frugalai.lograte import LogRate
 
 log = logging.getLogger("frugalai.outbox")
 
@@ -123,6 +124,8 @@ class Outbox:
         self.keep_sent = keep_sent
         self._lock = threading.Lock()
         self._synchronous = ""
+        #: drops at the cap happen once per append while it lasts: logged once, then counted.
+        self._drop_log = LogRate(log)
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -179,8 +182,9 @@ class Outbox:
         self._bump("dropped", len(victims))
         for sensor, n in per_sensor.items():
             self._bump(f"dropped:{sensor}", n)
-        log.warning("outbox full (%d pending, cap %d): dropped %d event(s) by policy %s: %s",
-                    pending, self.max_pending, len(victims), OVERFLOW_POLICY, dict(kinds))
+        self._drop_log.warning("dropped", "outbox full (%d pending, cap %d): dropped %d "
+                               "event(s) by policy %s: %s", pending, self.max_pending,
+                               len(victims), OVERFLOW_POLICY, dict(kinds), count=len(victims))
 
     def _keep_counts(self, summaries: list[dict[str, object]]) -> None:
         """Keep the counts of dropped summaries (table ``carry``) for the sensor's next one.
@@ -333,6 +337,7 @@ class Outbox:
 
     def close(self) -> None:
         """Close the database; safe to call twice."""
+        self._drop_log.flush()
         with self._lock:
             if self._db is not None:
                 self._db.close()

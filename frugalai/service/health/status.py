@@ -14,23 +14,13 @@ import sqlite3
 import time
 from pathlib import Path
 from typing import Any, Optional, Union
-from urllib.parse import urlsplit, urlunsplit
+
+from frugalai.redact import redact
+
+__all__ = ["OUTBOX_FILE", "STATUS_FILE", "format_status", "outbox_view", "read_status", "redact"]
 
 STATUS_FILE = "status.json"
 OUTBOX_FILE = "outbox.sqlite"
-
-
-def redact(url: str) -> str:
-    """An URL fit for logs and status files: the password is replaced by ``***``.
-
-    >>> redact("mqtts://gw:s3cret@broker.example:8883/t")
-    'mqtts://gw:***@broker.example:8883/t'
-    """
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def outbox_view(db: Union[str, Path], now: Optional[float] = None) -> dict[str, Any]:
@@ -146,6 +136,10 @@ def format_status(status: dict[str, Any], now: Optional[float] = None) -> str:
     lines.append(f"outbox: {ob.get('depth', 0)} pending{oldest}; {ob.get('sent', 0)} delivered"
                  f" of {ob.get('stored', 0)}{dropped}"
                  + (f" ({ob['error']})" if ob.get("error") else ""))
+    if status.get("bytes"):
+        from frugalai.footprint import ratio_text, summary_bytes
+
+        lines.append(ratio_text(*summary_bytes(status)))
     for u in status.get("uplinks", []):
         err = f" ({u['last_error']})" if u.get("last_error") and u.get("state") != "ok" else ""
         lines.append(f"uplink {u.get('url')}: {u.get('state')}{err}, {u.get('sent', 0)} sent, "

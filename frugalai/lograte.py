@@ -1,0 +1,117 @@
+"""Rate-limited logging for faults that repeat: the first occurrence, then a count.
+
+An operator reads journald. During a broker outage, a full outbox or a burst of corrupt frames
+the same fault happens once per event, per flush or per frame; one line each buries everything
+else (1,040 lines a minute were seen with a full outbox). :class:`LogRate` logs the first
+occurrence of a key at once, counts the next ones, and writes one line with the count (and the
+latest details) at the first occurrence after ``every_s`` seconds, and at :meth:`end` (the
+episode is over: the next occurrence is news again) or :meth:`flush` (the service stops).
+
+>>> import logging, sys
+>>> log = logging.getLogger("doctest.lograte")
+>>> log.addHandler(logging.StreamHandler(sys.stdout)); log.propagate = False
+>>> now = [0.0]
+>>> rate = LogRate(log, every_s=300, clock=lambda: now[0])
+>>> for t in range(0, 400, 10):   # one failure every 10 s for 400 s
+...     now[0] = float(t)
+...     _ = rate.warning("uplink", "uplink failed: %s", f"refused at {t}")
+uplink failed: refused at 0
+uplink failed: refused at 300 (30 more in the last 300 s)
+>>> rate.end("uplink")
+uplink failed: refused at 390 (9 more in the last 90 s)
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+#: how often a repeating fault is summarised by default: a few minutes.
+EVERY_S = 300.0
+
+
+@dataclass
+class _Episode:
+    since: float  # when the last line for this key was written
+    suppressed: int = 0  # occurrences since, not written
+    level: int = logging.WARNING
+    msg: str = ""
+    args: tuple[Any, ...] = ()
+
+
+class LogRate:
+    """First occurrence of each key logged at once, later ones counted (thread-safe).
+
+    Args:
+        logger: where the lines go.
+        every_s: at most one line per key in this many seconds while the fault repeats.
+        clock: monotonic seconds (a test passes its own).
+    """
+
+    def __init__(self, logger: logging.Logger, every_s: float = EVERY_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.logger = logger
+        self.every_s = every_s
+        self.clock = clock
+        self._episodes: dict[str, _Episode] = {}
+        self._lock = threading.Lock()
+
+    def log(self, level: int, key: str, msg: str, *args: Any, count: int = 1) -> bool:
+        """Log ``msg % args`` if it is news for ``key``; else count it. True if written.
+
+        ``count`` is how many occurrences this call stands for (frames rejected since the last
+        call, events dropped by one append).
+        """
+        now = self.clock()
+        with self._lock:
+            ep = self._episodes.get(key)
+            if ep is None:
+                self._episodes[key] = _Episode(since=now, level=level, msg=msg, args=args)
+                write: Optional[tuple[str, tuple[Any, ...]]] = (msg, args)
+            else:
+                ep.suppressed += count
+                ep.level, ep.msg, ep.args = level, msg, args
+                write = None
+                if now - ep.since >= self.every_s:
+                    write = self._summary(ep, now)
+                    ep.since, ep.suppressed = now, 0
+        if write is not None:
+            self.logger.log(level, write[0], *write[1])
+        return write is not None
+
+    def warning(self, key: str, msg: str, *args: Any, count: int = 1) -> bool:
+        return self.log(logging.WARNING, key, msg, *args, count=count)
+
+    def error(self, key: str, msg: str, *args: Any, count: int = 1) -> bool:
+        return self.log(logging.ERROR, key, msg, *args, count=count)
+
+    def active(self, key: str) -> bool:
+        """True while an episode of ``key`` is open (logged and not ended)."""
+        with self._lock:
+            return key in self._episodes
+
+    def end(self, key: str) -> None:
+        """The fault ``key`` is over: write what was counted, and forget it."""
+        with self._lock:
+            ep = self._episodes.pop(key, None)
+            write = self._summary(ep, self.clock()) if ep is not None and ep.suppressed else None
+        if ep is not None and write is not None:
+            self.logger.log(ep.level, write[0], *write[1])
+
+    def flush(self) -> None:
+        """End every open episode (at stop): no count is left unsaid."""
+        with self._lock:
+            keys = list(self._episodes)
+        for key in keys:
+            self.end(key)
+
+    @staticmethod
+    def _summary(ep: _Episode, now: float) -> tuple[str, tuple[Any, ...]]:
+        return (ep.msg + " (%d more in the last %.0f s)",
+                (*ep.args, ep.suppressed, now - ep.since))
+
+
+__all__ = ["EVERY_S", "LogRate"]
