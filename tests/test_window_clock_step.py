@@ -44,3 +44,32 @@ def test_absurd_forward_jump_is_counted_and_windows_resume() -> None:
     closed = _closed(w, samples)
     assert w.clock_steps == 2          # the jump to 2096 and the step back
     assert closed[-1] == 60.0          # windows at the true time again right after
+
+
+def test_a_flow_keeps_alarming_after_the_clock_steps_back_one_hour() -> None:
+    """End to end through a threshold flow: a square load alarms and clears every minute; the
+    wall clock steps back 1 h halfway. The transitions after the step are all reported (on
+    c1edaa6 the flow was blind for the hour: no window, no event)."""
+    from types import SimpleNamespace
+
+    from frugalai.config import FlowConfig, from_dict
+    from frugalai.pipeline import Flow, build_scorer
+    from frugalai.reading import Reading
+    from frugalai.sources.base import SourceStats
+
+    config = from_dict(FlowConfig, {"name": "m", "source": "serial:///dev/null",
+                                    "model": "threshold", "quantity": "apparent_power_va",
+                                    "aggregate": "mean", "window_s": 60,
+                                    "policy": {"on": 2000.0, "off": 1000.0}})
+    flow = Flow(config, SimpleNamespace(stats=SourceStats()), build_scorer(config, "."))  # type: ignore[arg-type]
+    t0 = 1_700_000_000.0
+    events_after_step = 0
+    for i in range(1440):                       # 2 hours of a reading every 5 s (true time)
+        true_ts = t0 + 5 * i
+        shown = true_ts if i < 720 else true_ts - 3600   # the clock steps back 1 h at 1 h
+        load = 3000.0 if int(true_ts // 60) % 2 else 500.0
+        events = flow.process(Reading(shown, "m", {"apparent_power_va": load}))
+        if i >= 720:
+            events_after_step += len(events)
+    assert events_after_step >= 55              # one per minute for the second hour
+    assert flow.window.clock_steps == 1

@@ -190,7 +190,7 @@ class LoraSource:
             self.stats.bytes_read += len(packet.payload)
             try:
                 values, units, ids = split(self.decoder(packet.payload))
-            except (DecodeError, ValueError) as err:
+            except (DecodeError, ValueError, ArithmeticError) as err:  # plugin decoders too
                 self._bad(err)
                 continue
             meta = {"payload_hex": packet.payload.hex()}
