@@ -1,7 +1,8 @@
 """The ``frugalai`` command: a thin click group. Parse, build, call; no logic here.
 
-Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration or usage (with the key named),
-3 (``frugalai run``) events were lost (the outbox took no writes: disk full).
+Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration or usage (with the key named) or a
+missing optional extra (with the extra to install), 3 (``frugalai run``) events were lost (the
+outbox took no writes: disk full), 130 a demo stopped by Ctrl-C.
 """
 
 from __future__ import annotations
@@ -81,32 +82,83 @@ def demo(seconds: float, hours: Optional[float], seed: int, corrupt_rate: float,
                      corrupt_rate=corrupt_rate, as_json=as_json, echo=click.echo)
         return
     hours = hours or 48.0
+    seen: list[Any] = []
 
     def show(event: Any) -> None:
+        seen.append(event)
         if as_json:
             click.echo(encode_json(event).decode())
             return
-        when = datetime.fromtimestamp(event.ts, tz=timezone.utc).strftime("%a %H:%M UTC")
-        click.echo(f"  {event.kind.upper():6} {event.sensor} at {when}  score={event.score:5.1f}"
-                   f"  value={event.value:7.0f} W  -> {len(encode_binary(event))} B "
-                   f"[{encode_binary(event).hex()}]")
+        click.echo(f"  {event.kind.upper():6} {event.sensor} at {_utc(event.ts)}  "
+                   f"score={event.score:5.1f}  value={event.value:7.0f} W  -> "
+                   f"{len(encode_binary(event))} B [{encode_binary(event).hex()}]")
 
     if not as_json:
         click.echo(f"frugalai demo: emulated Linky (TIC historique) on a pty, {hours:.0f} "
                    f"simulated hours in {seconds:.0f} s; events as they happen:")
-    summary = run_demo(DemoOptions(sim_hours=hours, seconds=seconds, seed=seed,
-                                   corrupt_rate=corrupt_rate), show)
+    try:
+        summary = run_demo(DemoOptions(sim_hours=hours, seconds=seconds, seed=seed,
+                                       corrupt_rate=corrupt_rate), show)
+    except KeyboardInterrupt:  # during set-up, before the meter started: nothing to sum up
+        click.echo("interrupted (Ctrl-C) while setting up: no reading yet", err=True)
+        sys.exit(130)
     raw, up = summary["raw_bytes_read"], summary["upstream_bytes_binary"]
     assert isinstance(raw, int) and isinstance(up, int)
     if as_json:
         summary["upstream"] = ratio_text(raw, up)  # what `report --summary` prints too
         click.echo(json.dumps({"summary": summary}, default=str))
         return
+    if summary.get("interrupted"):
+        click.echo("interrupted (Ctrl-C): what ran until then")
+    for line in _injected_vs_found(summary, seen):
+        click.echo(line)
     click.echo("summary:")
     click.echo(f"  readings {summary['readings']}, frames rejected {summary['frames_rejected']}"
                f" (corrupted on the wire: {summary['frames_corrupted_on_wire']})")
-    click.echo(f"  events {summary['events']}, outbox {summary['outbox']}")
+    ob = summary["outbox"]
+    assert isinstance(ob, dict)
+    click.echo(f"  events {summary['events']}; outbox: {ob.get('stored', 0)} stored, "
+               f"{ob.get('sent', 0)} delivered, {ob.get('pending', 0)} pending, "
+               f"{ob.get('dropped', 0)} dropped")
     click.echo(f"  {ratio_text(raw, up)}")
+    if summary.get("interrupted"):
+        sys.exit(130)  # the shell's code for "stopped by Ctrl-C", after the summary
+
+
+def _utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%a %H:%M UTC")
+
+
+#: what each injected anomaly looks like in the readings, for the demo's reader.
+_INJECTED_TEXT = {"night_load": "unusual extra load", "spike": "a short power spike",
+                  "dropout": "the meter reads no consumption: value=0 W",
+                  "flatline": "a frozen reading"}
+
+
+def _injected_vs_found(summary: dict[str, Any], events: list[Any]) -> list[str]:
+    """The demo's injected anomalies, each beside the events that fell in it (or up to an hour
+    after: a 15-min window must close, then the policy's debounce), then the others."""
+    injected = summary.get("injected") or []
+    if not injected:
+        return []
+    lines = ["injected by the emulator -> found by the gateway:"]
+    matched: set[int] = set()
+    flows = summary.get("flows") or {}
+    last_ts = max([e.ts for e in events]
+                  + [float(f.get("last_reading_ts") or 0.0) for f in flows.values()], default=0.0)
+    for a in injected:
+        hits = [e for e in events if a["start"] <= e.ts <= a["end"] + 3600]
+        matched.update(id(e) for e in hits)
+        found = ", ".join(f"{e.kind.upper()} at {_utc(e.ts)}" for e in hits) or (
+            "not flagged" if last_ts >= a["end"] else "not reached (the run ended before)")
+        what = _INJECTED_TEXT.get(a["kind"], a["kind"])
+        lines.append(f"  {a['kind']:10} {_utc(a['start'])} - {_utc(a['end'])[4:]} ({what})"
+                     f" -> {found}")
+    others = [e for e in events if id(e) not in matched and e.kind in ("alarm", "clear")]
+    lines.append(f"  events outside the injected anomalies: {len(others)}"
+                 + (" (" + ", ".join(f"{e.kind.upper()} at {_utc(e.ts)}" for e in others) + ")"
+                    if others else ""))
+    return lines
 
 
 @cli.command()
@@ -146,6 +198,66 @@ def status(config: Any, state_dir: Optional[str], as_json: bool) -> None:
     click.echo(json.dumps(report, indent=1, default=str) if as_json else format_status(report))
     if not str(report.get("state", "")).startswith("running"):
         sys.exit(1)
+
+
+@cli.command()
+@click.argument("device", type=click.Choice(["tic", "modbus", "fb-node", "rak3172", "rn2483"]))
+@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True, help="Simulated seconds per real second (tic: > 1 switches to "
+              "standard mode, whose DATE the gateway uses as its clock).")
+@click.option("--scenario", type=click.Choice(["normal", "anomalies"]), default="normal",
+              show_default=True, help="anomalies: the demo's injected anomalies (energy meters).")
+@click.option("--seed", type=int, default=1, show_default=True)
+def emulate(device: str, speed: float, scenario: str, seed: int) -> None:
+    """Start an emulated DEVICE on a pty; print its path and a config block; run until Ctrl-C."""
+    import signal
+    import threading
+
+    from frugalai.sim.launch import launch
+
+    running = launch(device, speed=speed, scenario=scenario, seed=seed)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):  # Ctrl-C or kill: stop and say so
+        signal.signal(signum, lambda *_: stop.set())
+    click.echo(running.path)
+    click.echo(f"# emulated {device} on {running.path} (speed {speed:g}, scenario {scenario}); "
+               "Ctrl-C stops it")
+    for note in running.notes:
+        click.echo(f"# {note}")
+    click.echo("# put this in your config (frugalai config check FILE, then frugalai run "
+               "--config FILE):")
+    click.echo(running.config.rstrip())
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        running.close()
+    click.echo(f"# stopped the emulated {device}")
+
+
+@cli.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              default="/etc/frugalai/gateway.toml", show_default=True, help="TOML file to check.")
+@click.option("--user", default="frugalai", show_default=True,
+              help="The service user whose access to devices is checked.")
+@click.option("--unit-dir", type=click.Path(file_okay=False), default="/etc/systemd/system",
+              show_default=True)
+@click.option("--name", "unit_name", default="frugalai", show_default=True, help="Unit name.")
+def doctor(config_path: str, user: str, unit_dir: str, unit_name: str) -> None:
+    """Is this gateway ready? One line per check (✓ / ✗ with a fix / ? unknown).
+
+    Exit 0 when every check passes, 1 when one fails, 2 when the config is invalid.
+    """
+    from frugalai.service.doctor import report, run_checks
+
+    if not os.path.exists(config_path):
+        click.echo(f"✗ config: {config_path} not found — write one (README: Run it on a "
+                   "gateway) or give --config")
+        sys.exit(2)
+    text, code = report(run_checks(config_path, user=user,
+                                   unit_path=os.path.join(unit_dir, f"{unit_name}.service")))
+    click.echo(text)
+    sys.exit(code)
 
 
 @cli.group("service")
@@ -327,6 +439,9 @@ def train_anomaly(data: Optional[str], data_dir: Optional[str], time_col: str, v
     """Fit the energy anomaly model on a meter's history."""
     from pathlib import Path
 
+    from frugalai.extras import require
+
+    require("train")
     from frugalai.learn.data import load_dutch, read_user_csv
     from frugalai.learn.energy import train_energy
 
@@ -365,6 +480,9 @@ def train_coastal_cmd(data_dir: str, threshold: float, horizon: int, out: str, n
     """Fit the submersion nowcast (tide harmonics + MLP), compare it with the baseline."""
     from pathlib import Path
 
+    from frugalai.extras import require
+
+    require("train")
     from frugalai.learn.coastal import train_coastal
     from frugalai.learn.data import load_providence
 
@@ -393,6 +511,9 @@ def evaluate_cmd(bundle: str, data_dir: str, backend: str, precision: str,
     """Recompute BUNDLE's metrics from the real data; print them beside the card's."""
     from pathlib import Path
 
+    from frugalai.extras import require
+
+    require("train", modules=("sklearn",))  # the metrics; before minutes of data loading
     from frugalai.learn.evaluate import evaluate_bundle
     from frugalai.runtime import load_model
 
@@ -531,12 +652,36 @@ def report(config: Any, state_dir: Optional[str], bench_path: Optional[str],
 
 
 def main() -> None:
-    """Console-script entry point: FrugalError -> exit 1 with its message, not a traceback."""
+    """Console-script entry point: FrugalError -> exit 1 with its message, not a traceback;
+    a module of an optional extra missing -> exit 2 with the extra to install."""
+    from frugalai.extras import missing_extra
+
     try:
         cli(standalone_mode=True)
-    except FrugalError as err:
+    except (FrugalError, ImportError) as err:
+        extra = missing_extra(err)
+        if extra is not None:
+            click.echo(f"error: {_command_name()} {extra}", err=True)
+            sys.exit(2)
+        if not isinstance(err, FrugalError):
+            raise
         click.echo(f"error: {err}", err=True)
         sys.exit(2 if isinstance(err, ConfigError) else 1)
+
+
+def _command_name() -> str:
+    """``frugalai evaluate``: the command words of this invocation, for one-line errors."""
+    words = ["frugalai"]
+    group: Any = cli
+    for arg in sys.argv[1:]:
+        sub = group.commands.get(arg) if isinstance(group, click.Group) else None
+        if sub is None:
+            if arg.startswith("-"):
+                continue
+            break
+        words.append(arg)
+        group = sub
+    return " ".join(words)
 
 
 if __name__ == "__main__":

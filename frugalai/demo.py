@@ -90,12 +90,16 @@ def run_demo(options: DemoOptions, on_event: Callable[[Event], None]) -> dict[st
     flow = Flow(flow_config, source, log)
     pipeline = Pipeline([flow], Outbox(state / "outbox.sqlite"), sinks=[], on_event=deliver)
     stop = threading.Event()
+    interrupted = False
     try:
         source.open()  # plugged in before the meter speaks: pyserial flushes input on open
         meter.start(until=DEMO_START + options.sim_hours * 3600)
         stop_when_done(lambda: meter.running, stop, settle_s=0.3)
         # The bound only matters if the meter thread hangs.
-        pipeline.run(stop, duration=options.seconds * 4 + 30)
+        try:
+            pipeline.run(stop, duration=options.seconds * 4 + 30)
+        except KeyboardInterrupt:  # Ctrl-C: what was seen so far is still worth a summary
+            interrupted = True
         summary = pipeline.summary()
     finally:
         meter.close()
@@ -108,5 +112,8 @@ def run_demo(options: DemoOptions, on_event: Callable[[Event], None]) -> dict[st
         "binary_event_bytes": BINARY_SIZE,
         "state_dir": str(state),
         "alarm_windows": run_worth(log, delivered),
+        "interrupted": interrupted,
+        "injected": [{"kind": a.kind, "start": a.start, "end": a.start + a.duration_s}
+                     for a in household.anomalies],
     })
     return summary

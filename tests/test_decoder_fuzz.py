@@ -36,9 +36,9 @@ DEV = "0102030405060708"
 TOPIC = f"application/app/device/{DEV}/event/up"
 
 
-def tic_feed(frame: bytes) -> SourceStats:
+def tic_feed(frame: bytes, frame_time: bool = False) -> SourceStats:
     stats = SourceStats()
-    framer = TicFramer("linky", stats, lambda: 1.7e9)
+    framer = TicFramer("linky", stats, lambda: 1.7e9, frame_time=frame_time)
     list(framer.feed(frame))
     return stats
 
@@ -55,6 +55,13 @@ def test_tic_value_of_hundreds_of_digits_is_a_counted_decode_error(digits: int) 
     stats = tic_feed(frame)
     assert (stats.frames_ok, stats.frames_bad) == (0, 1)
     assert "digits" in stats.last_error
+
+
+def test_a_date_of_31_february_is_a_counted_decode_error() -> None:
+    frame = encode_frame([("ADSC", "041067003463"), ("EAST", "000046245")], mode=STANDARD)
+    date = encode_group("DATE", "", STANDARD, horodate="H080231223518")
+    stats = tic_feed(frame[:1] + date + frame[1:], frame_time=True)
+    assert (stats.frames_ok, stats.frames_bad) == (0, 1)
 
 
 @pytest.mark.parametrize("fcnt", ["9" * 400, 10**400, "9" * 5000, -1, 2**32])
@@ -129,8 +136,9 @@ def test_fuzz_tic_values(mode: str, groups: list[tuple[str, str, str | None]]) -
                                  horodate if mode == STANDARD else None)
         except UnicodeEncodeError:
             continue
-    stats = tic_feed(bytes(body) + b"\x03")
-    assert stats.frames_ok + stats.frames_bad <= 1  # one frame: a reading or a counted error
+    for frame_time in (False, True):   # stamped by the gateway's clock, or by the frame's DATE
+        stats = tic_feed(bytes(body) + b"\x03", frame_time)
+        assert stats.frames_ok + stats.frames_bad <= 1  # a reading or a counted error
 
 
 _json_leaf = st.one_of(st.none(), st.booleans(), st.integers(-(10**500), 10**500),

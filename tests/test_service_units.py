@@ -242,13 +242,16 @@ def test_unit_is_hardened_and_names_only_the_configured_devices(tmp_path: Path) 
     assert result.exit_code == 0, result.output
     unit = result.output
     for line in ("Type=notify", "Restart=on-failure", "WatchdogSec=30", "User=gw",
-                 "SupplementaryGroups=dialout", "ProtectSystem=strict", "ProtectHome=yes",
+                 "SupplementaryGroups=dialout", "ProtectSystem=strict",
                  "PrivateTmp=yes", "NoNewPrivileges=yes", "ReadWritePaths=/var/lib/frugalai",
                  "DevicePolicy=closed", "DeviceAllow=/dev/ttyUSB0 rw",
                  "DeviceAllow=char-ttyUSB rw", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
                  f"ExecStart={os.sys.executable} -m frugalai run --config {path}"):
         assert line in unit.splitlines(), line
     assert unit.count("ReadWritePaths=") == 1
+    # Homes hidden: wholly, or (interpreter under a home, like a pyenv one) all but what runs.
+    assert "ProtectHome=yes" in unit.splitlines() or (
+        "ProtectHome=tmpfs" in unit.splitlines() and "BindReadOnlyPaths=" in unit)
 
 
 def test_unit_refuses_a_relative_state_dir(tmp_path: Path) -> None:
@@ -406,3 +409,59 @@ def test_the_daemon_loads_no_runtime_for_built_in_models() -> None:
     out = subprocess.run([os.sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
     assert out.stdout.strip() == "[]"
+
+
+def test_a_serial_symlink_allows_its_target_device(tmp_path: Path) -> None:
+    # /dev/serial0 on a Pi is a link to ttyAMA0 or ttyS0: systemd matches device numbers, so
+    # the unit must allow the node the link names. A real pty stands in for the UART here.
+    from frugalai.config import load_config
+
+    master, slave = os.openpty()
+    try:
+        target = os.ttyname(slave)
+        link = tmp_path / "serial0"
+        link.symlink_to(target)
+        path = tmp_path / "gateway.toml"
+        path.write_text(f'[gateway]\nid = "pi"\nstate_dir = "/var/lib/frugalai"\n[[flow]]\n'
+                        f'name = "linky"\nsource = "serial://{link}?protocol=tic"\n')
+        unit = render_unit(str(path), load_config(path)).splitlines()
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert f"DeviceAllow={target} rw" in unit
+    assert not any(line.startswith(f"DeviceAllow={link}") for line in unit)  # not a /dev path
+
+
+def test_device_allow_follows_links_and_keeps_hotplug_classes(tmp_path: Path) -> None:
+    from frugalai.service.install import device_allow
+
+    alias = tmp_path / "serial0"
+    alias.symlink_to("/dev/ttyAMA0")  # dangling here: the link's text is what counts
+    assert device_allow([str(alias)]) == ["DeviceAllow=/dev/ttyAMA0 rw"]
+    assert device_allow(["/dev/ttyUSB0"]) == ["DeviceAllow=/dev/ttyUSB0 rw"]
+    absent = device_allow(["/dev/serial/by-id/usb-FTDI-none-if00"])
+    assert absent == ["DeviceAllow=/dev/serial/by-id/usb-FTDI-none-if00 rw",
+                      "DeviceAllow=char-ttyUSB rw", "DeviceAllow=char-ttyACM rw"]
+
+
+def test_an_interpreter_under_a_home_is_bound_read_only_and_a_closed_dir_refused(
+        tmp_path: Path) -> None:
+    from frugalai.errors import ConfigError
+    from frugalai.service.install import check_interpreter, home_binds
+
+    venv_python = "/home/pi/venv/bin/python"
+    binds = home_binds(venv_python)
+    assert "/home/pi/venv" in binds
+    closed = tmp_path / "closed"
+    (closed / "bin").mkdir(parents=True)
+    exe = closed / "bin" / "python"
+    exe.symlink_to(os.sys.executable)
+    closed.chmod(0o700)
+    try:
+        # (the first closed directory on the way is named: pytest's own tmp root is 0700 too)
+        with pytest.raises(ConfigError, match=re.escape(f"ExecStart: user 'nobody' cannot reach "
+                                                        f"{exe} (no search permission on /")
+                           + ".*python3 -m venv /opt/frugalai"):
+            check_interpreter(str(exe), "nobody", protected=())
+    finally:
+        closed.chmod(0o755)

@@ -97,8 +97,11 @@ def classify(probs: npt.NDArray[np.floating], thresholds: list[float]) -> npt.ND
 
 
 def shipped_models_dir() -> Path:
-    """The ``models/`` directory of this checkout (the bundles shipped with frugalai)."""
-    return Path(__file__).resolve().parents[2] / "models"
+    """The bundles shipped with frugalai: ``frugalai/_models`` in an installed wheel, else the
+    checkout's top-level ``models/`` (an editable install or a source tree)."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "_models"
+    return installed if installed.is_dir() else package.parent / "models"
 
 
 def resolve_bundle(name_or_path: Union[str, Path], models_dir: Union[str, Path, None] = None

@@ -5,20 +5,28 @@ the config is filled in: the state dir is the only writable path (``ReadWritePat
 ``/var/lib`` systemd also creates it, ``StateDirectory=``), and the serial devices the flows and
 uplinks name are the only devices (``DevicePolicy=closed`` + ``DeviceAllow``). A stable
 ``/dev/serial/by-id/...`` link may point at a new ``ttyUSBn``/``ttyACMn`` node after a replug, so
-for such links the whole USB-serial device class is allowed instead of one node.
+for such links the whole USB-serial device class is allowed as well as the node the link names
+now; a fixed alias (the Pi's ``/dev/serial0`` -> ``ttyAMA0``/``ttyS0``) allows its target.
+
+``ExecStart`` is the Python running this command, which must be reachable by the service user
+under the unit's sandbox: ``ProtectHome=yes`` hides ``/home``, ``/root`` and ``/run/user``, so a
+virtualenv there is refused with what to do instead (a venv under ``/opt``).
 """
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import re
 import shlex
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
+from typing import Optional
 
 from frugalai.config import Config
 from frugalai.errors import ConfigError, FrugalError
@@ -28,6 +36,10 @@ from frugalai.registry import split_url
 #: kernel device classes (``/proc/devices`` names) by device-node prefix.
 DEVICE_CLASSES = {"ttyUSB": "char-ttyUSB", "ttyACM": "char-ttyACM", "ttyAMA": "char-ttyAMA",
                   "ttyS": "char-ttyS"}
+#: links whose target changes on replug: the target's whole class is allowed.
+HOTPLUG_LINK_DIRS = ("/dev/serial/by-id/", "/dev/serial/by-path/")
+#: what ``ProtectHome=yes`` makes inaccessible to the service.
+PROTECTED_HOME = ("/home", "/root", "/run/user")
 
 
 def template() -> str:
@@ -43,30 +55,133 @@ def serial_devices(config: Config) -> list[str]:
             _, rest, _ = split_url(url)
         except ConfigError:
             continue
-        if rest.startswith("/dev/") and rest not in devices:
+        # /dev nodes, and absolute links elsewhere (a udev or socat alias) to device nodes
+        if (rest.startswith("/dev/") or (rest.startswith("/") and os.path.islink(rest))) \
+                and rest not in devices:
             devices.append(rest)
     return devices
 
 
+def _device_class(node: str) -> Optional[str]:
+    return DEVICE_CLASSES.get(os.path.basename(node).rstrip("0123456789"))
+
+
 def device_allow(devices: list[str]) -> list[str]:
-    """``DeviceAllow=`` lines: the node itself, or the USB-serial classes for a stable link."""
+    """``DeviceAllow=`` lines for the configured device paths.
+
+    A node (``/dev/ttyUSB0``) is allowed itself. A symlink is followed: its current target is
+    allowed too (systemd matches device numbers, and ``/dev/serial0`` names ``ttyAMA0``); a
+    hot-plug link (``/dev/serial/by-id/...``) also allows its target's class, since a replug
+    may give a new ``ttyUSBn``; a hot-plug link absent now allows the USB-serial classes.
+    """
     lines: list[str] = []
+
+    def add(line: str) -> None:
+        if line not in lines:
+            lines.append(line)
+
     for dev in devices:
-        name = os.path.basename(dev)
-        prefix = name.rstrip("0123456789")
-        if dev.startswith("/dev/") and prefix in DEVICE_CLASSES and os.path.dirname(dev) == "/dev":
-            entry = f"DeviceAllow={dev} rw"
-        else:  # a symlink (by-id, by-path, udev alias): its target changes on replug
-            entry = "DeviceAllow=char-ttyUSB rw\nDeviceAllow=char-ttyACM rw"
-        for line in entry.splitlines():
-            if line not in lines:
-                lines.append(line)
+        hotplug = dev.startswith(HOTPLUG_LINK_DIRS)
+        if dev.startswith("/dev/"):
+            add(f"DeviceAllow={dev} rw")
+        target = os.path.realpath(dev) if os.path.islink(dev) else None
+        if target and target != dev and target.startswith("/dev/"):
+            add(f"DeviceAllow={target} rw")
+            cls = _device_class(target)
+            if hotplug and cls:
+                add(f"DeviceAllow={cls} rw")
+        elif hotplug:  # unplugged at install time: whichever USB-serial node it comes back as
+            add("DeviceAllow=char-ttyUSB rw")
+            add("DeviceAllow=char-ttyACM rw")
     return lines or ["# no serial device in the config: no device is allowed"]
 
 
-def exec_start() -> str:
+def _under(path: str, roots: tuple[str, ...]) -> Optional[str]:
+    for root in roots:
+        if path == root or path.startswith(root.rstrip("/") + "/"):
+            return root
+    return None
+
+
+def _user_ids(user: str) -> tuple[Optional[int], set[int]]:
+    """uid and gids of ``user`` (a user still to be created: no uid, group dialout)."""
+    gids: set[int] = set()
+    try:
+        gids.add(grp.getgrnam("dialout").gr_gid)
+    except KeyError:
+        pass
+    try:
+        pw = pwd.getpwnam(user)
+    except KeyError:
+        return None, gids
+    gids.add(pw.pw_gid)
+    gids.update(g.gr_gid for g in grp.getgrall() if user in g.gr_mem)
+    return pw.pw_uid, gids
+
+
+def _blocked_dir(path: str, user: str) -> Optional[str]:
+    """The first directory on ``path`` the user cannot traverse (no x bit for it), or None."""
+    uid, gids = _user_ids(user)
+    if uid == 0:
+        return None
+    current = "/"
+    for part in Path(path).parts[1:-1]:
+        current = os.path.join(current, part)
+        try:
+            st = os.stat(current)
+        except OSError:
+            return None  # a path that does not exist here is not ours to judge
+        if st.st_uid == uid:
+            ok = bool(st.st_mode & stat.S_IXUSR)
+        elif st.st_gid in gids:
+            ok = bool(st.st_mode & stat.S_IXGRP)
+        else:
+            ok = bool(st.st_mode & stat.S_IXOTH)
+        if not ok:
+            return current
+    return None
+
+
+def home_binds(executable: str, protected: tuple[str, ...] = PROTECTED_HOME) -> list[str]:
+    """Directories under a protected home the service needs: the venv, the interpreter's own
+    prefix, the installed package (its site-packages or, editable, the checkout)."""
+    package_root = str(Path(__file__).resolve().parents[2])
+    real_exe = os.path.realpath(executable)
+    wanted = [sys.prefix if executable == sys.executable else str(Path(executable).parents[1]),
+              sys.base_prefix if executable == sys.executable
+              else str(Path(real_exe).parents[1]),
+              package_root]
+    binds: list[str] = []
+    for path in wanted:
+        path = os.path.normpath(path)
+        if _under(path, protected) and not any(_under(path, (b,)) for b in binds):
+            binds = [b for b in binds if not _under(b, (path,))] + [path]
+    return binds
+
+
+def check_interpreter(executable: str, user: str,
+                      protected: tuple[str, ...] = PROTECTED_HOME) -> list[str]:
+    """The paths to bind into the unit for ``user`` to run ``executable`` and import frugalai
+    (``ProtectHome=yes`` hides homes); ConfigError when a directory outside the homes has no
+    search permission for the user, with what to do instead."""
+    package = str(Path(__file__).resolve().parents[1])
+    binds = home_binds(executable, protected)
+    fix = ("install frugalai where the service can reach it, e.g. "
+           "`sudo python3 -m venv /opt/frugalai && sudo /opt/frugalai/bin/pip install "
+           "frugalai-*.whl`, then run `sudo /opt/frugalai/bin/frugalai service install ...`")
+    for path in (executable, os.path.realpath(executable), package + "/__init__.py"):
+        if _under(path, protected):
+            continue  # reached through BindReadOnlyPaths=, whatever the home's own mode
+        blocked = _blocked_dir(path, user)
+        if blocked is not None:
+            raise ConfigError(f"user {user!r} cannot reach {path} (no search permission on "
+                              f"{blocked}); {fix}", key="ExecStart")
+    return binds
+
+
+def exec_start(executable: Optional[str] = None) -> str:
     """This Python running frugalai: stays right inside a virtualenv."""
-    return f"{shlex.quote(sys.executable)} -m frugalai"
+    return f"{shlex.quote(executable or sys.executable)} -m frugalai"
 
 
 _UNSAFE_IN_UNIT = re.compile(r"[\x00-\x1f\x7f]")
@@ -93,14 +208,18 @@ def unit_value(value: str, key: str, *, path: bool = False) -> str:
     return value.replace("%", "%%")
 
 
-def render_unit(config_path: str, config: Config, user: str = "frugalai") -> str:
-    """The unit text for ``config_path``; ConfigError if the config cannot run as a service."""
+def render_unit(config_path: str, config: Config, user: str = "frugalai",
+                executable: Optional[str] = None) -> str:
+    """The unit text for ``config_path``; ConfigError if the config cannot run as a service
+    (or the interpreter is out of the service user's reach)."""
     state = config.gateway.state_dir
     if not os.path.isabs(state):
         raise ConfigError(f"must be an absolute path for a service (like /var/lib/frugalai), "
                           f"got {state!r}", key="gateway.state_dir")
     if not user or not user.replace("-", "").replace("_", "").isalnum():
         raise ConfigError(f"invalid user name {user!r}", key="--user")
+    executable = executable or sys.executable
+    binds = check_interpreter(executable, user)
     state = os.path.normpath(state)
     rw = [state]
     prom = config.service.prometheus_textfile
@@ -115,7 +234,7 @@ def render_unit(config_path: str, config: Config, user: str = "frugalai") -> str
     values = {
         "@CONFIG@": unit_value(os.path.abspath(config_path), "--config", path=True),
         "@GATEWAY_ID@": unit_value(config.gateway.id, "gateway.id"),
-        "@EXEC@": exec_start(),
+        "@EXEC@": exec_start(executable),
         "@WATCHDOG_S@": f"{svc.watchdog_s:g}",
         "@TIMEOUT_STOP_S@": f"{svc.stop_timeout_s + 5:g}",
         "@USER@": user,
@@ -128,6 +247,12 @@ def render_unit(config_path: str, config: Config, user: str = "frugalai") -> str
     text = template()
     for mark, value in values.items():
         text = text.replace(mark, value)
+    if binds:  # a venv or interpreter in a home: empty homes, with only these paths inside
+        text = text.replace("ProtectHome=yes\n", (
+            "# frugalai runs from under a home directory: homes are empty for the service\n"
+            "# except these paths, read-only (a venv under /opt avoids this).\n"
+            "ProtectHome=tmpfs\n"
+            f"BindReadOnlyPaths={' '.join(unit_value(b, 'ExecStart', path=True) for b in binds)}\n"))
     return text
 
 

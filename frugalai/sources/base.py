@@ -79,6 +79,18 @@ class Backoff:
         self._next = self.initial
 
 
+def _permission_denied(err: BaseException) -> bool:
+    import errno
+
+    seen: Optional[BaseException] = err
+    while seen is not None:
+        if isinstance(seen, PermissionError) or getattr(seen, "errno", None) in (errno.EACCES,
+                                                                                   errno.EPERM):
+            return True
+        seen = seen.__cause__
+    return False
+
+
 class OutageLog:
     """Logs the start and the end of an outage once each, and counts outages."""
 
@@ -93,7 +105,9 @@ class OutageLog:
         if self.since is None:
             self.since = self.clock()
             self.stats.outages += 1
-            log.warning("%s: device lost (%s); retrying with backoff", self.name, err)
+            # "device lost" misleads when it was never there for us: say what it is.
+            what = "permission denied" if _permission_denied(err) else "device lost"
+            log.warning("%s: %s (%s); retrying with backoff", self.name, what, err)
 
     def up(self) -> None:
         if self.since is not None:

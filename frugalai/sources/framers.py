@@ -8,6 +8,7 @@ A framer counts what it rejects; it never raises on bad bytes.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Callable, ClassVar, Protocol
 
 from frugalai.errors import ConfigError, DecodeError
@@ -41,10 +42,12 @@ class TicFramer:
     SERIAL: ClassVar[dict[str, object]] = {"bytesize": 7, "parity": "E", "stopbits": 1}
     BAUD: ClassVar[dict[str, int]] = {"historique": 1200, "standard": 9600, "auto": 1200}
 
-    def __init__(self, sensor: str, stats: SourceStats, clock: Clock, mode: str = "auto") -> None:
+    def __init__(self, sensor: str, stats: SourceStats, clock: Clock, mode: str = "auto",
+                 frame_time: bool = False) -> None:
         self.sensor = sensor
         self.stats = stats
         self.clock = clock
+        self.frame_time = frame_time  # stamp with the frame's DATE (standard mode) when it has one
         self.rate = EnergyRate()
         #: refuses what the meter cannot have measured (counted in stats.implausible)
         self.gate = PlausibilityGate()
@@ -68,6 +71,8 @@ class TicFramer:
                 continue
             self.stats.frames_ok += 1
             ts = self.clock()
+            if self.frame_time and "date" in meta:
+                ts = datetime.fromisoformat(meta["date"]).timestamp()
             values, refused = self.gate.check(ts, values)
             if "energy_total_wh" in values:
                 power = self.rate.update(ts, values["energy_total_wh"])

@@ -3,6 +3,7 @@
 URL grammar::
 
     serial://<port>?protocol=<name>[&baud=N][&bytesize=7|8][&parity=E|N|O][&stopbits=1|2][&mode=...]
+                   [&time=wall|meter]
 
 ``protocol`` is ``tic`` (Linky; ``mode=historique|standard|auto``), ``fb`` (firmware_bridge
 nodes), or ``modbus`` (a poller, see :mod:`frugalai.sources.modbus_source` for its options).
@@ -20,6 +21,7 @@ pty closed), logging once per outage; bad frames are counted by the framer, neve
 
 from __future__ import annotations
 
+import errno
 import threading
 import time
 from collections.abc import Iterator
@@ -38,11 +40,22 @@ OPTIONS = {
     "parity": "N, E or O (default: the protocol's)",
     "stopbits": "1 or 2",
     "mode": "protocol mode (TIC: historique, standard, auto)",
+    "time": "wall (default: readings stamped by the gateway's clock) or meter (TIC standard: "
+            "the frame's DATE, for an emulator run faster than real time)",
 }
 
 #: Without a valid frame for this long after opening, TIC auto mode tries the other baud rate.
 AUTOBAUD_S = 4.0
 
+
+
+def _user_name() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry for this uid (a container)
+        return "this user"
 
 
 class SerialSource:
@@ -61,6 +74,7 @@ class SerialSource:
         mode: str = "auto",
         clock: Clock = time.time,
         read_timeout: float = 0.2,
+        time_from: str = "wall",
     ) -> None:
         if protocol not in FRAMERS:
             raise ConfigError(
@@ -70,7 +84,13 @@ class SerialSource:
         self.port = port
         self.sensor = sensor
         self.stats = SourceStats()
-        self.framer = FRAMERS[protocol](sensor, self.stats, clock, mode=mode)
+        if time_from not in ("wall", "meter"):
+            raise ConfigError(f"time must be wall or meter, got {time_from!r}", key="time")
+        if time_from == "meter" and (protocol != "tic" or mode != "standard"):
+            raise ConfigError("time=meter needs protocol=tic&mode=standard (the frame's DATE)",
+                              key="time")
+        extra = {"frame_time": True} if time_from == "meter" else {}
+        self.framer = FRAMERS[protocol](sensor, self.stats, clock, mode=mode, **extra)
         defaults = self.framer.SERIAL
         self.settings: dict[str, Any] = {
             "baudrate": baud or self.framer.default_baud,
@@ -104,6 +124,7 @@ class SerialSource:
                 parity=options.get("parity"),
                 stopbits=int(options.get("stopbits", "1")),
                 mode=options.get("mode", "auto"),
+                time_from=options.get("time", "wall"),
                 **kwargs,
             )
         except ValueError as err:
@@ -120,6 +141,12 @@ class SerialSource:
         try:
             self._serial = serial.serial_for_url(self.port, **self.settings)
         except (serial.SerialException, OSError, ValueError, termios.error) as err:
+            if getattr(err, "errno", None) in (errno.EACCES, errno.EPERM):
+                raise SourceError(
+                    f"permission denied on serial port {self.port!r}: the user running frugalai "
+                    f"({_user_name()}) must be in the group owning it, usually 'dialout' "
+                    f"(sudo usermod -aG dialout {_user_name()}, then log in again; the "
+                    f"service's unit adds it itself)") from err
             raise SourceError(f"cannot open serial port {self.port!r}: {err}") from err
 
     def readings(self, stop: threading.Event) -> Iterator[Reading]:

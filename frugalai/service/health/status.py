@@ -124,6 +124,8 @@ def format_status(status: dict[str, Any], now: Optional[float] = None) -> str:
             f"model errors {f.get('model_errors', 0)}, "
             f"restarts {f.get('restarts', 0)}, device {'up' if f.get('device_up') else 'DOWN'}"
             f", last reading {_age(now, f.get('last_reading_ts'))}")
+        if not f.get("device_up") and f.get("last_error"):
+            lines.append(f"    device down: {f['last_error']}")
         lines.append(f"    model {f.get('model')} ({f.get('model_version')}); "
                      f"last event {last_txt}")
     ob = status["outbox"]

@@ -1,0 +1,140 @@
+"""``frugalai doctor``: passing and failing checks on real parts.
+
+Devices are real ptys (and a path that does not exist), the broker a real Mosquitto
+(``tests/mqtt_broker.py``) or a free 127.0.0.1 port nobody listens on, the unit file the one
+``service install`` writes.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mqtt_broker import free_port
+
+from frugalai.service.doctor import FAIL, OK, check_clock, device_access, report, run_checks
+
+
+@pytest.fixture
+def pty_path() -> Iterator[str]:
+    master, slave = os.openpty()
+    try:
+        yield os.ttyname(slave)
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def write_config(tmp_path: Path, device: str, uplink: str, model: str = "profile") -> Path:
+    path = tmp_path / "gateway.toml"
+    path.write_text(f"""
+[gateway]
+id = "mairie-annexe"
+state_dir = "{tmp_path / 'state'}"
+
+[[flow]]
+name = "linky"
+source = "serial://{device}?protocol=tic&mode=historique"
+sensor_id = 1
+quantity = "energy_total_wh"
+aggregate = "rate"
+model = "{model}"
+
+[[uplink]]
+url = "{uplink}"
+""")
+    return path
+
+
+def doctor_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "frugalai", "doctor", "--config", str(config),
+                           *args], capture_output=True, text=True, timeout=120,
+                          cwd=config.parent)
+
+
+def lines_by_name(out: str) -> dict[str, str]:
+    got = {}
+    for line in out.splitlines():
+        assert line[:2] in ("✓ ", "✗ ", "? "), line  # one line per check, marked
+        got[line[2:].split(": ")[0]] = line
+    return got
+
+
+def install_unit(config: Path, tmp_path: Path, user: str) -> Path:
+    units = tmp_path / "units"
+    done = subprocess.run([sys.executable, "-m", "frugalai", "service", "install", "--config",
+                           str(config), "--user", user, "--unit-dir", str(units)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return units
+
+
+def test_doctor_passes_on_a_ready_gateway(tmp_path: Path, pty_path: str, mosquitto) -> None:  # type: ignore[no-untyped-def]
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    config = write_config(tmp_path, pty_path, mosquitto.url)
+    units = install_unit(config, tmp_path, user)
+    out = doctor_cli(config, "--user", user, "--unit-dir", str(units))
+    lines = lines_by_name(out.stdout)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert lines["config"].startswith(OK) and lines["model linky"].startswith(OK)
+    assert lines[f"device {pty_path}"].startswith(OK)
+    assert lines["extra mqtt"].startswith(OK)
+    assert lines["unit"].startswith(OK) and "matches the config" in lines["unit"]
+    assert lines[f"broker 127.0.0.1:{mosquitto.port}"].startswith(OK)
+    assert lines["disk"].startswith(OK)
+    assert lines["clock"][0] in (OK, "?")  # this machine may or may not run timedatectl
+
+
+def test_doctor_fails_each_broken_part_with_a_hint(tmp_path: Path, pty_path: str) -> None:
+    port = free_port()  # nobody listens there
+    config = write_config(tmp_path, "/dev/ttyUSB-frugalai-absent", f"mqtt://127.0.0.1:{port}",
+                          model="no-such-model")
+    out = doctor_cli(config, "--unit-dir", str(tmp_path / "no-units"))
+    assert out.returncode == 1, out.stdout + out.stderr
+    lines = lines_by_name(out.stdout)
+    assert lines["device /dev/ttyUSB-frugalai-absent"].startswith(FAIL)
+    assert "no such device" in lines["device /dev/ttyUSB-frugalai-absent"]
+    assert lines["model linky"].startswith(FAIL) and "no-such-model" in lines["model linky"]
+    assert lines[f"broker 127.0.0.1:{port}"].startswith(FAIL)
+    assert "no TCP connection" in lines[f"broker 127.0.0.1:{port}"]
+    assert lines["unit"].startswith(FAIL) and "sudo frugalai service install" in lines["unit"]
+    assert "Traceback" not in out.stderr
+
+
+def test_a_user_missing_the_devices_group_is_told_which_group(pty_path: str) -> None:
+    # a pty belongs to group tty, mode 0620: a user outside that group cannot use it
+    check = device_access(pty_path, "nobody")
+    assert check.failed, check.line()
+    group = check.detail.split("group ")[1].split(",")[0]
+    assert f"not in group {group}" in check.detail and f"usermod -aG {group} nobody" in check.hint
+    os.chmod(pty_path, 0o666)  # world read-write: now anyone may
+    assert device_access(pty_path, "nobody").mark == OK
+
+
+def test_tls_broker_check_fails_the_handshake_against_a_plain_listener(
+        tmp_path: Path, pty_path: str, mosquitto) -> None:  # type: ignore[no-untyped-def]
+    config = write_config(tmp_path, pty_path, f"mqtts://127.0.0.1:{mosquitto.port}")
+    checks = {c.name: c for c in run_checks(str(config), user="root",
+                                            unit_path=str(tmp_path / "none.service"))}
+    broker = checks[f"broker 127.0.0.1:{mosquitto.port}"]
+    assert broker.failed and "TLS handshake failed" in broker.detail
+
+
+def test_invalid_config_exits_2_naming_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[gateway]\nid = "has space"\n[[flow]]\nname = "a"\nsource = "serial:///dev/x"\n')
+    out = doctor_cli(path)
+    assert out.returncode == 2 and out.stdout.startswith("✗ config:") and "gateway.id" in out.stdout
+
+
+def test_clock_check_reads_ntp_state() -> None:
+    assert check_clock(lambda: True).mark == OK
+    assert check_clock(lambda: False).failed and "set-ntp" in check_clock(lambda: False).hint
+    assert check_clock(lambda: None).mark == "?"
+    text, code = report([check_clock(lambda: None)])
+    assert code == 0 and text.startswith("? clock")
