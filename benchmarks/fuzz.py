@@ -116,6 +116,10 @@ def gen_tic(rng: random.Random) -> bytes:
         if mode == STANDARD and rng.random() < 0.1:
             horodate = rng.choice(("E", "h", " ", "X")) + "".join(
                 rng.choices("0123456789", k=rng.choice((12, 12, 11, 40))))
+        if mode == STANDARD and label == "ADCO" and rng.random() < 0.3:  # a DATE group
+            label, value = "DATE", ""
+            tops = (100, 13, 32, 24, 60, 60) if rng.random() < 0.8 else (100,) * 6
+            horodate = rng.choice("EeHh ") + "".join(f"{rng.randrange(top):02d}" for top in tops)
         try:
             groups.append(encode_group(label, value, mode, horodate))
         except UnicodeEncodeError:
@@ -126,7 +130,9 @@ def gen_tic(rng: random.Random) -> bytes:
 
 def run_tic(data: bytes) -> None:
     stats = SourceStats()
-    list(TicFramer("linky", stats, lambda: 1.7e9).feed(data))
+    # stamped by the frame's own DATE one time in two (siteready's frame_time)
+    frame_time = bool(data[-1] & 1) if data else False
+    list(TicFramer("linky", stats, lambda: 1.7e9, frame_time=frame_time).feed(data))
     # every frame counted once at most (a mutation may duplicate STX/ETX: more frames)
     assert stats.frames_ok + stats.frames_bad <= data.count(2) + data.count(3) + 1
 

@@ -118,11 +118,16 @@ _printable = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_
 _digits = st.integers(0, 400).flatmap(lambda n: st.text("0123456789", min_size=n, max_size=n))
 _tic_value = st.one_of(_digits, _printable, st.sampled_from(["-1", "1.5", "nan", "inf", "1e9",
                                                              " 00012 ", "٣٣"]))
-_tic_label = st.one_of(st.sampled_from(sorted(NUMERIC_LABELS) + sorted(TEXT_LABELS) + ["DATE"]),
+_tic_label = st.one_of(st.just("DATE"),
+                       st.sampled_from(sorted(NUMERIC_LABELS) + sorted(TEXT_LABELS)),
                        st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-+", min_size=1, max_size=8))
 _horodate = st.one_of(st.none(), st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E),
                                          max_size=14),
-                      st.from_regex(r"\A[EeHh ][0-9]{12}\Z"))
+                      st.from_regex(r"\A[EeHh ][0-9]{12}\Z"),
+                      st.builds(lambda s, *f: s + "".join(f"{x:02d}" for x in f),   # in range
+                                st.sampled_from("EeHh "), st.integers(0, 99),
+                                st.integers(1, 12), st.integers(1, 31), st.integers(0, 23),
+                                st.integers(0, 59), st.integers(0, 59)))
 
 
 @FUZZ
