@@ -44,6 +44,10 @@ class EnergyFeatures:
         learn_below: a value whose |residual| reaches this is not learned.
         tz_offset_h: local time offset, so slots follow the site's day.
         max_gap: missing windows bridged before the sliding vector restarts.
+        floor_abs: spread floor in the value's own unit (non-power series: the relative floors,
+            made for power, are 0 and this one keeps a flat slot from scoring noise).
+        day_types: 2 (weekday / weekend profiles, a household or an office) or 1 (one profile,
+            a machine or a temperature that ignores the calendar).
 
     >>> f = EnergyFeatures(slot_s=43200, history=3, min_history=2, window=1)
     >>> [f.update_one(k * 43200.0, 100.0) for k in range(4)]
@@ -64,6 +68,8 @@ class EnergyFeatures:
         learn_below: float = 5.0,
         tz_offset_h: float = 1.0,
         max_gap: int = 2,
+        floor_abs: float = 0.0,
+        day_types: int = 2,
     ) -> None:
         if slot_s <= 0 or 86400 % slot_s:
             raise ValueError(f"slot_s must divide 86400, got {slot_s}")
@@ -79,6 +85,10 @@ class EnergyFeatures:
         self.learn_below = learn_below
         self.tz_offset_h = tz_offset_h
         self.max_gap = max_gap
+        if day_types not in (1, 2):
+            raise ValueError(f"day_types must be 1 or 2, got {day_types}")
+        self.floor_abs = floor_abs
+        self.day_types = day_types
         self._slots: dict[tuple[int, int], deque[float]] = {}
         self._level: dict[int, float] = {}
         self._recent: deque[float] = deque(maxlen=window)
@@ -90,11 +100,13 @@ class EnergyFeatures:
                 "window": self.window, "floor_rel": self.floor_rel,
                 "floor_level": self.floor_level, "clip": self.clip,
                 "learn_below": self.learn_below, "tz_offset_h": self.tz_offset_h,
-                "max_gap": self.max_gap}
+                "max_gap": self.max_gap, "floor_abs": self.floor_abs,
+                "day_types": self.day_types}
 
     def _key(self, ts: float) -> tuple[int, int]:
         local = ts + self.tz_offset_h * 3600
-        weekend = int(datetime.fromtimestamp(local, tz=timezone.utc).weekday() >= 5)
+        weekend = (int(datetime.fromtimestamp(local, tz=timezone.utc).weekday() >= 5)
+                   if self.day_types == 2 else 0)
         return weekend, int((local % 86400) // self.slot_s)
 
     def residual(self, ts: float, value: float) -> Optional[float]:
@@ -108,7 +120,7 @@ class EnergyFeatures:
         mad = _median(sorted(abs(v - median) for v in values))
         level = self._level.get(key[0], abs(median))
         spread = max(MAD_TO_SIGMA * mad, self.floor_rel * abs(median),
-                     self.floor_level * level, 1e-9)
+                     self.floor_level * level, self.floor_abs, 1e-9)
         z = (value - median) / spread
         return max(-self.clip, min(self.clip, z))
 
@@ -155,6 +167,19 @@ class EnergyFeatures:
         if len(self._recent) < self.window:
             return None
         return np.array(self._recent, dtype=np.float64)
+
+    def state(self) -> dict[str, Any]:
+        """The learned profile as plain data (a bundle ships it so a flow starts warm)."""
+        return {"slots": {f"{k[0]}:{k[1]}": list(v) for k, v in sorted(self._slots.items())},
+                "level": {str(k): v for k, v in self._level.items()}}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Start from a learned profile (see :meth:`state`); the sliding vector stays empty."""
+        self._slots = {}
+        for key, values in state.get("slots", {}).items():
+            a, b = (int(x) for x in key.split(":"))
+            self._slots[(a, b)] = deque((float(v) for v in values), maxlen=self.history)
+        self._level = {int(k): float(v) for k, v in state.get("level", {}).items()}
 
     def transform_many(self, ts: Iterable[float], values: Iterable[float]
                        ) -> tuple[FloatArray, FloatArray]:

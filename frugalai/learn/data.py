@@ -17,8 +17,9 @@ from typing import Optional, Union
 import numpy as np
 import numpy.typing as npt
 
-from frugalai.errors import FrugalError
 from frugalai.features.window import WindowAggregator
+from frugalai.learn.csvio import DataError as DataError  # re-exported: callers import it here
+from frugalai.learn.csvio import read_points, to_grid
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -27,10 +28,6 @@ NAB = "generic/nab_subset"
 PROVIDENCE = "coastal/providence_8454000"
 #: The Providence hourly file's time zone is not documented; probably local standard time.
 PROVIDENCE_UTC_OFFSET_H = -5.0
-
-
-class DataError(FrugalError, ValueError):
-    """A data file is missing or has no usable rows; the message names the file."""
 
 
 def _epoch(text: str, fmt: str, offset_h: float = 0.0) -> float:
@@ -111,39 +108,22 @@ def load_providence(data_dir: Union[str, Path]) -> Series:
 
 def read_user_csv(path: Union[str, Path], time_col: str = "timestamp", value_col: str = "value",
                   time_format: Optional[str] = None, utc_offset_h: float = 0.0,
-                  window_s: int = 900, aggregate: str = "mean") -> Series:
+                  window_s: int = 900, aggregate: str = "mean",
+                  tz: Optional[str] = None) -> Series:
     """A user's meter history -> one value per aligned window, as the gateway would see it.
 
-    Timestamps may be irregular, unsorted or duplicated (sorted, then fed through the same
-    :class:`WindowAggregator` as the gateway); empty or non-numeric values are skipped; gaps
-    stay gaps (no window is invented). ``time_format`` is a strptime format, or None for ISO
-    8601 or UNIX seconds; naive times are local time at ``utc_offset_h``.
+    Any dialect :func:`~frugalai.learn.csvio.read_points` reads (``;`` or ``,``, UTF-8 or
+    Latin-1, ``.gz``). Timestamps may be irregular, unsorted or duplicated (sorted, then fed
+    through the same :class:`WindowAggregator` as the gateway); empty or non-numeric values are
+    skipped; gaps stay gaps (no window is invented). ``time_format`` is a strptime format, or
+    None for ISO 8601 or UNIX seconds; naive times are local time in ``tz`` (an offset or an
+    IANA name), or at ``utc_offset_h`` when ``tz`` is None.
     """
-    path = _need(Path(path))
-    rows: list[tuple[float, float]] = []
-    skipped = 0
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in (time_col, value_col) if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DataError(f"{path}: no column {missing[0]!r}; columns are "
-                            f"{reader.fieldnames} (use --time-col / --value-col)")
-        for row in reader:
-            t = _parse_time(row[time_col], time_format, utc_offset_h)
-            try:
-                v = float(row[value_col])
-            except (TypeError, ValueError):
-                v = math.nan
-            if t is None or not math.isfinite(v):
-                skipped += 1
-                continue
-            rows.append((t, v))
-    if len(rows) < 2:
-        raise DataError(f"{path}: fewer than 2 usable rows ({skipped} skipped)")
-    rows.sort()
+    zone = tz if tz is not None else f"{utc_offset_h:+03.0f}:{abs(utc_offset_h) % 1 * 60:02.0f}"
+    pts = read_points(path, time_col, value_col, time_format, zone)
     agg = WindowAggregator(window_s)
     ts, vals = [], []
-    for t, v in rows:
+    for t, v in zip(pts.ts.tolist(), pts.values.tolist()):
         closed = agg.update(t, v)
         if closed is not None:
             x = closed.get(aggregate)
@@ -154,23 +134,14 @@ def read_user_csv(path: Union[str, Path], time_col: str = "timestamp", value_col
     if last is not None and last.get(aggregate) == last.get(aggregate):
         ts.append(last.start)
         vals.append(last.get(aggregate))
-    return Series(np.array(ts), np.array(vals), None, str(path))
+    return Series(np.array(ts), np.array(vals), None, Path(path).name)
 
 
-def _parse_time(text: Optional[str], fmt: Optional[str], offset_h: float) -> Optional[float]:
-    if not text:
-        return None
-    text = text.strip()
-    try:
-        if fmt:
-            dt = datetime.strptime(text, fmt)
-        else:
-            try:
-                return float(text)
-            except ValueError:
-                dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if dt.tzinfo is None:
-        return dt.replace(tzinfo=timezone.utc).timestamp() - offset_h * 3600.0
-    return dt.timestamp()
+def read_level_csv(path: Union[str, Path], time_col: Optional[str] = None,
+                   level_col: Optional[str] = None, time_format: Optional[str] = None,
+                   tz: Optional[str] = None, step_s: float = 3600.0) -> Series:
+    """A tide gauge's record -> levels on a regular hourly grid (NaN = missing), the sample
+    nearest each hour (within half an hour) taken as that hour's level."""
+    pts = read_points(path, time_col, level_col, time_format, tz)
+    grid, vals = to_grid(pts.ts, pts.values, step_s)
+    return Series(grid, vals, None, Path(path).name)

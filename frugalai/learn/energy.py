@@ -30,6 +30,20 @@ SEED = 0
 POLICY = {"on": 5.0, "off": 2.0, "debounce": 1}
 
 
+def non_power_params(series: Series, window_s: int) -> dict[str, Any]:
+    """Feature parameters for a quantity that is not a power (a temperature, a flow, a level):
+    no relative floors (made for a meter whose night load is a few watts of a kilowatt day),
+    one day type, and an absolute floor = the robust spread of successive window changes (the
+    series' own short-term noise), so a flat slot does not turn noise into anomalies."""
+    v = series.values[np.isfinite(series.values)]
+    d = np.diff(v)
+    noise = 1.4826 * float(np.median(np.abs(d - np.median(d)))) if len(d) else 0.0
+    if noise <= 0.0:
+        noise = 1e-3 * max(float(np.std(v)), 1e-9)
+    return {"slot_s": window_s, "floor_rel": 0.0, "floor_level": 0.0,
+            "floor_abs": float(round(noise, 6)), "day_types": 1}
+
+
 def features_for(series: Series, params: dict[str, Any], warm_start_days: int = 0
                  ) -> tuple[FloatArray, FloatArray]:
     """Feature rows of a series, after an optional warm start.
@@ -200,18 +214,35 @@ def compare_models(ts: FloatArray, X: FloatArray, series: Series, tz: float) -> 
 def train_energy(series: Series, out_dir: Path, params: Optional[dict[str, Any]] = None,
                  warm_start_days: int = 0, name: str = "energy-anomaly",
                  data_dir: Optional[Path] = None, compare: bool = False,
-                 progress: Any = None) -> dict[str, Any]:
-    """Fit the model on ``series`` and write the bundle; metrics if the series is labelled."""
+                 progress: Any = None, quantity: str = "power",
+                 data_info: Optional[dict[str, Any]] = None,
+                 time_zone: Optional[str] = None) -> dict[str, Any]:
+    """Fit the model on ``series`` and write the bundle; metrics if the series is labelled.
+
+    ``quantity``: "power" keeps the power floors; anything else uses :func:`non_power_params`.
+    The profile learned by the end of the series ships in the card (``warm_profile``), so a
+    flow that loads the bundle scores from its first window instead of learning for weeks.
+    """
+    from frugalai.learn.data import DataError
     from frugalai.learn.export import export_bundle
 
-    params = {**EnergyFeatures().params(), **(params or {})}
+    fin = series.values[np.isfinite(series.values)]
+    if len(fin) < 2 or float(np.std(fin)) < 1e-12:
+        raise DataError(f"{series.source}: the series is constant "
+                        f"({float(fin[0]) if len(fin) else float('nan'):g}); nothing to learn")
+    base = {} if quantity == "power" else non_power_params(
+        series, int((params or {}).get("slot_s", 900)))
+    params = {**EnergyFeatures().params(), **base, **(params or {})}
     tz = float(params["tz_offset_h"])
     step = progress or (lambda msg: None)
     step("features")
-    ts, X = features_for(series, params, warm_start_days)
+    f = EnergyFeatures(**params)
+    if warm_start_days:
+        n = int(warm_start_days * 86400 // f.slot_s)
+        for t, v in zip(series.ts[-n:] - 364 * 86400, series.values[-n:]):
+            f.learn_one(float(t), float(v))
+    ts, X = f.transform_many(series.ts, series.values)
     if len(X) < 50:
-        from frugalai.learn.data import DataError
-
         raise DataError(f"{series.source}: only {len(X)} scored windows; need at least 50 "
                         f"(about {params['min_history'] + 1} days of each day type)")
     step("fit")
@@ -238,7 +269,7 @@ def train_energy(series: Series, out_dir: Path, params: Optional[dict[str, Any]]
                    bool(metrics[k]["day_roc_auc"] >= 0.95
                         and metrics[k]["false_alarm_days_max_per_month"] <= 1)
                    for k in ("fp32", "int8")}
-    card = {
+    card: dict[str, Any] = {
         "name": name,
         "task": "anomaly",
         "targets": targets,
@@ -252,10 +283,29 @@ def train_energy(series: Series, out_dir: Path, params: Optional[dict[str, Any]]
                               "scale-free)"},
         "output": {"score": "sqrt(mean(y**2)) of the net outputs (|whitened PC1|)"},
         "policy": POLICY,
-        "data": {"source": series.source, "split": "unsupervised fit on the whole series "
-                 "(labels used only for evaluation)", "warm_start_days": warm_start_days,
+        "quantity": quantity,
+        "flow_defaults": {"policy": POLICY, "window_s": int(params["slot_s"]),
+                          "tz_offset_h": tz, "time_zone": time_zone or f"UTC{tz:+g}"},
+        "warm_profile": {"learned_until_utc": datetime.fromtimestamp(
+                             float(series.ts[-1]), tz=timezone.utc).isoformat(),
+                         "about": "the features' state at the end of training; a flow "
+                                  "whose window, time zone and day types match starts from it",
+                         **f.state()},
+        "data": {**(data_info or {"source": series.source}),
+                 "split": "unsupervised fit on the whole series given (labels used only for "
+                          "evaluation)", "warm_start_days": warm_start_days,
+                 "first_utc": datetime.fromtimestamp(float(series.ts[0]), tz=timezone.utc
+                                                     ).isoformat(),
+                 "last_utc": datetime.fromtimestamp(float(series.ts[-1]), tz=timezone.utc
+                                                    ).isoformat(),
                  "rows": len(X), "seed": SEED},
         "metrics": metrics,
     }
+    if quantity != "power":
+        card["description"] = (f"Anomaly score of a {quantity} series: robust residuals "
+                               "against its own learned daily profile (one day type, floor = "
+                               "its short-term noise), projected on the first principal "
+                               "component (whitened) of the training residual windows.")
+        card["features"]["value"] = f"mean {quantity} of each window (its own unit)"
     step("export")
     return export_bundle(out_dir, net, X, X, decide, card, seed=SEED)

@@ -49,7 +49,11 @@ def evaluate_bundle(model: BundleModel, data_dir: Path) -> dict[str, Any]:
         ts, X = feats.transform_many(sub.ts, sub.values)
         y = labels_for(ts, series, p["threshold_m"], p["horizon_h"], p["watch_margin_m"])
         ok = (y >= 0) & (ts >= year_start(a))
+        from frugalai.learn.coastal import _f1, episode_f1
+
         got = class_metrics(y[ok], np.asarray(model.predict_many(X[ok])))
+        got["flood"]["f1"] = _f1(got["flood"]["precision"], got["flood"]["recall"])
+        got["flood_events"]["episode_f1"] = episode_f1(got)
         claimed = model.card["metrics"]["validation"].get(f"model_{precision}")
     else:
         raise ModelError(f"{model.name}: no evaluation for features {kind!r}")

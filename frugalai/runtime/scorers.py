@@ -32,6 +32,13 @@ class AnomalyScorer:
                              f"{model.task!r}, features {spec.get('kind')!r})")
         self.model = model
         self.features = EnergyFeatures(**{**spec["params"], **overrides})
+        # Start warm from the profile learned at training, when it means the same slots.
+        warm = model.card.get("warm_profile")
+        same = all(self.features.params().get(k) == spec["params"].get(k, d) for k, d in
+                   (("slot_s", 900), ("tz_offset_h", 1.0), ("day_types", 2)))
+        self.warm = bool(warm) and same
+        if warm and same:
+            self.features.load_state(warm)
 
     def learn_one(self, ts: float, value: float) -> None:
         """Seed the meter's profile from its history (no scoring)."""

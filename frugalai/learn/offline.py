@@ -1,0 +1,267 @@
+"""Offline scoring and evaluation of any bundle on a user's CSV, through the gateway's own code.
+
+The CSV becomes windows exactly as a flow cuts them (:class:`~frugalai.features.window.
+WindowAggregator` for meters, the nearest sample to each hour for gauges); each window goes
+through the same scorer a flow builds (:mod:`frugalai.runtime.scorers`) and the card's policy
+(:class:`~frugalai.events.policy.Hysteresis`), so what ``frugalai score`` prints is what the
+gateway would have sent. Nothing here needs scikit-learn.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+import numpy.typing as npt
+
+from frugalai.errors import ModelError
+from frugalai.events.policy import Hysteresis
+from frugalai.features.window import WindowStats
+from frugalai.learn.csvio import DataError, _parse_times, parse_tz, read_text
+from frugalai.learn.data import Series, read_level_csv, read_user_csv
+from frugalai.runtime.model import BundleModel
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def is_coastal(model: BundleModel) -> bool:
+    return bool(model.card.get("features", {}).get("kind") == "coastal")
+
+
+def read_for_bundle(model: BundleModel, path: Union[str, Path], time_col: Optional[str] = None,
+                    value_col: Optional[str] = None, time_format: Optional[str] = None,
+                    tz: Optional[str] = None) -> Series:
+    """The CSV as the bundle's flow would see it: hourly levels, or the card's windows."""
+    if is_coastal(model):
+        return read_level_csv(path, time_col, value_col, time_format, tz)
+    params = model.card.get("features", {}).get("params", {})
+    return read_user_csv(path, time_col, value_col, time_format, 0.0,  # type: ignore[arg-type]
+                         int(params.get("slot_s", 900)), "mean", tz=tz or "UTC")
+
+
+@dataclass
+class Scored:
+    """Per-window output of a bundle over a series."""
+
+    ts: FloatArray
+    values: FloatArray
+    score: FloatArray  # anomaly score, or the reported class for a classifier (NaN: warming)
+    alarm: npt.NDArray[np.bool_]  # policy state after the window (alarm active / flood)
+    raised: list[float]  # times an alarm was raised (anomaly) or a flood announced (coastal)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def score_series(model: BundleModel, series: Series, start: Optional[float] = None,
+                 decision: Optional[str] = None) -> Scored:
+    """Run the flow's scorer and policy over ``series`` (from ``start``, UNIX s)."""
+    from frugalai.runtime.scorers import AnomalyScorer, ClassScorer
+
+    keep = np.ones(len(series.ts), dtype=bool) if start is None else series.ts >= start
+    ts, vals = series.ts[keep], series.values[keep]
+    score = np.full(len(ts), np.nan)
+    alarm = np.zeros(len(ts), dtype=bool)
+    raised: list[float] = []
+    extra: dict[str, Any] = {}
+    if is_coastal(model):
+        chosen = decision or model.card.get("decision", {}).get("default", "model")
+        scorer = ClassScorer(model, decision=chosen)
+        for i, (t, v) in enumerate(zip(ts.tolist(), vals.tolist())):
+            out = scorer.classify_one(WindowStats(t, t + 3600, 1, v, v, v, math.nan), v)
+            if out is not None:
+                score[i] = out[0]
+        alarm = score == 2
+        prev = False
+        for t, a in zip(ts.tolist(), alarm.tolist()):
+            if a and not prev:
+                raised.append(t)
+            prev = a
+        extra = {"decision": chosen}
+        return Scored(ts, vals, score, alarm, raised, extra)
+    if model.task != "anomaly":
+        raise ModelError(f"{model.name}: no offline scoring for task {model.task!r}")
+    scorer_a = AnomalyScorer(model)
+    pol = model.card.get("policy") or {"on": 5.0, "off": 2.0, "debounce": 1}
+    policy = Hysteresis(float(pol["on"]), float(pol["off"]), int(pol.get("debounce", 1)))
+    slot = float(model.card["features"]["params"].get("slot_s", 900))
+    for i, (t, v) in enumerate(zip(ts.tolist(), vals.tolist())):
+        s = scorer_a.update_one(WindowStats(t, t + slot, 1, v, v, v, math.nan), v)
+        if s is None:
+            alarm[i] = policy.active
+            continue
+        score[i] = s
+        if policy.update_one(s) == "alarm":
+            raised.append(t)
+        alarm[i] = policy.active
+    extra = {"policy": dict(pol), "warm_start": scorer_a.warm}
+    return Scored(ts, vals, score, alarm, raised, extra)
+
+
+def read_windows(path: Union[str, Path], data_name: str, tz: Optional[str] = None
+                 ) -> list[tuple[float, float]]:
+    """Labelled windows: JSON ``[[start, end], ...]`` or ``{file: [[start, end], ...]}`` (the
+    NAB layout: the entry whose name ends with the data file's name), or a CSV whose first two
+    columns are start and end. Naive times are in ``tz``."""
+    path = Path(path)
+    text, _ = read_text(path)
+    zone = parse_tz(tz)
+    pairs: list[tuple[str, str]] = []
+    if path.suffix.lower() == ".json" or text.lstrip()[:1] in "[{":
+        doc = json.loads(text)
+        if isinstance(doc, dict):
+            hits = [k for k in doc if Path(k).name == Path(data_name).name]
+            if not hits:
+                raise DataError(f"{path.name}: no windows for {Path(data_name).name!r} (keys "
+                                f"are file names)")
+            doc = doc[hits[0]]
+        pairs = [(str(a), str(b)) for a, b in doc]
+    else:
+        rows = [r for r in csv.reader(text.splitlines(), delimiter=";" if ";" in text else ",")
+                if r]
+        pairs = [(r[0], r[1]) for r in rows[1:] if len(r) >= 2]
+    starts = _parse_times([a[:19] for a, _ in pairs], None, zone)
+    ends = _parse_times([b[:19] for _, b in pairs], None, zone)
+    if np.isnan(starts).any() or np.isnan(ends).any():
+        raise DataError(f"{path.name}: a window time does not parse")
+    return [(float(a), float(b)) for a, b in zip(starts, ends)]
+
+
+def auc(scores: FloatArray, truth: npt.NDArray[np.bool_]) -> Optional[float]:
+    """ROC AUC by ranks (ties averaged); None when one class is absent."""
+    ok = np.isfinite(scores)
+    s, y = scores[ok], truth[ok]
+    n1, n0 = int(y.sum()), int((~y).sum())
+    if not n1 or not n0:
+        return None
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(len(s))
+    ranks[order] = np.arange(1, len(s) + 1)
+    for v in np.unique(s[np.r_[False, np.diff(s[order]) == 0]] if len(s) else []):
+        ranks[s == v] = ranks[s == v].mean()
+    return float((ranks[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def evaluate_windows(sc: Scored, windows: list[tuple[float, float]]) -> dict[str, Any]:
+    """Window recall, alarms outside the windows per month, AUC, lead time."""
+    inside = np.zeros(len(sc.ts), dtype=bool)
+    for a, b in windows:
+        inside |= (sc.ts >= a) & (sc.ts <= b)
+    scored = [(a, b) for a, b in windows if b >= sc.ts[0] and a <= sc.ts[-1]]
+    alarmed, leads, peaks = [], [], []
+    for a, b in scored:
+        inw = sc.score[(sc.ts >= a) & (sc.ts <= b)]
+        peaks.append(round(float(np.nanmax(inw)), 3) if np.isfinite(inw).any() else None)
+        hits = [t for t in sc.raised if a <= t <= b]
+        active_at_start = bool(sc.alarm[(sc.ts >= a) & (sc.ts <= b)][:1].any())
+        alarmed.append(bool(hits) or active_at_start)
+        if hits:
+            leads.append((hits[0] - a) / 3600.0)
+    outside = [t for t in sc.raised if not any(a <= t <= b for a, b in windows)]
+    months = max((sc.ts[-1] - sc.ts[0]) / 86400.0 / 30.44, 1e-9)
+    per_month: dict[str, int] = {}
+    for t in outside:
+        key = datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m")
+        per_month[key] = per_month.get(key, 0) + 1
+    area = auc(sc.score, inside)
+    return {
+        "scored_from_utc": _iso(float(sc.ts[0])), "scored_to_utc": _iso(float(sc.ts[-1])),
+        "months_scored": round(months, 2), "windows_in_scored_span": len(scored),
+        "windows_alarmed": int(sum(alarmed)),
+        "window_recall": round(sum(alarmed) / len(scored), 4) if scored else None,
+        "alarms_outside_windows": len(outside),
+        "alarms_outside_per_month": round(len(outside) / months, 3),
+        "alarms_outside_max_in_a_month": max(per_month.values(), default=0),
+        "window_auc": round(area, 4) if area is not None else None,
+        "max_score_per_window": peaks,
+        "hours_from_window_start_to_first_alarm": [round(x, 1) for x in leads],
+        "median_lead_h": float(np.median(leads)) if leads else None,
+        "alarm_times_utc": [_iso(t) for t in sc.raised],
+        **{k: v for k, v in sc.extra.items() if k in ("policy", "warm_start", "decision")},
+    }
+
+
+def evaluate_coastal(model: BundleModel, series: Series, start: Optional[float] = None
+                     ) -> dict[str, Any]:
+    """Hourly and per-episode metrics of the model and of the rule on a gauge's record, the
+    labels coming from the observed levels and the card's threshold (as at training)."""
+    from frugalai.features.coastal import CoastalFeatures
+    from frugalai.features.tide import Tide
+    from frugalai.learn import coastal as lc
+
+    spec = model.card["features"]
+    p = spec["params"]
+    feats = CoastalFeatures(Tide.from_dict(spec["tide"]), p["threshold_m"], p["horizon_h"])
+    ts, X = feats.transform_many(series.ts, series.values)
+    y = lc.labels_for(ts, series, p["threshold_m"], p["horizon_h"], p["watch_margin_m"])
+    ok = (y >= 0) & (ts >= (start if start is not None else -math.inf))
+    if not ok.any():
+        raise DataError(f"{series.source}: no hour to evaluate (too short or all gaps)")
+    ts, X, y = ts[ok], X[ok], y[ok]
+    out: dict[str, Any] = {"rows": len(y), "from_utc": _iso(float(ts[0])),
+                           "to_utc": _iso(float(ts[-1]))}
+    preds = {"model": np.asarray(model.predict_many(X)),
+             "baseline": lc.baseline(X, int(p["horizon_h"]), float(p["watch_margin_m"]))}
+    for k, pred in preds.items():
+        m = lc.class_metrics(y, pred)
+        m["flood"]["f1"] = lc._f1(m["flood"]["precision"], m["flood"]["recall"])
+        m["flood_events"]["episode_f1"] = lc.episode_f1(m)
+        m["lead_time"] = lc.lead_time_hours(ts, X[:, 0], pred)
+        out[k] = m
+    out["decision_default"] = model.card.get("decision", {}).get("default")
+    return out
+
+
+def write_scores(sc: Scored, path: Union[str, Path], coastal: bool) -> None:
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["time_utc", "value", "class" if coastal else "score",
+                    "flood" if coastal else "alarm_active", "raised"])
+        raised = set(sc.raised)
+        for t, v, s, a in zip(sc.ts.tolist(), sc.values.tolist(), sc.score.tolist(),
+                              sc.alarm.tolist()):
+            w.writerow([_iso(t), "" if v != v else f"{v:.6g}", "" if s != s else f"{s:.4f}",
+                        int(a), int(t in raised)])
+
+
+def plot_scores(sc: Scored, windows: list[tuple[float, float]], path: Union[str, Path],
+                title: str, on: Optional[float] = None, off: Optional[float] = None
+                ) -> Optional[str]:
+    """Series, score, thresholds, alarms and labelled windows; None when done, else why not."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib is not installed (pip install 'frugalai[bench]')"
+    days = (sc.ts - sc.ts[0]) / 86400.0
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(11, 5), sharex=True)
+    a1.plot(days, sc.values, lw=0.6, color="0.25")
+    a1.set_ylabel("value")
+    a2.plot(days, sc.score, lw=0.6, color="tab:blue")
+    a2.set_ylabel("score")
+    for v, style in ((on, "--"), (off, ":")):
+        if v is not None:
+            a2.axhline(v, color="tab:red", ls=style, lw=0.8)
+    for t in sc.raised:
+        a2.axvline((t - sc.ts[0]) / 86400.0, color="tab:red", lw=0.6, alpha=0.7)
+    for a, b in windows:
+        for ax in (a1, a2):
+            ax.axvspan((a - sc.ts[0]) / 86400.0, (b - sc.ts[0]) / 86400.0, color="orange",
+                       alpha=0.2)
+    a2.set_xlabel(f"days since {_iso(float(sc.ts[0]))} UTC (shaded: labelled windows; red: "
+                  f"alarms)")
+    a1.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return None
