@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint bench fuzz soak sysdeps clean
+.PHONY: demo test lint bench fuzz soak fleet-test sysdeps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ fuzz: $(VENV)/.test-installed
 # against the real daemon (`SOAK_ARGS=--quick` for a short one).
 soak: sysdeps $(VENV)/.test-installed
 	nice -n 10 $(BIN)/python benchmarks/soak.py $(SOAK_ARGS)
+
+# issue 19: 50 real gateway processes on one Mosquitto (ACLs, canary rollout, broker restart);
+# writes benchmarks/results/fleet.{json,md}. `make test` runs the same scenario with 5.
+fleet-test: sysdeps $(VENV)/.test-installed
+	nice -n 10 $(BIN)/python benchmarks/fleet_scale.py --gateways 50
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

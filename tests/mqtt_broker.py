@@ -34,10 +34,14 @@ class Mosquitto:
         workdir: where the config, password file and logs go.
         users: {username: password}; when given, anonymous clients are refused.
         tls: (cafile, certfile, keyfile) for a TLS listener instead of plain TCP.
+        acl: text of a Mosquitto ``acl_file`` (with ``users``: per-user topic rights).
+        persistence: keep sessions and retained messages across a restart (on disk).
+        extra: more configuration lines.
     """
 
     def __init__(self, workdir: Path, users: Optional[dict[str, str]] = None,
-                 tls: Optional[tuple[Path, Path, Path]] = None) -> None:
+                 tls: Optional[tuple[Path, Path, Path]] = None, acl: Optional[str] = None,
+                 persistence: bool = False, extra: tuple[str, ...] = ()) -> None:
         if MOSQUITTO is None:
             raise RuntimeError("mosquitto is not installed (scripts/install-sysdeps installs it)")
         self.workdir = Path(workdir)
@@ -46,8 +50,17 @@ class Mosquitto:
         self.host = "127.0.0.1"
         self.proc: Optional[subprocess.Popen[bytes]] = None
         self.log = self.workdir / "mosquitto.log"
-        lines = [f"listener {self.port} 127.0.0.1", "persistence false",
-                 f"log_dest file {self.log}", "log_type all"]
+        lines = [f"listener {self.port} 127.0.0.1", f"log_dest file {self.log}", "log_type all"]
+        if persistence:
+            lines += ["persistence true", f"persistence_location {self.workdir}/"]
+        else:
+            lines.append("persistence false")
+        if acl is not None:
+            aclfile = self.workdir / "acl"
+            aclfile.write_text(acl)
+            aclfile.chmod(0o600)
+            lines.append(f"acl_file {aclfile}")
+        lines += list(extra)
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             # As root, mosquitto drops to user "mosquitto", which cannot read a 0700 tmp dir
             # (password file, certificates, log): keep the test broker as the test's user.

@@ -30,6 +30,7 @@ from frugalai import __version__
 from frugalai.config import Config, FlowConfig, load_config
 from frugalai.errors import FrugalError
 from frugalai.fileio import atomic_write
+from frugalai.fleet import health as fleet_health
 from frugalai.lograte import LogRate
 from frugalai.pipeline import Pipeline
 from frugalai.redact import redact
@@ -76,6 +77,7 @@ class Service:
         if handle_signals:  # before building: a SIGTERM during start must not be lost
             self.install_signal_handlers()
         self.pipeline = self._build(config, None)
+        self.fleet = fleet_health.for_config(config)  # None unless an MQTT uplink has fleet=1
 
     # ----------------------------------------------------------------- building
     def _build(self, config: Config, old: Optional[Pipeline]) -> Pipeline:
@@ -327,6 +329,8 @@ class Service:
         depth = self.pipeline.outbox.depth() if flushed else -1
         self.state = "stopped"
         self.write_health()
+        if self.fleet is not None:
+            self.fleet.close()
         if flushed:
             for runner in self.runners.values():
                 runner.close()
@@ -391,6 +395,8 @@ class Service:
             runner.note_decode_errors()
         try:
             snap = self.snapshot()
+            if self.fleet is not None:  # before the files: a full disk must not silence it
+                self.fleet.publish(snap)
             atomic_write(state_dir / STATUS_FILE, json.dumps(snap, indent=1, default=str))
             atomic_write(prom, prometheus.render(snap))
         except (OSError, ValueError) as err:  # a full disk: every status interval, say it once

@@ -23,6 +23,9 @@ Options (all optional):
     retry_min=1, retry_max=120                 reconnect backoff bounds, seconds (doubling)
     ha_discovery=0|1                           publish Home Assistant MQTT discovery configs
     ha_prefix=homeassistant                    discovery prefix
+    fleet=0|1                                  the service publishes its retained fleet status
+                                               on frugalai/fleet/{gateway}/status (docs/fleet.md)
+    fleet_interval=60                          seconds between two unchanged fleet statuses
 
 Example: ``mqtts://gw:secret@broker.example.org?ca=/etc/ssl/mairie-ca.pem&ha_discovery=1``.
 
@@ -77,6 +80,8 @@ OPTIONS = {
     "retry_max": "longest reconnect delay, seconds, default 120",
     "ha_discovery": "1 to publish Home Assistant discovery configs, default 0",
     "ha_prefix": "Home Assistant discovery prefix, default homeassistant",
+    "fleet": "1: the service also publishes its fleet health status (docs/fleet.md)",
+    "fleet_interval": "seconds between unchanged fleet statuses, default 60",
 }
 
 _TOPIC_FIELDS = {"gateway", "sensor", "kind", "sensor_id"}

@@ -1,0 +1,494 @@
+"""Fleet scale test: N gateway processes on one real Mosquitto with per-gateway credentials and
+ACLs; health, a canary rollout to all, a broken bundle rolled back by the canary itself, events
+collected during all of it with 0 lost, and the broker restarted in the middle.
+
+    python benchmarks/fleet_scale.py --gateways 50          # make fleet-test
+    python benchmarks/fleet_scale.py gateway ...            # one gateway process (used above)
+
+Writes benchmarks/results/fleet.{json,md}: time to roll out to all, broker CPU and memory (from
+/proc), messages per second through the broker, bytes per gateway per day of fleet traffic.
+Each gateway process runs the real rollout agent (frugalai.fleet.agent, installing through
+service.models with the bundle's self-test) and the real uplink path for its events (SQLite
+outbox -> MqttSink, QoS 1); the collector is frugalai.fleet.collector.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+SHIPPED = ROOT / "models" / "energy-anomaly"
+
+ACL = """\
+# the operator publishes manifests and bundles, reads everything (and the broker's $SYS)
+user operator
+topic readwrite frugalai/#
+topic read $SYS/#
+
+# the collector reads events only
+user collector
+topic read frugalai/+/+/event
+
+# every gateway (user name = gateway id) writes only under its own id, reads only rollouts
+pattern write frugalai/%u/#
+pattern write frugalai/fleet/%u/#
+pattern read frugalai/fleet/rollout/#
+"""
+
+
+# ---------------------------------------------------------------------------- gateway process
+
+def gateway_main(args: argparse.Namespace) -> int:
+    """One gateway: the rollout agent (+ status) and an event source through the outbox."""
+    from frugalai.errors import UplinkError
+    from frugalai.events.event import Event
+    from frugalai.fleet.agent import Agent
+    from frugalai.fleet.link import parse_broker
+    from frugalai.uplink.mqtt import MqttSink
+    from frugalai.uplink.outbox import Outbox
+
+    work = Path(args.dir)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    agent = Agent(parse_broker(args.broker), args.gateway, work / "models",
+                  bytes.fromhex(args.public_key), work / "state",
+                  status_interval=args.status_interval)
+    outbox = Outbox(work / "outbox.sqlite")
+    sink = MqttSink.from_url(f"{args.broker}?keepalive=10&timeout=5&retry_max=2",
+                             gateway=args.gateway)
+    appended = 0
+
+    def deliver() -> None:
+        pending = outbox.pending(100)
+        if pending:
+            try:
+                outbox.mark_sent(sink.send(pending))
+            except UplinkError:
+                pass  # broker down: the events stay in the outbox
+
+    next_at = time.monotonic()
+    while not stop.is_set():
+        if time.monotonic() >= next_at:
+            outbox.append(Event("summary", "meter", time.time(), score=0.1, value=1.0 + appended,
+                                sensor_id=1))
+            appended += 1
+            next_at += args.event_period
+        deliver()
+        stop.wait(min(0.2, max(0.0, next_at - time.monotonic())))
+    deadline = time.monotonic() + 60
+    while outbox.depth() and time.monotonic() < deadline:
+        deliver()
+        time.sleep(0.2)
+    result = {"appended": appended, "pending": outbox.depth()}
+    (work / "result.json").write_text(json.dumps(result))
+    sink.close()
+    outbox.close()
+    agent.close()
+    return 0
+
+
+# ---------------------------------------------------------------------------- measurements
+
+class ProcWatch:
+    """CPU seconds and peak RSS of one process (and its successors after a restart)."""
+
+    def __init__(self) -> None:
+        self.cpu_done = 0.0
+        self.rss_peak_kb = 0
+        self._pid: Optional[int] = None
+        self._cpu_now = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._lock = threading.Lock()
+
+    def watch(self, pid: int) -> None:
+        with self._lock:
+            self.cpu_done += self._cpu_now
+            self._cpu_now = 0.0
+            self._pid = pid
+
+    def _sample(self) -> None:
+        with self._lock:
+            pid = self._pid
+        if pid is None:
+            return
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            status = Path(f"/proc/{pid}/status").read_text()
+        except (OSError, IndexError, ValueError):
+            return
+        rss = [int(line.split()[1]) for line in status.splitlines()
+               if line.startswith(("VmHWM:", "VmRSS:"))]
+        with self._lock:
+            if pid == self._pid:
+                self._cpu_now = cpu
+                self.rss_peak_kb = max([self.rss_peak_kb, *rss])
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.25):
+            self._sample()
+
+    def start(self) -> ProcWatch:
+        self._thread.start()
+        return self
+
+    def stop(self) -> float:
+        self._sample()
+        self._stop.set()
+        self._thread.join()
+        return self.cpu_done + self._cpu_now
+
+
+class SysCounters:
+    """Mosquitto's $SYS message and byte counters, summed over broker restarts."""
+
+    NAMES = ("messages/received", "messages/sent", "bytes/received", "bytes/sent")
+
+    def __init__(self) -> None:
+        self.done = dict.fromkeys(self.NAMES, 0)
+        self.now = dict.fromkeys(self.NAMES, 0)
+        self.lock = threading.Lock()
+
+    def on_message(self, topic: str, payload: bytes, _retain: bool) -> None:
+        name = topic.removeprefix("$SYS/broker/")
+        if name in self.NAMES:
+            value = int(payload)
+            with self.lock:
+                if value < self.now[name]:  # the broker restarted
+                    self.done[name] += self.now[name]
+                self.now[name] = value
+
+    def totals(self) -> dict[str, int]:
+        with self.lock:
+            return {k: self.done[k] + self.now[k] for k in self.NAMES}
+
+
+# ---------------------------------------------------------------------------- bundles
+
+def make_bundle(dest: Path, version: str, broken: bool = False) -> Path:
+    import numpy as np
+
+    from frugalai.runtime.bundle import write_card
+
+    shutil.copytree(SHIPPED, dest)
+    if broken:  # right hashes, wrong weights: only the self-test can tell
+        with np.load(dest / "weights.npz") as z:
+            arrays = {k: z[k] * 1.5 if z[k].dtype.kind == "f" else z[k] for k in z.files}
+        np.savez(dest / "weights.npz", **arrays)
+    card = json.loads((dest / "card.json").read_text())
+    card.pop("files")
+    write_card(dest, {**card, "version": version})
+    return dest
+
+
+# ---------------------------------------------------------------------------- the scenario
+
+def wait_until(cond: Any, timeout: float, what: str) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if cond():
+            return time.monotonic() - start
+        time.sleep(0.2)
+    raise RuntimeError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+def run(n: int, work: Path, event_period: float = 1.0, status_interval: float = 2.0,
+        timeout: float = 600.0, log: Any = print) -> dict[str, Any]:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    from mqtt_broker import Mosquitto
+
+    from frugalai.fleet import status as fstatus
+    from frugalai.fleet.collector import Collector, EventStore
+    from frugalai.fleet.health import read_statuses
+    from frugalai.fleet.link import Link, parse_broker
+    from frugalai.fleet.rollout import rollout
+    from frugalai.fleet.topics import status_topic
+
+    names = [f"gw{i:03d}" for i in range(n)]
+    users = {name: f"pw-{name}" for name in names}
+    users.update(operator="pw-operator", collector="pw-collector")
+    broker = Mosquitto(work / "broker", users=users, acl=ACL, persistence=True,
+                       extra=("sys_interval 1", "max_queued_messages 100000")).start()
+
+    def url(user: str) -> str:
+        return f"mqtt://{user}:{users[user]}@{broker.host}:{broker.port}"
+
+    watch = ProcWatch().start()
+    assert broker.proc is not None
+    watch.watch(broker.proc.pid)
+    counters = SysCounters()
+    sys_link = Link(parse_broker(url("operator")), "bench-sys", on_message=counters.on_message,
+                    subscriptions=(("$SYS/broker/messages/+", 0), ("$SYS/broker/bytes/+", 0)))
+    store = EventStore(work / "events.sqlite")
+    collector = Collector(parse_broker(url("collector")), store, client_id="fleet-collector")
+    collector.link.wait_connected(20)
+    key = Ed25519PrivateKey.generate()
+    pub = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    result: dict[str, Any] = {"gateways": n, "event_period_s": event_period,
+                              "status_interval_s": status_interval}
+    t0 = time.monotonic()
+    operator = parse_broker(url("operator"))
+    status_sizes: dict[str, int] = {}
+    try:
+        for name in names:
+            (work / name).mkdir()
+            procs[name] = subprocess.Popen(
+                [sys.executable, __file__, "gateway", "--broker", url(name), "--gateway", name,
+                 "--dir", str(work / name), "--public-key", pub, "--event-period",
+                 str(event_period), "--status-interval", str(status_interval)],
+                env=env, stdout=open(work / name / "log.txt", "wb"),  # noqa: SIM115
+                stderr=subprocess.STDOUT)
+
+        def healthy() -> list[str]:
+            now = time.time()
+            found = read_statuses(operator, 2.0)
+            status_sizes.update({gw: len(p) for gw, p in found.items()
+                                 if json.loads(p).get("online")})
+            return [gw for gw, p in found.items()
+                    if fstatus.judge(gw, p, now).verdict == fstatus.OK]
+
+        result["seconds_to_all_healthy"] = round(
+            wait_until(lambda: sorted(healthy()) == names, timeout, "every gateway healthy"), 2)
+        log(f"{n} gateways healthy after {result['seconds_to_all_healthy']} s")
+
+        # ACL: gw000 tries to speak for gw001; the broker must drop it
+        intruder = Link(parse_broker(url(names[0])), "acl-probe")
+        intruder.wait_connected(10)
+        forged = fstatus.encode({"v": 1, "gateway": names[-1], "online": False,
+                                 "reason": "FORGED"})
+        intruder.publish(status_topic(names[-1]), forged, retain=True)
+        intruder.publish(f"frugalai/{names[-1]}/meter/event", b'{"v":1}')
+        intruder.close()
+        time.sleep(1.0)
+        seen = read_statuses(operator, 2.0).get(names[-1], b"")
+        result["acl_forged_status_refused"] = b"FORGED" not in seen and \
+            "Denied PUBLISH from acl-probe" in broker.log_text()
+        log(f"ACL refused the forged status: {result['acl_forged_status_refused']}")
+
+        # rollout of a good bundle, canary 10 % then all
+        stages = rollout(operator, make_bundle(work / "v1", "1"), key, canary_percent=10,
+                         gateways=names, timeout=timeout)
+        result["rollout"] = [s.as_dict() for s in stages]
+        result["rollout_ok"] = len(stages) == 2 and all(s.ok for s in stages)
+        result["seconds_to_roll_out_to_all"] = round(sum(s.seconds for s in stages), 2)
+        log(f"rollout v1: ok={result['rollout_ok']} in {result['seconds_to_roll_out_to_all']} s")
+
+        # the broker restarts (sessions and retained messages persisted); events keep coming
+        broker.restart()
+        assert broker.proc is not None
+        watch.watch(broker.proc.pid)
+        result["seconds_to_all_healthy_after_broker_restart"] = round(
+            wait_until(lambda: sorted(healthy()) == names, timeout, "healthy after restart"), 2)
+        log(f"broker restarted; all healthy again after "
+            f"{result['seconds_to_all_healthy_after_broker_restart']} s")
+
+        # a broken bundle (right hashes, wrong weights): the canary's self-test refuses it
+        stages = rollout(operator, make_bundle(work / "v2", "2", broken=True), key,
+                         canary_percent=10, gateways=names, timeout=timeout)
+        canary = stages[0]
+        result["broken_rollout"] = [s.as_dict() for s in stages]
+        result["broken_stopped_at_canary"] = len(stages) == 1 and bool(canary.outcomes) and all(
+            r.get("outcome") == "rolled_back" for r in canary.outcomes.values()) and \
+            set(canary.outcomes) == set(canary.targets)
+
+        def versions() -> dict[str, str]:
+            return {gw: json.loads(p).get("models", {}).get("energy-anomaly", {})
+                    .get("version", "") for gw, p in read_statuses(operator, 2.0).items()}
+        wait_until(lambda: set(versions().values()) == {"1"} and len(versions()) == n, 60,
+                   "every gateway on version 1")
+        result["all_on_v1_after_broken_rollout"] = True
+
+        # the same broken bundle to every gateway at once (canary 100 %): each one's self-test
+        # fails and each rolls back by itself
+        v2b = make_bundle(work / "v2b", "2", broken=True)
+        stages = rollout(operator, v2b, key, canary_percent=100, gateways=names,
+                         timeout=timeout)
+        everyone = stages[0]
+        result["broken_to_all_rolled_back_everywhere"] = (
+            set(everyone.outcomes) == set(names) and all(
+                r.get("outcome") == "rolled_back" for r in everyone.outcomes.values()))
+        result["broken_to_all_seconds"] = round(everyone.seconds, 2)
+        wait_until(lambda: set(versions().values()) == {"1"} and len(versions()) == n, 60,
+                   "every gateway back on version 1")
+        log(f"broken bundle to all: rolled back everywhere by itself: "
+            f"{result['broken_to_all_rolled_back_everywhere']} ({everyone.seconds:.1f} s)")
+        log(f"broken bundle stopped at the canary ({len(canary.targets)} rolled back by "
+            f"themselves): {result['broken_stopped_at_canary']}")
+    finally:
+        for p in procs.values():
+            p.send_signal(signal.SIGTERM)
+        for p in procs.values():
+            try:
+                p.wait(120)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    elapsed = time.monotonic() - t0
+    appended = 0
+    for name in names:
+        r = json.loads((work / name / "result.json").read_text())
+        appended += r["appended"]
+    wait_until(lambda: store.count() >= appended, 60, f"{appended} events collected")
+    time.sleep(1.5)  # let $SYS publish its last counters
+    totals = counters.totals()
+    collector.stop()
+    sys_link.close()
+    cpu = watch.stop()
+    broker.stop()
+    gaps = store.gaps()
+    c = store.counters()
+    result["events"] = {"appended": appended, "collected": store.count(),
+                        "duplicates_dropped": c["duplicates"], "rejected": c["rejected"],
+                        "missing_in_sequences": sum(g.missing for g in gaps),
+                        "lost": appended - store.count()}
+    store.close()
+    payloads = list(status_sizes.values())
+    status_len = round(sum(payloads) / len(payloads)) if payloads else 0
+    result["broker"] = {"cpu_s": round(cpu, 2), "cpu_share": round(cpu / elapsed, 4),
+                        "rss_peak_mb": round(watch.rss_peak_kb / 1024, 1),
+                        **{k.replace("/", "_"): v for k, v in totals.items()},
+                        "messages_per_s": round((totals["messages/received"]
+                                                 + totals["messages/sent"]) / elapsed, 1)}
+    result["elapsed_s"] = round(elapsed, 1)
+    result["traffic"] = traffic(status_len)
+    return result
+
+
+def traffic(status_len: int) -> dict[str, Any]:
+    """Bytes per gateway per day of fleet traffic (status only, and one rollout a month)."""
+    from frugalai.config import EnergyConfig
+    from frugalai.fleet import status as fstatus
+
+    eur_per_mb = EnergyConfig().cellular_eur_per_mb
+    bundle = sum(f.stat().st_size for f in SHIPPED.iterdir() if f.is_file())
+    rows = []
+    for interval in (60.0, 300.0, 900.0):
+        day = fstatus.daily_bytes("frugalai/fleet/gw-0001/status", status_len, interval, 60.0)
+        # a rollout: the bundle once, manifest ~1.5 kB, report ~0.6 kB, + MQTT/TCP framing
+        rollout_per_day = (bundle + 1500 + 600 + 200) / 30
+        total = day["total"] + rollout_per_day
+        rows.append({"status_interval_s": interval, "status_bytes_per_day": round(day["total"]),
+                     "rollout_bytes_per_day_one_a_month": round(rollout_per_day),
+                     "bytes_per_day": round(total),
+                     "mb_per_month": round(total * 30 / 1e6, 2),
+                     "eur_per_year": round(total * 365 / 1e6 * eur_per_mb, 2)})
+    return {"status_payload_bytes": status_len, "bundle_bytes": bundle,
+            "cellular_eur_per_mb": eur_per_mb, "keepalive_s": 60, "per_gateway": rows}
+
+
+def markdown(r: dict[str, Any]) -> str:
+    env = r["environment"]
+    ev = r["events"]
+    b = r["broker"]
+    lines = [
+        f"# Fleet scale test: {r['gateways']} gateways on one Mosquitto",
+        "",
+        f"{env['when']}, commit {env['commit']}, {env['machine']} ({env['cpus']} CPUs, shared), "
+        f"Python {env['python']}, {env['mosquitto']}. Command: `{r['command']}`.",
+        "",
+        "Each gateway is a real process with its own broker credentials and ACL; the rollout "
+        "agent installs through `service.models` (hash checks, load on every backend, self-"
+        "test, atomic switch). The broker was restarted between the two rollouts.",
+        "",
+        "| figure | value |", "|---|---|",
+        f"| every gateway healthy, after the last one was spawned | "
+        f"{r['seconds_to_all_healthy']} s |",
+        f"| time to roll out to all (canary 10 % then all) | {r['seconds_to_roll_out_to_all']}"
+        f" s (ok: {r['rollout_ok']}) |",
+        f"| all healthy again after the broker restart | "
+        f"{r['seconds_to_all_healthy_after_broker_restart']} s |",
+        f"| broken bundle stopped at the canary, rolled back by itself | "
+        f"{r['broken_stopped_at_canary']} |",
+        f"| broken bundle sent to all at once (canary 100 %): rolled back everywhere by itself "
+        f"| {r['broken_to_all_rolled_back_everywhere']} ({r['broken_to_all_seconds']} s) |",
+        f"| forged status (gateway publishing under another's id) refused by the ACL | "
+        f"{r['acl_forged_status_refused']} |",
+        f"| events appended / collected / lost | {ev['appended']} / {ev['collected']} / "
+        f"{ev['lost']} |",
+        f"| duplicates dropped by id | {ev['duplicates_dropped']} |",
+        f"| broker CPU | {b['cpu_s']} s over {r['elapsed_s']} s ({b['cpu_share']:.1%} of a "
+        f"core) |",
+        f"| broker peak RSS | {b['rss_peak_mb']} MB |",
+        f"| messages through the broker | {b['messages_per_s']} /s (in + out) |",
+        "",
+        f"Fleet traffic per gateway (status payload {r['traffic']['status_payload_bytes']} B "
+        f"as measured here, keepalive 60 s, TCP/IP 52 B per segment, no TLS; one "
+        f"{r['traffic']['bundle_bytes']} B rollout a month; "
+        f"{r['traffic']['cellular_eur_per_mb']} EUR/MB, the config's default):",
+        "",
+        "| status interval | bytes/day | MB/month | EUR/year |", "|---|---|---|---|",
+    ]
+    for row in r["traffic"]["per_gateway"]:
+        lines.append(f"| {row['status_interval_s']:g} s | {row['bytes_per_day']:,} | "
+                     f"{row['mb_per_month']} | {row['eur_per_year']} |")
+    return "\n".join(lines) + "\n"
+
+
+def environment(command: str) -> dict[str, Any]:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip()
+    from mqtt_broker import MOSQUITTO
+
+    version = subprocess.run([str(MOSQUITTO), "-h"], capture_output=True, text=True
+                             ).stdout.splitlines()[:1]
+    return {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": commit,
+            "machine": f"{platform.machine()} {platform.node()}", "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "mosquitto": version[0] if version else "mosquitto"}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="mode")
+    gw = sub.add_parser("gateway", help="one gateway process")
+    gw.add_argument("--broker", required=True)
+    gw.add_argument("--gateway", required=True)
+    gw.add_argument("--dir", required=True)
+    gw.add_argument("--public-key", required=True)
+    gw.add_argument("--event-period", type=float, default=1.0)
+    gw.add_argument("--status-interval", type=float, default=2.0)
+    parser.add_argument("--gateways", type=int, default=50)
+    parser.add_argument("--event-period", type=float, default=1.0)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    args = parser.parse_args()
+    if args.mode == "gateway":
+        return gateway_main(args)
+    work = Path(tempfile.mkdtemp(prefix=".fleet-bench-", dir=ROOT / "benchmarks"))
+    try:
+        result = run(args.gateways, work, event_period=args.event_period)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    command = f"python benchmarks/fleet_scale.py --gateways {args.gateways}"
+    result = {"command": command, "environment": environment(command), **result}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "fleet.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    (args.out / "fleet.md").write_text(markdown(result))
+    print(markdown(result))
+    ok = (result["rollout_ok"] and result["broken_stopped_at_canary"]
+          and result["broken_to_all_rolled_back_everywhere"]
+          and result["acl_forged_status_refused"] and result["events"]["lost"] == 0
+          and result["events"]["missing_in_sequences"] == 0)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
