@@ -456,9 +456,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="frugalai-soak-") as tmp:
         work = Path(tmp)
         csv = square_csv(work / "square.csv")
-        broker = Mosquitto(work / "broker")
-        broker.conf.write_text(broker.conf.read_text().replace(
-            "persistence false", f"persistence true\npersistence_location {work / 'broker'}/"))
+        broker = Mosquitto(work / "broker", persistence=True)  # the subscriber's session too
         broker.start()
         sub = Subscriber(broker)
         plan: list[tuple[str, Any]] = [
