@@ -686,7 +686,7 @@ def _offline_options(f: Any) -> Any:
         click.option("--tz", default=None, help="Zone of naive times: ±HH:MM or a name."),
         click.option("--start", default=None,
                      help="Score from this time (ISO, same zone): e.g. where training stopped."),
-        click.option("--backend", type=click.Choice(["reference", "onnx", "tflite"]),
+        click.option("--backend", type=click.Choice(["reference", "onnx", "tflite", "native"]),
                      default="reference", show_default=True),
         click.option("--precision", type=click.Choice(["fp32", "int8"]), default="fp32",
                      show_default=True),

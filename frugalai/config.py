@@ -146,8 +146,10 @@ class FlowConfig:
                           "physical rule its card compares the model with)", default="model")
 
     def validate(self) -> None:
-        if self.backend not in ("reference", "onnx", "tflite"):
-            raise ConfigError(f"must be reference, onnx or tflite, got {self.backend!r}",
+        from frugalai.runtime.backends import BACKENDS
+
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"must be {', '.join(BACKENDS)}, got {self.backend!r}",
                               key="backend")
         if self.precision not in ("fp32", "int8"):
             raise ConfigError(f"must be fp32 or int8, got {self.precision!r}", key="precision")

@@ -288,7 +288,7 @@ def test_report_errors(tmp_path: Path) -> None:
     cfg = _config(tmp_path)
     res = CliRunner().invoke(cli, ["report", "--config", str(cfg), "--bench",
                                    str(tmp_path / "missing.json"), "--out", str(tmp_path)])
-    assert res.exit_code != 0 and "benchmark results not found" in str(res.exception)
+    assert res.exit_code != 0 and "benchmark results not found" in res.output
     bad = _config(tmp_path, 'co2_basis = "lifecycle"')
     res = CliRunner().invoke(cli, ["report", "--config", str(bad)])
     assert res.exit_code == 2 and "energy.co2_basis" in res.output

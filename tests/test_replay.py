@@ -108,3 +108,66 @@ window_s = 3600
         assert flow.stats.windows >= 47  # two days of 15-min samples in hourly windows
     finally:
         pipeline.close()
+
+
+def test_tz_option_reads_naive_timestamps_in_that_offset(tmp_path: Path) -> None:
+    path = tmp_path / "local.csv"
+    path.write_text("datetime,level\n2000-01-01 00:00,1.0\n2000-01-01 01:00,1.5\n"
+                    "2000-01-01T02:00:00Z,2.0\n946692000,2.5\n")
+    utc = list(open_source(f"replay://{path}?speed=max", sensor="s").readings(threading.Event()))
+    est = list(open_source(f"replay://{path}?speed=max&tz=-05:00",
+                           sensor="s").readings(threading.Event()))
+    assert [r.ts for r in utc][:2] == [946684800.0, 946688400.0]
+    assert [r.ts for r in est][:2] == [946684800.0 + 5 * 3600, 946688400.0 + 5 * 3600]
+    # timestamps with their own offset, and UNIX seconds, are not shifted
+    assert [r.ts for r in est][2:] == [r.ts for r in utc][2:] == [946692000.0, 946692000.0]
+
+
+@pytest.mark.parametrize("bad", ["tz=EST", "tz=+25:00", "end=loop"])
+def test_bad_tz_or_end_option_is_a_config_error(tmp_path: Path, bad: str) -> None:
+    (tmp_path / "d.csv").write_text("ts,a\n1,2\n")
+    with pytest.raises(ConfigError) as info:
+        open_source(f"replay://{tmp_path / 'd.csv'}?{bad}", sensor="s")
+    assert bad.split("=")[0] in str(info.value)
+
+
+def test_end_stop_returns_at_eof_and_end_wait_holds_until_stopped(tmp_path: Path) -> None:
+    (tmp_path / "d.csv").write_text("ts,a\n1,2\n2,3\n")
+    src = open_source(f"replay://{tmp_path / 'd.csv'}?speed=max&end=stop", sensor="s")
+    assert len(list(src.readings(threading.Event()))) == 2
+    stop = threading.Event()
+    waiting = open_source(f"replay://{tmp_path / 'd.csv'}?speed=max&end=wait", sensor="s")
+    got: list[float] = []
+    t = threading.Thread(target=lambda: got.extend(r.ts for r in waiting.readings(stop)))
+    t.start()
+    deadline = time.monotonic() + 10
+    while len(got) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    assert got == [1.0, 2.0] and t.is_alive(), "end=wait: the source stays open after the file"
+    stop.set()
+    t.join(5)
+    assert not t.is_alive()
+
+
+def test_minute_cache_gives_the_same_times_as_fromisoformat(tmp_path: Path) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from frugalai.sources.replay import TimeParser, parse_offset, parse_time
+
+    start = datetime(2023, 3, 26, 0, 59, 0)
+    texts = [(start + timedelta(seconds=7 * k)).isoformat(sep=" ") for k in range(3000)]
+    texts += [t[:16] for t in texts[::50]] + ["2023-03-26 00:59:60", "2023-03-26 24:00:00",
+                                              "2023-02-30 00:00:00", "2023-03-26T01:02:03"]
+    for tz in (timezone.utc, parse_offset("-05:00"), parse_offset("+0530")):
+        parse = TimeParser(tz)
+        for text in texts:
+            try:
+                want: object = parse_time(text, tz)
+            except ValueError:
+                want = ValueError
+            try:
+                got: object = parse(text)
+            except ValueError:
+                got = ValueError
+            assert got == want, (text, got, want)

@@ -38,6 +38,8 @@ extern "C" {
 #define FB_Q_HUMIDITY_PCT 8u        /* 0.01 % */
 #define FB_Q_WATER_TEMPERATURE_C 9u /* 0.01 degC */
 #define FB_Q_RSSI_DBM 10u           /* dBm */
+#define FB_Q_ANOMALY_SCORE 11u      /* 0.01 (a model's anomaly score, sent by an edge node) */
+#define FB_Q_ALARM 12u              /* 1 alarm raised, 0 cleared (an edge node's event) */
 
 /* Builds a packet in a caller-owned buffer (at least FB_MAX_PACKET bytes for a full one). */
 typedef struct {

@@ -28,6 +28,17 @@ from frugalai.features.tide import Tide
 FloatArray = npt.NDArray[np.float64]
 
 
+def _max(values: list[float]) -> float:
+    """``np.max`` of floats: NaN if any is NaN (Python's ``max`` would depend on the order)."""
+    top = values[0]
+    for v in values:
+        if v != v:
+            return v
+        if v > top:
+            top = v
+    return top
+
+
 def n_features(horizon_h: int) -> int:
     return 6 + horizon_h
 
@@ -51,6 +62,7 @@ class CoastalFeatures:
         self.horizon_h = horizon_h
         self.step_s = step_s
         self._past: deque[tuple[float, float]] = deque(maxlen=4)  # (level, surge)
+        self._offsets = step_s * np.arange(horizon_h + 1)  # the times predicted, from ts
         self._last_ts: Optional[float] = None
 
     def update_one(self, ts: float, level: float) -> Optional[FloatArray]:
@@ -61,16 +73,17 @@ class CoastalFeatures:
         if level != level or math.isinf(level):
             self._past.clear()
             return None
-        times = ts + self.step_s * np.arange(self.horizon_h + 1)
-        tide = self.tide.predict(times)
-        surge = level - float(tide[0])
+        tide = self.tide.predict(ts + self._offsets).tolist()
+        surge = level - tide[0]
         self._past.append((level, surge))
         if len(self._past) < 4:
             return None
         thr = self.threshold_m
-        ahead = tide[1:]
+        # Plain floats from here: the same float64 operations as on the arrays, without a
+        # numpy call per element (this runs on every reading of a coastal flow).
         row = [level - thr, surge, surge - self._past[-2][1], surge - self._past[0][1],
-               level - self._past[-2][0], *(ahead - thr), float(tide.max()) + surge - thr]
+               level - self._past[-2][0], *[t - thr for t in tide[1:]],
+               _max(tide) + surge - thr]
         return np.array(row, dtype=np.float64)
 
     def transform_many(self, ts: Iterable[float], levels: Iterable[float]

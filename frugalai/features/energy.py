@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterable
-from datetime import datetime, timezone
 from typing import Any, Optional
 
 import numpy as np
@@ -50,9 +49,10 @@ class EnergyFeatures:
             a machine or a temperature that ignores the calendar).
 
     >>> f = EnergyFeatures(slot_s=43200, history=3, min_history=2, window=1)
-    >>> [f.update_one(k * 43200.0, 100.0) for k in range(4)]
+    >>> monday = 4 * 86400.0  # 1970-01-05 (a weekend day would be another day type)
+    >>> [f.update_one(monday + k * 43200.0, 100.0) for k in range(4)]
     [None, None, None, None]
-    >>> f.update_one(4 * 43200.0, 100.0).tolist()
+    >>> f.update_one(monday + 4 * 43200.0, 100.0).tolist()
     [0.0]
     """
 
@@ -105,19 +105,19 @@ class EnergyFeatures:
 
     def _key(self, ts: float) -> tuple[int, int]:
         local = ts + self.tz_offset_h * 3600
-        weekend = (int(datetime.fromtimestamp(local, tz=timezone.utc).weekday() >= 5)
-                   if self.day_types == 2 else 0)
-        return weekend, int((local % 86400) // self.slot_s)
+        return (_weekend(local) if self.day_types == 2 else 0), int((local % 86400) // self.slot_s)
 
     def residual(self, ts: float, value: float) -> Optional[float]:
         """Robust z-score of ``value`` in the slot of ``ts`` (None while the slot learns)."""
-        key = self._key(ts)
+        return self._residual(self._key(ts), value)
+
+    def _residual(self, key: tuple[int, int], value: float) -> Optional[float]:
         slot = self._slots.get(key)
         if slot is None or len(slot) < self.min_history or value != value:
             return None
         values = sorted(slot)
         median = _median(values)
-        mad = _median(sorted(abs(v - median) for v in values))
+        mad = _median(sorted([abs(v - median) for v in values]))
         level = self._level.get(key[0], abs(median))
         spread = max(MAD_TO_SIGMA * mad, self.floor_rel * abs(median),
                      self.floor_level * level, self.floor_abs, 1e-9)
@@ -136,7 +136,11 @@ class EnergyFeatures:
         """Remember ``value`` for its slot and update the day-type level. NaN is ignored."""
         if value != value:
             return
-        key = self._key(ts)
+        self._learn(self._key(ts), value)
+
+    def _learn(self, key: tuple[int, int], value: float) -> None:
+        if value != value:
+            return
         slot = self._slots.get(key)
         if slot is None:
             slot = self._slots[key] = deque(maxlen=self.history)
@@ -157,9 +161,10 @@ class EnergyFeatures:
         if self._last_slot is not None and not 0 < index - self._last_slot <= self.max_gap + 1:
             self._recent.clear()
         self._last_slot = index
-        z = self.residual(ts, value)
+        key = self._key(ts)  # once for both: the day of week costs more than the model
+        z = self._residual(key, value)
         if z is None or abs(z) < self.learn_below:
-            self.learn_one(ts, value)
+            self._learn(key, value)
         if z is None:
             self._recent.clear()
             return None
@@ -197,6 +202,24 @@ class EnergyFeatures:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v}" for k, v in self.params().items())
         return f"EnergyFeatures({args})"
+
+
+def _weekend(local: float) -> int:
+    """1 on Saturday and Sunday (UTC date of ``local``), as
+    ``datetime.fromtimestamp(local, timezone.utc).weekday() >= 5`` decides it -- including its
+    rounding to the microsecond (a time 0.4 us before midnight is the next day) -- without
+    building a datetime.
+
+    >>> [_weekend(t) for t in (0.0, 2 * 86400.0 - 0.001, 2 * 86400.0 - 0.0000004, 4 * 86400.0)]
+    [0, 0, 1, 0]
+    """
+    frac, whole = math.modf(local)
+    us = round(frac * 1e6)
+    if us >= 1000000:
+        whole += 1
+    elif us < 0:
+        whole -= 1
+    return int((int(whole) // 86400 + 3) % 7 >= 5)  # 1970-01-01 was a Thursday (3)
 
 
 def _median(sorted_values: list[float]) -> float:

@@ -125,4 +125,7 @@ def export_bundle(out_dir: Path, net: DenseNet, calibration: npt.NDArray[np.floa
     }
     card = write_card(out_dir, card)
     card["sizes_bytes"] = {k: v["bytes"] for k, v in card["files"].items()}
-    return write_card(out_dir, card)
+    write_card(out_dir, card)
+    from frugalai.runtime.native import update_card
+
+    return update_card(out_dir)  # the native backend's artifacts and flash/RAM bytes

@@ -66,6 +66,8 @@ QUANTITIES: tuple[Quantity, ...] = (
     Quantity(8, "humidity_pct", "%", 0.01),
     Quantity(9, "water_temperature_c", "°C", 0.01),
     Quantity(10, "rssi_dbm", "dBm", 1.0),
+    Quantity(11, "anomaly_score", "", 0.01),  # an edge node's model score (energy_edge_node)
+    Quantity(12, "alarm", "", 1.0),  # an edge node's event: 1 raised, 0 cleared
 )
 BY_ID: Mapping[int, Quantity] = {q.qid: q for q in QUANTITIES}
 BY_NAME: Mapping[str, Quantity] = {q.name: q for q in QUANTITIES}

@@ -1,4 +1,5 @@
-"""Inference backends behind one interface: ``reference`` (numpy), ``onnx``, ``tflite``.
+"""Inference backends behind one interface: ``reference`` (numpy), ``onnx``, ``tflite``, and
+``native`` (generated C, :mod:`frugalai.runtime.native`).
 
 Every backend runs the bundle's dense net and returns its raw float outputs (an anomaly
 projection, or class logits); post-processing is shared (:mod:`frugalai.runtime.model`), so the
@@ -15,6 +16,7 @@ backend    fp32                    int8
 reference  weights.npz             weights.npz (int8 params)
 onnx       model.onnx              model.int8.onnx
 tflite     model.tflite            model.int8.tflite
+native     weights.npz             weights.npz (compiled C)
 =========  ======================  ==========================
 """
 
@@ -27,10 +29,10 @@ import numpy.typing as npt
 
 from frugalai.errors import ModelError
 from frugalai.runtime.bundle import Bundle
-from frugalai.runtime.dense import DenseNet
+from frugalai.runtime.dense import DenseNet, code_bounds
 
 PRECISIONS = ("fp32", "int8")
-BACKENDS = ("reference", "onnx", "tflite")
+BACKENDS = ("reference", "onnx", "tflite", "native")
 F32 = npt.NDArray[np.float32]
 
 
@@ -77,6 +79,11 @@ class ReferenceBackend:
         if precision == "int8" and not self.net.quantized:
             raise ModelError(f"{bundle.path}: {self.file} has no int8 parameters")
         self.precision = precision
+        # One-row buffers: predict_one writes into them (no allocation per call); the same
+        # numpy operations on the same (1, n) shapes as forward(), so the same bits.
+        self._x = np.zeros((1, self.net.n_inputs), np.float32)
+        self._plan = [(layer.W, layer.b, layer.act == "relu",
+                       np.zeros((1, layer.W.shape[1]), np.float32)) for layer in self.net.layers]
         return self
 
     def predict_many(self, X: npt.ArrayLike) -> F32:
@@ -88,8 +95,20 @@ class ReferenceBackend:
         return np.asarray(out, dtype=np.float32)
 
     def predict_one(self, x: npt.ArrayLike) -> F32:
-        return np.asarray(self.predict_many(np.asarray(x, dtype=np.float32).reshape(1, -1))[0],
-                          dtype=np.float32)
+        assert self.net is not None, "call load() first"
+        h = self._x
+        h[0] = x
+        if self.precision == "int8":
+            row: F32 = self.net.forward_int8(h)[0]
+            return row
+        for W, b, relu, buf in self._plan:
+            np.matmul(h, W, out=buf)
+            np.add(buf, b, out=buf)
+            if relu:
+                np.maximum(buf, 0, out=buf)
+            h = buf
+        out: F32 = h[0].copy()
+        return out
 
     def info(self) -> dict[str, Any]:
         return {"backend": self.name, "precision": self.precision, "file": self.file,
@@ -125,6 +144,8 @@ class OnnxBackend:
             raise ModelError(f"{bundle.path}: onnxruntime cannot load {self.file}: {err}"
                              ) from err
         self._input = self._session.get_inputs()[0].name
+        self._x = np.zeros((1, int(self._session.get_inputs()[0].shape[-1])), np.float32)
+        self._feed = {self._input: self._x}
         self._version = ort.__version__
         self.precision = precision
         return self
@@ -135,8 +156,9 @@ class OnnxBackend:
                           dtype=np.float32)
 
     def predict_one(self, x: npt.ArrayLike) -> F32:
-        return np.asarray(self.predict_many(np.asarray(x, dtype=np.float32).reshape(1, -1))[0],
-                          dtype=np.float32)
+        self._x[0] = x  # the feed dict holds this buffer: no dict nor array built per call
+        out: F32 = self._session.run(None, self._feed)[0][0]
+        return out
 
     def info(self) -> dict[str, Any]:
         return {"backend": self.name, "precision": self.precision, "file": self.file,
@@ -161,7 +183,12 @@ def _interpreter_class() -> tuple[Any, str]:
 
 class TfliteBackend:
     """LiteRT (ai-edge-litert), else tflite_runtime. int8 models take int8 input: quantized
-    here with the input tensor's own scale and zero point."""
+    here with the input tensor's own scale and zero point.
+
+    One row (``predict_one``, what a flow calls) reuses preallocated buffers and ufuncs with
+    ``out=``; the same float32 arithmetic as the vectorised path, so the same bits. Batches run
+    on interpreters resized once per batch size and kept (a few sizes, least recently used
+    dropped): a resize re-allocates every tensor."""
 
     name = "tflite"
 
@@ -173,6 +200,8 @@ class TfliteBackend:
 
     #: rows per invoke in predict_many (bounds the batch interpreter's tensors)
     max_batch = 4096
+    #: batch sizes whose resized interpreter is kept
+    max_batch_sizes = 4
 
     def load(self, bundle: Bundle, precision: str) -> TfliteBackend:
         self.file = artifact(bundle, self.name, precision)
@@ -190,12 +219,23 @@ class TfliteBackend:
         self._out_q = o["quantization"]
         self._n_in = int(i["shape"][-1])
         self._n_out = int(o["shape"][-1])
-        # A second interpreter, resized to the batch: the graph is stored with a batch of 1
+        # Interpreters resized to a batch, by batch size: the graph is stored with a batch of 1
         # (what a microcontroller runs), and invoking it row by row costs 10-40 us a row
         # against 0.03-0.05 us batched (benchmarks/latency.py).
-        self._batch_it: Any = None
-        self._batch_n = 0
+        self._batch_its: dict[int, Any] = {}
         self._batch_ok = True
+        # One-row buffers.
+        self._f = np.zeros((1, self._n_in), np.float32)
+        self._q = np.zeros((1, self._n_in), self._in_type)
+        self._set, self._invoke, self._get = (self._it.set_tensor, self._it.invoke,
+                                              self._it.get_tensor)
+        self._bounds = code_bounds(self._quantize_in) if self._in_type == np.int8 else None
+        self._out_table: F32 | None = None
+        if o["dtype"] == np.int8:
+            # Dequantization of every int8 value, computed as _dequantize_out does; indexed by
+            # the int8 output itself (negative values index from the end).
+            codes = np.concatenate([np.arange(0, 128), np.arange(-128, 0)]).astype(np.int8)
+            self._out_table = self._dequantize_out(codes)
         self.precision = precision
         return self
 
@@ -212,39 +252,61 @@ class TfliteBackend:
         return np.array(y, dtype=np.float32)
 
     def predict_one(self, x: npt.ArrayLike) -> F32:
-        v = np.asarray(x, dtype=np.float32).reshape(1, self._n_in)
-        self._it.set_tensor(self._in, self._quantize_in(v))
-        self._it.invoke()
-        return self._dequantize_out(self._it.get_tensor(self._out)[0])
+        f = self._f
+        f[0] = x
+        if self._bounds is not None:
+            # _quantize_in as one lookup: code = -128 + how many code boundaries are <= x.
+            np.add(np.searchsorted(self._bounds, f[0], side="right"), -128, out=self._q[0],
+                   casting="unsafe")
+            self._set(self._in, self._q)
+        else:
+            self._set(self._in, f)
+        self._invoke()
+        y: F32 = self._get(self._out)[0]
+        if self._out_table is not None:
+            out: F32 = self._out_table[y]
+            return out
+        return y  # get_tensor returns a copy: the caller owns it
 
     def predict_many(self, X: npt.ArrayLike) -> F32:
         rows = np.asarray(X, dtype=np.float32).reshape(-1, self._n_in)
         if len(rows) == 0:
             return np.zeros((0, self._n_out), np.float32)
-        if len(rows) == 1 or not self._batch_ok:
+        if len(rows) == 1:
+            return self.predict_one(rows[0]).reshape(1, self._n_out)
+        if not self._batch_ok:
             return self._one_by_one(rows)
         return np.concatenate([self._run_batch(rows[i:i + self.max_batch])
                                for i in range(0, len(rows), self.max_batch)])
 
     def _one_by_one(self, rows: npt.NDArray[np.float32]) -> F32:
-        return np.stack([self.predict_one(r) for r in rows])
+        out = np.empty((len(rows), self._n_out), np.float32)
+        for k, r in enumerate(rows):
+            out[k] = self.predict_one(r)
+        return out
+
+    def _batch_interpreter(self, n: int) -> Any:
+        it = self._batch_its.pop(n, None)
+        if it is None:
+            if len(self._batch_its) >= self.max_batch_sizes:  # drop the least recently used
+                self._batch_its.pop(next(iter(self._batch_its)))
+            it = self._interpreter(model_path=self._path, num_threads=self.threads)
+            it.resize_tensor_input(self._in, [n, self._n_in])
+            it.allocate_tensors()
+        self._batch_its[n] = it  # most recently used last
+        return it
 
     def _run_batch(self, rows: npt.NDArray[np.float32]) -> F32:
-        n = len(rows)
-        if self._batch_n != n:
-            try:
-                if self._batch_it is None:
-                    self._batch_it = self._interpreter(model_path=self._path,
-                                                       num_threads=self.threads)
-                self._batch_it.resize_tensor_input(self._in, [n, self._n_in])
-                self._batch_it.allocate_tensors()
-                self._batch_n = n
-            except (ValueError, RuntimeError):  # a graph that cannot take a batch: row by row
-                self._batch_ok = False
-                return self._one_by_one(rows)
-        self._batch_it.set_tensor(self._in, self._quantize_in(rows))
-        self._batch_it.invoke()
-        return self._dequantize_out(self._batch_it.get_tensor(self._out))
+        if len(rows) == 1:
+            return self.predict_one(rows[0]).reshape(1, self._n_out)
+        try:
+            it = self._batch_interpreter(len(rows))
+        except (ValueError, RuntimeError):  # a graph that cannot take a batch: row by row
+            self._batch_ok = False
+            return self._one_by_one(rows)
+        it.set_tensor(self._in, self._quantize_in(rows))
+        it.invoke()
+        return self._dequantize_out(it.get_tensor(self._out))
 
     def info(self) -> dict[str, Any]:
         return {"backend": self.name, "precision": self.precision, "file": self.file,
@@ -273,4 +335,8 @@ def runtime_available(name: str) -> str | None:
         ok = importlib.util.find_spec("ai_edge_litert") or importlib.util.find_spec("tflite_runtime")
         return None if ok else "ai-edge-litert/tflite_runtime not installed (pip install " \
             "'frugalai[tflite]')"
+    if name == "native":
+        from frugalai.runtime.native import unavailable_reason
+
+        return unavailable_reason()
     return f"unknown backend {name!r}"

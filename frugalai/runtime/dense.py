@@ -3,13 +3,20 @@
 Both shipped models are small dense networks (a linear projection, a two-layer MLP), so one
 description serves every backend: the ONNX and TFLite files are exported from it, and the
 ``reference`` backend runs it here with numpy alone (boards without a runtime wheel, e.g. 32-bit
-ARM). The int8 arithmetic follows TFLite's full-integer scheme so that the reference int8 output
-matches a ``.tflite`` run to within one quantization step:
+ARM). The int8 arithmetic is TFLite's full-integer scheme, integer-only like TFLite's kernels, so
+that the reference int8 output matches a ``.tflite`` run (and the generated C of the ``native``
+backend, :mod:`frugalai.runtime.native`, bit for bit):
 
 * activations: per-tensor asymmetric int8, ``real = scale * (q - zero_point)``;
 * weights: per-output-channel symmetric int8 (zero point 0);
 * bias: int32 with scale ``input_scale * weight_scale[j]``;
-* ``relu`` is fused (the output clamps at the zero point).
+* ``relu`` is fused (the output clamps at the zero point);
+* requantization of the int32 accumulator by a fixed-point multiplier and shift per output
+  channel, computed as TFLite computes them (:func:`quantize_multiplier` of
+  ``in_scale * w_scale[j] / out_scale`` with each scale rounded to float32 as a ``.tflite``
+  stores it) and applied with one rounding (:func:`multiply_by_quantized_multiplier`, TFLite's
+  ``TFLITE_SINGLE_ROUNDING``): bit-exact with LiteRT's reference kernels
+  (``OpResolverType.BUILTIN_REF``, tests/test_native.py).
 
 Classifiers end with logits; softmax/argmax are post-processing shared by every backend.
 
@@ -19,6 +26,7 @@ Saved as one ``.npz`` (``save``/``load``): keys ``n_layers``, ``act{i}``, ``W{i}
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -28,6 +36,72 @@ import numpy.typing as npt
 
 F32 = npt.NDArray[np.float32]
 ACTIVATIONS = ("linear", "relu")
+
+
+I64 = npt.NDArray[np.int64]
+
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """TFLite's ``QuantizeMultiplier``: ``real ~= multiplier * 2**(shift - 31)``, multiplier a
+    Q31 int32 in [2**30, 2**31) (0 for 0).
+
+    >>> quantize_multiplier(0.5)
+    (1073741824, 0)
+    >>> quantize_multiplier(0.0)
+    (0, 0)
+    """
+    if real == 0.0:
+        return 0, 0
+    q, shift = math.frexp(real)
+    q_fixed = math.floor(abs(q) * (1 << 31) + 0.5)  # std::round: half away from zero
+    q_fixed = q_fixed if q >= 0 else -q_fixed
+    if q_fixed == 1 << 31:
+        q_fixed //= 2
+        shift += 1
+    if shift < -31:
+        return 0, 0
+    if shift > 30:  # as TFLite: saturate instead of overflowing the left shift
+        return (1 << 31) - 1, 30
+    return q_fixed, shift
+
+
+def multiply_by_quantized_multiplier(acc: npt.NDArray[np.integer], multiplier: I64,
+                                     shift: I64) -> I64:
+    """TFLite's ``MultiplyByQuantizedMultiplier`` as LiteRT builds it (``TFLITE_SINGLE_ROUNDING``:
+    one rounding, half up, of ``acc * multiplier / 2**(31 - shift)``), on int64 numpy arrays
+    (``multiplier``/``shift`` broadcast per output channel); the exact integer result."""
+    total = 31 - np.asarray(shift, dtype=np.int64)
+    product = np.asarray(acc, dtype=np.int64) * multiplier + (np.int64(1) << (total - 1))
+    return np.asarray(product >> total, dtype=np.int64)
+
+
+def float32_scale(scale: float) -> float:
+    """A scale as a ``.tflite`` stores it (float32), back as a Python float."""
+    return float(np.float32(scale))
+
+
+def code_bounds(quantize: Any) -> F32:
+    """For a monotone float32 -> int8 quantizer: ``bounds[j]``, the smallest float32 whose code
+    is at least ``j - 127`` (j = 0..254), found by bisection over the ordered float32 bit
+    patterns with the quantizer itself; then ``code(v) = -128 + searchsorted(bounds, v,
+    'right')`` for every non-NaN float32 ``v``, bit for bit (tests/test_fastpath.py). A NaN
+    gives 127 (numpy's cast of NaN to int8 is undefined)."""
+    def as_f32(key: npt.NDArray[np.int64]) -> F32:
+        bits = np.where(key >= 0, key, (-key) | 0x80000000).astype(np.uint32)
+        return bits.view(np.float32)
+
+    want = np.arange(-127, 128, dtype=np.int64)
+    lo = np.full(want.shape, -0x7F800000, np.int64)  # -inf: code -128
+    hi = np.full(want.shape, 0x7F800000, np.int64)  # +inf: code 127
+    while np.any(hi - lo > 1):
+        mid = (lo + hi) // 2
+        ok = np.asarray(quantize(as_f32(mid)), dtype=np.int64) >= want
+        hi = np.where(ok, mid, hi)
+        lo = np.where(ok, lo, mid)
+    bounds = np.ascontiguousarray(as_f32(hi))
+    if not np.all(np.diff(bounds) > 0):
+        raise ValueError("quantization is not monotone")  # never for round/clip
+    return bounds
 
 
 @dataclass(frozen=True)
@@ -116,36 +190,61 @@ class DenseNet:
         bq = np.round(layer.b / (in_scale * w_scale)).astype(np.int32)
         return wq, w_scale.astype(np.float32), bq
 
-    def _int8_layer(self, i: int, in_scale: float) -> tuple[npt.NDArray[np.int32], npt.NDArray[
-            np.float64], npt.NDArray[np.int32]]:
-        """Layer ``i``'s int32-widened weights, requantization multipliers and bias, computed
-        once (a per-call recomputation would dominate the cost of such small layers)."""
-        cache: dict[tuple[int, float], Any] = self.__dict__.setdefault("_int8_cache", {})
-        key = (i, in_scale)
+    def requantization(self, i: int, in_scale: float, out_scale: float
+                       ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int32], I64, I64]:
+        """Layer ``i``'s int8 weights (in x out), int32 bias, and per-channel fixed-point
+        multipliers and shifts, as TFLite's FullyConnected computes them from the stored
+        (float32) scales."""
+        wq, w_scale, bq = self.int8_weights(i, in_scale)
+        s_in, s_out = float32_scale(in_scale), float32_scale(out_scale)
+        pairs = [quantize_multiplier(s_in * float(ws) / s_out) for ws in w_scale]
+        mult = np.array([m for m, _ in pairs], dtype=np.int64)
+        shift = np.array([s for _, s in pairs], dtype=np.int64)
+        return wq, bq, mult, shift
+
+    def _int8_layer(self, i: int, in_scale: float, out_scale: float
+                    ) -> tuple[I64, I64, I64, I64, I64]:
+        """Layer ``i``'s int64-widened weights, bias, multipliers, total shifts and rounding
+        terms, computed once (a per-call recomputation would dominate the cost of such small
+        layers)."""
+        cache: dict[tuple[int, float, float], Any] = self.__dict__.setdefault("_int8_cache", {})
+        key = (i, in_scale, out_scale)
         if key not in cache:
-            wq, w_scale, bq = self.int8_weights(i, in_scale)
-            cache[key] = (wq.astype(np.int32), in_scale * w_scale.astype(np.float64), bq)
-        out: tuple[npt.NDArray[np.int32], npt.NDArray[np.float64], npt.NDArray[np.int32]] = \
-            cache[key]
+            wq, bq, mult, shift = self.requantization(i, in_scale, out_scale)
+            total = 31 - shift
+            cache[key] = (wq.astype(np.int64), bq.astype(np.int64), mult, total,
+                          np.int64(1) << (total - 1))
+        out: tuple[I64, I64, I64, I64, I64] = cache[key]
         return out
 
     def forward_int8(self, x: npt.ArrayLike) -> F32:
-        """Full-integer forward (TFLite arithmetic, float requantization); returns dequantized
-        outputs of the last layer."""
+        """Full-integer forward (TFLite arithmetic, fixed-point requantization); returns
+        dequantized outputs of the last layer. The requantization is
+        :func:`multiply_by_quantized_multiplier`, done in place on int64 accumulators."""
         if self.in_q is None:
             raise ValueError("forward_int8 needs a quantized net (call quantize first)")
-        q = self.in_q.quantize(np.asarray(x, dtype=np.float32).reshape(-1, self.n_inputs))
+        bounds = self.__dict__.get("_in_bounds")
+        if bounds is None:  # in_q.quantize as a lookup of its 255 code boundaries
+            bounds = self.__dict__["_in_bounds"] = code_bounds(self.in_q.quantize)
+        v = np.asarray(x, dtype=np.float32).reshape(-1, self.n_inputs)
+        h: I64 = np.searchsorted(bounds, v, side="right")
+        h -= 128
+        if np.isnan(v).any():  # NaN has no code boundary: the formula's own (undefined) cast
+            h = self.in_q.quantize(v).astype(np.int64)
         qp = self.in_q
         for i, layer in enumerate(self.layers):
-            wq, mult, bq = self._int8_layer(i, qp.scale)
-            acc = (q.astype(np.int32) - qp.zero_point) @ wq + bq
-            real = acc.astype(np.float64) * mult
             out = self.out_q[i]
-            q = out.quantize(real)
-            if layer.act == "relu":
-                q = np.maximum(q, np.int8(out.zero_point))
+            wq, bq, mult, total, rounding = self._int8_layer(i, qp.scale, out.scale)
+            acc = np.matmul(h - qp.zero_point, wq)
+            acc += bq
+            acc *= mult
+            acc += rounding
+            acc >>= total
+            acc += out.zero_point
+            np.clip(acc, out.zero_point if layer.act == "relu" else -128, 127, out=acc)
+            h = acc
             qp = out
-        return qp.dequantize(q)
+        return qp.dequantize(h)
 
     def save(self, path: Union[str, Path]) -> None:
         arrays: dict[str, npt.NDArray[np.generic]] = {"n_layers": np.array(len(self.layers))}

@@ -19,6 +19,8 @@ the files, runtime and board compute what was trained.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -69,9 +71,43 @@ class BundleModel:
     def predict_many(self, X: npt.ArrayLike) -> npt.NDArray[Any]:
         return self.decide(self.raw_many(X))
 
+    # -- one row: what a flow calls on every window, so no numpy call on one-row arrays here
+    # (each costs about a microsecond, more than the model). The plain-Python arithmetic below
+    # is bit-identical to ``decide`` (same operations in the same order; numpy's pairwise sum
+    # reproduced by ``np_sum``); tests/test_fastpath.py checks it on random rows.
+
+    def raw_one(self, x: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """The net's raw outputs for one feature row (1-D)."""
+        return self.backend.predict_one(x)
+
+    def decide_one(self, raw: Sequence[float]) -> Union[float, int]:
+        """``decide`` for one row of raw outputs: an anomaly score or a class index."""
+        if self.task == "anomaly":
+            values = [float(v) for v in raw]
+            return math.sqrt(np_sum([v * v for v in values]) / len(values))
+        return self.label_and_probability(raw)[0]
+
+    def label_and_probability(self, raw: Sequence[float]) -> tuple[int, float]:
+        """Class index (thresholded tails, as ``classify``) and its softmax probability."""
+        probs = softmax_one(raw)
+        label = 0
+        tail = 0.0
+        tails: list[float] = []
+        for p in reversed(probs):  # tails[k] = P(class >= k), summed as np.cumsum does
+            tail = p if not tails else tail + p
+            tails.append(tail)
+        tails.reverse()
+        for k, t in enumerate(self._thresholds, start=1):
+            if tails[k] >= t:
+                label = k
+        return label, probs[label]
+
     def predict_one(self, x: npt.ArrayLike) -> Union[float, int]:
-        out = self.decide(self.backend.predict_one(x).reshape(1, -1))[0]
-        return float(out) if self.task == "anomaly" else int(out)
+        return self.decide_one(self.backend.predict_one(x).tolist())
+
+    def classify_one(self, x: npt.ArrayLike) -> tuple[int, float]:
+        """One feature row -> (class index, its probability): a classifier flow's call."""
+        return self.label_and_probability(self.backend.predict_one(x).tolist())
 
     def info(self) -> dict[str, Any]:
         return {"name": self.name, "task": self.task, **self.backend.info()}
@@ -79,6 +115,49 @@ class BundleModel:
     def __repr__(self) -> str:
         i = self.backend.info()
         return f"BundleModel({self.name!r}, backend={i['backend']!r}, precision={i['precision']!r})"
+
+
+def np_sum(values: Sequence[float]) -> float:
+    """``np.add.reduce`` of float64 values in numpy's order (pairwise summation: 8
+    accumulators by blocks of up to 128), so a plain-Python sum is bit-identical to numpy's.
+
+    >>> np_sum([0.1] * 10) == float(np.sum(np.full(10, 0.1)))
+    True
+    """
+    return _pairwise(values, 0, len(values))
+
+
+def _pairwise(a: Sequence[float], lo: int, n: int) -> float:
+    if n < 8:
+        res = 0.0
+        for i in range(lo, lo + n):
+            res += a[i]
+        return res
+    if n <= 128:
+        r = [a[lo + j] for j in range(8)]
+        i = 8
+        while i < n - n % 8:
+            for j in range(8):
+                r[j] += a[lo + i + j]
+            i += 8
+        res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+        while i < n:
+            res += a[lo + i]
+            i += 1
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return _pairwise(a, lo, n2) + _pairwise(a, lo + n2, n - n2)
+
+
+def softmax_one(raw: Sequence[float]) -> list[float]:
+    """Softmax of one row of logits, bit-identical to ``decide``'s (``np.exp`` itself: the
+    libm ``math.exp`` differs from numpy's in the last bit for about 5 % of arguments)."""
+    values = [float(v) for v in raw]
+    top = max(values)
+    e = np.exp([v - top for v in values]).tolist()
+    total = np_sum(e)
+    return [v / total for v in e]
 
 
 def classify(probs: npt.NDArray[np.floating], thresholds: list[float]) -> npt.NDArray[np.int64]:

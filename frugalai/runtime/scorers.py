@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-import numpy as np
-
 from frugalai.errors import ModelError
 from frugalai.features.coastal import CoastalFeatures
 from frugalai.features.energy import EnergyFeatures
@@ -88,7 +86,4 @@ class ClassScorer:
             # of this rule, so the reported probability is 1.
             margin = float(row[-1])
             return (2 if margin >= 0 else 1 if margin >= -self.watch_margin_m else 0), 1.0
-        raw = self.model.raw_many(row.reshape(1, -1)).astype(np.float64)
-        label = int(self.model.decide(raw)[0])
-        e = np.exp(raw[0] - raw[0].max())
-        return label, float(e[label] / e.sum())
+        return self.model.classify_one(row)

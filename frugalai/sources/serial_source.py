@@ -17,6 +17,11 @@ or any pyserial URL (``serial://socket://host:7000``, ``serial://loop://``,
 
 The read loop reopens the port with exponential backoff when the device disappears (USB unplug,
 pty closed), logging once per outage; bad frames are counted by the framer, never raised.
+
+Idle cost: a read returns as soon as one byte is there (``read(max(1, in_waiting))``), so the
+read timeout only sets how often a silent line wakes the thread to look at ``stop`` and the
+auto-baud clock. At 1 s, 16 silent flows cost under 0.1 % of a core, against 0.3 % at 0.2 s
+(benchmarks/fastpath.py, "Idle"); stopping takes at most that second.
 """
 
 from __future__ import annotations
@@ -73,7 +78,7 @@ class SerialSource:
         stopbits: int = 1,
         mode: str = "auto",
         clock: Clock = time.time,
-        read_timeout: float = 0.2,
+        read_timeout: float = 1.0,
         time_from: str = "wall",
     ) -> None:
         if protocol not in FRAMERS:

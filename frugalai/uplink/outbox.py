@@ -100,6 +100,18 @@ class OutboxError(FrugalError, OSError):
     """The outbox database cannot be written (disk full, read-only, corrupt file)."""
 
 
+class _Pending:
+    """A batch waiting for a group commit, then its outcome."""
+
+    __slots__ = ("done", "error", "events", "stored")
+
+    def __init__(self, events: list[Event]) -> None:
+        self.events = events
+        self.stored: list[Event] = []
+        self.error: Optional[BaseException] = None
+        self.done = False
+
+
 class Outbox:
     """A persistent queue of events (thread-safe; one writer process).
 
@@ -123,6 +135,8 @@ class Outbox:
         self.max_pending = max_pending
         self.keep_sent = keep_sent
         self._lock = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Pending] = []  # batches waiting for the next group commit
         self._synchronous = ""
         #: drops at the cap happen once per append while it lasts: logged once, then counted.
         self._drop_log = LogRate(log)
@@ -234,29 +248,55 @@ class Outbox:
     def append_many(self, events: Iterable[Event]) -> list[Event]:
         """Store events in one transaction (one fsync for the batch); return them with seq.
 
+        Group commit: batches appended by other threads while a commit is under way (its fsync
+        takes most of the time) wait for it to end and are then committed together, in the
+        order they came, by one of them: one transaction and one fsync for the group. Each
+        call still returns only once its own events are committed (durable as ``sync`` says),
+        and a failed group stores none of its batches.
+
         Raises:
             OutboxError: the database cannot be written (nothing of the batch is stored).
         """
-        stored: list[Event] = []
-        now = time.time()
+        item = _Pending(list(events))
+        with self._queue_lock:
+            self._queue.append(item)
         with self._lock:
+            if not item.done:  # nobody committed it while we waited: lead the next group
+                with self._queue_lock:
+                    group, self._queue = self._queue, []
+                self._commit_group(group)
+        if item.error is not None:
+            raise item.error
+        return item.stored
+
+    def _commit_group(self, group: list[_Pending]) -> None:
+        """One transaction for every batch of ``group`` (called with ``self._lock`` held)."""
+        now = time.time()
+        rows = 0
+        try:
             try:
                 db = self._transaction("FULL")
                 try:
-                    for event in events:
-                        row = db.execute("SELECT next FROM sequences WHERE sensor = ?",
-                                         (event.sensor,)).fetchone()
-                        seq = row[0] if row else 0
-                        db.execute("INSERT OR REPLACE INTO sequences (sensor, next) "
-                                   "VALUES (?, ?)", (event.sensor, seq + 1))
-                        event = self._with_carry(replace(event, seq=seq))
-                        db.execute(
-                            "INSERT INTO events (sensor, seq, priority, created, body) "
-                            "VALUES (?, ?, ?, ?, ?)",
-                            (event.sensor, seq, event.priority, now, _body(event)),
-                        )
-                        stored.append(event)
-                    self._bump("appended", len(stored))
+                    next_seq: dict[str, int] = {}
+                    for item in group:
+                        for event in item.events:
+                            seq = next_seq.get(event.sensor)
+                            if seq is None:
+                                row = db.execute("SELECT next FROM sequences WHERE sensor = ?",
+                                                 (event.sensor,)).fetchone()
+                                seq = row[0] if row else 0
+                            next_seq[event.sensor] = seq + 1
+                            event = self._with_carry(replace(event, seq=seq))
+                            db.execute(
+                                "INSERT INTO events (sensor, seq, priority, created, body) "
+                                "VALUES (?, ?, ?, ?, ?)",
+                                (event.sensor, seq, event.priority, now, _body(event)),
+                            )
+                            item.stored.append(event)
+                            rows += 1
+                    db.executemany("INSERT OR REPLACE INTO sequences (sensor, next) "
+                                   "VALUES (?, ?)", list(next_seq.items()))
+                    self._bump("appended", rows)
                     self._overflow()
                     db.execute("COMMIT")
                 except BaseException:
@@ -266,9 +306,16 @@ class Outbox:
                         db.execute("ROLLBACK")
                     raise
             except sqlite3.Error as err:
-                raise OutboxError(f"outbox {self.path}: cannot store {len(stored) or 'the'} "
+                raise OutboxError(f"outbox {self.path}: cannot store {rows or 'the'} "
                                   f"event(s): {err}") from err
-        return stored
+        except BaseException as err:
+            for item in group:
+                item.stored = []
+                item.error = err
+                item.done = True
+            return
+        for item in group:
+            item.done = True
 
     def pending(self, limit: int = 100) -> list[Event]:
         """Events not yet delivered, most urgent first, then oldest first."""

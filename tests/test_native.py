@@ -1,0 +1,125 @@
+"""The ``native`` backend: generated C99, compiled here, bit-exact with the reference int8.
+
+The int8 outputs must equal the ``reference`` backend's (the same integer arithmetic: TFLite's
+fixed-point requantization) bit for bit, on the cards' self-test vectors and on 10^5 random
+inputs; the reference's int8 is itself checked against LiteRT's reference kernels. fp32 (float
+accumulators in a different order than a BLAS) is compared within float rounding.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from frugalai.runtime import load_model, runtime_available, self_test, verify_bundle
+from frugalai.runtime.dense import DenseNet
+from frugalai.runtime.model import shipped_models_dir
+from frugalai.runtime.native import generate_header, memory, unavailable_reason, update_card
+
+MODELS = shipped_models_dir()
+SHIPPED = ("energy-anomaly", "coastal-submersion")
+
+pytestmark = pytest.mark.skipif(unavailable_reason() is not None,
+                                reason=f"native backend: {unavailable_reason()}")
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FRUGALAI_NATIVE_CACHE", str(tmp_path_factory.getbasetemp() / "native"))
+
+
+def _random_rows(n_inputs: int, n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, n_inputs)) * rng.choice([0.05, 0.5, 1.0, 3.0, 20.0], size=(n, 1))
+    X[: n // 20] = rng.uniform(-300, 300, size=(n // 20, n_inputs))  # saturating inputs
+    return X
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_native_int8_is_reference_int8_bit_for_bit(name: str) -> None:
+    ref = load_model(MODELS / name, "reference", "int8")
+    nat = load_model(MODELS / name, "native", "int8")
+    vectors = np.asarray(ref.card["self_test"]["inputs"])
+    assert np.array_equal(nat.raw_many(vectors), ref.raw_many(vectors))
+    X = _random_rows(ref.backend.net.n_inputs, 100_000, seed=7)
+    a, b = nat.raw_many(X), ref.raw_many(X)
+    assert a.dtype == b.dtype == np.float32
+    assert np.array_equal(a, b), int(np.sum(np.any(a != b, axis=1)))
+    for x in X[:2000]:  # the one-row call too
+        assert np.array_equal(nat.raw_one(x), ref.raw_one(x))
+        assert nat.predict_one(x) == ref.predict_one(x)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_reference_int8_is_litert_reference_kernels_bit_for_bit(name: str) -> None:
+    """The integer arithmetic both share is TFLite's: LiteRT's reference kernels agree."""
+    if runtime_available("tflite"):
+        pytest.skip(str(runtime_available("tflite")))
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    net = DenseNet.load(MODELS / name / "weights.npz")
+    X = _random_rows(net.n_inputs, 20_000, seed=3).astype(np.float32)
+    it = Interpreter(model_path=str(MODELS / name / "model.int8.tflite"),
+                     experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    it.resize_tensor_input(it.get_input_details()[0]["index"], [len(X), net.n_inputs])
+    it.allocate_tensors()
+    assert net.in_q is not None
+    it.set_tensor(it.get_input_details()[0]["index"], net.in_q.quantize(X))
+    it.invoke()
+    got = net.out_q[-1].dequantize(it.get_tensor(it.get_output_details()[0]["index"]))
+    assert np.array_equal(got, net.forward_int8(X))
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_native_fp32_matches_reference_within_float_rounding(name: str) -> None:
+    ref = load_model(MODELS / name, "reference", "fp32")
+    nat = load_model(MODELS / name, "native", "fp32")
+    X = _random_rows(ref.backend.net.n_inputs, 20_000, seed=9)
+    a, b = nat.raw_many(X), ref.raw_many(X)
+    assert np.allclose(a, b, rtol=1e-5, atol=1e-5 * float(np.abs(b).max()))
+    assert self_test(MODELS / name, "native")["rows"] >= 4
+
+
+def test_library_is_cached_by_content(tmp_path: Path) -> None:
+    first = load_model(MODELS / "coastal-submersion", "native", "int8").backend.library
+    again = load_model(MODELS / "coastal-submersion", "native", "fp32").backend.library
+    assert first == again and Path(first).is_file()
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_card_native_entry_is_what_the_generator_gives(name: str, tmp_path: Path) -> None:
+    card = verify_bundle(MODELS / name).card
+    net = DenseNet.load(MODELS / name / "weights.npz")
+    assert card["native"]["int8"] == memory(net)["int8"]
+    assert card["native"]["fp32"] == memory(net)["fp32"]
+    assert card["artifacts"]["native"] == card["artifacts"]["reference"]
+    # update_card is idempotent and keeps the sha256 bookkeeping (the copy still verifies).
+    copy = tmp_path / name
+    shutil.copytree(MODELS / name, copy)
+    update_card(copy)
+    assert json.loads((copy / "card.json").read_text()) == card
+    verify_bundle(copy)
+
+
+def test_header_declares_no_heap_and_const_weights() -> None:
+    net = DenseNet.load(MODELS / "coastal-submersion" / "weights.npz")
+    header = generate_header(net, "coastal-submersion")
+    assert "malloc(" not in header and "static " in header
+    assert "static const int8_t fa_coastal_submersion_qw0" in header
+    assert header == generate_header(net, "coastal-submersion")  # deterministic
+
+
+def test_a_cache_others_can_write_is_refused(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from frugalai.errors import ModelError
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv("FRUGALAI_NATIVE_CACHE", str(shared))
+    with pytest.raises(ModelError, match="not a private directory"):
+        load_model(MODELS / "energy-anomaly", "native", "int8")
