@@ -324,7 +324,7 @@ def models_install(bundle: str, config: Any, name: Optional[str], no_reload: boo
     from frugalai.service.reload import reload_service
 
     path, cfg = config
-    done = install(bundle, cfg.gateway.models_dir, name=name,
+    done = install(bundle, _models_dir(None, config) or "", name=name,
                    public_key=parse_public_key(cfg.models.public_key),
                    allow_downgrade=allow_downgrade, warn=lambda m: click.echo(m, err=True))
     verb = "installed" if done.changed else "already installed"
@@ -345,7 +345,7 @@ def models_rollback(name: str, config: Any, unit: str) -> None:
     from frugalai.service.reload import reload_service
 
     path, cfg = config
-    done = rollback(cfg.gateway.models_dir, name,
+    done = rollback(_models_dir(None, config) or "", name,
                     public_key=parse_public_key(cfg.models.public_key))
     click.echo(f"{done.name}: rolled back to {done.version} ({done.path})")
     click.echo(reload_service(cfg.gateway.state_dir, path, unit))
@@ -358,9 +358,29 @@ def config_group() -> None:
 
 @config_group.command("check")
 @click.argument("file", type=ConfigPath())
-def config_check(file: Any) -> None:
-    """Validate FILE; exit 2 naming the bad key."""
+@click.option("--explain", is_flag=True,
+              help="Print every resolved value with its origin (config, card, default).")
+def config_check(file: Any, explain: bool) -> None:
+    """Validate FILE as ``run`` would (models resolved and verified, every name checked);
+    exit 2 naming the bad key."""
+    from frugalai.plan import build_plans
+
     path, cfg = file
+    try:
+        plans = build_plans(cfg)
+    except ConfigError as err:
+        raise click.UsageError(str(err)) from None
+    if explain:
+        from frugalai.plan import explain as explain_plan
+        from frugalai.service.health.status import redact
+
+        sources = {f"flow.{p.name}.source": repr(redact(p.config.source)) for p in plans.flows}
+        rows = [(k, sources.get(k, v), o) for k, v, o in explain_plan(plans)]
+        rows += [(f"uplink[{i}].url", repr(redact(uc.url)), "config")
+                 for i, uc in enumerate(cfg.uplink)]
+        width = max(len(k) for k, _, _ in rows)
+        for key, value, origin in rows:
+            click.echo(f"{origin:8} {key:{width}} {value}")
     click.echo(f"{path}: OK ({len(cfg.flow)} flow(s), {len(cfg.uplink)} uplink(s))")
 
 
@@ -375,32 +395,45 @@ def config_schema() -> None:
 
 # --- models: list, show, train, evaluate -------------------------------------------------------
 
-def _models_dir(value: Optional[str]) -> str:
-    from frugalai.runtime.model import shipped_models_dir
+def _models_dir(value: Optional[str], config: Any = None) -> Optional[str]:
+    """The installed-bundles directory: ``--models-dir``, else the config's (absolute,
+    default ``<state_dir>/models``), else none; the shipped bundles come after it."""
+    if value:
+        return value
+    if config is not None:
+        from frugalai.plan import models_dir
 
-    return value or str(shipped_models_dir())
+        return str(models_dir(config[1])[0])
+    return None
 
 
 @models_group.command("list")
-@click.option("--models-dir", default=None, help="Bundle directory (default: the shipped ones).")
-def models_list(models_dir: Optional[str]) -> None:
-    """One line per bundle: name, task, backends/precisions, total size."""
-    from frugalai.runtime import available, list_bundles
+@click.option("--models-dir", default=None,
+              help="Installed bundles (default: the config's models_dir, if --config).")
+@click.option("--config", "config", type=ConfigPath(), default=None,
+              help="TOML file (its gateway.models_dir).")
+def models_list(models_dir: Optional[str], config: Any) -> None:
+    """One line per bundle a name can reach (installed, then shipped): name, task,
+    backends/precisions, total size, where."""
+    from frugalai.runtime.model import available, list_search_path
 
-    for b in list_bundles(_models_dir(models_dir)):
+    for b in list_search_path(_models_dir(models_dir, config)):
         kinds = ", ".join(f"{a['backend']}/{a['precision']}" for a in available(b))
         size = sum(f["bytes"] for f in b.card["files"].values())
-        click.echo(f"{b.name:22} {b.card.get('task', '?'):15} {size:7d} B  {kinds}")
+        click.echo(f"{b.name:22} {b.card.get('task', '?'):15} {size:7d} B  {kinds}  "
+                   f"({b.path})")
 
 
 @models_group.command("show")
 @click.argument("bundle")
-@click.option("--models-dir", default=None, help="Where names are looked up.")
-def models_show(bundle: str, models_dir: Optional[str]) -> None:
+@click.option("--models-dir", default=None, help="Where names are looked up first.")
+@click.option("--config", "config", type=ConfigPath(), default=None,
+              help="TOML file (its gateway.models_dir).")
+def models_show(bundle: str, models_dir: Optional[str], config: Any) -> None:
     """The card of BUNDLE (a name or a path), verified, with what can run here."""
     from frugalai.runtime import available, resolve_bundle, verify_bundle
 
-    b = verify_bundle(resolve_bundle(bundle, _models_dir(models_dir)))
+    b = verify_bundle(resolve_bundle(bundle, _models_dir(models_dir, config)))
     card = {k: v for k, v in b.card.items() if k not in ("self_test",)}
     card["runnable_here"] = available(b)
     click.echo(json.dumps(card, indent=2, default=str))
@@ -861,7 +894,10 @@ def bench(quick: bool, meter: Optional[str], config: Any, state_dir: Optional[st
         target = results_dir(sd)
     if meter is None:
         meter = config[1].energy.meter if config is not None else "estimate"
-    doc = run_bench(target, meter, quick=quick, models_dir=Path(_models_dir(models_dir)),
+    from frugalai.runtime.model import shipped_models_dir
+
+    doc = run_bench(target, meter, quick=quick,
+                    models_dir=Path(_models_dir(models_dir) or shipped_models_dir()),
                     batches=sizes)
     if doc.get("chart_skipped"):
         click.echo(doc["chart_skipped"], err=True)
@@ -1172,7 +1208,7 @@ def fleet_agent(broker: str, gateway: Optional[str], config: Any, models_dir: Op
 
     cfg = config[1] if config else None
     gw = gateway or (cfg.gateway.id if cfg else None)
-    mdir = models_dir or (cfg.gateway.models_dir if cfg else None)
+    mdir = models_dir or (_models_dir(None, config) if cfg else None)  # run's search path
     sdir = state_dir or (cfg.gateway.state_dir if cfg else None)
     key_text = public_key or (cfg.models.public_key if cfg else "")
     if not gw or not mdir or not sdir:

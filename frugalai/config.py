@@ -40,6 +40,13 @@ else:  # pragma: no cover - exercised on Python < 3.11 only
     import tomli as tomllib
 
 
+#: built-in values of the keys a model card may also set; the flow plan applies them last
+#: (config, then card, then these).
+FLOW_DEFAULTS: dict[str, Any] = {"window_s": 900, "decision": "model", "policy.on": 4.0,
+                                 "policy.off": 2.0, "policy.debounce": 1,
+                                 "profile.tz_offset_h": 1.0}
+
+
 def _help(text: str, **kwargs: Any) -> Any:
     return field(metadata={"help": text}, **kwargs)
 
@@ -50,7 +57,9 @@ class GatewayConfig:
 
     id: str = _help("gateway id: MQTT client id and topic segment", default="frugalai")
     state_dir: str = _help("where the outbox and learned state live", default="./state")
-    models_dir: str = _help("where model bundles are looked up by name", default="models")
+    models_dir: str = _help("where installed model bundles are looked up by name (then the "
+                            "bundles shipped with frugalai); relative to the config file's "
+                            "directory; empty: <state_dir>/models", default="")
     outbox_max: int = _help("undelivered events kept; past it the lowest-priority oldest "
                             "are dropped (counted, reported in summaries)", default=50000)
     outbox_sync: str = _help("outbox fsync policy: append (fsync stored events, not delivery "
@@ -69,12 +78,20 @@ class GatewayConfig:
 
 @dataclass(frozen=True)
 class PolicyConfig:
-    """Threshold with hysteresis on the model's score."""
+    """Threshold with hysteresis on the model's score.
 
-    on: float = _help("alarm when the score reaches this", default=4.0)
-    off: float = _help("clear when the score falls to this", default=2.0)
-    debounce: int = _help("consecutive windows past a threshold before changing state",
-                          default=1)
+    ``on``, ``off`` and ``debounce`` left unset take the model card's ``policy`` (a bundle),
+    else the built-in defaults (:data:`POLICY_DEFAULTS`); the flow plan resolves them.
+    """
+
+    kind: str = _help("event policy, by name in the policy registry (built-in: hysteresis; "
+                      "plugins add theirs by entry point)", default="hysteresis")
+    on: Optional[float] = _help("alarm when the score reaches this (default: the model "
+                                "card's, else 4.0)", default=None)
+    off: Optional[float] = _help("clear when the score falls to this (default: the model "
+                                 "card's, else 2.0)", default=None)
+    debounce: Optional[int] = _help("consecutive windows past a threshold before changing "
+                                    "state (default: the model card's, else 1)", default=None)
     max_per_hour: float = _help("rate limit of alarm/clear events per hour, 0 = none "
                                 "(the latest state is still sent when the budget allows)",
                                 default=0.0)
@@ -84,9 +101,9 @@ class PolicyConfig:
         for key in ("on", "off"):
             _in_range(self, key, -1e12, 1e12)
         _in_range(self, "max_per_hour", 0, 3600)
-        if self.off > self.on:
+        if self.off is not None and self.on is not None and self.off > self.on:
             raise ConfigError(f"must be <= on ({self.on}), got {self.off}", key="off")
-        if self.debounce < 1:
+        if self.debounce is not None and self.debounce < 1:
             raise ConfigError(f"must be >= 1, got {self.debounce}", key="debounce")
         if self.max_per_hour < 0:
             raise ConfigError(f"must be >= 0, got {self.max_per_hour}", key="max_per_hour")
@@ -102,7 +119,8 @@ class ProfileModelConfig:
     history: int = _help("values kept per slot", default=8)
     min_history: int = _help("values a slot needs before it scores", default=3)
     floor: float = _help("absolute floor of the spread (value unit)", default=50.0)
-    tz_offset_h: float = _help("local time offset for day slots, hours", default=1.0)
+    tz_offset_h: Optional[float] = _help("local time offset for day slots, hours (default: "
+                                         "the model card's, else 1.0)", default=None)
 
     def validate(self) -> None:
         if self.slot_s <= 0 or 86400 % self.slot_s:
@@ -125,7 +143,8 @@ class FlowConfig:
     quantity: str = _help("Reading value fed to the features", default="energy_total_wh")
     aggregate: str = _help("window aggregate: mean, or rate (counter -> per hour)",
                            default="rate")
-    window_s: int = _help("feature window length, seconds", default=900)
+    window_s: Optional[int] = _help("feature window length, seconds (default: the model "
+                                    "card's step, else 900)", default=None)
     model: str = _help("model: 'profile' (online daily profile), 'threshold' (the window "
                        "value itself is the score) or a bundle name/path",
                        default="profile")
@@ -141,9 +160,11 @@ class FlowConfig:
                                          "bundle's datum); default: the bundle's", default=None)
     horizon_h: Optional[int] = _help("coastal nowcast horizon (h); must match the bundle's",
                                      default=None)
-    decision: str = _help("coastal flows: 'model' (the bundle's classifier) or 'baseline' "
-                          "(the bundle's tide + current surge against the threshold: the "
-                          "physical rule its card compares the model with)", default="model")
+    decision: Optional[str] = _help("coastal flows: 'model' (the bundle's classifier) or "
+                                    "'baseline' (the bundle's tide + current surge against the "
+                                    "threshold: the physical rule its card compares the model "
+                                    "with); default: the card's decision.default, else 'model'",
+                                    default=None)
 
     def validate(self) -> None:
         from frugalai.runtime.backends import BACKENDS
@@ -153,9 +174,6 @@ class FlowConfig:
                               key="backend")
         if self.precision not in ("fp32", "int8"):
             raise ConfigError(f"must be fp32 or int8, got {self.precision!r}", key="precision")
-        if self.decision not in ("model", "baseline"):
-            raise ConfigError(f"must be 'model' or 'baseline', got {self.decision!r}",
-                              key="decision")
         _in_range(self, "threshold_m", -100, 100)
         if self.horizon_h is not None and self.horizon_h < 1:
             raise ConfigError(f"must be >= 1, got {self.horizon_h}", key="horizon_h")
@@ -172,7 +190,7 @@ class FlowConfig:
         if self.aggregate not in ("mean", "rate"):
             raise ConfigError(f"must be 'mean' or 'rate', got {self.aggregate!r}",
                               key="aggregate")
-        if self.window_s <= 0:
+        if self.window_s is not None and self.window_s <= 0:
             raise ConfigError(f"must be > 0, got {self.window_s}", key="window_s")
         if self.summary_s < 0:
             raise ConfigError(f"must be >= 0 (0 = no summaries), got {self.summary_s}",
@@ -401,12 +419,25 @@ def load_config(path: Union[str, Path]) -> Config:
         raise ConfigError(f"config file not found: {path}") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML: {err}") from None
-    return loads_config(data)
+    return loads_config(data, base_dir=Path(path).absolute().parent)
 
 
-def loads_config(data: dict[str, Any]) -> Config:
-    """Validate an already-parsed TOML document."""
+def loads_config(data: dict[str, Any], base_dir: Union[str, Path, None] = None) -> Config:
+    """Validate an already-parsed TOML document.
+
+    A relative ``gateway.models_dir`` is made absolute against ``base_dir`` (the config file's
+    directory): the service runs from its state dir, an administrator from anywhere, and both
+    must find the same models. Without ``base_dir`` a relative one is refused.
+    """
     config: Config = from_dict(Config, data)
+    models_dir = config.gateway.models_dir
+    if models_dir and not Path(models_dir).is_absolute():
+        if base_dir is None:
+            raise ConfigError(f"must be an absolute path, got {models_dir!r}",
+                              key="gateway.models_dir")
+        gateway = dataclasses.replace(config.gateway,
+                                      models_dir=str(Path(base_dir) / models_dir))
+        config = dataclasses.replace(config, gateway=gateway)
     return config
 
 
@@ -423,7 +454,10 @@ def describe_schema(cls: Any = Config, prefix: str = "") -> list[tuple[str, str,
             rows.append((key + suffix, "", f.metadata.get("help", "")))
             rows.extend(describe_schema(inner, f"{key}{suffix}."))
             continue
-        if f.default is not dataclasses.MISSING:
+        card_owned = key.split("].", 1)[-1] if key.startswith("flow[") else None
+        if f.default is None and card_owned in FLOW_DEFAULTS:
+            default = f"card|{FLOW_DEFAULTS[card_owned]!r}"  # the bundle's card, else this
+        elif f.default is not dataclasses.MISSING:
             default = repr(f.default)
         elif f.default_factory is not dataclasses.MISSING:
             default = repr(f.default_factory())

@@ -28,17 +28,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from frugalai.config import FlowConfig
+from frugalai.config import Config, FlowConfig, GatewayConfig
 from frugalai.events.event import Event
 from frugalai.footprint import ratio_text, summary_bytes
-from frugalai.pipeline import Flow, Pipeline
+from frugalai.pipeline import Pipeline
+from frugalai.runtime.scorers import ClassScorer
 from frugalai.sim.clock import SimClock
 from frugalai.sim.coastal_node import CoastalNode, TideModel
 from frugalai.sim.device import stop_when_done
 from frugalai.sim.lora_modem import Rak3172Emulator, Rn2483Emulator
 from frugalai.sources.lora_source import LoraSource
 from frugalai.uplink.lorawan import LorawanSink
-from frugalai.uplink.outbox import Outbox
 
 #: Monday 5 January 2026, 00:00 UTC.
 COASTAL_START = 1_767_571_200.0
@@ -73,6 +73,19 @@ def load_coastal_model(backend: str = "reference", precision: str = "fp32") -> A
     return load_model(shipped_models_dir() / COASTAL_BUNDLE, backend, precision)
 
 
+def coastal_config(port: str, state: Path, options: CoastalOptions) -> Config:
+    """The demo's gateway as a user would write it: the tide gauge through the RAK3172, the
+    shipped nowcast (hourly windows and horizon from its card), the site's flood threshold."""
+    return Config(
+        gateway=GatewayConfig(id="coastal-demo", state_dir=str(state)),
+        flow=(FlowConfig(name="tide", source=f"lora://{port}?modem=rak3172&decoder=fb&node=7",
+                         sensor_id=7, quantity="water_level_m", aggregate="mean",
+                         model=COASTAL_BUNDLE, threshold_m=options.threshold_m,
+                         decision="model"),),  # the demo shows the net (the card: baseline)
+        uplink=(),
+    )
+
+
 def site_tide(model: Any) -> Callable[[float], float]:
     """The astronomical tide the model was fitted with (its card), UNIX s -> m."""
     from frugalai.features.tide import Tide
@@ -90,36 +103,45 @@ def run_coastal_demo(options: CoastalOptions, on_event: Callable[[Event], None],
         decode: the gateway's payload decoder, bytes -> {"water_level_m": ...}
             (:func:`payload_codec` gives the firmware_bridge pair).
     """
-    from frugalai.runtime.scorers import ClassScorer
-
-    model = model or load_coastal_model()
-    scorer = ClassScorer(model, options.threshold_m)
+    del model  # the flow plan loads (and verifies) the bundle, as ``run`` does
     speed = options.sim_days * 86400 / options.seconds
-    clock = SimClock(COASTAL_START, speed)
     state = Path(options.state_dir or tempfile.mkdtemp(prefix="frugalai-coastal-"))
+    rx_modem = Rak3172Emulator(seed=options.seed).start()
+    node: Optional[CoastalNode] = None
+
+    def gateway_clock() -> float:  # the node's, once it exists (it starts after the model)
+        return node.gateway_clock() if node is not None else COASTAL_START
+
+    try:
+        pipeline = Pipeline.from_config(coastal_config(rx_modem.path, state, options),
+                                        sinks=[], on_event=on_event,
+                                        source_kwargs={"clock": gateway_clock})
+    except BaseException:
+        rx_modem.close()
+        raise
+    flow = pipeline.flows[0]
+    # The simulated clock starts once the model is ready.
+    clock = SimClock(COASTAL_START, speed)
+    scorer = flow.scorer
+    if not isinstance(scorer, ClassScorer) or not isinstance(flow.source, LoraSource):
+        raise TypeError(f"the coastal flow should classify LoRa packets, got {scorer!r}")
     tide = TideModel(surge_m=options.surge_m,
                      surge_at=COASTAL_START + options.surge_day * 86400, seed=options.seed,
-                     base=site_tide(model))
-    rx_modem = Rak3172Emulator(seed=options.seed).start()
+                     base=site_tide(scorer.model))
     tx_modem = Rn2483Emulator(clock=clock, seed=options.seed).start()
     node = CoastalNode(rx_modem, encode, clock, tide, period_s=options.period_s,
                        corrupt_rate=options.corrupt_rate, seed=options.seed)
-    flow_config = FlowConfig(name="tide",
-                             source=f"lora://{rx_modem.path}?modem=rak3172&decoder=fb&node=7",
-                             sensor_id=7, quantity="water_level_m", aggregate="mean",
-                             window_s=3600, model=COASTAL_BUNDLE, threshold_m=options.threshold_m)
-    source = LoraSource(rx_modem.path, sensor="tide", modem="rak3172", decoder=decode,
-                        clock=node.gateway_clock, node=7)
+    source = flow.source
     node.lockstep_with(lambda: source.stats.packets + source.stats.rx_errors)
     sink = LorawanSink(tx_modem.path, modem="rn2483", dr=5, fport=10,
                        budget_s=options.budget_s, clock=clock)
-    pipeline = Pipeline([Flow(flow_config, source, scorer)],
-                        Outbox(state / "outbox.sqlite"), sinks=[sink], on_event=on_event)
+    pipeline.sinks.append(sink)  # the emulated radio runs on the simulated clock
     stop = threading.Event()
+    running = node
     try:
         sink.connect()
         listening = threading.Event()
-        starter = threading.Thread(target=lambda: (listening.wait(10), node.start(
+        starter = threading.Thread(target=lambda: (listening.wait(10), running.start(
             until=COASTAL_START + options.sim_days * 86400)), daemon=True)
         starter.start()
         watcher = threading.Thread(
@@ -127,7 +149,7 @@ def run_coastal_demo(options: CoastalOptions, on_event: Callable[[Event], None],
             daemon=True)
         watcher.start()
         # settle: the last packets scored and their events sent over LoRaWAN
-        stop_when_done(lambda: starter.is_alive() or node.running, stop, settle_s=0.5)
+        stop_when_done(lambda: starter.is_alive() or running.running, stop, settle_s=0.5)
         # The bound only matters if the node thread hangs.
         pipeline.run(stop, duration=options.seconds * 4 + 30)
         summary = pipeline.summary()

@@ -1,7 +1,11 @@
-"""The wiring of flows from config: source -> window -> scorer -> policy -> outbox -> uplinks.
+"""The wiring of flows from their plans: source -> window -> scorer -> policy -> outbox -> uplinks.
 
-One thread per flow reads its source (sources block on I/O); the caller's thread delivers the
-outbox to the uplinks. Pure pieces (features, policies, codecs) know nothing of this file.
+:meth:`Pipeline.from_config` plans the config (:mod:`frugalai.plan`) and builds each flow from
+its plan. One thread per flow runs the one flow loop, :func:`run_flow` (sources block on I/O),
+storing through a ``store`` callable; the caller's thread delivers the outbox to the uplinks.
+Hooks, not private calls, let a host compose it: ``on_stored`` (events stored), ``on_event``
+(an event delivered), a :class:`StepWatch` (each step's start and end). Pure pieces (features,
+policies, codecs) know nothing of this file.
 """
 
 from __future__ import annotations
@@ -12,106 +16,46 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
 
 from frugalai import registry
-from frugalai.config import Config, FlowConfig
-from frugalai.errors import ConfigError, UplinkError
+from frugalai.config import FLOW_DEFAULTS, Config, FlowConfig
+from frugalai.errors import UplinkError
 from frugalai.events.codec import encode_binary
 from frugalai.events.event import Event
-from frugalai.events.policy import Hysteresis, RateLimit, SummaryAccumulator
-from frugalai.features.profile import DailyProfile
+from frugalai.events.policy import RateLimit, SummaryAccumulator
 from frugalai.features.window import WindowAggregator, WindowStats
 from frugalai.lograte import LogRate
 from frugalai.reading import Reading
-from frugalai.sources import open_source
+from frugalai.scoring import Policy, ProfileScorer, Score, Scorer, ThresholdScorer
 from frugalai.sources.base import Source
 from frugalai.uplink.outbox import Outbox, OutboxError
 
+if TYPE_CHECKING:
+    from frugalai.plan import FlowPlan, GatewayPlan
+
 log = logging.getLogger("frugalai.pipeline")
 
-
-class WindowScorer(Protocol):
-    """Scores one closed feature window; None while it cannot score yet (learning)."""
-
-    def update_one(self, window: WindowStats, value: float) -> Optional[float]: ...
-
-
-class ProfileScorer:
-    """The ``profile`` model: robust z-score against the meter's own learned daily profile.
-
-    Windows scored as anomalous (>= ``learn_below``) are not learned, so an anomaly does not
-    become the new normal.
-    """
-
-    def __init__(self, profile: DailyProfile, learn_below: float = 4.0) -> None:
-        self.profile = profile
-        self.learn_below = learn_below
-
-    def update_one(self, window: WindowStats, value: float) -> Optional[float]:
-        score = self.profile.score_one(window.start, value)
-        if score is None or score < self.learn_below:
-            self.profile.learn_one(window.start, value)
-        return score
-
-
-class ThresholdScorer:
-    """The ``threshold`` model: the window value is the score, so ``policy.on``/``off`` are
-    plain thresholds in the quantity's unit (alarm above 6000 VA, clear below 4500 VA)."""
-
-    def update_one(self, window: WindowStats, value: float) -> Optional[float]:
-        return value
-
-
-class ClassifierScorer(Protocol):
-    """Classifies one closed window: (class index, probability), None while warming up."""
-
-    def classify_one(self, window: WindowStats, value: float) -> Optional[tuple[int, float]]: ...
+#: ProfileScorer and ThresholdScorer live in frugalai.scoring; imported from here too.
+__all__ = ["Flow", "Pipeline", "ProfileScorer", "RunSummary", "Sink", "StepWatch",
+           "ThresholdScorer", "build_scorer", "run_flow"]
 
 
 def build_scorer(flow: FlowConfig, models_dir: Optional[str] = None,
-                 public_key: Optional[bytes] = None) -> Any:
-    """The scorer a flow's ``model`` key names: ``profile``, ``threshold``, or a bundle (name
-    or path).
+                 public_key: Optional[bytes] = None) -> Scorer:
+    """The scorer a flow's ``model`` key names (``profile``, ``threshold``, a bundle name or
+    path), through the flow's plan: the same resolution and checks as ``run``.
 
-    A bundle's task decides the kind: anomaly bundles give a WindowScorer, classifier bundles a
-    ClassifierScorer. Loading verifies every file's sha256, and the card's signature when the
-    config sets ``[models] public_key`` (the same check ``models install`` makes).
+    Kept for callers holding one FlowConfig; :func:`frugalai.plan.build_plans` plans a whole
+    config.
     """
-    if flow.model == "profile":
-        p = flow.profile
-        return ProfileScorer(
-            DailyProfile(slot_s=p.slot_s, history=p.history, min_history=p.min_history,
-                         floor=p.floor, tz_offset_h=p.tz_offset_h),
-            learn_below=flow.policy.on,
-        )
-    if flow.model == "threshold":
-        return ThresholdScorer()
-    from frugalai.errors import ModelError
-    from frugalai.runtime import load_model, runtime_available
-    from frugalai.runtime.scorers import AnomalyScorer, ClassScorer
+    from frugalai.plan import models_dir as default_models_dir
+    from frugalai.plan import plan_flow
 
-    key = f"flow.{flow.name}"
-    missing = runtime_available(flow.backend)
-    if missing:
-        raise ConfigError(f"backend {flow.backend!r} cannot run here: {missing}",
-                          key=f"{key}.backend")
-    try:
-        model = load_model(flow.model, flow.backend, flow.precision, models_dir=models_dir,
-                           public_key=public_key)
-        if model.task == "classification":
-            return ClassScorer(model, flow.threshold_m, flow.horizon_h, flow.decision)
-    except ModelError as err:
-        raise ConfigError(str(err), key=f"{key}.model") from err
-    if flow.decision != "model":
-        raise ConfigError(f"decision {flow.decision!r} applies to coastal classifier bundles; "
-                          f"{flow.model!r} is an anomaly model", key=f"{key}.decision")
-    try:
-        return AnomalyScorer(model, tz_offset_h=flow.profile.tz_offset_h)
-    except ModelError as err:
-        raise ConfigError(str(err), key=f"{key}.model") from err
+    mdir = Path(models_dir) if models_dir else default_models_dir(Config())[0]
+    return plan_flow(flow, 0, mdir, public_key).build_scorer()
 
 
 @dataclass
@@ -124,15 +68,35 @@ class FlowStats:
     last_score: Optional[float] = None
 
 
-class Flow:
-    """One configured flow. ``process`` is pure computation; ``run`` adds the source I/O."""
+#: readings after which a flow that never found its quantity says so (once).
+QUANTITY_WARN_AFTER = 50
+#: quantity names remembered for that message.
+_SEEN_MAX = 40
 
-    def __init__(self, config: FlowConfig, source: Source, scorer: Any) -> None:
+
+class Flow:
+    """One configured flow. ``process`` is pure computation; the source I/O is the loop's.
+
+    Args:
+        config: the flow's settings; card-owned keys left unset take the built-in defaults
+            (:meth:`from_plan` passes the plan's resolved ones).
+        source: where its Readings come from.
+        scorer: windows -> :class:`~frugalai.scoring.Score`.
+        policy: scores -> alarm/clear (default: built from ``config.policy`` through the
+            policy registry).
+    """
+
+    def __init__(self, config: FlowConfig, source: Source, scorer: Scorer,
+                 policy: Optional[Policy] = None) -> None:
         self.config = config
         self.source = source
         self.scorer = scorer
-        self.window = WindowAggregator(config.window_s)
-        self.policy = Hysteresis(config.policy.on, config.policy.off, config.policy.debounce)
+        self.window = WindowAggregator(int(config.window_s or FLOW_DEFAULTS["window_s"]))
+        if policy is None:
+            factory = registry.policies.get(config.policy.kind,
+                                            key=f"flow.{config.name}.policy.kind")
+            policy = factory(config.policy)
+        self.policy: Policy = policy
         self.limit = (RateLimit(config.policy.max_per_hour, config.policy.burst)
                       if config.policy.max_per_hour > 0 else None)
         self.stats = FlowStats()
@@ -147,6 +111,17 @@ class Flow:
         self.next_summary = time.monotonic() + config.summary_s if config.summary_s else None
         #: current class of a classifier flow (0 = normal until told otherwise).
         self.label = 0
+        self._matched = False
+        self._seen: set[str] = set()
+        self.quantity_warned = False
+
+    @classmethod
+    def from_plan(cls, plan: FlowPlan, source: Optional[Source] = None,
+                  scorer: Optional[Scorer] = None, **source_kwargs: Any) -> Flow:
+        """A flow as planned: resolved settings, its scorer and policy from the registries."""
+        return cls(plan.config, source if source is not None else plan.open_source(
+            **source_kwargs), scorer if scorer is not None else plan.build_scorer(),
+            plan.build_policy())
 
     def process(self, reading: Reading) -> list[Event]:
         """Feed one Reading; return the events it caused (usually none)."""
@@ -155,7 +130,9 @@ class Flow:
             self.period.reading_one()
         value = reading.get(self.config.quantity)
         if value is None:
+            self._no_quantity(reading)
             return []
+        self._matched = True
         closed = self.window.update(reading.ts, value)
         if closed is None:
             return []
@@ -164,15 +141,38 @@ class Flow:
             return []
         # Counted here and in the period summary alike: windows with a value.
         self.stats.windows += 1
-        if hasattr(self.scorer, "classify_one"):
-            return self._classify(closed, x)
-        score = self.scorer.update_one(closed, x)
-        with self._period_lock:
-            self.period.window_one(x, score)
-        if score is None:
+        result = self.scorer.score_one(closed, x)
+        with self._period_lock:  # a window counts while the model learns too
+            self.period.window_one(x, None if result is None else result.value)
+        if result is None:
             return []
         self.stats.scored += 1
-        self.stats.last_score = score
+        self.stats.last_score = result.value
+        if result.label is not None:
+            events = self._classified(closed, x, result)
+        else:
+            events = self._scored(closed, x, result.value)
+        self.stats.events += len(events)
+        with self._period_lock:
+            for _ in events:
+                self.period.event_one()
+        return events
+
+    def _no_quantity(self, reading: Reading) -> None:
+        """Say once, with what the source does give, that the quantity never shows up."""
+        if self._matched or self.quantity_warned:
+            return
+        if len(self._seen) < _SEEN_MAX:
+            self._seen.update(list(reading.values)[:_SEEN_MAX])
+        if self.stats.readings >= QUANTITY_WARN_AFTER:
+            self.quantity_warned = True
+            log.warning("flow %s: quantity %r is in none of the %d readings so far; the source "
+                        "gives: %s (check [[flow]] quantity)", self.config.name,
+                        self.config.quantity, self.stats.readings,
+                        ", ".join(sorted(self._seen)) or "no values at all")
+
+    def _scored(self, closed: WindowStats, x: float, score: float) -> list[Event]:
+        """Anomaly flows: the policy turns the score into alarm/clear (rate limited)."""
         kinds = []
         transition = self.policy.update_one(score)
         if transition is not None and (self.limit is None or self.limit.allow(
@@ -180,14 +180,18 @@ class Flow:
             kinds.append(transition)
         if self.limit is not None:  # a state held back by the rate limit, once allowed
             kinds += [kind for _, kind, _ in self.limit.poll(closed.end)]
-        events = [Event(kind, self.config.name, closed.end, score=score, value=x,
-                        sensor_id=self.config.sensor_id, model_id=self.config.model_id)
-                  for kind in kinds]
-        self.stats.events += len(events)
-        with self._period_lock:
-            for _ in events:
-                self.period.event_one()
-        return events
+        return [Event(kind, self.config.name, closed.end, score=score, value=x,
+                      sensor_id=self.config.sensor_id, model_id=self.config.model_id)
+                for kind in kinds]
+
+    def _classified(self, closed: WindowStats, x: float, result: Score) -> list[Event]:
+        """Classifier flows: an Event of kind ``class`` when the class changes (from 0)."""
+        if result.label == self.label:
+            return []
+        self.label = int(result.label or 0)
+        return [Event("class", self.config.name, closed.end, score=result.value, value=x,
+                      label=self.label, sensor_id=self.config.sensor_id,
+                      model_id=self.config.model_id)]
 
     def take_summary(self, now: float, dropped_total: int = 0, lost_total: int = 0) -> Event:
         """The ``summary`` event of the period ending now (wall clock), and start a new one.
@@ -211,27 +215,77 @@ class Flow:
                      sensor_id=self.config.sensor_id, model_id=self.config.model_id,
                      stats=stats)
 
-    def _classify(self, closed: WindowStats, x: float) -> list[Event]:
-        """Classifier flows: an Event of kind ``class`` when the class changes (from 0)."""
-        result = self.scorer.classify_one(closed, x)
-        with self._period_lock:  # a window counts while the features warm up too
-            self.period.window_one(x, None if result is None else result[1])
-        if result is None:
-            return []
-        label, prob = result
-        self.stats.scored += 1
-        self.stats.last_score = prob
-        if label == self.label:
-            return []
-        self.label = label
-        self.stats.events += 1
+    def count_error(self) -> None:
+        """A reading the model failed on (contained by the loop, counted here)."""
+        self.stats.errors += 1
         with self._period_lock:
-            self.period.event_one()
-        return [Event("class", self.config.name, closed.end, score=prob, value=x, label=label,
-                      sensor_id=self.config.sensor_id, model_id=self.config.model_id)]
+            self.period.error_one()
 
 
-Sink = Any  # has send(events) -> delivered events, and close()
+@dataclass
+class RunSummary:
+    """What a run did, per flow and in total (``demo --json`` writes it as ``summary``)."""
+
+    flows: dict[str, dict[str, Any]]
+    readings: int
+    frames_rejected: int
+    events: int
+    outbox: dict[str, int]
+    held_in_memory: int
+    lost: int
+    raw_bytes_read: int
+    upstream_bytes_binary: int
+    uplinks: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class StepWatch(Protocol):
+    """Told when a flow starts and ends each step (the service's stall check)."""
+
+    def step_started(self) -> None: ...
+
+    def step_done(self) -> None: ...
+
+
+Store = Callable[[list[Event]], object]
+
+
+def run_flow(flow: Flow, stop: threading.Event, store: Store,
+             watch: Optional[StepWatch] = None) -> None:
+    """The one flow loop: read the source until it ends or ``stop``, process each reading,
+    hand the events to ``store``. A model error is contained per reading (counted, logged
+    sparingly); a source error propagates to the caller (the supervisor restarts it).
+
+    ``store`` is looked up by the caller, so a service that swaps its pipeline on reload
+    passes its live one (never an old object's).
+    """
+    for reading in flow.source.readings(stop):
+        if watch is not None:
+            watch.step_started()
+        try:
+            events = flow.process(reading)
+        except Exception:  # a bug in one model must not kill the flow
+            flow.count_error()
+            if flow.stats.errors in (1, 10) or flow.stats.errors % 1000 == 0:  # no spam
+                log.exception("%s: processing failed (%d failures so far)",
+                              flow.config.name, flow.stats.errors)
+            continue
+        finally:
+            if watch is not None:
+                watch.step_done()
+        if events:
+            store(events)
+
+
+class Sink(Protocol):
+    """An uplink: ``send`` returns the events it delivered (UplinkError if none could go)."""
+
+    def send(self, events: list[Event]) -> list[Event]: ...
+
+    def close(self) -> None: ...
+
 
 
 @dataclass
@@ -241,7 +295,10 @@ class Pipeline:
     flows: list[Flow]
     outbox: Outbox
     sinks: list[Sink]
+    #: called with each event delivered to every sink.
     on_event: Optional[Callable[[Event], None]] = None
+    #: called with each batch stored in the outbox (the service wakes its delivery thread).
+    on_stored: Optional[Callable[[list[Event]], None]] = None
     delivered: int = 0
     upstream_bytes: int = 0
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -271,46 +328,66 @@ class Pipeline:
         source_kwargs: Optional[dict[str, Any]] = None,
         sinks: Optional[Sequence[Sink]] = None,
         outbox: Optional[Outbox] = None,
+        plans: Optional[GatewayPlan] = None,
+        on_event: Optional[Callable[[Event], None]] = None,
     ) -> Pipeline:
-        """Build every flow, the outbox in the state dir, and the uplinks."""
-        flows = []
-        public_key = None
-        if config.models.public_key:
-            from frugalai.service.models import parse_public_key
+        """Plan the config (:func:`frugalai.plan.build_plans`) and build it."""
+        from frugalai.plan import build_plans
 
-            public_key = parse_public_key(config.models.public_key)
-        for i, fc in enumerate(config.flow):
-            scorer = build_scorer(fc, config.gateway.models_dir, public_key)
-            source = open_source(fc.source, sensor=fc.name, key=f"flow[{i}].source",
-                                 **(source_kwargs or {}))
-            flows.append(Flow(fc, source, scorer))
+        if plans is None:
+            plans = build_plans(config, check_uplinks=sinks is None, source_kwargs=source_kwargs)
+        return cls.from_plans(plans, source_kwargs=source_kwargs, sinks=sinks, outbox=outbox,
+                              on_event=on_event)
+
+    @classmethod
+    def from_plans(
+        cls,
+        plans: GatewayPlan,
+        *,
+        source_kwargs: Optional[dict[str, Any]] = None,
+        sinks: Optional[Sequence[Sink]] = None,
+        outbox: Optional[Outbox] = None,
+        on_event: Optional[Callable[[Event], None]] = None,
+    ) -> Pipeline:
+        """Every planned flow, the outbox in the state dir (unless given), the uplinks."""
+        config = plans.config
+        flows = [Flow.from_plan(p, **(source_kwargs or {})) for p in plans.flows]
         if outbox is None:
-            outbox = Outbox(Path(config.gateway.state_dir) / "outbox.sqlite",
-                            sync=config.gateway.outbox_sync,
+            outbox = Outbox(plans.outbox_path, sync=config.gateway.outbox_sync,
                             max_pending=config.gateway.outbox_max)
-        if sinks is None:
-            sinks = []
-            for i, uc in enumerate(config.uplink):
-                scheme, _, _ = registry.split_url(uc.url, key=f"uplink[{i}].url")
-                factory = registry.uplinks.get(scheme, key=f"uplink[{i}].url")
-                sinks.append(factory(uc.url, key=f"uplink[{i}].url", gateway=config.gateway.id,
-                                     state_dir=config.gateway.state_dir))
-        return cls(flows, outbox, list(sinks))
+        return cls(flows, outbox, list(sinks) if sinks is not None else cls.open_sinks(config),
+                   on_event=on_event)
 
-    def _flow_loop(self, flow: Flow, stop: threading.Event) -> None:
-        for reading in flow.source.readings(stop):
-            try:
-                events = flow.process(reading)
-            except Exception:  # a bug in one model must not kill the flow
-                flow.stats.errors += 1
-                with flow._period_lock:
-                    flow.period.error_one()
-                if flow.stats.errors in (1, 10) or flow.stats.errors % 1000 == 0:  # no spam
-                    log.exception("%s: processing failed (%d failures so far)",
-                                  flow.config.name, flow.stats.errors)
-                continue
-            if events:
-                self.store(events)
+    @staticmethod
+    def open_sinks(config: Config) -> list[Sink]:
+        """The configured uplinks, through ``registry.uplinks``."""
+        sinks: list[Sink] = []
+        for i, uc in enumerate(config.uplink):
+            scheme, _, _ = registry.split_url(uc.url, key=f"uplink[{i}].url")
+            factory = registry.uplinks.get(scheme, key=f"uplink[{i}].url")
+            sinks.append(factory(uc.url, key=f"uplink[{i}].url", gateway=config.gateway.id,
+                                 state_dir=config.gateway.state_dir))
+        return sinks
+
+    def run_flow(self, flow: Flow, stop: threading.Event,
+                 watch: Optional[StepWatch] = None) -> None:
+        """:func:`run_flow` storing into this pipeline."""
+        run_flow(flow, stop, self.store, watch)
+
+    def adopt(self, old: Pipeline) -> None:
+        """Take over what an old pipeline still holds (a reload): its events held in memory
+        (stored here, in order, before anything new), its delivery and loss counts."""
+        with old._held_lock:
+            held = list(old._held)
+            old._held.clear()
+        self.delivered += old.delivered
+        self.upstream_bytes += old.upstream_bytes
+        self.lost += old.lost
+        old.lost = old.delivered = old.upstream_bytes = 0
+        if held:
+            with self._held_lock:
+                self._held.extendleft(reversed(held))
+            self.retry_held()
 
     def store(self, events: list[Event]) -> list[Event]:
         """Append to the outbox; what it cannot take is held in memory, never dropped silently.
@@ -320,11 +397,14 @@ class Pipeline:
         with self._held_lock:
             if not self._held:
                 try:
-                    return self.outbox.append_many(events)
+                    stored = self.outbox.append_many(events)
                 except OutboxError as err:
                     self._lograte.error("store", "outbox cannot store events (%s): holding "
                                         "them in memory (up to %d) and retrying", err,
                                         self.held_max)
+                else:
+                    self._stored(stored)
+                    return stored
             self._held.extend(events)
             over = len(self._held) - self.held_max
             if over > 0:
@@ -358,7 +438,12 @@ class Pipeline:
         self._lograte.end("store")
         self._lograte.end("lost")
         log.warning("outbox writable again: stored %d held event(s)", len(batch))
+        self._stored(batch)
         return len(batch)
+
+    def _stored(self, events: list[Event]) -> None:
+        if self.on_stored is not None and events:
+            self.on_stored(events)
 
     @property
     def held(self) -> int:
@@ -381,7 +466,7 @@ class Pipeline:
 
     def start(self, stop: threading.Event) -> None:
         for flow in self.flows:
-            t = threading.Thread(target=self._flow_loop, args=(flow, stop), daemon=True,
+            t = threading.Thread(target=self.run_flow, args=(flow, stop), daemon=True,
                                  name=f"flow-{flow.config.name}")
             t.start()
             self._threads.append(t)
@@ -453,23 +538,30 @@ class Pipeline:
                 t.join(timeout=5)
             self.flush()
 
-    def summary(self) -> dict[str, Any]:
+    def run_summary(self) -> RunSummary:
         """Counts for the end-of-run report."""
-        raw = sum(f.source.stats.bytes_read for f in self.flows)
-        return {
-            "flows": {
-                f.config.name: {**f.source.stats.as_dict(), **vars(f.stats)} for f in self.flows
-            },
-            "readings": sum(f.stats.readings for f in self.flows),
-            "frames_rejected": sum(f.source.stats.frames_bad for f in self.flows),
-            "events": self.delivered,
-            "outbox": self.outbox.counts(),
-            "held_in_memory": self.held,
-            "lost": self.lost,
-            "raw_bytes_read": raw,
-            "upstream_bytes_binary": self.upstream_bytes,
-            "uplinks": {repr(s): s.summary() for s in self.sinks if hasattr(s, "summary")},
-        }
+        uplinks: dict[str, Any] = {}
+        for sink in self.sinks:
+            summarize = getattr(sink, "summary", None)  # optional in the Sink protocol
+            if summarize is not None:
+                uplinks[repr(sink)] = summarize()
+        return RunSummary(
+            flows={f.config.name: {**f.source.stats.as_dict(), **asdict(f.stats)}
+                   for f in self.flows},
+            readings=sum(f.stats.readings for f in self.flows),
+            frames_rejected=sum(f.source.stats.frames_bad for f in self.flows),
+            events=self.delivered,
+            outbox=self.outbox.counts(),
+            held_in_memory=self.held,
+            lost=self.lost,
+            raw_bytes_read=sum(f.source.stats.bytes_read for f in self.flows),
+            upstream_bytes_binary=self.upstream_bytes,
+            uplinks=uplinks,
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """:meth:`run_summary` as the JSON-ready dict ``demo --json`` and ``report`` read."""
+        return self.run_summary().as_dict()
 
     def close(self) -> None:
         self.retry_held()

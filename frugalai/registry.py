@@ -28,6 +28,8 @@ class Registry:
         self.kind = kind
         self._entries: dict[str, str | Factory] = {}
         self._plugins_loaded = False
+        #: names whose entry is an entry point's ``load`` (called on first use).
+        self._entry_points: set[str] = set()
 
     def register(self, name: str, factory: str | Factory) -> None:
         """Register ``factory`` (a callable or a ``"module:attr"`` string) under ``name``."""
@@ -53,6 +55,10 @@ class Registry:
                 obj = getattr(obj, part)
             self._entries[name] = obj
             return cast(Factory, obj)
+        if name in self._entry_points:  # a plugin: load its entry point once
+            self._entry_points.discard(name)
+            target = cast(Any, target)()
+            self._entries[name] = target
         return target
 
     def _load_plugins(self) -> None:
@@ -68,7 +74,9 @@ class Registry:
         except TypeError:  # Python 3.9: entry_points() takes no arguments
             eps = cast(Any, entry_points()).get(f"frugalai.{self.kind}s", [])
         for ep in eps:
-            self._entries.setdefault(ep.name, ep.load)
+            if ep.name not in self._entries:
+                self._entries[ep.name] = ep.load
+                self._entry_points.add(ep.name)
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, {sorted(self._entries)})"
@@ -80,6 +88,8 @@ backends = Registry("backend")
 codecs = Registry("codec")
 #: LoRa / LoRaWAN payload decoders: bytes -> {quantity: value}.
 decoders = Registry("decoder")
+policies = Registry("policy")
+scorers = Registry("scorer")
 
 # Built-ins. Modules are imported only when their scheme is asked for.
 sources.register("serial", "frugalai.sources.serial_source:SerialSource.from_url")
@@ -99,6 +109,14 @@ codecs.register("binary", "frugalai.events.codec:encode_binary")
 codecs.register("json", "frugalai.events.codec:encode_json")
 decoders.register("fb", "frugalai.protocols.payloads:decode_fb")
 decoders.register("lpp", "frugalai.protocols.payloads:decode_lpp")
+# Scorers: (flow plan) -> Scorer. A flow's ``model`` names one of the first kind directly;
+# a bundle's card ``task`` picks a ``bundle.<task>`` one.
+scorers.register("profile", "frugalai.scoring:profile_scorer")
+scorers.register("threshold", "frugalai.scoring:threshold_scorer")
+scorers.register("bundle.anomaly", "frugalai.runtime.scorers:anomaly_scorer")
+scorers.register("bundle.classification", "frugalai.runtime.scorers:class_scorer")
+# Policies: (resolved [flow.policy] table) -> Policy.
+policies.register("hysteresis", "frugalai.scoring:hysteresis")
 
 
 def split_url(url: str, *, key: str | None = None) -> tuple[str, str, dict[str, str]]:

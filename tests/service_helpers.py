@@ -22,6 +22,7 @@ from typing import Any, Callable, Optional
 from frugalai.sim.clock import SimClock
 from frugalai.sim.pty import PtyPort
 from frugalai.sim.tic_meter import TicMeterEmulator
+from frugalai.uplink.outbox import OUTBOX_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -167,7 +168,7 @@ class ReceivedFile:
 def created_ids(state: Path) -> set[str]:
     """Ids of every event the pipeline ever stored: seq 0..next-1 per sensor (the outbox's
     persisted counters; delivered rows may have been pruned since)."""
-    db = state / "outbox.sqlite"
+    db = state / OUTBOX_FILE
     if not db.exists():
         return set()
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
@@ -181,7 +182,7 @@ def created_ids(state: Path) -> set[str]:
 
 
 def pending_count(state: Path) -> int:
-    db = state / "outbox.sqlite"
+    db = state / OUTBOX_FILE
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
     try:
         return int(con.execute("SELECT COUNT(*) FROM events WHERE sent_at IS NULL")

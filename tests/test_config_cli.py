@@ -68,7 +68,7 @@ def test_unknown_source_scheme_lists_the_known_ones(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace("serial:///dev/ttyUSB0", "seriall:///dev/ttyUSB0"))
     result = CliRunner().invoke(cli, ["run", "--config", str(path), "--duration", "0"])
     assert result.exit_code == 2
-    assert "flow[0].source" in result.output and "known: " in result.output
+    assert "flow.linky.source" in result.output and "known: " in result.output
     known = result.output.split("known: ", 1)[1].split("\n", 1)[0]
     assert "serial" in known.split(", ")
 

@@ -157,9 +157,16 @@ def _bench(tmp_path: Path) -> Path:
 
 
 def _card(tmp_path: Path, card: dict) -> None:  # type: ignore[type-arg]
+    """A bundle the report can find and verify (the flow plan refuses anything less)."""
+    import numpy as np
+
+    from frugalai.runtime.bundle import write_card
+
     d = tmp_path / "models" / "pump-ae"
     d.mkdir(parents=True)
-    (d / "card.json").write_text(json.dumps(card))
+    np.savez(d / "weights.npz", w=np.zeros(2))
+    write_card(d, {"task": "anomaly", "artifacts": {"reference": {"fp32": "weights.npz"},
+                                                    "onnx": {"fp32": "weights.npz"}}, **card})
 
 
 def test_report_figures(tmp_path: Path) -> None:
@@ -341,6 +348,7 @@ def test_report_rescales_an_x86_estimate_to_the_deployed_board(tmp_path: Path) -
                        "label": "estimated (generic-x86 profile)",
                        "profile": {"name": "generic-x86"}},
              "results": [row("profile", 100.0, 80.0), row("encode-binary", 10.0, 8.0)]}
+    _card(tmp_path, {"name": "pump-ae"})
     cfg = load_config(_config(tmp_path, 'board = "pi-4b"'))
     rep = build_report(cfg, bench)
     linky = rep["flows"][0]
@@ -371,7 +379,7 @@ def test_report_says_when_a_flow_runs_the_baseline_rule(tmp_path: Path) -> None:
     from frugalai.runtime.model import shipped_models_dir
 
     cfg = loads_config({"gateway": {"id": "quai", "models_dir": str(shipped_models_dir())},
-                        "flow": [{"name": "tide", "source": "lora:///dev/ttyUSB1?modem=rak3172",
+                        "flow": [{"name": "tide", "source": "lora:///dev/ttyUSB1?modem=rak3172&decoder=fb",
                                   "model": "coastal-submersion", "quantity": "water_level_m",
                                   "aggregate": "mean", "window_s": 3600,
                                   "decision": "baseline"}]})

@@ -144,7 +144,7 @@ def test_no_ai_scenario_takes_the_alarm_counts_of_the_shipped_coastal_card() -> 
     v = card["metrics"]["validation"]
     model, rule = v["model_fp32"]["flood_events"], v["baseline"]["flood_events"]
     cfg = loads_config({**CONFIG, "flow": [{
-        "name": "tide", "source": "lora:///dev/ttyUSB1?modem=rak3172",
+        "name": "tide", "source": "lora:///dev/ttyUSB1?modem=rak3172&decoder=fb",
         "model": "coastal-submersion", "quantity": "water_level_m", "aggregate": "mean",
         "window_s": 3600}]})
     summary = {**SUMMARY, "flows": {"tide": {"events": 8, "bytes_read": RAW}}}

@@ -18,7 +18,8 @@ MODELS = str(shipped_models_dir())
 
 def _flow(**kw: object) -> dict[str, object]:
     return {"gateway": {"models_dir": MODELS},
-            "flow": [{"name": "f", "source": "serial:///dev/null", **kw}]}
+            # firmware_bridge nodes send both energy and water levels
+            "flow": [{"name": "f", "source": "serial:///dev/null?protocol=fb", **kw}]}
 
 
 def test_bundle_model_keys_are_validated() -> None:
@@ -137,9 +138,11 @@ def test_coastal_baseline_decision_is_the_training_time_baseline(data_dir: Path)
     assert [t for t, _ in online] == [float(t) for t in rows_ts]
     assert np.array_equal(np.array([c for _, c in online]), offline)
     assert {0, 1, 2} <= set(offline.tolist()), "a year of real data should hold every class"
-    with pytest.raises(ConfigError) as err:
-        loads_config(_flow(model="coastal-submersion", decision="oracle"))
-    assert err.value.key == "flow[0].decision"
+    from frugalai.plan import build_plans
+
+    with pytest.raises(ConfigError) as err:  # validated in one place: the flow plan
+        build_plans(loads_config(_flow(model="coastal-submersion", decision="oracle")))
+    assert err.value.key == "flow.f.decision"
     with pytest.raises(ConfigError) as err:  # no baseline rule for an anomaly bundle
         build_scorer(loads_config(_flow(model="energy-anomaly", decision="baseline")).flow[0],
                      MODELS)

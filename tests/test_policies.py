@@ -118,14 +118,12 @@ def test_flow_applies_the_rate_limit_and_still_reports_the_final_state() -> None
     from frugalai.config import FlowConfig, PolicyConfig
     from frugalai.pipeline import Flow
     from frugalai.reading import Reading
+    from frugalai.scoring import ThresholdScorer  # the window's mean is the score
 
-    class MeanIsTheScore:  # the model is not under test here: the policy wiring is
-        def update_one(self, window: object, value: float) -> float:
-            return value
 
     config = FlowConfig(name="s", source="serial:///dev/null", quantity="x", aggregate="mean",
                         window_s=60, policy=PolicyConfig(on=4, off=2, max_per_hour=1, burst=1))
-    flow = Flow(config, source=None, scorer=MeanIsTheScore())  # type: ignore[arg-type]
+    flow = Flow(config, source=None, scorer=ThresholdScorer())  # type: ignore[arg-type]
     # one reading per minute: windows flap alarm/clear every minute for 10 minutes, end high
     scores = [5.0, 1.0] * 5 + [5.0] * 72
     out = []

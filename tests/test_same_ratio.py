@@ -167,7 +167,7 @@ def test_coastal_demo_and_report_print_the_same_ratio(tmp_path: Path) -> None:
     assert line == ratio_text(summary["raw_bytes_read"], summary["upstream_bytes_binary"])
     cfg = tmp_path / "quai.toml"
     cfg.write_text(f'[gateway]\nstate_dir = "{tmp_path / "state"}"\n\n[[flow]]\nname = "tide"\n'
-                   'source = "lora:///dev/ttyUSB1?modem=rak3172"\nmodel = "coastal-submersion"'
+                   'source = "lora:///dev/ttyUSB1?modem=rak3172&decoder=fb"\nmodel = "coastal-submersion"'
                    '\nquantity = "water_level_m"\naggregate = "mean"\nwindow_s = 3600\n')
     rep = frugalai("report", "--config", str(cfg), "--summary", str(tmp_path / "coastal.jsonl"),
                    cwd=tmp_path)

@@ -12,6 +12,7 @@ from service_helpers import NotifySocket, flow_toml, gateway_toml, start_meter, 
 from frugalai import registry
 from frugalai.config import load_config
 from frugalai.errors import UplinkError
+from frugalai.scoring import Score
 from frugalai.service.daemon import Service
 from frugalai.service.notify import Notifier
 
@@ -22,9 +23,9 @@ class StuckModel:
     def __init__(self) -> None:
         self.release = threading.Event()
 
-    def update_one(self, window: Any, value: float) -> float:
+    def score_one(self, window: Any, value: float) -> Score:
         self.release.wait(60)
-        return value
+        return Score(value)
 
 
 def start(service: Service, duration: float = 60.0) -> tuple[threading.Thread, list[int]]:

@@ -25,6 +25,7 @@ from frugalai.errors import ModelError
 from frugalai.pipeline import Flow, Pipeline, ThresholdScorer
 from frugalai.reading import Reading
 from frugalai.runtime.bundle import SIGNATURE, write_card
+from frugalai.scoring import Score
 from frugalai.service import models
 from frugalai.service.health import prometheus
 from frugalai.service.health.status import format_status, read_status, redact
@@ -108,8 +109,8 @@ def test_a_crashing_source_is_restarted_and_the_other_flow_never_stops() -> None
     flaky, steady = make_flow("flaky", FlakySource()), make_flow("steady", SteadySource())
     pipeline = Pipeline([flaky, steady], outbox, [])
     fast = Backoff(initial=0.01, cap=0.05, jitter=0.0)
-    r1 = FlowRunner(flaky, pipeline._flow_loop, FlakySource, backoff=fast).start()
-    r2 = FlowRunner(steady, pipeline._flow_loop, lambda: SteadySource()).start()
+    r1 = FlowRunner(flaky, pipeline.run_flow, FlakySource, backoff=fast).start()
+    r2 = FlowRunner(steady, pipeline.run_flow, lambda: SteadySource()).start()
     try:
         wait_for(lambda: r1.restarts >= 3, 10, "three restarts")
         assert r1.last_error == "RuntimeError: driver bug"
@@ -125,7 +126,7 @@ def test_a_crashing_source_is_restarted_and_the_other_flow_never_stops() -> None
 
 
 class CrashingModel:
-    def update_one(self, window: Any, value: float) -> float:
+    def score_one(self, window: Any, value: float) -> Score:
         raise ZeroDivisionError("model bug")
 
 
@@ -133,17 +134,17 @@ class StuckModel:
     def __init__(self) -> None:
         self.release = threading.Event()
 
-    def update_one(self, window: Any, value: float) -> float:
+    def score_one(self, window: Any, value: float) -> Score:
         self.release.wait(30)
-        return 0.0
+        return Score(0.0)
 
 
 def test_a_crashing_model_is_contained_and_a_stuck_one_makes_the_flow_unhealthy() -> None:
     pipeline = Pipeline([], Outbox(":memory:"), [])
     crashing = make_flow("crash", SteadySource(), CrashingModel())
-    r1 = FlowRunner(crashing, pipeline._flow_loop, SteadySource).start()
+    r1 = FlowRunner(crashing, pipeline.run_flow, SteadySource).start()
     stuck_model = StuckModel()
-    r2 = FlowRunner(make_flow("stuck", SteadySource(), stuck_model), pipeline._flow_loop,
+    r2 = FlowRunner(make_flow("stuck", SteadySource(), stuck_model), pipeline.run_flow,
                     SteadySource).start()
     try:
         wait_for(lambda: crashing.stats.errors >= 1, 10, "a model error")

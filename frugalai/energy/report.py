@@ -77,21 +77,6 @@ def raw_bytes_per_day(flow: FlowConfig) -> Optional[float]:
     return int(baud) / 10 * 86400
 
 
-def find_card(models_dir: Path, model: str) -> Optional[dict[str, Any]]:
-    """The card of a bundle named or pathed by ``model`` (then the shipped bundles); None when
-    there is none."""
-    from frugalai.runtime.model import shipped_models_dir
-
-    for d in (Path(model), models_dir / model, shipped_models_dir() / model):
-        if (d / "card.json").is_file():
-            try:
-                card: dict[str, Any] = json.loads((d / "card.json").read_text())
-                return card
-            except ValueError:
-                return None
-    return None
-
-
 #: words that mark a candidate in a card's metrics as a simple non-AI alternative.
 BASELINE_WORDS = ("baseline", "no weights", "non-ai", "rule", "threshold", "physical")
 
@@ -353,7 +338,10 @@ def build_report(config: Config, bench: dict[str, Any], summary: Optional[dict[s
                  ) -> dict[str, Any]:
     """Every figure of the report as data (the Markdown and HTML are views of it)."""
     e = config.energy
-    models_dir = models_dir or Path(config.gateway.models_dir)
+    from frugalai.plan import build_plans
+
+    # The flows as ``run`` would run them: windows, decisions and cards resolved by the plan.
+    plans = build_plans(config, check_uplinks=False, models_dir_override=models_dir)
     meter = bench.get("meter", {})
     encode = next((r for r in bench.get("results", []) if r.get("model") == "encode-binary"), None)
     hours = summary_hours or run_hours(summary)
@@ -365,10 +353,11 @@ def build_report(config: Config, bench: dict[str, Any], summary: Optional[dict[s
     if encode and target and target in encode.get("rescaled", {}):
         enc_uj = encode["rescaled"][target]["with_assumed_slowdown_uj"]
     radio = uplink_uj(EVENT_BYTES, e.lora_dr, e.radio_tx_w)
-    for flow in config.flow:
-        inferences = 86400 / flow.window_s
+    for plan in plans.flows:
+        flow = plan.config
         row = bench_row(bench, flow.model, flow.backend, flow.precision)
-        card = find_card(models_dir, flow.model)
+        card = plan.bundle.card if plan.bundle is not None else None
+        inferences = 86400 / plan.window_s
         metrics, baseline = card_metrics(card)
         counts = flow_counts(flow, e.events_per_day, summary, hours, len(config.flow),
                              summary_source)

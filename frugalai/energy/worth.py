@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from frugalai.scoring import Score
+
 
 class WindowLog:
     """An :class:`~frugalai.runtime.scorers.AnomalyScorer` that also logs its windows."""
@@ -31,6 +33,11 @@ class WindowLog:
         self.windows.append((window.end, window.end - window.start, value, expected))
         score: Optional[float] = self.scorer.update_one(window, value)
         return score
+
+    def score_one(self, window: Any, value: float) -> Optional[Score]:
+        """The flow's vocabulary (:class:`frugalai.scoring.Scorer`)."""
+        score = self.update_one(window, value)
+        return None if score is None else Score(score)
 
 
 def alarmed_windows(windows: list[tuple[float, float, float, Optional[float]]],

@@ -74,7 +74,10 @@ def score_series(model: BundleModel, series: Series, start: Optional[float] = No
     extra: dict[str, Any] = {}
     if is_coastal(model):
         chosen = decision or model.card.get("decision", {}).get("default", "model")
-        scorer = ClassScorer(model, decision=chosen)
+        if chosen not in ("model", "baseline"):  # the card's default: checked like a flow's
+            raise ModelError(f"{model.name}: decision must be 'model' or 'baseline', got "
+                             f"{chosen!r}")
+        scorer = ClassScorer(model, baseline=chosen == "baseline")
         for i, (t, v) in enumerate(zip(ts.tolist(), vals.tolist())):
             out = scorer.classify_one(WindowStats(t, t + 3600, 1, v, v, v, math.nan), v)
             if out is not None:

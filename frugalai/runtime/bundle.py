@@ -127,3 +127,71 @@ def verify_bundle(path: Union[str, Path], public_key: Optional[bytes] = None) ->
     if extra:
         raise ModelError(f"{path}: files not listed in the card: {', '.join(extra)}")
     return Bundle(path, card)
+
+
+# --- where bundles are found: the one model search path ---------------------------------------
+
+#: the directory holding the bundles shipped inside the installed package (see pyproject).
+PACKAGED_MODELS = "_models"
+
+
+def shipped_models_dir() -> Path:
+    """The bundles shipped with frugalai: ``frugalai/_models`` in an installed wheel, else the
+    ``models/`` directory of this git checkout (an editable install)."""
+    package = Path(__file__).resolve().parents[1]
+    packaged = package / PACKAGED_MODELS
+    if packaged.is_dir():
+        return packaged
+    return package.parent / "models"
+
+
+def search_path(models_dir: Union[str, Path, None]) -> list[Path]:
+    """Where a model name is looked up, in order: ``models_dir`` (installed bundles), then the
+    bundles shipped with frugalai."""
+    path = [Path(models_dir)] if models_dir else []
+    shipped = shipped_models_dir()
+    return path + ([shipped] if shipped not in path else [])
+
+
+def is_path_like(name_or_path: Union[str, Path]) -> bool:
+    """A ``model`` value that names a directory rather than a bundle name."""
+    text = str(name_or_path)
+    return Path(text).is_absolute() or "/" in text or text.startswith(".")
+
+
+def known_names(models_dir: Union[str, Path, None]) -> list[str]:
+    """Bundle names on the search path (not verified: for messages and listings)."""
+    names: set[str] = set()
+    for d in search_path(models_dir):
+        if d.is_dir():
+            names.update(p.name for p in d.iterdir()
+                         if not p.name.startswith(".") and (p / CARD).is_file())
+    return sorted(names)
+
+
+def resolve_bundle(name_or_path: Union[str, Path], models_dir: Union[str, Path, None] = None
+                   ) -> Path:
+    """The bundle directory a flow's ``model`` (or a CLI argument) names.
+
+    A path (absolute, or with a ``/``) is taken as is; a name is looked up on
+    :func:`search_path`. ModelError naming what is known otherwise.
+    """
+    if is_path_like(name_or_path) or (Path(name_or_path) / CARD).is_file():
+        p = Path(name_or_path)
+        if (p / CARD).is_file():
+            return p
+        raise ModelError(f"no model bundle at {str(name_or_path)!r} ({CARD} missing)")
+    for d in search_path(models_dir):
+        if (d / str(name_or_path) / CARD).is_file():
+            return d / str(name_or_path)
+    where = ", then ".join(str(d) for d in search_path(models_dir))
+    raise ModelError(f"no model bundle {str(name_or_path)!r} (looked in {where}); known: "
+                     f"{', '.join(known_names(models_dir)) or 'none'}")
+
+
+def bundle_version(bundle: Bundle) -> str:
+    """``<card version>@<first 12 hex of the card's sha256>``: the card hashes every file, so
+    this names the whole content (what ``status`` shows and a reload compares)."""
+    digest = hashlib.sha256((bundle.path / CARD).read_bytes()).hexdigest()[:12]
+    version = str(bundle.card.get("version", "") or "")
+    return f"{version}@{digest}" if version else digest

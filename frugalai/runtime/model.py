@@ -29,7 +29,18 @@ import numpy.typing as npt
 
 from frugalai.errors import ModelError
 from frugalai.runtime.backends import BACKENDS, PRECISIONS, Backend, make_backend, runtime_available
-from frugalai.runtime.bundle import CARD, Bundle, verify_bundle
+from frugalai.runtime.bundle import (
+    CARD,
+    Bundle,
+    resolve_bundle,
+    search_path,
+    shipped_models_dir,
+    verify_bundle,
+)
+
+__all__ = ["BundleModel", "available", "classify", "list_bundles", "list_search_path",
+           "load_model", "load_verified", "resolve_bundle", "search_path", "self_test",
+           "shipped_models_dir"]
 
 TASKS = ("anomaly", "classification")
 
@@ -175,28 +186,6 @@ def classify(probs: npt.NDArray[np.floating], thresholds: list[float]) -> npt.ND
     return out
 
 
-def shipped_models_dir() -> Path:
-    """The bundles shipped with frugalai: ``frugalai/_models`` in an installed wheel, else the
-    checkout's top-level ``models/`` (an editable install or a source tree)."""
-    package = Path(__file__).resolve().parents[1]
-    installed = package / "_models"
-    return installed if installed.is_dir() else package.parent / "models"
-
-
-def resolve_bundle(name_or_path: Union[str, Path], models_dir: Union[str, Path, None] = None
-                   ) -> Path:
-    """A bundle directory from a path, or a name looked up in ``models_dir``."""
-    p = Path(name_or_path)
-    if (p / CARD).is_file():
-        return p
-    if models_dir is not None and (Path(models_dir) / str(name_or_path) / CARD).is_file():
-        return Path(models_dir) / str(name_or_path)
-    known = [b.name for b in list_bundles(models_dir)] if models_dir else []
-    raise ModelError(f"no model bundle {str(name_or_path)!r} (not a bundle directory"
-                     + (f", nor a bundle in {models_dir}; known: {', '.join(known) or 'none'})"
-                        if models_dir else ")"))
-
-
 def load_model(bundle_path: Union[str, Path], backend: str = "reference",
                precision: str = "fp32", *, public_key: Optional[bytes] = None,
                models_dir: Union[str, Path, None] = None) -> BundleModel:
@@ -204,6 +193,14 @@ def load_model(bundle_path: Union[str, Path], backend: str = "reference",
     if precision not in PRECISIONS:
         raise ModelError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     bundle = verify_bundle(resolve_bundle(bundle_path, models_dir), public_key=public_key)
+    return load_verified(bundle, backend, precision)
+
+
+def load_verified(bundle: Bundle, backend: str = "reference", precision: str = "fp32"
+                  ) -> BundleModel:
+    """Load an already verified bundle (the flow plan verifies each card once)."""
+    if precision not in PRECISIONS:
+        raise ModelError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     try:
         be = make_backend(backend)
     except Exception as err:
@@ -240,7 +237,21 @@ def list_bundles(models_dir: Union[str, Path, None]) -> list[Bundle]:
     """Every verified bundle under ``models_dir`` (a bad one raises: it names the file)."""
     if models_dir is None or not Path(models_dir).is_dir():
         return []
-    return [verify_bundle(p) for p in sorted(Path(models_dir).iterdir()) if (p / CARD).is_file()]
+    return [verify_bundle(p) for p in sorted(Path(models_dir).iterdir())
+            if not p.name.startswith(".") and (p / CARD).is_file()]
+
+
+def list_search_path(models_dir: Union[str, Path, None]) -> list[Bundle]:
+    """Every bundle a name can reach: ``models_dir`` first, then the shipped ones it does not
+    shadow (the one search path of :func:`~frugalai.runtime.bundle.resolve_bundle`)."""
+    seen: set[str] = set()
+    out: list[Bundle] = []
+    for d in search_path(models_dir):
+        for b in list_bundles(d):
+            if b.path.name not in seen:
+                seen.add(b.path.name)
+                out.append(b)
+    return out
 
 
 def available(bundle: Bundle) -> list[dict[str, Any]]:

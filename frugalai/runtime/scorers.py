@@ -1,5 +1,8 @@
 """Streaming scorers that put a bundle's features and model together for a flow.
 
+Both speak the flow's one vocabulary, ``score_one(window, value) -> Score | None``
+(:class:`frugalai.scoring.Scorer`), and keep their task's own name beside it:
+
 * :class:`AnomalyScorer` (``task = "anomaly"``): ``update_one(window, value) -> score | None``.
 * :class:`ClassScorer` (``task = "classification"``, the coastal nowcast):
   ``classify_one(window, value) -> (label, probability) | None``.
@@ -10,7 +13,7 @@ the parameters in the card, so the gateway computes exactly what the model was t
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 from frugalai.errors import ModelError
 from frugalai.features.coastal import CoastalFeatures
@@ -18,12 +21,16 @@ from frugalai.features.energy import EnergyFeatures
 from frugalai.features.tide import Tide
 from frugalai.features.window import WindowStats
 from frugalai.runtime.model import BundleModel
+from frugalai.scoring import Score
+
+if TYPE_CHECKING:
+    from frugalai.plan import FlowPlan
 
 
 class AnomalyScorer:
     """Energy residual features -> anomaly score."""
 
-    def __init__(self, model: BundleModel, **overrides: Any) -> None:
+    def __init__(self, model: BundleModel, **overrides: float) -> None:
         spec = model.card.get("features", {})
         if model.task != "anomaly" or spec.get("kind") != "energy_residuals":
             raise ModelError(f"{model.name}: not an energy anomaly bundle (task "
@@ -48,6 +55,10 @@ class AnomalyScorer:
             return None
         return float(self.model.predict_one(row))
 
+    def score_one(self, window: WindowStats, value: float) -> Optional[Score]:
+        score = self.update_one(window, value)
+        return None if score is None else Score(score)
+
 
 class ClassScorer:
     """Coastal features -> class index (0 normal, 1 watch, 2 flood) and its probability.
@@ -59,9 +70,7 @@ class ClassScorer:
     """
 
     def __init__(self, model: BundleModel, threshold_m: Optional[float] = None,
-                 horizon_h: Optional[int] = None, decision: str = "model") -> None:
-        if decision not in ("model", "baseline"):
-            raise ModelError(f"decision must be 'model' or 'baseline', got {decision!r}")
+                 horizon_h: Optional[int] = None, baseline: bool = False) -> None:
         spec = model.card.get("features", {})
         if model.task != "classification" or spec.get("kind") != "coastal":
             raise ModelError(f"{model.name}: not a coastal classifier bundle")
@@ -71,7 +80,7 @@ class ClassScorer:
             raise ModelError(f"{model.name}: trained for a {trained_h} h horizon, the flow asks "
                              f"for {horizon_h} h: retrain (frugalai train coastal --horizon)")
         self.model = model
-        self.decision = decision
+        self.baseline = baseline
         self.watch_margin_m = float(params.get("watch_margin_m", 0.15))
         self.features = CoastalFeatures(
             Tide.from_dict(spec["tide"]),
@@ -81,9 +90,26 @@ class ClassScorer:
         row = self.features.update_one(window.start, value)
         if row is None:
             return None
-        if self.decision == "baseline":
+        if self.baseline:
             # max predicted tide ahead + current surge - threshold; certainty is not a notion
             # of this rule, so the reported probability is 1.
             margin = float(row[-1])
             return (2 if margin >= 0 else 1 if margin >= -self.watch_margin_m else 0), 1.0
         return self.model.classify_one(row)
+
+    def score_one(self, window: WindowStats, value: float) -> Optional[Score]:
+        result = self.classify_one(window, value)
+        return None if result is None else Score(result[1], result[0])
+
+
+# --- registry factories (``registry.scorers``): a verified bundle in a flow plan -> scorer ------
+
+def anomaly_scorer(plan: FlowPlan) -> AnomalyScorer:
+    """``task = "anomaly"`` bundles; the time zone is the plan's (config, else the card's)."""
+    return AnomalyScorer(plan.load_model(), tz_offset_h=plan.tz_offset_h)
+
+
+def class_scorer(plan: FlowPlan) -> ClassScorer:
+    """``task = "classification"`` bundles (the coastal nowcast)."""
+    return ClassScorer(plan.load_model(), plan.config.threshold_m, plan.config.horizon_h,
+                       baseline=plan.config.decision == "baseline")

@@ -13,6 +13,14 @@ hangs cannot hold the stop or the reload hostage.
   settings and model version did not change keep running, with their learned state; uplinks and
   the outbox are kept when their settings did not change.
 
+* Every flow finished (finite sources, e.g. a replay read to its end): flush, exit 0.
+
+The service composes the pipeline through its public seams only: the flows run the one flow
+loop (:func:`frugalai.pipeline.run_flow`) storing through the *live* pipeline, the pipeline's
+``on_stored`` hook wakes the delivery thread, the runners time each step. A reload builds new
+plans, and swaps the whole pipeline; what the old one still held (events waiting for a full
+disk, counters) moves into the new one, so nothing is left behind in an old object.
+
 Signal handlers only set flags; the work happens in the loop.
 """
 
@@ -23,29 +31,73 @@ import os
 import signal
 import threading
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 from frugalai import __version__
-from frugalai.config import Config, FlowConfig, load_config
+from frugalai.config import Config, load_config
 from frugalai.errors import FrugalError
+from frugalai.events.event import Event
 from frugalai.fileio import atomic_write
 from frugalai.fleet import health as fleet_health
 from frugalai.lograte import LogRate
-from frugalai.pipeline import Pipeline
+from frugalai.pipeline import Flow, Pipeline, Sink, StepWatch, run_flow
+from frugalai.plan import FlowPlan, GatewayPlan, build_plans
 from frugalai.redact import redact
 from frugalai.service.health import prometheus
 from frugalai.service.health.status import STATUS_FILE, outbox_view
-from frugalai.service.models import model_version
 from frugalai.service.notify import Notifier
 from frugalai.service.supervisor import FlowRunner, TrackedSink
-from frugalai.sources import open_source
+from frugalai.uplink.outbox import Outbox
 
 log = logging.getLogger("frugalai.service")
 
 
-def _flow_key(config: Config, fc: FlowConfig) -> tuple[FlowConfig, str]:
-    return fc, model_version(config.gateway.models_dir, fc.model)
+@dataclass
+class FlowStatus:
+    """One flow in ``status.json`` (keys as written)."""
+
+    source: str
+    model: str
+    model_version: str
+    state: str
+    device_up: bool
+    restarts: int
+    last_error: str
+    readings: int
+    readings_per_s: float
+    decode_errors: int
+    implausible: int  # values refused by a plausibility gate
+    events: int
+    bytes_read: int
+    model_errors: int
+    outages: int
+    last_reading_ts: float
+    last_score: Optional[float]
+
+
+@dataclass
+class ServiceStatus:
+    """``status.json`` and the Prometheus file's source (keys as written)."""
+
+    version: str
+    pid: int
+    config: str
+    state: str
+    healthy: bool
+    started: float
+    updated: float
+    status_interval_s: float
+    reloads: int
+    reloads_refused: int
+    flows: dict[str, FlowStatus]
+    outbox: dict[str, Any]
+    uplinks: list[dict[str, Any]]
+    bytes: dict[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class Service:
@@ -66,7 +118,8 @@ class Service:
         self.runners: dict[str, FlowRunner] = {}
         self.reloads = 0
         self.reloads_refused = 0
-        self._rates: dict[str, tuple[float, int]] = {}
+        #: per flow: (monotonic time, readings, the source object counted) of the last status.
+        self._rates: dict[str, tuple[float, int, int]] = {}
         self._unhealthy: Optional[str] = None
         self._flush_error = ""
         self._deliver_lock = threading.Lock()
@@ -74,48 +127,62 @@ class Service:
         self._deliver_wake = threading.Event()
         self._deliver_busy_since: Optional[float] = None
         self._deliverer: Optional[threading.Thread] = None
+        #: guards which pipeline is live: flows store through it, a reload swaps it.
+        self._live_lock = threading.Lock()
         if handle_signals:  # before building: a SIGTERM during start must not be lost
             self.install_signal_handlers()
-        self.pipeline = self._build(config, None)
+        self.plans = build_plans(config)
+        self.pipeline, _ = self._build(self.plans, None)
         self.fleet = fleet_health.for_config(config)  # None unless an MQTT uplink has fleet=1
 
     # ----------------------------------------------------------------- building
-    def _build(self, config: Config, old: Optional[Pipeline]) -> Pipeline:
-        """A pipeline for ``config``, reusing the old outbox/uplinks when unchanged."""
+    def _build(self, plans: GatewayPlan, old: Optional[Pipeline]
+               ) -> tuple[Pipeline, dict[str, FlowRunner]]:
+        """A pipeline for ``plans``: flows whose plan did not change are kept (with their
+        learned state) when the outbox stays; the outbox and uplinks are reused when their
+        settings did not change. Returns it and the runners it keeps."""
+        config = plans.config
         same_state = old is not None and config.gateway.state_dir == self.config.gateway.state_dir
         same_up = (old is not None and same_state and config.uplink == self.config.uplink
                    and config.gateway.id == self.config.gateway.id)
-        pipeline = Pipeline.from_config(config, outbox=old.outbox if same_state and old else None,
-                                        sinks=old.sinks if same_up and old else None)
-        if not same_up:
-            pipeline.sinks = [TrackedSink(s, uc.url) for s, uc in zip(pipeline.sinks, config.uplink)]
-        self._wake_delivery_on_append(pipeline.outbox)
-        return pipeline
+        kept: dict[str, FlowRunner] = {}
+        flows: list[Flow] = []
+        try:
+            for plan in plans.flows:
+                runner = self.runners.get(plan.name) if same_state else None
+                if runner is not None and self.plans.flow(plan.name).identity == plan.identity:
+                    kept[plan.name] = runner
+                    flows.append(runner.flow)
+                else:
+                    flows.append(Flow.from_plan(plan))
+            outbox = old.outbox if old is not None and same_state else Outbox(
+                plans.outbox_path, sync=config.gateway.outbox_sync,
+                max_pending=config.gateway.outbox_max)
+            sinks: list[Sink] = list(old.sinks) if old is not None and same_up else [
+                TrackedSink(sink, uc.url)
+                for sink, uc in zip(Pipeline.open_sinks(config), config.uplink)]
+        except BaseException:
+            for flow in flows:
+                if not any(flow is r.flow for r in kept.values()):
+                    flow.source.close()  # built, never opened
+            raise
+        return Pipeline(flows, outbox, sinks, on_stored=self._on_stored), kept
 
-    def _wake_delivery_on_append(self, outbox: Any) -> None:
-        """Make the delivery thread wake as soon as events are stored, so it can sleep the
-        rest of the time (an idle gateway polls nothing) and still send alarms at once."""
-        if getattr(outbox, "_wakes_delivery", False):
-            return
-        append_many = outbox.append_many
+    def _on_stored(self, events: list[Event]) -> None:
+        """Wake the delivery thread as soon as events are stored, so it can sleep the rest of
+        the time (an idle gateway polls nothing) and still send alarms at once."""
+        self._deliver_wake.set()
 
-        def append_and_wake(events: Any) -> Any:
-            stored = append_many(events)
-            self._deliver_wake.set()
-            return stored
+    def store(self, events: list[Event]) -> list[Event]:
+        """Store through the live pipeline (its outbox, or its held events on a full disk)."""
+        with self._live_lock:
+            return self.pipeline.store(events)
 
-        outbox.append_many = append_and_wake
-        outbox._wakes_delivery = True
+    def _loop(self, flow: Flow, stop: threading.Event, watch: StepWatch) -> None:
+        run_flow(flow, stop, self.store, watch)
 
-    def _reopen(self, fc: FlowConfig, index: int) -> Any:
-        def reopen() -> Any:
-            return open_source(fc.source, sensor=fc.name, key=f"flow[{index}].source")
-        return reopen
-
-    def _runner(self, pipeline: Pipeline, config: Config, index: int) -> FlowRunner:
-        flow = pipeline.flows[index]
-        return FlowRunner(flow, pipeline._flow_loop, self._reopen(flow.config, index),
-                          model_version=_flow_key(config, flow.config)[1])
+    def _runner(self, plan: FlowPlan, flow: Flow) -> FlowRunner:
+        return FlowRunner(flow, self._loop, plan.open_source, model_version=plan.model_version)
 
     # ----------------------------------------------------------------- signals
     def install_signal_handlers(self) -> None:
@@ -134,9 +201,8 @@ class Service:
     # ----------------------------------------------------------------- loop
     def run(self, duration: Optional[float] = None) -> int:
         cfg = self.config.service
-        for i in range(len(self.pipeline.flows)):
-            runner = self._runner(self.pipeline, self.config, i)
-            self.runners[runner.name] = runner.start()
+        for plan, flow in zip(self.plans.flows, self.pipeline.flows):
+            self.runners[plan.name] = self._runner(plan, flow).start()
         self._deliverer = threading.Thread(target=self._deliver_loop, daemon=True,
                                            name="delivery")
         self._deliverer.start()
@@ -170,6 +236,9 @@ class Service:
                     self.write_health()
             except Exception:  # a bug here must not stop the flows; the log says where
                 log.exception("service loop error (the flows go on)")
+            if self.runners and all(r.state == "finished" for r in self.runners.values()):
+                log.info("every flow's source has ended: flushing and exiting")
+                break
         return self.shutdown()
 
     def _watchdog(self) -> None:
@@ -238,8 +307,8 @@ class Service:
         self.notifier.reloading()
         log.info("reloading %s", self.config_path)
         try:
-            new = load_config(self.config_path)
-            pipeline = self._build(new, self.pipeline)
+            plans = build_plans(load_config(self.config_path))
+            pipeline, kept = self._build(plans, self.pipeline)
         except Exception as err:  # a plugin's constructor may raise anything
             self.reloads_refused += 1
             if not isinstance(err, (FrugalError, OSError)):
@@ -252,12 +321,11 @@ class Service:
             self.reloads_refused += 1
             log.error("reload refused: delivery to the uplinks is stuck; still running the "
                       "previous config")
-            for flow in pipeline.flows:
-                flow.source.close()
+            self._discard(pipeline, kept)
             self.notifier.ready("reload refused (delivery stuck); " + self._status_line())
             return False
         try:
-            self._swap(new, pipeline)
+            self._swap(plans, pipeline, kept)
         finally:
             self._deliver_lock.release()
         self.reloads += 1
@@ -265,20 +333,21 @@ class Service:
         self.notifier.ready(self._status_line())
         return True
 
-    def _swap(self, new: Config, pipeline: Pipeline) -> None:
-        """Replace the running flows/uplinks by ``pipeline``, keeping unchanged flows."""
-        # What each flow runs now (its model version as loaded, not what the link says now).
-        old_keys = {r.name: (r.flow.config, r.model_version) for r in self.runners.values()}
-        kept: dict[str, FlowRunner] = {}
-        # A running flow loop appends to the outbox it started with: keep flows only when the
-        # outbox stays (same state dir).
-        can_keep = pipeline.outbox is self.pipeline.outbox
-        for i, flow in enumerate(pipeline.flows):
-            name = flow.config.name
-            if can_keep and name in self.runners and old_keys[name] == _flow_key(new, flow.config):
-                flow.source.close()  # built but never opened; the running one stays
-                pipeline.flows[i] = self.runners[name].flow
-                kept[name] = self.runners[name]
+    def _discard(self, pipeline: Pipeline, kept: dict[str, FlowRunner]) -> None:
+        """Close what a refused reload built (never the running flows, outbox or uplinks)."""
+        for flow in pipeline.flows:
+            if not any(flow is r.flow for r in kept.values()):
+                flow.source.close()
+        if pipeline.outbox is not self.pipeline.outbox:
+            pipeline.outbox.close()
+        for sink in pipeline.sinks:
+            if not any(sink is s for s in self.pipeline.sinks):
+                sink.close()
+
+    def _swap(self, plans: GatewayPlan, pipeline: Pipeline,
+              kept: dict[str, FlowRunner]) -> None:
+        """Make ``pipeline`` the live one: stop the flows it does not keep, move what the old
+        pipeline holds into it, start its new flows."""
         for name, runner in self.runners.items():
             if name not in kept:
                 runner.stop()
@@ -288,20 +357,24 @@ class Service:
                     log.error("flow %s did not stop within %.0f s; abandoning its thread",
                               name, self.config.service.stop_timeout_s)
                 runner.close()
+                self._rates.pop(name, None)
         old = self.pipeline
         self._flush()  # what the old flows produced, through the old uplinks
+        with self._live_lock:  # from here on, every flow stores through the new pipeline
+            pipeline.adopt(old)
+            self.pipeline = pipeline
         if pipeline.outbox is not old.outbox:
             old.outbox.close()
         for sink in old.sinks:
             if not any(sink is s for s in pipeline.sinks):
                 sink.close()
-        pipeline.delivered, pipeline.upstream_bytes = old.delivered, old.upstream_bytes
-        pipeline.lost += old.lost  # the exit code and status count every loss of the run
-        self.pipeline, self.config = pipeline, new
+        old.flows.clear()
+        old.sinks.clear()
+        self.plans, self.config = plans, plans.config
         runners: dict[str, FlowRunner] = {}
-        for i, flow in enumerate(pipeline.flows):
-            name = flow.config.name
-            runners[name] = kept.get(name) or self._runner(pipeline, new, i).start()
+        for plan, flow in zip(plans.flows, pipeline.flows):
+            keep = kept.get(plan.name)
+            runners[plan.name] = keep if keep is not None else self._runner(plan, flow).start()
         self.runners = runners
         started = sorted(set(runners) - set(kept))
         log.info("reloaded: %d flow(s) kept, started: %s", len(kept),
@@ -345,45 +418,50 @@ class Service:
         return exit_code(self.pipeline.lost + (0 if flushed else self.pipeline.held))
 
     # ----------------------------------------------------------------- health
-    def snapshot(self) -> dict[str, Any]:
+    def status(self) -> ServiceStatus:
+        """What ``status.json`` says now."""
         now_wall, now = time.time(), time.monotonic()
-        flows: dict[str, Any] = {}
+        flows: dict[str, FlowStatus] = {}
         for name, runner in self.runners.items():
             flow = runner.flow
             st = flow.source.stats
+            # A rate needs two counts of the same source: a reloaded or restarted flow's
+            # counter starts again, and its first rate is 0, never negative.
             prev = self._rates.get(name)
-            rate = 0.0 if prev is None or now <= prev[0] or runner.state != "running" \
-                else (st.readings - prev[1]) / (now - prev[0])
-            self._rates[name] = (now, st.readings)
-            flows[name] = {
-                "source": redact(flow.config.source), "model": flow.config.model,
-                "model_version": runner.model_version, "state": runner.state,
-                "device_up": runner.device_up(), "restarts": runner.restarts,
-                "last_error": runner.last_error or st.last_error,
-                "readings": st.readings, "readings_per_s": round(rate, 3),
-                "decode_errors": st.frames_bad, "implausible": st.implausible,
-                "events": flow.stats.events, "bytes_read": st.bytes_read,
-                "model_errors": flow.stats.errors, "outages": st.outages,
-                "last_reading_ts": st.last_reading_ts, "last_score": flow.stats.last_score,
-            }
-        state_dir = Path(self.config.gateway.state_dir)
+            rate = 0.0
+            if prev is not None and prev[2] == id(st) and now > prev[0] and \
+                    st.readings >= prev[1] and runner.state == "running":
+                rate = (st.readings - prev[1]) / (now - prev[0])
+            self._rates[name] = (now, st.readings, id(st))
+            flows[name] = FlowStatus(
+                source=redact(flow.config.source), model=flow.config.model,
+                model_version=runner.model_version, state=runner.state,
+                device_up=runner.device_up(), restarts=runner.restarts,
+                last_error=runner.last_error or st.last_error,
+                readings=st.readings, readings_per_s=round(rate, 3),
+                decode_errors=st.frames_bad, implausible=st.implausible,
+                events=flow.stats.events,
+                bytes_read=st.bytes_read, model_errors=flow.stats.errors, outages=st.outages,
+                last_reading_ts=st.last_reading_ts, last_score=flow.stats.last_score)
         uplinks = [s.snapshot() if isinstance(s, TrackedSink) else {"url": repr(s)}
                    for s in self.pipeline.sinks]
-        return {
-            "version": __version__, "pid": os.getpid(), "config": self.config_path,
-            "state": self.state, "healthy": self.state == "running" and self.health() is None,
-            "started": self.started, "updated": now_wall,
-            "status_interval_s": self.config.service.status_interval_s,
-            "reloads": self.reloads, "reloads_refused": self.reloads_refused,
-            "flows": flows, "outbox": {**outbox_view(state_dir / "outbox.sqlite", now_wall),
-                                          "held_in_memory": self.pipeline.held,
-                                          "lost": self.pipeline.lost},
-            "uplinks": uplinks,
+        return ServiceStatus(
+            version=__version__, pid=os.getpid(), config=self.config_path, state=self.state,
+            healthy=self.state == "running" and self.health() is None,
+            started=self.started, updated=now_wall,
+            status_interval_s=self.config.service.status_interval_s,
+            reloads=self.reloads, reloads_refused=self.reloads_refused, flows=flows,
+            outbox={**outbox_view(self.plans.outbox_path, now_wall),
+                    "held_in_memory": self.pipeline.held, "lost": self.pipeline.lost},
+            uplinks=uplinks,
             # the counters frugalai.footprint computes the upstream ratio from
-            "bytes": {"raw_read": sum(r.flow.source.stats.bytes_read
-                                      for r in self.runners.values()),
-                      "upstream": self.pipeline.upstream_bytes},
-        }
+            bytes={"raw_read": sum(r.flow.source.stats.bytes_read
+                                   for r in self.runners.values()),
+                   "upstream": self.pipeline.upstream_bytes})
+
+    def snapshot(self) -> dict[str, Any]:
+        """:meth:`status` as the dict written to ``status.json``."""
+        return self.status().as_dict()
 
     def write_health(self) -> None:
         """Rewrite status.json and the Prometheus textfile; a failure is logged, not fatal."""
@@ -393,14 +471,24 @@ class Service:
         prom = self.config.service.prometheus_textfile or str(state_dir / "frugalai.prom")
         for runner in self.runners.values():
             runner.note_decode_errors()
+        errors = []
+        files: tuple[tuple[Path, str], ...] = ()
         try:
             snap = self.snapshot()
             if self.fleet is not None:  # before the files: a full disk must not silence it
                 self.fleet.publish(snap)
-            atomic_write(state_dir / STATUS_FILE, json.dumps(snap, indent=1, default=str))
-            atomic_write(prom, prometheus.render(snap))
-        except (OSError, ValueError) as err:  # a full disk: every status interval, say it once
-            _HEALTH_LOG.warning("health", "cannot write the health files: %s", err)
+            files = ((state_dir / STATUS_FILE, json.dumps(snap, indent=1, default=str)),
+                     (Path(prom), prometheus.render(snap)))
+        except (OSError, ValueError) as err:
+            errors.append(f"status: {err}")
+        # Each file on its own: a full state dir must not also blind a textfile kept elsewhere.
+        for path, text in files:
+            try:
+                atomic_write(path, text)
+            except OSError as err:
+                errors.append(f"{path}: {err}")
+        if errors:  # a full disk lasts: the first, then a count every few minutes
+            _HEALTH_LOG.warning("health", "cannot write the health files: %s", "; ".join(errors))
         else:
             _HEALTH_LOG.end("health")
 

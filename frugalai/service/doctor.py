@@ -86,6 +86,7 @@ def run_checks(config_path: str, *, user: str = "frugalai",
 
 # ------------------------------------------------------------------------------ models
 def check_models(config: Config) -> list[Check]:
+    from frugalai.plan import models_dir
     from frugalai.runtime.bundle import verify_bundle
     from frugalai.runtime.model import resolve_bundle, shipped_models_dir
     from frugalai.service.models import parse_public_key
@@ -100,7 +101,7 @@ def check_models(config: Config) -> list[Check]:
             out.append(Check(f"model {flow.name}", OK, f"built-in '{flow.model}'"))
             continue
         try:
-            path = resolve_bundle(flow.model, config.gateway.models_dir)
+            path = resolve_bundle(flow.model, models_dir(config)[0])  # run's search path
             bundle = verify_bundle(path, public_key=key)
         except FrugalError as err:
             out.append(Check(f"model {flow.name}", FAIL, str(err),

@@ -111,19 +111,15 @@ def card_digest(path: Path) -> str:
 
 
 def resolve(models_dir: Union[str, Path], model: str) -> Path:
-    """The bundle directory a flow's ``model`` names: a path, or a name in ``models_dir``."""
-    as_path = Path(model)
-    if as_path.is_absolute() or os.sep in model:
-        return as_path
-    return Path(models_dir) / model
+    """The bundle directory a flow's ``model`` names (the one search path:
+    :func:`frugalai.runtime.bundle.resolve_bundle`); ModelError when none."""
+    from frugalai.runtime.bundle import resolve_bundle
+
+    return resolve_bundle(model, models_dir)
 
 
-def model_version(models_dir: Union[str, Path], model: str) -> str:
-    """What a flow runs: ``profile`` for built-ins, else ``<card version>@<digest>`` of the
-    bundle the live name points to now (a change triggers a rebuild on reload)."""
-    if model in BUILTIN:
-        return f"builtin:{model}"
-    path = resolve(models_dir, model)
+def bundle_version(path: Path) -> str:
+    """``<card version>@<digest>`` of the bundle at ``path`` (through its live link)."""
     try:
         real = path.resolve(strict=True)
         digest = card_digest(real)
@@ -136,6 +132,18 @@ def model_version(models_dir: Union[str, Path], model: str) -> str:
     except (OSError, ValueError):
         version = ""
     return f"{version}@{digest}" if version else digest
+
+
+def model_version(models_dir: Union[str, Path], model: str) -> str:
+    """What a flow runs: ``builtin:<name>`` for built-ins, else ``<card version>@<digest>`` of
+    the bundle the live name points to now (a change triggers a rebuild on reload)."""
+    if model in BUILTIN:
+        return f"builtin:{model}"
+    try:
+        path = resolve(models_dir, model)
+    except ModelError:
+        return "missing"
+    return bundle_version(path)
 
 
 def load_check(path: Path, public_key: Optional[bytes] = None) -> Bundle:

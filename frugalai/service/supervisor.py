@@ -1,6 +1,7 @@
 """Supervision of flows and uplinks: a failing source is restarted, a failing uplink is noticed.
 
-Each flow runs the pipeline's own flow loop in its own thread, inside a :class:`FlowRunner`.
+Each flow runs the pipeline's one flow loop (:func:`frugalai.pipeline.run_flow`) in its own
+thread, inside a :class:`FlowRunner`, which the loop tells when each step starts and ends.
 When that loop raises (a source bug, a device error the source did not handle), the runner logs
 it once, closes the source, waits with exponential backoff and reopens it; the other flows never
 notice. A crash in a model's code is already contained per reading by the flow loop; the runner
@@ -16,14 +17,16 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
+from frugalai.events.event import Event
 from frugalai.lograte import LogRate
-from frugalai.pipeline import Flow
+from frugalai.pipeline import Flow, Sink, StepWatch
 from frugalai.redact import redact
-from frugalai.sources.base import Backoff
+from frugalai.sources.base import Backoff, Source
 
 log = logging.getLogger("frugalai.service")
 
-FlowLoop = Callable[[Flow, threading.Event], None]
+#: the flow loop a runner runs: (flow, stop, step watch); ends when the source ends.
+FlowLoop = Callable[[Flow, threading.Event, StepWatch], None]
 
 
 class FlowRunner:
@@ -31,13 +34,13 @@ class FlowRunner:
 
     Args:
         flow: the flow (its scorer state survives source restarts).
-        loop: the pipeline's flow loop (``Pipeline._flow_loop``).
+        loop: the flow loop (``Pipeline.run_flow``, or ``run_flow`` bound to a live store).
         reopen: builds a fresh source for this flow.
         model_version: what ``status`` and the Prometheus file report for the model.
         backoff: delays between restarts (reset after a run of ``stable_s`` seconds).
     """
 
-    def __init__(self, flow: Flow, loop: FlowLoop, reopen: Callable[[], Any],
+    def __init__(self, flow: Flow, loop: FlowLoop, reopen: Callable[[], Source],
                  model_version: str = "", backoff: Optional[Backoff] = None,
                  stable_s: float = 60.0) -> None:
         self.flow = flow
@@ -54,25 +57,17 @@ class FlowRunner:
         self._thread: Optional[threading.Thread] = None
         self._frames_bad_seen = 0
         self._decode_log = LogRate(log)
-        self._instrument()
 
     @property
     def name(self) -> str:
         return self.flow.config.name
 
-    def _instrument(self) -> None:
-        # Time each step, for the stall check; an instance attribute shadows the method, so
-        # the pipeline's loop calls this wrapper without knowing about supervision.
-        inner = self.flow.process
+    # StepWatch: the loop times each step for the stall check.
+    def step_started(self) -> None:
+        self.busy_since = time.monotonic()
 
-        def process(reading: Any) -> Any:
-            self.busy_since = time.monotonic()
-            try:
-                return inner(reading)
-            finally:
-                self.busy_since = None
-
-        self.flow.process = process  # type: ignore[method-assign]
+    def step_done(self) -> None:
+        self.busy_since = None
 
     def start(self) -> FlowRunner:
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"flow-{self.name}")
@@ -96,7 +91,7 @@ class FlowRunner:
             began = time.monotonic()
             self.state = "running"
             try:
-                self.loop(self.flow, stop)
+                self.loop(self.flow, stop, self)
             except Exception as err:  # supervision: contain, log, restart
                 self.restarts += 1
                 self.last_error = redact(f"{type(err).__name__}: {err}")
@@ -170,7 +165,7 @@ class FlowRunner:
 class TrackedSink:
     """Wraps an uplink to know its state; logs when it goes down and when it comes back."""
 
-    def __init__(self, sink: Any, url: str) -> None:
+    def __init__(self, sink: Sink, url: str) -> None:
         self.sink = sink
         self.url = redact(url)
         self.state = "unknown"
@@ -178,7 +173,7 @@ class TrackedSink:
         self.last_ok_ts = 0.0
         self.sent = 0
 
-    def send(self, events: Any) -> Any:
+    def send(self, events: list[Event]) -> list[Event]:
         try:
             delivered = self.sink.send(events)
         except Exception as err:

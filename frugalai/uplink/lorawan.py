@@ -177,6 +177,11 @@ class LorawanSink:
         except ConfigError as err:
             raise ConfigError(f"{err} (in {url!r})", key=key) from None
 
+    @classmethod
+    def validate_url(cls, url: str, *, key: Optional[str] = None, **_: Any) -> None:
+        """The checks of ``from_url``, without touching the modem or the budget file."""
+        cls.from_url(url, key=key).close()  # the constructor opens nothing
+
     # --- the budget's state file --------------------------------------------------------------
     def _load_budget(self) -> None:
         """Take back the last 24 h of airtime and the sub-bands' silences from the state

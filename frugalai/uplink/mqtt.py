@@ -218,6 +218,24 @@ class MqttSink:
     @classmethod
     def from_url(cls, url: str, *, key: Optional[str] = None, gateway: str = "frugalai",
                  **_: Any) -> MqttSink:
+        """Build from ``mqtt[s]://...`` (connects in the background); ConfigError on a bad URL."""
+        return cls(**cls.url_settings(url, key=key, gateway=gateway))
+
+    @classmethod
+    def validate_url(cls, url: str, *, key: Optional[str] = None, gateway: str = "frugalai",
+                     **_: Any) -> None:
+        """Every check ``from_url`` makes (password file, TLS files), without connecting."""
+        cls.url_settings(url, key=key, gateway=gateway)
+        try:
+            import paho.mqtt.client  # noqa: F401
+        except ImportError:
+            raise ConfigError("the mqtt uplink needs paho-mqtt: pip install 'frugalai[mqtt]'",
+                              key=key) from None
+
+    @classmethod
+    def url_settings(cls, url: str, *, key: Optional[str] = None,
+                     gateway: str = "frugalai") -> dict[str, Any]:
+        """The constructor's arguments from the URL; ConfigError (naming ``key``) if bad."""
         scheme, _rest, options = split_url(url, key=key)
         check_options(url, options, OPTIONS, key=key)
         parts = urlsplit(url)
@@ -281,8 +299,8 @@ class MqttSink:
             except (OSError, ssl.SSLError) as err:
                 raise ConfigError(f"TLS files: {err}", key=key) from None
         retry_min = _number(options, "retry_min", 1.0, key, lo=1)
-        return cls(
-            host, port, gateway=gateway, topic=topic, status_topic=status_topic, codec=codec,
+        return dict(
+            host=host, port=port, gateway=gateway, topic=topic, status_topic=status_topic, codec=codec,
             qos=int(qos), client_id=options.get("client_id"), username=username,
             password=password, tls=tls,
             keepalive=int(_number(options, "keepalive", 60, key, lo=5)),

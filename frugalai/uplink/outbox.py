@@ -92,6 +92,11 @@ SYNC_POLICIES = ("append", "full", "normal")
 OVERFLOW_POLICY = "drop-lowest-oldest"
 
 
+#: the outbox database's file name in ``gateway.state_dir`` (one name for the pipeline, the
+#: status reader and the demos).
+OUTBOX_FILE = "outbox.sqlite"
+
+
 def _body(event: Event) -> str:
     return json.dumps(event.as_dict(), separators=(",", ":"))
 

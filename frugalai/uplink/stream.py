@@ -59,6 +59,17 @@ class StreamSink:
             raise ConfigError(f"cannot open {rest!r} for appending: {err}", key=key) from err
         return cls(stream, codec, f"file {rest}", owns_stream=True)
 
+    @classmethod
+    def validate_url(cls, url: str, *, key: Optional[str] = None, **_: Any) -> None:
+        """The checks of ``from_url`` without opening (nor creating) the file."""
+        scheme, rest, options = split_url(url, key=key)
+        check_options(url, options, OPTIONS, key=key)
+        codec = options.get("codec", "json")
+        if codec not in ("json", "binary"):
+            raise ConfigError(f"codec must be json or binary, got {codec!r}", key=key)
+        if scheme != "stdout" and not rest:
+            raise ConfigError(f"file URL names no path: {url!r}", key=key)
+
     def send(self, events: Sequence[Event]) -> list[Event]:
         """Write the events; return those written (all of them, or UplinkError)."""
         try:

@@ -19,8 +19,9 @@ from frugalai.redact import redact
 
 __all__ = ["OUTBOX_FILE", "STATUS_FILE", "format_status", "outbox_view", "read_status", "redact"]
 
+from frugalai.uplink.outbox import OUTBOX_FILE
+
 STATUS_FILE = "status.json"
-OUTBOX_FILE = "outbox.sqlite"
 
 
 def outbox_view(db: Union[str, Path], now: Optional[float] = None) -> dict[str, Any]:
