@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint bench fleet-test sysdeps clean
+.PHONY: demo test lint bench fuzz soak fleet-test sysdeps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,17 @@ test: sysdeps $(VENV)/.test-installed lint
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.test-installed
-	@for s in benchmarks/*.py; do echo "== $$s"; $(BIN)/python $$s || exit 1; done
+	@for s in benchmarks/*.py; do case $$s in */fuzz.py|*/soak.py) continue;; esac; \
+		echo "== $$s"; $(BIN)/python $$s || exit 1; done
+
+# Not part of `make test`: 10^6 value-level examples per decoder (minutes to an hour).
+fuzz: $(VENV)/.test-installed
+	nice -n 10 $(BIN)/python benchmarks/fuzz.py
+
+# Not part of `make test`: SIGKILLs, a broker outage, full disks and a long compressed run
+# against the real daemon (`SOAK_ARGS=--quick` for a short one).
+soak: sysdeps $(VENV)/.test-installed
+	nice -n 10 $(BIN)/python benchmarks/soak.py $(SOAK_ARGS)
 
 # issue 19: 50 real gateway processes on one Mosquitto (ACLs, canary rollout, broker restart);
 # writes benchmarks/results/fleet.{json,md}. `make test` runs the same scenario with 5.

@@ -14,7 +14,7 @@ import json
 import logging
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -106,7 +106,9 @@ class Flow:
         self.period = SummaryAccumulator(start=time.time())
         self._period_lock = threading.Lock()
         self._bad_frames_seen = 0
+        self._implausible_seen = 0
         self._dropped_seen = 0
+        self._lost_seen = 0
         self.next_summary = time.monotonic() + config.summary_s if config.summary_s else None
         #: current class of a classifier flow (0 = normal until told otherwise).
         self.label = 0
@@ -192,18 +194,23 @@ class Flow:
                       label=self.label, sensor_id=self.config.sensor_id,
                       model_id=self.config.model_id)]
 
-    def take_summary(self, now: float, dropped_total: int = 0) -> Event:
+    def take_summary(self, now: float, dropped_total: int = 0, lost_total: int = 0) -> Event:
         """The ``summary`` event of the period ending now (wall clock), and start a new one.
 
         Args:
             now: UNIX time.
             dropped_total: the outbox's overflow drop count for this sensor, since forever.
+            lost_total: this sensor's events lost in memory (outbox unwritable), since start.
         """
         bad = self.source.stats.frames_bad
+        implausible = getattr(self.source.stats, "implausible", 0)
         with self._period_lock:
             self.period.error_one(bad - self._bad_frames_seen)
-            stats = self.period.take(now, dropped=dropped_total - self._dropped_seen)
+            self.period.implausible_one(implausible - self._implausible_seen)
+            stats = self.period.take(now, dropped=dropped_total - self._dropped_seen,
+                                     lost=lost_total - self._lost_seen)
         self._bad_frames_seen, self._dropped_seen = bad, dropped_total
+        self._implausible_seen, self._lost_seen = implausible, lost_total
         return Event("summary", self.config.name, now, value=stats.mean,
                      score=0.0 if stats.max_score != stats.max_score else stats.max_score,
                      sensor_id=self.config.sensor_id, model_id=self.config.model_id,
@@ -300,6 +307,8 @@ class Pipeline:
     #: low-priority events are lost, counted in ``lost`` and logged.
     held_max: int = 10_000
     lost: int = 0
+    #: ``lost`` per sensor, for each flow's summary (the counts reach upstream)
+    lost_by_sensor: Counter[str] = field(default_factory=Counter)
     _held: deque[Event] = field(default_factory=deque)
     _held_lock: threading.Lock = field(default_factory=threading.Lock)
     #: repeated faults (uplink down, outbox unwritable, losses) logged once, then counted.
@@ -400,6 +409,7 @@ class Pipeline:
         """Drop ``n`` held events, lowest priority and oldest first (as the outbox's cap)."""
         order = sorted(range(len(self._held)), key=lambda i: (-self._held[i].priority, i))
         doomed = set(order[:n])
+        self.lost_by_sensor.update(self._held[i].sensor for i in doomed)
         kept = [e for i, e in enumerate(self._held) if i not in doomed]
         self._held.clear()
         self._held.extend(kept)
@@ -444,7 +454,8 @@ class Pipeline:
         events = []
         for flow in due:
             flow.next_summary = time.monotonic() + flow.config.summary_s
-            events.append(flow.take_summary(now, self.outbox.dropped(flow.config.name)))
+            events.append(flow.take_summary(now, self.outbox.dropped(flow.config.name),
+                                            self.lost_by_sensor[flow.config.name]))
         return self.store(events)
 
     def start(self, stop: threading.Event) -> None:

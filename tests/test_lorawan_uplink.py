@@ -6,6 +6,7 @@ duty-cycle waits and the daily budget are tested without sleeping.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -413,10 +414,10 @@ def test_daily_budget_survives_a_restart_and_ages_with_the_downtime(tmp_path: Pa
     assert later.planner.budget.used_s(rebooted()) == pytest.approx(3 * toa, abs=1e-3)
     assert later.planner.wait_s(11, rebooted()) == (0.0, "")  # the silence is long over
 
-    state.write_text("{not json")
+    state.write_text("{not json")  # a corrupt file: the day counts as spent (issue 14 item 10)
     broken = LorawanSink("/dev/null-modem", modem="rn2483", budget_s=30, clock=rebooted,
                          state_file=state)
-    assert broken.planner.budget is not None and broken.planner.budget.used_s(3.0) == 0.0
+    assert broken.planner.budget is not None and broken.planner.budget.used_s(3.0) == 30.0
 
 
 def test_the_gateway_keeps_the_budget_in_its_state_dir(tmp_path: Path) -> None:
@@ -428,3 +429,58 @@ def test_the_gateway_keeps_the_budget_in_its_state_dir(tmp_path: Path) -> None:
     assert sink.state_file == tmp_path / "lorawan-budget-dev_ttyUSB2.json"
     assert factory("lorawan:///dev/ttyUSB2?modem=rak3172", state_dir=str(tmp_path)).state_file \
         is None  # no budget configured, nothing to keep
+
+
+def _budget_after(state: Path, content: object, clock: FakeClock) -> LorawanSink:
+    import json
+
+    state.write_text(content if isinstance(content, str) else json.dumps(content))
+    return LorawanSink("/dev/null-modem", modem="rn2483", budget_s=30, clock=clock,
+                       state_file=state)
+
+
+@pytest.mark.parametrize("tampered", [
+    {"budget": {"tx": [[10.0, -1000.0]], "rx": []}},            # negative airtime: 1,030 s/day
+    {"budget": {"tx": [[10.0, float("nan")]], "rx": []}},
+    {"budget": {"tx": [[-5.0, 0.06]], "rx": []}},                # an uplink in the future
+    {"budget": {"tx": [[10.0, 1e300]], "rx": []}},               # absurd airtime
+    {"budget": {"tx": [], "rx": []}, "duty_cycle": {"M": float("inf")}},   # silenced forever
+    {"budget": {"tx": [], "rx": []}, "duty_cycle": {"M": -1e9}},
+    {"budget": {"tx": [], "rx": []}, "duty_cycle": {"Z": 3.0}},
+    {"budget": {"tx": "x", "rx": []}},
+])
+def test_budget_file_out_of_range_is_refused_and_the_day_counted_spent(
+        tmp_path: Path, clock: FakeClock, tampered: dict[str, object],
+        caplog: pytest.LogCaptureFixture) -> None:
+    import json
+    import math
+
+    state = tmp_path / "lorawan-budget.json"
+    doc = {"saved_wall": 1.0, **tampered}
+    with caplog.at_level(logging.WARNING, "frugalai.uplink"):
+        sink = _budget_after(state, json.dumps(doc), clock)
+    budget = sink.planner.budget
+    assert budget is not None
+    assert budget.used_s(clock()) == pytest.approx(30.0)        # never more, never less
+    wait, why = sink.planner.wait_s(11, clock())
+    assert why == "budget" and math.isfinite(wait) and 86_000 < wait <= 86_400
+    assert sink.stats.budget_state_errors == 1
+    assert sum("airtime budget state" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_budget_file_deleted_after_the_first_run_counts_the_day_spent(
+        tmp_path: Path, clock: FakeClock) -> None:
+    state = tmp_path / "lorawan-budget.json"
+    first = LorawanSink("/dev/null-modem", modem="rn2483", budget_s=30, clock=clock,
+                        state_file=state)
+    assert first.planner.budget is not None and first.planner.budget.used_s(clock()) == 0.0
+    assert state.exists()                  # written at the first start, before any uplink
+    again = LorawanSink("/dev/null-modem", modem="rn2483", budget_s=30, clock=clock,
+                        state_file=state)
+    assert again.planner.budget is not None and again.planner.budget.used_s(clock()) == 0.0
+    state.unlink()                         # fair use must not reset with a deleted file
+    third = LorawanSink("/dev/null-modem", modem="rn2483", budget_s=30, clock=clock,
+                        state_file=state)
+    assert third.planner.budget is not None
+    assert third.planner.budget.used_s(clock()) == pytest.approx(30.0)
+    assert third.stats.budget_state_errors == 1

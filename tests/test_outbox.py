@@ -47,10 +47,11 @@ def test_overflow_drops_lowest_priority_oldest_first_and_counts(tmp_path: Path) 
                          Event("alarm", "a", 2.0), Event("summary", "b", 3.0)])
         box.append(Event("alarm", "b", 4.0))  # heartbeat goes first
         assert [e.kind for e in box.pending()] == ["alarm", "alarm", "summary", "summary"]
-        box.append(Event("class", "a", 5.0))  # then the oldest summary (a's)
-        assert [e.id for e in box.pending()] == ["a:2", "b:1", "a:3", "b:0"]
-        box.append(Event("summary", "c", 6.0))  # a newer summary replaces the oldest one
-        assert [e.id for e in box.pending()] == ["a:2", "b:1", "a:3", "c:0"]
+        # then classes: each sensor's newest summary carries its counts, it goes after them
+        box.append(Event("class", "a", 5.0))
+        assert [e.id for e in box.pending()] == ["a:2", "b:1", "a:1", "b:0"]
+        box.append(Event("summary", "c", 6.0))  # then the oldest of the newest summaries
+        assert [e.id for e in box.pending()] == ["a:2", "b:1", "b:0", "c:0"]
         box.append_many([Event("alarm", "c", 7.0)] * 4)  # only alarms left: oldest alarms go
         assert [e.id for e in box.pending()] == ["c:1", "c:2", "c:3", "c:4"]
         assert box.counts() == {"stored": 11, "sent": 0, "pending": 4, "dropped": 7}

@@ -25,8 +25,8 @@ piggybacked MAC commands)::
     bytes 12-15  : readings, u32
     bytes 16-17  : windows scored, u16        (counters saturate at their maximum)
     bytes 18-19  : events emitted, u16
-    bytes 20-21  : errors (frames rejected + processing errors), u16
-    bytes 22-23  : events dropped by the outbox on overflow, u16
+    bytes 20-21  : errors (frames rejected + processing errors + implausible values), u16
+    bytes 22-23  : events dropped by the outbox on overflow + events lost, u16
     byte  24     : max score x 10, 0-254; 255 = no score this period
     bytes 25-28  : min of the key value, f32 (NaN = no window)
     bytes 29-32  : mean, f32
@@ -109,7 +109,8 @@ def encode_binary(event: Event, max_size: Optional[int] = None) -> bytes:
             score = _NO_SCORE if math.isnan(stats.max_score) else _score_byte(stats.max_score, 254)
             return _SUMMARY.pack(*head, _u(stats.period_s, 32), _u(stats.readings, 32),
                                  _u(stats.windows, 16), _u(stats.events, 16),
-                                 _u(stats.errors, 16), _u(stats.dropped, 16), score,
+                                 _u(stats.errors + stats.implausible, 16),
+                                 _u(stats.dropped + stats.lost, 16), score,
                                  stats.min, stats.mean, stats.max)
         return _STRUCT.pack(*head, _score_byte(stats.max_score), _half(stats.mean))
     byte8 = max(0, min(255, event.label)) if event.kind == "class" else _score_byte(event.score)

@@ -38,6 +38,14 @@ class Stats:
         events: events the flow's policy emitted (alarms, clears, classes).
         errors: frames rejected and processing errors.
         dropped: events the outbox dropped on overflow (0 unless the uplink was down too long).
+        implausible: values refused by the plausibility gates (never turned into readings).
+        lost: events lost because the outbox took no writes and the memory cap was reached.
+
+    Counts are per period, and a period covers everything since the last summary *stored*:
+    when the outbox drops a summary on overflow, it merges it into the sensor's next summary
+    (:func:`~frugalai.events.policy.merge_stats`), so the counts received upstream always add
+    up to the totals. The binary codec has no field of its own for ``implausible`` and
+    ``lost``: it adds them to ``errors`` and ``dropped`` (format unchanged).
         min, mean, max: of the key value over the scored windows (NaN when none).
         max_score: highest model score of the period (NaN when none).
     """
@@ -52,6 +60,8 @@ class Stats:
     mean: float = math.nan
     max: float = math.nan
     max_score: float = math.nan
+    implausible: int = 0
+    lost: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (None if isinstance(v, float) and math.isnan(v) else v)

@@ -7,6 +7,7 @@ means "nothing new", which is why a heartbeat policy exists beside them.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Optional
 
 from frugalai.events.event import Stats
@@ -174,6 +175,7 @@ class SummaryAccumulator:
         self.windows = 0
         self.events = 0
         self.errors = 0
+        self.implausible = 0
         self._sum = 0.0
         self._min = math.inf
         self._max = -math.inf
@@ -184,6 +186,9 @@ class SummaryAccumulator:
 
     def error_one(self, n: int = 1) -> None:
         self.errors += n
+
+    def implausible_one(self, n: int = 1) -> None:
+        self.implausible += n
 
     def event_one(self) -> None:
         self.events += 1
@@ -199,12 +204,13 @@ class SummaryAccumulator:
         if score is not None and not math.isnan(score):
             self._max_score = max(self._max_score, score)
 
-    def take(self, now: float, dropped: int = 0) -> Stats:
+    def take(self, now: float, dropped: int = 0, lost: int = 0) -> Stats:
         """The period ending at ``now``; the accumulator restarts at ``now``."""
         n = self.windows
         stats = Stats(
             period_s=round(max(0.0, now - self.start)), readings=self.readings,
             windows=n, events=self.events, errors=self.errors, dropped=dropped,
+            implausible=self.implausible, lost=lost,
             min=self._min if n else math.nan, mean=self._sum / n if n else math.nan,
             max=self._max if n else math.nan,
             max_score=self._max_score if self._max_score > -math.inf else math.nan,
@@ -215,3 +221,36 @@ class SummaryAccumulator:
 
     def __repr__(self) -> str:
         return f"SummaryAccumulator(start={self.start})"
+
+
+#: the Stats fields that count (they add up when two periods merge)
+COUNTS = ("period_s", "readings", "windows", "events", "errors", "dropped", "implausible", "lost")
+
+
+def merge_stats(older: Stats, newer: Stats) -> Stats:
+    """One summary for two periods: counts add up, min/max/max_score combine, means weigh by
+    windows. Used when the outbox drops a summary: its counts move into the next one, so
+    what upstream receives always adds up to the totals (a counter is never the thing dropped).
+
+    >>> a = Stats(period_s=900, readings=10, windows=1, dropped=5, min=1.0, mean=1.0, max=1.0)
+    >>> b = Stats(period_s=900, readings=20, windows=3, dropped=7, min=2.0, mean=3.0, max=4.0)
+    >>> m = merge_stats(a, b)
+    >>> (m.period_s, m.readings, m.windows, m.dropped, m.min, m.mean, m.max)
+    (1800, 30, 4, 12, 1.0, 2.5, 4.0)
+    """
+    counts = {name: getattr(older, name) + getattr(newer, name) for name in COUNTS}
+
+    def pick(highest: bool, x: float, y: float) -> float:
+        both = [v for v in (x, y) if not math.isnan(v)]
+        if not both:
+            return math.nan
+        return max(both) if highest else min(both)
+
+    n = older.windows + newer.windows
+    means = [(s.mean, s.windows) for s in (older, newer) if s.windows and not math.isnan(s.mean)]
+    weight = sum(w for _, w in means)
+    mean = sum(m * w for m, w in means) / weight if weight else (
+        newer.mean if not math.isnan(newer.mean) else older.mean)
+    return replace(newer, **counts, min=pick(False, older.min, newer.min),
+                   max=pick(True, older.max, newer.max), mean=mean if n else newer.mean,
+                   max_score=pick(True, older.max_score, newer.max_score))

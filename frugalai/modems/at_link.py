@@ -14,6 +14,11 @@ from typing import Any, Callable, Optional
 
 from frugalai.errors import SourceError
 
+#: The longest line a modem prints is a received packet in hex (255 B -> ~530 characters); a
+#: "line" longer than this is noise or a modem gone mad, and is discarded up to its newline
+#: (counted in ``overflows``) instead of growing the buffer without end.
+MAX_LINE = 4096
+
 
 class AtTimeout(SourceError):
     """The modem did not give the expected answer in time (it may be hung)."""
@@ -32,8 +37,11 @@ class AtLink:
         self.baud = baud
         self.pending: deque[str] = deque()
         self.bytes_read = 0
+        #: over-long lines discarded (see MAX_LINE)
+        self.overflows = 0
         self._serial: Any = None
         self._buf = b""
+        self._discarding = False
 
     @property
     def is_open(self) -> bool:
@@ -47,6 +55,7 @@ class AtLink:
         except (serial.SerialException, OSError, ValueError) as err:
             raise SourceError(f"cannot open serial port {self.port!r}: {err}") from err
         self._buf = b""
+        self._discarding = False
         self.pending.clear()
 
     def close(self) -> None:
@@ -84,6 +93,9 @@ class AtLink:
                 cut = self._buf.find(sep)
                 if cut >= 0:
                     raw, self._buf = self._buf[:cut], self._buf[cut + 1:]
+                    if self._discarding:  # the tail of an over-long line: not a line
+                        self._discarding = False
+                        break
                     line = raw.decode("ascii", "replace").strip()
                     if line:
                         return line
@@ -97,6 +109,11 @@ class AtLink:
                     raise SourceError(f"{self.port}: read failed: {err}") from err
                 self.bytes_read += len(data)
                 self._buf += data
+                if len(self._buf) > MAX_LINE and b"\n" not in self._buf \
+                        and b"\r" not in self._buf:
+                    if not self._discarding:
+                        self.overflows += 1
+                    self._discarding, self._buf = True, b""
 
     def drain(self, quiet_s: float = 0.05) -> list[str]:
         """Read and return every line until the wire is quiet for ``quiet_s`` (after a reset)."""

@@ -28,6 +28,7 @@ from frugalai.protocols.at_modem import (
     classify_tx,
     hex_payload,
     join_result,
+    modem_number,
     parse_rak_p2p,
     parse_rak_rx,
     parse_rn_downlink,
@@ -307,10 +308,7 @@ class Rn2483(ModemDriver):
 
     @staticmethod
     def _number(text: str) -> Optional[float]:
-        try:
-            return float(text)
-        except ValueError:
-            return None
+        return modem_number(text)  # bounded: no "nan", no 400-digit number
 
     def keepalive(self) -> bool:
         try:

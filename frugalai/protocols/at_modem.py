@@ -51,7 +51,25 @@ def hex_payload(text: str) -> bytes:
 # --- RAK3172 / RUI3 ------------------------------------------------------------------------
 
 RAK_RX_PREFIX = "+EVT:RXP2P:"
-_RAK_RX = re.compile(r"^\+EVT:RXP2P:(-?\d+(?:\.\d+)?):(-?\d+(?:\.\d+)?):([0-9A-Fa-f]*)$")
+#: rssi/snr are a few digits; a longer number is a corrupt line, not a value (bounded here so
+#: no float or int conversion ever sees an unbounded string).
+_RAK_RX = re.compile(r"^\+EVT:RXP2P:(-?\d{1,4}(?:\.\d{1,3})?):(-?\d{1,4}(?:\.\d{1,3})?):"
+                     r"([0-9A-Fa-f]*)$", re.ASCII)
+#: the longest decimal number any reply field holds (a frequency in Hz: 9 digits)
+MAX_DIGITS = 10
+_NUMBER = re.compile(r"^-?\d{1,10}(?:\.\d{1,3})?$", re.ASCII)  # 10 = MAX_DIGITS
+
+
+def modem_number(text: str) -> float | None:
+    """A decimal number a modem printed (``radio get snr`` -> ``-7``), None for anything else.
+
+    Bounded: an over-long digit string, ``nan``, ``inf`` or an exponent is not a modem's number.
+
+    >>> modem_number("-7"), modem_number("12.5"), modem_number("9" * 400), modem_number("nan")
+    (-7.0, 12.5, None, None)
+    """
+    text = text.strip()
+    return float(text) if _NUMBER.match(text) else None
 #: RX timeouts / errors as the RAK demo code and the RUI3 library spell them.
 RAK_RX_NOISE = ("+EVT:RXP2P RECEIVE TIMEOUT", "+EVT:RXP2P_RECEIVE_TIMEOUT",
                 "+EVT:RXP2P RECEIVE ERROR", "+EVT:RXP2P_RECEIVE_ERROR")
@@ -89,7 +107,7 @@ def parse_rak_p2p(value: str) -> tuple[int, int, int, int, int, int]:
     if text.startswith("AT+P2P="):
         text = text[len("AT+P2P="):]
     parts = text.split(":")
-    if len(parts) != 6 or not all(p.lstrip("-").isdigit() for p in parts):
+    if len(parts) != 6 or not all(_NUMBER.match(p) and "." not in p for p in parts):
         raise DecodeError(f"RAK3172: expected freq:sf:bw:cr:preamble:power, got {value!r}")
     f, sf, bw, cr, pre, pwr = (int(p) for p in parts)
     return f, sf, bw, cr, pre, pwr
@@ -116,7 +134,8 @@ def parse_rn_downlink(line: str) -> tuple[int, bytes]:
     (1, b'Testing 123')
     """
     parts = line.split()
-    if len(parts) not in (2, 3) or parts[0] != "mac_rx" or not parts[1].isdigit():
+    if (len(parts) not in (2, 3) or parts[0] != "mac_rx" or not parts[1].isdigit()
+            or not parts[1].isascii() or len(parts[1]) > 3):
         raise DecodeError(f"RN2483: expected 'mac_rx <port> <hex>', got {line!r}")
     return int(parts[1]), hex_payload(parts[2] if len(parts) == 3 else "")
 

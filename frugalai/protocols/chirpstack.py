@@ -18,6 +18,48 @@ from frugalai.errors import DecodeError
 
 UPLINK_TOPIC = "application/{application}/device/{dev_eui}/event/up"
 
+#: An uplink event is a few hundred bytes to a few KiB (one rxInfo per gateway); past this it is
+#: not one, and nothing larger is parsed.
+MAX_MESSAGE_BYTES = 65_536
+#: ``UplinkEvent`` nests 4 levels (txInfo.modulation.lora); deeper JSON is refused *before*
+#: ``json.loads``, whose recursion would otherwise raise RecursionError on ~1,000 levels.
+MAX_JSON_DEPTH = 16
+#: fCnt is a u32 and fPort a u8 on the air; protobuf JSON may write 64-bit integers as strings.
+INT_RANGES = {"fCnt": (0, 2**32 - 1), "fPort": (0, 255)}
+_INT_CHARS = 20
+
+
+def json_depth(raw: bytes) -> int:
+    """The deepest nesting of objects and arrays in ``raw``, without parsing it (no recursion).
+
+    Brackets inside strings do not count.
+
+    >>> json_depth(b'{"a":[1,{"b":"[[["}]}'), json_depth(b'[' * 5000)
+    (3, 5000)
+    """
+    depth = top = 0
+    in_string = escaped = False
+    for byte in raw.translate(None, _NOT_STRUCTURAL):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x7B, 0x5B):
+            depth += 1
+            top = max(top, depth)
+        elif byte in (0x7D, 0x5D):
+            depth -= 1
+    return top
+
+
+#: every byte but the ones json_depth looks at: quotes, backslashes and brackets
+_NOT_STRUCTURAL = bytes(b for b in range(256) if b not in b'"\\{}[]')
+
 
 @dataclass(frozen=True)
 class Uplink:
@@ -50,11 +92,27 @@ def topic_parts(topic: str) -> tuple[str, str] | None:
 def _int(doc: dict[str, Any], key: str) -> int:
     value = doc.get(key, 0)
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise DecodeError(f"uplink: {key} must be an integer, got {value!r}")
+        raise DecodeError(f"uplink: {key} must be an integer, got {str(value)[:40]!r}")
+    if isinstance(value, str) and len(value) > _INT_CHARS:
+        raise DecodeError(f"uplink: {key} is not an integer of its range: {value[:40]!r}...")
     try:
-        return int(value)  # protobuf JSON writes 64-bit integers as strings
+        number = int(value)  # protobuf JSON writes 64-bit integers as strings
     except ValueError:
         raise DecodeError(f"uplink: {key} must be an integer, got {value!r}") from None
+    low, high = INT_RANGES[key]
+    if not low <= number <= high:
+        raise DecodeError(f"uplink: {key} out of {low}..{high}: {str(number)[:40]}")
+    return number
+
+
+def _finite(value: object, low: float, high: float) -> float | None:
+    """A radio figure (rssi, snr) in its physical range, None otherwise (never an exception)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, int) and not -(10**6) < value < 10**6:
+        return None  # float() of a 400-digit int raises OverflowError
+    number = float(value)
+    return number if low <= number <= high else None
 
 
 def parse_uplink(raw: bytes, topic: str = "") -> Uplink:
@@ -65,9 +123,14 @@ def parse_uplink(raw: bytes, topic: str = "") -> Uplink:
     >>> u.dev_eui, u.f_cnt, u.data, u.rssi, u.snr
     ('0102030405060708', 7, b'\\xaa', -36.0, 10.5)
     """
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise DecodeError(f"uplink: {len(raw)} bytes, more than {MAX_MESSAGE_BYTES}")
+    depth = json_depth(raw)
+    if depth > MAX_JSON_DEPTH:
+        raise DecodeError(f"uplink: JSON nested {depth} deep, at most {MAX_JSON_DEPTH}")
     try:
         doc = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as err:
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
         raise DecodeError(f"uplink: not JSON: {err}") from None
     if not isinstance(doc, dict):
         raise DecodeError(f"uplink: expected a JSON object, got {type(doc).__name__}")
@@ -89,14 +152,15 @@ def parse_uplink(raw: bytes, topic: str = "") -> Uplink:
     rssi = snr = None
     rx = doc.get("rxInfo") or []
     if isinstance(rx, list):
-        best = [g for g in rx if isinstance(g, dict) and isinstance(g.get("rssi"), (int, float))]
-        if best:
-            top = max(best, key=lambda g: g["rssi"])   # the gateway that heard it best
-            rssi = float(top["rssi"])
-            snr = float(top["snr"]) if isinstance(top.get("snr"), (int, float)) else None
+        heard = [(level, g) for g in rx if isinstance(g, dict)
+                 for level in (_finite(g.get("rssi"), -200.0, 50.0),) if level is not None]
+        if heard:
+            rssi, top = max(heard, key=lambda pair: pair[0])   # the gateway that heard it best
+            snr = _finite(top.get("snr"), -50.0, 50.0)
     dr = doc.get("dr")
+    dr_ok = isinstance(dr, int) and not isinstance(dr, bool) and 0 <= dr <= 15
     return Uplink(dev_eui, app, _int(doc, "fCnt"), _int(doc, "fPort"), data, rssi, snr,
-                  dr if isinstance(dr, int) else None, str(doc.get("deduplicationId", "")))
+                  dr if dr_ok else None, str(doc.get("deduplicationId", ""))[:64])
 
 
 class FCntTracker:

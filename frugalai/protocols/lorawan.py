@@ -168,13 +168,39 @@ class DutyCycle:
         >>> dc.wait_s(868_300_000, now=5.0)
         20.0
         """
-        for name, wait in snapshot.items():
+        known = {band.name for band in self.bands}
+        waits = {name: _checked(wait, 0.0, MAX_SILENCE_S, f"duty-cycle wait of band {name!r}")
+                 for name, wait in dict(snapshot).items()}
+        unknown = set(waits) - known
+        if unknown:
+            raise ValueError(f"unknown sub-band(s) {sorted(unknown)} in a duty-cycle snapshot")
+        for name, wait in waits.items():
             if float(wait) - elapsed_s > 0:
                 self._free_at[name] = max(self._free_at.get(name, 0.0),
                                           now + float(wait) - elapsed_s)
 
     def __repr__(self) -> str:
         return f"DutyCycle({[b.name for b in self.bands]})"
+
+
+#: The longest LoRa frame EU868 allows (51 B at SF12: 2.79 s) with a wide margin, and the longest
+#: sub-band silence it can cause (0.1 % duty cycle: ToA x 999). A state file saying more is
+#: corrupt (or forged), not a fact.
+MAX_TOA_S = 10.0
+MAX_SILENCE_S = MAX_TOA_S * 1000
+#: entries a 24-hour budget file can hold: the shortest frames (~23 ms) back to back for 30 s
+#: is ~1,300; anything far past that is not a budget file.
+MAX_ENTRIES = 100_000
+
+
+def _checked(value: object, low: float, high: float, what: str) -> float:
+    """``value`` as a finite float in [low, high]; ValueError otherwise (NaN, inf, negative...)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"{what}: expected a number, got {value!r}")
+    number = float(value)
+    if not (math.isfinite(number) and low <= number <= high):
+        raise ValueError(f"{what}: {number!r} is outside {low:g}..{high:g}")
+    return number
 
 
 #: The Things Network fair-use policy (forum post /t/1300; check the current TTN docs).
@@ -270,9 +296,15 @@ class AirtimeBudget:
         >>> round(b.used_s(now=10.0), 3), b.downlinks_used(now=10.0)
         (0.6, 1)
         """
-        tx = sorted(((now - float(age) - elapsed_s, float(toa))
-                     for age, toa in snapshot.get("tx", [])), key=lambda e: e[0])
-        rx = sorted(now - float(age) - elapsed_s for age in snapshot.get("rx", []))
+        raw_tx, raw_rx = snapshot.get("tx", []), snapshot.get("rx", [])
+        if not isinstance(raw_tx, list) or not isinstance(raw_rx, list) \
+                or len(raw_tx) + len(raw_rx) > MAX_ENTRIES:
+            raise ValueError("budget snapshot: tx and rx must be lists of a sane length")
+        elapsed_s = _checked(elapsed_s, 0.0, 1e12, "elapsed time")
+        tx = sorted(((now - _checked(age, 0.0, 1e12, "uplink age") - elapsed_s,
+                      _checked(toa, 0.0, MAX_TOA_S, "uplink airtime")) for age, toa in raw_tx),
+                    key=lambda e: e[0])
+        rx = sorted(now - _checked(age, 0.0, 1e12, "downlink age") - elapsed_s for age in raw_rx)
         self._tx.extendleft(reversed(tx))
         self._rx.extendleft(reversed(rx))
         self._used += sum(toa for _, toa in tx)

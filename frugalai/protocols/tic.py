@@ -70,6 +70,10 @@ class TicFrame:
         return {g.label: g.data for g in self.groups}
 
 
+#: the bytes a group's label and data may hold (printable ASCII, and HT in standard mode)
+_PRINTABLE_OR_HT = bytes(range(0x20, 0x7F)) + b"\t"
+
+
 def parse_group(raw: bytes, mode: str) -> TicGroup:
     """Parse one group body (between LF and CR, both excluded) and check its checksum.
 
@@ -93,10 +97,11 @@ def parse_group(raw: bytes, mode: str) -> TicGroup:
         raise DecodeError(
             f"TIC checksum: expected {chr(expected)!r}, got {chr(cks)!r} in {raw!r}"
         )
-    try:
-        body = raw[:-2].decode("ascii")
-    except UnicodeDecodeError as err:
-        raise DecodeError(f"TIC group is not ASCII: {raw!r}") from err
+    if raw[:-2].translate(None, _PRINTABLE_OR_HT):
+        # 54E §5.3.6: labels and data are printable ASCII. A control character here is a
+        # corruption the 6-bit checksum missed (bit 6 flipped: 'H' 0x48 -> 0x08 sums the same).
+        raise DecodeError(f"TIC group holds a control or non-ASCII character: {raw!r}")
+    body = raw[:-2].decode("ascii")
     if mode == HISTORIQUE:
         label, sp, data = body.partition(" ")
         if not sp or not label:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Optional
 
 from frugalai.errors import DecodeError
@@ -120,6 +121,9 @@ def parse_horodate(text: str) -> Horodate:
     ('2008-12-25T22:35:18+01:00', False)
     >>> parse_horodate("e180716103423").degraded
     True
+    >>> parse_horodate("H080231223518")
+    Traceback (most recent call last):
+    frugalai.errors.DecodeError: TIC horodate: 'H080231223518': day is out of range for month
     """
     if len(text) != 13 or not text[1:].isdigit() or text[0] not in "EeHh ":
         raise DecodeError(f"TIC horodate: expected SAAMMJJhhmmss, got {text!r}")
@@ -129,11 +133,20 @@ def parse_horodate(text: str) -> Horodate:
         raise DecodeError(f"TIC horodate out of range: {text!r}")
     offset = 7200 if season == "E" else 3600
     try:
+        # datetime checks the day against the month (31 February would pass timegm, and
+        # later crash a consumer that parses the ISO text back)
+        datetime(2000 + year, month, day, hh, mm, ss)
         ts = calendar.timegm((2000 + year, month, day, hh, mm, ss, 0, 0, 0)) - offset
-    except (ValueError, OverflowError) as err:  # pragma: no cover - ranges checked above
+    except (ValueError, OverflowError) as err:
         raise DecodeError(f"TIC horodate: {text!r}: {err}") from None
     local = f"{2000 + year:04d}-{month:02d}-{day:02d}T{hh:02d}:{mm:02d}:{ss:02d}"
     return Horodate(float(ts), season, text[0].islower(), local)
+
+
+#: The widest TIC number is 9 digits (energy indexes, 54E §6); a longer one is corruption, and
+#: bounding it keeps a 309-digit value from overflowing ``float`` (an OverflowError, not a
+#: DecodeError, would have restarted the flow).
+MAX_DIGITS = 12
 
 
 def _number(label: str, data: str) -> float:
@@ -141,6 +154,9 @@ def _number(label: str, data: str) -> float:
     digits = data.strip()
     if not digits.isdigit() or not digits.isascii():
         raise DecodeError(f"TIC {label}: expected an unsigned integer, got {data!r}")
+    if len(digits) > MAX_DIGITS:
+        raise DecodeError(f"TIC {label}: {len(digits)} digits, at most {MAX_DIGITS} expected: "
+                          f"{data[:20]!r}...")
     return float(int(digits))
 
 

@@ -68,6 +68,7 @@ class FlowStatus:
     readings: int
     readings_per_s: float
     decode_errors: int
+    implausible: int  # values refused by a plausibility gate
     events: int
     bytes_read: int
     model_errors: int
@@ -438,7 +439,8 @@ class Service:
                 device_up=runner.device_up(), restarts=runner.restarts,
                 last_error=runner.last_error or st.last_error,
                 readings=st.readings, readings_per_s=round(rate, 3),
-                decode_errors=st.frames_bad, events=flow.stats.events,
+                decode_errors=st.frames_bad, implausible=st.implausible,
+                events=flow.stats.events,
                 bytes_read=st.bytes_read, model_errors=flow.stats.errors, outages=st.outages,
                 last_reading_ts=st.last_reading_ts, last_score=flow.stats.last_score)
         uplinks = [s.snapshot() if isinstance(s, TrackedSink) else {"url": repr(s)}

@@ -35,6 +35,7 @@ class SourceStats:
     frames_lost: int = 0  # inferred from sequence-number gaps (firmware_bridge)
     timeouts: int = 0  # requests left unanswered (Modbus)
     skipped: int = 0  # rows or values without data (replay gaps), not errors
+    implausible: int = 0  # values refused by a plausibility gate (protocols/plausibility.py)
     readings: int = 0
     outages: int = 0
     reconnects: int = 0

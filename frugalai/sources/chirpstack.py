@@ -216,7 +216,7 @@ class ChirpStackSource:
         self.stats.uplinks += 1
         try:
             values, units, _ = split(self.decoder(up.data))
-        except (DecodeError, ValueError) as err:
+        except (DecodeError, ValueError, ArithmeticError) as err:  # a plugin decoder's too
             self._bad(err)
             return None
         if up.rssi is not None:

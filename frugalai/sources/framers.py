@@ -21,6 +21,7 @@ from typing import ClassVar, Protocol
 
 from frugalai.errors import ConfigError, DecodeError
 from frugalai.protocols import frames
+from frugalai.protocols.plausibility import PlausibilityGate
 from frugalai.protocols.tic import TicDecoder
 from frugalai.protocols.tic_values import NUMERIC_LABELS, EnergyRate, frame_values
 from frugalai.reading import Reading
@@ -63,6 +64,8 @@ class TicFramer:
         self.clock = clock
         self.frame_time = frame_time  # stamp with the frame's DATE (standard mode) when it has one
         self.rate = EnergyRate()
+        #: refuses what the meter cannot have measured (counted in stats.implausible)
+        self.gate = PlausibilityGate()
         try:
             self.decoder = TicDecoder(mode=mode)
         except ValueError as err:
@@ -95,11 +98,19 @@ class TicFramer:
             ts = self.clock()
             if self.frame_time and "date" in meta:
                 ts = datetime.fromisoformat(meta["date"]).timestamp()
+            values, refused = self.gate.check(ts, values)
             if "energy_total_wh" in values:
                 power = self.rate.update(ts, values["energy_total_wh"])
                 if power is not None:
-                    values["power_w"] = power
-                    units["power_w"] = "W"
+                    kept, more = self.gate.check(ts, {"power_w": power})
+                    values.update(kept)
+                    refused += more
+                    if kept:
+                        units["power_w"] = "W"
+            if refused:
+                self.stats.implausible += len(refused)
+                self.stats.last_error = f"implausible values refused: {', '.join(refused)}"
+                units = {name: unit for name, unit in units.items() if name in values}
             meta["tic_mode"] = frame.mode
             yield Reading(ts, self.sensor, values, units, meta)
         bad = self.decoder.stats.frames_bad - before_bad

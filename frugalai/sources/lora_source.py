@@ -62,6 +62,7 @@ class LoraStats(SourceStats):
     other_nodes: int = 0
     rx_errors: int = 0
     modem_resets: int = 0
+    line_overflows: int = 0  # over-long modem lines discarded (AtLink.MAX_LINE)
     last_rssi_dbm: float = 0.0
     last_snr_db: float = 0.0
 
@@ -179,13 +180,14 @@ class LoraSource(ReconnectingSource):
             return
         finally:
             self.stats.rx_errors = self.driver.rx_errors
+            self.stats.line_overflows = self.link.overflows
         if packet is None:
             return
         self.stats.packets += 1
         self.stats.bytes_read += len(packet.payload)
         try:
             values, units, ids = split(self.decoder(packet.payload))
-        except (DecodeError, ValueError) as err:
+        except (DecodeError, ValueError, ArithmeticError) as err:  # plugin decoders too
             self._bad(err)
             return
         meta = {"payload_hex": packet.payload.hex()}

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -87,6 +88,7 @@ class LorawanStats:
     bad_replies: int = 0
     deferred_duty_cycle: int = 0
     deferred_budget: int = 0
+    budget_state_errors: int = 0  # state file missing after the first run, corrupt, out of range
     events_delayed: int = 0
     modem_failures: int = 0
     last_error: str = ""
@@ -183,25 +185,61 @@ class LorawanSink:
     # --- the budget's state file --------------------------------------------------------------
     def _load_budget(self) -> None:
         """Take back the last 24 h of airtime and the sub-bands' silences from the state
-        file, aged by the downtime."""
+        file, aged by the downtime.
+
+        The file is range-checked (a negative airtime would widen the budget, an infinite wait
+        silence the uplink forever). A file missing after the first run (the marker beside it
+        says there was one) or unreadable is treated conservatively: the day's budget counts as
+        spent, so fair use is never reset by a deleted or corrupted file. Logged once, here.
+        """
         budget = self.planner.budget
         if self.state_file is None or budget is None:
             return
+        marker = self.state_file.with_name(self.state_file.name + ".since")
         try:
             data = json.loads(self.state_file.read_text())
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            saved = float(data["saved_wall"])
+            if not math.isfinite(saved):
+                raise ValueError(f"saved_wall is {saved}")
             # The wall clock only measures the downtime; a clock that went back counts as none.
-            elapsed = max(0.0, time.time() - float(data["saved_wall"]))
-            budget.restore(data["budget"], self.clock(), elapsed)
+            elapsed = max(0.0, time.time() - saved)
+            budget.restore(data["budget"], self.clock(), elapsed)  # checks, then takes
             self.planner.duty_cycle.restore(data.get("duty_cycle", {}), self.clock(), elapsed)
         except FileNotFoundError:
+            if marker.exists():
+                self._spend_the_day(f"{self.state_file} is missing although {marker.name} "
+                                    "says a budget was kept")
+            else:  # the first run: start the budget file and its marker now
+                self._save_budget()
+                self._mark(marker)
             return
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
-            log.warning("%s: airtime budget state %s unreadable (%s): starting from an empty "
-                        "day", self.name, self.state_file, err)
+            self._spend_the_day(f"{self.state_file} unreadable or out of range ({err})")
             return
+        self._mark(marker)
         log.info("%s: %.1f s of airtime and %d downlinks in the last 24 h (from %s)",
                  self.name, budget.used_s(self.clock()), budget.downlinks_used(self.clock()),
                  self.state_file)
+
+    def _spend_the_day(self, why: str) -> None:
+        """Count the whole daily budget as spent now (the safe side of an unknown past)."""
+        budget = self.planner.budget
+        assert budget is not None
+        budget.record(budget.airtime_s, self.clock())
+        self.stats.budget_state_errors += 1
+        log.warning("%s: airtime budget state: %s; counting the day's %.0f s of airtime as "
+                    "spent (uplinks resume within 24 h)", self.name, why, budget.airtime_s)
+        self._save_budget()
+
+    @staticmethod
+    def _mark(marker: Path) -> None:
+        if not marker.exists():
+            try:
+                atomic_write(marker, f"{time.time():.0f}\n", fsync=True)
+            except OSError:
+                pass  # the next start tries again; without it a lost file resets fair use
 
     def _save_budget(self) -> None:
         """Write the budget atomically (temp file, fsync, rename): one small write per uplink,
@@ -348,6 +386,7 @@ class LorawanSink:
         now = self.clock()
         out = asdict(self.stats)
         out["events_waiting"] = len(self._waiting)
+        out["line_overflows"] = self.link.overflows  # over-long modem lines discarded
         out["dr"] = self.dr
         wait, reason = self.planner.wait_s(self.pack * BINARY_SIZE, now)
         out["next_uplink_in_s"] = round(wait, 3)

@@ -31,9 +31,15 @@ as their marking, so the file stays small (``keep_sent`` delivered rows are kept
 
 Overflow: ``max_pending`` caps the undelivered events (an uplink dead for weeks must not fill
 the card). When an append goes past it, the policy ``drop-lowest-oldest`` deletes pending
-events with the lowest priority first (heartbeats, then summaries, then classes, alarms last),
-oldest first among equals, and counts them (``counts()["dropped"]``, per sensor in
-``dropped(sensor)``; the periodic summary reports them upstream) and logs a warning.
+events with the lowest priority first (heartbeats, then summaries older than their sensor's
+newest one, then classes, then each sensor's newest summary, alarms last), oldest first among
+equals, and counts them (``counts()["dropped"]``, per sensor in ``dropped(sensor)``; the
+periodic summary reports them upstream) and logs a warning.
+
+A dropped summary's counts are never lost with it: they are kept (table ``carry``) and merged
+into the next summary stored for that sensor (:func:`~frugalai.events.policy.merge_stats`).
+So the summaries that carry the drop counts are not the first thing dropped, and what
+upstream receives adds up to every drop, however long the outage.
 """
 
 from __future__ import annotations
@@ -50,7 +56,8 @@ from pathlib import Path
 from typing import Optional, Union
 
 from frugalai.errors import FrugalError
-from frugalai.events.event import Event
+from frugalai.events.event import Event, Stats
+from frugalai.events.policy import merge_stats
 from frugalai.lograte import LogRate
 
 log = logging.getLogger("frugalai.outbox")
@@ -69,6 +76,16 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_pending ON events (sent_at, priority, rowid);
 CREATE TABLE IF NOT EXISTS sequences (sensor TEXT PRIMARY KEY, next INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS carry (sensor TEXT PRIMARY KEY, stats TEXT NOT NULL);
+"""
+
+#: Drop order: a rank per pending row, highest dropped first (then oldest first). A sensor's
+#: newest summary ranks between classes and alarms: it carries the counts of the summaries
+#: dropped before it.
+_DROP_RANK = """
+    CASE WHEN priority = 2 AND rowid IN (SELECT MAX(rowid) FROM events
+                                         WHERE sent_at IS NULL AND priority = 2 GROUP BY sensor)
+         THEN 0.5 ELSE priority END
 """
 
 SYNC_POLICIES = ("append", "full", "normal")
@@ -78,6 +95,11 @@ OVERFLOW_POLICY = "drop-lowest-oldest"
 #: the outbox database's file name in ``gateway.state_dir`` (one name for the pipeline, the
 #: status reader and the demos).
 OUTBOX_FILE = "outbox.sqlite"
+
+
+def _body(event: Event) -> str:
+    return json.dumps(event.as_dict(), separators=(",", ":"))
+
 
 class OutboxError(FrugalError, OSError):
     """The outbox database cannot be written (disk full, read-only, corrupt file)."""
@@ -170,16 +192,46 @@ class Outbox:
             return
         victims = self._db.execute(
             "SELECT rowid, sensor, body FROM events WHERE sent_at IS NULL "
-            "ORDER BY priority DESC, rowid ASC LIMIT ?", (excess,)).fetchall()
+            f"ORDER BY {_DROP_RANK} DESC, rowid ASC LIMIT ?", (excess,)).fetchall()
         self._db.executemany("DELETE FROM events WHERE rowid = ?", [(r[0],) for r in victims])
+        bodies = [json.loads(r[2]) for r in victims]
+        self._keep_counts([b for b in bodies if b.get("kind") == "summary" and b.get("stats")])
         per_sensor = Counter(r[1] for r in victims)
-        kinds = Counter(json.loads(r[2])["kind"] for r in victims)
+        kinds = Counter(b["kind"] for b in bodies)
         self._bump("dropped", len(victims))
         for sensor, n in per_sensor.items():
             self._bump(f"dropped:{sensor}", n)
         self._drop_log.warning("dropped", "outbox full (%d pending, cap %d): dropped %d "
                                "event(s) by policy %s: %s", pending, self.max_pending,
                                len(victims), OVERFLOW_POLICY, dict(kinds), count=len(victims))
+
+    def _keep_counts(self, summaries: list[dict[str, object]]) -> None:
+        """Keep the counts of dropped summaries (table ``carry``) for the sensor's next one.
+
+        Never merged into a summary already pending: a sink may be sending that one right now,
+        and marking it sent would then lose what was merged in after it was read.
+        """
+        for body in summaries:
+            sensor = str(body["sensor"])
+            dropped = Stats.from_dict(body["stats"])  # type: ignore[arg-type]
+            carried = self._db.execute("SELECT stats FROM carry WHERE sensor = ?",
+                                       (sensor,)).fetchone()
+            if carried is not None:
+                dropped = merge_stats(Stats.from_dict(json.loads(carried[0])), dropped)
+            self._db.execute("INSERT OR REPLACE INTO carry (sensor, stats) VALUES (?, ?)",
+                             (sensor, json.dumps(dropped.as_dict())))
+
+    def _with_carry(self, event: Event) -> Event:
+        """A summary takes in the counts of the sensor's summaries dropped with no heir."""
+        if event.kind != "summary" or event.stats is None:
+            return event
+        carried = self._db.execute("SELECT stats FROM carry WHERE sensor = ?",
+                                   (event.sensor,)).fetchone()
+        if carried is None:
+            return event
+        self._db.execute("DELETE FROM carry WHERE sensor = ?", (event.sensor,))
+        return replace(event, stats=merge_stats(Stats.from_dict(json.loads(carried[0])),
+                                                event.stats))
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
@@ -239,12 +291,11 @@ class Outbox:
                                                  (event.sensor,)).fetchone()
                                 seq = row[0] if row else 0
                             next_seq[event.sensor] = seq + 1
-                            event = replace(event, seq=seq)
+                            event = self._with_carry(replace(event, seq=seq))
                             db.execute(
                                 "INSERT INTO events (sensor, seq, priority, created, body) "
                                 "VALUES (?, ?, ?, ?, ?)",
-                                (event.sensor, seq, event.priority, now,
-                                 json.dumps(event.as_dict(), separators=(",", ":"))),
+                                (event.sensor, seq, event.priority, now, _body(event)),
                             )
                             item.stored.append(event)
                             rows += 1

@@ -15,6 +15,8 @@ FLOW_METRICS = (
     ("frugalai_flow_readings_total", "counter", "Readings decoded.", "readings"),
     ("frugalai_flow_decode_errors_total", "counter", "Frames rejected (checksum, framing).",
      "decode_errors"),
+    ("frugalai_flow_implausible_values_total", "counter",
+     "Values refused by a plausibility gate (never turned into readings).", "implausible"),
     ("frugalai_flow_events_total", "counter", "Events produced by the flow.", "events"),
     ("frugalai_flow_model_errors_total", "counter", "Readings whose processing raised.",
      "model_errors"),

@@ -121,7 +121,8 @@ def format_status(status: dict[str, Any], now: Optional[float] = None) -> str:
                     if last else "none")
         lines.append(
             f"flow {name}: {f.get('state')}, {f.get('readings_per_s', 0):.2f} readings/s, "
-            f"decode errors {f.get('decode_errors', 0)}, model errors {f.get('model_errors', 0)}, "
+            f"decode errors {f.get('decode_errors', 0)}, implausible {f.get('implausible', 0)}, "
+            f"model errors {f.get('model_errors', 0)}, "
             f"restarts {f.get('restarts', 0)}, device {'up' if f.get('device_up') else 'DOWN'}"
             f", last reading {_age(now, f.get('last_reading_ts'))}")
         if not f.get("device_up") and f.get("last_error"):

@@ -1,0 +1,502 @@
+"""Reliability soak of the real daemon: SIGKILLs, a broker outage, full disks, a long run.
+
+Not part of ``make test`` (``make soak``; ``--quick`` for a short version). Every scenario runs
+the real ``frugalai run`` process against a real Mosquitto, and counts events end to end:
+
+* **created**: events the daemon made. For the SIGKILL and broker scenarios, the ids the
+  outbox ever numbered (``<sensor>:0..next-1``, persisted); an event still in memory when
+  SIGKILL lands was never stored and is not counted (nothing can deliver it). For the
+  full-disk scenarios, where events are held in memory *before* they get an id, the flows'
+  own event counters from status.json (summed across flow rebuilds).
+* **delivered**: distinct ids a persistent-session MQTT subscriber received;
+  **duplicated**: deliveries beyond the first (at-least-once; receivers dedup by id);
+  **lost**: created - delivered, and the daemon's own ``lost`` counter beside it.
+
+Scenarios (the load is a square wave replayed at ``speed`` so that a threshold flow emits
+one alarm or clear per window: 100 events/s):
+
+1. ``sigkill``: 25 SIGKILLs at random moments (0.5-3 s after each start), then a clean run
+   until the outbox is empty.
+2. ``broker_outage``: Mosquitto stopped (SIGTERM) for 60 s under load, then back on the same
+   port; seconds from the broker's return to an empty outbox.
+3. ``disk_full``: the state dir on a size-limited tmpfs (``mount -t tmpfs -o size=...``),
+   filled with the broker down (events pile up), then freed and the broker restarted.
+4. ``disk_full_reload``: the same with a SIGHUP (a flow added) while the disk is full.
+5. ``long_run``: four flows for ``--long-s`` seconds (real data compressed: the Dutch 1997
+   demand at ~20,000x, i.e. ~110 days in 8 minutes, the Providence tide gauge at ~200,000x,
+   i.e. ~3 years, plus the square wave at 10 events/s); RSS sampled every 5 s.
+
+Writes benchmarks/results/reliability.json and reliability.md (date, commit, machine).
+
+    nice -n 10 .venv/bin/python benchmarks/soak.py [--quick] [--only sigkill,long_run]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' real-process helpers (daemon, broker)
+
+from mqtt_broker import MOSQUITTO, Mosquitto  # noqa: E402
+from service_helpers import Daemon, created_ids, pending_count, status, wait_for  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+DATA = ROOT.parent / "shared" / "data"
+T0 = 1_700_000_000
+
+
+# --- load and plumbing -----------------------------------------------------------------------
+
+def square_csv(path: Path, rows: int = 400_000) -> Path:
+    """0.5 s rows, 500 VA / 3000 VA alternating each second: one event per 1-s window."""
+    with path.open("w") as fh:
+        fh.write("timestamp,value\n")
+        for i in range(rows):
+            fh.write(f"{T0 + i * 0.5:.1f},{3000 if (i // 2) % 2 else 500}\n")
+    return path
+
+
+def square_flow(name: str, csv: Path, speed: float, sensor_id: int = 1) -> str:
+    return f"""
+[[flow]]
+name = "{name}"
+source = "replay://{csv}?speed={speed:g}&value=value:apparent_power_va:VA"
+sensor_id = {sensor_id}
+quantity = "apparent_power_va"
+aggregate = "mean"
+window_s = 1
+summary_s = 0
+model = "threshold"
+  [flow.policy]
+  on = 2000.0
+  off = 1000.0
+"""
+
+
+def config(work: Path, gateway: str, state: Path, flows: list[str], broker: Mosquitto) -> Path:
+    path = work / f"{gateway}.toml"
+    path.write_text(f'[gateway]\nid = "{gateway}"\nstate_dir = "{state}"\n'
+                    f'models_dir = "{ROOT / "models"}"\n\n[service]\nstatus_interval_s = 0.5\n'
+                    f"stop_timeout_s = 20.0\n" + "".join(flows)
+                    + f'\n[[uplink]]\nurl = "{broker.url}?timeout=3"\n')
+    return path
+
+
+class Subscriber:
+    """A persistent-session (clean_session=False) QoS 1 subscriber: a broker restart or a
+    reconnect does not lose what was published meanwhile (the broker keeps it)."""
+
+    def __init__(self, broker: Mosquitto) -> None:
+        import paho.mqtt.client as mqtt
+
+        self.ids: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self.subscribed = threading.Event()
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="soak-subscriber",
+                        clean_session=False)
+        c.reconnect_delay_set(1, 2)
+        c.on_connect = lambda cl, *a: cl.subscribe("frugalai/+/+/event", qos=1)
+        c.on_subscribe = lambda *a: self.subscribed.set()
+        c.on_message = self._on_message
+        c.connect_async(broker.host, broker.port, 30)
+        c.loop_start()
+        self.client = c
+        if not self.subscribed.wait(15):
+            raise RuntimeError("the soak subscriber could not subscribe")
+
+    def _on_message(self, _c: Any, _u: Any, msg: Any) -> None:
+        try:
+            event_id = json.loads(msg.payload)["id"]
+        except (ValueError, KeyError):
+            return
+        with self._lock:
+            self.ids[event_id] += 1
+
+    def of(self, prefixes: tuple[str, ...]) -> Counter[str]:
+        with self._lock:
+            return Counter({k: v for k, v in self.ids.items() if k.startswith(prefixes)})
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class RssSampler(threading.Thread):
+    def __init__(self, pid: int, every: float) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.every = pid, every
+        self.samples: list[tuple[float, int]] = []
+        self.stop = threading.Event()
+        self.t0 = time.monotonic()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            kb = rss_kb(self.pid)
+            if kb:
+                self.samples.append((round(time.monotonic() - self.t0, 1), kb))
+            self.stop.wait(self.every)
+
+
+def counted(created: set[str], got: Counter[str]) -> dict[str, Any]:
+    delivered = set(got) & created
+    return {"created": len(created), "delivered": len(delivered),
+            "lost": len(created - delivered), "duplicated": sum(n - 1 for n in got.values()),
+            "unknown_ids": len(set(got) - created),
+            "lost_examples": sorted(created - delivered)[:10]}
+
+
+def stop_daemon(daemon: Daemon) -> int:
+    daemon.signal(signal.SIGTERM)
+    try:
+        return daemon.wait(60)
+    except subprocess.TimeoutExpired:
+        daemon.kill()
+        return -9
+
+
+# --- scenarios -------------------------------------------------------------------------------
+
+def scenario_sigkill(work: Path, broker: Mosquitto, sub: Subscriber, csv: Path,
+                     kills: int, rng: random.Random) -> dict[str, Any]:
+    state = work / "sigkill"
+    cfg = config(work, "sigkill", state, [square_flow("k", csv, 100)], broker)
+    log = work / "sigkill.log"
+    rss: list[int] = []
+    for _ in range(kills):
+        daemon = Daemon(cfg, log)
+        time.sleep(rng.uniform(0.5, 3.0))
+        rss.append(rss_kb(daemon.proc.pid))
+        daemon.kill()
+    daemon = Daemon(cfg, log)
+    daemon.wait_running(state, 60)
+    wait_for(lambda: pending_count(state) == 0, 120, "the backlog delivered")
+    time.sleep(2)
+    code = stop_daemon(daemon)
+    created = created_ids(state)
+    wait_for(lambda: set(sub.of(("k:",))) >= created, 30, "") if created else None
+    return {"kills": kills, "events_per_s": 100, **counted(created, sub.of(("k:",))),
+            "exit_code": code, "rss_kb_at_kill_max": max(rss or [0])}
+
+
+def scenario_outage(work: Path, broker: Mosquitto, sub: Subscriber, csv: Path,
+                    outage_s: float) -> dict[str, Any]:
+    state = work / "outage"
+    cfg = config(work, "outage", state, [square_flow("o", csv, 100)], broker)
+    daemon = Daemon(cfg, work / "outage.log")
+    sampler = RssSampler(daemon.proc.pid, 2.0)
+    sampler.start()
+    try:
+        daemon.wait_running(state, 60)
+        time.sleep(5)
+        broker.stop()
+        time.sleep(outage_s)
+        depth_at_return = pending_count(state)
+        broker.start()
+        back = time.monotonic()
+        wait_for(lambda: pending_count(state) == 0, 300, "the backlog delivered")
+        recovery = time.monotonic() - back
+        time.sleep(2)
+    finally:
+        code = stop_daemon(daemon)
+        sampler.stop.set()
+    created = created_ids(state)
+    wait_for(lambda: set(sub.of(("o:",))) >= created, 60, "") if created else None
+    return {"outage_s": outage_s, "events_per_s": 100, **counted(created, sub.of(("o:",))),
+            "pending_when_broker_returned": depth_at_return,
+            "backlog_delivered_s_after_broker_back": round(recovery, 1), "exit_code": code,
+            "rss_kb_max": max((kb for _, kb in sampler.samples), default=0)}
+
+
+def _flow_events(state: Path, totals: dict[str, int], last: dict[str, int]) -> None:
+    """Accumulate the flows' event counters (a rebuilt flow starts again from 0)."""
+    for name, flow in status(state).get("flows", {}).items():
+        n = int(flow.get("events") or 0)
+        if n < last.get(name, 0):
+            totals[name] = totals.get(name, 0) + last[name]
+        last[name] = n
+
+
+def scenario_disk_full(work: Path, broker: Mosquitto, sub: Subscriber, csv: Path,
+                       reload: bool, full_s: float, size_mb: int = 8) -> dict[str, Any]:
+    tag = "dfr" if reload else "df"
+    mount = work / f"{tag}-mnt"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs",
+                           str(mount)], capture_output=True, text=True)
+    if done.returncode:
+        return {"skipped": f"cannot mount a size-limited tmpfs: {done.stderr.strip()}"}
+    state = mount / "state"
+    flows = [square_flow(tag, csv, 100)]
+    cfg = config(work, tag, state, flows, broker)
+    daemon = Daemon(cfg, work / f"{tag}.log")
+    totals: dict[str, int] = {}
+    last: dict[str, int] = {}
+    st: dict[str, Any] = {}
+    try:
+        daemon.wait_running(state, 60)
+        time.sleep(3)
+        broker.stop()                       # the events now pile up in the outbox...
+        free = os.statvfs(mount)
+        filler = mount / "filler"
+        with filler.open("wb") as fh:       # ...which has 64 KiB left
+            fh.write(b"\0" * max(0, free.f_bavail * free.f_frsize - 64 * 1024))
+        deadline = time.monotonic() + full_s
+        reloaded = False
+        held_max = 0
+        while time.monotonic() < deadline:
+            _flow_events(state, totals, last)
+            st = status(state)
+            held_max = max(held_max, int(st.get("outbox", {}).get("held_in_memory") or 0))
+            if reload and not reloaded and time.monotonic() > deadline - full_s / 2:
+                cfg.write_text(cfg.read_text().replace(
+                    "\n[[uplink]]", square_flow(f"{tag}2", csv, 10, 2) + "\n[[uplink]]"))
+                daemon.signal(signal.SIGHUP)
+                reloaded = True
+            time.sleep(0.5)
+        filler.unlink()                     # space back
+        broker.start()
+        wait_for(lambda: pending_count(state) == 0
+                 and not (status(state).get("outbox", {}).get("held_in_memory") or 0),
+                 300, "the held events stored and delivered")
+        time.sleep(3)
+        _flow_events(state, totals, last)
+        st = status(state)
+    finally:
+        code = stop_daemon(daemon)
+        _flow_events(state, totals, last)   # the status the daemon wrote as it stopped
+        st = status(state) or st
+        time.sleep(1)
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+    made = sum(totals.values()) + sum(last.values())
+    got = sub.of((f"{tag}:", f"{tag}2:"))
+    log = (work / f"{tag}.log").read_text(errors="replace")
+    return {"reload": reload, "tmpfs_mb": size_mb, "full_s": full_s,
+            "created_by_flows": made, "delivered": len(got),
+            "lost": max(0, made - len(got)), "duplicated": sum(n - 1 for n in got.values()),
+            "daemon_lost_counter": (st.get("outbox") or {}).get("lost"),
+            "held_in_memory_max_seen_in_status": held_max, "exit_code": code,
+            "log_outbox_unwritable_lines": sum("outbox cannot store" in line
+                                               for line in log.splitlines()),
+            "log_lost_lines": sum("LOST" in line for line in log.splitlines())}
+
+
+def scenario_long(work: Path, broker: Mosquitto, sub: Subscriber, csv: Path,
+                  run_s: float) -> dict[str, Any]:
+    dutch = DATA / "energy" / "dutch_power_demand_1997" / "power_demand_1997_labeled.csv"
+    tide = DATA / "coastal" / "providence_8454000" / "providence_8454000_hourly_1938_1969.csv.gz"
+    if not dutch.exists() or not tide.exists():
+        return {"skipped": f"real data not found under {DATA}"}
+    flows = [
+        f"""
+[[flow]]
+name = "energy"
+source = "replay://{dutch}?speed=20000&value=value:power_kw:kW"
+sensor_id = 3
+quantity = "power_kw"
+aggregate = "mean"
+window_s = 900
+summary_s = 60
+model = "profile"
+""", f"""
+[[flow]]
+name = "energy_thr"
+source = "replay://{dutch}?speed=20000&value=value:power_kw:kW"
+sensor_id = 4
+quantity = "power_kw"
+aggregate = "mean"
+window_s = 900
+summary_s = 60
+model = "threshold"
+  [flow.policy]
+  on = 1500.0
+  off = 1200.0
+""", f"""
+[[flow]]
+name = "tide"
+source = "replay://{tide}?speed=200000&value=water_level_m_mllw:water_level_m:m"
+sensor_id = 5
+quantity = "water_level_m"
+aggregate = "mean"
+window_s = 3600
+summary_s = 60
+model = "threshold"
+  [flow.policy]
+  on = 1.9
+  off = 1.6
+""", square_flow("sq", csv, 10, 6)]
+    state = work / "long"
+    cfg = config(work, "long", state, flows, broker)
+    daemon = Daemon(cfg, work / "long.log")
+    sampler = RssSampler(daemon.proc.pid, 5.0)
+    sampler.start()
+    try:
+        daemon.wait_running(state, 60)
+        time.sleep(run_s)
+        wait_for(lambda: pending_count(state) == 0, 120, "the outbox emptied")
+        time.sleep(2)
+        st = status(state)
+    finally:
+        code = stop_daemon(daemon)
+        sampler.stop.set()
+    created = created_ids(state)
+    kbs = [kb for _, kb in sampler.samples]
+    half = kbs[len(kbs) // 2:] or kbs
+    flows_st = {n: {"readings": f.get("readings"), "events": f.get("events"),
+                    "decode_errors": f.get("decode_errors"), "restarts": f.get("restarts")}
+                for n, f in st.get("flows", {}).items()}
+    return {"run_s": run_s, **counted(created, sub.of(("energy:", "energy_thr:", "tide:",
+                                                       "sq:"))),
+            "flows": flows_st, "exit_code": code, "rss_kb_first": kbs[0] if kbs else 0,
+            "rss_kb_max": max(kbs, default=0), "rss_kb_last": kbs[-1] if kbs else 0,
+            "rss_kb_second_half_min_max": [min(half, default=0), max(half, default=0)],
+            "rss_series": sampler.samples}
+
+
+# --- report ----------------------------------------------------------------------------------
+
+def commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True, cwd=ROOT).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _note(name: str, r: dict[str, Any]) -> str:
+    if name == "sigkill":
+        return f"{r['kills']} SIGKILLs at {r['events_per_s']} events/s"
+    if name == "broker_outage":
+        return (f"{r['outage_s']:.0f} s outage at {r['events_per_s']} events/s; backlog of "
+                f"{r['pending_when_broker_returned']} delivered "
+                f"{r['backlog_delivered_s_after_broker_back']} s after the broker came back")
+    if name.startswith("disk_full"):
+        return (("SIGHUP while full; " if r.get("reload") else "")
+                + f"tmpfs {r['tmpfs_mb']} MB full for {r['full_s']:.0f} s; held in memory max "
+                f"{r['held_in_memory_max_seen_in_status']} (status.json is on the full disk too); "
+                f"'outbox cannot store' log lines {r['log_outbox_unwritable_lines']}; "
+                f"daemon's lost counter {r['daemon_lost_counter']}; "
+                f"'LOST' log lines {r['log_lost_lines']}; exit code {r['exit_code']}")
+    if name == "long_run":
+        return (f"{r['run_s']:.0f} s, 4 flows; RSS {r['rss_kb_first']:,} → max "
+                f"{r['rss_kb_max']:,} → last {r['rss_kb_last']:,} kB")
+    return ""
+
+
+def write(results: dict[str, Any], meta: dict[str, Any]) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "reliability.json").write_text(json.dumps({"meta": meta, "results": results},
+                                                         indent=2, default=str) + "\n")
+    lines = ["# Reliability soak (real daemon, real Mosquitto)", "",
+             f"{meta['date']}, commit {meta['commit']}, Python {meta['python']} on "
+             f"{meta['machine']} ({meta['cpus']} CPUs shared, load {meta['load_avg'][0]:.1f}), "
+             f"{'quick' if meta['quick'] else 'full'} run, {meta['seconds']:.0f} s.", "",
+             "| scenario | created | delivered | lost | duplicated | notes | commit |",
+             "|---|---:|---:|---:|---:|---|---|"]
+    for name, r in results.items():
+        if "skipped" in r or "error" in r:
+            lines.append(f"| {name} | – | – | – | – | {r.get('skipped') or r.get('error')} "
+                         f"| {r.get('commit', '')} |")
+            continue
+        created = r.get("created", r.get("created_by_flows"))
+        note = _note(name, r)
+        quick = " (quick)" if r.get("quick") else ""
+        lines.append(f"| {name}{quick} | {created} | {r['delivered']} | {r['lost']} | "
+                     f"{r['duplicated']} | {note} | {r.get('commit', meta['commit'])} |")
+    long = results.get("long_run", {})
+    if long.get("rss_series"):
+        lines += ["", "RSS of the daemon over the long run (s, kB): "
+                  + ", ".join(f"{t:.0f}:{kb}" for t, kb in long["rss_series"][::4])]
+    lines += ["", "Created = ids the outbox numbered (SIGKILL, broker, long run) or the flows' "
+              "event counters (full disk, where events wait in memory before they get an id). "
+              "Delivered = distinct ids a persistent-session MQTT subscriber received.", "",
+              "Reproduce: `make soak` (`SOAK_ARGS=--quick` for the short version).", ""]
+    (RESULTS / "reliability.md").write_text("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="5 kills, 10 s outage, 60 s run")
+    parser.add_argument("--only", default="", help="comma-separated scenario names")
+    parser.add_argument("--long-s", type=float, default=None)
+    parser.add_argument("--seed", type=int, default=14)
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other scenarios' figures from the last reliability.json")
+    args = parser.parse_args()
+    if MOSQUITTO is None:
+        sys.exit("mosquitto is not installed: run scripts/install-sysdeps")
+    q = args.quick
+    at_commit, t_start = commit(), time.monotonic()
+    rng = random.Random(args.seed)
+    wanted = {s.strip() for s in args.only.split(",") if s.strip()}
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="frugalai-soak-") as tmp:
+        work = Path(tmp)
+        csv = square_csv(work / "square.csv")
+        broker = Mosquitto(work / "broker", persistence=True)  # the subscriber's session too
+        broker.start()
+        sub = Subscriber(broker)
+        plan: list[tuple[str, Any]] = [
+            ("sigkill", lambda: scenario_sigkill(work, broker, sub, csv, 5 if q else 25, rng)),
+            ("broker_outage", lambda: scenario_outage(work, broker, sub, csv, 10 if q else 60)),
+            ("disk_full", lambda: scenario_disk_full(work, broker, sub, csv, False,
+                                                     10 if q else 30)),
+            ("disk_full_reload", lambda: scenario_disk_full(work, broker, sub, csv, True,
+                                                            10 if q else 30)),
+            ("long_run", lambda: scenario_long(work, broker, sub, csv,
+                                               args.long_s or (60 if q else 480))),
+        ]
+        try:
+            for name, run in plan:
+                if wanted and name not in wanted:
+                    continue
+                print(f"== {name}", flush=True)
+                try:
+                    results[name] = run()
+                except Exception as err:  # one failed scenario must not hide the others
+                    results[name] = {"error": f"{type(err).__name__}: {err}"}
+                results[name].update(commit=at_commit, quick=q,
+                                     date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+                summary = {k: v for k, v in results[name].items()
+                           if k not in ("rss_series", "lost_examples", "flows")}
+                print(json.dumps(summary, default=str), flush=True)
+                if broker.proc is None:
+                    broker.start()
+        finally:
+            sub.close()
+            broker.stop()
+    meta = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": at_commit,
+            "python": platform.python_version(), "machine": platform.machine(),
+            "node": platform.node(), "cpus": os.cpu_count(), "load_avg": os.getloadavg(),
+            "quick": q, "seed": args.seed, "seconds": time.monotonic() - t_start}
+    if args.merge and (RESULTS / "reliability.json").exists():
+        earlier = json.loads((RESULTS / "reliability.json").read_text())["results"]
+        results = {**{k: v for k, v in earlier.items() if k not in results}, **results}
+    write(results, meta)
+
+
+if __name__ == "__main__":
+    main()
