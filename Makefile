@@ -14,8 +14,11 @@ $(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
 	$(PIP) install -e .
 	@touch $@
 
-$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
+# The test plugin (tests/plugins/frugalai_testplugin) is installed like any third-party plugin:
+# tests/test_plugins.py checks that frugalai finds its backend, uplink and codec by entry point.
+$(VENV)/.test-installed: pyproject.toml tests/plugins/frugalai_testplugin/pyproject.toml | $(BIN)/python
 	$(PIP) install -e '.[all]'
+	$(PIP) install --no-deps -e tests/plugins/frugalai_testplugin
 	@touch $@ $(VENV)/.demo-installed
 
 demo: $(VENV)/.demo-installed

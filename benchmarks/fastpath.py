@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from frugalai import registry  # noqa: E402
 from frugalai.runtime import load_model, runtime_available  # noqa: E402
 from frugalai.runtime.model import shipped_models_dir  # noqa: E402
 
@@ -57,8 +58,9 @@ MODELS = shipped_models_dir()
 DATA = ROOT / ".." / "shared" / "data"
 DUTCH = DATA / "energy" / "dutch_power_demand_1997" / "power_demand_1997_labeled.csv"
 PROVIDENCE = DATA / "coastal" / "providence_8454000" / "providence_8454000_hourly_1970_1999.csv.gz"
-BACKENDS = ("reference", "onnx", "tflite", "native")
-PRECISIONS = ("fp32", "int8")
+#: the built-in backends (plugins are not benchmarked here) and the precisions, from the registry
+BACKENDS = tuple(e.name for e in registry.backends.entries() if e.origin == "built-in")
+PRECISIONS = registry.PRECISIONS
 BATCHES = (1, 8, 64, 512)
 
 

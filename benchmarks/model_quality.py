@@ -29,6 +29,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from frugalai.registry import PRECISIONS
+
 ROOT = Path(__file__).resolve().parents[1]
 FRUGALAI = [sys.executable, "-m", "frugalai"]
 NAB = {"ambient_temperature_system_failure": "2013-12-01 00:00",
@@ -74,7 +76,7 @@ def main() -> None:
 
     # -- energy: Dutch 1997, the shipped bundle -----------------------------------------------
     dutch = {}
-    for prec in ("fp32", "int8"):
+    for prec in PRECISIONS:
         cmd = ["evaluate", "models/energy-anomaly", "--data-dir", d, "--precision", prec]
         m = _json(run(cmd))["metrics"]
         dutch[prec] = {"command": shown(cmd, d), "day_roc_auc": m["day_roc_auc"],
@@ -178,7 +180,7 @@ def render(doc: dict[str, Any]) -> str:
            f"{m['python']}. Reproduce: `{m['reproduce']}`.", "",
            "## Energy: Dutch 1997 (shipped bundle)", ""]
     e = doc["energy_dutch_1997"]
-    for p in ("fp32", "int8"):
+    for p in PRECISIONS:
         out.append(f"- {p}: day AUC **{e[p]['day_roc_auc']}**, holidays alarmed "
                    f"{e[p]['labelled_days_alarmed']}/{e[p]['labelled_days']}, max false-alarm "
                    f"days in a month {e[p]['false_alarm_days_max_per_month']} (`{e[p]['command']}`)")

@@ -18,6 +18,7 @@ import click
 
 from frugalai import __version__
 from frugalai.errors import ConfigError, FrugalError
+from frugalai.registry import PRECISIONS
 
 
 class ConfigPath(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
@@ -33,6 +34,27 @@ class ConfigPath(click.ParamType):  # type: ignore[type-arg]  # generic only in 
             return value if not isinstance(value, str) else (value, load_config(value))
         except ConfigError as err:
             self.fail(str(err), param, ctx)
+
+
+class RegistryName(click.ParamType):  # type: ignore[type-arg]
+    """A name registered in one of :mod:`frugalai.registry`'s registries (plugins included),
+    read when the argument is parsed: the CLI keeps no list of its own."""
+
+    def __init__(self, kind: str, spec: bool = False) -> None:
+        self.kind = kind
+        self.name = kind
+        self.spec = spec  # the value is NAME[:rest][?options] (a meter spec)
+
+    def convert(self, value: Any, param: Optional[click.Parameter],
+                ctx: Optional[click.Context]) -> Any:
+        from frugalai import registry
+
+        name = str(value).partition(":")[0].partition("?")[0] if self.spec else value
+        try:
+            registry.ALL[self.kind].check(name)
+        except ConfigError as err:
+            self.fail(err.reason, param, ctx)
+        return value
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -719,9 +741,9 @@ def _offline_options(f: Any) -> Any:
         click.option("--tz", default=None, help="Zone of naive times: ±HH:MM or a name."),
         click.option("--start", default=None,
                      help="Score from this time (ISO, same zone): e.g. where training stopped."),
-        click.option("--backend", type=click.Choice(["reference", "onnx", "tflite", "native"]),
-                     default="reference", show_default=True),
-        click.option("--precision", type=click.Choice(["fp32", "int8"]), default="fp32",
+        click.option("--backend", type=RegistryName("backend"), default="reference",
+                     show_default=True, help="A registered backend (frugalai plugins)."),
+        click.option("--precision", type=click.Choice(PRECISIONS), default="fp32",
                      show_default=True),
         click.option("--models-dir", default=None),
     ]):
@@ -846,8 +868,9 @@ def _state_dir_of(config: Any, state_dir: Optional[str]) -> Optional[str]:
 
 @cli.command()
 @click.option("--quick", is_flag=True, help="Short windows: a smoke run, not for publication.")
-@click.option("--meter", default=None,
-              help="estimate[:board], rapl[:domains], hwmon[:name], ina219:/dev/i2c-N, pmic, "
+@click.option("--meter", type=RegistryName("meter", spec=True), default=None,
+              help="NAME[:rest][?options], NAME a registered meter (frugalai plugins): "
+                   "estimate[:board], rapl[:domains], hwmon[:name], ina219:/dev/i2c-N, pmic, "
                    "um25c:/dev/rfcommN (default: [energy] meter of --config, else estimate). "
                    "A board meter also measures the board's idle power for the report.")
 @click.option("--config", "config", type=ConfigPath(), default=None,
@@ -958,6 +981,19 @@ def report(config: Any, state_dir: Optional[str], bench_path: Optional[str],
                f"(inference) {g['ai_share'] * 100:.2g} %")
     for kind, p in paths.items():
         click.echo(f"{kind}: {p}")
+
+
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print the listing as JSON.")
+@click.option("--check", is_flag=True, help="Import every entry; exit 1 if one cannot load.")
+def plugins(as_json: bool, check: bool) -> None:
+    """List every registered name per kind and where it comes from (built-in or plugin)."""
+    from frugalai.registry import format_listing, listing
+
+    found = listing(load=check)
+    click.echo(json.dumps(found, indent=2) if as_json else format_listing(found))
+    if any(row.get("error") for rows in found.values() for row in rows):
+        sys.exit(1)
 
 
 # ----------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from frugalai import registry
 from frugalai.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -153,9 +154,10 @@ class FlowConfig:
     policy: PolicyConfig = _help("event policy", default_factory=PolicyConfig)
     summary_s: int = _help("seconds between summary events (counts, min/mean/max; silence "
                            "upstream then means a dead gateway), 0 = none", default=3600)
-    backend: str = _help("runtime of a bundle model: reference (numpy), onnx, tflite",
+    backend: str = _help("runtime of a bundle model: a registered backend (frugalai plugins)",
                          default="reference")
-    precision: str = _help("precision of a bundle model: fp32 or int8", default="fp32")
+    precision: str = _help("precision of a bundle model (frugalai.registry.PRECISIONS)",
+                           default="fp32")
     threshold_m: Optional[float] = _help("site flood threshold for the coastal model (m, the "
                                          "bundle's datum); default: the bundle's", default=None)
     horizon_h: Optional[int] = _help("coastal nowcast horizon (h); must match the bundle's",
@@ -167,13 +169,10 @@ class FlowConfig:
                                     default=None)
 
     def validate(self) -> None:
-        from frugalai.runtime.backends import BACKENDS
-
-        if self.backend not in BACKENDS:
-            raise ConfigError(f"must be {', '.join(BACKENDS)}, got {self.backend!r}",
-                              key="backend")
-        if self.precision not in ("fp32", "int8"):
-            raise ConfigError(f"must be fp32 or int8, got {self.precision!r}", key="precision")
+        registry.backends.check(self.backend, key="backend")
+        if self.precision not in registry.PRECISIONS:
+            raise ConfigError(f"must be one of {', '.join(registry.PRECISIONS)}, got "
+                              f"{self.precision!r}", key="precision")
         _in_range(self, "threshold_m", -100, 100)
         if self.horizon_h is not None and self.horizon_h < 1:
             raise ConfigError(f"must be >= 1, got {self.horizon_h}", key="horizon_h")

@@ -185,15 +185,9 @@ def _wait_listening(modem: Rak3172Emulator, stop: threading.Event) -> bool:
 def payload_codec(node_id: int = 7) -> tuple[Encode, Decode]:
     """The node's firmware_bridge encoder (bare packet, seq +1 each) and the gateway's decoder."""
     from frugalai import registry
-    from frugalai.protocols.frames import Packet, encode_packet
+    from frugalai.sim.coastal_node import fb_encoder
 
-    seq = [0]
-
-    def encode(ts: float, level_m: float) -> bytes:
-        seq[0] = (seq[0] + 1) & 0xFFFF
-        return encode_packet(Packet(node_id, seq[0], (("water_level_m", level_m),)))
-
-    return encode, registry.decoders.get("fb")
+    return fb_encoder(node_id), registry.decoders.get("fb")
 
 
 def main_coastal(*, seconds: float, hours: float, seed: int, corrupt_rate: float,

@@ -31,6 +31,7 @@ from frugalai.lograte import LogRate
 from frugalai.reading import Reading
 from frugalai.scoring import Policy, ProfileScorer, Score, Scorer, ThresholdScorer
 from frugalai.sources.base import Source
+from frugalai.uplink.base import Sink
 from frugalai.uplink.outbox import Outbox, OutboxError
 
 if TYPE_CHECKING:
@@ -278,13 +279,6 @@ def run_flow(flow: Flow, stop: threading.Event, store: Store,
         if events:
             store(events)
 
-
-class Sink(Protocol):
-    """An uplink: ``send`` returns the events it delivered (UplinkError if none could go)."""
-
-    def send(self, events: list[Event]) -> list[Event]: ...
-
-    def close(self) -> None: ...
 
 
 

@@ -186,7 +186,7 @@ def build_plans(config: Config, *, check_uplinks: bool = True,
         mdir, origin = Path(models_dir_override), CONFIG
     public_key = None
     if config.models.public_key:
-        from frugalai.service.models import parse_public_key
+        from frugalai.runtime.bundle import parse_public_key
 
         public_key = parse_public_key(config.models.public_key)
     flows = tuple(plan_flow(fc, i, mdir, public_key, source_kwargs)
@@ -341,7 +341,11 @@ def _check_runtime(fc: FlowConfig, bundle: Bundle, r: _Resolver) -> None:
     if missing:
         raise ConfigError(f"backend {fc.backend!r} cannot run here: {missing}",
                           key=r.key("backend"))
-    artifacts = bundle.card.get("artifacts", {}).get(fc.backend, {})
+    from frugalai.runtime.backends import artifact_keys
+
+    arts = bundle.card.get("artifacts", {})
+    artifacts: dict[str, str] = next((arts[k] for k in artifact_keys(fc.backend) if k in arts),
+                                     {})
     if fc.precision not in artifacts:
         raise ConfigError(f"bundle {bundle.name!r} has no {fc.precision} model for backend "
                           f"{fc.backend!r} (it has: {', '.join(sorted(artifacts)) or 'none'})",

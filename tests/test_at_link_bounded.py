@@ -9,8 +9,8 @@ from __future__ import annotations
 import threading
 import time
 
+from frugalai.modems.at_link import MAX_LINE, AtLink
 from frugalai.sim.pty import PtyPort
-from frugalai.sources.at_link import MAX_LINE, AtLink
 
 
 def test_line_buffer_is_bounded_and_the_overflow_counted() -> None:

@@ -109,7 +109,7 @@ def test_tflite_keeps_one_interpreter_per_recent_batch_size() -> None:
 def test_energy_day_type_without_datetime_is_datetimes_including_its_rounding() -> None:
     from datetime import datetime, timezone
 
-    from frugalai.features.energy import _weekend
+    from frugalai.features.slots import _weekend
 
     rng = np.random.default_rng(2)
     days = rng.integers(-20000, 40000, 3000) * 86400.0

@@ -10,9 +10,9 @@ from lora_helpers import collect, lpp_temperature_humidity, wait_for
 
 from frugalai import registry
 from frugalai.errors import ConfigError
+from frugalai.modems.lora_modems import RadioSettings
 from frugalai.sim.lora_modem import ModemEmulator, Rak3172Emulator, Rn2483Emulator
 from frugalai.sources.base import Backoff
-from frugalai.sources.lora_modems import RadioSettings
 from frugalai.sources.lora_source import LoraSource
 
 # protocols.md §2: ch3 27.2 °C + ch5 25.5 °C; ch3 27.2 °C + ch2 54 %RH; ch5 -4.7 °C.

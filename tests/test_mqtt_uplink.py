@@ -59,7 +59,7 @@ def test_registry_knows_mqtt_and_mqtts() -> None:
 
 
 @pytest.mark.parametrize("url, message", [
-    ("mqtt://host?codec=xml", "codec must be json or binary"),
+    ("mqtt://host?codec=xml", "unknown codec .xml.; known: .*json"),
     ("mqtt://host?qos=0", "qos must be 1 or 2"),
     ("mqtt://host?topic=a/{nope}", "may use only"),
     ("mqtt://host?topic=a/%23", "wildcards"),

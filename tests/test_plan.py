@@ -267,7 +267,7 @@ def test_a_policy_plugin_works_from_config_check_to_run(tmp_path: Path) -> None:
     dist = plugins / "frugalai_every-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: frugalai-every\nVersion: 0.1\n")
-    group = f"frugalai.{registry.policies.kind}s"
+    group = registry.policies.group  # frugalai.policies
     (dist / "entry_points.txt").write_text(f"[{group}]\nevery = frugalai_every:every_window\n")
     data = tmp_path / "x.csv"
     # 60-s windows: means 0, 20, 20, 0, 20, 0 -> hysteresis alarms twice, this policy 3 times

@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Callable, Optional
 from urllib.parse import parse_qsl
 
+from frugalai import registry
 from frugalai.errors import ConfigError, FrugalError
 
 
@@ -130,37 +131,18 @@ def _options(query: str) -> dict[str, str]:
 
 
 def open_meter(spec: str) -> Meter:
-    """Build a meter from a spec (see the package docstring); ConfigError if malformed."""
+    """Build a meter from a spec ``NAME[:rest][?options]`` (see the package docstring).
+
+    ``NAME`` is looked up in :data:`frugalai.registry.meters` (built-ins and plugins of the
+    entry-point group ``frugalai.meters``); its factory is called ``factory(rest, options)``.
+    An unknown name is a ConfigError listing the known ones.
+    """
     kind, _, rest = spec.partition(":")
     rest, _, query = rest.partition("?")
-    opts = _options(query)
-    if kind == "estimate":
-        from frugalai.energy.estimate import EstimateMeter, get_profile
-
-        return EstimateMeter(get_profile(rest or None))
-    if kind == "rapl":
-        from frugalai.energy.rapl import RaplMeter
-
-        return RaplMeter(domains=tuple(d for d in rest.split(",") if d) or None)
-    if kind == "hwmon":
-        from frugalai.energy.hwmon import HwmonMeter
-
-        return HwmonMeter(name=rest or None)
-    if kind == "ina219":
-        from frugalai.energy.ina219 import Ina219Meter
-
-        dev, _, addr = rest.partition("@")
-        return Ina219Meter.open(dev or "/dev/i2c-1", address=int(addr, 0) if addr else 0x40,
-                                shunt_ohm=float(opts.get("shunt", 0.1)),
-                                max_current_a=float(opts.get("max_a", 2.0)))
-    if kind == "pmic":
-        from frugalai.energy.pmic import PmicMeter
-
-        return PmicMeter()
-    if kind in ("um24c", "um25c", "um34c"):
-        from frugalai.energy.usbmeter import UsbMeter
-
-        return UsbMeter(rest or "/dev/rfcomm0", model=kind.upper())
-    raise ConfigError(f"unknown meter {spec!r}; expected one of estimate[:board], "
-                      f"rapl[:domains], hwmon[:name], ina219:/dev/i2c-N[@addr], pmic, "
-                      f"um25c:/dev/rfcommN", key="meter")
+    try:
+        factory = registry.meters.get(kind, key="meter")
+    except ConfigError as err:
+        raise ConfigError(f"{err.reason} (in meter spec {spec!r}: NAME[:rest][?options])",
+                          key="meter") from None
+    meter: Meter = factory(rest, _options(query))
+    return meter

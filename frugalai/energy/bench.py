@@ -192,7 +192,7 @@ def run_bench(out_dir: Path, meter_spec: str = "estimate", quick: bool = False,
     (out_dir / "energy_per_inference.json").write_text(json.dumps(doc, indent=1) + "\n")
     md = markdown(doc)
     (out_dir / "energy_per_inference.md").write_text(md)
-    from frugalai.energy.report import to_html
+    from frugalai.energy.html import to_html
 
     (out_dir / "energy_per_inference.html").write_text(
         to_html(md + "\n<!-- chart: bench -->\n", {"bench": svg_chart(doc)},

@@ -118,6 +118,11 @@ class EstimateMeter(Meter):
         self._cpu = cpu_clock
         self._cpu0 = cpu_clock()
 
+    @classmethod
+    def from_spec(cls, rest: str, options: dict[str, str]) -> EstimateMeter:
+        """``estimate[:BOARD]`` (registry.meters): the board profile, detected by default."""
+        return cls(get_profile(rest or None))
+
     def cpu_seconds(self) -> float:
         return self._cpu() - self._cpu0
 

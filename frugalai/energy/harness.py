@@ -13,8 +13,10 @@ The idle baseline is measured once per run with the same meter over one window o
 process-scoped meter (the CPU-time estimate) it is ~0 by construction; for a board meter it is
 the board's idle draw, which the gateway pays whether or not a model runs.
 
-Run as ``python -m frugalai.energy.harness SPEC_JSON`` it measures one workload in a fresh
-process (so peak RSS and CPU time belong to that workload alone) and prints the result as JSON.
+:func:`run_isolated` measures one workload in a fresh process (``python -m
+frugalai.energy.isolated SPEC_JSON``, so peak RSS and CPU time belong to that workload alone).
+This module does not know how workloads are built (:mod:`frugalai.energy.workloads` imports it,
+not the other way round).
 """
 
 from __future__ import annotations
@@ -177,7 +179,7 @@ def run_isolated(spec: dict[str, Any], meter_spec: str, config: HarnessConfig,
     # One thread per runtime: a gateway runs one model on one core; also keeps numbers stable.
     env.setdefault("OMP_NUM_THREADS", "1")
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
-    out = subprocess.run([sys.executable, "-m", "frugalai.energy.harness", payload],
+    out = subprocess.run([sys.executable, "-m", "frugalai.energy.isolated", payload],
                          capture_output=True, text=True, timeout=timeout, env=env)
     if out.returncode != 0:
         from frugalai.errors import FrugalError
@@ -185,20 +187,3 @@ def run_isolated(spec: dict[str, Any], meter_spec: str, config: HarnessConfig,
         raise FrugalError(f"benchmark of {spec} failed: {out.stderr.strip()[-2000:]}")
     result: dict[str, Any] = json.loads(out.stdout)
     return result
-
-
-def _main(argv: list[str]) -> int:
-    from frugalai.energy.base import open_meter
-    from frugalai.energy.workloads import build
-
-    args = json.loads(argv[0])
-    workload = build(args["spec"])
-    with open_meter(args["meter"]) as meter:
-        result = measure(workload, meter, HarnessConfig(**args["config"]), idle_w=args["idle_w"])
-    result["spec"] = args["spec"]
-    json.dump(result, sys.stdout)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_main(sys.argv[1:]))

@@ -45,6 +45,11 @@ class HwmonMeter(PowerMeter):
     rel_uncertainty = 0.02
     scope = "board"
 
+    @classmethod
+    def from_spec(cls, rest: str, options: dict[str, str]) -> HwmonMeter:
+        """``hwmon[:NAME]`` (registry.meters): the first ina2xx device by default."""
+        return cls(name=rest or None)
+
     def __init__(self, root: Union[str, Path] = HWMON, name: Optional[str] = None,
                  interval: float = 0.1) -> None:
         super().__init__(interval)

@@ -152,6 +152,14 @@ class Ina219Meter(PowerMeter):
                              "not an INA219")
 
     @classmethod
+    def from_spec(cls, rest: str, options: dict[str, str]) -> Ina219Meter:
+        """``ina219:/dev/i2c-N[@ADDR][?shunt=OHM&max_a=A]`` (registry.meters)."""
+        dev, _, addr = rest.partition("@")
+        return cls.open(dev or "/dev/i2c-1", address=int(addr, 0) if addr else 0x40,
+                        shunt_ohm=float(options.get("shunt", 0.1)),
+                        max_current_a=float(options.get("max_a", 2.0)))
+
+    @classmethod
     def open(cls, path: str, address: int = 0x40, **kwargs: float) -> Ina219Meter:
         return cls(I2CDevice(path, address), **kwargs)  # type: ignore[arg-type]
 

@@ -74,6 +74,11 @@ class PmicMeter(PowerMeter):
     rel_uncertainty = 0.10
     scope = "board (PMIC rails)"
 
+    @classmethod
+    def from_spec(cls, rest: str, options: dict[str, str]) -> PmicMeter:
+        """``pmic`` (registry.meters): Raspberry Pi 5, ``vcgencmd pmic_read_adc``."""
+        return cls()
+
     def __init__(self, command: Sequence[str] = COMMAND, runner: Optional[Runner] = None,
                  fit: bool = False, interval: float = 0.5) -> None:
         super().__init__(interval)

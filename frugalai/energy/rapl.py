@@ -95,6 +95,11 @@ class RaplMeter(Meter):
     rel_uncertainty = 0.05
     scope = "package"
 
+    @classmethod
+    def from_spec(cls, rest: str, options: dict[str, str]) -> RaplMeter:
+        """``rapl[:DOMAIN,...]`` (registry.meters): package domains by default."""
+        return cls(domains=tuple(d for d in rest.split(",") if d) or None)
+
     def __init__(self, root: Union[str, Path] = POWERCAP,
                  domains: Optional[tuple[str, ...]] = None, interval: float = 1.0) -> None:
         all_domains = find_domains(root)

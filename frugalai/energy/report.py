@@ -16,10 +16,7 @@ matplotlib needed, no external asset).
 
 from __future__ import annotations
 
-import base64
-import html
 import json
-import re
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -30,6 +27,7 @@ from frugalai.energy import svgchart
 from frugalai.energy.base import MeterError
 from frugalai.energy.bench import results_dir, shipped_results_dir
 from frugalai.energy.estimate import get_profile
+from frugalai.energy.html import to_html
 from frugalai.energy.radio import uplink_uj
 from frugalai.errors import ConfigError
 from frugalai.footprint import (
@@ -647,81 +645,6 @@ def to_markdown(rep: dict[str, Any]) -> str:
             "the figures above state their meter (estimated or measured), their factor and its "
             "source. How to measure before and after on a site: docs/evaluation.md."]
     return "\n".join(out) + "\n"
-
-
-def _inline(text: str) -> str:
-    out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html.escape(text, quote=False))
-    return re.sub(r"`(.+?)`", r"<code>\1</code>", out)
-
-
-_NUMBER = re.compile(r"^\**[<>~]?-?[\d.,]+(e[-+]?\d+)?\s*(x|%| %)?\**$")
-
-
-def _cell(text: str) -> str:
-    """A table cell; numbers right-aligned, text left-aligned."""
-    cls = ' class="n"' if _NUMBER.match(text) else ""
-    return f"<td{cls}>{_inline(text)}</td>"
-
-
-STYLE = ("body{font-family:sans-serif;max-width:62em;margin:1.5em auto;padding:0 1em;"
-         "color:#222;line-height:1.4}.scroll{overflow-x:auto;max-width:100%}"
-         "table{border-collapse:collapse;margin:1em 0;font-size:.9em}td,th{border:1px solid #ccc;"
-         "padding:.25em .5em;text-align:left;vertical-align:top}td.n{text-align:right;"
-         "white-space:nowrap}th{background:#eee}img,svg{max-width:100%;height:auto}"
-         "figure{margin:1em 0}figcaption{font-size:.85em;color:#555}")
-
-
-def to_html(markdown: str, charts: Optional[dict[str, str]] = None,
-            images: Optional[list[Path]] = None, title: str = "frugalai report") -> str:
-    """A self-contained page: the Markdown's headings, paragraphs, lists and tables; each
-    ``<!-- chart: name -->`` line replaced by ``charts[name]`` (inline SVG); PNGs embedded."""
-    charts = charts or {}
-    body: list[str] = []
-    table: list[list[str]] = []
-    items: list[str] = []
-
-    def flush() -> None:
-        if items:
-            body.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in items) + "</ul>")
-            items.clear()
-        if not table:
-            return
-        head, rows = table[0], table[2:]
-        body.append('<div class="scroll"><table><tr>'
-                    + "".join(f"<th>{_inline(c)}</th>" for c in head) + "</tr>"
-                    + "".join("<tr>" + "".join(_cell(c) for c in r) + "</tr>"
-                              for r in rows) + "</table></div>")
-        table.clear()
-
-    for line in markdown.splitlines():
-        if line.startswith("|"):
-            table.append([c.strip() for c in line.strip().strip("|").split("|")])
-            continue
-        if line.startswith("- "):
-            items.append(line[2:])
-            continue
-        flush()
-        chart = re.fullmatch(r"<!-- chart: (\S+) -->", line.strip())
-        if chart:
-            if chart.group(1) in charts:
-                body.append(f"<figure>{charts[chart.group(1)]}</figure>")
-        elif line.startswith("# "):
-            body.append(f"<h1>{_inline(line[2:])}</h1>")
-        elif line.startswith("## "):
-            body.append(f"<h2>{_inline(line[3:])}</h2>")
-        elif line.strip():
-            body.append(f"<p>{_inline(line)}</p>")
-    flush()
-    for img in images or []:
-        if img.is_file():
-            data = base64.b64encode(img.read_bytes()).decode()
-            body.append(f'<figure><img alt="{html.escape(img.name)}" '
-                        f'src="data:image/png;base64,{data}"><figcaption>'
-                        f"{html.escape(img.name)}</figcaption></figure>")
-    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
-            + "\n".join(body) + "</body></html>\n")
 
 
 SHORT = {"a": "frugalai, events only", "b": "raw readings streamed", "c": "no AI (rule)"}

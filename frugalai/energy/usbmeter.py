@@ -133,3 +133,18 @@ class UsbMeter(PowerMeter):
     def close(self) -> None:
         super().close()
         self.serial.close()
+
+
+def um24c(rest: str, options: dict[str, str]) -> UsbMeter:
+    """``um24c[:PORT]`` (registry.meters); the port defaults to /dev/rfcomm0."""
+    return UsbMeter(rest or "/dev/rfcomm0", model="UM24C")
+
+
+def um25c(rest: str, options: dict[str, str]) -> UsbMeter:
+    """``um25c[:PORT]`` (registry.meters); the port defaults to /dev/rfcomm0."""
+    return UsbMeter(rest or "/dev/rfcomm0", model="UM25C")
+
+
+def um34c(rest: str, options: dict[str, str]) -> UsbMeter:
+    """``um34c[:PORT]`` (registry.meters); the port defaults to /dev/rfcomm0."""
+    return UsbMeter(rest or "/dev/rfcomm0", model="UM34C")

@@ -46,7 +46,8 @@ from __future__ import annotations
 import json
 import math
 import struct
-from typing import Any, Optional
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
 
 from frugalai.errors import DecodeError
 from frugalai.events.event import KINDS, Event, Stats
@@ -182,5 +183,49 @@ def decode_json(raw: bytes) -> Event:
         raise DecodeError(f"JSON event: {err}") from err
 
 
-__all__ = ["BINARY_SIZE", "EPOCH_2020", "MAX_SIZE", "SUMMARY_SIZE", "VERSION", "Stats",
-           "decode_binary", "decode_json", "encode_binary", "encode_json"]
+@dataclass(frozen=True)
+class Codec:
+    """An event codec as the uplinks use it; registered in :data:`frugalai.registry.codecs`.
+
+    The contract (checked for every registered codec by tests/test_conformance.py): ``encode``
+    does not modify the event and returns bytes; ``decode(encode(e))`` gives back the event's
+    kind, ids, sequence number (mod 65536), time (to the second), value and score (to the
+    codec's precision), as an :class:`Event` or as a dict of those fields.
+
+    Attributes:
+        name: the name in URLs (``?codec=json``).
+        encode: Event -> payload bytes.
+        decode: payload bytes -> Event or dict (:class:`~frugalai.errors.DecodeError` if bad).
+        text: True if the payload is UTF-8 text (a line-oriented sink writes it as is);
+            False for binary payloads (written as hex on text lines).
+    """
+
+    name: str
+    encode: Callable[[Event], bytes]
+    decode: Callable[[bytes], Any]
+    text: bool
+
+    def line(self, payload: bytes) -> str:
+        """The payload as one line of text (without the newline)."""
+        return payload.decode() if self.text else payload.hex()
+
+
+JSON = Codec("json", encode_json, decode_json, text=True)
+BINARY = Codec("binary", encode_binary, decode_binary, text=False)
+
+
+__all__ = [
+    "BINARY",
+    "BINARY_SIZE",
+    "EPOCH_2020",
+    "JSON",
+    "MAX_SIZE",
+    "SUMMARY_SIZE",
+    "VERSION",
+    "Codec",
+    "Stats",
+    "decode_binary",
+    "decode_json",
+    "encode_binary",
+    "encode_json",
+]

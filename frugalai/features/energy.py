@@ -23,7 +23,7 @@ from typing import Any, Optional
 import numpy as np
 import numpy.typing as npt
 
-MAD_TO_SIGMA = 1.4826
+from frugalai.features.slots import MAD_TO_SIGMA, SlotHistory
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -71,8 +71,6 @@ class EnergyFeatures:
         floor_abs: float = 0.0,
         day_types: int = 2,
     ) -> None:
-        if slot_s <= 0 or 86400 % slot_s:
-            raise ValueError(f"slot_s must divide 86400, got {slot_s}")
         if not 1 <= min_history <= history:
             raise ValueError(f"min_history must be in 1..history, got {min_history}")
         self.slot_s = slot_s
@@ -85,11 +83,9 @@ class EnergyFeatures:
         self.learn_below = learn_below
         self.tz_offset_h = tz_offset_h
         self.max_gap = max_gap
-        if day_types not in (1, 2):
-            raise ValueError(f"day_types must be 1 or 2, got {day_types}")
         self.floor_abs = floor_abs
         self.day_types = day_types
-        self._slots: dict[tuple[int, int], deque[float]] = {}
+        self._history = SlotHistory(slot_s, history, min_history, tz_offset_h, day_types)
         self._level: dict[int, float] = {}
         self._recent: deque[float] = deque(maxlen=window)
         self._last_slot: Optional[int] = None
@@ -103,21 +99,15 @@ class EnergyFeatures:
                 "max_gap": self.max_gap, "floor_abs": self.floor_abs,
                 "day_types": self.day_types}
 
-    def _key(self, ts: float) -> tuple[int, int]:
-        local = ts + self.tz_offset_h * 3600
-        return (_weekend(local) if self.day_types == 2 else 0), int((local % 86400) // self.slot_s)
-
     def residual(self, ts: float, value: float) -> Optional[float]:
         """Robust z-score of ``value`` in the slot of ``ts`` (None while the slot learns)."""
-        return self._residual(self._key(ts), value)
+        return self._residual(self._history.key(ts), value)
 
     def _residual(self, key: tuple[int, int], value: float) -> Optional[float]:
-        slot = self._slots.get(key)
-        if slot is None or len(slot) < self.min_history or value != value:
+        stats = self._history.median_mad(key)
+        if stats is None or value != value:
             return None
-        values = sorted(slot)
-        median = _median(values)
-        mad = _median(sorted([abs(v - median) for v in values]))
+        median, mad = stats
         level = self._level.get(key[0], abs(median))
         spread = max(MAD_TO_SIGMA * mad, self.floor_rel * abs(median),
                      self.floor_level * level, self.floor_abs, 1e-9)
@@ -127,24 +117,18 @@ class EnergyFeatures:
     def expected(self, ts: float) -> Optional[float]:
         """The learned profile's value for the slot of ``ts`` (its median; None while the slot
         learns): what an alarmed window is compared with to price the anomaly."""
-        slot = self._slots.get(self._key(ts))
-        if slot is None or len(slot) < self.min_history:
-            return None
-        return _median(sorted(slot))
+        return self._history.median(self._history.key(ts))
 
     def learn_one(self, ts: float, value: float) -> None:
         """Remember ``value`` for its slot and update the day-type level. NaN is ignored."""
         if value != value:
             return
-        self._learn(self._key(ts), value)
+        self._learn(self._history.key(ts), value)
 
     def _learn(self, key: tuple[int, int], value: float) -> None:
         if value != value:
             return
-        slot = self._slots.get(key)
-        if slot is None:
-            slot = self._slots[key] = deque(maxlen=self.history)
-        slot.append(float(value))
+        self._history.add(key, value)
         # Mean level of this day type over about ``history`` days (exponential average).
         alpha = 1.0 / (self.history * 86400 / self.slot_s)
         old = self._level.get(key[0])
@@ -161,7 +145,7 @@ class EnergyFeatures:
         if self._last_slot is not None and not 0 < index - self._last_slot <= self.max_gap + 1:
             self._recent.clear()
         self._last_slot = index
-        key = self._key(ts)  # once for both: the day of week costs more than the model
+        key = self._history.key(ts)  # once for both: the day of week costs more than the model
         z = self._residual(key, value)
         if z is None or abs(z) < self.learn_below:
             self._learn(key, value)
@@ -175,15 +159,15 @@ class EnergyFeatures:
 
     def state(self) -> dict[str, Any]:
         """The learned profile as plain data (a bundle ships it so a flow starts warm)."""
-        return {"slots": {f"{k[0]}:{k[1]}": list(v) for k, v in sorted(self._slots.items())},
+        return {"slots": {f"{k[0]}:{k[1]}": list(v) for k, v in sorted(self._history.slots.items())},
                 "level": {str(k): v for k, v in self._level.items()}}
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Start from a learned profile (see :meth:`state`); the sliding vector stays empty."""
-        self._slots = {}
+        self._history.slots.clear()
         for key, values in state.get("slots", {}).items():
             a, b = (int(x) for x in key.split(":"))
-            self._slots[(a, b)] = deque((float(v) for v in values), maxlen=self.history)
+            self._history.slots[(a, b)] = deque((float(v) for v in values), maxlen=self.history)
         self._level = {int(k): float(v) for k, v in state.get("level", {}).items()}
 
     def transform_many(self, ts: Iterable[float], values: Iterable[float]
@@ -203,26 +187,3 @@ class EnergyFeatures:
         args = ", ".join(f"{k}={v}" for k, v in self.params().items())
         return f"EnergyFeatures({args})"
 
-
-def _weekend(local: float) -> int:
-    """1 on Saturday and Sunday (UTC date of ``local``), as
-    ``datetime.fromtimestamp(local, timezone.utc).weekday() >= 5`` decides it -- including its
-    rounding to the microsecond (a time 0.4 us before midnight is the next day) -- without
-    building a datetime.
-
-    >>> [_weekend(t) for t in (0.0, 2 * 86400.0 - 0.001, 2 * 86400.0 - 0.0000004, 4 * 86400.0)]
-    [0, 0, 1, 0]
-    """
-    frac, whole = math.modf(local)
-    us = round(frac * 1e6)
-    if us >= 1000000:
-        whole += 1
-    elif us < 0:
-        whole -= 1
-    return int((int(whole) // 86400 + 3) % 7 >= 5)  # 1970-01-01 was a Thursday (3)
-
-
-def _median(sorted_values: list[float]) -> float:
-    n = len(sorted_values)
-    mid = n // 2
-    return sorted_values[mid] if n % 2 else 0.5 * (sorted_values[mid - 1] + sorted_values[mid])

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from datetime import datetime, timezone
 from typing import Any, Optional
 
-MAD_TO_SIGMA = 1.4826
+from frugalai.features.slots import MAD_TO_SIGMA, SlotHistory
 
 
 class DailyProfile:
@@ -41,30 +40,19 @@ class DailyProfile:
         floor_rel: float = 0.15,
         tz_offset_h: float = 1.0,
     ) -> None:
-        if 86400 % slot_s:
-            raise ValueError(f"slot_s must divide 86400, got {slot_s}")
+        self._history = SlotHistory(slot_s, history, min_history, tz_offset_h)
         self.slot_s = slot_s
         self.history = history
         self.min_history = min_history
         self.floor = floor
         self.floor_rel = floor_rel
         self.tz_offset_h = tz_offset_h
-        self._slots: dict[tuple[int, int], deque[float]] = {}
-
-    def _key(self, ts: float) -> tuple[int, int]:
-        local = ts + self.tz_offset_h * 3600
-        weekend = int(datetime.fromtimestamp(local, tz=timezone.utc).weekday() >= 5)
-        return weekend, int((local % 86400) // self.slot_s)
 
     def learn_one(self, ts: float, value: float) -> None:
         """Remember ``value`` for the slot of ``ts``. NaN is ignored."""
         if value != value:
             return
-        key = self._key(ts)
-        slot = self._slots.get(key)
-        if slot is None:
-            slot = self._slots[key] = deque(maxlen=self.history)
-        slot.append(float(value))
+        self._history.add(self._history.key(ts), value)
 
     def learn_many(self, pairs: Iterable[tuple[float, float]]) -> DailyProfile:
         for ts, value in pairs:
@@ -73,12 +61,10 @@ class DailyProfile:
 
     def expected(self, ts: float) -> Optional[tuple[float, float]]:
         """(median, spread) for the slot of ``ts``, or None while it is still learning."""
-        slot = self._slots.get(self._key(ts))
-        if slot is None or len(slot) < self.min_history:
+        stats = self._history.median_mad(self._history.key(ts))
+        if stats is None:
             return None
-        values = sorted(slot)
-        median = _median(values)
-        mad = _median(sorted(abs(v - median) for v in values))
+        median, mad = stats
         spread = max(MAD_TO_SIGMA * mad, self.floor, self.floor_rel * abs(median))
         return median, spread
 
@@ -96,7 +82,7 @@ class DailyProfile:
             "params": {"slot_s": self.slot_s, "history": self.history,
                        "min_history": self.min_history, "floor": self.floor,
                        "floor_rel": self.floor_rel, "tz_offset_h": self.tz_offset_h},
-            "slots": {f"{k[0]}:{k[1]}": list(v) for k, v in self._slots.items()},
+            "slots": {f"{k[0]}:{k[1]}": list(v) for k, v in self._history.slots.items()},
         }
 
     @classmethod
@@ -104,7 +90,7 @@ class DailyProfile:
         profile = cls(**data["params"])
         for key, values in data["slots"].items():
             weekend, slot = (int(x) for x in key.split(":"))
-            profile._slots[(weekend, slot)] = deque(
+            profile._history.slots[(weekend, slot)] = deque(
                 (float(v) for v in values), maxlen=profile.history)
         return profile
 
@@ -113,8 +99,3 @@ class DailyProfile:
                 f"min_history={self.min_history}, floor={self.floor}, "
                 f"floor_rel={self.floor_rel}, tz_offset_h={self.tz_offset_h})")
 
-
-def _median(sorted_values: list[float]) -> float:
-    n = len(sorted_values)
-    mid = n // 2
-    return sorted_values[mid] if n % 2 else 0.5 * (sorted_values[mid - 1] + sorted_values[mid])

@@ -22,6 +22,7 @@ import numpy.typing as npt
 from frugalai.events.policy import Hysteresis
 from frugalai.features.energy import EnergyFeatures
 from frugalai.learn.data import Series
+from frugalai.registry import PRECISIONS
 from frugalai.runtime.dense import DenseNet, Layer
 
 FloatArray = npt.NDArray[np.float64]
@@ -268,7 +269,7 @@ def train_energy(series: Series, out_dir: Path, params: Optional[dict[str, Any]]
         targets = {f"{k}: day_roc_auc>=0.95 and <=1 false-alarm day per month":
                    bool(metrics[k]["day_roc_auc"] >= 0.95
                         and metrics[k]["false_alarm_days_max_per_month"] <= 1)
-                   for k in ("fp32", "int8")}
+                   for k in PRECISIONS}
     card: dict[str, Any] = {
         "name": name,
         "task": "anomaly",

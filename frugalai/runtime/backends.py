@@ -1,5 +1,7 @@
-"""Inference backends behind one interface: ``reference`` (numpy), ``onnx``, ``tflite``, and
-``native`` (generated C, :mod:`frugalai.runtime.native`).
+"""The built-in inference backends behind one interface (numpy reference, onnxruntime, LiteRT).
+
+Their names, and any plugin's, live in :data:`frugalai.registry.backends` only: config
+validation, the CLI and ``frugalai plugins`` read it there.
 
 Every backend runs the bundle's dense net and returns its raw float outputs (an anomaly
 projection, or class logits); post-processing is shared (:mod:`frugalai.runtime.model`), so the
@@ -22,22 +24,33 @@ native     weights.npz             weights.npz (compiled C)
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Optional, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from frugalai.errors import ModelError
+from frugalai import registry
+from frugalai.errors import ConfigError, ModelError
+from frugalai.registry import PRECISIONS
 from frugalai.runtime.bundle import Bundle
 from frugalai.runtime.dense import DenseNet, code_bounds
 
-PRECISIONS = ("fp32", "int8")
-BACKENDS = ("reference", "onnx", "tflite", "native")
+__all__ = ["PRECISIONS", "Backend", "OnnxBackend", "ReferenceBackend", "TfliteBackend",
+           "artifact", "artifact_keys", "backend_extra", "make_backend", "runtime_available"]
+
 F32 = npt.NDArray[np.float32]
 
 
 class Backend(Protocol):
-    """What every backend offers."""
+    """What every backend offers.
+
+    A backend class is registered by name in :data:`frugalai.registry.backends` and built with
+    no argument; ``load`` reads the bundle file the card's ``artifacts`` names for
+    ``(name, precision)`` (see :func:`artifact`). It may also offer a static method
+    ``unavailable() -> str | None`` giving why its runtime cannot run here (None: it can), and
+    a class attribute ``extra`` naming the pip extra its runtime comes from (``frugalai
+    doctor`` checks it per flow).
+    """
 
     name: str
     precision: str
@@ -64,6 +77,12 @@ class ReferenceBackend:
     """Pure numpy, from ``weights.npz``: no runtime needed (any board with numpy)."""
 
     name = "reference"
+    #: the pip extra its runtime comes from (``pip install 'frugalai[<extra>]'``), if any
+    extra: Optional[str] = None
+
+    @staticmethod
+    def unavailable() -> Optional[str]:
+        return None  # numpy is a core dependency
 
     def __init__(self) -> None:
         self.precision = "fp32"
@@ -119,6 +138,14 @@ class OnnxBackend:
     """onnxruntime, one intra-op thread by default (a gateway runs other things too)."""
 
     name = "onnx"
+    extra: Optional[str] = "onnx"
+
+    @staticmethod
+    def unavailable() -> Optional[str]:
+        import importlib.util
+
+        return None if importlib.util.find_spec("onnxruntime") else \
+            "onnxruntime not installed (pip install 'frugalai[onnx]')"
 
     def __init__(self, threads: int = 1) -> None:
         self.threads = threads
@@ -191,6 +218,15 @@ class TfliteBackend:
     dropped): a resize re-allocates every tensor."""
 
     name = "tflite"
+    extra: Optional[str] = "tflite"
+
+    @staticmethod
+    def unavailable() -> Optional[str]:
+        import importlib.util
+
+        ok = importlib.util.find_spec("ai_edge_litert") or importlib.util.find_spec("tflite_runtime")
+        return None if ok else "ai-edge-litert/tflite_runtime not installed (pip install " \
+            "'frugalai[tflite]')"
 
     def __init__(self, threads: int = 1) -> None:
         self.threads = threads
@@ -314,29 +350,45 @@ class TfliteBackend:
 
 
 def make_backend(name: str) -> Backend:
-    """A fresh, unloaded backend by name (via :data:`frugalai.registry.backends`)."""
-    from frugalai import registry
-
-    factory = registry.backends.get(name)
+    """A fresh, unloaded backend by name (via :data:`frugalai.registry.backends`); ModelError
+    naming the known ones if ``name`` is not registered."""
+    try:
+        factory = registry.backends.get(name)
+    except ConfigError as err:
+        raise ModelError(err.reason) from None
     backend: Backend = factory()
     return backend
 
 
+def artifact_keys(name: str) -> tuple[str, ...]:
+    """The card ``artifacts`` entries backend ``name`` can load, in order: its own, then the one
+    its class names in ``reads`` (the native backend and plugins that run the reference
+    weights); config check looks the precision up there."""
+    try:
+        reads = getattr(registry.backends.get(name), "reads", None)
+    except ConfigError:
+        reads = None
+    return (name, reads) if isinstance(reads, str) and reads != name else (name,)
+
+
+def backend_extra(name: str) -> Optional[str]:
+    """The pip extra backend ``name`` needs (its class's ``extra``), or None (none, or unknown:
+    config validation reports an unknown name)."""
+    try:
+        factory = registry.backends.get(name)
+    except ConfigError:
+        return None
+    extra = getattr(factory, "extra", None)
+    return extra if isinstance(extra, str) else None
+
+
 def runtime_available(name: str) -> str | None:
     """None if backend ``name`` can run here, else the reason (for skips and ``models show``)."""
-    import importlib.util
-
-    if name == "reference":
-        return None
-    if name == "onnx":
-        return None if importlib.util.find_spec("onnxruntime") else \
-            "onnxruntime not installed (pip install 'frugalai[onnx]')"
-    if name == "tflite":
-        ok = importlib.util.find_spec("ai_edge_litert") or importlib.util.find_spec("tflite_runtime")
-        return None if ok else "ai-edge-litert/tflite_runtime not installed (pip install " \
-            "'frugalai[tflite]')"
-    if name == "native":
-        from frugalai.runtime.native import unavailable_reason
-
-        return unavailable_reason()
-    return f"unknown backend {name!r}"
+    if name not in registry.backends:
+        return f"unknown backend {name!r}; known: {', '.join(registry.backends.names())}"
+    try:
+        factory = registry.backends.get(name)
+    except ConfigError as err:  # a plugin whose module cannot be imported here
+        return err.reason
+    check = getattr(factory, "unavailable", None)
+    return check() if callable(check) else None

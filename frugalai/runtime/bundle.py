@@ -16,13 +16,15 @@ Ed25519 signature (``card.json.sig``), checked when a public key is configured
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from frugalai.errors import ModelError
+from frugalai.errors import ConfigError, ModelError
 
 CARD = "card.json"
 SIGNATURE = "card.json.sig"
@@ -127,6 +129,54 @@ def verify_bundle(path: Union[str, Path], public_key: Optional[bytes] = None) ->
     if extra:
         raise ModelError(f"{path}: files not listed in the card: {', '.join(extra)}")
     return Bundle(path, card)
+
+
+def parse_public_key(value: str, key: str = "models.public_key") -> Optional[bytes]:
+    """32 raw Ed25519 bytes from hex, base64, a PEM/raw/hex/base64 key file, or None if empty."""
+    value = value.strip()
+    if not value:
+        return None
+    text = value
+    if value.startswith(("/", "./", "~")) or Path(value).is_file():
+        path = Path(value).expanduser()
+        try:
+            data = path.read_bytes()
+        except OSError as err:
+            raise ConfigError(f"cannot read the public key file: {err}", key=key) from None
+        if data.startswith(b"-----BEGIN"):
+            return _pem_to_raw(data, key)
+        if len(data) == 32:
+            return data
+        text = data.decode("ascii", "replace").strip()
+    for decode in (bytes.fromhex, base64.b64decode):
+        try:
+            raw = decode(text)
+        except (ValueError, binascii.Error):
+            continue
+        if len(raw) == 32:
+            return raw
+    raise ConfigError("expected a 32-byte Ed25519 public key as hex (64 digits), base64 or a "
+                      f"key file, got {value[:80]!r}", key=key)
+
+
+def _pem_to_raw(data: bytes, key: str) -> bytes:
+    try:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+        from cryptography.hazmat.primitives.serialization import (
+            Encoding,
+            PublicFormat,
+            load_pem_public_key,
+        )
+    except ImportError as err:
+        raise ConfigError("a PEM key needs the 'cryptography' package (frugalai[sign])",
+                          key=key) from err
+    try:
+        public = load_pem_public_key(data)
+    except ValueError as err:
+        raise ConfigError(f"unreadable PEM public key: {err}", key=key) from None
+    if not isinstance(public, Ed25519PublicKey):
+        raise ConfigError(f"expected an Ed25519 key, got {type(public).__name__}", key=key)
+    return public.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
 # --- where bundles are found: the one model search path ---------------------------------------

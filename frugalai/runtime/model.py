@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from frugalai.errors import ModelError
-from frugalai.runtime.backends import BACKENDS, PRECISIONS, Backend, make_backend, runtime_available
+from frugalai.runtime.backends import PRECISIONS, Backend, make_backend, runtime_available
 from frugalai.runtime.bundle import (
     CARD,
     Bundle,
@@ -201,10 +201,7 @@ def load_verified(bundle: Bundle, backend: str = "reference", precision: str = "
     """Load an already verified bundle (the flow plan verifies each card once)."""
     if precision not in PRECISIONS:
         raise ModelError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    try:
-        be = make_backend(backend)
-    except Exception as err:
-        raise ModelError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}") from err
+    be = make_backend(backend)  # ModelError naming the registered ones if unknown
     return BundleModel(bundle, be.load(bundle, precision))
 
 

@@ -310,6 +310,14 @@ class NativeBackend:
     """The generated C, compiled here and called through ctypes (see the module docstring)."""
 
     name = NAME
+    #: no pip extra: it needs a C compiler (see :func:`unavailable_reason`)
+    extra: Optional[str] = None
+    #: without files of its own in a card, it compiles the reference weights
+    reads = "reference"
+
+    @staticmethod
+    def unavailable() -> Optional[str]:
+        return unavailable_reason()
 
     def __init__(self) -> None:
         self.precision = "fp32"

@@ -117,11 +117,13 @@ def check_models(config: Config) -> list[Check]:
 def needed_extras(config: Config) -> dict[str, list[str]]:
     """extra -> what needs it (flows by backend and source, uplinks by scheme, signatures)."""
     from frugalai.registry import split_url
+    from frugalai.runtime.backends import backend_extra
 
     needs: dict[str, list[str]] = {}
     for flow in config.flow:
-        if flow.model not in BUILTIN_MODELS and flow.backend in ("onnx", "tflite"):
-            needs.setdefault(flow.backend, []).append(f"flow {flow.name} (backend)")
+        extra = backend_extra(flow.backend) if flow.model not in BUILTIN_MODELS else None
+        if extra:
+            needs.setdefault(extra, []).append(f"flow {flow.name} (backend)")
         if flow.source.startswith("chirpstack://"):
             needs.setdefault("mqtt", []).append(f"flow {flow.name} (source)")
     for uplink in config.uplink:

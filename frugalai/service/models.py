@@ -24,8 +24,6 @@ keeps running the old one.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import errno
 import hashlib
 import json
@@ -39,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
-from frugalai.errors import ConfigError, ModelError
+from frugalai.errors import ModelError
 
 if TYPE_CHECKING:
     from frugalai.runtime.bundle import Bundle
@@ -57,51 +55,10 @@ Loader = Callable[[Path, Optional[bytes]], Any]
 
 
 def parse_public_key(value: str, key: str = "models.public_key") -> Optional[bytes]:
-    """32 raw Ed25519 bytes from hex, base64, a PEM/raw/hex/base64 key file, or None if empty."""
-    value = value.strip()
-    if not value:
-        return None
-    text = value
-    if value.startswith(("/", "./", "~")) or Path(value).is_file():
-        path = Path(value).expanduser()
-        try:
-            data = path.read_bytes()
-        except OSError as err:
-            raise ConfigError(f"cannot read the public key file: {err}", key=key) from None
-        if data.startswith(b"-----BEGIN"):
-            return _pem_to_raw(data, key)
-        if len(data) == 32:
-            return data
-        text = data.decode("ascii", "replace").strip()
-    for decode in (bytes.fromhex, base64.b64decode):
-        try:
-            raw = decode(text)
-        except (ValueError, binascii.Error):
-            continue
-        if len(raw) == 32:
-            return raw
-    raise ConfigError("expected a 32-byte Ed25519 public key as hex (64 digits), base64 or a "
-                      f"key file, got {value[:80]!r}", key=key)
+    """:func:`frugalai.runtime.bundle.parse_public_key`, imported late (see ``CARD``)."""
+    from frugalai.runtime.bundle import parse_public_key as parse
 
-
-def _pem_to_raw(data: bytes, key: str) -> bytes:
-    try:
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-        from cryptography.hazmat.primitives.serialization import (
-            Encoding,
-            PublicFormat,
-            load_pem_public_key,
-        )
-    except ImportError as err:
-        raise ConfigError("a PEM key needs the 'cryptography' package (frugalai[sign])",
-                          key=key) from err
-    try:
-        public = load_pem_public_key(data)
-    except ValueError as err:
-        raise ConfigError(f"unreadable PEM public key: {err}", key=key) from None
-    if not isinstance(public, Ed25519PublicKey):
-        raise ConfigError(f"expected an Ed25519 key, got {type(public).__name__}", key=key)
-    return public.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return parse(value, key)
 
 
 def card_digest(path: Path) -> str:

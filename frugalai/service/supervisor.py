@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any, Callable, Optional
 
 from frugalai.events.event import Event
@@ -173,7 +174,7 @@ class TrackedSink:
         self.last_ok_ts = 0.0
         self.sent = 0
 
-    def send(self, events: list[Event]) -> list[Event]:
+    def send(self, events: Sequence[Event]) -> list[Event]:
         try:
             delivered = self.sink.send(events)
         except Exception as err:

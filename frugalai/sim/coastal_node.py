@@ -76,6 +76,20 @@ class HourlyReplay:
         return float(np.interp(ts, self.times, self.levels))
 
 
+def fb_encoder(node_id: int = 7) -> Callable[[float, float], bytes]:
+    """The node firmware's payload encoder: one bare firmware_bridge packet per level reading,
+    its sequence number +1 each (wrapping at 65536)."""
+    from frugalai.protocols.frames import Packet, encode_packet
+
+    seq = [0]
+
+    def encode(ts: float, level_m: float) -> bytes:
+        seq[0] = (seq[0] + 1) & 0xFFFF
+        return encode_packet(Packet(node_id, seq[0], (("water_level_m", level_m),)))
+
+    return encode
+
+
 class CoastalNode(Emulator):
     """Sends ``encode(level)`` through ``modem`` every ``period_s`` simulated seconds.
 

@@ -94,12 +94,11 @@ def launch(kind: str, speed: float = 1.0, scenario: str = "normal", seed: int = 
                      'window_s = 3600\nmodel = "coastal-submersion"')
         return Launched(kind, node.port.path, url, flow, notes, [node])
     if kind == "rak3172":
-        from frugalai.demo_coastal import payload_codec
-        from frugalai.sim.coastal_node import CoastalNode
+        from frugalai.sim.coastal_node import CoastalNode, fb_encoder
         from frugalai.sim.lora_modem import Rak3172Emulator
 
         modem = Rak3172Emulator(seed=seed).start()
-        encode, _ = payload_codec(node_id=7)
+        encode = fb_encoder(node_id=7)
         tide_node = CoastalNode(modem, encode, clock, period_s=600.0, seed=seed).start()
         url = f"lora://{modem.path}?modem=rak3172&decoder=fb&node=7"
         notes.append("a tide-gauge node (id 7) transmits every 10 simulated minutes; the modem "

@@ -8,14 +8,17 @@ fill the SD card with a line every second.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from typing import Callable, Optional, Protocol
+from typing import Callable, Optional, Protocol, runtime_checkable
 
 from frugalai.reading import Reading
+from frugalai.retry import Backoff
+
+__all__ = ["Backoff", "Clock", "OutageLog", "ReconnectingSource", "Source", "SourceStats"]
 
 log = logging.getLogger("frugalai.sources")
 
@@ -43,6 +46,7 @@ class SourceStats:
         return asdict(self)
 
 
+@runtime_checkable
 class Source(Protocol):
     """A source yields Readings until ``stop`` is set; it never raises on bad data."""
 
@@ -54,29 +58,6 @@ class Source(Protocol):
     def readings(self, stop: threading.Event) -> Iterator[Reading]: ...
 
     def close(self) -> None: ...
-
-
-class Backoff:
-    """Exponential backoff with jitter: 0.5 s, 1 s, 2 s ... capped, reset on success.
-
-    >>> b = Backoff(initial=1.0, cap=4.0, jitter=0.0)
-    >>> [b.next_delay() for _ in range(4)]
-    [1.0, 2.0, 4.0, 4.0]
-    """
-
-    def __init__(self, initial: float = 0.5, cap: float = 30.0, jitter: float = 0.1) -> None:
-        self.initial = initial
-        self.cap = cap
-        self.jitter = jitter
-        self._next = initial
-
-    def next_delay(self) -> float:
-        delay = self._next
-        self._next = min(self.cap, self._next * 2)
-        return delay * (1.0 + random.uniform(-self.jitter, self.jitter)) if self.jitter else delay
-
-    def reset(self) -> None:
-        self._next = self.initial
 
 
 def _permission_denied(err: BaseException) -> bool:
@@ -115,3 +96,72 @@ class OutageLog:
             self.stats.reconnects += 1
             log.warning("%s: device back after %.1f s", self.name, gone)
             self.since = None
+
+
+class ReconnectingSource(ABC):
+    """The life cycle every device source shares: connect, read, lose the device, back off, retry.
+
+    Written once here for the serial, Modbus and LoRa sources (pyserial's ``SerialBase`` idea):
+    a subclass says how to :meth:`connect`, how to :meth:`disconnect` and how to
+    :meth:`read_some`; this class owns the loop, the backoff, the outage log (once down, once
+    up) and the reading counters. A transport error (any ``OSError``: pyserial's
+    ``SerialException`` and our ``SourceError`` are ones) drops the connection and retries;
+    bad data never reaches here (framers count it and go on).
+
+    Subclasses set ``sensor``, ``stats``, ``backoff`` and ``_outage`` in their ``__init__``.
+    """
+
+    sensor: str
+    stats: SourceStats
+    backoff: Backoff
+    _outage: OutageLog
+
+    @property
+    @abstractmethod
+    def connected(self) -> bool:
+        """True while the device is open and ready to read."""
+
+    @abstractmethod
+    def connect(self) -> None:
+        """Open and prepare the device; an ``OSError`` (``SourceError``) if it cannot."""
+
+    @abstractmethod
+    def disconnect(self) -> None:
+        """Release the device; a no-op when not connected, never raises."""
+
+    @abstractmethod
+    def read_some(self, stop: threading.Event) -> Iterator[Reading]:
+        """Read what the device has now (waiting at most a fraction of a second, or until
+        ``stop``) and yield the Readings it makes; an ``OSError`` when the device is lost."""
+
+    def readings(self, stop: threading.Event) -> Iterator[Reading]:
+        """Yield Readings until ``stop`` is set, surviving device loss."""
+        while not stop.is_set():
+            if not self.connected:
+                try:
+                    self.connect()
+                except OSError as err:
+                    self._outage.down(err)
+                    self.disconnect()
+                    stop.wait(self.backoff.next_delay())
+                    continue
+                self._outage.up()
+                self.backoff.reset()
+            try:
+                for reading in self.read_some(stop):
+                    self.stats.readings += 1
+                    self.stats.last_reading_ts = reading.ts
+                    yield reading
+            except OSError as err:
+                self._outage.down(err)
+                self.disconnect()
+
+    def close(self) -> None:
+        """Release the device; safe to call twice."""
+        self.disconnect()
+
+    def __enter__(self) -> ReconnectingSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

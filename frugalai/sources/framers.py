@@ -1,27 +1,42 @@
 """Stream protocols a byte source can carry: bytes in, Readings out.
 
 Each framer wraps a pure decoder from ``protocols/`` and stamps the Readings with the source's
-clock. Request/response protocols (Modbus) are pollers, not framers, and live elsewhere.
-A framer counts what it rejects; it never raises on bad bytes.
+clock. A framer counts what it rejects; it never raises on bad bytes.
+
+Serial protocols are registered in :data:`frugalai.registry.protocols` (``tic`` and ``fb`` here;
+plugins by the entry-point group ``frugalai.protocols``). An entry is one of two things:
+
+* a **framer** factory, called ``factory(sensor, stats, clock, mode=...)`` and fed the bytes
+  :class:`~frugalai.sources.serial_source.SerialSource` reads (see :class:`Framer`);
+* a **poller**, a source class with a ``from_url`` classmethod that owns the port itself, for
+  request/response protocols (``modbus``: :class:`~frugalai.sources.modbus_source.ModbusSource`).
+  ``serial://...?protocol=NAME`` hands it the whole URL.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Callable, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
 from frugalai.errors import ConfigError, DecodeError
 from frugalai.protocols import frames
 from frugalai.protocols.plausibility import PlausibilityGate
 from frugalai.protocols.tic import TicDecoder
-from frugalai.protocols.tic_values import EnergyRate, frame_values
+from frugalai.protocols.tic_values import NUMERIC_LABELS, EnergyRate, frame_values
 from frugalai.reading import Reading
 from frugalai.sources.base import Clock, SourceStats
 
 
 class Framer(Protocol):
-    """What SerialSource needs from a stream protocol."""
+    """What SerialSource needs from a stream protocol.
+
+    ``SERIAL`` holds the pyserial settings the protocol needs (bytesize, parity, stopbits).
+    An optional attribute ``autobaud`` (true) asks the source to alternate the baud rate
+    between 1200 and 9600 until a frame decodes (TIC's ``mode=auto``). An optional attribute
+    ``quantities`` (a frozenset of names) says which Reading values the protocol can produce,
+    so ``config check`` can refuse a flow ``quantity`` it will never see.
+    """
 
     SERIAL: ClassVar[dict[str, object]]
 
@@ -59,6 +74,16 @@ class TicFramer:
     @property
     def default_baud(self) -> int:
         return self.BAUD[self.decoder.mode]
+
+    @property
+    def quantities(self) -> frozenset[str]:
+        """Every value name a TIC frame can give, plus the derived ``power_w``."""
+        return frozenset(name for name, _, _ in NUMERIC_LABELS.values()) | {"power_w"}
+
+    @property
+    def autobaud(self) -> bool:
+        """In auto mode the meter may speak historique (1200) or standard (9600)."""
+        return self.decoder.mode == "auto"
 
     def feed(self, data: bytes) -> Iterator[Reading]:
         before_bad = self.decoder.stats.frames_bad
@@ -115,6 +140,11 @@ class FbFramer:
     def default_baud(self) -> int:
         return 9600
 
+    @property
+    def quantities(self) -> frozenset[str]:
+        """The firmware_bridge quantity table (``protocols.frames.QUANTITIES``)."""
+        return frozenset(q.name for q in frames.QUANTITIES)
+
     def feed(self, data: bytes) -> Iterator[Reading]:
         d = self.decoder.stats
         before_bad, before_lost = d.frames_bad, d.frames_lost
@@ -130,7 +160,3 @@ class FbFramer:
         self.stats.frames_lost += d.frames_lost - before_lost
         if d.frames_bad > before_bad:
             self.stats.last_error = d.last_error
-
-
-#: protocol name -> framer class, called as ``(sensor, stats, clock, mode=...)``.
-FRAMERS: dict[str, Callable[..., Framer]] = {"tic": TicFramer, "fb": FbFramer}

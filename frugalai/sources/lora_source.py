@@ -30,13 +30,13 @@ from typing import Any, Optional
 
 from frugalai import registry
 from frugalai.errors import ConfigError, DecodeError, SourceError
+from frugalai.modems.at_link import AtLink
+from frugalai.modems.lora_modems import DRIVERS, ModemDriver, RadioSettings
 from frugalai.protocols.frames import SeqTracker
 from frugalai.protocols.payloads import PayloadDecoder, split
 from frugalai.reading import Reading
 from frugalai.registry import check_options, split_url
-from frugalai.sources.at_link import AtLink
-from frugalai.sources.base import Backoff, Clock, OutageLog, SourceStats
-from frugalai.sources.lora_modems import DRIVERS, ModemDriver, RadioSettings
+from frugalai.sources.base import Backoff, Clock, OutageLog, ReconnectingSource, SourceStats
 
 OPTIONS = {
     "modem": "rak3172 or rn2483",
@@ -67,8 +67,10 @@ class LoraStats(SourceStats):
     last_snr_db: float = 0.0
 
 
-class LoraSource:
+class LoraSource(ReconnectingSource):
     """Listens for LoRa packets through a modem and yields decoded Readings."""
+
+    stats: LoraStats
 
     def __init__(
         self,
@@ -108,6 +110,7 @@ class LoraSource:
         self.backoff = backoff or Backoff()
         self._outage = OutageLog(f"lora {modem} {port}", self.stats)
         self._ready = False
+        self._last_heard = 0.0
 
     @classmethod
     def from_url(cls, url: str, *, sensor: str, key: Optional[str] = None,
@@ -146,90 +149,71 @@ class LoraSource:
         self.driver.configure_p2p(self.settings)
         self.driver.start_rx()
 
-    def _fail(self, err: BaseException) -> None:
-        self._outage.down(err)
+    @property
+    def connected(self) -> bool:
+        return self._ready
+
+    def connect(self) -> None:
+        self._start()
+        self._ready = True
+        self._last_heard = time.monotonic()
+
+    def disconnect(self) -> None:
         self._ready = False
         self.link.close()
 
-    def readings(self, stop: threading.Event) -> Iterator[Reading]:
-        """Yield Readings until ``stop`` is set, surviving modem hangs and device loss."""
-        last_heard = time.monotonic()
-        while not stop.is_set():
-            if not self._ready:
-                try:
-                    self._start()
-                except SourceError as err:
-                    self._fail(err)
-                    stop.wait(self.backoff.next_delay())
-                    continue
-                self._ready = True
-                self._outage.up()
-                self.backoff.reset()
-                last_heard = time.monotonic()
-            try:
-                line = self.link.read_line(0.2)
-                if line is None:
-                    if time.monotonic() - last_heard >= self.probe_s:
-                        if not self.driver.keepalive():
-                            raise SourceError(f"{self.driver.name} stopped answering")
-                        last_heard = time.monotonic()
-                    continue
-                last_heard = time.monotonic()
-                packet = self.driver.handle_line(line)
-                self.stats.rx_errors = self.driver.rx_errors
-                self.stats.line_overflows = self.link.overflows
-            except DecodeError as err:
-                self._bad(err)
-                continue
-            except SourceError as err:
-                self._fail(err)
-                continue
-            if packet is None:
-                continue
-            self.stats.packets += 1
-            self.stats.bytes_read += len(packet.payload)
-            try:
-                values, units, ids = split(self.decoder(packet.payload))
-            except (DecodeError, ValueError, ArithmeticError) as err:  # plugin decoders too
-                self._bad(err)
-                continue
-            meta = {"payload_hex": packet.payload.hex()}
-            if "node_id" in ids:
-                if self.node is not None and ids["node_id"] != self.node:
-                    self.stats.other_nodes += 1
-                    continue
-                meta["node_id"] = str(ids["node_id"])
-                if "seq" in ids:
-                    meta["seq"] = str(ids["seq"])
-                    self.stats.lost_packets += self.seq.update(ids["node_id"], ids["seq"])
-            if packet.rssi is not None:
-                values["rssi_dbm"] = packet.rssi
-                units["rssi_dbm"] = "dBm"
-                self.stats.last_rssi_dbm = packet.rssi
-            if packet.snr is not None:
-                values["snr_db"] = packet.snr
-                units["snr_db"] = "dB"
-                self.stats.last_snr_db = packet.snr
-            reading = Reading(self.clock(), self.sensor, values, units, meta)
-            self.stats.frames_ok += 1
-            self.stats.readings += 1
-            self.stats.last_reading_ts = reading.ts
-            yield reading
+    def read_some(self, stop: threading.Event) -> Iterator[Reading]:
+        """One line from the modem (at most 0.2 s), probing it after ``probe_s`` of silence;
+        SourceError if it stopped answering or the port is gone."""
+        line = self.link.read_line(0.2)
+        if line is None:
+            if time.monotonic() - self._last_heard >= self.probe_s:
+                if not self.driver.keepalive():
+                    raise SourceError(f"{self.driver.name} stopped answering")
+                self._last_heard = time.monotonic()
+            return
+        self._last_heard = time.monotonic()
+        try:
+            packet = self.driver.handle_line(line)
+        except DecodeError as err:
+            self._bad(err)
+            return
+        finally:
+            self.stats.rx_errors = self.driver.rx_errors
+            self.stats.line_overflows = self.link.overflows
+        if packet is None:
+            return
+        self.stats.packets += 1
+        self.stats.bytes_read += len(packet.payload)
+        try:
+            values, units, ids = split(self.decoder(packet.payload))
+        except (DecodeError, ValueError, ArithmeticError) as err:  # plugin decoders too
+            self._bad(err)
+            return
+        meta = {"payload_hex": packet.payload.hex()}
+        if "node_id" in ids:
+            if self.node is not None and ids["node_id"] != self.node:
+                self.stats.other_nodes += 1
+                return
+            meta["node_id"] = str(ids["node_id"])
+            if "seq" in ids:
+                meta["seq"] = str(ids["seq"])
+                self.stats.lost_packets += self.seq.update(ids["node_id"], ids["seq"])
+        if packet.rssi is not None:
+            values["rssi_dbm"] = packet.rssi
+            units["rssi_dbm"] = "dBm"
+            self.stats.last_rssi_dbm = packet.rssi
+        if packet.snr is not None:
+            values["snr_db"] = packet.snr
+            units["snr_db"] = "dB"
+            self.stats.last_snr_db = packet.snr
+        reading = Reading(self.clock(), self.sensor, values, units, meta)
+        self.stats.frames_ok += 1
+        yield reading
 
     def _bad(self, err: BaseException) -> None:
         self.stats.frames_bad += 1
         self.stats.last_error = str(err)
-
-    def close(self) -> None:
-        """Close the port; safe to call twice."""
-        self.link.close()
-        self._ready = False
-
-    def __enter__(self) -> LoraSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"LoraSource({self.port!r}, modem={self.driver.name!r}, {self.settings})"

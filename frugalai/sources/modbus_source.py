@@ -32,7 +32,7 @@ from frugalai.errors import ConfigError, DecodeError, SourceError
 from frugalai.protocols import modbus as mb
 from frugalai.reading import Reading
 from frugalai.registry import check_options, split_url
-from frugalai.sources.base import Backoff, Clock, OutageLog, SourceStats
+from frugalai.sources.base import Backoff, Clock, OutageLog, ReconnectingSource, SourceStats
 
 OPTIONS = {
     "protocol": "modbus",
@@ -72,7 +72,7 @@ def load_map(spec: str, *, key: Optional[str] = None) -> Mapping[str, mb.Registe
         raise ConfigError(str(err), key=key) from None
 
 
-class ModbusSource:
+class ModbusSource(ReconnectingSource):
     """Polls Modbus RTU slaves on one serial port and yields one Reading per slave per poll."""
 
     def __init__(
@@ -110,6 +110,8 @@ class ModbusSource:
         self.stats = SourceStats()
         self.exceptions = 0
         self._serial: Any = None
+        self._next_poll = 0.0
+        self.backoff = Backoff()
         self._outage = OutageLog(f"modbus {port}", self.stats)
 
     @classmethod
@@ -203,55 +205,36 @@ class ModbusSource:
         name = self.sensor if len(self.slaves) == 1 else f"{self.sensor}-{slave}"
         return Reading(ts, name, values, units, {"slave": str(slave)})
 
-    def readings(self, stop: threading.Event) -> Iterator[Reading]:
-        """Poll until ``stop`` is set, surviving device loss."""
-        import serial
+    @property
+    def quantities(self) -> frozenset[str]:
+        """The value names of the register map."""
+        return frozenset(reg.name for block in self.blocks for reg in block.registers)
 
-        backoff = Backoff()
-        next_poll = time.monotonic()
-        while not stop.is_set():
-            if self._serial is None:
-                try:
-                    self.open()
-                except SourceError as err:
-                    self._outage.down(err)
-                    stop.wait(backoff.next_delay())
-                    continue
-                self._outage.up()
-                backoff.reset()
-            delay = next_poll - time.monotonic()
-            if delay > 0 and stop.wait(delay):
-                break
-            next_poll = max(next_poll + self.interval, time.monotonic())
-            for slave in self.slaves:
-                try:
-                    reading = self.poll_slave(slave)
-                except (serial.SerialException, OSError) as err:
-                    self._outage.down(err)
-                    self._close_port()
-                    break
-                if reading is not None:
-                    self.stats.readings += 1
-                    self.stats.last_reading_ts = reading.ts
-                    yield reading
+    @property
+    def connected(self) -> bool:
+        return self._serial is not None
 
-    def _close_port(self) -> None:
+    def connect(self) -> None:
+        self.open()
+
+    def read_some(self, stop: threading.Event) -> Iterator[Reading]:
+        """Wait for the next poll time, then poll every slave; OSError if the port is gone."""
+        delay = self._next_poll - time.monotonic()
+        if delay > 0 and stop.wait(delay):
+            return
+        self._next_poll = max(self._next_poll + self.interval, time.monotonic())
+        for slave in self.slaves:
+            reading = self.poll_slave(slave)
+            if reading is not None:
+                yield reading
+
+    def disconnect(self) -> None:
         if self._serial is not None:
             try:
                 self._serial.close()
             except Exception:  # closing a vanished device may fail; it is gone either way
                 pass
             self._serial = None
-
-    def close(self) -> None:
-        """Close the port; safe to call twice."""
-        self._close_port()
-
-    def __enter__(self) -> ModbusSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"ModbusSource({self.port!r}, sensor={self.sensor!r}, slaves={self.slaves}, {self.settings})"

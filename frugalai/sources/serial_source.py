@@ -32,14 +32,15 @@ import time
 from collections.abc import Iterator
 from typing import Any, Optional
 
+from frugalai import registry
 from frugalai.errors import ConfigError, SourceError
 from frugalai.reading import Reading
 from frugalai.registry import check_options, split_url
-from frugalai.sources.base import Backoff, Clock, OutageLog, SourceStats
-from frugalai.sources.framers import FRAMERS
+from frugalai.sources.base import Backoff, Clock, OutageLog, ReconnectingSource, SourceStats
+from frugalai.sources.framers import Framer
 
 OPTIONS = {
-    "protocol": "stream protocol (" + ", ".join(sorted(FRAMERS)) + ")",
+    "protocol": "a registered serial protocol (frugalai.registry.protocols: tic, fb, modbus...)",
     "baud": "baud rate (default: the protocol's)",
     "bytesize": "7 or 8 (default: the protocol's)",
     "parity": "N, E or O (default: the protocol's)",
@@ -63,7 +64,7 @@ def _user_name() -> str:
         return "this user"
 
 
-class SerialSource:
+class SerialSource(ReconnectingSource):
     """Reads a stream protocol from a serial port and yields Readings."""
 
     def __init__(
@@ -81,11 +82,7 @@ class SerialSource:
         read_timeout: float = 1.0,
         time_from: str = "wall",
     ) -> None:
-        if protocol not in FRAMERS:
-            raise ConfigError(
-                f"unknown serial protocol {protocol!r}; known: {', '.join(sorted(FRAMERS))}",
-                key="protocol",
-            )
+        make_framer = registry.protocols.get(protocol, key="protocol")
         self.port = port
         self.sensor = sensor
         self.stats = SourceStats()
@@ -95,7 +92,7 @@ class SerialSource:
             raise ConfigError("time=meter needs protocol=tic&mode=standard (the frame's DATE)",
                               key="time")
         extra = {"frame_time": True} if time_from == "meter" else {}
-        self.framer = FRAMERS[protocol](sensor, self.stats, clock, mode=mode, **extra)
+        self.framer: Framer = make_framer(sensor, self.stats, clock, mode=mode, **extra)
         defaults = self.framer.SERIAL
         self.settings: dict[str, Any] = {
             "baudrate": baud or self.framer.default_baud,
@@ -104,18 +101,25 @@ class SerialSource:
             "stopbits": stopbits,
             "timeout": read_timeout,
         }
-        self._autobaud = protocol == "tic" and mode == "auto" and baud is None
+        self._autobaud = bool(getattr(self.framer, "autobaud", False)) and baud is None
+        self._opened_at = 0.0
         self._serial: Any = None
+        self.backoff = Backoff()
         self._outage = OutageLog(f"serial {port}", self.stats)
 
     @classmethod
-    def from_url(cls, url: str, *, sensor: str, key: Optional[str] = None, **kwargs: Any) -> SerialSource:
-        """Build from ``serial://...``; ConfigError (naming ``key``) on a bad URL."""
-        _, port, options = split_url(url, key=key)
-        if options.get("protocol") == "modbus":
-            from frugalai.sources.modbus_source import ModbusSource
+    def from_url(cls, url: str, *, sensor: str, key: Optional[str] = None,
+                 **kwargs: Any) -> ReconnectingSource:
+        """Build from ``serial://...``; ConfigError (naming ``key``) on a bad URL.
 
-            return ModbusSource.from_url(url, sensor=sensor, key=key, **kwargs)  # type: ignore[return-value]
+        A protocol registered as a poller (a class with ``from_url``, like Modbus) gets the
+        whole URL and builds its own source; a framer is fed by a SerialSource.
+        """
+        _, port, options = split_url(url, key=key)
+        protocol = registry.protocols.get(options.get("protocol", "tic"), key=key)
+        if hasattr(protocol, "from_url"):  # a poller owning the port (Modbus), not a framer
+            source: ReconnectingSource = protocol.from_url(url, sensor=sensor, key=key, **kwargs)
+            return source
         check_options(url, options, OPTIONS, key=key)
         if not port:
             raise ConfigError(f"serial URL names no port: {url!r}", key=key)
@@ -154,39 +158,31 @@ class SerialSource:
                     f"service's unit adds it itself)") from err
             raise SourceError(f"cannot open serial port {self.port!r}: {err}") from err
 
-    def readings(self, stop: threading.Event) -> Iterator[Reading]:
-        """Yield Readings until ``stop`` is set, surviving device loss."""
-        import serial
+    @property
+    def quantities(self) -> Optional[frozenset[str]]:
+        """The value names the protocol can produce (None if its framer does not say)."""
+        declared = getattr(self.framer, "quantities", None)
+        return frozenset(declared) if declared is not None else None
 
-        backoff = Backoff()
-        opened_at = 0.0
-        while not stop.is_set():
-            if self._serial is None:
-                try:
-                    self.open()
-                except SourceError as err:
-                    self._outage.down(err)
-                    stop.wait(backoff.next_delay())
-                    continue
-                self._outage.up()
-                backoff.reset()
-                opened_at = time.monotonic()
-            if self._autobaud and self.stats.frames_ok == 0 and time.monotonic() - opened_at > AUTOBAUD_S:
-                self._switch_baud()
-                opened_at = time.monotonic()
-            try:
-                data = self._serial.read(max(1, self._serial.in_waiting))
-            except (serial.SerialException, OSError) as err:
-                self._outage.down(err)
-                self._close_port()
-                continue
-            if not data:
-                continue
-            self.stats.bytes_read += len(data)
-            for reading in self.framer.feed(data):
-                self.stats.readings += 1
-                self.stats.last_reading_ts = reading.ts
-                yield reading
+    @property
+    def connected(self) -> bool:
+        return self._serial is not None
+
+    def connect(self) -> None:
+        self.open()
+        self._opened_at = time.monotonic()
+
+    def read_some(self, stop: threading.Event) -> Iterator[Reading]:
+        """One read (at most ``read_timeout``) through the framer; OSError if the port is gone."""
+        if self._autobaud and self.stats.frames_ok == 0 and \
+                time.monotonic() - self._opened_at > AUTOBAUD_S:
+            self._switch_baud()
+            self._opened_at = time.monotonic()
+        data = self._serial.read(max(1, self._serial.in_waiting))
+        if not data:
+            return
+        self.stats.bytes_read += len(data)
+        yield from self.framer.feed(data)
 
     def _switch_baud(self) -> None:
         """TIC auto mode: no frame yet, so the meter may be in the other mode (other baud)."""
@@ -197,23 +193,13 @@ class SerialSource:
         except (OSError, ValueError) as err:  # the port vanished: the read loop will notice
             self.stats.last_error = f"cannot switch to {new} baud: {err}"
 
-    def _close_port(self) -> None:
+    def disconnect(self) -> None:
         if self._serial is not None:
             try:
                 self._serial.close()
             except Exception:  # closing a vanished device may fail; it is gone either way
                 pass
             self._serial = None
-
-    def close(self) -> None:
-        """Close the port; safe to call twice."""
-        self._close_port()
-
-    def __enter__(self) -> SerialSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"SerialSource({self.port!r}, sensor={self.sensor!r}, {self.settings})"

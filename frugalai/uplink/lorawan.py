@@ -41,6 +41,8 @@ from frugalai.errors import ConfigError, DecodeError, SourceError, UplinkError
 from frugalai.events.codec import BINARY_SIZE, encode_binary
 from frugalai.events.event import Event
 from frugalai.fileio import atomic_write
+from frugalai.modems.at_link import AtLink
+from frugalai.modems.lora_modems import DRIVERS, ModemDriver
 from frugalai.protocols.at_modem import TxOutcome
 from frugalai.protocols.lorawan import (
     EU868_MAX_PAYLOAD,
@@ -49,9 +51,7 @@ from frugalai.protocols.lorawan import (
     AirtimePlanner,
 )
 from frugalai.registry import check_options, split_url
-from frugalai.sources.at_link import AtLink
-from frugalai.sources.base import Backoff
-from frugalai.sources.lora_modems import DRIVERS, ModemDriver
+from frugalai.retry import Backoff
 
 log = logging.getLogger("frugalai.uplink.lorawan")
 

@@ -10,7 +10,7 @@ Options (all optional):
     topic=frugalai/{gateway}/{sensor}/event    event topic; fields {gateway} {sensor} {kind}
                                                {sensor_id}
     status_topic=frugalai/{gateway}/status     retained "online" (birth) / "offline" (last will)
-    codec=json|binary                          json (default) or the compact binary bytes
+    codec=NAME                                 a registered codec: json (default), binary...
     qos=1                                      1 (default) or 2; at-least-once needs >= 1
     client_id=frugalai-{gateway}               one per gateway: a broker drops the older of two
     ca=/path/ca.pem                            CA bundle to verify the broker (mqtts; default:
@@ -56,17 +56,17 @@ from typing import Any, Optional
 from urllib.parse import unquote, urlsplit
 
 from frugalai.errors import ConfigError, UplinkError
-from frugalai.events.codec import encode_binary, encode_json
 from frugalai.events.event import Event
 from frugalai.lograte import LogRate
 from frugalai.registry import check_options, split_url
+from frugalai.uplink.base import find_codec
 
 log = logging.getLogger("frugalai.mqtt")
 
 OPTIONS = {
     "topic": "event topic template, default frugalai/{gateway}/{sensor}/event",
     "status_topic": "birth/last-will topic, default frugalai/{gateway}/status",
-    "codec": "json (default) or binary",
+    "codec": "a registered codec: json (default), binary...",
     "qos": "1 (default) or 2",
     "client_id": "MQTT client id, default frugalai-{gateway}",
     "ca": "CA file to verify the broker (mqtts)",
@@ -170,6 +170,7 @@ class MqttSink:
         self.topic = topic
         self.status_topic = status_topic.format(gateway=gateway)
         self.codec, self.qos, self.timeout = codec, qos, timeout
+        self._codec = find_codec(codec, key="codec")
         self.ha_discovery, self.ha_prefix = ha_discovery, ha_prefix
         self.client_id = (client_id or "frugalai-{gateway}").format(gateway=gateway)
         self.name = f"mqtt{'s' if tls else ''}://{host}:{port}"
@@ -270,8 +271,7 @@ class MqttSink:
                 raise ConfigError(f"environment variable {options['password_env']} (password_env)"
                                   f" is not set", key=key)
         codec = options.get("codec", "json")
-        if codec not in ("json", "binary"):
-            raise ConfigError(f"option codec must be json or binary, got {codec!r}", key=key)
+        find_codec(codec, key=key)
         qos = options.get("qos", "1")
         if qos not in ("1", "2"):
             raise ConfigError(f"option qos must be 1 or 2 (at-least-once), got {qos!r}", key=key)
@@ -416,7 +416,7 @@ class MqttSink:
                 with self._lock:
                     self._sensors.add(event.sensor)
             self._announce(event.sensor)
-            payload = encode_binary(event) if self.codec == "binary" else encode_json(event)
+            payload = self._codec.encode(event)
             info = self._client.publish(self.topic_for(event), payload, qos=self.qos)
             if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
                 break  # queue full: publish the rest later

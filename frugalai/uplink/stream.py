@@ -2,11 +2,13 @@
 
 URL grammar::
 
-    stdout://[?codec=json|binary]          one line per event on standard output
-    file:///var/lib/frugalai/events.jsonl[?codec=json|binary]   appended, flushed per batch
+    stdout://[?codec=NAME]          one line per event on standard output
+    file:///var/lib/frugalai/events.jsonl[?codec=NAME]   appended, flushed per batch
 
-With ``codec=binary`` each line is the hex of the compact binary event (what a LoRaWAN uplink
-would carry). A sink reports which events it delivered; the outbox keeps the rest.
+``codec`` is any name in :data:`frugalai.registry.codecs` (``json`` by default, ``binary``, or a
+plugin's). A text codec's payload is written as is; a binary one as hex (``codec=binary``: the
+compact event a LoRaWAN uplink would carry). A sink reports which events it delivered; the
+outbox keeps the rest.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from collections.abc import Sequence
 from typing import IO, Any, Optional
 
 from frugalai.errors import ConfigError, UplinkError
-from frugalai.events.codec import encode_binary, encode_json
 from frugalai.events.event import Event
 from frugalai.registry import check_options, split_url
+from frugalai.uplink.base import find_codec
 
-OPTIONS = {"codec": "json (default) or binary (hex of the 11-byte form)"}
+OPTIONS = {"codec": "a registered codec: json (default), binary (hex of the 11-byte form)..."}
 
 
 class StreamSink:
@@ -28,8 +30,7 @@ class StreamSink:
 
     def __init__(self, stream: IO[str], codec: str = "json", name: str = "stdout",
                  owns_stream: bool = False) -> None:
-        if codec not in ("json", "binary"):
-            raise ConfigError(f"codec must be json or binary, got {codec!r}", key="codec")
+        self._codec = find_codec(codec, key="codec")
         self.stream = stream
         self.codec = codec
         self.name = name
@@ -42,6 +43,7 @@ class StreamSink:
         scheme, rest, options = split_url(url, key=key)
         check_options(url, options, OPTIONS, key=key)
         codec = options.get("codec", "json")
+        find_codec(codec, key=key)
         if scheme == "stdout":
             return cls(sys.stdout, codec, "stdout")
         if not rest:
@@ -64,9 +66,7 @@ class StreamSink:
         """The checks of ``from_url`` without opening (nor creating) the file."""
         scheme, rest, options = split_url(url, key=key)
         check_options(url, options, OPTIONS, key=key)
-        codec = options.get("codec", "json")
-        if codec not in ("json", "binary"):
-            raise ConfigError(f"codec must be json or binary, got {codec!r}", key=key)
+        find_codec(options.get("codec", "json"), key=key)
         if scheme != "stdout" and not rest:
             raise ConfigError(f"file URL names no path: {url!r}", key=key)
 
@@ -74,13 +74,8 @@ class StreamSink:
         """Write the events; return those written (all of them, or UplinkError)."""
         try:
             for event in events:
-                if self.codec == "binary":
-                    payload = encode_binary(event)
-                    line = payload.hex()
-                else:
-                    payload = encode_json(event)
-                    line = payload.decode()
-                self.stream.write(line + "\n")
+                payload = self._codec.encode(event)
+                self.stream.write(self._codec.line(payload) + "\n")
                 self.bytes_sent += len(payload)
                 self.events_sent += 1
             self.stream.flush()

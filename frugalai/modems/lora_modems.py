@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Optional
 
 from frugalai.errors import DecodeError, SourceError
+from frugalai.modems.at_link import AtLink, AtTimeout
 from frugalai.protocols.at_modem import (
     RAK3172_TX,
     RAK_FINAL,
@@ -33,7 +34,6 @@ from frugalai.protocols.at_modem import (
     parse_rn_downlink,
     parse_rn_rx,
 )
-from frugalai.sources.at_link import AtLink, AtTimeout
 
 Downlink = Optional[tuple[int, bytes]]
 #: (what it means, the modem's last reply, a downlink that came back)
