@@ -7,9 +7,9 @@ rank; two groups of the same rank may not import each other (except inside the f
 rank  groups                                       why
 ====  ===========================================  ==========================================
 0     frugalai (package), errors, reading, fileio,  the foundation: exceptions, the Reading,
-      retry, registry, redact, lograte, extras     atomic writes, backoff, the registries,
-                                                   secret redaction, rate-limited logs, the
-                                                   optional extras' names
+      retry, registry, redact, lograte, extras,    atomic writes, backoff, the registries,
+      credentials                                  secret redaction, rate-limited logs, the
+                                                   optional extras' names, broker passwords
 1     protocols, features, events, config          pure logic (no I/O) and the config schema
 2     scoring                                      the Score/Scorer/Policy vocabulary and the
                                                    built-in scorers that need no bundle
@@ -53,7 +53,7 @@ PKG = Path(__file__).resolve().parents[1] / "frugalai"
 
 RANKS: list[set[str]] = [
     {"frugalai", "errors", "reading", "fileio", "retry", "registry", "redact", "lograte",
-     "extras"},
+     "extras", "credentials"},
     {"protocols", "features", "events", "config"},
     {"scoring"},
     {"runtime", "modems", "sim", "footprint"},

@@ -11,13 +11,13 @@ paho-mqtt is imported late: a gateway that does not use the fleet features never
 from __future__ import annotations
 
 import logging
-import os
 import ssl
 import threading
 from dataclasses import dataclass
 from typing import Any, Optional
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from frugalai.credentials import read_password
 from frugalai.errors import ConfigError, UplinkError
 
 log = logging.getLogger("frugalai.fleet")
@@ -64,18 +64,8 @@ def parse_broker(url: str, key: str = "--broker") -> Broker:
     tls = parts.scheme == "mqtts"
     if not tls and any(o in options for o in ("ca", "cert", "key")):
         raise ConfigError("options ca/cert/key need the mqtts:// scheme", key=key)
-    password = unquote(parts.password) if parts.password is not None else None
-    if "password_file" in options:
-        try:
-            with open(options["password_file"], encoding="utf-8") as fh:
-                password = fh.read().rstrip("\r\n")
-        except OSError as err:
-            raise ConfigError(f"cannot read password_file: {err}", key=key) from None
-    if "password_env" in options:
-        password = os.environ.get(options["password_env"])
-        if password is None:
-            raise ConfigError(f"environment variable {options['password_env']} is not set",
-                              key=key)
+    password = read_password(unquote(parts.password) if parts.password is not None else None,
+                             options, key=key)
     try:
         keepalive = int(options.get("keepalive", "30"))
     except ValueError:

@@ -21,7 +21,6 @@ itself (1 s to 60 s backoff); each outage is logged once.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from frugalai import registry
+from frugalai.credentials import read_password
 from frugalai.errors import ConfigError, DecodeError, SourceError
 from frugalai.protocols.chirpstack import UPLINK_TOPIC, FCntTracker, parse_uplink
 from frugalai.protocols.payloads import PayloadDecoder, split
@@ -117,12 +117,7 @@ class ChirpStackSource:
                 raise ConfigError(f"option {needed!r} is required in {url!r} ({OPTIONS[needed]})",
                                   key=key)
         decoder = registry.decoders.get(options["decoder"], key=key)
-        password = None
-        if "password_env" in options:
-            password = os.environ.get(options["password_env"])
-            if password is None:
-                raise ConfigError(f"environment variable {options['password_env']!r} is not set",
-                                  key=key)
+        password = read_password(None, options, key=key)
         try:
             return cls(host, int(port_s or "1883"), sensor=sensor, dev_eui=options["dev_eui"],
                        decoder=decoder, application=options.get("application", "+"),

@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import ssl
 import threading
@@ -55,6 +54,7 @@ from collections.abc import Sequence
 from typing import Any, Optional
 from urllib.parse import unquote, urlsplit
 
+from frugalai.credentials import PASSWORD_OPTIONS, read_password
 from frugalai.errors import ConfigError, UplinkError
 from frugalai.events.event import Event
 from frugalai.lograte import LogRate
@@ -251,25 +251,11 @@ class MqttSink:
         port = port or (8883 if secure else 1883)
         username = unquote(parts.username) if parts.username else None
         password = unquote(parts.password) if parts.password is not None else None
-        sources: list[str] = [n for n in ("password_file", "password_env") if n in options]
-        if password is not None:
-            sources.insert(0, "the URL")
-        if len(sources) > 1:
-            raise ConfigError(f"give the password once, not in {' and '.join(sources)}", key=key)
-        if sources and username is None:
+        if username is None and (password is not None
+                                 or any(o in options for o in PASSWORD_OPTIONS)):
             raise ConfigError("a password needs a user name: mqtt://user@host?password_file=...",
                               key=key)
-        if "password_file" in options:
-            try:
-                with open(options["password_file"], encoding="utf-8") as fh:
-                    password = fh.read().rstrip("\r\n")
-            except OSError as err:
-                raise ConfigError(f"cannot read password_file: {err}", key=key) from None
-        if "password_env" in options:
-            password = os.environ.get(options["password_env"])
-            if password is None:
-                raise ConfigError(f"environment variable {options['password_env']} (password_env)"
-                                  f" is not set", key=key)
+        password = read_password(password, options, key=key)
         codec = options.get("codec", "json")
         find_codec(codec, key=key)
         qos = options.get("qos", "1")
