@@ -8,8 +8,9 @@ rank  groups                                       why
 ====  ===========================================  ==========================================
 0     frugalai (package), errors, reading, fileio,  the foundation: exceptions, the Reading,
       retry, registry, redact, lograte, extras,    atomic writes, backoff, the registries,
-      credentials                                  secret redaction, rate-limited logs, the
-                                                   optional extras' names, broker passwords
+      credentials, mqtt_connect                    secret redaction, rate-limited logs, the
+                                                   optional extras' names, broker passwords,
+                                                   MQTT connection errors
 1     protocols, features, events, config          pure logic (no I/O) and the config schema
 2     scoring                                      the Score/Scorer/Policy vocabulary and the
                                                    built-in scorers that need no bundle
@@ -53,7 +54,7 @@ PKG = Path(__file__).resolve().parents[1] / "frugalai"
 
 RANKS: list[set[str]] = [
     {"frugalai", "errors", "reading", "fileio", "retry", "registry", "redact", "lograte",
-     "extras", "credentials"},
+     "extras", "credentials", "mqtt_connect"},
     {"protocols", "features", "events", "config"},
     {"scoring"},
     {"runtime", "modems", "sim", "footprint"},

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from frugalai.credentials import read_password
 from frugalai.errors import ConfigError, UplinkError
+from frugalai.mqtt_connect import note_reconnect_errors
 
 log = logging.getLogger("frugalai.fleet")
 
@@ -76,16 +77,6 @@ def parse_broker(url: str, key: str = "--broker") -> Broker:
                   options.get("ca"), options.get("cert"), options.get("key"), max(5, keepalive))
 
 
-def _describe(err: BaseException) -> str:
-    if isinstance(err, ssl.SSLCertVerificationError):
-        return f"TLS: the broker's certificate was not accepted ({err.verify_message}); check ca="
-    if isinstance(err, ssl.SSLError):
-        return f"TLS handshake failed: {err.reason or err}"
-    if isinstance(err, ConnectionRefusedError):
-        return "connection refused (is the broker running, is the port right?)"
-    return f"{type(err).__name__}: {err}"
-
-
 class Link:
     """One paho client with a background network loop and a 'connected' flag.
 
@@ -136,20 +127,13 @@ class Link:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
-        # paho's loop swallows why a connection attempt failed; keep it for the error message
-        reconnect = client.reconnect
-
-        def reconnect_noting_errors() -> Any:
-            try:
-                return reconnect()
-            except OSError as err:
-                self.last_error = _describe(err)
-                raise
-
-        client.reconnect = reconnect_noting_errors  # type: ignore[method-assign]
+        note_reconnect_errors(client, self._note_error)
         self.client = client
         client.connect_async(broker.host, broker.port, broker.keepalive)
         client.loop_start()
+
+    def _note_error(self, reason: str) -> None:
+        self.last_error = reason
 
     def _on_connect(self, client: Any, _u: Any, _flags: Any, reason: Any, _p: Any = None
                     ) -> None:

@@ -58,6 +58,7 @@ from frugalai.credentials import PASSWORD_OPTIONS, read_password
 from frugalai.errors import ConfigError, UplinkError
 from frugalai.events.event import Event
 from frugalai.lograte import LogRate
+from frugalai.mqtt_connect import note_reconnect_errors
 from frugalai.registry import check_options, split_url
 from frugalai.uplink.base import find_codec
 
@@ -119,18 +120,6 @@ def _check_template(name: str, template: str, allowed: set[str], key: Optional[s
 
 def _node_id(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", text)
-
-
-def _describe_connect_error(err: BaseException) -> str:
-    if isinstance(err, ssl.SSLCertVerificationError):
-        return f"TLS: the broker's certificate was not accepted ({err.verify_message}); check ca="
-    if isinstance(err, ssl.SSLError):
-        return f"TLS handshake failed: {err.reason or err}"
-    if isinstance(err, ConnectionRefusedError):
-        return "connection refused (is the broker running, is the port right?)"
-    if isinstance(err, TimeoutError):
-        return "connection timed out"
-    return f"{type(err).__name__}: {err}"
 
 
 class MqttSink:
@@ -199,17 +188,7 @@ class MqttSink:
         client.max_queued_messages_set(1000)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
-        # paho's loop swallows the reason a connection attempt failed; keep it for send().
-        reconnect = client.reconnect
-
-        def reconnect_noting_errors() -> Any:
-            try:
-                return reconnect()
-            except OSError as err:
-                self._note(_describe_connect_error(err))
-                raise
-
-        client.reconnect = reconnect_noting_errors  # type: ignore[method-assign]
+        note_reconnect_errors(client, self._note)
         self._client = client
         client.connect_async(host, port, keepalive)
         client.loop_start()
