@@ -158,5 +158,6 @@ def markdown(doc: dict[str, Any]) -> str:
               ""]
     return "\n".join(lines)
 
+
 if __name__ == "__main__":
     main()

@@ -438,5 +438,6 @@ def main() -> None:
     print(text)
     print(f"written to {out}", file=sys.stderr)
 
+
 if __name__ == "__main__":
     main()

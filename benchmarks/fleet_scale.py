@@ -55,6 +55,7 @@ pattern read frugalai/fleet/rollout/#
 
 # ---------------------------------------------------------------------------- gateway process
 
+
 def gateway_main(args: argparse.Namespace) -> int:
     """One gateway: the rollout agent (+ status) and an event source through the outbox."""
     from frugalai.errors import UplinkError
@@ -106,6 +107,7 @@ def gateway_main(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- measurements
+
 
 class ProcWatch:
     """CPU seconds and peak RSS of one process (and its successors after a restart)."""
@@ -184,6 +186,7 @@ class SysCounters:
 
 # ---------------------------------------------------------------------------- bundles
 
+
 def make_bundle(dest: Path, version: str, broken: bool = False) -> Path:
     import numpy as np
 
@@ -201,6 +204,7 @@ def make_bundle(dest: Path, version: str, broken: bool = False) -> Path:
 
 
 # ---------------------------------------------------------------------------- the scenario
+
 
 def wait_until(cond: Any, timeout: float, what: str) -> float:
     start = time.monotonic()
@@ -463,14 +467,18 @@ def main() -> int:
     gw.add_argument("--public-key", required=True)
     gw.add_argument("--event-period", type=float, default=1.0)
     gw.add_argument("--status-interval", type=float, default=2.0)
-    parser.add_argument("--gateways", type=int, default=50)
+    parser.add_argument("--gateways", type=int, default=None, help="default 50 (5 with --quick)")
     parser.add_argument("--event-period", type=float, default=1.0)
+    parser.add_argument("--quick", action="store_true",
+                        help="5 gateways (the size make test runs), unless --gateways is given")
     prov.add_output_arguments(parser)
     args = parser.parse_args()
     if args.mode == "gateway":
         return gateway_main(args)
     out = prov.output_dir(parser, args)
-    meta = prov.provenance(mosquitto=mosquitto_version())
+    if args.gateways is None:
+        args.gateways = 5 if args.quick else 50
+    meta = prov.provenance(mosquitto=mosquitto_version(), quick=args.quick)
     work = Path(tempfile.mkdtemp(prefix=".fleet-bench-", dir=ROOT / "benchmarks"))
     try:
         result = run(args.gateways, work, event_period=args.event_period)

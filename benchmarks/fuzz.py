@@ -417,5 +417,6 @@ def markdown(doc: dict[str, Any]) -> str:
               "benchmarks/results/.", ""]
     return "\n".join(lines)
 
+
 if __name__ == "__main__":
     main()

@@ -125,5 +125,6 @@ def main() -> None:
     result = {"meta": meta, "event_bytes": BINARY_SIZE, "airtime": table, "receive": rx}
     print(prov.write_results(out, "lora_airtime", result, markdown))
 
+
 if __name__ == "__main__":
     main()

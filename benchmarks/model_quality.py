@@ -166,6 +166,7 @@ def main() -> None:
 
     print(prov.write_results(out, "model_quality", doc, render, indent=1))
 
+
 def _ep(m: dict[str, Any]) -> str:
     e = m["episodes"]
     return (f"{e['episode_recall']} / {e['episode_precision']} / {e.get('episode_f1', '')} "

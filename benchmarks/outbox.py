@@ -193,5 +193,6 @@ def main() -> None:
     }
     print(prov.write_results(out, "outbox", result, markdown))
 
+
 if __name__ == "__main__":
     main()

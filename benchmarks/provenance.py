@@ -118,17 +118,19 @@ def provenance(**extra: Any) -> dict[str, Any]:
 
 def provenance_line(meta: dict[str, Any]) -> str:
     """One Markdown line: when, which commit, which machine, under which load."""
-    m = meta["machine"]
+    m = meta.get("machine")
+    machine = (f"{m['arch']}, {m['cpu']}, {m['cores']} cores, {m['os']}" if isinstance(m, dict)
+               else str(m))  # a file written before this module: re-rendered, not re-run
     dirty = " with uncommitted changes" if meta.get("dirty") else ""
     versions = ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items() if v)
     load = meta.get("load_average_at_start")
     load_text = f"load average at start {' / '.join(f'{v:g}' for v in load)}" if load else \
         "load average unknown"
     took = f", {meta['seconds']:.0f} s" if meta.get("seconds") is not None else ""
-    return (f"_Run {meta['date']}, commit `{meta['commit']}`{dirty}; {m['arch']}, {m['cpu']}, "
-            f"{m['cores']} cores, {m['os']}; Python {meta['python']}"
+    return (f"_Run {meta.get('date')}, commit `{meta.get('commit')}`{dirty}; {machine}; "
+            f"Python {meta.get('python')}"
             f"{', ' + versions if versions else ''}; {load_text}{took}. "
-            f"Command: `{meta['command']}`._")
+            f"Command: `{meta.get('command', '?')}`._")
 
 
 def with_provenance(markdown: str, meta: dict[str, Any]) -> str:

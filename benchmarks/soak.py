@@ -486,5 +486,6 @@ def main() -> None:
         results = {**{k: v for k, v in earlier.items() if k not in results}, **results}
     print(prov.write_results(out, "reliability", {"meta": meta, "results": results}, markdown))
 
+
 if __name__ == "__main__":
     main()

@@ -57,6 +57,9 @@ def causal_mean(v: npt.NDArray[np.float64], n: int) -> npt.NDArray[np.float64]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default="../shared/data")
+    ap.add_argument("--quick", action="store_true",
+                    help="the same run (one pass over the data, 1-2 minutes); accepted so "
+                         "that every benchmark takes --quick")
     prov.add_output_arguments(ap)
     args = ap.parse_args()
     out = prov.output_dir(ap, args)
