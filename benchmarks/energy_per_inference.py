@@ -14,6 +14,7 @@ shipped matrix.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -27,6 +28,7 @@ import edge_energy  # noqa: E402
 import provenance as prov  # noqa: E402
 
 from frugalai.energy.bench import markdown, run_bench, write_documents  # noqa: E402
+from frugalai.energy.harness import HarnessConfig  # noqa: E402
 
 #: the gateway-side inference the node-vs-gateway comparison counts, best first
 GATEWAY_PREFERENCE = (("native", "int8"), ("tflite", "int8"), ("reference", "int8"),
@@ -57,15 +59,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batches", default="1,32", help="comma-separated batch sizes")
     p.add_argument("--spec", type=Path, help="JSON list of workload specs to measure instead")
     p.add_argument("--no-chart", action="store_true")
+    p.add_argument("--window-s", type=float, default=None,
+                   help="seconds per measurement window (default 10, 0.3 with --quick): the "
+                        "full matrix takes about 35 x (5 windows + 4.5 s)")
     prov.add_output_arguments(p)
     args = p.parse_args(argv)
     out = prov.output_dir(p, args)
     meta = prov.provenance(quick=args.quick, meter=args.meter)
     specs = json.loads(args.spec.read_text()) if args.spec else None
+    config = HarnessConfig.quick() if args.quick else HarnessConfig()
+    if args.window_s is not None:
+        config = dataclasses.replace(config, window_s=args.window_s)
     doc = run_bench(out, args.meter, quick=args.quick, specs=specs,
                     models_dir=args.models_dir,
                     batches=tuple(int(b) for b in args.batches.split(",")),
-                    chart=not args.no_chart, write=False)
+                    chart=not args.no_chart, write=False, config=config)
     doc["edge_energy"] = edge_energy.measure(*gateway_inference(doc))
     doc = {"meta": meta, **doc}
     text = prov.write_results(out, "energy_per_inference", doc, markdown, indent=1)

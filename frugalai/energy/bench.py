@@ -132,14 +132,16 @@ def _rescale(result: dict[str, Any]) -> dict[str, dict[str, float]]:
 def run_bench(out_dir: Path, meter_spec: str = "estimate", quick: bool = False,
               specs: Optional[list[dict[str, Any]]] = None, models_dir: Path = Path("models"),
               batches: tuple[int, ...] = (1, 32), drs: tuple[int, ...] = (5, 0),
-              tx_w: float = DEFAULT_TX_W, chart: bool = True, write: bool = True
-              ) -> dict[str, Any]:
+              tx_w: float = DEFAULT_TX_W, chart: bool = True, write: bool = True,
+              config: Optional[HarnessConfig] = None) -> dict[str, Any]:
     """Run the matrix; write JSON, Markdown, HTML (chart inline, SVG) and, when matplotlib is
     installed, a PNG; return the JSON document (``chart_skipped`` says why a PNG is absent).
 
     ``write=False`` only measures: benchmarks/energy_per_inference.py adds its provenance and
-    the node-vs-gateway section, then writes with :func:`write_documents`."""
-    config = HarnessConfig.quick() if quick else HarnessConfig()
+    the node-vs-gateway section, then writes with :func:`write_documents`. ``config`` replaces
+    the method's windows (default: :class:`HarnessConfig`, or its ``quick()`` form)."""
+    if config is None:
+        config = HarnessConfig.quick() if quick else HarnessConfig()
     specs = specs if specs is not None else default_specs(models_dir, batches)
     with open_meter(meter_spec) as meter:
         idle_w = idle_power(meter, config.window_s)
