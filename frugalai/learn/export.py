@@ -1,5 +1,6 @@
 """From a trained dense net to a shipped bundle: weights, ONNX (fp32 + int8), TFLite (fp32 +
-full-integer int8), self-test vectors, card with sha256 of every file.
+full-integer int8 layers with float32 input and output, quantized in the graph), self-test
+vectors, card with sha256 of every file.
 
 int8 policy: the reference/TFLite int8 net (static, per-channel, calibrated on training rows) is
 kept only if its decisions agree with fp32 on at least ``min_agreement`` of the evaluation rows
