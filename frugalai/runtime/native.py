@@ -44,6 +44,7 @@ import numpy.typing as npt
 from frugalai.errors import ModelError
 from frugalai.runtime.bundle import Bundle
 from frugalai.runtime.dense import DenseNet
+from frugalai.runtime.native_call import caller_factory
 
 F32 = npt.NDArray[np.float32]
 GENERATOR = "frugalai.runtime.native 1"
@@ -307,7 +308,9 @@ def build_library(net: DenseNet, name: str) -> Path:
 
 
 class NativeBackend:
-    """The generated C, compiled here and called through ctypes (see the module docstring)."""
+    """The generated C, compiled here. Batches go through ctypes; one row through a direct
+    CPython call when the Python headers are here (:mod:`frugalai.runtime.native_call`,
+    a third of ctypes' cost), else through ctypes too (``info()['call']`` says which)."""
 
     name = NAME
     #: no pip extra: it needs a C compiler (see :func:`unavailable_reason`)
@@ -327,6 +330,9 @@ class NativeBackend:
         self.file = ""
         self.library = ""
         self.predict_one = _not_loaded
+        #: how a row reaches the C: "extension" (native_call) or "ctypes", and why not the first
+        self.call = ""
+        self.call_note = ""
 
     def load(self, bundle: Bundle, precision: str) -> NativeBackend:
         from frugalai.runtime.backends import artifact
@@ -358,6 +364,15 @@ class NativeBackend:
         self._y = np.zeros(self._n_out, np.float32)
         self._xp, self._yp = self._x.ctypes.data, self._y.ctypes.data
         self.predict_one = _one_row_call(self._one, self._x, self._y)
+        self.call = "ctypes"
+        make = caller_factory(find_compiler(), _private(cache_dir()))
+        if isinstance(make, str):
+            self.call_note = make
+        else:
+            address = ctypes.cast(self._one, ctypes.c_void_p).value
+            assert address is not None
+            self.predict_one = make(address, self._n_in, self._n_out)
+            self.call, self.call_note = "extension", ""
         self.precision = precision
         return self
 
@@ -371,8 +386,12 @@ class NativeBackend:
         return out
 
     def info(self) -> dict[str, Any]:
-        return {"backend": self.name, "precision": self.precision, "file": self.file,
-                "runtime": f"C99 via {find_compiler()}", "library": self.library}
+        info = {"backend": self.name, "precision": self.precision, "file": self.file,
+                "runtime": f"C99 via {find_compiler()}", "library": self.library,
+                "call": self.call}
+        if self.call_note:
+            info["call_note"] = self.call_note
+        return info
 
 
 def _one_row_call(fn: Any, x: npt.NDArray[np.float64], y: F32) -> Callable[[npt.ArrayLike], F32]:
