@@ -276,8 +276,15 @@ def _interpreter_class() -> tuple[Any, str]:
 
 
 class TfliteBackend:
-    """LiteRT (ai-edge-litert), else tflite_runtime. int8 models take int8 input: quantized
-    here with the input tensor's own scale and zero point.
+    """LiteRT (ai-edge-litert), else tflite_runtime.
+
+    int8 files come in two forms, both run. The current one (TensorFlow's converter default,
+    :func:`frugalai.learn.tflite_writer.dense_to_tflite`) has float32 input and output with
+    QUANTIZE/DEQUANTIZE inside the graph: it runs exactly as an fp32 file does, the runtime
+    quantizing in C (int8 then costs no more per call than fp32). The older one, still in
+    bundles deployed before, has int8 input and output tensors: the row is quantized here with
+    the input tensor's own scale and zero point (a lookup of its code boundaries) and the output
+    dequantized by a table.
 
     One row (``predict_one``, what a flow calls) reuses preallocated buffers and ufuncs with
     ``out=``; the same float32 arithmetic as the vectorised path, so the same bits. Batches run
@@ -413,7 +420,8 @@ class TfliteBackend:
 
     def info(self) -> dict[str, Any]:
         return {"backend": self.name, "precision": self.precision, "file": self.file,
-                "runtime": self._runtime, "threads": self.threads}
+                "runtime": self._runtime, "threads": self.threads,
+                "io": "int8" if self._bounds is not None else "float32"}
 
 
 def make_backend(name: str) -> Backend:
