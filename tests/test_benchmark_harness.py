@@ -158,3 +158,27 @@ def test_quick_runs_write_to_out_with_provenance_not_to_results(name: str,
     assert meta["published"] is False and "--out" in meta["command"]
     md = (tmp_path / f"{result}.md").read_text().split("\n")
     assert md[0].startswith("# ") and md[2].startswith("_Run ") and meta["commit"] in md[2]
+
+
+def test_fastpath_and_energy_show_the_same_node_vs_gateway_section() -> None:
+    """One measurement (benchmarks/edge_energy.py), one rendering (frugalai.energy.edge.section)
+    in both reports."""
+    import fastpath
+
+    from frugalai.energy import bench
+    from frugalai.energy.edge import SECTION_TITLE, edge_vs_gateway, section
+
+    r = edge_vs_gateway(0.2, events_per_day=0.05, gateway_uj_per_inference=3.0)
+    r["assumptions"].update(events_source="19 events", gateway_inference="3 µJ")
+    fast = fastpath.markdown({"meta": {"note": "n"}, "ratio": [], "growth": [], "pipeline": [],
+                              "edge_energy": r})
+    energy = bench.markdown({"meter": {"meter": "estimate", "scope": "process",
+                                       "rel_uncertainty": 0.3}, "idle_w": 0.0,
+                             "host": {"machine": "x", "python": "3"}, "created": "now",
+                             "method": {"description": "d", "window_s": 1, "windows": 5,
+                                        "warmup_s": 1, "quick": True},
+                             "results": [], "per_event": [], "edge_energy": r})
+    block = "\n".join(section(r))
+    assert block in fast and block in energy and SECTION_TITLE in block
+    for script in ("fastpath.py", "energy_per_inference.py"):  # measured by the shared module
+        assert re.search(r"\bedge(_energy)?\.measure\(", (ROOT / "benchmarks" / script).read_text())
