@@ -43,10 +43,13 @@ BENCH_SCRIPTS := scripts/coastal_study.py benchmarks/model_quality.py benchmarks
 	benchmarks/latency.py benchmarks/lora_airtime.py benchmarks/outbox.py \
 	benchmarks/energy_per_inference.py benchmarks/fastpath.py benchmarks/service_footprint.py \
 	benchmarks/fleet_scale.py
+# BENCH_ARGS_<script> adds arguments to one script, e.g. BENCH_ARGS_energy_per_inference=
+# "--window-s 3" (the longest: ~32 min at its default 10-s windows; see benchmarks/README.md).
 bench: $(VENV)/.test-installed
-	@for s in $(BENCH_SCRIPTS); do echo "== $$s $(BENCH_ARGS)"; t0=$$(date +%s); \
-		$(BIN)/python $$s $(BENCH_ARGS) || exit 1; \
-		echo "== $$s: $$(( $$(date +%s) - t0 )) s"; done
+	@$(foreach s,$(BENCH_SCRIPTS),\
+		args="$(strip $(BENCH_ARGS) $(BENCH_ARGS_$(basename $(notdir $(s)))))"; \
+		echo "== $(s) $$args"; t0=$$(date +%s); $(BIN)/python $(s) $$args || exit 1; \
+		echo "== $(s): $$(( $$(date +%s) - t0 )) s";)
 
 bench-publish:
 	$(MAKE) bench BENCH_ARGS="--publish $(BENCH_ARGS)"
