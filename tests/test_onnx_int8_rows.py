@@ -245,3 +245,29 @@ def test_rewriting_the_old_coastal_file_gives_the_shipped_one(
     got = np.asarray(card["self_test"]["outputs"]["onnx_int8"])
     want = np.asarray(shipped["self_test"]["outputs"]["onnx_int8"])
     assert np.abs(got - want).max() <= shipped["self_test"]["atol"]["onnx_int8"]
+
+
+def test_no_passing_mode_ships_no_int8_onnx(tmp_path: Path) -> None:
+    """Export and rewrite alike: when no mode passes, no int8 .onnx, and the card says so."""
+    pytest.importorskip("onnx", reason="the 'train' extra (onnx) is not installed")
+    from frugalai.learn.export import export_bundle, rewrite_int8_onnx
+
+    calib, evals = _rows(2000, 1), _rows(1000, 2)
+    card = export_bundle(tmp_path / "e", _net(), calib, evals, _decide,
+                         {"name": "t-none", "task": "classification"}, max_rel_error=1e-6)
+    assert card["int8"]["onnx_mode_shipped"] is None
+    assert not any(m["ok"] for m in card["int8"]["onnx_quantization_modes"].values())
+    assert "int8" not in card["artifacts"]["onnx"] and not (tmp_path / "e/model.int8.onnx").exists()
+
+    bundle = tmp_path / "r"
+    _export(bundle)
+    _as_old_policy(bundle, _rows(4000, 1))
+    old = json.loads((bundle / "card.json").read_text())
+    old["int8"]["max_error_over_output_span"] = 1e-6
+    write_card(bundle, old)
+    card = rewrite_int8_onnx(bundle, _rows(4000, 1), _rows(3000, 2), _decide, "rows")
+    assert card["int8"]["onnx_mode_shipped"] is None
+    assert "int8" not in card["artifacts"]["onnx"] and "onnx_int8" not in card["self_test"]["atol"]
+    assert "model.int8.onnx" not in card["files"] and not (bundle / "model.int8.onnx").exists()
+    self_test(bundle, backend="onnx", precisions=("fp32",))
+    self_test(bundle)

@@ -181,7 +181,8 @@ def export_bundle(out_dir: Path, net: DenseNet, calibration: npt.NDArray[np.floa
                  "max_error_over_output_span": max_rel_error,
                  "decision_agreement_with_fp32": agreement,
                  "error_over_output_span": rel_err,
-                 "onnx_quantization_modes": onnx_modes, "onnx_mode_shipped": best,
+                 "onnx_quantization_modes": onnx_modes,
+                 "onnx_mode_shipped": best if onnx_modes[best]["ok"] else None,
                  "onnx_mode_policy": ONNX_MODE_POLICY,
                  "scheme": "static post-training, per-channel symmetric int8 weights, "
                            "per-tensor asymmetric int8 activations, MinMax calibration on "
