@@ -72,6 +72,7 @@ def labelled_rows(series: Series, tide: Tide, threshold_m: float, horizon_h: int
     ok = y >= 0
     return ts[ok], X[ok], y[ok]
 
+
 def baseline(X: FloatArray, horizon_h: int, watch_margin_m: float) -> npt.NDArray[np.int64]:
     """The physical baseline from the feature rows (last column = tide max + surge - thr)."""
     margin = X[:, 5 + horizon_h]
