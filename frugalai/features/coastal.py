@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from frugalai.features.tide import Tide
+from frugalai.features.tide_block import TideAhead
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -62,7 +63,8 @@ class CoastalFeatures:
         self.horizon_h = horizon_h
         self.step_s = step_s
         self._past: deque[tuple[float, float]] = deque(maxlen=4)  # (level, surge)
-        self._offsets = step_s * np.arange(horizon_h + 1)  # the times predicted, from ts
+        # the tide at ts, ts + step, ..., ts + horizon: predicted a block of readings at a time
+        self._tide_ahead = TideAhead(tide, step_s, horizon_h)
         self._last_ts: Optional[float] = None
 
     def update_one(self, ts: float, level: float) -> Optional[FloatArray]:
@@ -73,7 +75,7 @@ class CoastalFeatures:
         if level != level or math.isinf(level):
             self._past.clear()
             return None
-        tide = self.tide.predict(ts + self._offsets).tolist()
+        tide = self._tide_ahead.levels(ts)
         surge = level - tide[0]
         self._past.append((level, surge))
         if len(self._past) < 4:
