@@ -150,13 +150,17 @@ def _nodal_base(days: FloatArray) -> tuple[FloatArray, FloatArray]:
     rounding depends on the matrix's shape (one day vs several), and a day's factors must not
     depend on which other days were asked with it (see :meth:`Tide.predict`).
     """
-    N = np.radians(_N0 + _NRATE * days)[:, None]
-    f = _FC[:, 0] + np.cos(N) * _FC[:, 1]
-    u = np.sin(N) * _UC[:, 0]
+    kN = np.radians(_N0 + _NRATE * days)[:, None] * _K123  # N, 2N, 3N
+    c, s = np.cos(kN), np.sin(kN)
+    f = _FC[:, 0] + c[:, 0:1] * _FC[:, 1]
+    u = s[:, 0:1] * _UC[:, 0]
     for k in (2, 3):
-        f = f + np.cos(k * N) * _FC[:, k]
-        u = u + np.sin(k * N) * _UC[:, k - 1]
+        f = f + c[:, k - 1:k] * _FC[:, k]
+        u = u + s[:, k - 1:k] * _UC[:, k - 1]
     return np.log(f), np.radians(u)
+
+
+_K123 = np.array([1.0, 2.0, 3.0])
 
 
 _FC = np.array([_NODAL_BASE[b][0] for b in _BASES])  # (bases, 4): f on cos 0..3N
@@ -198,8 +202,14 @@ class Tide:
         object.__setattr__(self, "_a", a)
         object.__setattr__(self, "_b", b)
         # (base, its power per constituent) for the bases some constituent uses, in base order
-        object.__setattr__(self, "_powers", [(k, E[:, k].copy()) for k in range(len(_BASES))
-                                             if E[:, k].any()])
+        # The nodal families of each constituent, as (family index, power) columns: term j
+        # of every constituent is its j-th family in _BASES order (power 0 when it has fewer).
+        used = [np.flatnonzero(row) for row in E]
+        terms = max([len(k) for k in used] + [1])
+        object.__setattr__(self, "_powers", [
+            (np.array([k[j] if j < len(k) else 0 for k in used], np.intp),
+             np.array([row[k[j]] if j < len(k) else 0.0 for row, k in zip(E, used)]))
+            for j in range(terms)])
         object.__setattr__(self, "_day_cache", [math.nan, [], []])
         object.__setattr__(self, "_nodal_cache", {})  # UTC day -> (f, u) rows (see _fu)
         object.__setattr__(self, "_terms", list(zip(np.asarray(w, np.float64).tolist(),
@@ -240,11 +250,11 @@ class Tide:
         fixed order (not ``logf @ E.T``: a BLAS product rounds differently for one day or
         several)."""
         logf, u = _nodal_base((days * 86400.0 + 43200.0 - J2000) / 86400.0)
-        log_fk = np.zeros((len(days), len(self.constituents)))
-        u_k = np.zeros((len(days), len(self.constituents)))
-        for b, power in self._powers:  # type: ignore[attr-defined]
-            log_fk = log_fk + logf[:, b:b + 1] * power
-            u_k = u_k + u[:, b:b + 1] * power
+        (index, power), *more = self._powers  # type: ignore[attr-defined]
+        log_fk, u_k = logf[:, index] * power, u[:, index] * power
+        for index, power in more:
+            log_fk = log_fk + logf[:, index] * power
+            u_k = u_k + u[:, index] * power
         return log_fk, u_k
 
     def predict(self, ts: npt.ArrayLike) -> FloatArray:
@@ -255,22 +265,28 @@ class Tide:
         """
         t = np.atleast_1d(np.asarray(ts, dtype=np.float64))
         hours = (t - EPOCH) / 3600.0
-        arg = np.outer(hours, self._w) + self._v0  # type: ignore[attr-defined]
-        a, b = self._a, self._b  # type: ignore[attr-defined]
+        arg = np.outer(hours, self._w)  # type: ignore[attr-defined]
+        arg += self._v0  # type: ignore[attr-defined]
         # Elementwise, then one sum per row: a time's level never depends on the other times of
         # the batch (a matrix product's rounding would), so a block predicted ahead gives the
-        # very numbers of a call per reading (frugalai.features.tide_block).
+        # very numbers of a call per reading (frugalai.features.tide_block). In place: the
+        # same operations as f * (cos(arg) * a + sin(arg) * b) without a temporary per step.
+        f: Optional[FloatArray] = None
         if self.basis == "astronomical":
             f, u = self._fu(t)
-            arg = arg + u
-            harm = (f * (np.cos(arg) * a + np.sin(arg) * b)).sum(axis=1)
-        else:
-            harm = (np.cos(arg) * a + np.sin(arg) * b).sum(axis=1)
-        return np.asarray(self.z0 + self.trend * (hours / HOURS_PER_YEAR) + harm)
+            arg += u
+        harm = np.cos(arg)
+        harm *= self._a  # type: ignore[attr-defined]
+        sin = np.sin(arg, out=arg)
+        sin *= self._b  # type: ignore[attr-defined]
+        harm += sin
+        if f is not None:
+            harm *= f
+        return np.asarray(self.z0 + self.trend * (hours / HOURS_PER_YEAR) + harm.sum(axis=1))
 
     def predict_one(self, ts: float) -> float:
-        """The level at one instant in plain Python floats (the gateway's path: no arrays to
-        build, about 3x faster than :meth:`predict` on one time; same numbers to 1e-12)."""
+        """The level at one instant in plain Python floats (no arrays to build; same numbers
+        to 1e-12). A coastal flow takes its tide from :mod:`frugalai.features.tide_block`."""
         hours = (ts - EPOCH) / 3600.0
         terms = self._terms  # type: ignore[attr-defined]
         harm = 0.0
