@@ -77,15 +77,17 @@ class CoastalFeatures:
             return None
         tide = self._tide_ahead.levels(ts)
         surge = level - tide[0]
-        self._past.append((level, surge))
-        if len(self._past) < 4:
+        past = self._past
+        past.append((level, surge))
+        if len(past) < 4:
             return None
         thr = self.threshold_m
+        level_1, surge_1 = past[-2]
         # Plain floats from here: the same float64 operations as on the arrays, without a
         # numpy call per element (this runs on every reading of a coastal flow).
-        row = [level - thr, surge, surge - self._past[-2][1], surge - self._past[0][1],
-               level - self._past[-2][0], *[t - thr for t in tide[1:]],
-               _max(tide) + surge - thr]
+        row = [level - thr, surge, surge - surge_1, surge - past[0][1], level - level_1]
+        row += [t - thr for t in tide[1:]]
+        row.append(_max(tide) + surge - thr)
         return np.array(row, dtype=np.float64)
 
     def transform_many(self, ts: Iterable[float], levels: Iterable[float]
