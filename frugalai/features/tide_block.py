@@ -78,11 +78,6 @@ class TideAhead:
         self.blocks += 1
         return self._values[:self.ahead + 1]
 
-    def reset(self) -> None:
-        """Forget the block (tests and benchmarks measure a cold start with it)."""
-        self._t0 = self._prev = math.nan
-        self._values = []
-
     def __repr__(self) -> str:
         return (f"TideAhead(step_s={self.step_s}, ahead={self.ahead}, block={self.block}, "
                 f"blocks={self.blocks}, singles={self.singles})")
