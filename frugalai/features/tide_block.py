@@ -25,7 +25,7 @@ import numpy as np
 
 from frugalai.features.tide import Tide
 
-#: Grid times a block serves (measured: benchmarks/fastpath.py; 256 hourly readings = 10 days).
+#: Grid times a block serves (benchmarks/tide_block.py: past the knee; 256 hours = 10 days).
 BLOCK = 256
 #: Times whose sums with whole steps are exact in float64 (a margin below 2**53).
 _EXACT = 2.0 ** 52
