@@ -181,3 +181,21 @@ def test_coastal_features_are_the_per_reading_features(tides: dict[str, Tide],
         want = _rows_per_reading(tide, 1.9, ts, levels, 3)
         assert rows.shape == want.shape and len(rows) > 8000, name
         assert np.array_equal(rows, want), name
+
+
+def test_short_calls_share_a_bounded_per_day_cache_that_nan_cannot_poison(
+        tides: dict[str, Tide]) -> None:
+    """Short calls (at most 32 times) take each UTC day's nodal factors from a per-day cache
+    of at most 16 days: 30 times on 30 different days, NaN and infinite times, and hundreds of
+    calls leave the numbers those of one long call and the cache bounded."""
+    tide = tides["card"]
+    spread = _utc(2010) + 86400.0 * np.arange(30) + 7 * HOUR  # 30 days in one short call
+    whole = tide.predict(np.concatenate([spread, np.zeros(40)]))[:30]  # a long call
+    assert np.array_equal(tide.predict(spread), whole)
+    with np.errstate(invalid="ignore"):  # cos(inf): the warning numpy always gave
+        got = tide.predict([float("nan"), spread[3], float("inf")])
+    assert np.isnan(got[0]) and got[1] == whole[3] and not np.isfinite(got[2])
+    for k in range(300):
+        t = spread[k % 30]
+        assert tide.predict([t, float("nan")])[0] == whole[k % 30]
+        assert len(tide._nodal_cache) <= 16  # type: ignore[attr-defined]
