@@ -8,6 +8,7 @@ on the shipped bundles and on random rows, and require equality, not closeness.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ from frugalai.runtime.model import np_sum, shipped_models_dir
 
 MODELS = shipped_models_dir()
 SHIPPED = ("energy-anomaly", "coastal-submersion")
-CASES = [(n, b, p) for n in SHIPPED for b in ("reference", "onnx", "tflite")
+CASES = [(n, b, p) for n in SHIPPED for b in ("reference", "onnx", "tflite", "native")
          for p in ("fp32", "int8")]
 
 
@@ -38,6 +39,8 @@ def _old_raw_one(model: Any, x: np.ndarray) -> np.ndarray:
         return np.asarray(out, dtype=np.float32)[0]
     if be.name == "onnx":
         return np.asarray(be._session.run(None, {be._input: v})[0], dtype=np.float32)[0]
+    if be.name == "native":  # the C batch loop (test_native.py: that loop == reference int8)
+        return np.asarray(be.predict_many(v), dtype=np.float32)[0]
     be._it.set_tensor(be._in, be._quantize_in(v))
     be._it.invoke()
     return be._dequantize_out(be._it.get_tensor(be._out)[0])
@@ -119,12 +122,16 @@ def test_energy_day_type_without_datetime_is_datetimes_including_its_rounding() 
         assert _weekend(v) == int(datetime.fromtimestamp(v, tz=timezone.utc).weekday() >= 5), v
 
 
-def test_tflite_int8_input_codes_by_lookup_equal_the_quantization_formula() -> None:
+def test_tflite_int8_input_codes_by_lookup_equal_the_quantization_formula(tmp_path: Path
+                                                                         ) -> None:
+    """On int8-I/O files (deployed bundles; the shipped ones now quantize inside the graph)."""
     reason = runtime_available("tflite")
     if reason:
         pytest.skip(reason)
+    from tflite_helpers import int8_io_bundle
+
     for name in SHIPPED:
-        be = load_model(MODELS / name, "tflite", "int8").backend
+        be = load_model(int8_io_bundle(name, tmp_path), "tflite", "int8").backend
         rng = np.random.default_rng(4)
         v = (rng.normal(size=400_000) * rng.choice([0.01, 1.0, 5.0, 40.0], 400_000))
         b = be._bounds
@@ -135,3 +142,26 @@ def test_tflite_int8_input_codes_by_lookup_equal_the_quantization_formula() -> N
         with np.errstate(over="ignore"):  # 3e38 / scale: inf, clipped to 127 as intended
             want = be._quantize_in(v)
         assert np.array_equal(got, want), name
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_reference_int8_one_row_equals_forward_int8_on_hostile_rows(name: str) -> None:
+    """The reference int8 one-row path (integer steps rearranged on preallocated buffers)
+    gives forward_int8's bits on 20,000 rows spanning every input code, past both ends of the
+    int8 range, and on rows holding NaN or an infinity (those take forward_int8 itself)."""
+    model = load_model(MODELS / name, "reference", "int8")
+    net = model.backend.net
+    assert net.in_q is not None
+    rng = np.random.default_rng(16)
+    lo = net.in_q.scale * (-128 - net.in_q.zero_point)
+    hi = net.in_q.scale * (127 - net.in_q.zero_point)
+    X = rng.uniform(lo - 0.2 * (hi - lo), hi + 0.2 * (hi - lo), size=(20000, net.n_inputs))
+    X[:200, 0] = np.nan
+    X[200:300, -1] = np.inf
+    X[300:400, 1] = -np.inf
+    X[400:450] *= 1e30
+    X[450:500] *= 1e37  # float32 sum overflows: forward_int8 itself
+    for x in X:
+        fast = model.backend.predict_one(x)
+        want = net.forward_int8(x.reshape(1, -1))[0]
+        assert fast.dtype == want.dtype and np.array_equal(fast, want), x

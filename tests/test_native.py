@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -63,7 +64,11 @@ def test_reference_int8_is_litert_reference_kernels_bit_for_bit(name: str) -> No
 
     net = DenseNet.load(MODELS / name / "weights.npz")
     X = _random_rows(net.n_inputs, 20_000, seed=3).astype(np.float32)
-    it = Interpreter(model_path=str(MODELS / name / "model.int8.tflite"),
+    from frugalai.learn.tflite_writer import dense_to_tflite
+
+    # The integer layers alone: the int8-I/O form of the bundle's net (the shipped file
+    # quantizes its float input in the graph, rounding as LiteRT does: tests/test_tflite_float_io.py).
+    it = Interpreter(model_content=dense_to_tflite(net, int8=True, float_io=False),
                      experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
     it.resize_tensor_input(it.get_input_details()[0]["index"], [len(X), net.n_inputs])
     it.allocate_tensors()
@@ -123,3 +128,94 @@ def test_a_cache_others_can_write_is_refused(tmp_path: Path,
     monkeypatch.setenv("FRUGALAI_NATIVE_CACHE", str(shared))
     with pytest.raises(ModelError, match="not a private directory"):
         load_model(MODELS / "energy-anomaly", "native", "int8")
+
+
+def _both_calls(name: str, precision: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
+    """The same bundle loaded twice: one row through the extension, one through ctypes."""
+    from frugalai.runtime.native_call import headers
+
+    if isinstance(headers(), str):
+        pytest.skip(f"the direct call needs the CPython headers: {headers()}")
+    ext = load_model(MODELS / name, "native", precision)
+    monkeypatch.setenv("FRUGALAI_NATIVE_CALL", "ctypes")
+    ct = load_model(MODELS / name, "native", precision)
+    monkeypatch.delenv("FRUGALAI_NATIVE_CALL")
+    assert (ext.backend.call, ct.backend.call) == ("extension", "ctypes")
+    assert ct.info()["call_note"] == "FRUGALAI_NATIVE_CALL=ctypes"
+    return ext, ct
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+@pytest.mark.parametrize("name", SHIPPED)
+def test_direct_call_gives_the_ctypes_bits(name: str, precision: str,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    ext, ct = _both_calls(name, precision, monkeypatch)
+    n = ext.backend._n_in
+    X = _random_rows(n, 20_000, seed=9)
+    X[:50, 0] = np.nan
+    X[50:100, -1] = np.inf
+    for x in X:
+        a, b = ext.raw_one(x), ct.raw_one(x)
+        assert a.dtype == b.dtype == np.float32 and a.shape == b.shape
+        assert np.array_equal(a, b, equal_nan=True), x
+    # what a caller may hand it: a list, float32, a (1, n) row, a strided view
+    x = X[123]
+    want = ct.raw_one(x)
+    wide = np.zeros((2, 2 * n))
+    wide[0, ::2] = x
+    for given in (x.tolist(), x.astype(np.float32), x.reshape(1, -1), wide[0, ::2]):
+        got = ext.raw_one(given)
+        assert np.array_equal(got, ct.raw_one(given)), type(given)
+    assert np.array_equal(ext.raw_one(x.astype(np.float32)), ct.raw_one(x.astype(np.float32)))
+    assert np.array_equal(ext.raw_one(x), want)
+    out = ext.raw_one(x)
+    out[:] = 99.0  # the caller owns its array: the next call is not affected
+    assert np.array_equal(ext.raw_one(x), want)
+    with pytest.raises(ValueError, match=f"takes {n} inputs, got {n + 1}"):
+        ext.raw_one(np.zeros(n + 1))
+    with pytest.raises((ValueError, TypeError)):
+        ext.raw_one("not a row")
+
+
+def test_direct_calls_from_two_threads_do_not_share_state(monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """Two flows on one bundle: one library, two callers, no shared buffer."""
+    import threading
+
+    ext, ct = _both_calls("coastal-submersion", "int8", monkeypatch)
+    other = load_model(MODELS / "coastal-submersion", "native", "int8")
+    X = _random_rows(ext.backend._n_in, 5_000, seed=3)
+    want = ct.raw_many(X)
+    bad: list[int] = []
+
+    def work(model: Any, rows: np.ndarray) -> None:
+        for _ in range(3):
+            for k, r in enumerate(rows):
+                if not np.array_equal(model.raw_one(r), want[k]):
+                    bad.append(k)
+
+    threads = [threading.Thread(target=work, args=(m, X)) for m in (ext, other)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert bad == []
+
+
+def test_no_headers_or_a_failing_build_falls_back_to_ctypes_with_the_reason(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from frugalai.runtime import native_call
+
+    # a compiler that fails (a real process, not a stub of the build)
+    reason = native_call.caller_factory("/bin/false", tmp_path)
+    assert isinstance(reason, str)
+    assert "failed" in reason and "ctypes" in reason
+    # no Python.h: what a Raspberry Pi OS without python3-dev has
+    monkeypatch.setattr(native_call.sysconfig, "get_paths",
+                        lambda: {"include": str(tmp_path / "nowhere")})
+    m = load_model(MODELS / "energy-anomaly", "native", "int8")
+    assert m.backend.call == "ctypes"
+    assert "python3-dev" in m.info()["call_note"]
+    ref = load_model(MODELS / "energy-anomaly", "reference", "int8")
+    x = _random_rows(m.backend._n_in, 1, seed=1)[0]
+    assert np.array_equal(m.raw_one(x), ref.raw_one(x))

@@ -51,6 +51,19 @@ def test_bad_rows_are_counted_and_skipped(tmp_path: Path) -> None:
     assert (src.stats.frames_bad, src.stats.skipped) == (4, 1)
 
 
+def test_a_row_the_csv_module_rejects_is_counted_and_the_replay_goes_on(tmp_path: Path) -> None:
+    """A field over csv's 128 KiB limit (a log line pasted into the file, a corrupt export)
+    and a NUL byte are bad rows like the others: counted, skipped, the next rows read."""
+    path = tmp_path / "odd.csv"
+    path.write_text("timestamp,value\n2020-01-01 00:00,1\n2020-01-01 00:01," + "9" * 200_000
+                    + "\n2020-01-01 00:02,2\n2020-01-01 00:03,3\x00\n2020-01-01 00:04,4\n")
+    src = open_source(f"replay://{path}?speed=max", sensor="s")
+    readings = list(src.readings(threading.Event()))
+    rejected = src.stats.frames_bad
+    assert [r.values["value"] for r in readings] == [1.0, 2.0, 4.0], src.stats.last_error
+    assert rejected == 2, src.stats.last_error
+
+
 def test_speed_paces_by_file_timestamps(tmp_path: Path) -> None:
     path = tmp_path / "p.csv"
     path.write_text("ts,v\n0,1\n600,2\n1200,3\n")

@@ -1,5 +1,6 @@
 """From a trained dense net to a shipped bundle: weights, ONNX (fp32 + int8), TFLite (fp32 +
-full-integer int8), self-test vectors, card with sha256 of every file.
+full-integer int8 layers with float32 input and output, quantized in the graph), self-test
+vectors, card with sha256 of every file.
 
 int8 policy: the reference/TFLite int8 net (static, per-channel, calibrated on training rows) is
 kept only if its decisions agree with fp32 on at least ``min_agreement`` of the evaluation rows
@@ -129,3 +130,34 @@ def export_bundle(out_dir: Path, net: DenseNet, calibration: npt.NDArray[np.floa
     from frugalai.runtime.native import update_card
 
     return update_card(out_dir)  # the native backend's artifacts and flash/RAM bytes
+
+
+def rewrite_int8_tflite(bundle_dir: Path) -> dict[str, Any]:
+    """Rewrite a bundle's ``model.int8.tflite`` from its own ``weights.npz`` (the int8 net the
+    bundle already ships, no retraining) in the writer's current form -- float32 input and
+    output, QUANTIZE/DEQUANTIZE in the graph -- and update that file's sha256 and bytes in the
+    card (``files``, and ``sizes_bytes`` if the card lists it), nothing else: the key order of
+    the card is kept. Returns the card. A signed card is refused (its signature would no
+    longer match: re-sign after rewriting)."""
+    import json
+
+    from frugalai.errors import ModelError
+    from frugalai.learn.tflite_writer import dense_to_tflite
+    from frugalai.runtime.bundle import CARD, SIGNATURE, sha256_file, verify_bundle
+
+    name = "model.int8.tflite"
+    bundle = verify_bundle(bundle_dir)
+    if (bundle.path / SIGNATURE).exists():
+        raise ModelError(f"{bundle.path}: signed card; rewriting {name} would void "
+                         f"{SIGNATURE}: remove it, rewrite, then sign again")
+    if bundle.card.get("artifacts", {}).get("tflite", {}).get("int8") != name:
+        raise ModelError(f"{bundle.path}: the card ships no int8 TFLite file")
+    net = DenseNet.load(bundle.file("weights.npz"))
+    f = bundle.path / name
+    f.write_bytes(dense_to_tflite(net, int8=True))
+    card = bundle.card
+    card["files"][name] = {"bytes": f.stat().st_size, "sha256": sha256_file(f)}
+    if name in card.get("sizes_bytes", {}):
+        card["sizes_bytes"][name] = f.stat().st_size
+    (bundle.path / CARD).write_text(json.dumps(card, indent=2) + "\n")
+    return verify_bundle(bundle.path).card

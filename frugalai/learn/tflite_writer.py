@@ -6,9 +6,21 @@ functions (``import tflite.Model`` would give the class of the same name).
 
 fp32: FULLY_CONNECTED layers (fused RELU). Classifiers end with logits: softmax and argmax are
 post-processing, done the same way for every backend.
-int8: the same graph, full integer: int8 input and output tensors carrying their scale and zero
-point (the caller quantizes), per-channel int8 weights, int32 biases — the arithmetic
-:meth:`DenseNet.forward_int8` reproduces.
+int8: the same layers, full integer (per-channel int8 weights, int32 biases — the arithmetic
+:meth:`DenseNet.forward_int8` reproduces), framed as TensorFlow's converter frames them by
+default: float32 input -> QUANTIZE -> the int8 layers -> DEQUANTIZE -> float32 output. The
+runtime then quantizes the input in C: a caller hands it the same float32 row as the fp32 file,
+and int8 costs no more per call than fp32 (quantizing in Python cost more than the whole invoke).
+
+``float_io=False`` writes the older form this module wrote first: int8 input and output tensors
+carrying their scale and zero point, the caller quantizing. Bundles already deployed hold such
+files; :class:`~frugalai.runtime.backends.TfliteBackend` runs both, and the tests write one this
+way to keep that path tested.
+
+Rounding of the input: TFLite's QUANTIZE rounds ``x / scale`` half away from zero with the
+float32 scale the file stores, while :meth:`QParams.quantize` rounds ``x / scale`` half to even
+in float64 with the unrounded scale; an input within about one float32 ulp of a code boundary
+can get the neighbouring code (measured: tests/test_tflite_float_io.py).
 """
 
 from __future__ import annotations
@@ -21,8 +33,12 @@ import numpy as np
 from frugalai.runtime.dense import DenseNet, QParams
 
 FLOAT32, INT32, INT8 = 0, 2, 9
-FULLY_CONNECTED = 9
-OPT_FULLY_CONNECTED = 8
+FULLY_CONNECTED, DEQUANTIZE, QUANTIZE = 9, 6, 114
+OPT_FULLY_CONNECTED, OPT_DEQUANTIZE, OPT_QUANTIZE = 8, 38, 89
+#: operator versions as LiteRT's op version table gives them for these tensor types
+#: (FULLY_CONNECTED int8 per-channel: 4 covers fp32 too; QUANTIZE float->int8 and DEQUANTIZE
+#: int8->float: 2)
+VERSIONS = {FULLY_CONNECTED: 4, QUANTIZE: 2, DEQUANTIZE: 2}
 ACT_NONE, ACT_RELU = 0, 1
 
 
@@ -79,7 +95,8 @@ class _Graph:
         M, SG, T, Q, Op = (_schema(n) for n in ("Model", "SubGraph", "Tensor",
                                                  "QuantizationParameters", "Operator"))
         Buf, OC = _schema("Buffer"), _schema("OperatorCode")
-        FC = _schema("FullyConnectedOptions")
+        FC, QO, DQO = (_schema(n) for n in ("FullyConnectedOptions", "QuantizeOptions",
+                                             "DequantizeOptions"))
 
         tensor_offsets = []
         for t in self.tensors:
@@ -105,9 +122,16 @@ class _Graph:
 
         op_offsets = []
         for opcode, ins, outs, opt_type, act in ops:
-            FC.FullyConnectedOptionsStart(b)
-            FC.FullyConnectedOptionsAddFusedActivationFunction(b, act)
-            opt = FC.FullyConnectedOptionsEnd(b)
+            if opt_type == OPT_FULLY_CONNECTED:
+                FC.FullyConnectedOptionsStart(b)
+                FC.FullyConnectedOptionsAddFusedActivationFunction(b, act)
+                opt = FC.FullyConnectedOptionsEnd(b)
+            elif opt_type == OPT_QUANTIZE:
+                QO.QuantizeOptionsStart(b)
+                opt = QO.QuantizeOptionsEnd(b)
+            else:
+                DQO.DequantizeOptionsStart(b)
+                opt = DQO.DequantizeOptionsEnd(b)
             ivec = self._ivec(Op.OperatorStartInputsVector, ins)
             ovec = self._ivec(Op.OperatorStartOutputsVector, outs)
             Op.OperatorStart(b)
@@ -136,7 +160,7 @@ class _Graph:
             OC.OperatorCodeStart(b)
             OC.OperatorCodeAddDeprecatedBuiltinCode(b, code)
             OC.OperatorCodeAddBuiltinCode(b, code)
-            OC.OperatorCodeAddVersion(b, 4)
+            OC.OperatorCodeAddVersion(b, VERSIONS[code])
             code_offsets.append(OC.OperatorCodeEnd(b))
 
         buf_offsets = []
@@ -165,18 +189,27 @@ def _q(qp: QParams) -> dict[str, Any]:
     return {"scale": [qp.scale], "zp": [qp.zero_point]}
 
 
-def dense_to_tflite(net: DenseNet, int8: bool) -> bytes:
-    """The ``.tflite`` bytes of ``net`` (fp32, or full-integer int8 if ``int8``)."""
+def dense_to_tflite(net: DenseNet, int8: bool, float_io: bool = True) -> bytes:
+    """The ``.tflite`` bytes of ``net``: fp32, or full-integer int8 if ``int8`` -- with float32
+    input and output (QUANTIZE/DEQUANTIZE in the graph), or, if not ``float_io``, int8 input
+    and output tensors the caller quantizes and dequantizes (the older form)."""
     if int8 and (net.in_q is None):
         raise ValueError("int8 export needs a quantized net (DenseNet.quantize)")
     g = _Graph()
     n_in = net.n_inputs
     ttype = INT8 if int8 else FLOAT32
     qp = net.in_q
-    x = g.tensor("input", [1, n_in], ttype, quant=_q(qp) if int8 and qp else None)
-    inputs = [x]
     ops: list[tuple[int, list[int], list[int], int, int]] = []
     opcodes = [FULLY_CONNECTED]
+    if int8 and float_io:
+        assert qp is not None
+        opcodes += [QUANTIZE, DEQUANTIZE]
+        inputs = [g.tensor("input", [1, n_in], FLOAT32)]
+        x = g.tensor("input_int8", [1, n_in], INT8, quant=_q(qp))
+        ops.append((opcodes.index(QUANTIZE), inputs, [x], OPT_QUANTIZE, -1))
+    else:
+        x = g.tensor("input", [1, n_in], ttype, quant=_q(qp) if int8 and qp else None)
+        inputs = [x]
     for i, layer in enumerate(net.layers):
         n_out = int(layer.W.shape[1])
         if int8:
@@ -198,4 +231,8 @@ def dense_to_tflite(net: DenseNet, int8: bool) -> bytes:
                     ACT_RELU if layer.act == "relu" else ACT_NONE))
         qp = fc_q
         x = y
+    if int8 and float_io:
+        out = g.tensor("output", [1, net.n_outputs], FLOAT32)
+        ops.append((opcodes.index(DEQUANTIZE), [x], [out], OPT_DEQUANTIZE, -1))
+        x = out
     return g.finish(ops, inputs, [x], opcodes)

@@ -24,6 +24,7 @@ native     weights.npz             weights.npz (compiled C)
 
 from __future__ import annotations
 
+import math
 from typing import Any, Optional, Protocol
 
 import numpy as np
@@ -98,11 +99,18 @@ class ReferenceBackend:
         if precision == "int8" and not self.net.quantized:
             raise ModelError(f"{bundle.path}: {self.file} has no int8 parameters")
         self.precision = precision
-        # One-row buffers: predict_one writes into them (no allocation per call); the same
-        # numpy operations on the same (1, n) shapes as forward(), so the same bits.
+        # One-row buffers: predict_one writes into them (no allocation per call). np.dot on
+        # (1, n) float32 rows is the BLAS call ``@`` makes (same bits as forward(),
+        # tests/test_fastpath.py) at half matmul's dispatch cost; the bias is stored (1, n)
+        # and relu compares with a zero row, because numpy's broadcasting and Python-scalar
+        # paths cost more than these tiny layers (benchmarks/fastpath.py).
         self._x = np.zeros((1, self.net.n_inputs), np.float32)
-        self._plan = [(layer.W, layer.b, layer.act == "relu",
-                       np.zeros((1, layer.W.shape[1]), np.float32)) for layer in self.net.layers]
+        self._plan = [(np.ascontiguousarray(layer.W), layer.b.reshape(1, -1).copy(),
+                       np.zeros((1, layer.W.shape[1]), np.float32) if layer.act == "relu"
+                       else None, np.zeros((1, layer.W.shape[1]), np.float32))
+                      for layer in self.net.layers]
+        self._y = self._plan[-1][3][0]
+        self._int8 = _Int8Row(self.net) if precision == "int8" else None
         return self
 
     def predict_many(self, X: npt.ArrayLike) -> F32:
@@ -117,21 +125,80 @@ class ReferenceBackend:
         assert self.net is not None, "call load() first"
         h = self._x
         h[0] = x
-        if self.precision == "int8":
-            row: F32 = self.net.forward_int8(h)[0]
-            return row
-        for W, b, relu, buf in self._plan:
-            np.matmul(h, W, out=buf)
-            np.add(buf, b, out=buf)
-            if relu:
-                np.maximum(buf, 0, out=buf)
+        if self._int8 is not None:
+            return self._int8(h)
+        dot, add, maximum = np.dot, np.add, np.maximum
+        for W, b, zero, buf in self._plan:
+            dot(h, W, out=buf)
+            add(buf, b, out=buf)
+            if zero is not None:
+                maximum(buf, zero, out=buf)
             h = buf
-        out: F32 = h[0].copy()
+        out: F32 = self._y.copy()
         return out
 
     def info(self) -> dict[str, Any]:
         return {"backend": self.name, "precision": self.precision, "file": self.file,
                 "runtime": f"numpy {np.__version__}"}
+
+
+class _Int8Row:
+    """:meth:`DenseNet.forward_int8` of one row, bit for bit, at a third of its cost.
+
+    The same integer arithmetic, arranged so each step is one numpy call on preallocated
+    (1, n) int64 buffers: activations are carried minus their zero point (so the next layer's
+    ``h - zero_point`` is free), the clip to [-128, 127] is a maximum and a minimum against
+    stored rows (``np.clip`` with scalars costs more than the layer), and the output is
+    dequantized by a 256-entry table computed with ``QParams.dequantize`` itself. A row with a
+    NaN or an infinity (or so large that its float32 sum overflows) takes ``forward_int8``
+    (its own handling of those)."""
+
+    def __init__(self, net: DenseNet) -> None:
+        assert net.in_q is not None
+        net.forward_int8(np.zeros((1, net.n_inputs), np.float32))  # builds its code bounds
+        self._net = net
+        self._bounds = net.__dict__["_in_bounds"]
+        self._in_offset = 128 + net.in_q.zero_point  # searchsorted index -> code - zero point
+        self._ones = np.ones(net.n_inputs, np.float32)
+        self._h = np.zeros((1, net.n_inputs), np.int64)
+        self._layers = []
+        qp = net.in_q
+        for i, layer in enumerate(net.layers):
+            out = net.out_q[i]
+            wq, bq, mult, total, rounding = net._int8_layer(i, qp.scale, out.scale)
+            n = wq.shape[1]
+            lo = (out.zero_point if layer.act == "relu" else -128) - out.zero_point
+            self._layers.append((np.ascontiguousarray(wq), bq.reshape(1, n).copy(),
+                                 mult.reshape(1, n).copy(), rounding.reshape(1, n).copy(),
+                                 total.reshape(1, n).copy(), np.full((1, n), lo, np.int64),
+                                 np.full((1, n), 127 - out.zero_point, np.int64),
+                                 np.zeros((1, n), np.int64)))
+            qp = out
+        self._table = qp.dequantize(np.arange(-128, 128, dtype=np.int64))
+        self._index = np.zeros(net.n_outputs, np.int64)
+        self._out_offset = qp.zero_point + 128
+
+    def __call__(self, f: F32) -> F32:
+        # NaN or an infinity in the row makes its sum non-finite (no warning: NaN and inf
+        # propagate quietly; only +inf with -inf, or a float32 overflow, would warn).
+        if not math.isfinite(np.dot(f[0], self._ones)):
+            row: F32 = self._net.forward_int8(f)[0]
+            return row
+        dot, add, multiply = np.dot, np.add, np.multiply
+        h = self._h
+        np.subtract(np.searchsorted(self._bounds, f, side="right"), self._in_offset, out=h)
+        for W, b, mult, rounding, total, lo, hi, acc in self._layers:
+            dot(h, W, out=acc)
+            add(acc, b, out=acc)
+            multiply(acc, mult, out=acc)
+            add(acc, rounding, out=acc)
+            np.right_shift(acc, total, out=acc)
+            np.maximum(acc, lo, out=acc)
+            np.minimum(acc, hi, out=acc)
+            h = acc
+        add(h[0], self._out_offset, out=self._index)
+        out: F32 = self._table[self._index]
+        return out
 
 
 class OnnxBackend:
@@ -209,8 +276,15 @@ def _interpreter_class() -> tuple[Any, str]:
 
 
 class TfliteBackend:
-    """LiteRT (ai-edge-litert), else tflite_runtime. int8 models take int8 input: quantized
-    here with the input tensor's own scale and zero point.
+    """LiteRT (ai-edge-litert), else tflite_runtime.
+
+    int8 files come in two forms, both run. The current one (TensorFlow's converter default,
+    :func:`frugalai.learn.tflite_writer.dense_to_tflite`) has float32 input and output with
+    QUANTIZE/DEQUANTIZE inside the graph: it runs exactly as an fp32 file does, the runtime
+    quantizing in C (int8 then costs no more per call than fp32). The older one, still in
+    bundles deployed before, has int8 input and output tensors: the row is quantized here with
+    the input tensor's own scale and zero point (a lookup of its code boundaries) and the output
+    dequantized by a table.
 
     One row (``predict_one``, what a flow calls) reuses preallocated buffers and ufuncs with
     ``out=``; the same float32 arithmetic as the vectorised path, so the same bits. Batches run
@@ -346,7 +420,8 @@ class TfliteBackend:
 
     def info(self) -> dict[str, Any]:
         return {"backend": self.name, "precision": self.precision, "file": self.file,
-                "runtime": self._runtime, "threads": self.threads}
+                "runtime": self._runtime, "threads": self.threads,
+                "io": "int8" if self._bounds is not None else "float32"}
 
 
 def make_backend(name: str) -> Backend:

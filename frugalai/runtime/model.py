@@ -94,23 +94,27 @@ class BundleModel:
     def decide_one(self, raw: Sequence[float]) -> Union[float, int]:
         """``decide`` for one row of raw outputs: an anomaly score or a class index."""
         if self.task == "anomaly":
-            values = [float(v) for v in raw]
-            return math.sqrt(np_sum([v * v for v in values]) / len(values))
+            values = raw if type(raw) is list else [float(v) for v in raw]
+            squares = [v * v for v in values]
+            total = np_sum(squares) if len(squares) >= 8 else _seq_sum(squares)
+            return math.sqrt(total / len(values))
         return self.label_and_probability(raw)[0]
 
     def label_and_probability(self, raw: Sequence[float]) -> tuple[int, float]:
         """Class index (thresholded tails, as ``classify``) and its softmax probability."""
         probs = softmax_one(raw)
+        # tails[k] = P(class >= k), summed from the last class as np.cumsum of the reversed
+        # row does; the highest k whose tail reaches its threshold wins (classify's loop).
         label = 0
-        tail = 0.0
-        tails: list[float] = []
-        for p in reversed(probs):  # tails[k] = P(class >= k), summed as np.cumsum does
-            tail = p if not tails else tail + p
-            tails.append(tail)
-        tails.reverse()
-        for k, t in enumerate(self._thresholds, start=1):
-            if tails[k] >= t:
+        k = len(probs) - 1
+        tail = probs[k]
+        thresholds = self._thresholds
+        while k >= 1:
+            if k <= len(thresholds) and tail >= thresholds[k - 1]:
                 label = k
+                break
+            k -= 1
+            tail = tail + probs[k]
         return label, probs[label]
 
     def predict_one(self, x: npt.ArrayLike) -> Union[float, int]:
@@ -164,11 +168,22 @@ def _pairwise(a: Sequence[float], lo: int, n: int) -> float:
 def softmax_one(raw: Sequence[float]) -> list[float]:
     """Softmax of one row of logits, bit-identical to ``decide``'s (``np.exp`` itself: the
     libm ``math.exp`` differs from numpy's in the last bit for about 5 % of arguments)."""
-    values = [float(v) for v in raw]
+    values = raw if type(raw) is list else [float(v) for v in raw]
     top = max(values)
-    e = np.exp([v - top for v in values]).tolist()
-    total = np_sum(e)
+    e = _np_exp([v - top for v in values]).tolist()
+    total = np_sum(e) if len(e) >= 8 else _seq_sum(e)
     return [v / total for v in e]
+
+
+_np_exp = np.exp
+
+
+def _seq_sum(values: list[float]) -> float:
+    """numpy's sum of fewer than 8 values: left to right from 0.0 (np_sum's first case)."""
+    res = 0.0
+    for v in values:
+        res += v
+    return res
 
 
 def classify(probs: npt.NDArray[np.floating], thresholds: list[float]) -> npt.NDArray[np.int64]:

@@ -36,7 +36,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import numpy.typing as npt
@@ -44,6 +44,7 @@ import numpy.typing as npt
 from frugalai.errors import ModelError
 from frugalai.runtime.bundle import Bundle
 from frugalai.runtime.dense import DenseNet
+from frugalai.runtime.native_call import caller_factory
 
 F32 = npt.NDArray[np.float32]
 GENERATOR = "frugalai.runtime.native 1"
@@ -307,7 +308,9 @@ def build_library(net: DenseNet, name: str) -> Path:
 
 
 class NativeBackend:
-    """The generated C, compiled here and called through ctypes (see the module docstring)."""
+    """The generated C, compiled here. Batches go through ctypes; one row through a direct
+    CPython call when the Python headers are here (:mod:`frugalai.runtime.native_call`,
+    a third of ctypes' cost), else through ctypes too (``info()['call']`` says which)."""
 
     name = NAME
     #: no pip extra: it needs a C compiler (see :func:`unavailable_reason`)
@@ -319,10 +322,17 @@ class NativeBackend:
     def unavailable() -> Optional[str]:
         return unavailable_reason()
 
+    #: one feature row -> the net's outputs; a closure made by load() (see _one_row_call)
+    predict_one: Callable[[npt.ArrayLike], F32]
+
     def __init__(self) -> None:
         self.precision = "fp32"
         self.file = ""
         self.library = ""
+        self.predict_one = _not_loaded
+        #: how a row reaches the C: "extension" (native_call) or "ctypes", and why not the first
+        self.call = ""
+        self.call_note = ""
 
     def load(self, bundle: Bundle, precision: str) -> NativeBackend:
         from frugalai.runtime.backends import artifact
@@ -353,14 +363,19 @@ class NativeBackend:
         self._x = np.zeros(self._n_in, np.float64)
         self._y = np.zeros(self._n_out, np.float32)
         self._xp, self._yp = self._x.ctypes.data, self._y.ctypes.data
+        self.predict_one = _one_row_call(self._one, self._x, self._y)
+        self.call = "ctypes"
+        make = caller_factory(find_compiler(), _private(cache_dir()))
+        if isinstance(make, str):
+            self.call_note = make
+        else:
+            address = ctypes.cast(self._one, ctypes.c_void_p).value
+            assert address is not None
+            self.predict_one = make(address, self._n_in, self._n_out)
+            self.call, self.call_note = "extension", ""
         self.precision = precision
         return self
 
-    def predict_one(self, x: npt.ArrayLike) -> F32:
-        self._x[:] = x
-        self._one(self._xp, self._yp)
-        out: F32 = self._y.copy()
-        return out
 
     def predict_many(self, X: npt.ArrayLike) -> F32:
         rows = np.ascontiguousarray(np.asarray(X, dtype=np.float32).reshape(-1, self._n_in),
@@ -371,8 +386,34 @@ class NativeBackend:
         return out
 
     def info(self) -> dict[str, Any]:
-        return {"backend": self.name, "precision": self.precision, "file": self.file,
-                "runtime": f"C99 via {find_compiler()}", "library": self.library}
+        info = {"backend": self.name, "precision": self.precision, "file": self.file,
+                "runtime": f"C99 via {find_compiler()}", "library": self.library,
+                "call": self.call}
+        if self.call_note:
+            info["call_note"] = self.call_note
+        return info
+
+
+def _one_row_call(fn: Any, x: npt.NDArray[np.float64], y: F32) -> Callable[[npt.ArrayLike], F32]:
+    """``predict_one`` as a closure over the C function and its two buffers: the call is a
+    copy in, the ctypes call and a copy out, with no attribute lookup (at a third of a
+    microsecond a call, each lookup counts: benchmarks/fastpath.py). The output is a copy,
+    so the caller owns it. Each backend instance has its own buffers: two flows on one
+    library do not share them (the generated function keeps no state)."""
+    xp, yp = x.ctypes.data, y.ctypes.data
+    copy = y.copy
+
+    def predict_one(v: npt.ArrayLike) -> F32:
+        x[:] = v
+        fn(xp, yp)
+        out: F32 = copy()
+        return out
+
+    return predict_one
+
+
+def _not_loaded(x: npt.ArrayLike) -> F32:
+    raise ModelError("backend 'native': call load() first")
 
 
 def card_entry(net: DenseNet, name: str) -> dict[str, Any]:

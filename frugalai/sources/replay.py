@@ -236,62 +236,72 @@ class ReplaySource:
         t0_real = time.monotonic()
         bytes_read = 0
         rows = stats.frames_ok + stats.frames_bad + stats.skipped
-        for row in reader:
-            if stop.is_set() or (limit is not None and rows >= limit):
-                break
-            rows += 1
-            n = len(row)
-            bytes_read += sum(map(len, row)) + (n if n > width else width)
-            if n < width:
-                row = row + [""] * (width - n)
-            values: dict[str, float] = {}
-            seen = False
-            bad: Optional[str] = None
-            for i, name, _ in columns:
-                cell = row[i]
-                if not cell:
-                    continue
-                cell = cell.strip()
-                if not cell:
-                    continue
-                seen = True
-                if bad is None:
-                    try:
-                        value = float(cell)
+        # A row the csv module rejects (a field over its 128 KiB limit, a stray NUL) is
+        # counted and skipped like any bad row: the reader goes on at the next line.
+        while True:
+            try:
+                for row in reader:
+                    if stop.is_set() or (limit is not None and rows >= limit):
+                        break
+                    rows += 1
+                    n = len(row)
+                    bytes_read += sum(map(len, row)) + (n if n > width else width)
+                    if n < width:
+                        row = row + [""] * (width - n)
+                    values: dict[str, float] = {}
+                    seen = False
+                    bad: Optional[str] = None
+                    for i, name, _ in columns:
+                        cell = row[i]
+                        if not cell:
+                            continue
+                        cell = cell.strip()
+                        if not cell:
+                            continue
+                        seen = True
+                        if bad is None:
+                            try:
+                                value = float(cell)
+                            except ValueError as err:
+                                bad = str(err)
+                                continue
+                            if not isfinite(value):
+                                bad = f"{name}: not a finite number: {cell!r}"
+                            values[name] = value
+                    if not seen:
+                        stats.skipped += 1
+                        continue
+                    try:  # a bad timestamp is reported before a bad value, as it always was
+                        ts = parse(row[t_index].strip())
                     except ValueError as err:
                         bad = str(err)
+                    if bad is not None:
+                        stats.frames_bad += 1
+                        stats.last_error = f"row {stats.frames_ok + stats.frames_bad}: {bad}"
                         continue
-                    if not isfinite(value):
-                        bad = f"{name}: not a finite number: {cell!r}"
-                    values[name] = value
-            if not seen:
-                stats.skipped += 1
-                continue
-            try:  # a bad timestamp is reported before a bad value, as it always was
-                ts = parse(row[t_index].strip())
-            except ValueError as err:
-                bad = str(err)
-            if bad is not None:
+                    stats.frames_ok += 1
+                    units: Mapping[str, str] = (
+                        {k: u for k, u in units_all.items() if k in values}
+                        if len(values) != len(columns) else units_shared)
+                    reading = Reading(ts, sensor, values, units)
+                    if pace:
+                        if t0_data is None:
+                            t0_data = ts
+                        delay = t0_real + (ts - t0_data) / self.speed - time.monotonic()
+                        if delay > 0 and stop.wait(delay):
+                            break
+                    stats.readings += 1
+                    stats.last_reading_ts = ts
+                    if bytes_read:
+                        stats.bytes_read += bytes_read
+                        bytes_read = 0
+                    yield reading
+            except csv.Error as err:
+                rows += 1
                 stats.frames_bad += 1
-                stats.last_error = f"row {stats.frames_ok + stats.frames_bad}: {bad}"
+                stats.last_error = f"row {stats.frames_ok + stats.frames_bad}: {err}"
                 continue
-            stats.frames_ok += 1
-            units: Mapping[str, str] = (
-                {k: u for k, u in units_all.items() if k in values}
-                if len(values) != len(columns) else units_shared)
-            reading = Reading(ts, sensor, values, units)
-            if pace:
-                if t0_data is None:
-                    t0_data = ts
-                delay = t0_real + (ts - t0_data) / self.speed - time.monotonic()
-                if delay > 0 and stop.wait(delay):
-                    break
-            stats.readings += 1
-            stats.last_reading_ts = ts
-            if bytes_read:
-                stats.bytes_read += bytes_read
-                bytes_read = 0
-            yield reading
+            break
         stats.bytes_read += bytes_read
 
     def close(self) -> None:
