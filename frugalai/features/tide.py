@@ -161,8 +161,6 @@ def _nodal_base(days: FloatArray) -> tuple[FloatArray, FloatArray]:
 
 
 _K123 = np.array([1.0, 2.0, 3.0])
-
-
 _FC = np.array([_NODAL_BASE[b][0] for b in _BASES])  # (bases, 4): f on cos 0..3N
 _UC = np.array([_NODAL_BASE[b][1] for b in _BASES])  # (bases, 3): u on sin 1..3N
 
@@ -201,7 +199,6 @@ class Tide:
         object.__setattr__(self, "_v0", v0)
         object.__setattr__(self, "_a", a)
         object.__setattr__(self, "_b", b)
-        # (base, its power per constituent) for the bases some constituent uses, in base order
         # The nodal families of each constituent, as (family index, power) columns: term j
         # of every constituent is its j-th family in _BASES order (power 0 when it has fewer).
         used = [np.flatnonzero(row) for row in E]
