@@ -50,12 +50,13 @@ def _cycling(fn: Callable[[float, float], Any], ts: list[float], levels: list[fl
              ) -> Callable[[], Any]:
     state = {"k": 0}
     n = len(ts)
+    span = ts[-1] - ts[0] + 3600.0
 
     def call() -> Any:
         k = state["k"]
         state["k"] = k + 1
-        # past the end: the same hours 2 years later, so the stream stays on its grid
-        return fn(ts[k % n] + (k // n) * 2 * 365 * 86400.0, levels[k % n])
+        # past the end: the same levels again, the hour after the last (one unbroken grid)
+        return fn(ts[k % n] + (k // n) * span, levels[k % n])
 
     return call
 
