@@ -199,3 +199,29 @@ def test_short_calls_share_a_bounded_per_day_cache_that_nan_cannot_poison(
         t = spread[k % 30]
         assert tide.predict([t, float("nan")])[0] == whole[k % 30]
         assert len(tide._nodal_cache) <= 16  # type: ignore[attr-defined]
+
+
+def test_coastal_features_through_clock_steps_jitter_and_nan_times(tides: dict[str, Tide],
+                                                                  providence: Series) -> None:
+    """The real levels of a month with the clock misbehaving: a 5-hour stretch replayed (the
+    clock stepped back), readings 17 s late, a NaN time, a jump of 20 days ahead: the rows
+    are still bit for bit those of one predict call per reading."""
+    start = int(np.searchsorted(providence.ts, _utc(1996, 3, 1)))
+    ts = providence.ts[start:start + 24 * 30].copy()
+    levels = providence.values[start:start + 24 * 30].copy()
+    ts = np.concatenate([ts[:300], ts[295:300], ts[300:]])  # 5 hours again
+    levels = np.concatenate([levels[:300], levels[295:300], levels[300:]])
+    ts[400:404] += 17.0
+    ts[500] = float("nan")
+    ts[600:] += 20 * 86400.0
+    tide = tides["card"]
+    feats = CoastalFeatures(tide, 1.9, 3)
+    _, rows = feats.transform_many(ts, levels)
+    want = _rows_per_reading(tide, 1.9, ts, levels, 3)
+    assert rows.shape == want.shape and len(rows) > 600
+    assert np.array_equal(rows, want, equal_nan=True)
+    # The paths taken: plain calls for the first reading, the first late one, the first back
+    # on time, the NaN time and the jump (5); blocks from the 2nd reading, past the first
+    # block's end, from the 2nd late reading (a late grid is a grid), from the 2nd back on
+    # time, after the jump (5). The replayed hours and the reading after the NaN are served.
+    assert (feats._tide_ahead.blocks, feats._tide_ahead.singles) == (5, 5)
