@@ -138,3 +138,41 @@ def test_clock_check_reads_ntp_state() -> None:
     assert check_clock(lambda: None).mark == "?"
     text, code = report([check_clock(lambda: None)])
     assert code == 0 and text.startswith("? clock")
+
+
+def test_a_native_flow_is_checked_for_its_compiler_and_python_headers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from frugalai.config import load_config
+    from frugalai.runtime import native_call
+    from frugalai.service.doctor import UNKNOWN, check_native
+
+    path = tmp_path / "gateway.toml"
+    path.write_text(f"""
+[gateway]
+state_dir = "{tmp_path / 'state'}"
+
+[[flow]]
+name = "nl"
+source = "replay://{tmp_path / 'x.csv'}"
+quantity = "power_kw"
+model = "energy-anomaly"
+backend = "native"
+precision = "int8"
+""")
+    config = load_config(str(path))
+    (line,) = check_native(config)
+    if isinstance(native_call.headers(), tuple):  # this machine has them
+        assert line.mark == OK and "flow nl" in line.detail, line.line()
+    # the headers gone (a Pi OS without python3-dev): still runs, the hint says how to speed up
+    monkeypatch.setattr(native_call.sysconfig, "get_paths",
+                        lambda: {"include": str(tmp_path / "nowhere")})
+    (line,) = check_native(config)
+    assert line.mark == UNKNOWN and "python3-dev" in line.hint, line.line()
+    # no compiler: the flow cannot load its model
+    monkeypatch.setenv("CC", str(tmp_path / "no-cc"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    (line,) = check_native(config)
+    assert line.mark == FAIL and "gcc" in line.hint, line.line()
+    # no native flow: no line
+    path.write_text(path.read_text().replace('backend = "native"', 'backend = "reference"'))
+    assert check_native(load_config(str(path))) == []

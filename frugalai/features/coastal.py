@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from frugalai.features.tide import Tide
+from frugalai.features.tide_block import TideAhead
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -62,7 +63,8 @@ class CoastalFeatures:
         self.horizon_h = horizon_h
         self.step_s = step_s
         self._past: deque[tuple[float, float]] = deque(maxlen=4)  # (level, surge)
-        self._offsets = step_s * np.arange(horizon_h + 1)  # the times predicted, from ts
+        # the tide at ts, ts + step, ..., ts + horizon: predicted a block of readings at a time
+        self._tide_ahead = TideAhead(tide, step_s, horizon_h)
         self._last_ts: Optional[float] = None
 
     def update_one(self, ts: float, level: float) -> Optional[FloatArray]:
@@ -73,17 +75,19 @@ class CoastalFeatures:
         if level != level or math.isinf(level):
             self._past.clear()
             return None
-        tide = self.tide.predict(ts + self._offsets).tolist()
+        tide = self._tide_ahead.levels(ts)
         surge = level - tide[0]
-        self._past.append((level, surge))
-        if len(self._past) < 4:
+        past = self._past
+        past.append((level, surge))
+        if len(past) < 4:
             return None
         thr = self.threshold_m
+        level_1, surge_1 = past[-2]
         # Plain floats from here: the same float64 operations as on the arrays, without a
         # numpy call per element (this runs on every reading of a coastal flow).
-        row = [level - thr, surge, surge - self._past[-2][1], surge - self._past[0][1],
-               level - self._past[-2][0], *[t - thr for t in tide[1:]],
-               _max(tide) + surge - thr]
+        row = [level - thr, surge, surge - surge_1, surge - past[0][1], level - level_1]
+        row += [t - thr for t in tide[1:]]
+        row.append(_max(tide) + surge - thr)
         return np.array(row, dtype=np.float64)
 
     def transform_many(self, ts: Iterable[float], levels: Iterable[float]

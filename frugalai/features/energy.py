@@ -155,7 +155,8 @@ class EnergyFeatures:
         self._recent.append(z)
         if len(self._recent) < self.window:
             return None
-        return np.array(self._recent, dtype=np.float64)
+        # fromiter with the count: the same float64 row, without np.array's look at a deque
+        return np.fromiter(self._recent, np.float64, self.window)
 
     def state(self) -> dict[str, Any]:
         """The learned profile as plain data (a bundle ships it so a flow starts warm)."""

@@ -61,6 +61,10 @@ _NODAL_BASE: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "MM": ((1.0, -0.130, 0.0, 0.0), (0.0, 0.0, 0.0)),
 }
 _BASES = tuple(_NODAL_BASE)
+#: A call with at most this many times takes its days' nodal factors from a per-day cache.
+_FEW_TIMES = 32
+#: Days that cache holds (it starts over when full: a flow moves forward a day at a time).
+_CACHED_DAYS = 16
 
 #: Astronomical constituents: Doodson numbers on (T, s, h, p, p1), phase offset (deg), and the
 #: nodal exponents {base: power} (f = prod f_base**power, u = sum power * u_base).
@@ -140,14 +144,25 @@ def _nodal_matrix(names: Sequence[str]) -> FloatArray:
 
 
 def _nodal_base(days: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """(log f, u radians) of each nodal family at J2000 days ``days`` -> shape (n, bases)."""
-    N = np.radians(_N0 + _NRATE * days)[:, None]
-    k = np.arange(4)
-    fc = np.array([_NODAL_BASE[b][0] for b in _BASES])  # (bases, 4)
-    uc = np.array([_NODAL_BASE[b][1] for b in _BASES])  # (bases, 3)
-    f = np.cos(N * k) @ fc.T
-    u = np.radians(np.sin(N * k[1:]) @ uc.T)
-    return np.log(f), u
+    """(log f, u radians) of each nodal family at J2000 days ``days`` -> shape (n, bases).
+
+    Sums of elementwise products in a fixed order, not matrix products: a BLAS product's
+    rounding depends on the matrix's shape (one day vs several), and a day's factors must not
+    depend on which other days were asked with it (see :meth:`Tide.predict`).
+    """
+    kN = np.radians(_N0 + _NRATE * days)[:, None] * _K123  # N, 2N, 3N
+    c, s = np.cos(kN), np.sin(kN)
+    f = _FC[:, 0] + c[:, 0:1] * _FC[:, 1]
+    u = s[:, 0:1] * _UC[:, 0]
+    for k in (2, 3):
+        f = f + c[:, k - 1:k] * _FC[:, k]
+        u = u + s[:, k - 1:k] * _UC[:, k - 1]
+    return np.log(f), np.radians(u)
+
+
+_K123 = np.array([1.0, 2.0, 3.0])
+_FC = np.array([_NODAL_BASE[b][0] for b in _BASES])  # (bases, 4): f on cos 0..3N
+_UC = np.array([_NODAL_BASE[b][1] for b in _BASES])  # (bases, 3): u on sin 1..3N
 
 
 @dataclass(frozen=True)
@@ -184,8 +199,16 @@ class Tide:
         object.__setattr__(self, "_v0", v0)
         object.__setattr__(self, "_a", a)
         object.__setattr__(self, "_b", b)
-        object.__setattr__(self, "_E", E)
+        # The nodal families of each constituent, as (family index, power) columns: term j
+        # of every constituent is its j-th family in _BASES order (power 0 when it has fewer).
+        used = [np.flatnonzero(row) for row in E]
+        terms = max([len(k) for k in used] + [1])
+        object.__setattr__(self, "_powers", [
+            (np.array([k[j] if j < len(k) else 0 for k in used], np.intp),
+             np.array([row[k[j]] if j < len(k) else 0.0 for row, k in zip(E, used)]))
+            for j in range(terms)])
         object.__setattr__(self, "_day_cache", [math.nan, [], []])
+        object.__setattr__(self, "_nodal_cache", {})  # UTC day -> (f, u) rows (see _fu)
         object.__setattr__(self, "_terms", list(zip(np.asarray(w, np.float64).tolist(),
                                                     np.asarray(v0, np.float64).tolist(),
                                                     a.tolist(), b.tolist())))
@@ -193,12 +216,43 @@ class Tide:
     # -- evaluation -----------------------------------------------------------------------
 
     def _fu(self, ts: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """Nodal (f, u) per row and constituent, evaluated at noon of each UTC day."""
-        days = np.floor(ts / 86400.0) * 86400.0 + 43200.0
-        uniq, inv = np.unique(days, return_inverse=True)
-        logf, u = _nodal_base((uniq - J2000) / 86400.0)
-        E: FloatArray = self._E  # type: ignore[attr-defined]
-        return np.exp(logf @ E.T)[inv], (u @ E.T)[inv]
+        """Nodal (f, u) per row and constituent, evaluated at noon of each UTC day.
+
+        A day's factors depend on that day alone (:func:`_nodal_base`, :meth:`_fu_days`), so a
+        short call (a reading's times: one or two days) takes them from a small per-day cache
+        and a long one (a fit over years) computes each distinct day once; same numbers."""
+        days = np.floor(ts / 86400.0)
+        if len(days) > _FEW_TIMES:
+            uniq, inv = np.unique(days, return_inverse=True)
+            logf, u = self._fu_days(uniq)
+            return np.exp(logf)[inv], u[inv]
+        keys = days.tolist()
+        cache: dict[float, tuple[FloatArray, FloatArray]] = self._nodal_cache  # type: ignore[attr-defined]
+        rows = {d: cache.get(d) for d in keys}
+        missing = [d for d, r in rows.items() if r is None]
+        if missing:
+            logf, u = self._fu_days(np.array(missing))
+            f = np.exp(logf)
+            if len(cache) + len(missing) > _CACHED_DAYS:
+                cache.clear()
+            for j, d in enumerate(missing):
+                rows[d] = cache[d] = (f[j], u[j])
+        got = [rows[d] for d in keys]
+        return (np.array([r[0] for r in got]),  # type: ignore[index]
+                np.array([r[1] for r in got]))  # type: ignore[index]
+
+    def _fu_days(self, days: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """(log f, u) per UTC day number ``days`` (floor(UNIX time / 86400)), evaluated at noon.
+        f = exp(sum_b power_b log f_b) and u = sum_b power_b u_b are summed base by base in a
+        fixed order (not ``logf @ E.T``: a BLAS product rounds differently for one day or
+        several)."""
+        logf, u = _nodal_base((days * 86400.0 + 43200.0 - J2000) / 86400.0)
+        (index, power), *more = self._powers  # type: ignore[attr-defined]
+        log_fk, u_k = logf[:, index] * power, u[:, index] * power
+        for index, power in more:
+            log_fk = log_fk + logf[:, index] * power
+            u_k = u_k + u[:, index] * power
+        return log_fk, u_k
 
     def predict(self, ts: npt.ArrayLike) -> FloatArray:
         """Predicted level at UNIX times ``ts`` (same datum as the fit or the constants).
@@ -208,19 +262,28 @@ class Tide:
         """
         t = np.atleast_1d(np.asarray(ts, dtype=np.float64))
         hours = (t - EPOCH) / 3600.0
-        arg = np.outer(hours, self._w) + self._v0  # type: ignore[attr-defined]
-        a, b = self._a, self._b  # type: ignore[attr-defined]
+        arg = np.outer(hours, self._w)  # type: ignore[attr-defined]
+        arg += self._v0  # type: ignore[attr-defined]
+        # Elementwise, then one sum per row: a time's level never depends on the other times of
+        # the batch (a matrix product's rounding would), so a block predicted ahead gives the
+        # very numbers of a call per reading (frugalai.features.tide_block). In place: the
+        # same operations as f * (cos(arg) * a + sin(arg) * b) without a temporary per step.
+        f: Optional[FloatArray] = None
         if self.basis == "astronomical":
             f, u = self._fu(t)
-            arg = arg + u
-            harm = (f * (np.cos(arg) * a + np.sin(arg) * b)).sum(axis=1)
-        else:
-            harm = np.cos(arg) @ a + np.sin(arg) @ b
-        return np.asarray(self.z0 + self.trend * (hours / HOURS_PER_YEAR) + harm)
+            arg += u
+        harm = np.cos(arg)
+        harm *= self._a  # type: ignore[attr-defined]
+        sin = np.sin(arg, out=arg)
+        sin *= self._b  # type: ignore[attr-defined]
+        harm += sin
+        if f is not None:
+            harm *= f
+        return np.asarray(self.z0 + self.trend * (hours / HOURS_PER_YEAR) + harm.sum(axis=1))
 
     def predict_one(self, ts: float) -> float:
-        """The level at one instant in plain Python floats (the gateway's path: no arrays to
-        build, about 3x faster than :meth:`predict` on one time; same numbers to 1e-12)."""
+        """The level at one instant in plain Python floats (no arrays to build; same numbers
+        to 1e-12). A coastal flow takes its tide from :mod:`frugalai.features.tide_block`."""
         hours = (ts - EPOCH) / 3600.0
         terms = self._terms  # type: ignore[attr-defined]
         harm = 0.0

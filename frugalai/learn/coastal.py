@@ -63,6 +63,16 @@ def labels_for(ts: FloatArray, series: Series, threshold_m: float, horizon_h: in
     return y
 
 
+def labelled_rows(series: Series, tide: Tide, threshold_m: float, horizon_h: int,
+                  watch_margin_m: float) -> tuple[FloatArray, FloatArray, npt.NDArray[np.int64]]:
+    """(times, feature rows, classes) of every labelled hour of ``series``: the rows training
+    splits by time (and :func:`rows_from_card` rebuilds)."""
+    ts, X = CoastalFeatures(tide, threshold_m, horizon_h).transform_many(series.ts, series.values)
+    y = labels_for(ts, series, threshold_m, horizon_h, watch_margin_m)
+    ok = y >= 0
+    return ts[ok], X[ok], y[ok]
+
+
 def baseline(X: FloatArray, horizon_h: int, watch_margin_m: float) -> npt.NDArray[np.int64]:
     """The physical baseline from the feature rows (last column = tide max + surge - thr)."""
     margin = X[:, 5 + horizon_h]
@@ -317,11 +327,7 @@ def train_coastal(series: Series, out_dir: Optional[Path], threshold_m: float = 
                         f"high tide would flood; give the threshold in the data's datum")
     resid = series.values[in_tide] - tide.predict(series.ts[in_tide])
     step("features")
-    feats = CoastalFeatures(tide, threshold_m, horizon_h)
-    ts, X = feats.transform_many(series.ts, series.values)
-    y = labels_for(ts, series, threshold_m, horizon_h, watch_margin_m)
-    ok = y >= 0
-    ts, X, y = ts[ok], X[ok], y[ok]
+    ts, X, y = labelled_rows(series, tide, threshold_m, horizon_h, watch_margin_m)
     train = ts < train_end
     valid = (ts >= valid_a) & (ts < valid_b)
     if not valid.any():
@@ -452,3 +458,48 @@ def train_coastal(series: Series, out_dir: Optional[Path], threshold_m: float = 
 
     step("export")
     return export_bundle(out_dir, net, X[train], X[valid], decide, card, seed=SEED)
+
+
+def _utc(text: str) -> float:
+    """A card's ``YYYY-MM-DD HH:MM UTC`` back to UNIX time (exact: split times are on hours)."""
+    return datetime.strptime(text, "%Y-%m-%d %H:%M UTC").replace(tzinfo=timezone.utc).timestamp()
+
+
+def rows_from_card(card: dict[str, Any], series: Series) -> tuple[FloatArray, FloatArray]:
+    """The training rows (the int8 calibration) and validation rows of a coastal bundle,
+    rebuilt from its card and the record it was trained on, without refitting: the card's own
+    tide (exact: JSON keeps every float), feature parameters and split times."""
+    p, data = card["features"]["params"], card["data"]
+    tide = Tide.from_dict(card["features"]["tide"])
+    ts, X, _ = labelled_rows(series, tide, float(p["threshold_m"]), int(p["horizon_h"]),
+                             float(p["watch_margin_m"]))
+    train_end = _utc(data["train_end_utc"])
+    valid_a, valid_b = (_utc(t) for t in data["valid_utc"])
+    train = ts < train_end
+    if int(train.sum()) != int(data["train_rows"]):
+        raise DataError(f"{series.source}: {int(train.sum())} training rows, the card says "
+                        f"{data['train_rows']}: not the record this bundle was trained on")
+    return X[train], X[(ts >= valid_a) & (ts < valid_b)]
+
+
+def rewrite_int8_onnx_coastal(bundle_dir: Path, series: Series) -> dict[str, Any]:
+    """Rewrite a coastal bundle's ``model.int8.onnx`` under the current ONNX mode policy
+    (:func:`frugalai.learn.export.rewrite_int8_onnx`), calibrated on the training rows rebuilt
+    by :func:`rows_from_card` from ``series`` (the record it was trained on), judged on its
+    validation rows with the card's decision thresholds. No retraining. Returns the card."""
+    from frugalai.learn.export import rewrite_int8_onnx
+    from frugalai.runtime.bundle import verify_bundle
+
+    card = verify_bundle(bundle_dir).card
+    calibration, valid = rows_from_card(card, series)
+    thresholds = [float(t) for t in card["decision"]["thresholds"]]
+
+    def decide(raw: npt.NDArray[np.floating]) -> npt.NDArray[np.int64]:
+        return classify(softmax(raw), thresholds)
+
+    about = (f"the training rows ({len(calibration)}, card data.train_rows), rebuilt by "
+             f"frugalai.learn.coastal.rows_from_card from {series.source}: features with the "
+             "card's tide and params, labelled hours before data.train_end_utc -- the rows "
+             "train_coastal gave export_bundle; judged on the validation rows (data.valid_utc)")
+    return rewrite_int8_onnx(bundle_dir, calibration, valid, decide, about,
+                             seed=int(card["data"].get("seed", SEED)))

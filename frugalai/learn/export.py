@@ -7,7 +7,10 @@ kept only if its decisions agree with fp32 on at least ``min_agreement`` of the 
 and its raw outputs stay within ``max_rel_error`` of the fp32 output span; otherwise
 the bundle ships fp32 only and the card says why. For ONNX, the three quantization
 modes of ``onnxruntime.quantization`` (static QDQ, static QOperator, dynamic) are compared on the
-same rows; the smallest that passes the same two tests ships as ``model.int8.onnx``.
+same rows; the smallest that passes the same two tests and a third ships as ``model.int8.onnx``:
+its output for a row must not depend on the batch the row is in (a gateway scores one reading
+at a time, the self-test a batch). Dynamic quantization fails it (its activation scale is the
+batch's range, measured at run time); the static modes pass it exactly.
 """
 
 from __future__ import annotations
@@ -26,6 +29,11 @@ from frugalai.runtime.dense import DenseNet
 
 Decide = Callable[[npt.NDArray[np.floating]], npt.NDArray[Any]]
 
+ONNX_MODE_POLICY = ("the smallest mode that passes every test: decision agreement with fp32, "
+                    "error over the output span, and row independence (rows run alone give "
+                    "the outputs of the same rows run as one batch, within atol.onnx_int8: a "
+                    "gateway scores one reading at a time)")
+
 
 def _agreement(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> float:
     return float(np.mean(a == b)) if len(a) else 1.0
@@ -40,12 +48,84 @@ def _self_test_rows(X: npt.NDArray[np.floating], n: int = 8, seed: int = 0) -> n
     return np.asarray(X[np.concatenate([extreme, ordinary])], dtype=np.float32)
 
 
+def onnx_int8_tolerance(outputs: npt.ArrayLike) -> float:
+    """The card's ``atol.onnx_int8`` for outputs of this size (onnxruntime's float rounding)."""
+    return 1e-3 * max(1.0, float(np.abs(np.asarray(outputs, dtype=np.float64)).max()))
+
+
+def onnx_int8_self_test(path: Path, rows: npt.NDArray[np.floating]
+                        ) -> tuple[list[Any], float]:
+    """The self-test outputs of an int8 ``.onnx`` on ``rows`` (one batch) and their tolerance."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    y = np.asarray(sess.run(None, {"x": np.asarray(rows, dtype=np.float32)})[0])
+    return y.tolist(), onnx_int8_tolerance(y)
+
+
+def _batch_probe_rows(calibration: npt.NDArray[np.floating], eval_rows: npt.NDArray[np.floating],
+                      seed: int, n: int = 256) -> npt.NDArray[np.float32]:
+    """Rows to run alone and in one batch: the self-test rows (the calibration's extremes and a
+    few ordinary rows, what the card's self-test runs as a batch) and ``n`` evaluation rows."""
+    rng = np.random.default_rng(seed)
+    ev = np.asarray(eval_rows, dtype=np.float32)
+    pick = ev[rng.choice(len(ev), size=min(n, len(ev)), replace=False)]
+    return np.concatenate([_self_test_rows(np.asarray(calibration), seed=seed), pick])
+
+
+def choose_onnx_mode(modes: dict[str, dict[str, Any]]) -> str:
+    """The mode to ship: the smallest of those that pass every test (``ok``); if none passes,
+    the smallest (reported, not shipped)."""
+    return max(modes, key=lambda m: (bool(modes[m]["ok"]), -int(modes[m]["bytes"])))
+
+
+def compare_onnx_int8(fp32_onnx: Path, calibration: npt.NDArray[np.floating],
+                      eval_rows: npt.NDArray[np.floating], decide: Decide,
+                      fp32_raw: npt.NDArray[np.floating], dest: Path,
+                      min_agreement: float = 0.995, max_rel_error: float = 0.05, seed: int = 0
+                      ) -> tuple[dict[str, dict[str, Any]], str]:
+    """Quantize ``fp32_onnx`` in the three modes (static ones calibrated on ``calibration``),
+    test each against the fp32 outputs ``fp32_raw`` of ``eval_rows``: decision agreement,
+    error over the output span, and row independence (rows alone vs the same rows in one
+    batch, within the card's onnx_int8 tolerance); copy the chosen mode to ``dest`` if it
+    passes. Returns the card's mode table and the mode chosen."""
+    import onnxruntime as ort
+
+    from frugalai.learn.onnx_writer import batch_dependence, quantize_all
+
+    fp32_raw = np.asarray(fp32_raw)
+    span = float(np.ptp(fp32_raw)) or 1.0
+    fp32_dec = decide(fp32_raw)
+    probe = _batch_probe_rows(calibration, eval_rows, seed)
+    modes: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        variants = quantize_all(fp32_onnx, np.asarray(calibration), Path(tmp))
+        for mode, path in variants.items():
+            sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            y = sess.run(None, {"x": np.asarray(eval_rows, dtype=np.float32)})[0]
+            err = float(np.abs(y - fp32_raw).max()) / span
+            agree = _agreement(fp32_dec, decide(y))
+            dep = batch_dependence(path, probe)
+            alone_ok = dep == 0.0 or dep <= onnx_int8_tolerance(sess.run(None, {"x": probe})[0])
+            modes[mode] = {"agreement_with_fp32": agree,
+                           "bytes": path.stat().st_size,
+                           "max_abs_error_over_output_span": round(err, 5),
+                           "max_abs_row_alone_vs_in_batch": dep,
+                           "ok": bool(agree >= min_agreement and err <= max_rel_error
+                                      and alone_ok),
+                           "row_independent": bool(alone_ok)}
+        best = choose_onnx_mode(modes)
+        if modes[best]["ok"]:
+            shutil.copy(variants[best], dest)
+    return modes, best
+
+
 def export_bundle(out_dir: Path, net: DenseNet, calibration: npt.NDArray[np.floating],
                   eval_rows: npt.NDArray[np.floating], decide: Decide, card: dict[str, Any],
                   min_agreement: float = 0.995, max_rel_error: float = 0.05, seed: int = 0
                   ) -> dict[str, Any]:
     """Write the bundle into ``out_dir`` (replaced); return the card written."""
-    from frugalai.learn.onnx_writer import dense_to_onnx, quantize_all
+    from frugalai.learn.onnx_writer import dense_to_onnx
     from frugalai.learn.tflite_writer import dense_to_tflite
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -76,24 +156,11 @@ def export_bundle(out_dir: Path, net: DenseNet, calibration: npt.NDArray[np.floa
         artifacts["reference"]["int8"] = "weights.npz"
         artifacts["tflite"]["int8"] = "model.int8.tflite"
 
-    import onnxruntime as ort
-
-    onnx_modes: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        variants = quantize_all(out_dir / "model.onnx", np.asarray(calibration), Path(tmp))
-        for mode, path in variants.items():
-            sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-            y = sess.run(None, {"x": np.asarray(eval_rows, dtype=np.float32)})[0]
-            err = float(np.abs(y - fp32_raw).max()) / span
-            onnx_modes[mode] = {"bytes": path.stat().st_size,
-                                "agreement_with_fp32": _agreement(fp32_dec, decide(y)),
-                                "max_abs_error_over_output_span": round(err, 5),
-                                "ok": bool(_agreement(fp32_dec, decide(y)) >= min_agreement
-                                           and err <= max_rel_error)}
-        best = max(onnx_modes, key=lambda m: (onnx_modes[m]["ok"], -onnx_modes[m]["bytes"]))
-        if onnx_modes[best]["ok"]:
-            shutil.copy(variants[best], out_dir / "model.int8.onnx")
-            artifacts["onnx"]["int8"] = "model.int8.onnx"
+    onnx_modes, best = compare_onnx_int8(out_dir / "model.onnx", calibration, eval_rows, decide,
+                                         fp32_raw, out_dir / "model.int8.onnx", min_agreement,
+                                         max_rel_error, seed=seed)
+    if onnx_modes[best]["ok"]:
+        artifacts["onnx"]["int8"] = "model.int8.onnx"
     agreement["onnx_int8"] = onnx_modes[best]["agreement_with_fp32"]
 
     rows = _self_test_rows(np.asarray(calibration), seed=seed)
@@ -104,10 +171,8 @@ def export_bundle(out_dir: Path, net: DenseNet, calibration: npt.NDArray[np.floa
         atol["int8"] = 1.01 * qnet.out_q[-1].scale  # one quantization step (rounding)
     if "int8" in artifacts["onnx"]:
         # onnxruntime's own int8 arithmetic differs from TFLite's: its own recorded outputs.
-        sess = ort.InferenceSession(str(out_dir / "model.int8.onnx"),
-                                    providers=["CPUExecutionProvider"])
-        outputs["onnx_int8"] = sess.run(None, {"x": rows})[0].tolist()
-        atol["onnx_int8"] = 1e-3 * max(1.0, float(np.abs(outputs["onnx_int8"]).max()))
+        outputs["onnx_int8"], atol["onnx_int8"] = onnx_int8_self_test(
+            out_dir / "model.int8.onnx", rows)
     card = {
         **card,
         "frugalai_version": __version__,
@@ -116,7 +181,9 @@ def export_bundle(out_dir: Path, net: DenseNet, calibration: npt.NDArray[np.floa
                  "max_error_over_output_span": max_rel_error,
                  "decision_agreement_with_fp32": agreement,
                  "error_over_output_span": rel_err,
-                 "onnx_quantization_modes": onnx_modes, "onnx_mode_shipped": best,
+                 "onnx_quantization_modes": onnx_modes,
+                 "onnx_mode_shipped": best if onnx_modes[best]["ok"] else None,
+                 "onnx_mode_policy": ONNX_MODE_POLICY,
                  "scheme": "static post-training, per-channel symmetric int8 weights, "
                            "per-tensor asymmetric int8 activations, MinMax calibration on "
                            "training rows"},
@@ -159,5 +226,100 @@ def rewrite_int8_tflite(bundle_dir: Path) -> dict[str, Any]:
     card["files"][name] = {"bytes": f.stat().st_size, "sha256": sha256_file(f)}
     if name in card.get("sizes_bytes", {}):
         card["sizes_bytes"][name] = f.stat().st_size
+    (bundle.path / CARD).write_text(json.dumps(card, indent=2) + "\n")
+    return verify_bundle(bundle.path).card
+
+
+def _put(d: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``d[key]`` where it is; a new key goes where ``sort_keys`` would put it if ``d`` is
+    sorted (cards written by :func:`write_card` are), else at the end."""
+    if key in d or list(d) != sorted(d):
+        d[key] = value
+        return
+    items = sorted([*d.items(), (key, value)])
+    d.clear()
+    d.update(items)
+
+
+def rewrite_int8_onnx(bundle_dir: Path, calibration: npt.NDArray[np.floating],
+                      eval_rows: npt.NDArray[np.floating], decide: Decide,
+                      calibration_about: str, seed: int = 0) -> dict[str, Any]:
+    """Re-choose and rewrite a bundle's ``model.int8.onnx`` under the current mode policy
+    (:data:`ONNX_MODE_POLICY`) without retraining: the static modes are calibrated on
+    ``calibration``, which must be the training's calibration rows -- refused unless
+    ``DenseNet.quantize(calibration)`` gives exactly the int8 activation parameters stored in
+    the bundle's ``weights.npz``. The card keeps its key order; updated: ``files`` and
+    ``sizes_bytes`` for the file, ``artifacts.onnx.int8``, the ``int8`` ONNX fields (mode
+    table, mode shipped, its decision agreement), ``self_test`` ``onnx_int8`` outputs and atol
+    on the card's own self-test inputs, and ``int8.onnx_rebuilt`` saying how. A signed card
+    is refused (re-sign after rewriting). Returns the card."""
+    import json
+
+    from frugalai.errors import ModelError
+    from frugalai.runtime.bundle import CARD, SIGNATURE, sha256_file, verify_bundle
+
+    name = "model.int8.onnx"
+    bundle = verify_bundle(bundle_dir)
+    card = bundle.card
+    if (bundle.path / SIGNATURE).exists():
+        raise ModelError(f"{bundle.path}: signed card; rewriting {name} would void "
+                         f"{SIGNATURE}: remove it, rewrite, then sign again")
+    fp32_name = card.get("artifacts", {}).get("onnx", {}).get("fp32")
+    if fp32_name is None:
+        raise ModelError(f"{bundle.path}: the card ships no fp32 ONNX file to quantize")
+    net = DenseNet.load(bundle.file("weights.npz"))
+    if not net.quantized:
+        raise ModelError(f"{bundle.path}: weights.npz holds no int8 parameters: nothing proves "
+                         "the calibration rows are the training's")
+    again = net.quantize(calibration)
+    if (again.in_q, again.out_q) != (net.in_q, net.out_q):
+        raise ModelError(f"{bundle.path}: these calibration rows are not the training's: "
+                         f"DenseNet.quantize gives in {again.in_q} out {again.out_q}, "
+                         f"weights.npz has in {net.in_q} out {net.out_q}")
+    limits = card.get("int8", {})
+    previous = {"mode": limits.get("onnx_mode_shipped"),
+                "sha256": card["files"].get(name, {}).get("sha256")}
+    fp32_raw = np.asarray(net.forward(eval_rows))
+    with tempfile.TemporaryDirectory() as tmp:
+        chosen = Path(tmp) / name
+        modes, best = compare_onnx_int8(
+            bundle.file(fp32_name), calibration, eval_rows, decide, fp32_raw, chosen,
+            float(limits.get("min_decision_agreement", 0.995)),
+            float(limits.get("max_error_over_output_span", 0.05)), seed=seed)
+        f = bundle.path / name
+        if modes[best]["ok"]:
+            shutil.copy(chosen, f)
+        elif f.exists():
+            f.unlink()
+    self_test = card["self_test"]
+    if modes[best]["ok"]:
+        card["files"][name] = {"bytes": f.stat().st_size, "sha256": sha256_file(f)}
+        if "sizes_bytes" in card:
+            _put(card["sizes_bytes"], name, f.stat().st_size)
+        _put(card["artifacts"]["onnx"], "int8", name)
+        rows = np.asarray(self_test["inputs"], dtype=np.float32)
+        outputs, atol = onnx_int8_self_test(f, rows)
+        _put(self_test["outputs"], "onnx_int8", outputs)
+        _put(self_test["atol"], "onnx_int8", atol)
+    else:  # no mode passes: the bundle ships no int8 ONNX file
+        card["files"].pop(name, None)
+        card.get("sizes_bytes", {}).pop(name, None)
+        card["artifacts"]["onnx"].pop("int8", None)
+        self_test["outputs"].pop("onnx_int8", None)
+        self_test["atol"].pop("onnx_int8", None)
+    int8 = card.setdefault("int8", {})
+    _put(int8.setdefault("decision_agreement_with_fp32", {}), "onnx_int8",
+         modes[best]["agreement_with_fp32"])
+    _put(int8, "onnx_quantization_modes", {m: dict(sorted(v.items()))
+                                           for m, v in sorted(modes.items())})
+    _put(int8, "onnx_mode_shipped", best if modes[best]["ok"] else None)
+    _put(int8, "onnx_mode_policy", ONNX_MODE_POLICY)
+    _put(int8, "onnx_rebuilt", {
+        "by": "frugalai.learn.export.rewrite_int8_onnx, without retraining: every other file "
+              "of the bundle is unchanged",
+        "calibration": calibration_about,
+        "calibration_check": "DenseNet.quantize(these rows) gives exactly the int8 activation "
+                             "parameters stored in weights.npz (input and every layer)",
+        "previous": previous})
     (bundle.path / CARD).write_text(json.dumps(card, indent=2) + "\n")
     return verify_bundle(bundle.path).card

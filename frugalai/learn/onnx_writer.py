@@ -7,7 +7,9 @@ e.g. the classifier's softmax and label output, that here is shared numpy post-p
 
 int8 variants come from ``onnxruntime.quantization``: static (calibrated on training rows) in
 QDQ and QOperator formats, and dynamic. :func:`quantize_all` writes the three so the training
-report can compare them.
+report can compare them. Dynamic quantization measures the activation range of the batch it is
+given at run time (``DynamicQuantizeLinear``), so a row's output depends on the other rows of
+its batch; :func:`batch_dependence` measures that (a gateway scores one reading at a time).
 """
 
 from __future__ import annotations
@@ -86,3 +88,20 @@ def quantize_all(fp32_path: Path, calibration: npt.NDArray[np.floating], out_dir
     quantize_dynamic(str(fp32_path), str(path), weight_type=QuantType.QInt8)
     out["dynamic"] = path
     return out
+
+
+def batch_dependence(path: Path, rows: npt.NDArray[np.floating]) -> float:
+    """Largest absolute difference between the outputs of ``rows`` run one at a time and the
+    same rows run as one batch. 0.0 for a model whose rows are independent of their batch
+    (static quantization: every scale is a constant of the graph); a dynamic-quantized model
+    takes its activation scale from the whole batch and gives another answer to a row alone."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    x = np.asarray(rows, dtype=np.float32)
+    batch = np.asarray(sess.run(None, {"x": x})[0])
+    alone = np.concatenate([np.asarray(sess.run(None, {"x": x[i:i + 1]})[0])
+                            for i in range(len(x))])
+    return float(np.abs(batch - alone).max()) if len(x) else 0.0
