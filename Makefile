@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint bench fuzz soak fleet-test sysdeps clean
+.PHONY: demo test lint bench bench-publish bench-publish-all fuzz soak fleet-test sysdeps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,23 +35,45 @@ test: sysdeps $(VENV)/.test-installed lint
 	@if [ -f firmware_bridge/Makefile ]; then $(MAKE) -C firmware_bridge test; fi
 	$(BIN)/python -m pytest
 
+# Every benchmark but fuzz and soak, in dependency order (model_quality quotes coastal_study).
+# Results go to build/benchmarks/ (never over the published figures); each script records its
+# date, commit, machine and load under "meta" (benchmarks/provenance.py). `make bench-publish`
+# (on a quiet machine) rewrites benchmarks/results/; BENCH_ARGS is passed to every script.
+BENCH_SCRIPTS := scripts/coastal_study.py benchmarks/model_quality.py benchmarks/decoders.py \
+	benchmarks/latency.py benchmarks/lora_airtime.py benchmarks/outbox.py \
+	benchmarks/energy_per_inference.py benchmarks/fastpath.py benchmarks/tide_block.py \
+	benchmarks/service_footprint.py benchmarks/fleet_scale.py
+# BENCH_ARGS_<script> adds arguments to one script, e.g. BENCH_ARGS_energy_per_inference=
+# "--window-s 3" (the longest: ~32 min at its default 10-s windows; see benchmarks/README.md).
 bench: $(VENV)/.test-installed
-	@for s in benchmarks/*.py; do case $$s in */fuzz.py|*/soak.py) continue;; esac; \
-		echo "== $$s"; $(BIN)/python $$s || exit 1; done
+	@$(foreach s,$(BENCH_SCRIPTS),\
+		args="$(strip $(BENCH_ARGS) $(BENCH_ARGS_$(basename $(notdir $(s)))))"; \
+		echo "== $(s) $$args"; t0=$$(date +%s); $(BIN)/python $(s) $$args || exit 1; \
+		echo "== $(s): $$(( $$(date +%s) - t0 )) s";)
+
+bench-publish:
+	$(MAKE) bench BENCH_ARGS="--publish $(BENCH_ARGS)"
+
+# The whole of benchmarks/results/: bench-publish, then the full fuzz and soak runs.
+bench-publish-all: bench-publish
+	$(MAKE) fuzz FUZZ_ARGS="--publish $(FUZZ_ARGS)"
+	$(MAKE) soak SOAK_ARGS="--publish $(SOAK_ARGS)"
 
 # Not part of `make test`: 10^6 value-level examples per decoder (minutes to an hour).
 fuzz: $(VENV)/.test-installed
-	nice -n 10 $(BIN)/python benchmarks/fuzz.py
+	nice -n 10 $(BIN)/python benchmarks/fuzz.py $(FUZZ_ARGS)
 
 # Not part of `make test`: SIGKILLs, a broker outage, full disks and a long compressed run
-# against the real daemon (`SOAK_ARGS=--quick` for a short one).
+# against the real daemon (`SOAK_ARGS=--quick` for a short one; `SOAK_ARGS=--publish` writes
+# benchmarks/results/, like FUZZ_ARGS=--publish for fuzz).
 soak: sysdeps $(VENV)/.test-installed
 	nice -n 10 $(BIN)/python benchmarks/soak.py $(SOAK_ARGS)
 
 # issue 19: 50 real gateway processes on one Mosquitto (ACLs, canary rollout, broker restart);
-# writes benchmarks/results/fleet.{json,md}. `make test` runs the same scenario with 5.
+# writes build/benchmarks/fleet.{json,md} (BENCH_ARGS=--publish: benchmarks/results/).
+# `make test` runs the same scenario with 5.
 fleet-test: sysdeps $(VENV)/.test-installed
-	nice -n 10 $(BIN)/python benchmarks/fleet_scale.py --gateways 50
+	nice -n 10 $(BIN)/python benchmarks/fleet_scale.py --gateways 50 $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

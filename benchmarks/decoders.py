@@ -2,23 +2,22 @@
 
 Each case decodes a realistic stream (emulator-made frames, ~1 % corrupted where the decoder is a
 stream decoder, so the error path is in the measurement) and reports the median of ``--repeat``
-runs. Writes benchmarks/results/decoders.json and decoders.md. No pass/fail: figures to compare.
+runs. Writes decoders.json and decoders.md to build/benchmarks/ (benchmarks/results/ with
+``--publish``). No pass/fail: figures to compare.
 
-    .venv/bin/python benchmarks/decoders.py [--quick] [--repeat 5]
+    .venv/bin/python benchmarks/decoders.py [--quick] [--repeat 5] [--publish]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
+from typing import Any
 
 import numpy as np
+import provenance as prov
 
 from frugalai.protocols import frames, lpp
 from frugalai.protocols import modbus as mb
@@ -26,8 +25,6 @@ from frugalai.protocols.tic import TicDecoder
 from frugalai.protocols.tic_values import frame_values
 from frugalai.sim.household import HouseholdProfile
 from frugalai.sim.tic_meter import TicMeterEmulator
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def corrupt(stream_frames: list[bytes], rate: float, seed: int = 0) -> list[bytes]:
@@ -130,7 +127,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer frames (CI smoke run)")
     parser.add_argument("--repeat", type=int, default=5)
+    prov.add_output_arguments(parser)
     args = parser.parse_args()
+    out = prov.output_dir(parser, args)
+    meta = prov.provenance(quick=args.quick, repeat=args.repeat)
     k = 10 if args.quick else 1
     cases = {
         "tic_historique (stream + label map)": case_tic("historique", 20_000 // k),
@@ -141,24 +141,22 @@ def main() -> None:
         "cayenne_lpp (5 items)": case_lpp(100_000 // k),
     }
     results = {name: measure(*case, repeat=args.repeat) for name, case in cases.items()}
-    meta = {"python": platform.python_version(), "machine": platform.machine(),
-            "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-            "quick": args.quick, "repeat": args.repeat,
-            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "decoders.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
-    quick = " (quick)" if args.quick else ""
+    print(prov.write_results(out, "decoders", {"meta": meta, "results": results}, markdown))
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    meta = doc["meta"]
+    quick = " (quick)" if meta["quick"] else ""
     lines = ["# Decoder throughput (one core, pure Python)", "",
-             f"Python {meta['python']} on {meta['machine']}, {meta['cpus']} CPUs, "
-             f"median of {args.repeat} runs{quick}, {meta['date']}.",
+             f"Median of {meta['repeat']} runs{quick}.",
              "Stream cases include ~1 % corrupted frames.",
              "", "| decoder | frames | frames/s | bytes/s | µs/frame |", "|---|---:|---:|---:|---:|"]
-    for name, r in results.items():
+    for name, r in doc["results"].items():
         lines.append(f"| {name} | {r['frames']} | {r['frames_per_s']:,} | {r['bytes_per_s']:,} "
                      f"| {r['us_per_frame']} |")
-    lines += ["", "Reproduce: `.venv/bin/python benchmarks/decoders.py` (or `--quick`).", ""]
-    (RESULTS / "decoders.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    lines += ["", "Reproduce: `.venv/bin/python benchmarks/decoders.py --publish` (or `--quick`).",
+              ""]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

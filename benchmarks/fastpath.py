@@ -29,7 +29,6 @@ import gzip
 import json
 import math
 import os
-import platform
 import random
 import shutil
 import statistics
@@ -49,6 +48,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import provenance as prov  # noqa: E402
 
 from frugalai import registry  # noqa: E402
 from frugalai.runtime import load_model, runtime_available  # noqa: E402
@@ -353,117 +354,18 @@ def idle(flows: int, seconds: float, read_timeout: float | None = None) -> dict[
             "rss_mib": round(rss_kib / 1024, 1), "seconds": round(wall, 1)}
 
 
-NODE_LOOP = r"""
-#define _POSIX_C_SOURCE 199309L
-#include <stdio.h>
-#include <time.h>
-#include "fa_energy_anomaly.h"
-#include "fa_energy_features.h"
-static fa_ef_state s;
-int main(void) {
-    double row[FA_EF_WINDOW]; float y[FA_ENERGY_ANOMALY_N_OUTPUTS]; volatile double sink = 0;
-    struct timespec a, b; long i, n = 2000000L;
-    fa_ef_init(&s);
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    for (i = 0; i < n; ++i) {
-        double ts = 852076800.0 + 900.0 * i;
-        double v = 900.0 + 300.0 * ((i % 96) / 96.0) + (double)((i * 7919) % 37);
-        if (fa_ef_update(&s, ts, v, row)) {
-            FA_EF_MODEL_INT8(row, y);
-            double score = fa_ef_score(y, FA_ENERGY_ANOMALY_N_OUTPUTS);
-            sink += score + fa_ef_policy(&s, score);
-        }
-    }
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    printf("%.6f\n", ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / 1e3 / n);
-    return 0;
-}
-"""
+def edge_energy(gateway_flow_us: float | None) -> dict[str, Any]:
+    """Node vs gateway energy per event (benchmarks/edge_energy.py, shared with
+    energy_per_inference.py), the gateway's inference being this run's flow call x 0.8 W."""
+    import edge_energy as edge
 
-
-def edge_energy(gateway_flow_us: float | None) -> dict[str, Any] | None:
-    """Node vs gateway energy per event (frugalai.energy.edge) with this run's figures: the
-    node's C per window (features + int8 net + score + policy) timed here, events per day from
-    the Python reference over the real Dutch year, the gateway's flow call x 0.8 W (a busy Pi 4
-    core, energy.md)."""
-    from frugalai.energy.edge import edge_vs_gateway
-    from frugalai.events.policy import Hysteresis
-    from frugalai.features.energy import EnergyFeatures
-    from frugalai.runtime.native import find_compiler
-    from frugalai.sources.replay import parse_time
-
-    cc = find_compiler()
-    if cc is None:
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        c, exe = Path(tmp) / "node.c", Path(tmp) / "node"
-        c.write_text(NODE_LOOP)
-        subprocess.run([cc, "-std=c99", "-O2", f"-I{ROOT / 'firmware_bridge' / 'src'}", "-o",
-                        str(exe), str(c), "-lm"], check=True)
-        node_us = statistics.median(float(subprocess.run(
-            [str(exe)], capture_output=True, text=True, check=True).stdout) for _ in range(3))
-    model = load_model(MODELS / "energy-anomaly", "reference", "int8")
-    features = EnergyFeatures(**model.card["features"]["params"])
-    policy = Hysteresis(**model.card["policy"])
-    events = 0
-    first = last = None
-    with open(DUTCH) as fh:
-        next(fh)
-        for line in fh:
-            cells = line.split(",")
-            ts = parse_time(cells[0])
-            first = ts if first is None else first
-            last = ts
-            row = features.update_one(ts, float(cells[1]))
-            if row is not None and policy.update_one(float(model.predict_one(row))):
-                events += 1
-    assert first is not None and last is not None
-    days = (last - first) / 86400 + 1 / 96
-    gateway_uj = (gateway_flow_us or 0.0) * 0.8
-    out = edge_vs_gateway(node_us, events / days, gateway_uj_per_inference=gateway_uj)
-    out["assumptions"]["events_source"] = (f"{events} alarm/clear events of the shipped policy "
-                                           f"over {days:.0f} days of the Dutch load curve")
-    out["assumptions"]["gateway_inference"] = ("the flow call (native int8) measured here x "
-                                               "0.8 W, a busy Pi 4 core (energy.md)")
-    return out
-
-
-def meta(started: float) -> dict[str, Any]:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
-                              check=False).stdout.strip()
-
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-               platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    info: dict[str, Any] = {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "commit": git("rev-parse", "--short", "HEAD") + ("-dirty" if git("status", "--porcelain",
-                                                                         "--untracked-files=no")
-                                                         else ""),
-        "machine": f"{platform.machine()}, {cpu}, {os.cpu_count()} CPUs, {platform.system()}",
-        "python": sys.version.split()[0], "numpy": np.__version__,
-        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
-        "seconds": round(time.monotonic() - started),
-        "compiler": shutil.which("cc") or shutil.which("gcc"),
-        "note": "Shared 2-vCPU machine, loaded by other sessions during the run: absolute times "
-                "are noisy and pessimistic; the ratios, measured in one process with shuffled "
-                "rounds, are the figures to compare."}
-    for mod in ("onnxruntime", "ai_edge_litert", "sklearn"):
-        try:
-            info[mod] = __import__(mod).__version__
-        except (ImportError, AttributeError):
-            pass
-    return info
+    return edge.measure((gateway_flow_us or 0.0) * 0.8,
+                        "the flow call (native int8) measured here x 0.8 W, a busy Pi 4 core "
+                        "(energy.md)")
 
 
 def markdown(doc: dict[str, Any]) -> str:
-    m = doc["meta"]
-    lines = ["# Fast path (issue 16)", "",
-             f"{m['date']}, commit {m['commit']}, {m['machine']}, Python {m['python']}, "
-             f"numpy {m['numpy']}, onnxruntime {m.get('onnxruntime')}, ai-edge-litert "
-             f"{m.get('ai_edge_litert')}, scikit-learn {m.get('sklearn')}. "
-             f"Load average at start {m['load_average_at_start']}.", "", f"> {m['note']}", ""]
+    lines = ["# Fast path (issue 16)", "", f"> {doc['meta']['note']}", ""]
     for table in doc["ratio"]:
         lines += [f"## Batch 1, {table['model']} (µs per call, median; ratio to raw LiteRT fp32)",
                   "", "| call | µs | ratio |", "|---|---:|---:|"]
@@ -496,31 +398,30 @@ def markdown(doc: dict[str, Any]) -> str:
         lines.append("")
         lines.append("RSS is the whole benchmark process (every runtime loaded), so read its "
                      "growth with flows, not its level.")
-    if doc.get("edge_energy"):
-        from frugalai.energy.edge import markdown as edge_markdown
+    if "edge_energy" in doc:
+        from frugalai.energy.edge import section
 
-        lines += ["", "## Energy per event: model on the node vs on the gateway (energy-anomaly, "
-                  "estimate)", "", *edge_markdown(doc["edge_energy"]), "",
-                  doc["edge_energy"]["assumptions"]["events_source"] + "; gateway inference: "
-                  + doc["edge_energy"]["assumptions"]["gateway_inference"] + "."]
+        lines += section(doc["edge_energy"])
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer rounds and rows")
-    ap.add_argument("--out", type=Path, default=ROOT / "build" / "benchmarks")
-    ap.add_argument("--publish", action="store_true",
-                    help="write into benchmarks/results/ (the published figures)")
+    prov.add_output_arguments(ap)
     ap.add_argument("--markdown-only", type=Path, metavar="JSON",
                     help="rewrite the Markdown next to an existing fastpath.json, no run")
     args = ap.parse_args()
     if args.markdown_only:
         doc = json.loads(args.markdown_only.read_text())
-        (args.markdown_only.parent / "fastpath.md").write_text(markdown(doc))
+        (args.markdown_only.parent / "fastpath.md").write_text(prov.render_markdown(doc, markdown))
         return
-    out = ROOT / "benchmarks" / "results" if args.publish else args.out
-    started = time.monotonic()
+    out = prov.output_dir(ap, args)
+    run_meta = prov.provenance(
+        compiler=shutil.which("cc") or shutil.which("gcc"),
+        note="Shared 2-vCPU machine, loaded by other sessions during the run: absolute times "
+             "are noisy and pessimistic; the ratios, measured in one process with shuffled "
+             "rounds, are the figures to compare.")
     rounds, n = (5, 500) if args.quick else (15, 3000)
     random.seed(16)
     doc: dict[str, Any] = {"ratio": [ratio_table(name, rounds, n)
@@ -532,11 +433,8 @@ def main() -> None:
                    for n in (1, 4, 16)]
     energy_rows = {r["call"]: r["us"] for r in doc["ratio"][1]["rows"]}
     doc["edge_energy"] = edge_energy(energy_rows.get("native int8 flow"))
-    doc = {"meta": meta(started), **doc}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "fastpath.json").write_text(json.dumps(doc, indent=2) + "\n")
-    text = markdown(doc)
-    (out / "fastpath.md").write_text(text)
+    doc = {"meta": run_meta, **doc}
+    text = prov.write_results(out, "fastpath", doc, markdown)
     print(text)
     print(f"written to {out}", file=sys.stderr)
 

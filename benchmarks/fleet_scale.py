@@ -2,14 +2,14 @@
 ACLs; health, a canary rollout to all, a broken bundle rolled back by the canary itself, events
 collected during all of it with 0 lost, and the broker restarted in the middle.
 
-    python benchmarks/fleet_scale.py --gateways 50          # make fleet-test
+    python benchmarks/fleet_scale.py --gateways 50 [--publish]  # make fleet-test
     python benchmarks/fleet_scale.py gateway ...            # one gateway process (used above)
 
-Writes benchmarks/results/fleet.{json,md}: time to roll out to all, broker CPU and memory (from
-/proc), messages per second through the broker, bytes per gateway per day of fleet traffic.
-Each gateway process runs the real rollout agent (frugalai.fleet.agent, installing through
-service.models with the bundle's self-test) and the real uplink path for its events (SQLite
-outbox -> MqttSink, QoS 1); the collector is frugalai.fleet.collector.
+Writes fleet.{json,md} to build/benchmarks/ (benchmarks/results/ with ``--publish``): time to
+roll out to all, broker CPU and memory (from /proc), messages per second through the broker,
+bytes per gateway per day of fleet traffic. Each gateway process runs the real rollout agent
+(frugalai.fleet.agent, installing through service.models with the bundle's self-test) and the
+real uplink path for its events (SQLite outbox -> MqttSink, QoS 1); the collector is frugalai.fleet.collector.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import signal
 import subprocess
@@ -31,6 +30,9 @@ from typing import Any, Optional
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import provenance as prov  # noqa: E402
 
 SHIPPED = ROOT / "models" / "energy-anomaly"
 
@@ -52,6 +54,7 @@ pattern read frugalai/fleet/rollout/#
 
 
 # ---------------------------------------------------------------------------- gateway process
+
 
 def gateway_main(args: argparse.Namespace) -> int:
     """One gateway: the rollout agent (+ status) and an event source through the outbox."""
@@ -104,6 +107,7 @@ def gateway_main(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- measurements
+
 
 class ProcWatch:
     """CPU seconds and peak RSS of one process (and its successors after a restart)."""
@@ -182,6 +186,7 @@ class SysCounters:
 
 # ---------------------------------------------------------------------------- bundles
 
+
 def make_bundle(dest: Path, version: str, broken: bool = False) -> Path:
     import numpy as np
 
@@ -199,6 +204,7 @@ def make_bundle(dest: Path, version: str, broken: bool = False) -> Path:
 
 
 # ---------------------------------------------------------------------------- the scenario
+
 
 def wait_until(cond: Any, timeout: float, what: str) -> float:
     start = time.monotonic()
@@ -396,14 +402,14 @@ def traffic(status_len: int) -> dict[str, Any]:
 
 
 def markdown(r: dict[str, Any]) -> str:
-    env = r["environment"]
+    env = r["meta"]
     ev = r["events"]
     b = r["broker"]
     lines = [
         f"# Fleet scale test: {r['gateways']} gateways on one Mosquitto",
         "",
-        f"{env['when']}, commit {env['commit']}, {env['machine']} ({env['cpus']} CPUs, shared), "
-        f"Python {env['python']}, {env['mosquitto']}. Command: `{r['command']}`.",
+        f"{env['mosquitto']}; {r['gateways']} gateways, an event every {r['event_period_s']} s "
+        "each.",
         "",
         "Each gateway is a real process with its own broker credentials and ACL; the rollout "
         "agent installs through `service.models` (hash checks, load on every backend, self-"
@@ -443,17 +449,12 @@ def markdown(r: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def environment(command: str) -> dict[str, Any]:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True).stdout.strip()
+def mosquitto_version() -> str:
     from mqtt_broker import MOSQUITTO
 
     version = subprocess.run([str(MOSQUITTO), "-h"], capture_output=True, text=True
                              ).stdout.splitlines()[:1]
-    return {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": commit,
-            "machine": f"{platform.machine()} {platform.node()}", "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "mosquitto": version[0] if version else "mosquitto"}
+    return version[0] if version else "mosquitto"
 
 
 def main() -> int:
@@ -466,23 +467,25 @@ def main() -> int:
     gw.add_argument("--public-key", required=True)
     gw.add_argument("--event-period", type=float, default=1.0)
     gw.add_argument("--status-interval", type=float, default=2.0)
-    parser.add_argument("--gateways", type=int, default=50)
+    parser.add_argument("--gateways", type=int, default=None, help="default 50 (5 with --quick)")
     parser.add_argument("--event-period", type=float, default=1.0)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--quick", action="store_true",
+                        help="5 gateways (the size make test runs), unless --gateways is given")
+    prov.add_output_arguments(parser)
     args = parser.parse_args()
     if args.mode == "gateway":
         return gateway_main(args)
+    out = prov.output_dir(parser, args)
+    if args.gateways is None:
+        args.gateways = 5 if args.quick else 50
+    meta = prov.provenance(mosquitto=mosquitto_version(), quick=args.quick)
     work = Path(tempfile.mkdtemp(prefix=".fleet-bench-", dir=ROOT / "benchmarks"))
     try:
         result = run(args.gateways, work, event_period=args.event_period)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    command = f"python benchmarks/fleet_scale.py --gateways {args.gateways}"
-    result = {"command": command, "environment": environment(command), **result}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "fleet.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
-    (args.out / "fleet.md").write_text(markdown(result))
-    print(markdown(result))
+    result = {"meta": meta, **result}
+    print(prov.write_results(out, "fleet", result, markdown))
     ok = (result["rollout_ok"] and result["broken_stopped_at_canary"]
           and result["broken_to_all_rolled_back_everywhere"]
           and result["acl_forged_status_refused"] and result["events"]["lost"] == 0

@@ -14,9 +14,10 @@ counts what it rejects. Any other exception is a crash, counted, with the first 
 Also recorded: examples/s (generation included), the slowest example (a hang would show), and
 RSS before and after (a leak would show).
 
-Writes benchmarks/results/fuzz.json and fuzz.md (date, commit, machine).
+Writes fuzz.json and fuzz.md (date, commit, machine) to build/benchmarks/ (benchmarks/results/
+with ``--publish``).
 
-    nice -n 10 .venv/bin/python benchmarks/fuzz.py [--examples 1000000] [--only tic,lpp]
+    nice -n 10 .venv/bin/python benchmarks/fuzz.py [--examples 1000000] [--only tic,lpp] [--publish]
 """
 
 from __future__ import annotations
@@ -25,16 +26,16 @@ import argparse
 import base64
 import json
 import os
-import platform
 import random
 import resource
 import struct
-import subprocess
 import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import provenance as prov
 
 from frugalai.errors import DecodeError
 from frugalai.events import codec
@@ -48,7 +49,6 @@ from frugalai.sources.base import SourceStats
 from frugalai.sources.chirpstack import ChirpStackSource
 from frugalai.sources.framers import FbFramer, TicFramer
 
-RESULTS = Path(__file__).resolve().parent / "results"
 DEV = "0102030405060708"
 TOPIC = f"application/app/device/{DEV}/event/up"
 
@@ -362,14 +362,6 @@ def fuzz(name: str, examples: int, seed: int) -> dict[str, Any]:
             "rss_after_kb": rss_kb()}
 
 
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True, cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=1_000_000, help="per decoder")
@@ -378,14 +370,19 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10,000 examples per decoder")
     parser.add_argument("--merge", action="store_true",
                         help="keep the other decoders' figures from the last fuzz.json")
+    prov.add_output_arguments(parser)
     args = parser.parse_args()
-    at_commit = commit()  # the code under test is the one imported now, not HEAD at the end
+    out = prov.output_dir(parser, args)
+    meta = prov.provenance(  # at the start: the code under test is the one imported now
+        seed=args.seed, nice=os.nice(0),
+        generator="seeded random value-level generator + byte mutation (not Hypothesis)")
+    at_commit = meta["commit"]
     examples = 10_000 if args.quick else args.examples
     names = [n for n in TARGETS if not args.only
              or any(n.startswith(p.strip()) for p in args.only.split(","))]
     results: dict[str, Any] = {}
-    if args.merge and (RESULTS / "fuzz.json").exists():
-        earlier = json.loads((RESULTS / "fuzz.json").read_text())
+    if args.merge and (out / "fuzz.json").exists():
+        earlier = json.loads((out / "fuzz.json").read_text())
         for name, r in earlier["results"].items():  # each row keeps the commit it ran on
             results[name] = {"commit": earlier["meta"]["commit"],
                              "date": earlier["meta"]["date"], **r}
@@ -396,21 +393,14 @@ def main() -> None:
         print(f"{name}: {r['examples']} examples, {r['crashes']} crashes, "
               f"{r['examples_per_s']}/s, RSS {r['rss_before_kb']}->{r['rss_after_kb']} kB",
               flush=True)
-    meta = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": at_commit,
-            "python": platform.python_version(), "machine": platform.machine(),
-            "node": platform.node(), "cpus": os.cpu_count(), "seed": args.seed,
-            "load_avg": os.getloadavg(), "nice": os.nice(0),
-            "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-            "generator": "seeded random value-level generator + byte mutation (not Hypothesis)"}
-    if not names and args.merge and (RESULTS / "fuzz.json").exists():  # nothing ran: rewrite
-        meta = {**json.loads((RESULTS / "fuzz.json").read_text())["meta"], "commit": at_commit}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "fuzz.json").write_text(json.dumps({"meta": meta, "results": results},
-                                                  indent=2) + "\n")
+    meta["max_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(prov.write_results(out, "fuzz", {"meta": meta, "results": results}, markdown))
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    meta, results = doc["meta"], doc["results"]
     lines = ["# Decoder fuzzing (value-level, random generator + mutation)", "",
-             f"{meta['date']}, commit {meta['commit']}, Python {meta['python']} on "
-             f"{meta['machine']} ({meta['cpus']} CPUs shared, load {meta['load_avg'][0]:.1f}, "
-             f"nice {meta['nice']}), seed {args.seed}.",
+             f"Seed {meta['seed']}, nice {meta['nice']}.",
              "Contract: values or DecodeError (pure decoders); never an exception and every "
              "input counted (stream decoders). Examples/s include generating the example.", "",
              "| decoder | examples | crashes | examples/s | slowest ms | RSS before → after kB "
@@ -423,8 +413,9 @@ def main() -> None:
         for c in r["first_crashes"]:
             lines += ["", f"Crash in {name}:", "```", c, "```"]
     lines += ["", "Reproduce: `make fuzz` (`nice -n 10 .venv/bin/python benchmarks/fuzz.py`); "
-              "`--examples N`, `--only tic,lpp`, `--quick`.", ""]
-    (RESULTS / "fuzz.md").write_text("\n".join(lines))
+              "`--examples N`, `--only tic,lpp`, `--quick`; `--publish` writes "
+              "benchmarks/results/.", ""]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -3,20 +3,19 @@
 Batch 1 (``predict_one``: the gateway's streaming case) and batched (``predict_many`` on 256
 rows, reported per row). Median of repeated timings after a warm-up; one thread everywhere.
 Inputs are the bundle's own self-test rows, tiled. Post-processing (score, class) is included,
-features are not. Writes ``benchmarks/results/latency.json`` and ``latency.md``.
+features are not. Writes ``latency.json`` and ``latency.md`` to build/benchmarks/
+(benchmarks/results/ with ``--publish``).
 
 scikit-learn: an estimator of the same shape carrying the same weights (PCA with the bundle's
 projection; MLPClassifier with the bundle's layers), timed on ``transform`` / ``predict_proba``.
 
-    python benchmarks/latency.py [--repeat 2000 | --quick]
+    python benchmarks/latency.py [--repeat 2000 | --quick] [--publish]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -29,6 +28,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import provenance as prov  # noqa: E402
 
 from frugalai.runtime import available, list_bundles, load_model  # noqa: E402
 from frugalai.runtime.dense import DenseNet  # noqa: E402
@@ -82,10 +84,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=2000)
     ap.add_argument("--quick", action="store_true", help="fewer repetitions (--repeat 200)")
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    prov.add_output_arguments(ap)
     args = ap.parse_args()
+    out = prov.output_dir(ap, args)
     if args.quick:
         args.repeat = 200
+    meta = prov.provenance(batch=BATCH, threads=1, repeat=args.repeat,
+                           note="median of repeated timings; shared 2-vCPU machine, expect noise")
     rows: list[dict[str, Any]] = []
     for bundle in list_bundles(shipped_models_dir()):
         X = np.asarray(bundle.card["self_test"]["inputs"], dtype=np.float32)
@@ -115,21 +120,14 @@ def main() -> None:
                                                   args.repeat // 10, BATCH),
             })
             print(rows[-1], file=sys.stderr)
-    meta = {"python": sys.version.split()[0], "machine": platform.machine(),
-            "processor": platform.processor(), "cpus": os.cpu_count(), "batch": BATCH,
-            "threads": 1, "numpy": np.__version__,
-            "note": "median of repeated timings; shared 2-vCPU machine, expect noise"}
-    for name in ("onnxruntime", "ai_edge_litert", "sklearn"):
-        try:
-            meta[name] = __import__(name).__version__
-        except (ImportError, AttributeError):
-            meta[name] = None
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "latency.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2)
-                                           + "\n")
+    print(prov.write_results(out, "latency", {"meta": meta, "rows": rows}, markdown))
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    meta, rows = doc["meta"], doc["rows"]
     lines = ["# Inference latency per call (µs), one thread", "",
-             f"{meta['machine']}, {meta['cpus']} CPUs, Python {meta['python']}; batched = "
-             f"{BATCH} rows per call, reported per row. Features and I/O excluded.", "",
+             f"Batched = {meta['batch']} rows per call, reported per row, median of "
+             f"{meta['repeat']} timings. Features and I/O excluded.", "",
              "| model | backend | precision | file bytes | batch 1 µs/call | batched µs/row |",
              "|---|---|---|---:|---:|---:|"]
     for r in rows:
@@ -140,8 +138,7 @@ def main() -> None:
         lines.append(f"| {r['model']} | {r['backend']} | {r['precision']} | "
                      f"{r.get('file_bytes', '')} | {r['us_per_call_batch1']:.1f} | "
                      f"{r['us_per_row_batched']:.2f} |")
-    (args.out / "latency.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -2,22 +2,25 @@
 the effect of packing several 11-byte events per uplink, and the receive path's throughput
 (emulated RAK3172 on a real pty -> lora:// -> Readings).
 
-Writes ``benchmarks/results/lora_airtime.json`` and ``.md``. No pass/fail: figures to read.
-Run: ``python benchmarks/lora_airtime.py [--quick]``.
+Writes ``lora_airtime.json`` and ``.md`` to build/benchmarks/ (benchmarks/results/ with
+``--publish``). No pass/fail: figures to read.
+Run: ``python benchmarks/lora_airtime.py [--quick] [--publish]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import provenance as prov  # noqa: E402
 
 from frugalai.events.codec import BINARY_SIZE  # noqa: E402
 from frugalai.protocols.lorawan import (  # noqa: E402
@@ -25,8 +28,6 @@ from frugalai.protocols.lorawan import (  # noqa: E402
     TTN_DAILY_AIRTIME_S,
     lorawan_time_on_air,
 )
-
-OUT = ROOT / "benchmarks" / "results"
 
 
 def airtime_table() -> list[dict[str, float]]:
@@ -91,16 +92,8 @@ def receive_throughput(packets: int) -> dict[str, float]:
             "latency_ms_p95": round(lat[int(len(lat) * 0.95)] * 1000, 2)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    table = airtime_table()
-    rx = receive_throughput(200 if args.quick else 1000)
-    result = {"machine": platform.machine(), "python": platform.python_version(),
-              "event_bytes": BINARY_SIZE, "airtime": table, "receive": rx}
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "lora_airtime.json").write_text(json.dumps(result, indent=2) + "\n")
+def markdown(result: dict[str, Any]) -> str:
+    table, rx = result["airtime"], result["receive"]
     lines = ["# LoRa airtime and receive throughput", "",
              f"One event = {BINARY_SIZE} B (+13 B LoRaWAN overhead). EU868, CR 4/5, "
              "8-symbol preamble. Duty cycle: the 3 default channels share sub-band M (1 %).", "",
@@ -111,14 +104,26 @@ def main() -> None:
         lines.append(f"| {r['dr']} | {r['toa_ms_1_event']} | {r['duty_cycle_1pct_events_per_day']}"
                      f" | {r['ttn_30s_events_per_day']} | {r['max_pack']} | "
                      f"{r['toa_ms_per_event_packed']} | {r['ttn_30s_events_per_day_packed']} |")
-    lines += ["", f"Receive path (emulated RAK3172 on a pty -> lora:// -> Readings, "
-              f"{platform.machine()}, Python {platform.python_version()}): {rx['received']}/"
+    lines += ["", f"Receive path (emulated RAK3172 on a pty -> lora:// -> Readings): "
+              f"{rx['received']}/"
               f"{rx['packets']} packets, one at a time, in {rx['seconds']} s = "
               f"{rx['packets_per_s']} packets/s; latency air -> Reading median "
               f"{rx['latency_ms_median']} ms, p95 {rx['latency_ms_p95']} ms (the emulator polls "
               "the pty every 10 ms).", ""]
-    (OUT / "lora_airtime.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    prov.add_output_arguments(parser)
+    args = parser.parse_args()
+    out = prov.output_dir(parser, args)
+    meta = prov.provenance(quick=args.quick)
+    table = airtime_table()
+    rx = receive_throughput(200 if args.quick else 1000)
+    result = {"meta": meta, "event_bytes": BINARY_SIZE, "airtime": table, "receive": rx}
+    print(prov.write_results(out, "lora_airtime", result, markdown))
 
 
 if __name__ == "__main__":

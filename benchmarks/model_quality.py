@@ -14,24 +14,28 @@ Every figure comes from the ``frugalai`` CLI, the path a user takes with their C
     .venv/bin/python benchmarks/model_quality.py --data-dir ../shared/data [--quick]
 
 ``--quick`` skips the 6 h / 12 h coastal retraining (about 3 minutes on a Pi-class machine).
+Writes model_quality.{json,md} and the NAB charts to build/benchmarks/ (benchmarks/results/
+with ``--publish``). The coastal study (``scripts/coastal_study.py``) is read from the same
+directory, else from benchmarks/results/: run it first (``make bench`` does).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from frugalai.registry import PRECISIONS
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import provenance as prov  # noqa: E402
+
+from frugalai.registry import PRECISIONS  # noqa: E402
+
 FRUGALAI = [sys.executable, "-m", "frugalai"]
 NAB = {"ambient_temperature_system_failure": "2013-12-01 00:00",
        "machine_temperature_system_failure": "2013-12-09 00:00"}
@@ -58,21 +62,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default="../shared/data")
     ap.add_argument("--quick", action="store_true", help="skip the 6 h / 12 h coastal models")
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     ap.add_argument("--render", action="store_true", help="rewrite the .md from the .json")
+    prov.add_output_arguments(ap)
     args = ap.parse_args()
+    out = prov.output_dir(ap, args)
     if args.render:
-        doc0 = json.loads((args.out / "model_quality.json").read_text())
-        (args.out / "model_quality.md").write_text(render(doc0) + "\n")
+        doc0 = json.loads((out / "model_quality.json").read_text())
+        (out / "model_quality.md").write_text(prov.render_markdown(doc0, render) + "\n")
         return
     d = args.data_dir
-    doc: dict[str, Any] = {"meta": {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                 text=True, cwd=ROOT).stdout.strip(),
-        "machine": platform.machine(), "cpus": os.cpu_count(),
-        "python": sys.version.split()[0], "reproduce":
-            ".venv/bin/python benchmarks/model_quality.py --data-dir ../shared/data"}}
+    doc: dict[str, Any] = {"meta": prov.provenance(
+        quick=args.quick,
+        reproduce=".venv/bin/python benchmarks/model_quality.py --data-dir ../shared/data")}
 
     # -- energy: Dutch 1997, the shipped bundle -----------------------------------------------
     dutch = {}
@@ -110,7 +111,8 @@ def main() -> None:
                              **{k: m.get(k) for k in keep},
                              "target_met": bool((m["window_recall"] or 0) >= 0.8
                                                 and m["alarms_outside_per_month"] <= 1.0)}
-            png = args.out / f"model_quality_{name.split('_')[0]}.png"
+            out.mkdir(parents=True, exist_ok=True)
+            png = out / f"model_quality_{name.split('_')[0]}.png"
             run(["score", bundle, "--data", src, "--labels",
                  f"{d}/generic/nab_subset/combined_windows.json", "--start", until,
                  "--out", f"{tmp}/{name}.scores.csv", "--plot", str(png)])
@@ -149,17 +151,20 @@ def main() -> None:
                     **{k: {"hourly": vv[k]["flood"], "episodes": vv[k]["flood_events"]}
                        for k in ("model_fp32", "baseline")},
                     "lead_time": vv["lead_time"], "decision_default": c["decision"]["default"]}
-    study = ROOT / "benchmarks" / "results" / "coastal_study.json"
+    study = out / "coastal_study.json"
+    if not study.is_file():
+        study = prov.PUBLISHED / "coastal_study.json"
     if study.is_file():
+        sdoc = json.loads(study.read_text())
         coastal["study"] = {"command": ".venv/bin/python scripts/coastal_study.py --data-dir "
-                                       "../shared/data --out benchmarks/results/coastal_study.json",
-                            "markdown": json.loads(study.read_text()).get("markdown")}
+                                       "../shared/data --publish",
+                            "file": str(study.relative_to(ROOT) if study.is_relative_to(ROOT)
+                                        else study),
+                            "commit": sdoc.get("meta", {}).get("commit"),
+                            "markdown": sdoc.get("markdown")}
     doc["coastal_providence"] = coastal
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "model_quality.json").write_text(json.dumps(doc, indent=1) + "\n")
-    (args.out / "model_quality.md").write_text(render(doc) + "\n")
-    print(render(doc))
+    print(prov.write_results(out, "model_quality", doc, render, indent=1))
 
 
 def _ep(m: dict[str, Any]) -> str:
@@ -176,8 +181,7 @@ def _hr(m: dict[str, Any]) -> str:
 def render(doc: dict[str, Any]) -> str:
     m = doc["meta"]
     out = ["# Model quality on real data, through the user's commands", "",
-           f"{m['date']}, commit {m['commit']}, {m['machine']} ({m['cpus']} CPUs), Python "
-           f"{m['python']}. Reproduce: `{m['reproduce']}`.", "",
+           f"Reproduce: `{m['reproduce']}`.", "",
            "## Energy: Dutch 1997 (shipped bundle)", ""]
     e = doc["energy_dutch_1997"]
     for p in PRECISIONS:

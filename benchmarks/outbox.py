@@ -1,8 +1,9 @@
 """Outbox throughput (append, deliver through a real Mosquitto) and bytes upstream per event.
 
-    python benchmarks/outbox.py [--quick] [--out benchmarks/results]
+    python benchmarks/outbox.py [--quick] [--out DIR | --publish]
 
-Writes ``outbox.json`` and ``outbox.md``. Appends are measured for each fsync policy
+Writes ``outbox.json`` and ``outbox.md`` to build/benchmarks/ (benchmarks/results/ with
+``--publish``). Appends are measured for each fsync policy
 (``normal``, ``append`` = the default, ``full``), one event per transaction (how alarms
 arrive) and in batches of 100. Delivery runs the real path: ``Pipeline.flush`` -> ``MqttSink``
 (QoS 1, PUBACK awaited) -> Mosquitto on a loopback port -> ``mark_sent``. The database lives on
@@ -13,8 +14,6 @@ fsync cost is a property of the storage. No pass/fail: figures to read and compa
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import shutil
 import sys
 import tempfile
@@ -24,6 +23,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import provenance as prov  # noqa: E402
 
 from frugalai.events.codec import encode_binary, encode_json  # noqa: E402
 from frugalai.events.event import Event, Stats  # noqa: E402
@@ -128,8 +130,7 @@ def bytes_per_event() -> list[dict[str, Any]]:
 def markdown(result: dict[str, Any]) -> str:
     env = result["environment"]
     lines = ["# Outbox throughput and bytes upstream", "",
-             f"Machine: {env['machine']}, Python {env['python']}, SQLite {env['sqlite']}, "
-             f"database on {env['filesystem']}. Command: `{result['command']}`.", "",
+             f"SQLite {env['sqlite']}, database on {env['filesystem']}.", "",
              "## Append (SQLite WAL)", "",
              "| sync policy | events / transaction | events/s | ms / transaction | "
              "DB bytes / event |", "|---|---:|---:|---:|---:|"]
@@ -165,8 +166,10 @@ def markdown(result: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer events")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    prov.add_output_arguments(parser)
     args = parser.parse_args()
+    out = prov.output_dir(parser, args)
+    meta = prov.provenance(quick=args.quick)
     import sqlite3
 
     n_single = 200 if args.quick else 1000
@@ -184,17 +187,11 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result = {
-        "command": "python benchmarks/outbox.py" + (" --quick" if args.quick else ""),
-        "environment": {"machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-                        "python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
-                        "filesystem": fs, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                                time.gmtime())},
+        "meta": meta,
+        "environment": {"sqlite": sqlite3.sqlite_version, "filesystem": fs},
         "append": append, "deliver": deliver, "bytes": bytes_per_event(),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "outbox.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
-    (args.out / "outbox.md").write_text(markdown(result))
-    print(markdown(result))
+    print(prov.write_results(out, "outbox", result, markdown))
 
 
 if __name__ == "__main__":

@@ -6,9 +6,10 @@ we sample ``/proc/<pid>/status`` (VmRSS, VmHWM) and the CPU time in ``/proc/<pid
 (utime + stime) over ``--seconds``; CPU% = CPU seconds / wall seconds. One run per model
 variant; bundle backends are measured when the runtime provides them.
 
-Writes benchmarks/results/service_footprint.json and .md.
+Writes service_footprint.json and .md to build/benchmarks/ (benchmarks/results/ with
+``--publish``).
 
-    python benchmarks/service_footprint.py [--seconds 60] [--warmup 10] [--quick]
+    python benchmarks/service_footprint.py [--seconds 60] [--warmup 10] [--quick] [--publish]
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -27,11 +27,13 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import provenance as prov  # noqa: E402
 
 from frugalai.sim.household import HouseholdProfile  # noqa: E402
 from frugalai.sim.tic_meter import TicMeterEmulator  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results"
 BUNDLE = "energy-anomaly"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -148,32 +150,37 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=10.0)
     parser.add_argument("--quick", action="store_true", help="10 s per run, 3 s warm-up")
     parser.add_argument("--note", default="", help="a line added to the Markdown (what tree)")
+    prov.add_output_arguments(parser)
     args = parser.parse_args()
+    out = prov.output_dir(parser, args)
     if args.quick:
         args.seconds, args.bundle_seconds, args.warmup = 10.0, 5.0, 3.0
+    meta = prov.provenance(quick=args.quick)
     runs = [measure(v, args.warmup) for v in variants(args.seconds, args.bundle_seconds)]
     result = {
+        "meta": meta,
         "benchmark": "service_footprint",
-        "machine": {"python": platform.python_version(), "machine": platform.machine(),
-                    "system": platform.platform(), "cpus": os.cpu_count()},
         "meter": "emulated Linky, TIC historique, real 1200-baud pacing on a pty",
         "seconds": args.seconds, "bundle_seconds": args.bundle_seconds,
         "warmup_seconds": args.warmup,
         "python_numpy_baseline_rss_kib": baseline_rss(), "note": args.note,
         "runs": runs,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "service_footprint.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(prov.write_results(out, "service_footprint", result, markdown))
+
+
+def markdown(result: dict[str, Any]) -> str:
+    runs = result["runs"]
     lines = [
         "# `frugalai run` footprint: one TIC flow, meter at 1200 baud",
         "",
-        f"Machine: {result['machine']['system']}, {result['machine']['cpus']} CPUs, Python "
-        f"{result['machine']['python']}. CPU measured over {args.seconds:.0f} s (built-in "
-        f"models) or {args.bundle_seconds:.0f} s (bundles) after {args.warmup:.0f} s warm-up. "
+        f"CPU measured over {result['seconds']:.0f} s (built-in "
+        f"models) or {result['bundle_seconds']:.0f} s (bundles) after "
+        f"{result['warmup_seconds']:.0f} s warm-up. "
         "Bare `python -c 'import numpy'` RSS: "
         f"{result['python_numpy_baseline_rss_kib'] / 1024:.1f} MiB.",
         "",
-        *([args.note, ""] if args.note else []),
+        *([result["note"], ""] if result["note"] else []),
         "| model | RSS median (MiB) | peak RSS (MiB) | threads | CPU % of one core, idle |"
         " frames sent | readings (last status.json) |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -185,9 +192,9 @@ def main() -> None:
     lines += ["", "Idle: no 15-minute window closes during the measurement, so no model runs and "
               "no event leaves; the CPU is the 1200-baud read loop, TIC decoding, the window "
               "features and the daemon's own ticks.", "",
-              "Reproduce: `python benchmarks/service_footprint.py` (writes this file).", ""]
-    (RESULTS / "service_footprint.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+              "Reproduce: `python benchmarks/service_footprint.py --publish` (writes this file).",
+              ""]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -26,9 +26,10 @@ one alarm or clear per window: 100 events/s):
    demand at ~20,000x, i.e. ~110 days in 8 minutes, the Providence tide gauge at ~200,000x,
    i.e. ~3 years, plus the square wave at 10 events/s); RSS sampled every 5 s.
 
-Writes benchmarks/results/reliability.json and reliability.md (date, commit, machine).
+Writes reliability.json and reliability.md (date, commit, machine) to build/benchmarks/
+(benchmarks/results/ with ``--publish``).
 
-    nice -n 10 .venv/bin/python benchmarks/soak.py [--quick] [--only sigkill,long_run]
+    nice -n 10 .venv/bin/python benchmarks/soak.py [--quick] [--only sigkill,long_run] [--publish]
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import signal
 import subprocess
@@ -50,11 +50,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the tests' real-process helpers (daemon, broker)
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import provenance as prov  # noqa: E402
 from mqtt_broker import MOSQUITTO, Mosquitto  # noqa: E402
 from service_helpers import Daemon, created_ids, pending_count, status, wait_for  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 DATA = ROOT.parent / "shared" / "data"
 T0 = 1_700_000_000
 
@@ -378,14 +379,6 @@ model = "threshold"
 
 # --- report ----------------------------------------------------------------------------------
 
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True, cwd=ROOT).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def _note(name: str, r: dict[str, Any]) -> str:
     if name == "sigkill":
         return f"{r['kills']} SIGKILLs at {r['events_per_s']} events/s"
@@ -406,14 +399,10 @@ def _note(name: str, r: dict[str, Any]) -> str:
     return ""
 
 
-def write(results: dict[str, Any], meta: dict[str, Any]) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "reliability.json").write_text(json.dumps({"meta": meta, "results": results},
-                                                         indent=2, default=str) + "\n")
+def markdown(doc: dict[str, Any]) -> str:
+    meta, results = doc["meta"], doc["results"]
     lines = ["# Reliability soak (real daemon, real Mosquitto)", "",
-             f"{meta['date']}, commit {meta['commit']}, Python {meta['python']} on "
-             f"{meta['machine']} ({meta['cpus']} CPUs shared, load {meta['load_avg'][0]:.1f}), "
-             f"{'quick' if meta['quick'] else 'full'} run, {meta['seconds']:.0f} s.", "",
+             f"{'Quick' if meta['quick'] else 'Full'} run, seed {meta['seed']}.", "",
              "| scenario | created | delivered | lost | duplicated | notes | commit |",
              "|---|---:|---:|---:|---:|---|---|"]
     for name, r in results.items():
@@ -433,8 +422,9 @@ def write(results: dict[str, Any], meta: dict[str, Any]) -> None:
     lines += ["", "Created = ids the outbox numbered (SIGKILL, broker, long run) or the flows' "
               "event counters (full disk, where events wait in memory before they get an id). "
               "Delivered = distinct ids a persistent-session MQTT subscriber received.", "",
-              "Reproduce: `make soak` (`SOAK_ARGS=--quick` for the short version).", ""]
-    (RESULTS / "reliability.md").write_text("\n".join(lines))
+              "Reproduce: `make soak` (`SOAK_ARGS=--quick` for the short version; "
+              "`SOAK_ARGS=--publish` writes benchmarks/results/).", ""]
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -445,11 +435,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--merge", action="store_true",
                         help="keep the other scenarios' figures from the last reliability.json")
+    prov.add_output_arguments(parser)
     args = parser.parse_args()
+    out = prov.output_dir(parser, args)
     if MOSQUITTO is None:
         sys.exit("mosquitto is not installed: run scripts/install-sysdeps")
     q = args.quick
-    at_commit, t_start = commit(), time.monotonic()
+    meta = prov.provenance(quick=q, seed=args.seed)
+    at_commit = meta["commit"]
     rng = random.Random(args.seed)
     wanted = {s.strip() for s in args.only.split(",") if s.strip()}
     results: dict[str, Any] = {}
@@ -488,14 +481,10 @@ def main() -> None:
         finally:
             sub.close()
             broker.stop()
-    meta = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": at_commit,
-            "python": platform.python_version(), "machine": platform.machine(),
-            "node": platform.node(), "cpus": os.cpu_count(), "load_avg": os.getloadavg(),
-            "quick": q, "seed": args.seed, "seconds": time.monotonic() - t_start}
-    if args.merge and (RESULTS / "reliability.json").exists():
-        earlier = json.loads((RESULTS / "reliability.json").read_text())["results"]
+    if args.merge and (out / "reliability.json").exists():
+        earlier = json.loads((out / "reliability.json").read_text())["results"]
         results = {**{k: v for k, v in earlier.items() if k not in results}, **results}
-    write(results, meta)
+    print(prov.write_results(out, "reliability", {"meta": meta, "results": results}, markdown))
 
 
 if __name__ == "__main__":

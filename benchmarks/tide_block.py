@@ -9,7 +9,7 @@ shuffled rounds, medians (``fastpath.timed``).
     nice python benchmarks/tide_block.py [--quick] [--publish]
 
 Results go to ``--out`` (default ``build/benchmarks/``); ``--publish`` writes
-``benchmarks/results/tide_block.{json,md}``.
+``benchmarks/results/tide_block.{json,md}``; provenance under ``meta`` (benchmarks/provenance.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from fastpath import DATA, MODELS, meta, timed  # noqa: E402
+import provenance as prov  # noqa: E402
+from fastpath import DATA, MODELS, timed  # noqa: E402
 
 from frugalai.features.coastal import CoastalFeatures  # noqa: E402
 from frugalai.features.tide import Tide  # noqa: E402
@@ -98,8 +98,6 @@ def run(quick: bool) -> dict[str, Any]:
 def markdown(doc: dict[str, Any]) -> str:
     m = doc["meta"]
     lines = ["# Coastal tide ahead: per-reading predict vs blocks (issue 16)", "",
-             f"{m['date']}, commit {m['commit']}, {m['machine']}, Python {m['python']}, "
-             f"numpy {m['numpy']}. Load average at start {m['load_average_at_start']}.", "",
              f"> {m['note']}", "",
              f"The shipped card's tide ({doc['tide']['constituents']} constituents, "
              f"{doc['tide']['basis']}), horizon {doc['horizon_h']} h, Providence 1996-1997 "
@@ -118,20 +116,17 @@ def markdown(doc: dict[str, Any]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--publish", action="store_true",
-                    help="write benchmarks/results/tide_block.{json,md}")
-    ap.add_argument("--out", type=Path, default=ROOT / "build" / "benchmarks")
+    prov.add_output_arguments(ap)
     args = ap.parse_args()
-    started = time.monotonic()
-    doc = run(args.quick)
-    doc["meta"] = meta(started)
-    out = ROOT / "benchmarks" / "results" if args.publish else args.out
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "tide_block.json").write_text(json.dumps(doc, indent=2) + "\n")
-    (out / "tide_block.md").write_text(markdown(doc))
-    print(markdown(doc))
+    out = prov.output_dir(ap, args)
+    meta = prov.provenance(
+        quick=args.quick,
+        note="Shared 2-vCPU machine, loaded by other sessions during the run: absolute times "
+             "are noisy and pessimistic; the ratios, measured in one process with shuffled "
+             "rounds, are the figures to compare.")
+    doc = {"meta": meta, **run(args.quick)}
+    print(prov.write_results(out, "tide_block", doc, markdown))
     print(f"written to {out}")
-
 
 if __name__ == "__main__":
     main()

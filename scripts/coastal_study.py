@@ -9,25 +9,35 @@ point is chosen on the training years (the best episode F1 among the points with
 themselves, an optimistic bound no deployment could reach. The mean surge per period shows the
 sea-level drift that moves every point tuned on the past.
 
-    .venv/bin/python scripts/coastal_study.py --data-dir ../shared/data \
-        --out benchmarks/results/coastal_study.json
+    .venv/bin/python scripts/coastal_study.py --data-dir ../shared/data [--publish]
+
+Writes coastal_study.{json,md} to build/benchmarks/ (benchmarks/results/ with ``--publish``),
+with the provenance every benchmark records (benchmarks/provenance.py); benchmarks/
+model_quality.py quotes its table, so run it first (``make bench`` does).
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
-import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from frugalai.features.coastal import CoastalFeatures
-from frugalai.features.tide import fit_harmonics
-from frugalai.learn import coastal as lc
-from frugalai.learn.data import load_providence
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import provenance as prov  # noqa: E402
+
+from frugalai.features.coastal import CoastalFeatures  # noqa: E402
+from frugalai.features.tide import fit_harmonics  # noqa: E402
+from frugalai.learn import coastal as lc  # noqa: E402
+from frugalai.learn.data import load_providence  # noqa: E402
+
+TITLE = "# Coastal study: can a learned decision beat the physical rule, per episode?"
 
 HORIZON = 3
 MIN_RECALL = 0.95
@@ -47,8 +57,13 @@ def causal_mean(v: npt.NDArray[np.float64], n: int) -> npt.NDArray[np.float64]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default="../shared/data")
-    ap.add_argument("--out", type=Path, default=None, help="JSON of the table")
+    ap.add_argument("--quick", action="store_true",
+                    help="the same run (one pass over the data, 1-2 minutes); accepted so "
+                         "that every benchmark takes --quick")
+    prov.add_output_arguments(ap)
     args = ap.parse_args()
+    out = prov.output_dir(ap, args)
+    meta = prov.provenance()
     import warnings
 
     from sklearn.linear_model import LogisticRegression
@@ -135,7 +150,7 @@ def main() -> None:
         sel = (series.ts >= ys(a0)) & (series.ts < ys(a0 + 5))
         if np.isfinite(surge_all[sel]).sum() > 1000:
             drift[f"{a0}-{a0 + 4}"] = round(float(np.nanmean(surge_all[sel])), 3)
-    doc = {"split": "tide 1971-1990 (nodal), train <= 1990, validation 1991-2005",
+    doc = {"meta": meta, "split": "tide 1971-1990 (nodal), train <= 1990, validation 1991-2005",
            "threshold_m": thr, "horizon_h": HORIZON, "min_episode_recall": MIN_RECALL,
            "rows": rows, "mean_surge_m_by_period (observed - tide)": drift}
     lines = ["| candidate (operating point chosen on <= 1990) | val ep. recall | val ep. "
@@ -147,10 +162,9 @@ def main() -> None:
     lines.append("")
     lines.append("Mean surge (observed - tide fitted 1971-1990), m: " +
                  ", ".join(f"{k} {v:+.3f}" for k, v in drift.items()))
-    print("\n".join(lines))
-    if args.out:
-        doc["markdown"] = lines
-        args.out.write_text(json.dumps(doc, indent=1) + "\n")
+    doc["markdown"] = lines
+    print(prov.write_results(out, "coastal_study", doc,
+                             lambda d: "\n".join([TITLE, "", *d["markdown"]]), indent=1))
 
 
 if __name__ == "__main__":

@@ -110,6 +110,44 @@ def test_benchmark_script_quick_on_a_tiny_config(tmp_path: Path) -> None:
     assert md.count("| numpy-mlp-4x8 |") >= 2
     assert (out / "energy_per_inference.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "4/4" in proc.stderr  # the progress line reached the end
+    # the run's provenance, first in the JSON and on top of the Markdown
+    assert next(iter(doc)) == "meta" and doc["meta"]["commit"] and doc["meta"]["machine"]["cpu"]
+    assert doc["meta"]["published"] is False
+    assert md.split("\n")[2].startswith("_Run ") and doc["meta"]["date"] in md
+    # energy per event, node vs gateway: the section, with figures where a C compiler exists
+    from frugalai.energy.edge import SECTION_TITLE
+    from frugalai.runtime.native import find_compiler
+
+    assert f"## {SECTION_TITLE}" in md and SECTION_TITLE in (out / "energy_per_inference.html"
+                                                             ).read_text()
+    edge = doc["edge_energy"]
+    if find_compiler() is None:
+        assert "compiler" in edge["not_measured"]
+        return
+    for side in ("node", "gateway"):
+        assert edge[side]["uj_per_event"] > 0 and edge[side]["uj_per_day"] > 0
+    assert edge["assumptions"]["node_host_us_per_window"] > 0
+    assert "Dutch" in edge["assumptions"]["events_source"]
+    # TINY measures no energy-anomaly configuration: the gateway's inference is not invented
+    assert edge["gateway"]["inference_uj_per_window"] == 0
+    assert "not measured in this run" in edge["assumptions"]["gateway_inference"]
+    assert "| inference on the node, events over LoRa |" in md
+    assert "| raw reading over LoRa, inference on the gateway |" in md
+
+
+def test_gateway_inference_is_this_runs_energy_model_at_batch_one() -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from energy_per_inference import gateway_inference
+
+    rows = [{"model": "energy-anomaly", "backend": b, "precision": p, "batch": n,
+             "uj_per_inference": uj}
+            for b, p, n, uj in (("reference", "int8", 1, 30.0), ("native", "int8", 32, 1.0),
+                                ("native", "int8", 1, 2.0), ("onnx", "fp32", 1, 9.0))]
+    doc = {"results": rows, "meter": {"meter": "estimate", "label": "estimated"}}
+    uj, source = gateway_inference(doc)
+    assert uj == 2.0 and "native int8, batch 1" in source and "estimated" in source
+    uj, source = gateway_inference({**doc, "results": rows[:1]})
+    assert uj == 30.0 and "reference int8" in source
 
 
 def _config(tmp_path: Path, extra: str = "") -> Path:

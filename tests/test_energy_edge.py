@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from frugalai.energy.edge import EVENT_PAYLOAD, READING_PAYLOAD, edge_vs_gateway
+from frugalai.energy.edge import (
+    EVENT_PAYLOAD,
+    READING_PAYLOAD,
+    SECTION_TITLE,
+    edge_vs_gateway,
+    section,
+)
 from frugalai.energy.radio import uplink_uj
 
 
@@ -29,3 +35,15 @@ def test_radio_dominates_unless_events_are_as_frequent_as_readings() -> None:
     assert every_window["ratio_gateway_over_node"] == pytest.approx(1.0, rel=0.01)
     with pytest.raises(ValueError):
         edge_vs_gateway(0.2, events_per_day=0)
+
+
+def test_section_has_the_comparison_or_says_why_not() -> None:
+    r = edge_vs_gateway(0.2, events_per_day=0.05, gateway_uj_per_inference=3.0)
+    r["assumptions"]["events_source"] = "19 events over 365 days"
+    lines = section(r)
+    assert lines[1] == f"## {SECTION_TITLE}"
+    assert any(line.startswith("| inference on the node, events over LoRa |") for line in lines)
+    assert any("19 events over 365 days" in line for line in lines)
+    assert section(None)[-1] == "Not measured: not measured in this run."
+    assert "no C compiler" in section({"not_measured": "no C compiler"}, "###")[-1]
+    assert section(None, "###")[1].startswith("### ")

@@ -132,10 +132,16 @@ def _rescale(result: dict[str, Any]) -> dict[str, dict[str, float]]:
 def run_bench(out_dir: Path, meter_spec: str = "estimate", quick: bool = False,
               specs: Optional[list[dict[str, Any]]] = None, models_dir: Path = Path("models"),
               batches: tuple[int, ...] = (1, 32), drs: tuple[int, ...] = (5, 0),
-              tx_w: float = DEFAULT_TX_W, chart: bool = True) -> dict[str, Any]:
+              tx_w: float = DEFAULT_TX_W, chart: bool = True, write: bool = True,
+              config: Optional[HarnessConfig] = None) -> dict[str, Any]:
     """Run the matrix; write JSON, Markdown, HTML (chart inline, SVG) and, when matplotlib is
-    installed, a PNG; return the JSON document (``chart_skipped`` says why a PNG is absent)."""
-    config = HarnessConfig.quick() if quick else HarnessConfig()
+    installed, a PNG; return the JSON document (``chart_skipped`` says why a PNG is absent).
+
+    ``write=False`` only measures: benchmarks/energy_per_inference.py adds its provenance and
+    the node-vs-gateway section, then writes with :func:`write_documents`. ``config`` replaces
+    the method's windows (default: :class:`HarnessConfig`, or its ``quick()`` form)."""
+    if config is None:
+        config = HarnessConfig.quick() if quick else HarnessConfig()
     specs = specs if specs is not None else default_specs(models_dir, batches)
     with open_meter(meter_spec) as meter:
         idle_w = idle_power(meter, config.window_s)
@@ -188,10 +194,19 @@ def run_bench(out_dir: Path, meter_spec: str = "estimate", quick: bool = False,
         "per_event": per_event,
         "failed": failed,
     }
+    return write_documents(doc, out_dir, chart=chart) if write else doc
+
+
+def write_documents(doc: dict[str, Any], out_dir: Path, chart: bool = True,
+                    md: Optional[str] = None, write_json: bool = True) -> dict[str, Any]:
+    """Write ``energy_per_inference.{json,md,html}`` (and the PNG) of ``doc`` into ``out_dir``;
+    ``md`` replaces :func:`markdown` (the benchmark script's, with its provenance line);
+    ``write_json=False`` leaves the JSON and the Markdown to the caller."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "energy_per_inference.json").write_text(json.dumps(doc, indent=1) + "\n")
-    md = markdown(doc)
-    (out_dir / "energy_per_inference.md").write_text(md)
+    md = markdown(doc) if md is None else md
+    if write_json:
+        (out_dir / "energy_per_inference.json").write_text(json.dumps(doc, indent=1) + "\n")
+        (out_dir / "energy_per_inference.md").write_text(md)
     from frugalai.energy.html import to_html
 
     (out_dir / "energy_per_inference.html").write_text(
@@ -202,7 +217,6 @@ def run_bench(out_dir: Path, meter_spec: str = "estimate", quick: bool = False,
     elif chart:
         doc["chart_skipped"] = NO_MATPLOTLIB
     return doc
-
 
 def svg_chart(doc: dict[str, Any]) -> str:
     """µJ/inference of every configuration, log scale, inline SVG."""
@@ -283,6 +297,10 @@ def markdown(doc: dict[str, Any]) -> str:
                          f"{_fmt(e['inference_uj'])} | {_fmt(e['encode_uj'])} | "
                          f"{_fmt(e['radio_uj'])} | {_fmt(e['total_uj'])} | "
                          f"{e['radio_uj'] / e['total_uj']:.2%} |")
+    if "edge_energy" in doc:
+        from frugalai.energy.edge import section
+
+        lines += section(doc["edge_energy"])
     if doc.get("failed"):
         lines += ["", "## Not measured", ""]
         lines += [f"- `{json.dumps(f['spec'])}`: {f['error'][:300]}" for f in doc["failed"]]

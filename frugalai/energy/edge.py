@@ -21,7 +21,7 @@ software) is an ASSUMPTION, not a measurement: replace it by a measurement on th
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from frugalai.energy.radio import DEFAULT_TX_W, uplink_uj
 
@@ -32,6 +32,8 @@ NODE_SLOWDOWN_SOURCE = "assumed: 160 MHz Cortex-M33 vs one x86 core, soft double
 #: the fb packets of the sketches: header 5 B + 5 B per reading (3 readings each)
 READING_PAYLOAD = 20
 EVENT_PAYLOAD = 20
+SECTION_TITLE = ("Energy per event: inference on the node, event over LoRa vs raw reading over "
+                 "LoRa, inference on the gateway (energy-anomaly, estimate)")
 
 
 def edge_vs_gateway(node_host_us_per_window: float, events_per_day: float,
@@ -93,3 +95,19 @@ def markdown(r: dict[str, Any]) -> list[str]:
         f"{a['node_slowdown_vs_host']:g} ({a['node_slowdown_source']}) x "
         f"{a['node_active_w']} W ({a['node_active_source']}).",
     ]
+
+
+def section(r: Optional[dict[str, Any]], level: str = "##") -> list[str]:
+    """The benchmarks' Markdown section (fastpath and energy_per_inference): title, table,
+    where the inputs come from; without figures (``r`` None), why (``r`` may carry
+    ``{"not_measured": reason}``)."""
+    head = ["", f"{level} {SECTION_TITLE}", ""]
+    if r is None or "not_measured" in r:
+        why = (r or {}).get("not_measured", "not measured in this run")
+        return [*head, f"Not measured: {why}."]
+    a = r["assumptions"]
+    lines = [*head, *markdown(r)]
+    if "events_source" in a or "gateway_inference" in a:
+        lines += ["", f"Events: {a.get('events_source', 'given')}; gateway inference: "
+                      f"{a.get('gateway_inference', 'given')}."]
+    return lines
