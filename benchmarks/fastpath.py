@@ -39,7 +39,7 @@ import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -220,6 +220,14 @@ def ratio_table(name: str, rounds: int, n: int) -> dict[str, Any]:
             calls[f"{label} model"] = (lambda m=m: m.classify_one(x)) \
                 if m.task == "classification" else (lambda m=m: m.predict_one(x))
             calls[f"{label} flow"], feats = _flow_call(m, name)
+            if backend == "native" and m.backend.call == "extension":
+                # the fallback a gateway without Python headers runs (python3-dev)
+                os.environ["FRUGALAI_NATIVE_CALL"] = "ctypes"
+                try:
+                    c = load_model(MODELS / name, backend, precision)
+                finally:
+                    del os.environ["FRUGALAI_NATIVE_CALL"]
+                calls[f"{label} backend, ctypes call"] = lambda c=c: c.backend.predict_one(x)
     calls["features"] = feats
     us = timed(calls, rounds, n)
     base = us.get("raw LiteRT fp32")
@@ -364,8 +372,61 @@ def edge_energy(gateway_flow_us: float | None) -> dict[str, Any]:
                         "(energy.md)")
 
 
+def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 16's targets, each with the measured value and whether this run meets it."""
+    out: list[dict[str, Any]] = []
+
+    def add(target: str, value: Optional[float], limit: float, higher: bool = False,
+            unit: str = "x") -> None:
+        if value is None:
+            return
+        ok = value >= limit if higher else value <= limit
+        out.append({"target": target, "measured": round(value, 3), "unit": unit,
+                    "limit": limit, "at_least": higher, "met": ok})
+
+    for table in doc["ratio"]:
+        us = {r["call"]: r["us"] for r in table["rows"]}
+        name = table["model"]
+
+        def ratio(a: str, b: str, us: dict[str, float] = us) -> Optional[float]:
+            return us[a] / us[b] if a in us and b in us and us[b] else None
+
+        for p in PRECISIONS:
+            add(f"{name}: tflite {p} flow / raw LiteRT {p}", ratio(f"tflite {p} flow",
+                                                                f"raw LiteRT {p}"), 1.5)
+            add(f"{name}: onnx {p} flow / raw onnxruntime {p}",
+                ratio(f"onnx {p} flow", f"raw onnxruntime {p}"), 1.5)
+            add(f"{name}: tflite {p} model (net + decision) / raw LiteRT {p}",
+                ratio(f"tflite {p} model", f"raw LiteRT {p}"), 1.5)
+            add(f"{name}: native {p} backend / raw LiteRT fp32",
+                ratio(f"native {p} backend", "raw LiteRT fp32"), 0.5)
+        add(f"{name}: tflite int8 backend / tflite fp32 backend",
+            ratio("tflite int8 backend", "tflite fp32 backend"), 1.0)
+        add(f"{name}: reference fp32 backend / raw LiteRT fp32",
+            ratio("reference fp32 backend", "raw LiteRT fp32"), 3.0)
+        add(f"{name}: scikit-learn per sample / reference fp32 backend",
+            ratio("scikit-learn per sample", "reference fp32 backend"), 50.0, higher=True)
+    for r in doc.get("pipeline", []):
+        limit = 100_000.0 if r["case"].startswith("dense") else 20_000.0
+        add(f"pipeline {r['case']}: readings per CPU-second", r.get("readings_per_cpu_s"),
+            limit, higher=True, unit="/s")
+    for r in doc.get("idle", []):
+        if r["flows"] == 16 and str(r["read_timeout_s"]).startswith("default"):
+            add("idle CPU, 16 serial flows (% of a core)", r["cpu_pct_of_core"], 0.3, unit="%")
+    return out
+
+
 def markdown(doc: dict[str, Any]) -> str:
     lines = ["# Fast path (issue 16)", "", f"> {doc['meta']['note']}", ""]
+    met = targets(doc)
+    if met:
+        lines += ["## Targets of issue 16, this run", "",
+                  "| target | measured | limit | met |", "|---|---:|---:|---|"]
+        lines += [f"| {t['target']} | {t['measured']:,}"
+                  f"{'' if t['unit'] == 'x' else ' ' + t['unit']} | "
+                  f"{'≥' if t['at_least'] else '≤'} {t['limit']:,} | "
+                  f"{'yes' if t['met'] else '**no**'} |" for t in met]
+        lines.append("")
     for table in doc["ratio"]:
         lines += [f"## Batch 1, {table['model']} (µs per call, median; ratio to raw LiteRT fp32)",
                   "", "| call | µs | ratio |", "|---|---:|---:|"]
@@ -433,6 +494,7 @@ def main() -> None:
                    for n in (1, 4, 16)]
     energy_rows = {r["call"]: r["us"] for r in doc["ratio"][1]["rows"]}
     doc["edge_energy"] = edge_energy(energy_rows.get("native int8 flow"))
+    doc["targets"] = targets(doc)
     doc = {"meta": run_meta, **doc}
     text = prov.write_results(out, "fastpath", doc, markdown)
     print(text)

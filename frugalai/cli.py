@@ -879,8 +879,8 @@ def _state_dir_of(config: Any, state_dir: Optional[str]) -> Optional[str]:
               help="Write to <state-dir>/results (instead of --config).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Write here instead (default: <state_dir>/results).")
-@click.option("--publish", is_flag=True,
-              help="Write over the results shipped in this checkout (benchmarks/results).")
+@click.option("--publish", is_flag=True, hidden=True,
+              help="Refused: a checkout publishes with benchmarks/energy_per_inference.py.")
 @click.option("--models-dir", type=click.Path(file_okay=False), default=None,
               help="Bundles to measure (default: the shipped ones).")
 @click.option("--batches", default="1,32", show_default=True, help="Comma-separated batch sizes.")
@@ -889,24 +889,22 @@ def bench(quick: bool, meter: Optional[str], config: Any, state_dir: Optional[st
     """Energy per inference of every shipped model x backend x precision x batch.
 
     Results (JSON, Markdown, HTML; PNG when matplotlib is installed) go to the state dir's
-    results directory, never over the shipped ones unless --publish."""
+    results directory, never over the shipped ones (benchmarks/energy_per_inference.py
+    --publish writes those, with the run's provenance)."""
     from pathlib import Path
 
-    from frugalai.energy.bench import results_dir, run_bench, shipped_results_dir
+    from frugalai.energy.bench import results_dir, run_bench
 
     try:
         sizes = tuple(int(b) for b in batches.split(","))
     except ValueError:
         raise click.BadParameter(f"expected integers like 1,32, got {batches!r}",
                                  param_hint="--batches") from None
-    if publish and out:
-        raise click.UsageError("give --out or --publish, not both")
-    if publish:
-        target = shipped_results_dir()
-        if not target.parent.is_dir():
-            raise click.UsageError(f"--publish writes into a checkout's benchmarks/results; "
-                                   f"{target.parent} does not exist (an installed wheel)")
-    elif out:
+    if publish:  # the published figures carry the run's provenance: the script writes them
+        raise click.UsageError("the published results of a checkout are written by "
+                               "`python benchmarks/energy_per_inference.py --publish` (with the "
+                               "run's date, commit and machine); give --out DIR here")
+    if out:
         target = Path(out)
     else:
         sd = _state_dir_of(config, state_dir)
