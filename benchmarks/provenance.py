@@ -97,7 +97,10 @@ def provenance(**extra: Any) -> dict[str, Any]:
     global _started
     _started = time.monotonic()
     commit = _git("rev-parse", "--short", "HEAD")
-    status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
+    # Uncommitted changes to the code measured; the results a publish run has just written
+    # (benchmarks/results, build/) are not the code and must not mark the next script dirty.
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                  ":(exclude)benchmarks/results", ":(exclude)build") if commit else None
     try:
         load: Optional[list[float]] = [round(v, 2) for v in os.getloadavg()]
     except OSError:
