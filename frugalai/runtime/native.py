@@ -33,7 +33,6 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -44,7 +43,7 @@ import numpy.typing as npt
 from frugalai.errors import ModelError
 from frugalai.runtime.bundle import Bundle
 from frugalai.runtime.dense import DenseNet
-from frugalai.runtime.native_call import caller_factory
+from frugalai.runtime.native_call import caller_factory, compile_shared
 
 F32 = npt.NDArray[np.float32]
 GENERATOR = "frugalai.runtime.native 1"
@@ -294,16 +293,10 @@ def build_library(net: DenseNet, name: str) -> Path:
     cc = find_compiler()
     if cc is None:
         raise ModelError(f"backend 'native' unavailable: {unavailable_reason()}")
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        src = Path(tmp) / f"{p}.c"
-        src.write_text(source)
-        obj = Path(tmp) / target.name
-        cmd = [cc, "-std=c99", "-O2", "-shared", "-fPIC", "-o", str(obj), str(src), "-lm"]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise ModelError(f"backend 'native': {' '.join(cmd)} failed: "
-                             f"{done.stderr.strip()[:800]}")
-        os.replace(obj, target)  # atomic: a concurrent build finds a whole file or none
+    failed = compile_shared([cc, "-std=c99", "-O2", "-shared", "-fPIC"], source, target,
+                            libraries=("-lm",))
+    if failed is not None:
+        raise ModelError(f"backend 'native': {failed}")
     return target
 
 

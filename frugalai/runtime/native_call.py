@@ -146,16 +146,26 @@ def build(cc: str, directory: Path) -> Union[Path, str]:
     target = directory / f"{MODULE}-{hashlib.sha256(key.encode()).hexdigest()[:24]}{suffix}"
     if target.is_file():
         return target
-    with tempfile.TemporaryDirectory(dir=directory) as tmp:
-        src = Path(tmp) / f"{MODULE}.c"
-        src.write_text(SOURCE)
+    failed = compile_shared(_flags(cc, inc), SOURCE, target)
+    return target if failed is None else f"{failed}: rows go through ctypes"
+
+
+def compile_shared(flags: list[str], source: str, target: Path,
+                   libraries: tuple[str, ...] = ()) -> Optional[str]:
+    """Compile C ``source`` with ``flags`` (the compiler first) into the shared object
+    ``target``, built in a temporary directory beside it and moved in place atomically (a
+    concurrent build finds a whole file or none); None, or the failed command and its
+    stderr. The native backend's libraries are built the same way."""
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        src = Path(tmp) / (target.name.split(".", 1)[0] + ".c")
+        src.write_text(source)
         obj = Path(tmp) / target.name
-        cmd = [*_flags(cc, inc), "-o", str(obj), str(src)]
+        cmd = [*flags, "-o", str(obj), str(src), *libraries]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
-            return f"{' '.join(cmd)} failed: {done.stderr.strip()[:400]}: rows go through ctypes"
-        os.replace(obj, target)  # atomic: a concurrent build finds a whole file or none
-    return target
+            return f"{' '.join(cmd)} failed: {done.stderr.strip()[:800]}"
+        os.replace(obj, target)
+    return None
 
 
 def load(path: Path) -> Any:
