@@ -7,10 +7,13 @@ outbox took no writes: disk full), 130 a demo stopped by Ctrl-C.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import sys
+import warnings
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any, NoReturn, Optional
 
@@ -480,6 +483,29 @@ class _Steps:
         self.bar.__exit__(None, None, None)
         logging.getLogger().setLevel(self._level)
 
+    def __enter__(self) -> _Steps:
+        """Also holds back third-party warnings (convergence, deprecations) while it runs."""
+        self._warnings = warnings.catch_warnings()
+        self._warnings.__enter__()
+        warnings.simplefilter("ignore")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._warnings.__exit__(None, None, None)
+        self.close()
+
+
+@contextlib.contextmanager
+def _user_input_errors() -> Iterator[None]:
+    """A FrugalError from the user's data or arguments: one line, exit 2 (a ConfigError goes
+    on to FrugalGroup, which names the key)."""
+    try:
+        yield
+    except ConfigError:
+        raise
+    except FrugalError as err:
+        _bad_input(err)
+
 
 @cli.group("train")
 def train_group() -> None:
@@ -521,7 +547,6 @@ def train_anomaly(data: Optional[str], data_dir: Optional[str], time_col: Option
                   window_s: Optional[int], until: Optional[str], tz_offset: Optional[float],
                   out: str, name: str) -> None:
     """Fit the anomaly model on a series' history (a meter, or any sensor)."""
-    import warnings
     from datetime import datetime as _dt
     from pathlib import Path
 
@@ -534,7 +559,7 @@ def train_anomaly(data: Optional[str], data_dir: Optional[str], time_col: Option
 
     if (data is None) == (data_dir is None):
         raise click.UsageError("give exactly one of --data (your CSV) or --data-dir")
-    try:
+    with _user_input_errors():
         if data is not None:
             zone_text = tz if tz is not None else (
                 f"{utc_offset:+03.0f}:00" if utc_offset is not None else None)
@@ -558,39 +583,25 @@ def train_anomaly(data: Optional[str], data_dir: Optional[str], time_col: Option
                     raise DataError(f"no data before --until {until}")
                 series = Series(series.ts[keep], series.values[keep], None, series.source)
                 info["until"] = until
-            steps = _Steps(["features", "fit", "export"])
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    card = train_energy(series, Path(out), {"tz_offset_h": site_h,
-                                                            "slot_s": win},
-                                        name=name, progress=steps, quantity=quantity,
-                                        data_info=info,
-                                        time_zone=tz_label(zone) if zone_text else None)
-            finally:
-                steps.close()
+            with _Steps(["features", "fit", "export"]) as steps:
+                card = train_energy(series, Path(out), {"tz_offset_h": site_h,
+                                                        "slot_s": win},
+                                    name=name, progress=steps, quantity=quantity,
+                                    data_info=info,
+                                    time_zone=tz_label(zone) if zone_text else None)
         else:
             assert data_dir is not None
-            steps = _Steps(["features", "fit", "evaluate", "nab check", "compare", "export"])
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    card = train_energy(load_dutch(data_dir), Path(out), {"tz_offset_h": 0.0},
-                                        warm_start_days=21, name=name, data_dir=Path(data_dir),
-                                        compare=True, progress=steps)
-            finally:
-                steps.close()
-    except FrugalError as err:
-        if isinstance(err, ConfigError):
-            raise
-        _bad_input(err)
+            with _Steps(["features", "fit", "evaluate", "nab check", "compare", "export"]) as steps:
+                card = train_energy(load_dutch(data_dir), Path(out), {"tz_offset_h": 0.0},
+                                    warm_start_days=21, name=name, data_dir=Path(data_dir),
+                                    compare=True, progress=steps)
     click.echo(json.dumps({"bundle": out, "rows": card["data"]["rows"],
                            "metrics": card.get("metrics", {}).get("fp32"),
                            "flow_defaults": card.get("flow_defaults"),
                            "sizes_bytes": card["sizes_bytes"]}, indent=2))
 
 
-def _bad_input(err: Exception) -> None:
+def _bad_input(err: Exception) -> NoReturn:
     """Bad data or arguments from the user: one line, exit 2, no traceback."""
     click.echo(f"error: {err}", err=True)
     sys.exit(2)
@@ -660,7 +671,6 @@ def train_coastal_cmd(data: Optional[str], data_dir: Optional[str], time_col: Op
     Your gauge:  frugalai train coastal --data gauge.csv.gz --tz +01:00 --threshold 7.2 --out b
     Providence:  frugalai train coastal --data-dir ../shared/data --out models/coastal-submersion
     """
-    import warnings
     from datetime import datetime as _dt
     from pathlib import Path
 
@@ -676,7 +686,7 @@ def train_coastal_cmd(data: Optional[str], data_dir: Optional[str], time_col: Op
         raise click.UsageError("give exactly one of --data (your gauge's CSV) or --data-dir")
     command = _command_line(sys.argv[1:] if sys.argv and "frugalai" in sys.argv[0]
                             else ["train", "coastal"])
-    try:
+    with _user_input_errors():
         vy = _years(valid_years, "--valid-years")
         ty = _years(tide_years, "--tide-years")
         if data is not None:
@@ -710,20 +720,11 @@ def train_coastal_cmd(data: Optional[str], data_dir: Optional[str], time_col: Op
             tide, skipped = station_tide(find_station(load_table(table), tide_station))
             if skipped:
                 click.echo(f"note: constituents not used: {', '.join(skipped)}", err=True)
-        steps = _Steps(["tide fit", "features", "fit", "evaluate", "export"])
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # third-party noise (convergence, deprecations)
-                card = train_coastal(series, Path(out), threshold, horizon, hidden=hidden,
-                                     name=name, progress=steps, tide=tide, utc_offset_h=offset_h,
-                                     time_zone=zone_text, data_info=info, command=command,
-                                     **split)
-        finally:
-            steps.close()
-    except FrugalError as err:
-        if isinstance(err, ConfigError):
-            raise
-        _bad_input(err)
+        with _Steps(["tide fit", "features", "fit", "evaluate", "export"]) as steps:
+            card = train_coastal(series, Path(out), threshold, horizon, hidden=hidden,
+                                 name=name, progress=steps, tide=tide, utc_offset_h=offset_h,
+                                 time_zone=zone_text, data_info=info, command=command,
+                                 **split)
     v = card["metrics"]["validation"]
     click.echo(json.dumps({"bundle": out, "decision_default": card["decision"]["default"],
                            "validation": {k: {"hourly": v[k]["flood"],
@@ -784,7 +785,7 @@ def evaluate_cmd(bundle: str, data_dir: Optional[str], labels: Optional[str],
     from frugalai.learn.csvio import _parse_times, parse_tz
 
     assert data is not None
-    try:
+    with _user_input_errors():
         series = offline.read_for_bundle(model, data, time_col, value_col, time_format, tz)
         t0 = float(_parse_times([start], None, parse_tz(tz))[0]) if start else None
         if offline.is_coastal(model):
@@ -794,10 +795,6 @@ def evaluate_cmd(bundle: str, data_dir: Optional[str], labels: Optional[str],
                 raise click.UsageError("an anomaly bundle needs --labels (windows to find)")
             windows = offline.read_windows(labels, data, tz)
             result = offline.evaluate_windows(offline.score_series(model, series, t0), windows)
-    except FrugalError as err:
-        if isinstance(err, ConfigError):
-            raise
-        _bad_input(err)
     click.echo(json.dumps({"model": model.info(), "data": Path(data).name, **result},
                           indent=2, default=str))
 
@@ -828,15 +825,11 @@ def score_cmd(bundle: str, out: str, plot: Optional[str], labels: Optional[str],
     if data is None:
         raise click.UsageError("give --data (your CSV)")
     model = load_model(bundle, backend, precision, models_dir=_models_dir(models_dir))
-    try:
+    with _user_input_errors():
         series = offline.read_for_bundle(model, data, time_col, value_col, time_format, tz)
         t0 = float(_parse_times([start], None, parse_tz(tz))[0]) if start else None
         sc = offline.score_series(model, series, t0, decision)
         windows = offline.read_windows(labels, data, tz) if labels else []
-    except FrugalError as err:
-        if isinstance(err, ConfigError):
-            raise
-        _bad_input(err)
     coastal = offline.is_coastal(model)
     offline.write_scores(sc, out, coastal)
     click.echo(f"{out}: {len(sc.ts)} windows, {len(sc.raised)} "
