@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from policy_flow import policy_flow_config
 
 from frugalai import registry
 from frugalai.cli import cli
@@ -269,32 +270,9 @@ def test_a_policy_plugin_works_from_config_check_to_run(tmp_path: Path) -> None:
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: frugalai-every\nVersion: 0.1\n")
     group = registry.policies.group  # frugalai.policies
     (dist / "entry_points.txt").write_text(f"[{group}]\nevery = frugalai_every:every_window\n")
-    data = tmp_path / "x.csv"
     # 60-s windows: means 0, 20, 20, 0, 20, 0 -> hysteresis alarms twice, this policy 3 times
-    rows = [(t, 20.0 if (t // 60) in (1, 2, 4) else 0.0) for t in range(0, 420, 10)]
-    data.write_text("timestamp,x\n" + "".join(f"{1_700_000_000 + t},{v}\n" for t, v in rows))
     events = tmp_path / "events.jsonl"
-    config = tmp_path / "gateway.toml"
-    config.write_text(f"""
-[gateway]
-state_dir = "{tmp_path / 'state'}"
-
-[[flow]]
-name = "x"
-source = "replay://{data}?speed=max"
-quantity = "x"
-aggregate = "mean"
-window_s = 60
-model = "threshold"
-summary_s = 0
-  [flow.policy]
-  kind = "every"
-  on = 10.0
-  off = 5.0
-
-[[uplink]]
-url = "file://{events}"
-""")
+    config = policy_flow_config(tmp_path, "every", f"file://{events}")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(plugins)])}
     ok = subprocess.run([sys.executable, "-m", "frugalai", "config", "check", str(config)],
                         capture_output=True, text=True, env=env, timeout=120)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from policy_flow import policy_flow_config
 
 from frugalai import registry
 from frugalai.cli import cli
@@ -131,35 +132,11 @@ def test_a_plugin_policy_decides_the_events_of_a_run(tmp_path: Path) -> None:
     60-s windows (aligned to the minute, the data starts at :20) have means 0, 10, 20, 6.7,
     13.3, 6.7, 0 alarms on each window >= 10 (3 alarms; hysteresis would give one) and clears
     at the first one below 5; config check lists the plugin policy when a name is wrong."""
-    data = tmp_path / "x.csv"
-    rows = [(t, 20.0 if (t // 60) in (1, 2, 4) else 0.0) for t in range(0, 420, 10)]
-    data.write_text("timestamp,x\n" + "".join(f"{1_700_000_000 + t},{v}\n" for t, v in rows))
     out = tmp_path / "events.csv"
 
     def config(kind: str) -> Path:
-        path = tmp_path / f"{kind}.toml"
-        path.write_text(f"""
-[gateway]
-state_dir = "{tmp_path / 'state'}"
-
-[[flow]]
-name = "x"
-source = "replay://{data}?speed=max"
-quantity = "x"
-aggregate = "mean"
-window_s = 60
-model = "threshold"
-summary_s = 0
-  [flow.policy]
-  kind = "{kind}"
-  on = 10.0
-  off = 5.0
-  max_per_hour = 0
-
-[[uplink]]
-url = "tap://{out}"
-""")
-        return path
+        return policy_flow_config(tmp_path, kind, f"tap://{out}", name=kind,
+                                  policy_extra="  max_per_hour = 0\n")
 
     bad = CliRunner().invoke(cli, ["config", "check", str(config("edgy"))])
     assert bad.exit_code == 2 and "flow.x.policy.kind" in bad.output and "edge" in bad.output
