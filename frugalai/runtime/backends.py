@@ -155,9 +155,8 @@ class _Int8Row:
 
     def __init__(self, net: DenseNet) -> None:
         assert net.in_q is not None
-        net.forward_int8(np.zeros((1, net.n_inputs), np.float32))  # builds its code bounds
         self._net = net
-        self._bounds = net.__dict__["_in_bounds"]
+        self._bounds = net.input_code_bounds()
         self._in_offset = 128 + net.in_q.zero_point  # searchsorted index -> code - zero point
         self._ones = np.ones(net.n_inputs, np.float32)
         self._h = np.zeros((1, net.n_inputs), np.int64)
@@ -165,7 +164,7 @@ class _Int8Row:
         qp = net.in_q
         for i, layer in enumerate(net.layers):
             out = net.out_q[i]
-            wq, bq, mult, total, rounding = net._int8_layer(i, qp.scale, out.scale)
+            wq, bq, mult, total, rounding = net.int8_layer(i, qp.scale, out.scale)
             n = wq.shape[1]
             lo = (out.zero_point if layer.act == "relu" else -128) - out.zero_point
             self._layers.append((np.ascontiguousarray(wq), bq.reshape(1, n).copy(),

@@ -202,8 +202,8 @@ class DenseNet:
         shift = np.array([s for _, s in pairs], dtype=np.int64)
         return wq, bq, mult, shift
 
-    def _int8_layer(self, i: int, in_scale: float, out_scale: float
-                    ) -> tuple[I64, I64, I64, I64, I64]:
+    def int8_layer(self, i: int, in_scale: float, out_scale: float
+                   ) -> tuple[I64, I64, I64, I64, I64]:
         """Layer ``i``'s int64-widened weights, bias, multipliers, total shifts and rounding
         terms, computed once (a per-call recomputation would dominate the cost of such small
         layers)."""
@@ -217,24 +217,31 @@ class DenseNet:
         out: tuple[I64, I64, I64, I64, I64] = cache[key]
         return out
 
+    def input_code_bounds(self) -> F32:
+        """``in_q.quantize`` as the 255 float32 boundaries between its codes (computed once):
+        ``code = -128 + searchsorted(bounds, x, 'right')`` (:func:`code_bounds`)."""
+        if self.in_q is None:
+            raise ValueError("a float net has no input codes (call quantize first)")
+        bounds: F32 | None = self.__dict__.get("_in_bounds")
+        if bounds is None:
+            bounds = self.__dict__["_in_bounds"] = code_bounds(self.in_q.quantize)
+        return bounds
+
     def forward_int8(self, x: npt.ArrayLike) -> F32:
         """Full-integer forward (TFLite arithmetic, fixed-point requantization); returns
         dequantized outputs of the last layer. The requantization is
         :func:`multiply_by_quantized_multiplier`, done in place on int64 accumulators."""
         if self.in_q is None:
             raise ValueError("forward_int8 needs a quantized net (call quantize first)")
-        bounds = self.__dict__.get("_in_bounds")
-        if bounds is None:  # in_q.quantize as a lookup of its 255 code boundaries
-            bounds = self.__dict__["_in_bounds"] = code_bounds(self.in_q.quantize)
         v = np.asarray(x, dtype=np.float32).reshape(-1, self.n_inputs)
-        h: I64 = np.searchsorted(bounds, v, side="right")
+        h: I64 = np.searchsorted(self.input_code_bounds(), v, side="right")
         h -= 128
         if np.isnan(v).any():  # NaN has no code boundary: the formula's own (undefined) cast
             h = self.in_q.quantize(v).astype(np.int64)
         qp = self.in_q
         for i, layer in enumerate(self.layers):
             out = self.out_q[i]
-            wq, bq, mult, total, rounding = self._int8_layer(i, qp.scale, out.scale)
+            wq, bq, mult, total, rounding = self.int8_layer(i, qp.scale, out.scale)
             acc = np.matmul(h - qp.zero_point, wq)
             acc += bq
             acc *= mult
