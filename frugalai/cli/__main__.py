@@ -1,0 +1,3 @@
+from frugalai.cli import main
+
+main()

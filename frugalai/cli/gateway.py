@@ -1,0 +1,113 @@
+"""The gateway's own commands: ``run``, ``status``, ``doctor``, ``service install``."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, Optional
+
+import click
+
+from frugalai.cli.core import (
+    ConfigPath,
+    cli,
+)
+from frugalai.errors import ConfigError
+
+
+@cli.command()
+@click.option("--config", "config", type=ConfigPath(), required=True, help="TOML file.")
+@click.option("--duration", type=click.FloatRange(min=0), default=None,
+              help="Stop after this many seconds (default: run until SIGTERM).")
+def run(config: Any, duration: Optional[float]) -> None:
+    """Run every configured flow, supervised, until SIGTERM (SIGHUP reloads the config)."""
+    from frugalai.service.daemon import run_service
+
+    path, cfg = config
+    try:
+        code = run_service(path, cfg, duration)
+    except ConfigError as err:
+        raise click.UsageError(str(err)) from None
+    sys.exit(code)
+
+
+@cli.command()
+@click.option("--config", "config", type=ConfigPath(), default=None,
+              help="TOML file (its gateway.state_dir is read).")
+@click.option("--state-dir", type=click.Path(file_okay=False), default=None,
+              help="State dir to read (instead of --config).")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw status as JSON.")
+def status(config: Any, state_dir: Optional[str], as_json: bool) -> None:
+    """Health of the service: flows, outbox, uplinks, models (reads the state dir).
+
+    Exit 1 when the service is not running (dead, stale or never started).
+    """
+    from frugalai.service.health.status import format_status, read_status
+
+    if state_dir is None:
+        if config is None:
+            raise click.UsageError("give --config or --state-dir")
+        state_dir = config[1].gateway.state_dir
+    report = read_status(state_dir)
+    click.echo(json.dumps(report, indent=1, default=str) if as_json else format_status(report))
+    if not str(report.get("state", "")).startswith("running"):
+        sys.exit(1)
+
+
+
+@cli.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              default="/etc/frugalai/gateway.toml", show_default=True, help="TOML file to check.")
+@click.option("--user", default="frugalai", show_default=True,
+              help="The service user whose access to devices is checked.")
+@click.option("--unit-dir", type=click.Path(file_okay=False), default="/etc/systemd/system",
+              show_default=True)
+@click.option("--name", "unit_name", default="frugalai", show_default=True, help="Unit name.")
+def doctor(config_path: str, user: str, unit_dir: str, unit_name: str) -> None:
+    """Is this gateway ready? One line per check (✓ / ✗ with a fix / ? unknown).
+
+    Exit 0 when every check passes, 1 when one fails, 2 when the config is invalid.
+    """
+    from frugalai.service.doctor import report, run_checks
+
+    if not os.path.exists(config_path):
+        click.echo(f"✗ config: {config_path} not found — write one (README: Run it on a "
+                   "gateway) or give --config")
+        sys.exit(2)
+    text, code = report(run_checks(config_path, user=user,
+                                   unit_path=os.path.join(unit_dir, f"{unit_name}.service")))
+    click.echo(text)
+    sys.exit(code)
+
+
+@cli.group("service")
+def service_group() -> None:
+    """Install frugalai as a systemd service."""
+
+
+@service_group.command("install")
+@click.option("--config", "config", type=ConfigPath(), default="/etc/frugalai/gateway.toml",
+              show_default=True, help="TOML file the service runs.")
+@click.option("--user", default="frugalai", show_default=True,
+              help="Dedicated system user (created, in group dialout, when missing).")
+@click.option("--unit-dir", type=click.Path(file_okay=False), default="/etc/systemd/system",
+              show_default=True)
+@click.option("--name", "unit_name", default="frugalai", show_default=True, help="Unit name.")
+@click.option("--dry-run", is_flag=True, help="Print the unit; change nothing.")
+def service_install(config: Any, user: str, unit_dir: str, unit_name: str,
+                    dry_run: bool) -> None:
+    """Write the systemd unit for CONFIG (hardened; Type=notify with watchdog)."""
+    from frugalai.service.install import install_unit, render_unit
+
+    path, cfg = config
+    try:
+        text = render_unit(path, cfg, user=user)
+    except ConfigError as err:
+        raise click.UsageError(str(err)) from None
+    if dry_run:
+        click.echo(text, nl=False)
+        return
+    for line in install_unit(text, cfg, user=user, unit_dir=unit_dir, unit_name=unit_name):
+        click.echo(line)
+
