@@ -192,6 +192,9 @@ def offline_options(f: Any) -> Any:
         click.option("--precision", type=click.Choice(PRECISIONS), default="fp32",
                      show_default=True),
         click.option("--models-dir", default=None),
+        click.option("--allow-low-agreement", is_flag=True,
+                     help="Run int8 on a backend the card records under its minimum "
+                          "int8/fp32 decision agreement (refused by default)."),
     ]):
         f = opt(f)
     return f

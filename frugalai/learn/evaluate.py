@@ -58,3 +58,27 @@ def evaluate_bundle(model: BundleModel, data_dir: Path) -> dict[str, Any]:
     else:
         raise ModelError(f"{model.name}: no evaluation for features {kind!r}")
     return {"model": model.info(), "metrics": got, "card_metrics": claimed}
+
+
+def reference_rows(bundle_dir: Path, data_dir: Path) -> tuple[Any, Any, str]:
+    """A shipped bundle's int8 calibration rows and held-out rows, rebuilt from the card and
+    the reference data without refitting (coastal: the training and validation hours;
+    energy: every scored window, the fit being unsupervised), and what the held-out rows are."""
+    from frugalai.runtime.bundle import verify_bundle
+
+    card = verify_bundle(bundle_dir).card
+    kind = card.get("features", {}).get("kind")
+    if kind == "coastal":
+        from frugalai.learn.coastal import VALIDATION_ROWS_ABOUT, rows_from_card
+        from frugalai.learn.data import load_providence
+
+        calibration, valid = rows_from_card(card, load_providence(data_dir))
+        return calibration, valid, VALIDATION_ROWS_ABOUT
+    if kind == "energy_residuals":
+        from frugalai.learn.data import load_dutch
+        from frugalai.learn.energy import ALL_ROWS_ABOUT, features_for
+
+        _, X = features_for(load_dutch(data_dir), card["features"]["params"],
+                            int(card["data"].get("warm_start_days", 0)))
+        return X, X, ALL_ROWS_ABOUT
+    raise ModelError(f"{card.get('name')}: no reference rows for features {kind!r}")
