@@ -48,6 +48,7 @@ def evaluate_cmd(bundle: str, data_dir: Optional[str], labels: Optional[str],
         meta = run_meta("evaluate", model)
         result = evaluate_bundle(model, Path(data_dir))
         meta.set_period(*result.pop("span"))
+        result = {"runtime": result.pop("model"), **result}
         meta.zone = str(model.card.get("data", {}).get("time_zone") or "UTC")
         meta.origin("zone", "card data.time_zone (the reference data)")
         meta.origin("data", f"--data-dir: {model.card.get('data', {}).get('source')}")
@@ -71,7 +72,7 @@ def evaluate_cmd(bundle: str, data_dir: Optional[str], labels: Optional[str],
             sc = offline.score_series(model, series, t0)
             result = offline.evaluate_windows(sc, windows)
             meta.set_period(float(sc.ts[0]), float(sc.ts[-1]))
-    emit(meta, {"model": model.info(), **result})
+    emit(meta, {"runtime": model.info(), **result})
 
 
 @cli.command("score")

@@ -25,6 +25,7 @@ from frugalai.events.policy import Hysteresis
 from frugalai.features.window import WindowStats
 from frugalai.learn.csvio import DataError, _parse_times, parse_tz, read_text
 from frugalai.learn.data import Series, read_level_csv, read_user_csv
+from frugalai.learn.run_meta import iso_utc
 from frugalai.runtime.model import BundleModel
 
 FloatArray = npt.NDArray[np.float64]
@@ -259,8 +260,8 @@ def _num(x: float, fmt: str) -> str:
 
 
 def write_scores(sc: Scored, path: Union[str, Path], coastal: bool) -> list[str]:
-    """One CSV row per window: time (UTC), value, the score or class and probability, the
-    decision the run took (``class``/``flood``, ``alarm_active``), the rule's decision
+    """One CSV row per window: time (UTC, ``YYYY-MM-DDTHH:MM:SSZ``), value, the score or class
+    and probability, the decision the run took (``class``/``flood``, ``alarm_active``), the rule's decision
     (``rule_class``; ``rule_alarm``, empty when the card has no rule) and, for a gauge, the
     predicted tide and the surge. Returns the column names."""
     raised = set(sc.raised)
@@ -270,7 +271,7 @@ def write_scores(sc: Scored, path: Union[str, Path], coastal: bool) -> list[str]
         w.writerow(cols)
         for i, (t, v, s, a) in enumerate(zip(sc.ts.tolist(), sc.values.tolist(),
                                               sc.score.tolist(), sc.alarm.tolist())):
-            head = [_iso(t), _num(v, ".6g")]
+            head = [iso_utc(t), _num(v, ".6g")]
             if coastal:
                 e = sc.extra
                 w.writerow([*head, _num(float(e["tide_m"][i]), ".4f"),
