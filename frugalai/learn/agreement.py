@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from frugalai.errors import ModelError
-from frugalai.runtime.bundle import CARD, SIGNATURE, Bundle, verify_bundle
+from frugalai.runtime.bundle import CARD, SIGNATURE, Bundle, put_key, verify_bundle
 from frugalai.runtime.model import BundleModel, load_verified
 
 
@@ -70,8 +70,6 @@ def record(bundle_dir: Path, X: npt.ArrayLike, rows_about: str) -> dict[str, Any
     """Measure every int8 backend of the bundle on ``X`` and write the figures into its card
     (key order kept, the files untouched: their sha256 stay valid). A signed card is refused
     (re-sign after). Returns the card, verified again."""
-    from frugalai.learn.export import _put
-
     bundle = verify_bundle(bundle_dir)
     if (bundle.path / SIGNATURE).exists():
         raise ModelError(f"{bundle.path}: signed card; recording the agreement would void "
@@ -80,8 +78,8 @@ def record(bundle_dir: Path, X: npt.ArrayLike, rows_about: str) -> dict[str, Any
     card = bundle.card
     int8 = card.setdefault("int8", {})
     minimum = float(int8.get("min_decision_agreement", 0.995))
-    _put(int8, "decision_agreement_by_backend", figures)
-    _put(int8, "agreement_rows", rows_about)
-    _put(int8, "refused_backends", refused(figures, minimum))
+    put_key(int8, "decision_agreement_by_backend", figures)
+    put_key(int8, "agreement_rows", rows_about)
+    put_key(int8, "refused_backends", refused(figures, minimum))
     (bundle.path / CARD).write_text(json.dumps(card, indent=2) + "\n")
     return verify_bundle(bundle.path).card

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from frugalai import __version__
-from frugalai.runtime.bundle import write_card
+from frugalai.runtime.bundle import put_key, write_card
 from frugalai.runtime.dense import DenseNet
 
 Decide = Callable[[npt.NDArray[np.floating]], npt.NDArray[Any]]
@@ -254,17 +254,6 @@ def rewrite_int8_tflite(bundle_dir: Path) -> dict[str, Any]:
     return verify_bundle(bundle.path).card
 
 
-def _put(d: dict[str, Any], key: str, value: Any) -> None:
-    """Set ``d[key]`` where it is; a new key goes where ``sort_keys`` would put it if ``d`` is
-    sorted (cards written by :func:`write_card` are), else at the end."""
-    if key in d or list(d) != sorted(d):
-        d[key] = value
-        return
-    items = sorted([*d.items(), (key, value)])
-    d.clear()
-    d.update(items)
-
-
 def _same_qparams(a: tuple[Any, ...], b: tuple[Any, ...], rtol: float) -> bool:
     return len(a) == len(b) and all(
         x.zero_point == y.zero_point and abs(x.scale - y.scale) <= rtol * abs(y.scale)
@@ -327,12 +316,12 @@ def rewrite_int8_onnx(bundle_dir: Path, calibration: npt.NDArray[np.floating],
     if modes[best]["ok"]:
         card["files"][name] = {"bytes": f.stat().st_size, "sha256": sha256_file(f)}
         if "sizes_bytes" in card:
-            _put(card["sizes_bytes"], name, f.stat().st_size)
-        _put(card["artifacts"]["onnx"], "int8", name)
+            put_key(card["sizes_bytes"], name, f.stat().st_size)
+        put_key(card["artifacts"]["onnx"], "int8", name)
         rows = np.asarray(self_test["inputs"], dtype=np.float32)
         outputs, atol = onnx_int8_self_test(f, rows)
-        _put(self_test["outputs"], "onnx_int8", outputs)
-        _put(self_test["atol"], "onnx_int8", atol)
+        put_key(self_test["outputs"], "onnx_int8", outputs)
+        put_key(self_test["atol"], "onnx_int8", atol)
     else:  # no mode passes: the bundle ships no int8 ONNX file
         card["files"].pop(name, None)
         card.get("sizes_bytes", {}).pop(name, None)
@@ -340,13 +329,13 @@ def rewrite_int8_onnx(bundle_dir: Path, calibration: npt.NDArray[np.floating],
         self_test["outputs"].pop("onnx_int8", None)
         self_test["atol"].pop("onnx_int8", None)
     int8 = card.setdefault("int8", {})
-    _put(int8.setdefault("decision_agreement_with_fp32", {}), "onnx_int8",
+    put_key(int8.setdefault("decision_agreement_with_fp32", {}), "onnx_int8",
          modes[best]["agreement_with_fp32"])
-    _put(int8, "onnx_quantization_modes", {m: dict(sorted(v.items()))
+    put_key(int8, "onnx_quantization_modes", {m: dict(sorted(v.items()))
                                            for m, v in sorted(modes.items())})
-    _put(int8, "onnx_mode_shipped", best if modes[best]["ok"] else None)
-    _put(int8, "onnx_mode_policy", ONNX_MODE_POLICY)
-    _put(int8, "onnx_rebuilt", {
+    put_key(int8, "onnx_mode_shipped", best if modes[best]["ok"] else None)
+    put_key(int8, "onnx_mode_policy", ONNX_MODE_POLICY)
+    put_key(int8, "onnx_rebuilt", {
         "by": "frugalai.learn.export.rewrite_int8_onnx, without retraining: every other file "
               "of the bundle is unchanged",
         "calibration": calibration_about,
