@@ -175,3 +175,34 @@ def test_record_refuses_a_signed_card(tmp_path: Path) -> None:
     (bundle / "card.json.sig").write_bytes(b"\0" * 64)
     with pytest.raises(ModelError, match="signed card"):
         agreement.record(bundle, _rows(10, 0, 4), "x")
+
+
+@pytest.mark.skipif(ONNX is not None, reason=f"onnx backend: {ONNX}")
+def test_a_flow_on_a_refused_backend_is_an_invalid_config_unless_allowed(tmp_path: Path) -> None:
+    from frugalai.cli import cli
+
+    bundle = _bundle_with_low_onnx(tmp_path)
+    (tmp_path / "x.csv").write_text("time,value\n2024-01-01T00:00:00Z,1\n")
+    config = tmp_path / "gateway.toml"
+    text = f"""
+[gateway]
+state_dir = "{tmp_path / 'state'}"
+
+[[flow]]
+name = "t"
+source = "replay://{tmp_path / 'x.csv'}"
+quantity = "value"
+aggregate = "mean"
+model = "{bundle}"
+backend = "onnx"
+precision = "int8"
+"""
+    config.write_text(text)
+    res = CliRunner().invoke(cli, ["config", "check", str(config)])
+    assert res.exit_code == 2, res.output
+    assert "flow.t.precision" in res.output and "allow_low_agreement = true" in res.output
+    config.write_text(text.replace('precision = "int8"', 'precision = "fp32"'))
+    assert CliRunner().invoke(cli, ["config", "check", str(config)]).exit_code == 0
+    config.write_text(text + "allow_low_agreement = true\n")
+    res = CliRunner().invoke(cli, ["config", "check", str(config)])
+    assert res.exit_code == 0, res.output
