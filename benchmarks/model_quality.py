@@ -130,7 +130,10 @@ def main() -> None:
         "validation_years": v["years"],
         "decision_default": card["decision"].get("default"),
         "decision_why": card["decision"].get("why"),
-        "int8_decision_agreement": card["int8"]["decision_agreement_with_fp32"],
+        "int8_decision_agreement": {
+            b: f.get("agreement") for b, f in
+            card["int8"].get("decision_agreement_by_backend", {}).items()}
+        or card["int8"]["decision_agreement_with_fp32"],
         "horizon_3h": {k: {"hourly": v[k]["flood"], "episodes": v[k]["flood_events"]}
                        for k in ("model_fp32", "model_int8", "baseline")},
         "lead_time_3h": v.get("lead_time"),

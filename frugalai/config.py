@@ -158,6 +158,9 @@ class FlowConfig:
                          default="reference")
     precision: str = _help("precision of a bundle model (frugalai.registry.PRECISIONS)",
                            default="fp32")
+    allow_low_agreement: bool = _help("run int8 on a backend whose int8/fp32 decision "
+                                      "agreement the card records under its minimum "
+                                      "(refused by default)", default=False)
     threshold_m: Optional[float] = _help("site flood threshold for the coastal model (m, the "
                                          "bundle's datum); default: the bundle's", default=None)
     horizon_h: Optional[int] = _help("coastal nowcast horizon (h); must match the bundle's",

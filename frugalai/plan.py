@@ -108,7 +108,8 @@ class FlowPlan:
         if self.bundle is None:
             raise ConfigError(f"model {self.config.model!r} is not a bundle", key=self.key("model"))
         try:
-            return load_verified(self.bundle, self.config.backend, self.config.precision)
+            return load_verified(self.bundle, self.config.backend, self.config.precision,
+                                 allow_low_agreement=self.config.allow_low_agreement)
         except ModelError as err:
             raise ConfigError(str(err), key=self.key("model")) from err
 
@@ -350,6 +351,12 @@ def _check_runtime(fc: FlowConfig, bundle: Bundle, r: _Resolver) -> None:
         raise ConfigError(f"bundle {bundle.name!r} has no {fc.precision} model for backend "
                           f"{fc.backend!r} (it has: {', '.join(sorted(artifacts)) or 'none'})",
                           key=r.key("precision"))
+    from frugalai.runtime.model import int8_refusal
+
+    why = int8_refusal(bundle.card, fc.backend) if fc.precision == "int8" else None
+    if why is not None and not fc.allow_low_agreement:
+        raise ConfigError(f"bundle {bundle.name!r}: {why}: use fp32 or another backend, or set "
+                          "allow_low_agreement = true", key=r.key("precision"))
 
 
 def _check_source(fc: FlowConfig, key: str, quantity_key: str,

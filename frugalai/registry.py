@@ -248,8 +248,8 @@ decoders.builtin("fb", "frugalai.protocols.payloads:decode_fb")
 decoders.builtin("lpp", "frugalai.protocols.payloads:decode_lpp")
 # Scorers: (flow plan) -> Scorer. A flow's ``model`` names one of the first kind directly;
 # a bundle's card ``task`` picks a ``bundle.<task>`` one.
-scorers.builtin("profile", "frugalai.scoring:profile_scorer")
-scorers.builtin("threshold", "frugalai.scoring:threshold_scorer")
+scorers.builtin("profile", "frugalai.builtin_scorers:profile_scorer")
+scorers.builtin("threshold", "frugalai.builtin_scorers:threshold_scorer")
 scorers.builtin("bundle.anomaly", "frugalai.runtime.scorers:anomaly_scorer")
 scorers.builtin("bundle.classification", "frugalai.runtime.scorers:class_scorer")
 # Policies: (resolved [flow.policy] table) -> Policy.

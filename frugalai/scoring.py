@@ -5,7 +5,9 @@ One vocabulary: a scorer turns a closed feature window into a :class:`Score` (No
 learns). An anomaly scorer leaves ``label`` unset and the flow's policy turns the score into
 alarm/clear events; a classifier sets ``label`` and the flow reports class changes. Scorers and
 policies are built by name through :mod:`frugalai.registry` (``scorers``, ``policies``), so a
-plugin's entry point is used exactly like a built-in.
+plugin's entry point is used exactly like a built-in. The factories that build the two
+built-in scorers from a flow plan live in :mod:`frugalai.builtin_scorers`: this module is
+what the plan imports, so it imports nothing of the plan (no import circle).
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from frugalai.features.window import WindowStats
 
 if TYPE_CHECKING:
     from frugalai.config import PolicyConfig
-    from frugalai.plan import FlowPlan
 
 
 @dataclass(frozen=True)
@@ -80,22 +81,7 @@ class ThresholdScorer:
         return Score(value)
 
 
-# --- registry factories: (plan) -> Scorer, (policy config) -> Policy ---------------------------
-
-def profile_scorer(plan: FlowPlan) -> ProfileScorer:
-    """``model = "profile"``, from the flow's resolved ``[flow.profile]`` and ``policy.on``."""
-    p = plan.config.profile
-    return ProfileScorer(
-        DailyProfile(slot_s=p.slot_s, history=p.history, min_history=p.min_history,
-                     floor=p.floor, tz_offset_h=plan.tz_offset_h),
-        learn_below=plan.policy_on,
-    )
-
-
-def threshold_scorer(plan: FlowPlan) -> ThresholdScorer:
-    """``model = "threshold"``."""
-    return ThresholdScorer()
-
+# --- registry factory: (policy config) -> Policy ------------------------------------------------
 
 def hysteresis(policy: PolicyConfig) -> Hysteresis:
     """``[flow.policy] kind = "hysteresis"`` from a policy table (unset keys: the built-in

@@ -19,9 +19,10 @@ rank  groups                                       why
 4     sources, uplink, learn, fleet                I/O in and out; training; the fleet's
                                                    messages, MQTT link and health
 5     plan                                         config + cards -> validated flow plans
-6     pipeline, energy                             the wiring of flows; meters, the energy
+6     pipeline, energy, builtin_scorers            the wiring of flows; meters, the energy
                                                    harness and the report (plans flows as
-                                                   run does)
+                                                   run does); the built-in scorers' factories
+                                                   (read a flow plan)
 7     service                                      the daemon
 8     demo, demo_coastal, fleet.agent              the demos (build pipelines, run emulators);
                                                    the rollout agent (installs through the
@@ -37,7 +38,10 @@ What counts as an import: every ``import`` / ``from ... import`` statement of a 
 at module level AND inside functions or classes ("late" imports, used to keep heavy or optional
 dependencies out of ``import frugalai``). Late imports obey the same layer rule and take part
 in the cycle check: a cycle closed by a late import still couples the modules. The only
-statements left out are those under ``if TYPE_CHECKING:`` (never executed). Entries of
+statements left out of the layer rule are those under ``if TYPE_CHECKING:`` (never executed);
+the cycle check is run a second time with them: two modules that need each other's types are
+still one module cut in two (plan and scoring were, until the scorer factories moved to
+builtin_scorers). Entries of
 :mod:`frugalai.registry` are ``"module:attr"`` strings, not imports: that is how a lower layer
 names an implementation without depending on it (the meters, the backends, the uplinks).
 """
@@ -47,6 +51,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -60,7 +65,7 @@ RANKS: list[set[str]] = [
     {"runtime", "modems", "sim", "footprint"},
     {"sources", "uplink", "learn", "fleet"},
     {"plan"},
-    {"pipeline", "energy"},
+    {"pipeline", "energy", "builtin_scorers"},
     {"service"},
     {"demo", "demo_coastal", "fleet.agent"},
     {"cli"},
@@ -106,11 +111,12 @@ def _resolve(name: str) -> str:
     return name
 
 
-def imports_of(module: str) -> Iterator[tuple[str, int, bool]]:
-    """(imported frugalai module, line, late) for every counted import statement."""
+def imports_of(module: str, types: bool = False) -> Iterator[tuple[str, int, bool]]:
+    """(imported frugalai module, line, late) for every counted import statement (with
+    ``types``, those under ``if TYPE_CHECKING:`` too)."""
     path = MODULES[module]
     tree = ast.parse(path.read_text())
-    skip = _type_checking_nodes(tree)
+    skip = set() if types else _type_checking_nodes(tree)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     for node in ast.walk(tree):
         if id(node) in skip or not isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -132,6 +138,8 @@ def imports_of(module: str) -> Iterator[tuple[str, int, bool]]:
 
 GRAPH = {m: sorted({(t, line, late) for t, line, late in imports_of(m) if t != m})
          for m in MODULES}
+GRAPH_WITH_TYPES = {m: sorted({(t, line, late) for t, line, late in imports_of(m, True)
+                               if t != m}) for m in MODULES}
 
 
 def test_every_package_has_a_layer() -> None:
@@ -154,9 +162,11 @@ def test_no_import_from_a_higher_or_sibling_layer(module: str) -> None:
     assert not bad, f"{module} imports upward or sideways:\n" + "\n".join(bad)
 
 
-def _cycles() -> list[list[str]]:
+def _cycles(graph: Optional[dict[str, list[tuple[str, int, bool]]]] = None
+            ) -> list[list[str]]:
     """Strongly connected components of more than one module (Tarjan), over all imports."""
-    edges = {m: sorted({t for t, _, _ in GRAPH[m]}) for m in MODULES}
+    graph = GRAPH if graph is None else graph
+    edges = {m: sorted({t for t, _, _ in graph[m]}) for m in MODULES}
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -194,6 +204,13 @@ def _cycles() -> list[list[str]]:
 
 def test_no_import_cycle_among_frugalai_modules() -> None:
     assert _cycles() == []
+
+
+def test_no_import_cycle_even_for_types() -> None:
+    assert _cycles(GRAPH_WITH_TYPES) == []
+    typed = {(m, t) for m, targets in GRAPH_WITH_TYPES.items() for t, _, _ in targets}
+    assert ("frugalai.runtime.scorers", "frugalai.plan") in typed  # the graph holds them
+    assert ("frugalai.scoring", "frugalai.plan") not in typed  # the circle that went
 
 
 def test_the_checker_sees_late_imports_and_finds_cycles() -> None:

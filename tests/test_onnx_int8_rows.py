@@ -94,6 +94,11 @@ def test_choose_onnx_mode_ships_the_smallest_that_passes_every_test() -> None:
     assert choose_onnx_mode(modes) == "static_qdq"
     modes["static_qdq"]["ok"] = False
     assert choose_onnx_mode(modes) == "dynamic"  # reported; export ships no int8 .onnx then
+    modes["static_qdq"]["ok"] = True
+    modes["integer_exact"] = {"bytes": 40, "ok": True, "same_as_reference_int8": True}
+    assert choose_onnx_mode(modes) == "integer_exact"  # the reference's decisions, larger
+    modes["integer_exact"]["ok"] = False
+    assert choose_onnx_mode(modes) == "static_qdq"
 
 
 def test_export_never_ships_a_batch_dependent_mode(tmp_path: Path) -> None:
@@ -111,8 +116,9 @@ def test_export_never_ships_a_batch_dependent_mode(tmp_path: Path) -> None:
     for m in ("static_qdq", "static_qoperator"):
         assert modes[m]["row_independent"] is True
         assert modes[m]["max_abs_row_alone_vs_in_batch"] == 0.0
-    passing = [m for m, v in modes.items() if v["ok"]]
-    assert shipped == min(passing, key=lambda m: modes[m]["bytes"])
+    assert modes["integer_exact"]["row_independent"] is True
+    assert modes["integer_exact"]["same_as_reference_int8"] is True
+    assert shipped == "integer_exact"  # passes every test and decides as the reference
     assert card["artifacts"]["onnx"]["int8"] == "model.int8.onnx"
     assert batch_dependence(tmp_path / "model.int8.onnx", _rows(300, 9)) == 0.0
     self_test(tmp_path, backend="onnx")
@@ -217,7 +223,9 @@ def test_coastal_training_rows_rebuilt_from_the_card_are_the_calibration(
                                         card["data"]["validation_rows"])
     net = DenseNet.load(MODELS / "coastal-submersion" / "weights.npz")
     again = net.quantize(calib)
-    assert (again.in_q, again.out_q) == (net.in_q, net.out_q)
+    # a float32 matmul of another numpy moves a range by one ulp (2026-12: numpy 2.4)
+    for a, b in zip((again.in_q, *again.out_q), (net.in_q, *net.out_q)):
+        assert a.zero_point == b.zero_point and a.scale == pytest.approx(b.scale, rel=1e-6)
     assert np.array_equal(_self_test_rows(calib, seed=card["data"]["seed"]),
                           np.asarray(card["self_test"]["inputs"], dtype=np.float32))
 
@@ -240,7 +248,7 @@ def test_rewriting_the_old_coastal_file_gives_the_shipped_one(
     thresholds = shipped["decision"]["thresholds"]
     card = rewrite_int8_onnx(bundle, calib, valid,
                              lambda raw: classify(softmax(raw), thresholds),
-                             shipped["int8"]["onnx_rebuilt"]["calibration"])
+                             shipped["int8"]["onnx_rebuilt"]["calibration"], scale_rtol=1e-6)
     assert card["int8"]["onnx_mode_shipped"] == shipped["int8"]["onnx_mode_shipped"]
     assert card["artifacts"] == shipped["artifacts"]
     for mode, want in shipped["int8"]["onnx_quantization_modes"].items():

@@ -335,7 +335,11 @@ def test_evaluate_and_score_a_user_series_through_the_flow_code(
     # days a cold profile needs to learn each slot.
     first = next(i for i, r in enumerate(rows[1:]) if r.split(",")[2])
     assert first <= 3, rows[1:6]
-    assert sum(int(r.split(",")[-1]) for r in rows[1:]) == len(m["alarm_times_utc"])
+    head = rows[0].split(",")
+    assert head == ["time_utc", "value", "score", "alarm_active", "raised", "rule_alarm"]
+    cells = [dict(zip(head, r.split(","))) for r in rows[1:]]
+    assert sum(int(c["raised"]) for c in cells) == len(m["alarm_times_utc"])
+    assert all(c["rule_alarm"] == "" for c in cells)  # a user's card holds no fixed rule
     if (tmp_path / "s.png").exists():
         assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
     import sys
@@ -395,9 +399,18 @@ def test_evaluate_a_coastal_bundle_on_another_year(providence: Series, tmp_path:
                                    "--decision", "baseline", "--out", str(tmp_path / "c.csv")])
     assert res.exit_code == 0, res.output
     rows = (tmp_path / "c.csv").read_text().splitlines()
-    assert rows[0] == "time_utc,value,class,flood,raised" and len(rows) > 8000
-    floods = sum(int(r.split(",")[3]) for r in rows[1:])
+    head = rows[0].split(",")
+    assert head == ["time_utc", "value", "tide_m", "surge_m", "class", "model_class",
+                    "model_probability", "rule_class", "flood", "raised"] and len(rows) > 8000
+    cells = [dict(zip(head, r.split(","))) for r in rows[1:]]
+    floods = sum(int(c["flood"]) for c in cells)
     assert floods == m["baseline"]["flood"]["predicted_hours"]  # the rule, hour by hour
+    scored = [c for c in cells if c["class"]]
+    assert scored and all(c["class"] == c["rule_class"] for c in scored)  # --decision baseline
+    assert any(c["model_class"] != c["rule_class"] for c in scored)  # both decisions written
+    for c in scored[:200]:  # the level is the predicted tide plus the surge
+        assert abs(float(c["tide_m"]) + float(c["surge_m"]) - float(c["value"])) < 1e-3
+        assert 0.0 < float(c["model_probability"]) <= 1.0
 
 
 def test_an_export_with_a_preamble_before_the_table(tmp_path: Path) -> None:

@@ -192,6 +192,9 @@ def offline_options(f: Any) -> Any:
         click.option("--precision", type=click.Choice(PRECISIONS), default="fp32",
                      show_default=True),
         click.option("--models-dir", default=None),
+        click.option("--allow-low-agreement", is_flag=True,
+                     help="Run int8 on a backend the card records under its minimum "
+                          "int8/fp32 decision agreement (refused by default)."),
     ]):
         f = opt(f)
     return f
@@ -247,3 +250,38 @@ def _command_name() -> str:
         words.append(arg)
         group = sub
     return " ".join(words)
+
+
+def run_meta(command: str, model: Any = None, data: Optional[str] = None,
+             tz: Optional[str] = None) -> Any:
+    """A :class:`~frugalai.learn.run_meta.RunMeta` filled from what the command was given:
+    the bundle (name, ``bundle_version``), backend, precision, the data file's name and
+    sha256, and the zone naive times are read in (``--tz``, else UTC) with its origin."""
+    from pathlib import Path
+
+    from frugalai.learn.run_meta import RunMeta
+    from frugalai.runtime.bundle import bundle_version, sha256_file
+
+    meta = RunMeta(command=command)
+    if model is not None:
+        info = model.backend.info()
+        meta.bundle, meta.version = model.name, bundle_version(model.bundle)
+        meta.backend, meta.precision = str(info["backend"]), str(info["precision"])
+    if data is not None:
+        meta.data_file, meta.data_sha256 = Path(data).name, sha256_file(Path(data))
+    if data is not None or tz is not None:
+        from frugalai.learn.csvio import parse_tz, tz_label
+
+        meta.zone = tz_label(parse_tz(tz))
+        meta.origin("zone", "--tz" if tz is not None else "default (UTC)")
+    return meta
+
+
+def emit(meta: Any, result: dict[str, Any]) -> None:
+    """The result as JSON on stdout, under the run's metadata; each warning also on stderr,
+    one line each, so a person running it by hand sees them."""
+    import json
+
+    for w in meta.warnings:
+        click.echo(f"warning: {w}", err=True)
+    click.echo(json.dumps(meta.wrap(result), indent=2, default=str))

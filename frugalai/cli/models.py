@@ -69,13 +69,29 @@ def models_rollback(name: str, config: Any, unit: str) -> None:
               help="Installed bundles (default: the config's models_dir, if --config).")
 @click.option("--config", "config", type=ConfigPath(), default=None,
               help="TOML file (its gateway.models_dir).")
-def models_list(models_dir: Optional[str], config: Any) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="A JSON list: name, version, task, bytes, path, and each backend/precision "
+                   "with its file, why it cannot run here, and its int8 decision agreement.")
+def models_list(models_dir: Optional[str], config: Any, as_json: bool) -> None:
     """One line per bundle a name can reach (installed, then shipped): name, task,
-    backends/precisions, total size, where."""
+    backends/precisions (int8 with the agreement with fp32 its card records for that
+    backend), total size, where."""
+    from frugalai.runtime.bundle import bundle_version
     from frugalai.runtime.model import available, list_search_path
 
-    for b in list_search_path(models_dir_of(models_dir, config)):
-        kinds = ", ".join(f"{a['backend']}/{a['precision']}" for a in available(b))
+    bundles = list_search_path(models_dir_of(models_dir, config))
+    if as_json:
+        click.echo(json.dumps([
+            {"name": b.name, "version": bundle_version(b), "task": b.card.get("task"),
+             "bytes": sum(f["bytes"] for f in b.card["files"].values()), "path": str(b.path),
+             "backends": available(b)} for b in bundles], indent=2))
+        return
+    for b in bundles:
+        kinds = ", ".join(
+            f"{a['backend']}/{a['precision']}" + (
+                f" {100 * a['int8_decision_agreement']:.3f}%"
+                if a.get("int8_decision_agreement") is not None else "")
+            + (" (refused)" if a.get("refused_by_default") else "") for a in available(b))
         size = sum(f["bytes"] for f in b.card["files"].values())
         click.echo(f"{b.name:22} {b.card.get('task', '?'):15} {size:7d} B  {kinds}  "
                    f"({b.path})")

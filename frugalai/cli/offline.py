@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from typing import Optional
 
 import click
 
 from frugalai.cli.core import (
     cli,
+    emit,
     models_dir_of,
     offline_options,
+    run_meta,
     user_input_errors,
 )
 
@@ -25,7 +26,8 @@ from frugalai.cli.core import (
 def evaluate_cmd(bundle: str, data_dir: Optional[str], labels: Optional[str],
                  data: Optional[str], time_col: Optional[str], value_col: Optional[str],
                  time_format: Optional[str], tz: Optional[str], start: Optional[str],
-                 backend: str, precision: str, models_dir: Optional[str]) -> None:
+                 backend: str, precision: str, models_dir: Optional[str],
+                 allow_low_agreement: bool) -> None:
     """Metrics of BUNDLE: on the reference data (--data-dir), or on your CSV (--data), scored
     through the gateway's own code: window recall, alarms outside windows per month, AUC and
     lead time (anomaly, with --labels); hourly and per-episode P/R/F1 of model and rule
@@ -40,26 +42,37 @@ def evaluate_cmd(bundle: str, data_dir: Optional[str], labels: Optional[str],
 
     if (data is None) == (data_dir is None):
         raise click.UsageError("give exactly one of --data (your CSV) or --data-dir")
-    model = load_model(bundle, backend, precision, models_dir=models_dir_of(models_dir))
+    model = load_model(bundle, backend, precision, models_dir=models_dir_of(models_dir),
+                       allow_low_agreement=allow_low_agreement)
     if data_dir is not None:
-        click.echo(json.dumps(evaluate_bundle(model, Path(data_dir)), indent=2, default=str))
+        meta = run_meta("evaluate", model)
+        result = evaluate_bundle(model, Path(data_dir))
+        meta.set_period(*result.pop("span"))
+        result = {"runtime": result.pop("model"), **result}
+        meta.zone = str(model.card.get("data", {}).get("time_zone") or "UTC")
+        meta.origin("zone", "card data.time_zone (the reference data)")
+        meta.origin("data", f"--data-dir: {model.card.get('data', {}).get('source')}")
+        emit(meta, result)
         return
     from frugalai.learn import offline
     from frugalai.learn.csvio import _parse_times, parse_tz
 
     assert data is not None
+    meta = run_meta("evaluate", model, data, tz)
     with user_input_errors():
         series = offline.read_for_bundle(model, data, time_col, value_col, time_format, tz)
         t0 = float(_parse_times([start], None, parse_tz(tz))[0]) if start else None
         if offline.is_coastal(model):
             result = offline.evaluate_coastal(model, series, t0)
+            meta.set_period(*offline.span(series, t0))
         else:
             if labels is None:
                 raise click.UsageError("an anomaly bundle needs --labels (windows to find)")
             windows = offline.read_windows(labels, data, tz)
-            result = offline.evaluate_windows(offline.score_series(model, series, t0), windows)
-    click.echo(json.dumps({"model": model.info(), "data": Path(data).name, **result},
-                          indent=2, default=str))
+            sc = offline.score_series(model, series, t0)
+            result = offline.evaluate_windows(sc, windows)
+            meta.set_period(float(sc.ts[0]), float(sc.ts[-1]))
+    emit(meta, {"runtime": model.info(), **result})
 
 
 @cli.command("score")
@@ -72,35 +85,59 @@ def evaluate_cmd(bundle: str, data_dir: Optional[str], labels: Optional[str],
               help="Windows to shade on the plot.")
 @click.option("--decision", type=click.Choice(["model", "baseline"]), default=None,
               help="Coastal: the card's default unless given.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print a JSON summary (bundle, data sha256, period, zone, warnings).")
 @offline_options
 def score_cmd(bundle: str, out: str, plot: Optional[str], labels: Optional[str],
-              decision: Optional[str], data: Optional[str], time_col: Optional[str],
+              decision: Optional[str], as_json: bool, data: Optional[str],
+              time_col: Optional[str],
               value_col: Optional[str], time_format: Optional[str], tz: Optional[str],
               start: Optional[str], backend: str, precision: str,
-              models_dir: Optional[str]) -> None:
+              models_dir: Optional[str], allow_low_agreement: bool) -> None:
     """Score your CSV offline with BUNDLE, through the same streaming code as the gateway."""
     from pathlib import Path
 
+    import numpy as np
+
     from frugalai.learn import offline
     from frugalai.learn.csvio import _parse_times, parse_tz
+    from frugalai.learn.run_meta import iso_utc
     from frugalai.runtime import load_model
 
     if data is None:
         raise click.UsageError("give --data (your CSV)")
-    model = load_model(bundle, backend, precision, models_dir=models_dir_of(models_dir))
+    model = load_model(bundle, backend, precision, models_dir=models_dir_of(models_dir),
+                       allow_low_agreement=allow_low_agreement)
     with user_input_errors():
         series = offline.read_for_bundle(model, data, time_col, value_col, time_format, tz)
         t0 = float(_parse_times([start], None, parse_tz(tz))[0]) if start else None
         sc = offline.score_series(model, series, t0, decision)
         windows = offline.read_windows(labels, data, tz) if labels else []
     coastal = offline.is_coastal(model)
-    offline.write_scores(sc, out, coastal)
-    click.echo(f"{out}: {len(sc.ts)} windows, {len(sc.raised)} "
-               f"{'flood announcements' if coastal else 'alarms'}")
+    columns = offline.write_scores(sc, out, coastal)
+    meta = run_meta("score", model, data, tz)
+    if len(sc.ts):
+        meta.set_period(float(sc.ts[0]), float(sc.ts[-1]))
+    if not coastal and "rule_alarm" not in sc.extra:
+        meta.warn("the card holds no fixed-thresholds rule: the rule_alarm column is empty")
+    plotted, why = None, None
     if plot:
         pol = model.card.get("policy") or {}
         why = offline.plot_scores(sc, windows, plot, f"{model.name} on {Path(data).name}",
                                   None if coastal else pol.get("on"),
                                   None if coastal else pol.get("off"))
+        plotted = plot if why is None else None
+        if why is not None:
+            meta.warn(f"plot skipped: {why}")
+    if as_json:
+        emit(meta, {"out": out, "columns": columns, "windows": len(sc.ts),
+                    "scored_windows": int(np.isfinite(sc.score).sum()),
+                    "decision": sc.extra.get("decision"),
+                    "raised": len(sc.raised),
+                    "raised_utc": [iso_utc(t) for t in sc.raised], "plot": plotted})
+        return
+    click.echo(f"{out}: {len(sc.ts)} windows, {len(sc.raised)} "
+               f"{'flood announcements' if coastal else 'alarms'}")
+    if plot:
         click.echo(f"{plot}: written" if why is None else f"plot skipped: {why}")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any, Optional
 
@@ -12,7 +11,9 @@ from frugalai.cli.core import (
     Steps,
     cli,
     command_line,
+    emit,
     file_info,
+    run_meta,
     user_input_errors,
     year_range,
 )
@@ -103,13 +104,39 @@ def train_anomaly(data: Optional[str], data_dir: Optional[str], time_col: Option
         else:
             assert data_dir is not None
             with Steps(["features", "fit", "evaluate", "nab check", "compare", "export"]) as steps:
-                card = train_energy(load_dutch(data_dir), Path(out), {"tz_offset_h": 0.0},
+                series = load_dutch(data_dir)
+                card = train_energy(series, Path(out), {"tz_offset_h": 0.0},
                                     warm_start_days=21, name=name, data_dir=Path(data_dir),
                                     compare=True, progress=steps)
-    click.echo(json.dumps({"bundle": out, "rows": card["data"]["rows"],
-                           "metrics": card.get("metrics", {}).get("fp32"),
-                           "flow_defaults": card.get("flow_defaults"),
-                           "sizes_bytes": card["sizes_bytes"]}, indent=2))
+    meta = train_meta("train anomaly", out, card, data, tz if tz is not None else (
+        f"{utc_offset:+03.0f}:00" if utc_offset is not None else None), series)
+    emit(meta, {"out": out, "rows": card["data"]["rows"],
+                "metrics": card.get("metrics", {}).get("fp32"),
+                "flow_defaults": card.get("flow_defaults"),
+                "sizes_bytes": card["sizes_bytes"]})
+
+
+def train_meta(command: str, out: str, card: dict[str, Any], data: Optional[str],
+               tz: Optional[str], series: Any) -> Any:
+    """The run metadata of a training: the bundle written (name, version), its int8
+    backends, the data (file and sha256, or the reference data's source), the period read."""
+    import numpy as np
+
+    from frugalai.runtime.bundle import bundle_version, verify_bundle
+
+    meta = run_meta(command, None, data, tz)
+    bundle = verify_bundle(out)
+    meta.bundle, meta.version = bundle.name, bundle_version(bundle)
+    meta.precision = "fp32+int8" if card.get("int8", {}).get("kept") else "fp32"
+    meta.backend = "+".join(sorted(card.get("artifacts", {})))
+    if data is None:
+        meta.data_file = str(card.get("data", {}).get("source"))
+        meta.zone = str(card.get("data", {}).get("time_zone") or "UTC")
+        meta.origin("zone", "the reference data's own zone")
+    ok = np.isfinite(series.values)
+    if ok.any():
+        meta.set_period(float(series.ts[ok][0]), float(series.ts[ok][-1]))
+    return meta
 
 
 
@@ -206,9 +233,9 @@ def train_coastal_cmd(data: Optional[str], data_dir: Optional[str], time_col: Op
                                  time_zone=zone_text, data_info=info, command=command,
                                  **split)
     v = card["metrics"]["validation"]
-    click.echo(json.dumps({"bundle": out, "decision_default": card["decision"]["default"],
-                           "validation": {k: {"hourly": v[k]["flood"],
-                                              "episodes": v[k]["flood_events"]}
-                                          for k in ("model_fp32", "model_int8", "baseline")},
-                           "sizes_bytes": card["sizes_bytes"]}, indent=2))
+    meta = train_meta("train coastal", out, card, data, tz, series)
+    emit(meta, {"out": out, "decision_default": card["decision"]["default"],
+                "validation": {k: {"hourly": v[k]["flood"], "episodes": v[k]["flood_events"]}
+                               for k in ("model_fp32", "model_int8", "baseline")},
+                "sizes_bytes": card["sizes_bytes"]})
 

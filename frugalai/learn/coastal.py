@@ -457,12 +457,17 @@ def train_coastal(series: Series, out_dir: Optional[Path], threshold_m: float = 
     from frugalai.learn.export import export_bundle
 
     step("export")
-    return export_bundle(out_dir, net, X[train], X[valid], decide, card, seed=SEED)
+    return export_bundle(out_dir, net, X[train], X[valid], decide, card, seed=SEED,
+                         eval_about=VALIDATION_ROWS_ABOUT)
 
 
 def _utc(text: str) -> float:
     """A card's ``YYYY-MM-DD HH:MM UTC`` back to UNIX time (exact: split times are on hours)."""
     return datetime.strptime(text, "%Y-%m-%d %H:%M UTC").replace(tzinfo=timezone.utc).timestamp()
+
+
+VALIDATION_ROWS_ABOUT = ("the validation rows (card data.valid_utc, data.validation_rows): "
+                         "held out from training, labelled hours")
 
 
 def rows_from_card(card: dict[str, Any], series: Series) -> tuple[FloatArray, FloatArray]:

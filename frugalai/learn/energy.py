@@ -212,6 +212,10 @@ def compare_models(ts: FloatArray, X: FloatArray, series: Series, tz: float) -> 
     return out
 
 
+ALL_ROWS_ABOUT = ("every scored window of the training series (the fit is unsupervised on the "
+                  "whole series: no held-out rows; the int8 calibration rows too)")
+
+
 def train_energy(series: Series, out_dir: Path, params: Optional[dict[str, Any]] = None,
                  warm_start_days: int = 0, name: str = "energy-anomaly",
                  data_dir: Optional[Path] = None, compare: bool = False,
@@ -309,4 +313,5 @@ def train_energy(series: Series, out_dir: Path, params: Optional[dict[str, Any]]
                                "component (whitened) of the training residual windows.")
         card["features"]["value"] = f"mean {quantity} of each window (its own unit)"
     step("export")
-    return export_bundle(out_dir, net, X, X, decide, card, seed=SEED)
+    return export_bundle(out_dir, net, X, X, decide, card, seed=SEED,
+                         eval_about=ALL_ROWS_ABOUT)

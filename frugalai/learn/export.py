@@ -18,18 +18,20 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import numpy as np
 import numpy.typing as npt
 
 from frugalai import __version__
-from frugalai.runtime.bundle import write_card
+from frugalai.runtime.bundle import put_key, write_card
 from frugalai.runtime.dense import DenseNet
 
 Decide = Callable[[npt.NDArray[np.floating]], npt.NDArray[Any]]
 
-ONNX_MODE_POLICY = ("the smallest mode that passes every test: decision agreement with fp32, "
+ONNX_MODE_POLICY = ("integer_exact (the reference/LiteRT/native int8 arithmetic, bit for bit) "
+                    "if it passes every test, else the smallest mode that passes every test: "
+                    "decision agreement with fp32, "
                     "error over the output span, and row independence (rows run alone give "
                     "the outputs of the same rows run as one batch, within atol.onnx_int8: a "
                     "gateway scores one reading at a time)")
@@ -74,24 +76,34 @@ def _batch_probe_rows(calibration: npt.NDArray[np.floating], eval_rows: npt.NDAr
 
 
 def choose_onnx_mode(modes: dict[str, dict[str, Any]]) -> str:
-    """The mode to ship: the smallest of those that pass every test (``ok``); if none passes,
-    the smallest (reported, not shipped)."""
-    return max(modes, key=lambda m: (bool(modes[m]["ok"]), -int(modes[m]["bytes"])))
+    """The mode to ship: of those that pass every test (``ok``), the one whose outputs are the
+    reference int8 outputs bit for bit (``same_as_reference_int8``: every backend then takes
+    the same int8 decisions), else the smallest; if none passes, the smallest (reported, not
+    shipped)."""
+    return max(modes, key=lambda m: (bool(modes[m]["ok"]),
+                                     bool(modes[m].get("same_as_reference_int8", False)),
+                                     -int(modes[m]["bytes"])))
 
 
 def compare_onnx_int8(fp32_onnx: Path, calibration: npt.NDArray[np.floating],
                       eval_rows: npt.NDArray[np.floating], decide: Decide,
                       fp32_raw: npt.NDArray[np.floating], dest: Path,
-                      min_agreement: float = 0.995, max_rel_error: float = 0.05, seed: int = 0
-                      ) -> tuple[dict[str, dict[str, Any]], str]:
+                      min_agreement: float = 0.995, max_rel_error: float = 0.05, seed: int = 0,
+                      qnet: Optional[DenseNet] = None) -> tuple[dict[str, dict[str, Any]], str]:
     """Quantize ``fp32_onnx`` in the three modes (static ones calibrated on ``calibration``),
+    plus ``integer_exact`` when the quantized net ``qnet`` is given (its own int8 arithmetic
+    as integer ONNX operators, :func:`~frugalai.learn.onnx_writer.dense_to_onnx_int8_exact`),
     test each against the fp32 outputs ``fp32_raw`` of ``eval_rows``: decision agreement,
     error over the output span, and row independence (rows alone vs the same rows in one
     batch, within the card's onnx_int8 tolerance); copy the chosen mode to ``dest`` if it
     passes. Returns the card's mode table and the mode chosen."""
     import onnxruntime as ort
 
-    from frugalai.learn.onnx_writer import batch_dependence, quantize_all
+    from frugalai.learn.onnx_writer import (
+        batch_dependence,
+        dense_to_onnx_int8_exact,
+        quantize_all,
+    )
 
     fp32_raw = np.asarray(fp32_raw)
     span = float(np.ptp(fp32_raw)) or 1.0
@@ -100,6 +112,11 @@ def compare_onnx_int8(fp32_onnx: Path, calibration: npt.NDArray[np.floating],
     modes: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         variants = quantize_all(fp32_onnx, np.asarray(calibration), Path(tmp))
+        ref_int8 = None
+        if qnet is not None:
+            variants["integer_exact"] = Path(tmp) / f"{fp32_onnx.stem}.integer_exact.onnx"
+            dense_to_onnx_int8_exact(qnet, variants["integer_exact"])
+            ref_int8 = qnet.forward_int8(eval_rows)
         for mode, path in variants.items():
             sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
             y = sess.run(None, {"x": np.asarray(eval_rows, dtype=np.float32)})[0]
@@ -114,6 +131,8 @@ def compare_onnx_int8(fp32_onnx: Path, calibration: npt.NDArray[np.floating],
                            "ok": bool(agree >= min_agreement and err <= max_rel_error
                                       and alone_ok),
                            "row_independent": bool(alone_ok)}
+            if ref_int8 is not None:
+                modes[mode]["same_as_reference_int8"] = bool(np.array_equal(y, ref_int8))
         best = choose_onnx_mode(modes)
         if modes[best]["ok"]:
             shutil.copy(variants[best], dest)
@@ -122,9 +141,12 @@ def compare_onnx_int8(fp32_onnx: Path, calibration: npt.NDArray[np.floating],
 
 def export_bundle(out_dir: Path, net: DenseNet, calibration: npt.NDArray[np.floating],
                   eval_rows: npt.NDArray[np.floating], decide: Decide, card: dict[str, Any],
-                  min_agreement: float = 0.995, max_rel_error: float = 0.05, seed: int = 0
+                  min_agreement: float = 0.995, max_rel_error: float = 0.05, seed: int = 0,
+                  eval_about: str = "the evaluation rows the export was given"
                   ) -> dict[str, Any]:
-    """Write the bundle into ``out_dir`` (replaced); return the card written."""
+    """Write the bundle into ``out_dir`` (replaced); return the card written. Last, every
+    backend's int8 decisions are measured against its fp32 ones on ``eval_rows`` (described by
+    ``eval_about`` in the card) and recorded per backend (:mod:`frugalai.learn.agreement`)."""
     from frugalai.learn.onnx_writer import dense_to_onnx
     from frugalai.learn.tflite_writer import dense_to_tflite
 
@@ -158,7 +180,7 @@ def export_bundle(out_dir: Path, net: DenseNet, calibration: npt.NDArray[np.floa
 
     onnx_modes, best = compare_onnx_int8(out_dir / "model.onnx", calibration, eval_rows, decide,
                                          fp32_raw, out_dir / "model.int8.onnx", min_agreement,
-                                         max_rel_error, seed=seed)
+                                         max_rel_error, seed=seed, qnet=qnet if int8_ok else None)
     if onnx_modes[best]["ok"]:
         artifacts["onnx"]["int8"] = "model.int8.onnx"
     agreement["onnx_int8"] = onnx_modes[best]["agreement_with_fp32"]
@@ -194,9 +216,11 @@ def export_bundle(out_dir: Path, net: DenseNet, calibration: npt.NDArray[np.floa
     card = write_card(out_dir, card)
     card["sizes_bytes"] = {k: v["bytes"] for k, v in card["files"].items()}
     write_card(out_dir, card)
+    from frugalai.learn import agreement as per_backend
     from frugalai.runtime.native import update_card
 
-    return update_card(out_dir)  # the native backend's artifacts and flash/RAM bytes
+    update_card(out_dir)  # the native backend's artifacts and flash/RAM bytes
+    return per_backend.record(out_dir, eval_rows, eval_about)
 
 
 def rewrite_int8_tflite(bundle_dir: Path) -> dict[str, Any]:
@@ -230,25 +254,22 @@ def rewrite_int8_tflite(bundle_dir: Path) -> dict[str, Any]:
     return verify_bundle(bundle.path).card
 
 
-def _put(d: dict[str, Any], key: str, value: Any) -> None:
-    """Set ``d[key]`` where it is; a new key goes where ``sort_keys`` would put it if ``d`` is
-    sorted (cards written by :func:`write_card` are), else at the end."""
-    if key in d or list(d) != sorted(d):
-        d[key] = value
-        return
-    items = sorted([*d.items(), (key, value)])
-    d.clear()
-    d.update(items)
+def _same_qparams(a: tuple[Any, ...], b: tuple[Any, ...], rtol: float) -> bool:
+    return len(a) == len(b) and all(
+        x.zero_point == y.zero_point and abs(x.scale - y.scale) <= rtol * abs(y.scale)
+        for x, y in zip(a, b))
 
 
 def rewrite_int8_onnx(bundle_dir: Path, calibration: npt.NDArray[np.floating],
                       eval_rows: npt.NDArray[np.floating], decide: Decide,
-                      calibration_about: str, seed: int = 0) -> dict[str, Any]:
+                      calibration_about: str, seed: int = 0, scale_rtol: float = 0.0
+                      ) -> dict[str, Any]:
     """Re-choose and rewrite a bundle's ``model.int8.onnx`` under the current mode policy
     (:data:`ONNX_MODE_POLICY`) without retraining: the static modes are calibrated on
     ``calibration``, which must be the training's calibration rows -- refused unless
     ``DenseNet.quantize(calibration)`` gives exactly the int8 activation parameters stored in
-    the bundle's ``weights.npz``. The card keeps its key order; updated: ``files`` and
+    the bundle's ``weights.npz`` (each scale within ``scale_rtol``, relative: a float32
+    matmul of another numpy can move a range by one ulp). The card keeps its key order; updated: ``files`` and
     ``sizes_bytes`` for the file, ``artifacts.onnx.int8``, the ``int8`` ONNX fields (mode
     table, mode shipped, its decision agreement), ``self_test`` ``onnx_int8`` outputs and atol
     on the card's own self-test inputs, and ``int8.onnx_rebuilt`` saying how. A signed card
@@ -272,7 +293,7 @@ def rewrite_int8_onnx(bundle_dir: Path, calibration: npt.NDArray[np.floating],
         raise ModelError(f"{bundle.path}: weights.npz holds no int8 parameters: nothing proves "
                          "the calibration rows are the training's")
     again = net.quantize(calibration)
-    if (again.in_q, again.out_q) != (net.in_q, net.out_q):
+    if not _same_qparams((again.in_q, *again.out_q), (net.in_q, *net.out_q), scale_rtol):
         raise ModelError(f"{bundle.path}: these calibration rows are not the training's: "
                          f"DenseNet.quantize gives in {again.in_q} out {again.out_q}, "
                          f"weights.npz has in {net.in_q} out {net.out_q}")
@@ -285,7 +306,7 @@ def rewrite_int8_onnx(bundle_dir: Path, calibration: npt.NDArray[np.floating],
         modes, best = compare_onnx_int8(
             bundle.file(fp32_name), calibration, eval_rows, decide, fp32_raw, chosen,
             float(limits.get("min_decision_agreement", 0.995)),
-            float(limits.get("max_error_over_output_span", 0.05)), seed=seed)
+            float(limits.get("max_error_over_output_span", 0.05)), seed=seed, qnet=net)
         f = bundle.path / name
         if modes[best]["ok"]:
             shutil.copy(chosen, f)
@@ -295,12 +316,12 @@ def rewrite_int8_onnx(bundle_dir: Path, calibration: npt.NDArray[np.floating],
     if modes[best]["ok"]:
         card["files"][name] = {"bytes": f.stat().st_size, "sha256": sha256_file(f)}
         if "sizes_bytes" in card:
-            _put(card["sizes_bytes"], name, f.stat().st_size)
-        _put(card["artifacts"]["onnx"], "int8", name)
+            put_key(card["sizes_bytes"], name, f.stat().st_size)
+        put_key(card["artifacts"]["onnx"], "int8", name)
         rows = np.asarray(self_test["inputs"], dtype=np.float32)
         outputs, atol = onnx_int8_self_test(f, rows)
-        _put(self_test["outputs"], "onnx_int8", outputs)
-        _put(self_test["atol"], "onnx_int8", atol)
+        put_key(self_test["outputs"], "onnx_int8", outputs)
+        put_key(self_test["atol"], "onnx_int8", atol)
     else:  # no mode passes: the bundle ships no int8 ONNX file
         card["files"].pop(name, None)
         card.get("sizes_bytes", {}).pop(name, None)
@@ -308,18 +329,25 @@ def rewrite_int8_onnx(bundle_dir: Path, calibration: npt.NDArray[np.floating],
         self_test["outputs"].pop("onnx_int8", None)
         self_test["atol"].pop("onnx_int8", None)
     int8 = card.setdefault("int8", {})
-    _put(int8.setdefault("decision_agreement_with_fp32", {}), "onnx_int8",
+    put_key(int8.setdefault("decision_agreement_with_fp32", {}), "onnx_int8",
          modes[best]["agreement_with_fp32"])
-    _put(int8, "onnx_quantization_modes", {m: dict(sorted(v.items()))
+    put_key(int8, "onnx_quantization_modes", {m: dict(sorted(v.items()))
                                            for m, v in sorted(modes.items())})
-    _put(int8, "onnx_mode_shipped", best if modes[best]["ok"] else None)
-    _put(int8, "onnx_mode_policy", ONNX_MODE_POLICY)
-    _put(int8, "onnx_rebuilt", {
+    put_key(int8, "onnx_mode_shipped", best if modes[best]["ok"] else None)
+    put_key(int8, "onnx_mode_policy", ONNX_MODE_POLICY)
+    put_key(int8, "onnx_rebuilt", {
         "by": "frugalai.learn.export.rewrite_int8_onnx, without retraining: every other file "
               "of the bundle is unchanged",
         "calibration": calibration_about,
-        "calibration_check": "DenseNet.quantize(these rows) gives exactly the int8 activation "
-                             "parameters stored in weights.npz (input and every layer)",
+        "calibration_check": ("DenseNet.quantize(these rows) gives "
+                              + ("exactly" if scale_rtol == 0.0 else
+                                 f"within {scale_rtol:g} relative (scales; zero points exactly)")
+                              + " the int8 activation parameters stored in weights.npz (input "
+                                "and every layer)"),
         "previous": previous})
     (bundle.path / CARD).write_text(json.dumps(card, indent=2) + "\n")
+    if "decision_agreement_by_backend" in int8:  # the onnx figure changed with the file
+        from frugalai.learn import agreement
+
+        return agreement.record(bundle.path, eval_rows, str(int8.get("agreement_rows", "")))
     return verify_bundle(bundle.path).card

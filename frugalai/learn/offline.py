@@ -25,6 +25,7 @@ from frugalai.events.policy import Hysteresis
 from frugalai.features.window import WindowStats
 from frugalai.learn.csvio import DataError, _parse_times, parse_tz, read_text
 from frugalai.learn.data import Series, read_level_csv, read_user_csv
+from frugalai.learn.run_meta import iso_utc
 from frugalai.runtime.model import BundleModel
 
 FloatArray = npt.NDArray[np.float64]
@@ -47,6 +48,16 @@ def read_for_bundle(model: BundleModel, path: Union[str, Path], time_col: Option
     params = model.card.get("features", {}).get("params", {})
     return read_user_csv(path, time_col, value_col, time_format, 0.0,  # type: ignore[arg-type]
                          int(params.get("slot_s", 900)), "mean", tz=tz or "UTC")
+
+
+def span(series: Series, start: Optional[float] = None) -> tuple[float, float]:
+    """First and last time of ``series`` with a value, from ``start`` (UNIX s)."""
+    ok = np.isfinite(series.values)
+    if start is not None:
+        ok &= series.ts >= start
+    if not ok.any():
+        raise DataError(f"{series.source}: no value to use")
+    return float(series.ts[ok][0]), float(series.ts[ok][-1])
 
 
 @dataclass
@@ -77,18 +88,29 @@ def score_series(model: BundleModel, series: Series, start: Optional[float] = No
         if chosen not in ("model", "baseline"):  # the card's default: checked like a flow's
             raise ModelError(f"{model.name}: decision must be 'model' or 'baseline', got "
                              f"{chosen!r}")
-        scorer = ClassScorer(model, baseline=chosen == "baseline")
+        from frugalai.features.tide import Tide
+
+        # The flow's ClassScorer, its two decisions both kept: the model's (class and
+        # probability) and the rule's, from the same feature row.
+        scorer = ClassScorer(model)
+        model_class = np.full(len(ts), np.nan)
+        probability = np.full(len(ts), np.nan)
+        rule_class = np.full(len(ts), np.nan)
         for i, (t, v) in enumerate(zip(ts.tolist(), vals.tolist())):
-            out = scorer.classify_one(WindowStats(t, t + 3600, 1, v, v, v, math.nan), v)
-            if out is not None:
-                score[i] = out[0]
+            row = scorer.features.update_one(t, v)
+            if row is not None:
+                model_class[i], probability[i] = model.classify_one(row)
+                rule_class[i] = scorer.rule_class(row)
+        score = rule_class if chosen == "baseline" else model_class
         alarm = score == 2
         prev = False
         for t, a in zip(ts.tolist(), alarm.tolist()):
             if a and not prev:
                 raised.append(t)
             prev = a
-        extra = {"decision": chosen}
+        tide = Tide.from_dict(model.card["features"]["tide"]).predict(ts)
+        extra = {"decision": chosen, "model_class": model_class, "probability": probability,
+                 "rule_class": rule_class, "tide_m": tide, "surge_m": vals - tide}
         return Scored(ts, vals, score, alarm, raised, extra)
     if model.task != "anomaly":
         raise ModelError(f"{model.name}: no offline scoring for task {model.task!r}")
@@ -106,6 +128,10 @@ def score_series(model: BundleModel, series: Series, start: Optional[float] = No
             raised.append(t)
         alarm[i] = policy.active
     extra = {"policy": dict(pol), "warm_start": scorer_a.warm}
+    rule = (model.card.get("metrics") or {}).get("fixed_thresholds_rule") or {}
+    if "thresholds" in rule:  # the card's no-AI baseline: fixed bounds on the window mean
+        lo, hi = (float(x) for x in rule["thresholds"])
+        extra["rule_alarm"] = (vals < lo) | (vals > hi)
     return Scored(ts, vals, score, alarm, raised, extra)
 
 
@@ -223,16 +249,41 @@ def evaluate_coastal(model: BundleModel, series: Series, start: Optional[float] 
     return out
 
 
-def write_scores(sc: Scored, path: Union[str, Path], coastal: bool) -> None:
+#: the per-row columns of ``frugalai score --out`` (docs/json-outputs.md)
+COASTAL_COLUMNS = ("time_utc", "value", "tide_m", "surge_m", "class", "model_class",
+                   "model_probability", "rule_class", "flood", "raised")
+ANOMALY_COLUMNS = ("time_utc", "value", "score", "alarm_active", "raised", "rule_alarm")
+
+
+def _num(x: float, fmt: str) -> str:
+    return "" if x != x else format(x, fmt)
+
+
+def write_scores(sc: Scored, path: Union[str, Path], coastal: bool) -> list[str]:
+    """One CSV row per window: time (UTC, ``YYYY-MM-DDTHH:MM:SSZ``), value, the score or class
+    and probability, the decision the run took (``class``/``flood``, ``alarm_active``), the rule's decision
+    (``rule_class``; ``rule_alarm``, empty when the card has no rule) and, for a gauge, the
+    predicted tide and the surge. Returns the column names."""
+    raised = set(sc.raised)
+    cols = COASTAL_COLUMNS if coastal else ANOMALY_COLUMNS
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["time_utc", "value", "class" if coastal else "score",
-                    "flood" if coastal else "alarm_active", "raised"])
-        raised = set(sc.raised)
-        for t, v, s, a in zip(sc.ts.tolist(), sc.values.tolist(), sc.score.tolist(),
-                              sc.alarm.tolist()):
-            w.writerow([_iso(t), "" if v != v else f"{v:.6g}", "" if s != s else f"{s:.4f}",
-                        int(a), int(t in raised)])
+        w.writerow(cols)
+        for i, (t, v, s, a) in enumerate(zip(sc.ts.tolist(), sc.values.tolist(),
+                                              sc.score.tolist(), sc.alarm.tolist())):
+            head = [iso_utc(t), _num(v, ".6g")]
+            if coastal:
+                e = sc.extra
+                w.writerow([*head, _num(float(e["tide_m"][i]), ".4f"),
+                            _num(float(e["surge_m"][i]), ".4f"), _num(s, ".0f"),
+                            _num(float(e["model_class"][i]), ".0f"),
+                            _num(float(e["probability"][i]), ".4f"),
+                            _num(float(e["rule_class"][i]), ".0f"), int(a), int(t in raised)])
+            else:
+                rule = sc.extra.get("rule_alarm")
+                w.writerow([*head, _num(s, ".4f"), int(a), int(t in raised),
+                            "" if rule is None else int(rule[i])])
+    return list(cols)
 
 
 def plot_scores(sc: Scored, windows: list[tuple[float, float]], path: Union[str, Path],
@@ -268,3 +319,27 @@ def plot_scores(sc: Scored, windows: list[tuple[float, float]], path: Union[str,
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return None
+
+
+#: most points ``frugalai tide`` prints in one call (a year at 1 min is 525,600)
+MAX_TIDE_POINTS = 1_000_000
+
+
+def predicted_tide(model: BundleModel, start: float, end: float, step_s: float
+                   ) -> tuple[FloatArray, FloatArray]:
+    """The coastal bundle's predicted tide (m, the data's datum, the card's constituents and
+    nodal corrections) at ``start``, ``start + step_s``, ... up to ``end`` included (UNIX s)."""
+    from frugalai.features.tide import Tide
+
+    if not is_coastal(model):
+        raise DataError(f"{model.name}: not a coastal bundle: it holds no tide")
+    if not end > start:
+        raise DataError(f"the end ({_iso(end)} UTC) must come after the start ({_iso(start)} UTC)")
+    if not step_s > 0:
+        raise DataError(f"the step must be positive, got {step_s:g} s")
+    n = math.floor((end - start) / step_s) + 1
+    if n > MAX_TIDE_POINTS:
+        raise DataError(f"{n} points asked (at most {MAX_TIDE_POINTS}): a longer step or a "
+                        "shorter period")
+    ts = start + step_s * np.arange(n, dtype=np.float64)
+    return ts, Tide.from_dict(model.card["features"]["tide"]).predict(ts)

@@ -60,6 +60,17 @@ class Bundle:
         return self.path / name
 
 
+def put_key(d: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``d[key]`` where it is; a new key goes where ``sort_keys`` would put it if ``d`` is
+    sorted (cards written by :func:`write_card` are), else at the end."""
+    if key in d or list(d) != sorted(d):
+        d[key] = value
+        return
+    items = sorted([*d.items(), (key, value)])
+    d.clear()
+    d.update(items)
+
+
 def write_card(path: Union[str, Path], card: dict[str, Any]) -> dict[str, Any]:
     """Hash every file in ``path`` (except the card/signature) into ``card["files"]``; save it."""
     path = Path(path)

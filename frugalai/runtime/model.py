@@ -203,19 +203,45 @@ def classify(probs: npt.NDArray[np.floating], thresholds: list[float]) -> npt.ND
 
 def load_model(bundle_path: Union[str, Path], backend: str = "reference",
                precision: str = "fp32", *, public_key: Optional[bytes] = None,
-               models_dir: Union[str, Path, None] = None) -> BundleModel:
+               models_dir: Union[str, Path, None] = None,
+               allow_low_agreement: bool = False) -> BundleModel:
     """Verify the bundle (every sha256), load it on ``backend`` at ``precision``."""
     if precision not in PRECISIONS:
         raise ModelError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     bundle = verify_bundle(resolve_bundle(bundle_path, models_dir), public_key=public_key)
-    return load_verified(bundle, backend, precision)
+    return load_verified(bundle, backend, precision, allow_low_agreement=allow_low_agreement)
 
 
-def load_verified(bundle: Bundle, backend: str = "reference", precision: str = "fp32"
-                  ) -> BundleModel:
-    """Load an already verified bundle (the flow plan verifies each card once)."""
+def int8_agreement(card: dict[str, Any], backend: str) -> Optional[float]:
+    """The int8/fp32 decision agreement the card records for ``backend`` (None: not
+    measured, or a card from before per-backend figures)."""
+    fig = card.get("int8", {}).get("decision_agreement_by_backend", {}).get(backend) or {}
+    value = fig.get("agreement")
+    return None if value is None else float(value)
+
+
+def int8_refusal(card: dict[str, Any], backend: str) -> Optional[str]:
+    """Why ``backend`` may not run the card's int8 by default (its recorded agreement is under
+    the card's ``min_decision_agreement``), else None."""
+    agree = int8_agreement(card, backend)
+    minimum = float(card.get("int8", {}).get("min_decision_agreement", 0.995))
+    if agree is None or agree >= minimum:
+        return None
+    return (f"int8 on {backend} takes the fp32 decision on only {100 * agree:.3f} % of the "
+            f"card's held-out rows (< {100 * minimum:.1f} %)")
+
+
+def load_verified(bundle: Bundle, backend: str = "reference", precision: str = "fp32",
+                  *, allow_low_agreement: bool = False) -> BundleModel:
+    """Load an already verified bundle (the flow plan verifies each card once). int8 on a
+    backend the card records under its minimum decision agreement is refused unless
+    ``allow_low_agreement``."""
     if precision not in PRECISIONS:
         raise ModelError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    why = int8_refusal(bundle.card, backend) if precision == "int8" else None
+    if why is not None and not allow_low_agreement:
+        raise ModelError(f"{bundle.name}: {why}: use fp32 or another backend, or allow it "
+                         "explicitly (--allow-low-agreement)")
     be = make_backend(backend)  # ModelError naming the registered ones if unknown
     return BundleModel(bundle, be.load(bundle, precision))
 
@@ -267,11 +293,17 @@ def list_search_path(models_dir: Union[str, Path, None]) -> list[Bundle]:
 
 
 def available(bundle: Bundle) -> list[dict[str, Any]]:
-    """Each (backend, precision) of ``bundle`` with its file and, if it cannot run here, why."""
+    """Each (backend, precision) of ``bundle`` with its file, if it cannot run here why, and for
+    int8 the decision agreement with fp32 the card records for that backend (and whether it
+    is refused by default for being under the card's minimum)."""
     out = []
     for backend, files in sorted(bundle.card.get("artifacts", {}).items()):
         for precision, name in sorted(files.items()):
-            out.append({"backend": backend, "precision": precision, "file": name,
-                        "bytes": bundle.card["files"][name]["bytes"],
-                        "unavailable": runtime_available(backend)})
+            entry: dict[str, Any] = {"backend": backend, "precision": precision, "file": name,
+                                     "bytes": bundle.card["files"][name]["bytes"],
+                                     "unavailable": runtime_available(backend)}
+            if precision == "int8":
+                entry["int8_decision_agreement"] = int8_agreement(bundle.card, backend)
+                entry["refused_by_default"] = int8_refusal(bundle.card, backend)
+            out.append(entry)
     return out

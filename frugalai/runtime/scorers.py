@@ -15,6 +15,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Optional
 
+import numpy as np
+import numpy.typing as npt
+
 from frugalai.errors import ModelError
 from frugalai.features.coastal import CoastalFeatures
 from frugalai.features.energy import EnergyFeatures
@@ -91,11 +94,15 @@ class ClassScorer:
         if row is None:
             return None
         if self.baseline:
-            # max predicted tide ahead + current surge - threshold; certainty is not a notion
-            # of this rule, so the reported probability is 1.
-            margin = float(row[-1])
-            return (2 if margin >= 0 else 1 if margin >= -self.watch_margin_m else 0), 1.0
+            # certainty is not a notion of the rule, so the reported probability is 1.
+            return self.rule_class(row), 1.0
         return self.model.classify_one(row)
+
+    def rule_class(self, row: npt.NDArray[np.floating]) -> int:
+        """The physical rule's class for a feature row: max predicted tide ahead + current
+        surge - threshold (the row's last column) against 0 and the watch margin."""
+        margin = float(row[-1])
+        return 2 if margin >= 0 else 1 if margin >= -self.watch_margin_m else 0
 
     def score_one(self, window: WindowStats, value: float) -> Optional[Score]:
         result = self.classify_one(window, value)
