@@ -17,8 +17,8 @@ import pytest
 
 from frugalai import footprint
 from frugalai.config import loads_config
-from frugalai.energy import worth
-from frugalai.energy.report import build_report, to_markdown
+from frugalai.report import worth
+from frugalai.report.build import build_report, to_markdown
 
 DAY = 86400.0
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from frugalai.config import loads_config
-from frugalai.energy.report import write_report
+from frugalai.report.build import write_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 WIDTH, HEIGHT = 1000, 3000

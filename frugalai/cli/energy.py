@@ -101,7 +101,7 @@ def report(config: Any, state_dir: Optional[str], bench_path: Optional[str],
     from pathlib import Path
 
     from frugalai.config import load_config
-    from frugalai.energy.report import find_bench, write_report
+    from frugalai.report.build import find_bench, write_report
     from frugalai.service.health.status import read_status
 
     status = read_status(state_dir) if state_dir else None

@@ -1,6 +1,6 @@
 """Markdown (the subset the reports write) to one self-contained HTML page, charts inline.
 
-Used by the frugality report (:mod:`frugalai.energy.report`) and the benchmark's own page
+Used by the frugality report (:mod:`frugalai.report.build`) and the benchmark's own page
 (:mod:`frugalai.energy.bench`); on its own so that neither of those imports the other.
 """
 

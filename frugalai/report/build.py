@@ -23,11 +23,9 @@ from typing import Any, Optional
 from urllib.parse import parse_qsl, urlsplit
 
 from frugalai.config import Config, FlowConfig
-from frugalai.energy import svgchart
 from frugalai.energy.base import MeterError
 from frugalai.energy.bench import results_dir, shipped_results_dir
 from frugalai.energy.estimate import get_profile
-from frugalai.energy.html import to_html
 from frugalai.energy.radio import uplink_uj
 from frugalai.errors import ConfigError
 from frugalai.footprint import (
@@ -48,6 +46,8 @@ from frugalai.footprint import (
     upstream_ratio,
 )
 from frugalai.protocols.lorawan import lorawan_time_on_air
+from frugalai.report import svgchart
+from frugalai.report.html import to_html
 
 #: default line rates of serial protocols when the URL gives no baud (TIC historique 1200).
 PROTOCOL_BAUD = {"tic": 1200}
