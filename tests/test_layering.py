@@ -88,6 +88,7 @@ MODULES = {module_name(p): p for p in sorted(PKG.rglob("*.py"))}
 GROUP_OF_MODULE = {"frugalai.fleet.agent": "fleet.agent",
                    "frugalai.report.html": "report.render",
                    "frugalai.report.svgchart": "report.render",
+                   "frugalai.report.fmt": "report.render",
                    "frugalai.report.worth": "report.worth"}
 
 
