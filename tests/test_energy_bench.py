@@ -319,7 +319,7 @@ def test_report_files_and_cli(tmp_path: Path) -> None:
     assert "the board itself (pi-4b, ~3.1 W idle" in md
     html_text = (out / "frugality_report.html").read_text()
     # the charts are inline SVG (no matplotlib); the bench has no PNG here: nothing embedded
-    assert "<table>" in html_text and html_text.count("<svg") == 4
+    assert "<table>" in html_text and html_text.count("<svg") == 5  # + the life-cycle chart
     assert "data:image/png;base64," not in html_text and "src=\"http" not in html_text
     rep = json.loads((out / "frugality_report.json").read_text())
     assert rep["co2"]["g_per_kwh"] == 56.0

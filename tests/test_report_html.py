@@ -87,7 +87,7 @@ def _probe(tmp_path: Path, page: Path) -> dict[str, Any]:
 
 def test_report_is_self_contained(tmp_path: Path) -> None:
     text = _report(tmp_path).read_text()
-    assert text.count("<svg") == 4
+    assert text.count("<svg") == 5  # the life cycle, the gateway, two scenarios, the bench
     for external in ("src=\"http", "href=\"http", "<link", "<script", "url("):
         assert external not in text, external
 
@@ -99,7 +99,7 @@ def test_report_in_chromium_charts_drawn_nothing_cut_off(tmp_path: Path) -> None
     probe = _probe(tmp_path, page)
     assert probe["inner"] == WIDTH
     assert probe["scroll"] <= probe["inner"], probe  # no horizontal scrolling: nothing cut off
-    assert len(probe["svgs"]) == 4
+    assert len(probe["svgs"]) == 5
     for svg in probe["svgs"]:
         assert svg["width"] > 300 and svg["height"] > 80, svg
         assert svg["left"] >= 0 and svg["right"] <= probe["inner"], svg

@@ -493,7 +493,7 @@ def _worth(summary: Optional[dict[str, Any]], prices: Prices) -> Optional[dict[s
 
 def _g(x: Optional[float], digits: int = 3) -> str:
     """A figure in plain notation (:func:`frugalai.report.fmt.num`), ``-`` when unknown."""
-    return "-" if x is None else fmt.num(x, digits=digits)
+    return "-" if x is None else fmt.num(x, digits=digits, tiny=1e-9)
 
 
 def _eur(x: Optional[float]) -> str:
@@ -738,14 +738,37 @@ def status_summary(status: dict[str, Any]) -> Optional[dict[str, Any]]:
             "events": sum(int(f.get("events", 0)) for f in status["flows"].values())}
 
 
+def model_for(config: Config, kind: str, default: str,
+              models_dir: Optional[Path] = None) -> Any:
+    """The bundle of the first flow whose card's features are ``kind`` (what this gateway
+    runs), else the shipped ``default`` bundle."""
+    from frugalai.runtime.model import load_model
+
+    for flow in config.flow:
+        if flow.model in ("", "profile"):
+            continue
+        try:
+            m = load_model(flow.model, models_dir=models_dir)
+        except Exception:  # a flow whose bundle is missing is reported elsewhere
+            continue
+        if m.card.get("features", {}).get("kind") == kind:
+            return m
+    return load_model(default, models_dir=models_dir)
+
+
 def write_report(config: Config, bench_path: Path, out_dir: Path,
                  summary_path: Optional[Path] = None, summary_hours: Optional[float] = None,
                  html_out: bool = True, status: Optional[dict[str, Any]] = None,
-                 models_dir: Optional[Path] = None) -> dict[str, Path]:
-    """Write ``frugality_report.{md,json,html}`` into ``out_dir``.
+                 models_dir: Optional[Path] = None, lang: str = "en", pdf: bool = False,
+                 impact: Optional[dict[str, Any]] = None,
+                 coast: Optional[dict[str, Any]] = None) -> dict[str, Path]:
+    """Write ``frugality_report.{md,json,html}`` (and ``.pdf``) into ``out_dir``.
 
     Counts come from ``summary_path`` (a run summary), else from the service's ``status``,
-    else from configured rates (and the report says which)."""
+    else from configured rates (and the report says which). ``impact`` and ``coast`` are the
+    measured sections (:mod:`frugalai.report.impact`); ``lang`` the edition's language."""
+    from frugalai.report import edition
+
     bench = load_json(bench_path, "benchmark results")
     summary = None
     source = "run summary"
@@ -760,15 +783,23 @@ def write_report(config: Config, bench_path: Path, out_dir: Path,
     rep = build_report(config, bench, summary, summary_hours, models_dir=models_dir,
                        summary_source=source)
     rep["bench_path"] = str(bench_path)
+    rep["lang"] = lang
+    rep["impact"] = impact
+    rep["coast"] = coast
+    rep["summary"] = edition.summary_rows(rep, lang)
     out_dir.mkdir(parents=True, exist_ok=True)
-    md = to_markdown(rep)
+    md = edition.to_markdown(rep, lang, annex=to_markdown(rep))
     paths = {"md": out_dir / "frugality_report.md", "json": out_dir / "frugality_report.json"}
     paths["md"].write_text(md)
     paths["json"].write_text(json.dumps(rep, indent=1, default=str) + "\n")
-    if html_out:
+    if html_out or pdf:
         paths["html"] = out_dir / "frugality_report.html"
-        paths["html"].write_text(to_html(md, _charts(rep, bench),
-                                         title=f"frugalai report: {rep['gateway']}"))
+        paths["html"].write_text(to_html(md, {**_charts(rep, bench), **edition.charts(rep, lang)},
+                                         title=f"frugalai report: {rep['gateway']}", lang=lang))
+    if pdf:
+        from frugalai.report.pdf import print_pdf
+
+        paths["pdf"] = print_pdf(paths["html"], out_dir / "frugality_report.pdf")
     return paths
 
 

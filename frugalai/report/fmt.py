@@ -32,7 +32,7 @@ NNBSP = "\u202f"
 TINY = 0.001
 
 
-def num(x: float, lang: str = "en", digits: int = 3) -> str:
+def num(x: float, lang: str = "en", digits: int = 3, tiny: float = TINY) -> str:
     """``x`` to ``digits`` significant digits (all of its integer digits), plain notation.
 
     >>> num(0.0)
@@ -43,13 +43,16 @@ def num(x: float, lang: str = "en", digits: int = 3) -> str:
     '< 0.001'
     >>> num(12.0)
     '12'
+    >>> num(0.0000173, tiny=1e-9)   # the engineers' annex: plain, never 1.73e-05
+    '0.0000173'
     """
     if x is None or not math.isfinite(x):
         return "-"
     if x == 0:
         return "0"
-    if abs(x) < TINY:
-        text = f"< {TINY:g}" if x > 0 else f"> -{TINY:g}"
+    if abs(x) < tiny:
+        bound = f"{tiny:.{max(0, -math.floor(math.log10(tiny)))}f}"
+        text = f"< {bound}" if x > 0 else f"> -{bound}"
         return text.replace(".", ",") if lang == "fr" else text
     magnitude = math.floor(math.log10(abs(x)))
     decimals = max(0, digits - 1 - magnitude)
@@ -71,6 +74,8 @@ def money(eur: float, lang: str = "en") -> str:
     """
     if eur is None or not math.isfinite(eur):
         return "-"
+    if 0 < abs(eur) < 0.005:
+        return "< 0,01 €" if lang == "fr" else "< 0.01 €"
     text = f"{eur:,.2f}" if abs(eur) < 100 else f"{eur:,.0f}"
     if lang == "fr":
         text = text.replace(",", NNBSP).replace(".", ",")
