@@ -24,7 +24,7 @@ from frugalai.config import loads_config
 from frugalai.report.build import write_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-WIDTH, HEIGHT = 1000, 3000
+WIDTH, HEIGHT = 1000, 6000  # tall enough for the edition and the annex charts
 BAR_BLUE = (0x4C, 0x72, 0xB0)  # svgchart.COLORS[0]
 
 PROBE = """<script>
