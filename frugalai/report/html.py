@@ -22,7 +22,7 @@ _ESCAPED = re.compile(r"\\(&lt;|&gt;|&amp;|[\\`*_|\[\]])")
 def _inline(text: str) -> str:
     """Bold and code spans; a backslash-escaped character stays that character, as text.
 
-    >>> _inline("**a** \\<b\\> \\*x\\*")
+    >>> _inline("**a** \\\\<b\\\\> \\\\*x\\\\*")
     '<strong>a</strong> &lt;b&gt; *x*'
     """
     out = html.escape(text, quote=False)

@@ -88,7 +88,7 @@ def hbar(labels: list[str], values: list[float], unit: str, title: str,
         out.append(f'<text x="{label_w - 8}" y="{y + 17}" text-anchor="end">'
                    f"{escape(short)}</text>")
         out.append(f'<rect x="{label_w}" y="{y + 4}" width="{max(w, 0.0):.1f}" height="{ROW - 8}"'
-                   f' fill="{COLORS[i % len(COLORS)]}"><title>{escape(label)}: {show(value)} '
+                   f' fill="{COLORS[i % len(COLORS)]}"><title>{escape(label)}: {escape(show(value))} '
                    f"{escape(unit)}</title></rect>")
         out.append(f'<text x="{label_w + w + 6:.1f}" y="{y + 17}" class="value">'
                    f"{escape(show(value))}</text>")
