@@ -48,6 +48,7 @@ from frugalai.footprint import (
 from frugalai.protocols.lorawan import lorawan_time_on_air
 from frugalai.report import fmt, svgchart
 from frugalai.report.html import to_html
+from frugalai.report.i18n import strings
 from frugalai.report.lifecycle import SET_BOARD, life_cycle
 
 #: default line rates of serial protocols when the URL gives no baud (TIC historique 1200).
@@ -556,7 +557,8 @@ def to_markdown(rep: dict[str, Any]) -> str:
                 f"**{_pct(g['ai_share'])}** of it; the board itself is "
                 f"{_pct(g['board_j'] / g['total_j'] if g['total_j'] else 0.0)}.", ""]
     else:
-        out += ["", f"No total: the board's power is unknown. Set {SET_BOARD}.", ""]
+        out += ["", f"No total: the board's power is unknown. {strings('en')['set_' + SET_BOARD]}",
+                ""]
     out += [
             "<!-- chart: gateway -->", "",
             f"Conversions: {c['g_per_kwh']:g} gCO2eq/kWh ({c['source']}, {c['year']}, "

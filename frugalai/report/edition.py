@@ -156,7 +156,7 @@ def lifecycle_rows(rep: dict[str, Any], lang: str) -> list[list[str]]:
                                                  years=fmt.num(p["lifetime_years"], lang),
                                                  source=src)
         elif p["set"]:
-            src = t["set_this"].format(key=p["set"])
+            src = t["set_" + p["set"]]
         rows.append([t[PARTS[p["part"]]], *cells, _e(src)])
     lc = rep["life_cycle"]
 
@@ -278,8 +278,8 @@ def _factors(rep: dict[str, Any], lang: str) -> list[str]:
              _e(el["scope"]), el["date"]],
             [t["f_manufacture"], t["unknown"] if man["kg_co2e"] is None else
              f"{fmt.num(man['kg_co2e'], lang)} kg CO2e / {fmt.num(man['lifetime_years'], lang)}",
-             _e(man["source"]) or t["set_this"].format(key=rep["life_cycle"]["parts"][0]["set"]
-                                                      or ""), t["scope_life_cycle"], "-"]]
+             _e(man["source"]) or t["set_energy.board_embodied_kg_co2e"],
+             t["scope_life_cycle"], "-"]]
     return ["## " + t["factors_title"], "",
             *_table([t["factor"], t["value"], t["source"], t["scope"], t["date"]], rows), "",
             t["price_note"], ""]
@@ -293,7 +293,7 @@ def to_markdown(rep: dict[str, Any], lang: str = "en", annex: str = "") -> str:
     rows = summary_rows(rep, lang)
     out += _table([t["figure"], t["value"], t["basis"]],
                   [[r["label"], f"**{r['value']}**", r["basis"]] for r in rows])
-    out += [""] + [t["set_this"].format(key=k) for k in rep["life_cycle"]["missing"]]
+    out += [""] + [t["set_" + k] for k in rep["life_cycle"]["missing"]]
     out += ["", t["reading_guide"], "", "<!-- pagebreak -->", "",
             "## " + t["lc_title"], "", t["lc_intro"], ""]
     out += _table([t["part"], t["kwh"], t["kgco2"], t["eur"], t["source"]],

@@ -43,7 +43,7 @@ def _cells(line: str) -> list[str]:
     return [c.strip() for c in re.split(r"(?<!\\)\|", line.strip().strip("|"))]
 
 
-_NUMBER = re.compile(r"^\**[<>~]?-?[\d.,]+(e[-+]?\d+)?\s*(x|%| %)?\**$")
+_NUMBER = re.compile(r"^\**[<>~]? ?-?\d[\d.,\u202f ]*(e[-+]?\d+)?\s*(x|%|€)?\**$")
 
 
 def _cell(text: str) -> str:

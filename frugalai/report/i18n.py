@@ -26,7 +26,13 @@ EN: dict[str, str] = {
     "bytes": "Data sent upstream",
     "bytes_value": "{ratio} times less than the raw readings",
     "not_total": "not computed",
-    "set_this": "To complete: set {key}.",
+    "set_energy.board": "To complete: set the board in the [energy] table (board = \"pi-4b\", "
+                        "or pi-3b+, pi-5, pi-zero-2w), or measure it with a board meter "
+                        "([energy] meter).",
+    "set_energy.board_embodied_kg_co2e": "To complete: set the board's manufacture footprint in "
+                                         "the [energy] table (board_embodied_kg_co2e, with "
+                                         "board_embodied_source: the manufacturer's product "
+                                         "carbon footprint or an LCA).",
     "per_year": "/year",
     "measured_run": "counted over the run ({hours} h)",
     "configured": "configured rates (no run counted)",
@@ -162,7 +168,14 @@ FR: dict[str, str] = {
     "bytes": "Données envoyées",
     "bytes_value": "{ratio} fois moins que les relevés bruts",
     "not_total": "non calculé",
-    "set_this": "Pour compléter : renseigner {key}.",
+    "set_energy.board": "Pour compléter : indiquer la carte dans la table [energy] (board = "
+                        "\"pi-4b\", ou pi-3b+, pi-5, pi-zero-2w), ou la mesurer avec un "
+                        "wattmètre de carte ([energy] meter).",
+    "set_energy.board_embodied_kg_co2e": "Pour compléter : indiquer l'empreinte de fabrication "
+                                         "de la carte dans la table [energy] "
+                                         "(board_embodied_kg_co2e, avec board_embodied_source : "
+                                         "l'empreinte carbone publiée par le fabricant ou une "
+                                         "ACV).",
     "per_year": "/an",
     "measured_run": "compté sur l'exécution ({hours} h)",
     "configured": "débits configurés (aucune exécution comptée)",

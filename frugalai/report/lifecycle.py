@@ -14,11 +14,10 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-#: the keys a user sets to make an unknown part known (shown verbatim in the report)
-SET_BOARD = "[energy] board = \"pi-4b\" (or pi-3b+, pi-5, pi-zero-2w), or a board meter in " \
-            "[energy] meter"
-SET_EMBODIED = "[energy] board_embodied_kg_co2e and board_embodied_source (the board's product " \
-               "carbon footprint)"
+#: the config keys a user sets to make an unknown part known (the editions say it in words:
+#: ``set_energy.board`` and ``set_energy.board_embodied_kg_co2e`` of :mod:`frugalai.report.i18n`)
+SET_BOARD = "energy.board"
+SET_EMBODIED = "energy.board_embodied_kg_co2e"
 
 
 def life_cycle(gateway_j_per_day: dict[str, float], board_known: bool, board_source: str,
