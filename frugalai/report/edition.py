@@ -92,8 +92,8 @@ def summary_rows(rep: dict[str, Any], lang: str) -> list[dict[str, Any]]:
         {"ai_share_pct": None if ai is None else ai * 100})
     mb = rep.get("measured_bytes")
     if mb and mb.get("ratio"):
-        add("bytes", t["bytes_value"].format(ratio=fmt.num(mb["ratio"], lang)),
-            rep["measured_bytes"]["source"], {"ratio": mb["ratio"]})
+        add("bytes", t["bytes_value"].format(ratio=fmt.num(mb["ratio"], lang)), counts,
+            {"ratio": mb["ratio"], "hours": hours})
     im = rep.get("impact")
     if im:
         u = im["uncertainty"]
