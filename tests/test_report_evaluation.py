@@ -361,3 +361,52 @@ def _summary(tmp_path: Path) -> Path:
     p = tmp_path / "run.json"
     p.write_text(json.dumps({"summary": SUMMARY}))
     return p
+
+
+# --- the degree-day adjustment -----------------------------------------------------------------
+
+def _weather_site(saving: float, seed: int = 3) -> tuple[np.ndarray, ...]:
+    """120 days of a building whose heating follows the degree-days (100 W per degree-day,
+    2,400 Wh a day), a cold baseline and a mild reporting period, and a true ``saving`` of its
+    non-heating load in the reporting period. The truth is known by construction."""
+    rng = np.random.default_rng(seed)
+    start = datetime(2024, 1, 1, tzinfo=timezone.utc).timestamp()  # a Monday
+    days = 120
+    ts = start + np.arange(days * 96) * 900.0
+    day = np.arange(days * 96) // 96
+    slot = np.arange(days * 96) % 96
+    weekend = (day % 7) >= 5
+    temp_day = np.where(np.arange(days) < 60, 5.0, 12.0) + rng.normal(0, 3, days)
+    hdd = np.maximum(0.0, 18.0 - temp_day)
+    shape = 1000 + 800 * np.sin(np.pi * slot / 96) ** 2
+    base_load = shape * np.where(weekend, 0.6, 1.0)
+    after = ts >= start + 60 * 86400
+    watts = base_load * np.where(after, 1 - saving, 1.0) + 100.0 * hdd[day] + \
+        rng.normal(0, 20, len(ts))
+    temp_ts = start + np.arange(days * 24) * 3600.0
+    temp = np.repeat(temp_day, 24) + rng.normal(0, 0.5, days * 24)
+    true_saving_wh = float(np.sum(base_load[after])) * saving * 0.25
+    return ts, watts, temp_ts, temp, np.array([true_saving_wh])
+
+
+@pytest.mark.parametrize("saving", [0.0, 0.05])
+def test_degree_days_remove_the_weather_and_keep_the_saving(saving: float) -> None:
+    ts, watts, temp_ts, temp, truth = _weather_site(saving)
+    b = mv.parse_period("2024-01-01/2024-02-29")
+    r = mv.parse_period("2024-03-01/2024-04-29", "reporting")
+    alarm = np.zeros(len(ts), dtype=bool)
+    raw = mv.measure(ts, watts, b, r, alarm, 0.2)
+    adj = mv.measure(ts, watts, b, r, alarm, 0.2, temperature=(temp_ts, temp))
+    assert raw["adjustment"] == "none"
+    assert adj["adjustment"]["kind"] == "degree-days"
+    assert adj["adjustment"]["wh_per_degree_day"] == pytest.approx(2400, rel=0.05)
+    # unadjusted, the mild spring looks like a saving of about 7 DD x 2.4 kWh x 60 days
+    assert raw["avoided_wh"] - truth[0] > 500_000
+    # adjusted, the result is the true saving to 1 % of the adjusted baseline (the weather's
+    # effect removed was 20 times that), and its uncertainty is stated on whole days
+    error = abs(adj["avoided_wh"] - truth[0])
+    assert error < 0.01 * adj["reporting"]["adjusted_baseline_wh"], (adj["avoided_wh"], truth)
+    assert adj["uncertainty"]["on"] == "days" and adj["uncertainty"]["n"] == 60
+    assert 0 < adj["uncertainty"]["wh"] < 0.01 * adj["reporting"]["adjusted_baseline_wh"]
+    md = edition._adjustment_text(adj, "fr")
+    assert "degrés-jours" in md and "18" in md

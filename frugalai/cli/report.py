@@ -37,6 +37,9 @@ from frugalai.errors import ConfigError
 @click.option("--value-col", default=None, help="Column of --impact-data holding the power.")
 @click.option("--power-unit", type=click.Choice(["W", "kW"]), default="W", show_default=True,
               help="Unit of the power in --impact-data.")
+@click.option("--temperature", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Outdoor temperature (CSV: time, °C) for the degree-day adjustment of the "
+                   "before/after (default: no adjustment, and the report says so).")
 @click.option("--baseline", default=None, help="Baseline period START/END (YYYY-MM[-DD]).")
 @click.option("--reporting", default=None, help="Reporting period START/END (YYYY-MM[-DD]).")
 @click.option("--coast-data", type=click.Path(exists=True), default=None,
@@ -45,7 +48,8 @@ from frugalai.errors import ConfigError
 def report(config: Any, state_dir: Optional[str], bench_path: Optional[str],
            summary: Optional[str], summary_hours: Optional[float], out: Optional[str],
            no_html: bool, lang: str, pdf: bool, impact_data: Optional[str],
-           value_col: Optional[str], power_unit: str, baseline: Optional[str],
+           value_col: Optional[str], power_unit: str, temperature: Optional[str],
+           baseline: Optional[str],
            reporting: Optional[str], coast_data: Optional[str]) -> None:
     """The deployment's evaluation: a one-page summary, the whole life cycle, the measured
     impact (IPMVP), the coast per season, the need for AI per flow (Markdown, JSON, HTML,
@@ -57,8 +61,8 @@ def report(config: Any, state_dir: Optional[str], bench_path: Optional[str],
 
     if impact_data and not (baseline and reporting):
         raise click.UsageError("--impact-data needs --baseline and --reporting")
-    if (baseline or reporting) and not impact_data:
-        raise click.UsageError("--baseline and --reporting need --impact-data")
+    if (baseline or reporting or temperature) and not impact_data:
+        raise click.UsageError("--baseline, --reporting and --temperature need --impact-data")
     status = read_status(state_dir) if state_dir else None
     if config is None:
         cfg_path = (status or {}).get("config")
@@ -78,7 +82,8 @@ def report(config: Any, state_dir: Optional[str], bench_path: Optional[str],
         impact = energy_impact(model_for(cfg, "energy_residuals", "energy-anomaly"),
                                Path(impact_data), baseline, reporting,
                                cfg.energy.electricity_eur_per_kwh,
-                               1000.0 if power_unit == "kW" else 1.0, value_col)
+                               1000.0 if power_unit == "kW" else 1.0, value_col,
+                               Path(temperature) if temperature else None)
     coast = (coast_seasons(model_for(cfg, "coastal", "coastal-submersion"), Path(coast_data))
              if coast_data else None)
     paths = write_report(cfg, bench_file, Path(out) if out else Path(sd) / "report",

@@ -102,8 +102,7 @@ def summary_rows(rep: dict[str, Any], lang: str) -> list[dict[str, Any]]:
             pct=fmt.pct(im["avoided_fraction"], lang), eur=fmt.money(im["avoided_eur"], lang)),
             t["mv_basis"].format(baseline=im["baseline"]["period"],
                                  reporting=im["reporting"]["period"],
-                                 adjustment=t["adjust_none"] if im["adjustment"] == "none"
-                                 else _e(im["adjustment"])),
+                                 adjustment=_adjustment(im, t)),
             {"avoided_wh": im["avoided_wh"], "uncertainty_wh": u["wh"],
              "avoided_fraction_pct": im["avoided_fraction"] * 100,
              "avoided_eur": im["avoided_eur"]})
@@ -128,6 +127,24 @@ def summary_rows(rep: dict[str, Any], lang: str) -> list[dict[str, Any]]:
             flow=_e(f["flow"])), "value": t[flow_decision(f)], "basis": _e(f["model"]),
             "numbers": {}})
     return rows
+
+
+def _adjustment(im: dict[str, Any], t: dict[str, str]) -> str:
+    adj = im["adjustment"]
+    if adj == "none":
+        return t["adjust_none"]
+    return t["adjust_dd"].format(base=fmt.num(adj["base_c"]))
+
+
+def _adjustment_text(im: dict[str, Any], lang: str) -> str:
+    t = strings(lang)
+    adj = im["adjustment"]
+    if adj == "none":
+        return t["mv_adjust_none"]
+    return t["mv_adjust_dd"].format(
+        base=fmt.num(adj["base_c"], lang), slope=fmt.energy(adj["wh_per_degree_day"], lang),
+        days=adj["baseline_days"], hdd_r=fmt.optional(adj["reporting_mean_hdd"], lang),
+        hdd_b=fmt.num(adj["baseline_mean_hdd"], lang))
 
 
 def _table(head: list[str], rows: list[list[str]]) -> list[str]:
@@ -206,9 +223,10 @@ def _mv(rep: dict[str, Any], lang: str) -> list[str]:
                                   pct=fmt.pct(im["avoided_fraction"], lang),
                                   eur=fmt.money(im["avoided_eur"], lang)), "",
             t["mv_unc"].format(unc=fmt.energy(u["wh"], lang), fsu=fmt.pct(u["fractional"], lang),
+                               n=u["n"], cv=fmt.pct(u["cv_rmse"], lang),
                                significant=t["mv_significant" if u["significant"]
                                              else "mv_not_significant"]), "",
-            t["mv_adjust_none"], "", "### " + t["mv_alerts"], ""]
+            _adjustment_text(im, lang), "", "### " + t["mv_alerts"], ""]
     out += _table([t["start"], t["end"], t["hours"], t["excess_kwh"], t["excess_eur"]],
                   [[a["start"], a["end"], fmt.num(a["windows"] * im["slot_s"] / 3600, lang),
                     fmt.num(a["excess_wh"] / 1000, lang), fmt.money(a["excess_eur"], lang)]

@@ -44,6 +44,12 @@ EN: dict[str, str] = {
     "mv_value": "{avoided} ± {unc} ({pct} of the adjusted baseline), {eur}",
     "mv_basis": "IPMVP, baseline {baseline}, reporting {reporting}; adjustment: {adjustment}",
     "adjust_none": "none (no temperature series)",
+    "adjust_dd": "degree-days, base {base} °C",
+    "mv_adjust_dd": "Adjustment: degree-days (base {base} °C). The baseline days' energy rises by "
+                    "{slope} per degree-day (fitted on {days} whole baseline days); the "
+                    "reporting period averaged {hdd_r} degree-days a day against {hdd_b} on "
+                    "baseline weekdays: the adjusted baseline is what the site would have used "
+                    "in the reporting period's weather.",
     "alerts_line": "Alerts of the reporting period",
     "alerts_value": "{n} alerts: {excess} above the baseline, {deficit} below",
     "coast_line": "Floods warned (validation data)",
@@ -98,7 +104,8 @@ EN: dict[str, str] = {
     "mv_result": "Reporting period: {actual} measured against {adjusted} expected: **{avoided} "
                  "avoided ({pct})**, {eur}.",
     "mv_unc": "Uncertainty at 90 % confidence: ± {unc} (fractional savings uncertainty "
-              "{fsu}, ASHRAE Guideline 14-2014). {significant}",
+              "{fsu}, ASHRAE Guideline 14-2014, on {n} whole baseline days whose daily "
+              "CV(RMSE) is {cv}). {significant}",
     "mv_significant": "The result is larger than its uncertainty.",
     "mv_not_significant": "The result is not larger than its uncertainty: no saving is "
                           "shown.",
@@ -187,6 +194,13 @@ FR: dict[str, str] = {
     "mv_value": "{avoided} ± {unc} ({pct} de la référence ajustée), {eur}",
     "mv_basis": "IPMVP, référence {baseline}, suivi {reporting} ; ajustement : {adjustment}",
     "adjust_none": "aucun (pas de série de températures)",
+    "adjust_dd": "degrés-jours, base {base} °C",
+    "mv_adjust_dd": "Ajustement : degrés-jours (base {base} °C). L'énergie des jours de "
+                    "référence augmente de {slope} par degré-jour (ajusté sur {days} jours "
+                    "complets de référence) ; la période de suivi a compté en moyenne {hdd_r} "
+                    "degrés-jours par jour contre {hdd_b} en semaine pendant la référence : la "
+                    "référence ajustée est ce que le site aurait consommé avec la météo de la "
+                    "période de suivi.",
     "alerts_line": "Alertes de la période de suivi",
     "alerts_value": "{n} alertes : {excess} au-dessus de la référence, {deficit} en dessous",
     "coast_line": "Submersions annoncées (données de validation)",
@@ -241,7 +255,8 @@ FR: dict[str, str] = {
     "mv_result": "Période de suivi : {actual} mesurés pour {adjusted} attendus : **{avoided} "
                  "évités ({pct})**, {eur}.",
     "mv_unc": "Incertitude à 90 % de confiance : ± {unc} (incertitude relative des économies "
-              "{fsu}, ASHRAE Guideline 14-2014). {significant}",
+              "{fsu}, ASHRAE Guideline 14-2014, sur {n} jours complets de référence dont le "
+              "CV(RMSE) journalier est {cv}). {significant}",
     "mv_significant": "Le résultat dépasse son incertitude.",
     "mv_not_significant": "Le résultat ne dépasse pas son incertitude : aucune économie "
                           "n'est démontrée.",

@@ -33,8 +33,11 @@ LEAD_WINDOW_H = 12
 
 def energy_impact(model: BundleModel, data: Path, baseline: str, reporting: str,
                   eur_per_kwh: float, watts_per_unit: float = 1.0,
-                  value_col: Optional[str] = None) -> dict[str, Any]:
-    """IPMVP measurement of ``data`` (a meter CSV: time and power columns)."""
+                  value_col: Optional[str] = None,
+                  temperature: Optional[Path] = None) -> dict[str, Any]:
+    """IPMVP measurement of ``data`` (a meter CSV: time and power columns); ``temperature``
+    (a CSV: time and °C) adds the degree-day adjustment."""
+    from frugalai.learn.csvio import read_points
     from frugalai.learn.offline import read_for_bundle, score_series
 
     params = model.card.get("features", {}).get("params", {})
@@ -44,8 +47,12 @@ def energy_impact(model: BundleModel, data: Path, baseline: str, reporting: str,
     scored = score_series(model, series)
     b = mv.parse_period(baseline, "baseline", tz)
     r = mv.parse_period(reporting, "reporting", tz)
+    temp = None
+    if temperature is not None:
+        pts = read_points(temperature, None, None, None, "UTC")  # naive times as the meter's
+        temp = (pts.ts, pts.values)
     out = mv.measure(scored.ts, scored.values * watts_per_unit, b, r, scored.alarm, eur_per_kwh,
-                     slot, tz)
+                     slot, tz, temp)
     out.update({"data": str(data), "watts_per_unit": watts_per_unit, "model": model.name,
                 "policy": scored.extra.get("policy")})
     return out
