@@ -677,25 +677,32 @@ def report_charts(rep: dict[str, Any]) -> dict[str, str]:
              ("encoding", g["encode_j"]), ("radio", g["radio_j"]),
              ("storage", g["storage_j"])]
     gateway = svgchart.hbar([p for p, _ in parts], [v for _, v in parts], "J per day",
-                            "The whole gateway, J per day by part (log scale)", log=True)
+                            "The whole gateway, J per day by part", fmt_value=_g, min_px=2)
     names = [f"({s['key']}) {SHORT.get(s['key'], s['name'])}" for s in rep["scenarios"]]
     totals = sorted({_g(s['per_year']['kwh']) for s in rep["scenarios"]})
     kwh_year = svgchart.hbar(
         names, [s["energy_per_day"]["marginal_j"] for s in rep["scenarios"]], "J per day",
-        f"Energy above the board's idle, J per day, log scale (whole gateway: "
-        f"{' / '.join(totals)} kWh/year)", log=True)
+        f"Energy above the board's idle, J per day (whole gateway: "
+        f"{' / '.join(totals)} kWh/year)", fmt_value=_g, min_px=2)
     up = svgchart.hbar(names, [s["upstream_bytes_per_day"] for s in rep["scenarios"]],
-                       "bytes per day", "Bytes upstream per day by scenario (log scale)",
-                       log=True)
+                       "bytes per day", "Bytes upstream per day by scenario", fmt_value=_g,
+                       min_px=2)
     return {"gateway": gateway, "scenarios": kwh_year + up}
 
 
 def _charts(rep: dict[str, Any], bench: dict[str, Any]) -> dict[str, str]:
-    from frugalai.energy.bench import svg_chart
-
+    """The annex's charts; the benchmark's is linear and says on which board its µJ were
+    measured (the per-flow table above it may be re-scaled to another board)."""
     charts = report_charts(rep)
-    if bench.get("results"):
-        charts["bench"] = svg_chart(bench)
+    rows = bench.get("results") or []
+    if rows:
+        where = (bench.get("meter", {}).get("profile") or {}).get("name") or "the bench host"
+        note = (f" (the table above is re-scaled to {rep['rescaled_to']['name']})"
+                if rep.get("rescaled_to") else "")
+        charts["bench"] = svgchart.hbar(
+            [f"{r['model']} {r['backend']} {r['precision']} b{r['batch']}" for r in rows],
+            [r["uj_per_inference"] for r in rows], "µJ per inference",
+            f"Energy per inference as measured on {where}{note}", fmt_value=_g, min_px=2)
     return charts
 
 

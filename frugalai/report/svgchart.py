@@ -48,10 +48,11 @@ def wrap(title: str, width: int = TITLE_CHARS) -> list[str]:
 
 def hbar(labels: list[str], values: list[float], unit: str, title: str,
          log: bool = False, chart_id: str = "",
-         fmt_value: Optional[Callable[[float], str]] = None) -> str:
+         fmt_value: Optional[Callable[[float], str]] = None, min_px: float = 0.0) -> str:
     """One bar per label; ``log`` for a log10 axis (values <= 0 drawn as empty);
     ``fmt_value`` writes each bar's value (the report's table formatting, so the chart's
-    numbers are the table's)."""
+    numbers are the table's); ``min_px`` keeps a positive value visible as a sliver on a
+    linear axis (its number is written beside it either way)."""
     show = fmt_value or _fmt
     title_lines = wrap(title)
     top = 34 + 17 * (len(title_lines) - 1)
@@ -84,6 +85,8 @@ def hbar(labels: list[str], values: list[float], unit: str, title: str,
     for i, (label, value) in enumerate(zip(labels, values)):
         y = top + i * ROW
         w = scale(value)
+        if value > 0 and not log:
+            w = max(w, min_px)
         short = label if len(label) <= fits else label[:fits - 1] + "…"
         out.append(f'<text x="{label_w - 8}" y="{y + 17}" text-anchor="end">'
                    f"{escape(short)}</text>")
