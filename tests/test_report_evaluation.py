@@ -349,6 +349,9 @@ def test_pdf_pages_are_whole_and_the_summary_numbers_are_in_the_json(tmp_path: P
                            capture_output=True, text=True, check=True, timeout=60).stdout
     t = i18n.strings(lang)
     assert t["summary"] in first and t["annex_title"] not in first
+    second = subprocess.run([pdftotext, "-f", "2", "-l", "2", str(pdf), "-"],
+                            capture_output=True, text=True, check=True, timeout=60).stdout
+    assert re.sub(r"\s+", " ", second).startswith(t["lc_title"])  # the summary is one page
     rep = json.loads(paths["json"].read_text())
     known = _numbers(rep)
     shown = fmt.parse(_BOUNDS.sub(" ", _DATES.sub(" ", first)), lang)
