@@ -243,6 +243,18 @@ def test_bad_periods_are_one_line_and_exit_2(tmp_path: Path) -> None:
     res = runner.invoke(cli, ["report", "--config", str(cfg), "--bench", str(SHIPPED_BENCH),
                               "--baseline", "2024-01/2024-02"])
     assert res.exit_code == 2 and "--impact-data" in res.output
+    meter = tmp_path / "meter.csv"
+    meter.write_text("time,power\n" + "".join(
+        f"2024-01-{d:02d} {h:02d}:00,{100 + h}\n" for d in range(1, 29) for h in range(24)))
+    for period, said in (("x", "baseline: expected START/END"),
+                         ("2024-01-20/2024-01-28", "baseline: the baseline period must end "
+                                                   "before")):
+        res = runner.invoke(cli, ["report", "--config", str(cfg), "--bench",
+                                  str(SHIPPED_BENCH), "--impact-data", str(meter),
+                                  "--baseline", period, "--reporting", "2024-01-10/2024-01-28",
+                                  "--out", str(tmp_path / "out")])
+        assert res.exit_code == 2 and said in res.output, res.output
+        assert "Traceback" not in res.output
     with pytest.raises(Exception, match="reporting"):
         mv.parse_period("2024-03/2024-01", "reporting")
     with pytest.raises(Exception, match="baseline.*YYYY-MM"):

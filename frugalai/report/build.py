@@ -27,7 +27,7 @@ from frugalai.energy.base import MeterError
 from frugalai.energy.bench import results_dir, shipped_results_dir
 from frugalai.energy.estimate import get_profile
 from frugalai.energy.radio import uplink_uj
-from frugalai.errors import ConfigError
+from frugalai.errors import ConfigError, FrugalError
 from frugalai.footprint import (
     DAYS_PER_YEAR,
     EVENT_BYTES,
@@ -758,7 +758,7 @@ def model_for(config: Config, kind: str, default: str,
             continue
         try:
             m = load_model(flow.model, models_dir=models_dir)
-        except Exception:  # a flow whose bundle is missing is reported elsewhere
+        except (FrugalError, OSError):  # a flow whose bundle is missing: the plan says so
             continue
         if m.card.get("features", {}).get("kind") == kind:
             return m
