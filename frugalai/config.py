@@ -257,6 +257,9 @@ class EnergyConfig:
                             default="RTE, Bilan électrique 2023 (France)")
     co2_year: int = _help("year of the carbon factor", default=2023)
     co2_basis: str = _help("production or consumption based", default="production")
+    co2_scope: str = _help("what the carbon factor counts: 'direct' (combustion at the power "
+                           "plants) or 'life cycle' (plants built, fuel chain...)",
+                           default="direct")
     radio_tx_w: float = _help("radio module power while transmitting, W", default=0.145)
     lora_dr: int = _help("LoRaWAN EU868 data rate of uplinks (0-6)", default=5)
     fair_use_s_per_day: float = _help("airtime budget per device per day, s (TTN fair use)",
@@ -267,8 +270,19 @@ class EnergyConfig:
         "electricity price, EUR/kWh incl. taxes (check your contract)", default=0.2016)
     electricity_price_source: str = _help(
         "where the electricity price comes from",
-        default="default: EDF regulated tariff (tarif bleu) option base, 1 Feb 2025, order of "
-                "magnitude; a territory's own contract differs: check it")
+        default="EDF regulated tariff (tarif bleu) option base as published for 1 Feb 2025 "
+                "(the tariff changed again on 1 Aug 2025 and this figure was not updated): set "
+                "your contract's price")
+    electricity_price_date: str = _help(
+        "date the electricity price applies from (YYYY-MM-DD)", default="2025-02-01")
+    board_embodied_kg_co2e: float = _help(
+        "board manufacture, kg CO2e (its product carbon footprint, cradle to gate); "
+        "-1: unknown, and the life-cycle CO2e total is then not given", default=-1.0)
+    board_embodied_source: str = _help(
+        "where the board's manufacture figure comes from (manufacturer's product carbon "
+        "footprint, an LCA...)", default="")
+    board_lifetime_years: float = _help(
+        "years the board is used, to spread its manufacture over", default=5.0)
     cellular_eur_per_mb: float = _help(
         "cellular data price, EUR per MB (check your contract)", default=0.10)
     cellular_price_source: str = _help(
@@ -289,6 +303,19 @@ class EnergyConfig:
         if self.co2_basis not in ("production", "consumption"):
             raise ConfigError(f"must be 'production' or 'consumption', got "
                               f"{self.co2_basis!r}", key="co2_basis")
+        if self.co2_scope not in ("direct", "life cycle"):
+            raise ConfigError(f"must be 'direct' or 'life cycle', got {self.co2_scope!r}",
+                              key="co2_scope")
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", self.electricity_price_date):
+            raise ConfigError(f"expected YYYY-MM-DD, got {self.electricity_price_date!r}",
+                              key="electricity_price_date")
+        if self.board_embodied_kg_co2e != -1 and not 0 <= self.board_embodied_kg_co2e <= 1e4:
+            raise ConfigError(f"must be -1 (unknown) or 0-10000 kg, got "
+                              f"{self.board_embodied_kg_co2e}", key="board_embodied_kg_co2e")
+        if self.board_embodied_kg_co2e > 0 and not self.board_embodied_source:
+            raise ConfigError("a board manufacture figure needs its source: set "
+                              "board_embodied_source", key="board_embodied_source")
+        _in_range(self, "board_lifetime_years", 0.5, 50)
         if not 0 <= self.lora_dr <= 6:
             raise ConfigError(f"must be 0-6 (EU868 LoRa), got {self.lora_dr}", key="lora_dr")
         for key in ("radio_tx_w", "fair_use_s_per_day", "events_per_day",

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from frugalai.config import Config, FlowConfig, GatewayConfig, ProfileModelConfig
-from frugalai.energy.worth import WindowLog, run_worth
 from frugalai.events.codec import BINARY_SIZE
 from frugalai.events.event import Event
 from frugalai.pipeline import Pipeline
+from frugalai.report.worth import WindowLog, run_worth
 from frugalai.runtime.model import load_model, shipped_models_dir
 from frugalai.runtime.scorers import AnomalyScorer
 from frugalai.sim.clock import SimClock
@@ -106,7 +106,7 @@ def run_demo(options: DemoOptions, on_event: Callable[[Event], None]) -> dict[st
                             f"{flow.scorer!r} on {flow.source!r}")
         seed_history(flow.scorer, options.seed, options.history_days,
                      flow.config.profile.tz_offset_h or 0.0)
-        log = WindowLog(flow.scorer)  # what the alarms were worth (frugalai.energy.worth)
+        log = WindowLog(flow.scorer)  # what the alarms were worth (frugalai.report.worth)
         flow.scorer = log  # the planned scorer, its windows logged
         # The simulated clock starts once the model is ready (at this speed a second of
         # loading would be hours of the household's life going by unobserved).

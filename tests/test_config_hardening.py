@@ -32,7 +32,8 @@ FLOAT_KEYS = [
     ("[energy]", "co2_g_per_kwh"), ("[energy]", "radio_tx_w"),
     ("[energy]", "fair_use_s_per_day"), ("[energy]", "events_per_day"),
     ("[energy]", "electricity_eur_per_kwh"), ("[energy]", "cellular_eur_per_mb"),
-    ("[energy]", "storage_uj_per_write"),
+    ("[energy]", "storage_uj_per_write"), ("[energy]", "board_embodied_kg_co2e"),
+    ("[energy]", "board_lifetime_years"),
 ]
 
 

@@ -209,8 +209,8 @@ def _card(tmp_path: Path, card: dict) -> None:  # type: ignore[type-arg]
 
 def test_report_figures(tmp_path: Path) -> None:
     from frugalai.config import load_config
-    from frugalai.energy.report import build_report, load_json
     from frugalai.protocols.lorawan import lorawan_time_on_air
+    from frugalai.report.build import build_report, load_json
 
     _card(tmp_path, {"name": "pump-ae", "metrics": {"f1": 0.91, "baseline": {"f1": 0.78,
                                                                              "method": "mean"}}})
@@ -236,7 +236,7 @@ def test_report_costs_a_flow_on_its_configured_backend(tmp_path: Path) -> None:
     cheapest benchmarked configuration (tflite int8, 40 uJ) only when the flow's own was not
     measured."""
     from frugalai.config import loads_config
-    from frugalai.energy.report import build_report, load_json
+    from frugalai.report.build import build_report, load_json
 
     _card(tmp_path, {"name": "pump-ae"})
     flows = [{"name": f"pump-{b}", "source": "serial:///dev/ttyUSB1?protocol=tic",
@@ -249,7 +249,7 @@ def test_report_costs_a_flow_on_its_configured_backend(tmp_path: Path) -> None:
 
 
 def test_card_metrics_shapes() -> None:
-    from frugalai.energy.report import card_metrics, compare, verdict
+    from frugalai.report.build import card_metrics, compare, verdict
 
     # the models' cards: metrics per precision and non-AI candidates compared at training
     card = {"metrics": {"fp32": {"day_roc_auc": 0.995, "false_alarm_days": ["1997-10-04"]},
@@ -319,7 +319,7 @@ def test_report_files_and_cli(tmp_path: Path) -> None:
     assert "the board itself (pi-4b, ~3.1 W idle" in md
     html_text = (out / "frugality_report.html").read_text()
     # the charts are inline SVG (no matplotlib); the bench has no PNG here: nothing embedded
-    assert "<table>" in html_text and html_text.count("<svg") == 4
+    assert "<table>" in html_text and html_text.count("<svg") == 5  # + the life-cycle chart
     assert "data:image/png;base64," not in html_text and "src=\"http" not in html_text
     rep = json.loads((out / "frugality_report.json").read_text())
     assert rep["co2"]["g_per_kwh"] == 56.0
@@ -375,7 +375,7 @@ def test_a_failing_configuration_is_reported_not_fatal(tmp_path: Path) -> None:
 
 def test_report_rescales_an_x86_estimate_to_the_deployed_board(tmp_path: Path) -> None:
     from frugalai.config import load_config
-    from frugalai.energy.report import build_report, to_markdown
+    from frugalai.report.build import build_report, to_markdown
 
     def row(model: str, uj: float, pi4: float) -> dict:  # type: ignore[type-arg]
         return {"model": model, "backend": "python", "precision": "fp64", "batch": 1,
@@ -398,7 +398,7 @@ def test_report_rescales_an_x86_estimate_to_the_deployed_board(tmp_path: Path) -
 
 def test_report_raw_stream_unknown_for_non_serial_sources(tmp_path: Path) -> None:
     from frugalai.config import loads_config
-    from frugalai.energy.report import build_report, to_markdown
+    from frugalai.report.build import build_report, to_markdown
 
     cfg = loads_config({"flow": [{"name": "tide", "source": "replay:///data/tide.csv"}]})
     rep = build_report(cfg, {"meter": {}, "results": []}, models_dir=tmp_path)
@@ -413,7 +413,7 @@ def test_report_says_when_a_flow_runs_the_baseline_rule(tmp_path: Path) -> None:
     """The shipped coastal card, run with ``decision = "baseline"``: the report must not
     present the model's figures as what the flow does."""
     from frugalai.config import loads_config
-    from frugalai.energy.report import build_report, to_markdown
+    from frugalai.report.build import build_report, to_markdown
     from frugalai.runtime.model import shipped_models_dir
 
     cfg = loads_config({"gateway": {"id": "quai", "models_dir": str(shipped_models_dir())},

@@ -17,8 +17,8 @@ import pytest
 
 from frugalai import footprint
 from frugalai.config import loads_config
-from frugalai.energy import worth
-from frugalai.energy.report import build_report, to_markdown
+from frugalai.report import worth
+from frugalai.report.build import build_report, to_markdown
 
 DAY = 86400.0
 
@@ -201,7 +201,8 @@ def test_config_prices_carry_their_source_and_reject_negatives(tmp_path: Path) -
 
     e = EnergyConfig()
     assert "tarif bleu" in e.electricity_price_source and "2025" in e.electricity_price_source
-    assert "check" in e.electricity_price_source and "check" in e.cellular_price_source
+    assert "contract" in e.electricity_price_source and "1 Aug 2025" in e.electricity_price_source
+    assert "check" in e.cellular_price_source and e.electricity_price_date == "2025-02-01"
     with pytest.raises(ConfigError, match="electricity_eur_per_kwh"):
         loads_config({**CONFIG, "energy": {"electricity_eur_per_kwh": -1}})
     rep = _report()

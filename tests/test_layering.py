@@ -11,19 +11,24 @@ rank  groups                                       why
       credentials, mqtt_connect                    secret redaction, rate-limited logs, the
                                                    optional extras' names, broker passwords,
                                                    MQTT connection errors
-1     protocols, features, events, config          pure logic (no I/O) and the config schema
+1     protocols, features, events, config,         pure logic (no I/O) and the config schema;
+      report.render                                the report's Markdown-to-HTML and SVG
+                                                   charts (no frugalai import: the benchmark's
+                                                   page uses them too)
 2     scoring                                      the Score/Scorer/Policy vocabulary and the
                                                    built-in scorers that need no bundle
-3     runtime, modems, sim, footprint              models; AT modem drivers; device emulators;
-                                                   the bytes/energy/carbon arithmetic (pure)
+3     runtime, modems, sim, footprint,             models; AT modem drivers; device emulators;
+      report.worth                                 the bytes/energy/carbon arithmetic (pure);
+                                                   the demo's log of alarmed windows
 4     sources, uplink, learn, fleet                I/O in and out; training; the fleet's
                                                    messages, MQTT link and health
 5     plan                                         config + cards -> validated flow plans
-6     pipeline, energy, builtin_scorers            the wiring of flows; meters, the energy
-                                                   harness and the report (plans flows as
-                                                   run does); the built-in scorers' factories
+6     pipeline, energy, builtin_scorers            the wiring of flows; meters and the energy
+                                                   harness; the built-in scorers' factories
                                                    (read a flow plan)
-7     service                                      the daemon
+7     service, report                              the daemon; the deployment's evaluation
+                                                   (reads plans, meters' results, learn's
+                                                   evaluation)
 8     demo, demo_coastal, fleet.agent              the demos (build pipelines, run emulators);
                                                    the rollout agent (installs through the
                                                    service's model store)
@@ -60,13 +65,13 @@ PKG = Path(__file__).resolve().parents[1] / "frugalai"
 RANKS: list[set[str]] = [
     {"frugalai", "errors", "reading", "fileio", "retry", "registry", "redact", "lograte",
      "extras", "credentials", "mqtt_connect"},
-    {"protocols", "features", "events", "config"},
+    {"protocols", "features", "events", "config", "report.render"},
     {"scoring"},
-    {"runtime", "modems", "sim", "footprint"},
+    {"runtime", "modems", "sim", "footprint", "report.worth"},
     {"sources", "uplink", "learn", "fleet"},
     {"plan"},
     {"pipeline", "energy", "builtin_scorers"},
-    {"service"},
+    {"service", "report"},
     {"demo", "demo_coastal", "fleet.agent"},
     {"cli"},
     {"__main__"},
@@ -85,7 +90,11 @@ MODULES = {module_name(p): p for p in sorted(PKG.rglob("*.py"))}
 
 
 #: modules ranked apart from their package (an application inside a lower package)
-GROUP_OF_MODULE = {"frugalai.fleet.agent": "fleet.agent"}
+GROUP_OF_MODULE = {"frugalai.fleet.agent": "fleet.agent",
+                   "frugalai.report.html": "report.render",
+                   "frugalai.report.svgchart": "report.render",
+                   "frugalai.report.fmt": "report.render",
+                   "frugalai.report.worth": "report.worth"}
 
 
 def group(module: str) -> str:

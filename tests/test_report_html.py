@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 
 from frugalai.config import loads_config
-from frugalai.energy.report import write_report
+from frugalai.report.build import write_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-WIDTH, HEIGHT = 1000, 3000
+WIDTH, HEIGHT = 1000, 6000  # tall enough for the edition and the annex charts
 BAR_BLUE = (0x4C, 0x72, 0xB0)  # svgchart.COLORS[0]
 
 PROBE = """<script>
@@ -87,7 +87,7 @@ def _probe(tmp_path: Path, page: Path) -> dict[str, Any]:
 
 def test_report_is_self_contained(tmp_path: Path) -> None:
     text = _report(tmp_path).read_text()
-    assert text.count("<svg") == 4
+    assert text.count("<svg") == 5  # the life cycle, the gateway, two scenarios, the bench
     for external in ("src=\"http", "href=\"http", "<link", "<script", "url("):
         assert external not in text, external
 
@@ -99,7 +99,7 @@ def test_report_in_chromium_charts_drawn_nothing_cut_off(tmp_path: Path) -> None
     probe = _probe(tmp_path, page)
     assert probe["inner"] == WIDTH
     assert probe["scroll"] <= probe["inner"], probe  # no horizontal scrolling: nothing cut off
-    assert len(probe["svgs"]) == 4
+    assert len(probe["svgs"]) == 5
     for svg in probe["svgs"]:
         assert svg["width"] > 300 and svg["height"] > 80, svg
         assert svg["left"] >= 0 and svg["right"] <= probe["inner"], svg

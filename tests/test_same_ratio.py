@@ -193,8 +193,8 @@ def test_find_bench_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     """--bench, then [energy] bench_results (relative to the config file), then
     <state_dir>/results, then a checkout's; none: one error naming where it looked."""
     from frugalai.config import loads_config
-    from frugalai.energy import report
     from frugalai.errors import ConfigError
+    from frugalai.report import build as report
 
     monkeypatch.setattr(report, "shipped_results_dir", lambda: tmp_path / "checkout")
     flow = [{"name": "x", "source": "serial:///dev/ttyUSB0?protocol=tic"}]

@@ -13,6 +13,7 @@ from frugalai.cli import (
     models,  # noqa: F401
     offline,  # noqa: F401
     plugins,  # noqa: F401
+    report,  # noqa: F401
     tide,  # noqa: F401
     train,  # noqa: F401
 )

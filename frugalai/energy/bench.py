@@ -207,7 +207,7 @@ def write_documents(doc: dict[str, Any], out_dir: Path, chart: bool = True,
     if write_json:
         (out_dir / "energy_per_inference.json").write_text(json.dumps(doc, indent=1) + "\n")
         (out_dir / "energy_per_inference.md").write_text(md)
-    from frugalai.energy.html import to_html
+    from frugalai.report.html import to_html
 
     (out_dir / "energy_per_inference.html").write_text(
         to_html(md + "\n<!-- chart: bench -->\n", {"bench": svg_chart(doc)},
@@ -220,7 +220,7 @@ def write_documents(doc: dict[str, Any], out_dir: Path, chart: bool = True,
 
 def svg_chart(doc: dict[str, Any]) -> str:
     """µJ/inference of every configuration, log scale, inline SVG."""
-    from frugalai.energy import svgchart
+    from frugalai.report import svgchart
 
     rows = doc["results"]
     return svgchart.hbar([f"{r['model']} {r['backend']} {r['precision']} b{r['batch']}"

@@ -23,13 +23,11 @@ from typing import Any, Optional
 from urllib.parse import parse_qsl, urlsplit
 
 from frugalai.config import Config, FlowConfig
-from frugalai.energy import svgchart
 from frugalai.energy.base import MeterError
 from frugalai.energy.bench import results_dir, shipped_results_dir
 from frugalai.energy.estimate import get_profile
-from frugalai.energy.html import to_html
 from frugalai.energy.radio import uplink_uj
-from frugalai.errors import ConfigError
+from frugalai.errors import ConfigError, FrugalError
 from frugalai.footprint import (
     DAYS_PER_YEAR,
     EVENT_BYTES,
@@ -48,6 +46,10 @@ from frugalai.footprint import (
     upstream_ratio,
 )
 from frugalai.protocols.lorawan import lorawan_time_on_air
+from frugalai.report import fmt, svgchart
+from frugalai.report.html import to_html
+from frugalai.report.i18n import strings
+from frugalai.report.lifecycle import SET_BOARD, life_cycle
 
 #: default line rates of serial protocols when the URL gives no baud (TIC historique 1200).
 PROTOCOL_BAUD = {"tic": 1200}
@@ -174,7 +176,7 @@ def verdict(rows: list[dict[str, Any]], tolerance: float = 0.01) -> str:
     losses = [r for r in rows if r["delta"] < -tolerance]
 
     def show(r: dict[str, Any]) -> str:
-        return f"{r['metric']} {r['model']:.3g} vs {r['baseline']:.3g}"
+        return f"{r['metric']} {fmt.num(r['model'])} vs {fmt.num(r['baseline'])}"
 
     if wins and losses:
         best = max(wins, key=lambda r: r["delta"])
@@ -210,7 +212,7 @@ def bench_row(bench: dict[str, Any], model: str, backend: Optional[str] = None,
 
 def _num(v: Any) -> str:
     if isinstance(v, float):
-        return f"{v:.4g}"
+        return fmt.num(v, digits=4)
     if isinstance(v, dict):
         return ", ".join(f"{k} {_num(x)}" for k, x in v.items())
     return str(v)
@@ -408,6 +410,12 @@ def build_report(config: Config, bench: dict[str, Any], summary: Optional[dict[s
                                      ": a lower bound")
     raw_total, up_total = summary_bytes(summary) if summary else (0.0, 0.0)
     k_year = kwh(day.total) * DAYS_PER_YEAR
+    cycle = life_cycle(day.as_dict(), board is not None,
+                       board.source if board is not None else board_note, e)
+    if board is None:  # a total with an unknown part is not a total
+        for row in scen_rows:
+            row["per_year"].update({"kwh": None, "co2_kg": None, "electricity_eur": None,
+                                    "total_eur": None})
     return {
         "gateway": config.gateway.id,
         "created": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -434,9 +442,15 @@ def build_report(config: Config, bench: dict[str, Any], summary: Optional[dict[s
             "measured": board.measured, "wh_per_day": board.idle_w * 24,
             "source": board.source},
         "board_note": board_note,
-        "gateway_energy": {**day.as_dict(), "kwh_per_day": kwh(day.total),
-                           "kwh_per_year": k_year, "co2_kg_per_year": co2_kg(k_year, prices),
-                           "eur_per_year": electricity_eur(k_year, prices)},
+        "gateway_energy": {**day.as_dict(),
+                           **({"kwh_per_day": kwh(day.total), "kwh_per_year": k_year,
+                               "co2_kg_per_year": co2_kg(k_year, prices),
+                               "eur_per_year": electricity_eur(k_year, prices)}
+                              if board is not None else
+                              {"kwh_per_day": None, "kwh_per_year": None,
+                               "co2_kg_per_year": None, "eur_per_year": None,
+                               "ai_share": None})},
+        "life_cycle": cycle,
         "scenarios": scen_rows,
         "measured_bytes": None if not summary else {
             "source": summary_source, "raw_bytes_read": raw_total,
@@ -479,28 +493,25 @@ def _worth(summary: Optional[dict[str, Any]], prices: Prices) -> Optional[dict[s
 
 
 def _g(x: Optional[float], digits: int = 3) -> str:
-    if x is None:
-        return "-"
-    if x == 0:
-        return "0"
-    if abs(x) >= 1000:
-        return f"{x:,.0f}"
-    return f"{x:.{digits}g}"
+    """A figure in plain notation (:func:`frugalai.report.fmt.num`), ``-`` when unknown."""
+    return "-" if x is None else fmt.num(x, digits=digits, tiny=1e-9)
+
+
+def _eur(x: Optional[float]) -> str:
+    return "-" if x is None else f"{x:.2f}"
 
 
 def _pct(share: float) -> str:
     """A share as a percentage, readable from 100 % down to a millionth of a percent."""
     pct = share * 100
-    if pct == 0 or pct >= 1:
-        return f"{pct:.1f} %"
-    return f"{pct:.2g} %"
+    return f"{fmt.num(pct)} %"
 
 
 def _alarm_cell(a: dict[str, Any]) -> str:
     if not a:
         return "not recorded in the card"
     years = a.get("years")
-    per = f" ({a['false'] / years:.3g} false/year)" if years and a.get("false") is not None \
+    per = f" ({_g(a['false'] / years)} false/year)" if years and a.get("false") is not None \
         else ""
     return (f"{a['missed']} missed of {a['events']} {a['unit']}, {a['false']} false "
             f"alarms{per} ({a['period']})")
@@ -525,21 +536,30 @@ def to_markdown(rep: dict[str, Any]) -> str:
     b = rep["board"]
     if b:
         out.append(f"Board: **{b['profile']}**, {b['idle_w']:g} W idle"
-                   + ("" if b["measured"] else f", {b['active_w']:.3g} W with every core busy")
+                   + ("" if b["measured"] else f", {_g(b['active_w'], 3)} W with every core busy")
                    + f" ({b['source']}).")
     else:
         out.append(f"Board power unknown: {rep['board_note']}.")
+    known = g["kwh_per_year"] is not None
     out += ["", "| part | J/day | kWh/year | share |", "|---|---:|---:|---:|"]
     for part, key in (("board (idle, all day)", "board_j"), ("inference", "inference_j"),
                       ("encoding", "encode_j"), ("radio (LoRa time on air)", "radio_j"),
                       ("storage writes (outbox)", "storage_j")):
-        share = g[key] / g["total_j"] if g["total_j"] else 0.0
-        out.append(f"| {part} | {_g(g[key])} | {_g(g[key] / 3.6e6 * 365)} | {_pct(share)} |")
-    out += [f"| **total** | **{_g(g['total_j'])}** | **{_g(g['kwh_per_year'])}** | 100% |", "",
-            f"Total: **{g['kwh_per_day']:.3g} kWh/day, {g['kwh_per_year']:.3g} kWh/year**, "
-            f"{g['co2_kg_per_year']:.3g} kg CO2e/year, {g['eur_per_year']:.2f} EUR/year of "
-            f"electricity. The AI (inference) is **{_pct(g['ai_share'])}** of it; the board "
-            f"itself is {_pct(g['board_j'] / g['total_j'] if g['total_j'] else 0.0)}.", "",
+        share = _pct(g[key] / g["total_j"]) if known and g["total_j"] else "-"
+        value = _g(g[key]) if known or key != "board_j" else "unknown"
+        year = _g(g[key] / 3.6e6 * 365) if known or key != "board_j" else "unknown"
+        out.append(f"| {part} | {value} | {year} | {share} |")
+    if known:
+        out += [f"| **total** | **{_g(g['total_j'])}** | **{_g(g['kwh_per_year'])}** | 100% |",
+                "", f"Total: **{_g(g['kwh_per_day'])} kWh/day, {_g(g['kwh_per_year'])} "
+                f"kWh/year**, {_g(g['co2_kg_per_year'])} kg CO2e/year, "
+                f"{g['eur_per_year']:.2f} EUR/year of electricity. The AI (inference) is "
+                f"**{_pct(g['ai_share'])}** of it; the board itself is "
+                f"{_pct(g['board_j'] / g['total_j'] if g['total_j'] else 0.0)}.", ""]
+    else:
+        out += ["", f"No total: the board's power is unknown. {strings('en')['set_' + SET_BOARD]}",
+                ""]
+    out += [
             "<!-- chart: gateway -->", "",
             f"Conversions: {c['g_per_kwh']:g} gCO2eq/kWh ({c['source']}, {c['year']}, "
             f"{c['basis']}-based); electricity {pr['electricity_eur_per_kwh']:g} EUR/kWh "
@@ -556,7 +576,7 @@ def to_markdown(rep: dict[str, Any]) -> str:
         out.append(f"| ({s['key']}) {s['name']} | {_g(s['upstream_bytes_per_day'])} | "
                    f"{_g(s['airtime_s_per_day'])} | {s['airtime_verdict']} | "
                    f"{_g(y['cellular_mb_per_month'])} | {_g(y['kwh'])} | {_g(y['co2_kg'])} | "
-                   f"{y['electricity_eur']:.2f} | {y['cellular_eur']:.2f} | "
+                   f"{_eur(y['electricity_eur'])} | {_eur(y['cellular_eur'])} | "
                    f"{_alarm_cell(s['alarms']) if s['key'] != 'b' else '-'} |")
     out += [""] + [f"- ({s['key']}): {n}" for s in rep["scenarios"] for n in s["notes"]]
     out += ["", "<!-- chart: scenarios -->", ""]
@@ -584,35 +604,35 @@ def to_markdown(rep: dict[str, Any]) -> str:
     lo = rep["lora"]
     share = f"{lo['share']:.1%}" if lo["share"] is not None else "n/a"
     out += ["", "## LoRa airtime", "",
-            f"{lo['airtime_s_per_day']:.3g} s/day at DR{lo['dr']} ({EVENT_BYTES}-byte events) "
+            f"{_g(lo['airtime_s_per_day'], 3)} s/day at DR{lo['dr']} ({EVENT_BYTES}-byte events) "
             f"vs a fair-use budget of {lo['fair_use_s_per_day']:g} s/day: **{share}** of it.",
             "", "## Energy of the work, per flow", "",
             "| flow | model | backend | inferences/day | µJ/inference | J/day inference | "
             "events/day | µJ/event (encode + radio) | J/day events | J/day total |",
             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for f in rep["flows"]:
-        uj = "not benchmarked" if f["uj_per_inference"] is None else f"{f['uj_per_inference']:.3g}"
+        uj = "not benchmarked" if f["uj_per_inference"] is None else f"{_g(f['uj_per_inference'], 3)}"
         out.append(f"| {f['flow']} | {f['model']} | {f['backend'] or '-'} | "
-                   f"{f['inferences_per_day']:.0f} | {uj} | {f['j_per_day_inference']:.3g} | "
-                   f"{f['events_per_day']:.3g} | "
+                   f"{f['inferences_per_day']:.0f} | {uj} | {_g(f['j_per_day_inference'], 3)} | "
+                   f"{_g(f['events_per_day'], 3)} | "
                    f"{f['uj_per_event_encode'] + f['uj_per_event_radio']:,.0f} | "
-                   f"{f['j_per_day_events']:.3g} | {f['j_per_day']:.3g} |")
-    out += ["", f"The work (inference, encoding, radio) adds {rep['j_per_day']:.3g} J/day = "
-            f"{rep['wh_per_day']:.3g} Wh/day ({rep['wh_per_year']:.3g} Wh/year, CO2e "
-            f"{c['g_per_day']:.3g} g/day, {c['g_per_year']:.3g} g/year with "
+                   f"{_g(f['j_per_day_events'], 3)} | {_g(f['j_per_day'], 3)} |")
+    out += ["", f"The work (inference, encoding, radio) adds {_g(rep['j_per_day'], 3)} J/day = "
+            f"{_g(rep['wh_per_day'], 3)} Wh/day ({_g(rep['wh_per_year'], 3)} Wh/year, CO2e "
+            f"{_g(c['g_per_day'], 3)} g/day, {_g(c['g_per_year'], 3)} g/year with "
             f"{c['g_per_kwh']:g} gCO2eq/kWh ({c['source']}, {c['year']}, {c['basis']}-based))."]
     if b and b["idle_w"] > 0:
         share_b = rep["wh_per_day"] / b["wh_per_day"] if b["wh_per_day"] else 0.0
         out += ["", f"For scale: the board itself ({b['profile']}, ~{b['idle_w']:g} W idle: "
-                f"{b['source']}) uses ~{b['wh_per_day']:.3g} Wh/day whatever runs on it; the "
-                f"work above adds {share_b * 100:.2g} % to it."]
+                f"{b['source']}) uses ~{_g(b['wh_per_day'], 3)} Wh/day whatever runs on it; the "
+                f"work above adds {_g(share_b * 100, 2)} % to it."]
     w = rep.get("anomaly_worth")
     out += ["", "## What the anomalies were worth", ""]
     if w:
-        run = f" over the run's {rep['counts_hours']:.3g} h" if rep.get("counts_hours") else ""
-        out.append(f"{w['windows']} alarmed windows ({w['hours']:.3g} h){run}: "
-                   f"**{w['excess_kwh']:.3g} kWh above the learned profile "
-                   f"({w['excess_eur']:.2f} EUR)**, {w['deficit_kwh']:.3g} kWh below it "
+        run = f" over the run's {_g(rep['counts_hours'], 3)} h" if rep.get("counts_hours") else ""
+        out.append(f"{w['windows']} alarmed windows ({_g(w['hours'], 3)} h){run}: "
+                   f"**{_g(w['excess_kwh'], 3)} kWh above the learned profile "
+                   f"({w['excess_eur']:.2f} EUR)**, {_g(w['deficit_kwh'], 3)} kWh below it "
                    f"({w['deficit_eur']:.2f} EUR).")
     else:
         out.append("Not recorded by this run: give a run summary with alarmed windows "
@@ -657,25 +677,32 @@ def report_charts(rep: dict[str, Any]) -> dict[str, str]:
              ("encoding", g["encode_j"]), ("radio", g["radio_j"]),
              ("storage", g["storage_j"])]
     gateway = svgchart.hbar([p for p, _ in parts], [v for _, v in parts], "J per day",
-                            "The whole gateway, J per day by part (log scale)", log=True)
+                            "The whole gateway, J per day by part", fmt_value=_g, min_px=2)
     names = [f"({s['key']}) {SHORT.get(s['key'], s['name'])}" for s in rep["scenarios"]]
-    totals = sorted({f"{s['per_year']['kwh']:.3g}" for s in rep["scenarios"]})
+    totals = sorted({_g(s['per_year']['kwh']) for s in rep["scenarios"]})
     kwh_year = svgchart.hbar(
         names, [s["energy_per_day"]["marginal_j"] for s in rep["scenarios"]], "J per day",
-        f"Energy above the board's idle, J per day, log scale (whole gateway: "
-        f"{' / '.join(totals)} kWh/year)", log=True)
+        f"Energy above the board's idle, J per day (whole gateway: "
+        f"{' / '.join(totals)} kWh/year)", fmt_value=_g, min_px=2)
     up = svgchart.hbar(names, [s["upstream_bytes_per_day"] for s in rep["scenarios"]],
-                       "bytes per day", "Bytes upstream per day by scenario (log scale)",
-                       log=True)
+                       "bytes per day", "Bytes upstream per day by scenario", fmt_value=_g,
+                       min_px=2)
     return {"gateway": gateway, "scenarios": kwh_year + up}
 
 
 def _charts(rep: dict[str, Any], bench: dict[str, Any]) -> dict[str, str]:
-    from frugalai.energy.bench import svg_chart
-
+    """The annex's charts; the benchmark's is linear and says on which board its µJ were
+    measured (the per-flow table above it may be re-scaled to another board)."""
     charts = report_charts(rep)
-    if bench.get("results"):
-        charts["bench"] = svg_chart(bench)
+    rows = bench.get("results") or []
+    if rows:
+        where = (bench.get("meter", {}).get("profile") or {}).get("name") or "the bench host"
+        note = (f" (the table above is re-scaled to {rep['rescaled_to']['name']})"
+                if rep.get("rescaled_to") else "")
+        charts["bench"] = svgchart.hbar(
+            [f"{r['model']} {r['backend']} {r['precision']} b{r['batch']}" for r in rows],
+            [r["uj_per_inference"] for r in rows], "µJ per inference",
+            f"Energy per inference as measured on {where}{note}", fmt_value=_g, min_px=2)
     return charts
 
 
@@ -720,14 +747,37 @@ def status_summary(status: dict[str, Any]) -> Optional[dict[str, Any]]:
             "events": sum(int(f.get("events", 0)) for f in status["flows"].values())}
 
 
+def model_for(config: Config, kind: str, default: str,
+              models_dir: Optional[Path] = None) -> Any:
+    """The bundle of the first flow whose card's features are ``kind`` (what this gateway
+    runs), else the shipped ``default`` bundle."""
+    from frugalai.runtime.model import load_model
+
+    for flow in config.flow:
+        if flow.model in ("", "profile"):
+            continue
+        try:
+            m = load_model(flow.model, models_dir=models_dir)
+        except (FrugalError, OSError):  # a flow whose bundle is missing: the plan says so
+            continue
+        if m.card.get("features", {}).get("kind") == kind:
+            return m
+    return load_model(default, models_dir=models_dir)
+
+
 def write_report(config: Config, bench_path: Path, out_dir: Path,
                  summary_path: Optional[Path] = None, summary_hours: Optional[float] = None,
                  html_out: bool = True, status: Optional[dict[str, Any]] = None,
-                 models_dir: Optional[Path] = None) -> dict[str, Path]:
-    """Write ``frugality_report.{md,json,html}`` into ``out_dir``.
+                 models_dir: Optional[Path] = None, lang: str = "en", pdf: bool = False,
+                 impact: Optional[dict[str, Any]] = None,
+                 coast: Optional[dict[str, Any]] = None) -> dict[str, Path]:
+    """Write ``frugality_report.{md,json,html}`` (and ``.pdf``) into ``out_dir``.
 
     Counts come from ``summary_path`` (a run summary), else from the service's ``status``,
-    else from configured rates (and the report says which)."""
+    else from configured rates (and the report says which). ``impact`` and ``coast`` are the
+    measured sections (:mod:`frugalai.report.impact`); ``lang`` the edition's language."""
+    from frugalai.report import edition
+
     bench = load_json(bench_path, "benchmark results")
     summary = None
     source = "run summary"
@@ -742,15 +792,23 @@ def write_report(config: Config, bench_path: Path, out_dir: Path,
     rep = build_report(config, bench, summary, summary_hours, models_dir=models_dir,
                        summary_source=source)
     rep["bench_path"] = str(bench_path)
+    rep["lang"] = lang
+    rep["impact"] = impact
+    rep["coast"] = coast
+    rep["summary"] = edition.summary_rows(rep, lang)
     out_dir.mkdir(parents=True, exist_ok=True)
-    md = to_markdown(rep)
+    md = edition.to_markdown(rep, lang, annex=to_markdown(rep))
     paths = {"md": out_dir / "frugality_report.md", "json": out_dir / "frugality_report.json"}
     paths["md"].write_text(md)
     paths["json"].write_text(json.dumps(rep, indent=1, default=str) + "\n")
-    if html_out:
+    if html_out or pdf:
         paths["html"] = out_dir / "frugality_report.html"
-        paths["html"].write_text(to_html(md, _charts(rep, bench),
-                                         title=f"frugalai report: {rep['gateway']}"))
+        paths["html"].write_text(to_html(md, {**_charts(rep, bench), **edition.charts(rep, lang)},
+                                         title=f"frugalai report: {rep['gateway']}", lang=lang))
+    if pdf:
+        from frugalai.report.pdf import print_pdf
+
+        paths["pdf"] = print_pdf(paths["html"], out_dir / "frugality_report.pdf")
     return paths
 
 
