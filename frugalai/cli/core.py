@@ -184,9 +184,13 @@ def offline_options(f: Any) -> Any:
                      help="Your CSV (any dialect train reads)."),
         click.option("--time-col", default=None), click.option("--value-col", default=None),
         click.option("--time-format", default=None),
-        click.option("--tz", default=None, help="Zone of naive times: ±HH:MM or a name."),
+        click.option("--tz", default=None,
+                     help="Zone of naive times: ±HH:MM or a name (default: the bundle's)."),
         click.option("--start", default=None,
-                     help="Score from this time (ISO, same zone): e.g. where training stopped."),
+                     help="From this date or time (ISO, naive = in the zone): e.g. where "
+                          "training stopped."),
+        click.option("--end", default=None,
+                     help="Before this date or time (ISO, naive = in the zone)."),
         click.option("--backend", type=RegistryName("backend"), default="reference",
                      show_default=True, help="A registered backend (frugalai plugins)."),
         click.option("--precision", type=click.Choice(PRECISIONS), default="fp32",
@@ -195,6 +199,21 @@ def offline_options(f: Any) -> Any:
     ]):
         f = opt(f)
     return f
+
+
+def echo_resolved(provenance: dict[str, Any], warnings: list[str]) -> None:
+    """On stderr: where each value in force came from, then one line per warning (the JSON
+    outputs carry the same under ``provenance`` and ``warnings``)."""
+    parts = []
+    for key, item in provenance.items():
+        value = item.get("value")
+        if value is None and "value" in item:
+            continue
+        parts.append(f"{key}={value} ({item['from']})" if "value" in item
+                     else f"{key} ({item['from']})")
+    click.echo("using: " + "; ".join(parts), err=True)
+    for w in warnings:
+        click.echo(f"warning: {w}", err=True)
 
 
 def state_dir_of(config: Any, state_dir: Optional[str]) -> Optional[str]:

@@ -9,6 +9,7 @@ import click
 
 from frugalai.cli.core import (
     cli,
+    echo_resolved,
     models_dir_of,
     offline_options,
     user_input_errors,
@@ -25,11 +26,14 @@ from frugalai.cli.core import (
 def evaluate_cmd(bundle: str, data_dir: Optional[str], labels: Optional[str],
                  data: Optional[str], time_col: Optional[str], value_col: Optional[str],
                  time_format: Optional[str], tz: Optional[str], start: Optional[str],
-                 backend: str, precision: str, models_dir: Optional[str]) -> None:
+                 end: Optional[str], backend: str, precision: str,
+                 models_dir: Optional[str]) -> None:
     """Metrics of BUNDLE: on the reference data (--data-dir), or on your CSV (--data), scored
     through the gateway's own code: window recall, alarms outside windows per month, AUC and
     lead time (anomaly, with --labels); hourly and per-episode P/R/F1 of model and rule
-    (coastal: the labels come from your levels and the card's threshold)."""
+    (coastal: the flood episodes are your --labels windows when given, else they come from
+    your levels and the card's threshold). Zone, columns and threshold default to the card's;
+    stderr says which value came from where."""
     from pathlib import Path
 
     from frugalai.extras import require
@@ -45,21 +49,18 @@ def evaluate_cmd(bundle: str, data_dir: Optional[str], labels: Optional[str],
         click.echo(json.dumps(evaluate_bundle(model, Path(data_dir)), indent=2, default=str))
         return
     from frugalai.learn import offline
-    from frugalai.learn.csvio import _parse_times, parse_tz
+    from frugalai.learn.userdata import DataOptions
 
     assert data is not None
+    if labels is None and not offline.is_coastal(model):
+        raise click.UsageError("an anomaly bundle needs --labels (windows to find)")
     with user_input_errors():
-        series = offline.read_for_bundle(model, data, time_col, value_col, time_format, tz)
-        t0 = float(_parse_times([start], None, parse_tz(tz))[0]) if start else None
-        if offline.is_coastal(model):
-            result = offline.evaluate_coastal(model, series, t0)
-        else:
-            if labels is None:
-                raise click.UsageError("an anomaly bundle needs --labels (windows to find)")
-            windows = offline.read_windows(labels, data, tz)
-            result = offline.evaluate_windows(offline.score_series(model, series, t0), windows)
-    click.echo(json.dumps({"model": model.info(), "data": Path(data).name, **result},
-                          indent=2, default=str))
+        result = offline.evaluate_user(model, data, DataOptions(time_col, value_col, time_format,
+                                                                tz, start, end), labels)
+    echo_resolved(result["provenance"], result["warnings"])
+    if result.get("labels"):
+        click.echo(f"truth: {result['labels']}", err=True)
+    click.echo(json.dumps(result, indent=2, default=str))
 
 
 @cli.command("score")
@@ -76,23 +77,24 @@ def evaluate_cmd(bundle: str, data_dir: Optional[str], labels: Optional[str],
 def score_cmd(bundle: str, out: str, plot: Optional[str], labels: Optional[str],
               decision: Optional[str], data: Optional[str], time_col: Optional[str],
               value_col: Optional[str], time_format: Optional[str], tz: Optional[str],
-              start: Optional[str], backend: str, precision: str,
+              start: Optional[str], end: Optional[str], backend: str, precision: str,
               models_dir: Optional[str]) -> None:
     """Score your CSV offline with BUNDLE, through the same streaming code as the gateway."""
     from pathlib import Path
 
     from frugalai.learn import offline
-    from frugalai.learn.csvio import _parse_times, parse_tz
+    from frugalai.learn.userdata import DataOptions
     from frugalai.runtime import load_model
 
     if data is None:
         raise click.UsageError("give --data (your CSV)")
     model = load_model(bundle, backend, precision, models_dir=models_dir_of(models_dir))
     with user_input_errors():
-        series = offline.read_for_bundle(model, data, time_col, value_col, time_format, tz)
-        t0 = float(_parse_times([start], None, parse_tz(tz))[0]) if start else None
-        sc = offline.score_series(model, series, t0, decision)
-        windows = offline.read_windows(labels, data, tz) if labels else []
+        run = offline.score_user(model, data, DataOptions(time_col, value_col, time_format, tz,
+                                                          start, end), decision, labels)
+    echo_resolved(run.provenance, run.warnings)
+    sc = run.scored
+    windows = run.windows.spans if run.windows is not None else []
     coastal = offline.is_coastal(model)
     offline.write_scores(sc, out, coastal)
     click.echo(f"{out}: {len(sc.ts)} windows, {len(sc.raised)} "

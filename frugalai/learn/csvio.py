@@ -22,6 +22,7 @@ import gzip
 import io
 import math
 import re
+import zlib
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -110,7 +111,7 @@ def _detect_encoding(open_binary: Callable[[], IO[bytes]], name: str) -> str:
             return enc
         except UnicodeDecodeError:
             continue
-        except (OSError, EOFError) as err:
+        except (OSError, EOFError, zlib.error) as err:
             raise DataError(f"{name}: corrupt gzip file ({err})") from None
     return "latin-1"
 
@@ -209,7 +210,9 @@ class TimeParser:
                     dt = datetime.strptime(text, self.fmt)
                 else:
                     try:
-                        out[i] = float(text)
+                        x = float(text)
+                        # UNIX seconds only: a small number is a value, not a 1970 time
+                        out[i] = x if UNIX_RANGE[0] <= x <= UNIX_RANGE[1] else math.nan
                         continue
                     except ValueError:
                         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -268,6 +271,9 @@ class Points:
     def warnings(self, name: str) -> list[str]:
         """What the reader decided that changes a figure if it guessed wrong."""
         out = []
+        if self.skipped:
+            out.append(f"{name}: {self.skipped} row(s) without a readable time and number "
+                       f"skipped (gaps, or text in {self.value_col!r} / {self.time_col!r})")
         if self.dst_gap_rows:
             out.append(f"{name}: {self.dst_gap_rows} row(s) stamped in the spring DST gap "
                        f"(local times that do not exist), read with the winter offset")
@@ -305,6 +311,8 @@ def read_points(path: Union[str, Path], time_col: Optional[str] = None,
                               time_format)
         except csv.Error as err:
             raise DataError(f"{path.name}: line {reader.line_num}: {err}") from None
+        except (OSError, EOFError, zlib.error) as err:  # a gzip truncated after the first pass
+            raise DataError(f"{path.name}: unreadable ({err})") from None
 
 
 def _chain(head: list[str], rest: Iterator[str]) -> Iterator[str]:
@@ -398,7 +406,8 @@ def _read_rows(name: str, reader: Iterator[list[str]], delim: str, encoding: str
     values = np.frombuffer(v_out, dtype=np.float64) if len(v_out) else np.array([])
     if time_col is not None and np.isfinite(times).sum() == 0:
         raise DataError(f"{name}: column {time_col!r} has no parseable time (e.g. "
-                        f"{cols[ti][0] if cols[ti] else ''!r}; give --time-format)")
+                        f"{cols[ti][0] if cols[ti] else ''!r}; ISO 8601, UNIX seconds, or give "
+                        f"--time-format)")
     ok = np.isfinite(times) & np.isfinite(values)
     if ok.sum() < 2:
         raise DataError(f"{name}: fewer than 2 rows with a time and a number in "

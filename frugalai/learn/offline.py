@@ -165,9 +165,6 @@ def evaluate_windows(sc: Scored, windows: list[tuple[float, float]]) -> dict[str
     warnings = ([f"{len(windows) - len(scored)} labelled window(s) outside the scored span "
                  "(before --start or after --end) not counted"]
                 if len(scored) < len(windows) else [])
-    if not np.isfinite(sc.score).any():
-        raise DataError(f"no window scored: the series ({len(sc.ts)} windows) is shorter "
-                        "than the model's warm-up")
     alarmed, leads, peaks = [], [], []
     for a, b in scored:
         inw = sc.score[(sc.ts >= a) & (sc.ts <= b)]
@@ -268,11 +265,26 @@ def evaluate_user(model: BundleModel, data: Union[str, Path], opts: DataOptions,
         if windows is None:
             raise DataError("an anomaly bundle needs --labels (the windows to find)")
         sc = score_series(model, series, res.start, end=res.end)
+        _check_scored(model, series, sc)
         result = evaluate_windows(sc, windows.spans)
         warnings = [*res.warnings, *result.pop("warnings", [])]
     return {"model": model.info(), "data": Path(data).name, **result,
             "labels": windows.describe() if windows is not None else None,
             "provenance": res.provenance(), "warnings": warnings}
+
+
+def _check_scored(model: BundleModel, series: Series, sc: Scored) -> None:
+    """No score at all is no figure: say why (too short, or sampled slower than the windows)."""
+    if np.isfinite(sc.score).any():
+        return
+    params = model.card["features"]["params"]
+    slot = float(params.get("slot_s", 900))
+    step = float(np.median(np.diff(series.ts))) if len(series.ts) > 1 else slot
+    why = (f"the data are sampled every {step:.0f} s, slower than the bundle's {slot:.0f} s "
+           f"windows: most windows are empty" if step > slot * 1.5 else
+           f"the series ({len(sc.ts)} windows) is shorter than the model's warm-up "
+           f"({int(params.get('window', 4))} consecutive windows with a learned slot)")
+    raise DataError(f"{series.source}: no window scored: {why}")
 
 
 def _span(series: Series) -> tuple[float, float]:
@@ -309,9 +321,8 @@ def score_user(model: BundleModel, data: Union[str, Path], opts: DataOptions,
     windows = read_labels(labels, data, res, _span(series)) if labels is not None else None
     sc = score_series(model, series, res.start, decision, res.end)
     warnings = list(res.warnings)
-    if not is_coastal(model) and not np.isfinite(sc.score).any():
-        raise DataError(f"{Path(data).name}: no window scored: the series ({len(sc.ts)} "
-                        "windows) is shorter than the model's warm-up")
+    if not is_coastal(model):
+        _check_scored(model, series, sc)
     if is_coastal(model):
         res.origins["decision"] = "--decision" if decision else "card decision.default"
     return ScoreRun(sc, windows, res.provenance(), warnings)

@@ -101,9 +101,9 @@ def resolve(opts: DataOptions, card: Optional[dict[str, Any]] = None) -> Resolve
         origins["tz"] = "--tz"
         if from_card is not None:
             theirs = parse_tz(from_card[0])
-            probe = datetime(2001, 1, 15)
-            if tz_label(theirs) != tz_label(zone) and theirs.utcoffset(probe) != zone.utcoffset(
-                    probe):
+            probes = (datetime(2001, 1, 15), datetime(2001, 7, 15))
+            if tz_label(theirs) != tz_label(zone) and any(
+                    theirs.utcoffset(p) != zone.utcoffset(p) for p in probes):
                 warnings.append(f"--tz {opts.tz} differs from the bundle's zone "
                                 f"{tz_label(theirs)} ({from_card[1]}): naive times are read "
                                 f"in {opts.tz}")
