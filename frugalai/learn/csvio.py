@@ -25,8 +25,8 @@ import re
 import zlib
 from array import array
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone, tzinfo
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import IO, Optional, Union
 
@@ -34,10 +34,10 @@ import numpy as np
 import numpy.typing as npt
 
 from frugalai.errors import FrugalError
+from frugalai.features.localtime import Localiser, is_named, parse_zone, zone_label
 
 FloatArray = npt.NDArray[np.float64]
 _HAS_OFFSET = re.compile(r"(?:Z|[+-]\d\d:?\d\d)\s*$")
-_OFFSET = re.compile(r"^(?:UTC)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
 _ISOISH = re.compile(r"\d[-/:]\d")
 #: Longest line read (characters). A meter's row is a few dozen; a longer line is not a table.
 MAX_LINE = 1 << 20
@@ -51,35 +51,15 @@ class DataError(FrugalError, ValueError):
 
 
 def parse_tz(text: Optional[str]) -> tzinfo:
-    """``+01:00``, ``-05:00``, ``UTC``, ``Z`` or an IANA name (``Europe/Paris``). A card's
-    longer spelling (``UTC-05:00 (local standard time, ...)``) reads as its first word."""
-    if text is not None and " (" in text:
-        text = text.split(" (", 1)[0]
-    if text is None or text.strip().upper() in ("", "UTC", "Z", "GMT"):
-        return timezone.utc
-    m = _OFFSET.match(text.strip())
-    if m:
-        sign = -1 if m.group(1) == "-" else 1
-        h, mins = int(m.group(2)), int(m.group(3) or 0)
-        if h > 14 or mins >= 60:
-            raise DataError(f"time zone offset {text!r} out of range (use ±HH:MM)")
-        return timezone(sign * timedelta(hours=h, minutes=mins))
+    """``+01:00``, ``-05:00``, ``UTC``, ``Z`` or an IANA name (``Europe/Paris``); see
+    :func:`frugalai.features.localtime.parse_zone`."""
     try:
-        from zoneinfo import ZoneInfo
-
-        return ZoneInfo(text.strip())
-    except Exception:
-        raise DataError(f"unknown time zone {text!r} (use ±HH:MM or a name like "
-                        f"Europe/Paris)") from None
+        return parse_zone(text)
+    except ValueError as err:
+        raise DataError(str(err)) from None
 
 
-def tz_label(tz: tzinfo) -> str:
-    return str(getattr(tz, "key", None) or tz.tzname(None) or tz)
-
-
-def is_named(tz: tzinfo) -> bool:
-    """True for an IANA zone (its offset changes with daylight saving)."""
-    return hasattr(tz, "key")
+tz_label = zone_label
 
 
 def parse_when(text: str, tz: tzinfo, option: str = "--start") -> float:
@@ -173,23 +153,28 @@ def _number(text: str, decimal_comma: bool) -> float:
         return math.nan
 
 
-@dataclass
 class TimeParser:
-    """Times of a column, chunk after chunk: ISO 8601 (naive = local time in ``tz``), UNIX
-    seconds, or ``fmt`` (strptime). Keeps what it had to decide: naive rows, rows in a DST
-    gap, rows of a repeated DST hour read as the second occurrence."""
+    """Times of a column, chunk after chunk: ISO 8601 (naive = local time in ``tz``, DST as
+    :class:`~frugalai.features.localtime.Localiser` decides), UNIX seconds, or ``fmt`` (strptime).
+    Counts what it had to decide: naive rows, rows in a DST gap, rows of a repeated hour."""
 
-    tz: tzinfo
-    fmt: Optional[str] = None
-    naive: int = 0
-    dst_gap: int = 0
-    dst_repeat: int = 0
-    _seen: set[datetime] = field(default_factory=set)
+    def __init__(self, tz: tzinfo, fmt: Optional[str] = None) -> None:
+        self.tz = tz
+        self.fmt = fmt
+        self.naive = 0
+        self._local = Localiser(tz)
+
+    @property
+    def dst_gap(self) -> int:
+        return self._local.gap
+
+    @property
+    def dst_repeat(self) -> int:
+        return self._local.repeat
 
     def __call__(self, texts: list[str]) -> FloatArray:
         out = np.full(len(texts), np.nan)
-        named = is_named(self.tz)
-        fixed = None if named else self.tz.utcoffset(None)
+        fixed = None if is_named(self.tz) else self.tz.utcoffset(None)
         if self.fmt is None and fixed is not None and not any(
                 _HAS_OFFSET.search(t) for t in texts) and any(_ISOISH.search(t) for t in texts[:5]):
             # Fast path: ISO 8601 without offset, read by numpy (offsets take the path below).
@@ -220,23 +205,9 @@ class TimeParser:
                 continue
             if dt.tzinfo is None:
                 self.naive += 1
-                dt = self._localise(dt) if named else dt.replace(tzinfo=self.tz)
+                dt = self._local(dt)
             out[i] = dt.timestamp()
         return out
-
-    def _localise(self, dt: datetime) -> datetime:
-        a, b = dt.replace(tzinfo=self.tz), dt.replace(tzinfo=self.tz, fold=1)
-        if a.utcoffset() == b.utcoffset():
-            return a
-        back = a.astimezone(timezone.utc).astimezone(self.tz).replace(tzinfo=None)
-        if back != dt:
-            self.dst_gap += 1  # no such local time: read with the offset before the change
-            return a
-        if dt in self._seen:
-            self.dst_repeat += 1
-            return b
-        self._seen.add(dt)
-        return a
 
 
 def _parse_times(texts: list[str], fmt: Optional[str], tz: tzinfo) -> FloatArray:

@@ -23,7 +23,8 @@ from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from frugalai.learn.csvio import DataError, is_named, read_text
+from frugalai.features.localtime import is_named
+from frugalai.learn.csvio import DataError, read_text
 
 #: Labels covering more than this share of the data's span are refused (not anomalies).
 MAX_COVER = 0.5

@@ -15,8 +15,9 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
+from frugalai.features.localtime import is_named
 from frugalai.features.slots import DAY_TYPES
-from frugalai.learn.csvio import DataError, is_named, parse_when, tz_label
+from frugalai.learn.csvio import DataError, parse_when, tz_label
 from frugalai.learn.data import Series, grid_from_points, windows_from_points
 from frugalai.learn.userdata import DataOptions, Resolved, read, resolve
 
