@@ -403,3 +403,22 @@ def test_train_coastal_split_at_a_date_with_no_flood_after_it(tmp_path: Path) ->
     assert card["data"]["train_end_utc"] == "2001-06-14 23:00 UTC"
     assert card["decision"]["default"] == "baseline"
     assert "no flood episode" in card["decision"]["why"]
+
+
+def test_int8_not_shipped_is_said() -> None:
+    """train prints this line (and puts it in its JSON) when export kept no int8 model."""
+    from frugalai.cli.train import trained_warnings
+
+    card = {"warnings": ["w"], "int8": {
+        "kept": False, "min_decision_agreement": 0.995, "max_error_over_output_span": 0.05,
+        "decision_agreement_with_fp32": {"reference_tflite_int8": 0.97},
+        "error_over_output_span": {"reference_tflite_int8": 0.2}}}
+    lines = trained_warnings(card)
+    assert lines[0] == "w" and re.match(r"int8 not shipped: decision agreement 0.97 \(min 0.995\)",
+                                        lines[1])
+    assert trained_warnings({"int8": {"kept": True}}) == []
+
+
+def test_data_dir_refuses_options_it_would_ignore(tmp_path: Path) -> None:
+    one_error(run("train", "coastal", "--data-dir", str(tmp_path), "--start", "2000-01-01",
+                  "--out", str(tmp_path / "b")), r"do not apply")

@@ -85,6 +85,7 @@ def train_anomaly(data: Optional[str], data_dir: Optional[str], time_col: Option
     from frugalai.extras import require
 
     require("train")
+    from frugalai.learn.csvio import DataError
     from frugalai.learn.data import load_dutch
     from frugalai.learn.energy import train_energy
     from frugalai.learn.userdata import DataOptions
@@ -115,6 +116,9 @@ def train_anomaly(data: Optional[str], data_dir: Optional[str], time_col: Option
                                     day_types_origin=prep.resolved.origins["day_types"])
         else:
             assert data_dir is not None
+            if start or end or day_types:
+                raise DataError("--start, --end and --day-types apply to --data (your CSV); "
+                                "--data-dir rebuilds the shipped bundle as published")
             with Steps(["features", "fit", "evaluate", "nab check", "compare", "export"]) as steps:
                 card = train_energy(load_dutch(data_dir), Path(out), {"tz_offset_h": 0.0},
                                     warm_start_days=21, name=name, data_dir=Path(data_dir),
@@ -222,6 +226,10 @@ def train_coastal_cmd(data: Optional[str], data_dir: Optional[str], time_col: Op
             zone_text = tz_label(zone)
         else:
             assert data_dir is not None
+            if start or end or (train_until and not (train_until.isdigit()
+                                                     and len(train_until) == 4)):
+                raise DataError("with --data-dir, --train-until takes a year and --start/--end "
+                                "do not apply (they are for --data, your CSV)")
             series = load_providence(data_dir)
             files = sorted((Path(data_dir) / PROVIDENCE).glob("providence_8454000_hourly_*.csv.gz"))
             info = {"source": series.source,
