@@ -156,6 +156,16 @@ def test_named_zone_follows_dst_and_reads_the_repeated_hour_in_order(tmp_path: P
     assert ts[6] == 1719828000.0  # 2024-07-01 10:00 UTC
 
 
+def test_start_and_until_select_the_period_like_the_commands_do(tmp_path: Path) -> None:
+    (tmp_path / "d.csv").write_text("timestamp,a\n" + "".join(
+        f"2024-01-0{d} 00:00,{d}\n" for d in range(1, 6)))
+    src = open_source(f"replay://{tmp_path / 'd.csv'}?speed=max&tz=+01:00&start=2024-01-02"
+                      f"&until=2024-01-04", sensor="s")
+    assert [r.values["a"] for r in src.readings(threading.Event())] == [2.0, 3.0]
+    with pytest.raises(ConfigError):
+        open_source(f"replay://{tmp_path / 'd.csv'}?start=yesterday", sensor="s")
+
+
 def test_end_stop_returns_at_eof_and_end_wait_holds_until_stopped(tmp_path: Path) -> None:
     (tmp_path / "d.csv").write_text("ts,a\n1,2\n2,3\n")
     src = open_source(f"replay://{tmp_path / 'd.csv'}?speed=max&end=stop", sensor="s")

@@ -32,6 +32,8 @@ def parse_zone(text: Optional[str]) -> tzinfo:
     naming the accepted forms otherwise."""
     if text is not None and " (" in text:
         text = text.split(" (", 1)[0]
+    if text is not None and text[:1] == " " and text.strip()[:1].isdigit():
+        text = "+" + text.strip()  # "+01:00" in a URL query arrives as " 01:00"
     if text is None or text.strip().upper() in ("", "UTC", "Z", "GMT"):
         return timezone.utc
     m = _OFFSET.match(text.strip())

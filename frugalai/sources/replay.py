@@ -3,7 +3,7 @@
 URL grammar::
 
     replay://<path.csv[.gz]>[?speed=N|max][&time=COL][&value=COL[:NAME[:UNIT]],...][&limit=N]
-                            [&tz=+HH:MM][&end=stop|wait]
+                            [&tz=+HH:MM|ZONE][&start=ISO][&until=ISO][&end=stop|wait]
 
 * ``<path>``: relative to the working directory (``replay://../shared/data/x.csv``) or absolute
   (``replay:///srv/data/x.csv.gz``); ``.gz`` files are read through gzip.
@@ -19,6 +19,10 @@ URL grammar::
   with its daylight-saving rules, the repeated autumn hour in file order, as
   :mod:`frugalai.features.localtime` decides for every reader); default UTC. Timestamps that carry their
   own offset (``...Z``, ``...+02:00``) and UNIX seconds are not affected.
+* ``start`` / ``until``: replay only the rows from ``start`` and before ``until`` (ISO dates or
+  datetimes, naive = in ``tz``): the ``--start`` / ``--end`` of ``train``, ``evaluate`` and
+  ``score`` (``end`` was already this URL's end-of-file mode). Rows outside are skipped
+  without a count.
 * ``end``: what happens after the last row (or ``limit``). ``stop`` (default): the readings
   end, so ``frugalai run`` exits 0 once every flow's source has ended: ``run`` doubles as a batch
   scorer. ``wait``: the source stays open and silent until the gateway stops (a replay feeding a
@@ -62,6 +66,8 @@ OPTIONS = {
     "limit": "stop after N rows",
     "tz": "zone of naive timestamps: -05:00 or a name like Europe/Paris (default UTC)",
     "end": "after the last row: stop (default; run exits when all sources ended) or wait",
+    "start": "replay rows from this ISO date or time (naive = in tz)",
+    "until": "replay rows before this ISO date or time (naive = in tz)",
 }
 END_MODES = ("stop", "wait")
 TIME_COLUMNS = ("timestamp", "datetime", "time", "ts", "date")
@@ -148,6 +154,8 @@ class ReplaySource:
         tz: tzinfo = timezone.utc,
         end: str = "stop",
         clock: object = None,
+        start: Optional[float] = None,
+        until: Optional[float] = None,
     ) -> None:
         del clock  # accepted like the live sources take it; a replay's time is the file's
         if speed < 0 or not math.isfinite(speed):
@@ -156,6 +164,8 @@ class ReplaySource:
             raise ConfigError(f"end must be one of {', '.join(END_MODES)}, got {end!r}", key="end")
         self.tz = tz
         self.end = end
+        self.start = start
+        self.until = until
         self.path = Path(path)
         self.sensor = sensor
         self.speed = speed
@@ -177,6 +187,8 @@ class ReplaySource:
             speed = 0.0 if speed_text == "max" else float(speed_text)
             limit = int(options["limit"]) if "limit" in options else None
             tz = parse_zone(options["tz"]) if "tz" in options else timezone.utc
+            span = tuple(parse_time(options[k], tz) if k in options else None
+                         for k in ("start", "until"))
         except ValueError as err:
             raise ConfigError(f"bad option in {url!r}: {err}", key=key) from None
         values = None
@@ -188,7 +200,8 @@ class ReplaySource:
                 values.append((col, name or col, unit))
         try:
             return cls(path, sensor=sensor, speed=speed, time_column=options.get("time"), values=values,
-                       limit=limit, tz=tz, end=options.get("end", "stop"), **kwargs)
+                       limit=limit, tz=tz, end=options.get("end", "stop"), start=span[0],
+                       until=span[1], **kwargs)
         except ConfigError as err:
             raise ConfigError(f"{err.reason} (in {url!r})", key=key) from None
 
@@ -235,6 +248,9 @@ class ReplaySource:
         # Read-only, so every reading that has all its values can share it.
         units_shared = MappingProxyType(units_all)
         parse = TimeParser(self.tz)
+        span = self.start is not None or self.until is not None
+        lo = -math.inf if self.start is None else self.start
+        hi = math.inf if self.until is None else self.until
         stats = self.stats
         sensor = self.sensor
         limit = self.limit
@@ -286,6 +302,8 @@ class ReplaySource:
                     if bad is not None:
                         stats.frames_bad += 1
                         stats.last_error = f"row {stats.frames_ok + stats.frames_bad}: {bad}"
+                        continue
+                    if span and not lo <= ts < hi:
                         continue
                     stats.frames_ok += 1
                     units: Mapping[str, str] = (
