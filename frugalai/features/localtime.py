@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import Optional
+from typing import Any, Optional
 
 _OFFSET = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
 
@@ -88,3 +88,18 @@ class Localiser:
             return b
         self._seen.add(dt)
         return a
+
+
+def card_zone(card: dict[str, Any]) -> Optional[tuple[str, str]]:
+    """(zone text, where in the card) of the zone a bundle's training data were read in: what
+    ``evaluate``, ``score`` and a flow's ``replay://`` source read naive times in by default.
+    None when the card does not say: an anomaly card's ``UTC+1``-style ``flow_defaults`` zone
+    and its ``tz_offset_h`` are the day slots' offset, not the zone its data were read in."""
+    data = card.get("data") or {}
+    flow = card.get("flow_defaults") or {}
+    if data.get("time_zone"):
+        return str(data["time_zone"]), "card data.time_zone"
+    text = str(flow.get("time_zone") or "")
+    if text and not re.fullmatch(r"UTC[+-]\d+(\.\d+)?", text):
+        return text, "card flow_defaults.time_zone"
+    return None

@@ -17,6 +17,7 @@ from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from frugalai.features.localtime import card_zone
 from frugalai.learn.csvio import DataError, Points, parse_tz, parse_when, read_points, tz_label
 
 
@@ -61,22 +62,6 @@ class Resolved:
             if k not in out and f"{k}_utc" not in out:
                 out[k] = {"from": origin}
         return out
-
-
-def card_zone(card: dict[str, Any]) -> Optional[tuple[str, str]]:
-    """(zone text, where in the card) of the zone a bundle's training data were read in."""
-    data = card.get("data") or {}
-    flow = card.get("flow_defaults") or {}
-    if data.get("time_zone"):
-        return str(data["time_zone"]), "card data.time_zone"
-    if flow.get("time_zone"):
-        return str(flow["time_zone"]), "card flow_defaults.time_zone"
-    params = (card.get("features") or {}).get("params") or {}
-    if "tz_offset_h" in params:
-        h = float(params["tz_offset_h"])
-        return f"{'+' if h >= 0 else '-'}{int(abs(h)):02d}:{int(abs(h) % 1 * 60):02d}", \
-            "card features.params.tz_offset_h"
-    return None
 
 
 def card_columns(card: dict[str, Any]) -> dict[str, str]:
