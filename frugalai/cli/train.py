@@ -97,6 +97,7 @@ def train_anomaly(data: Optional[str], data_dir: Optional[str], time_col: Option
         click.echo("note: --until is now --end", err=True)
         end = end or until
     warnings: list[str] = []
+    provenance: Optional[dict[str, Any]] = None
     with user_input_errors():
         if data is not None:
             zone_text = tz if tz is not None else (
@@ -106,7 +107,8 @@ def train_anomaly(data: Optional[str], data_dir: Optional[str], time_col: Option
                                    quantity=quantity, day_types=day_types, window_s=window_s,
                                    aggregate=aggregate, tz_offset_h=tz_offset,
                                    file_info=file_info(data))
-            echo_resolved(prep.resolved.provenance(), prep.warnings)
+            provenance = prep.resolved.provenance()
+            echo_resolved(provenance, prep.warnings)
             warnings = prep.warnings
             with Steps(["features", "fit", "export"]) as steps:
                 card = train_energy(prep.series, Path(out), prep.params,
@@ -129,7 +131,8 @@ def train_anomaly(data: Optional[str], data_dir: Optional[str], time_col: Option
     click.echo(json.dumps({"bundle": out, "rows": card["data"]["rows"],
                            "metrics": card.get("metrics", {}).get("fp32"),
                            "flow_defaults": card.get("flow_defaults"),
-                           "sizes_bytes": card["sizes_bytes"], "warnings": warnings}, indent=2))
+                           "sizes_bytes": card["sizes_bytes"], "provenance": provenance,
+                           "warnings": warnings}, indent=2))
 
 
 
@@ -195,6 +198,7 @@ def train_coastal_cmd(data: Optional[str], data_dir: Optional[str], time_col: Op
         click.echo("note: --level-col is now --value-col", err=True)
         value_col = value_col or level_col
     warnings: list[str] = []
+    provenance: Optional[dict[str, Any]] = None
 
     if (data is None) == (data_dir is None):
         raise click.UsageError("give exactly one of --data (your gauge's CSV) or --data-dir")
@@ -208,7 +212,8 @@ def train_coastal_cmd(data: Optional[str], data_dir: Optional[str], time_col: Op
                 raise DataError("give --threshold: the site's flood level, in the data's datum")
             prep = prepare_coastal(data, DataOptions(time_col, value_col, time_format, tz,
                                                      start, end), file_info(data))
-            echo_resolved(prep.resolved.provenance(), prep.warnings)
+            provenance = prep.resolved.provenance()
+            echo_resolved(provenance, prep.warnings)
             warnings = list(prep.warnings)
             zone = prep.resolved.zone
             delta = zone.utcoffset(_dt(2000, 1, 1))
@@ -256,7 +261,7 @@ def train_coastal_cmd(data: Optional[str], data_dir: Optional[str], time_col: Op
     warnings = [*warnings, *trained_warnings(card)]
     v = card["metrics"]["validation"]
     click.echo(json.dumps({"bundle": out, "decision_default": card["decision"]["default"],
-                           "warnings": warnings,
+                           "provenance": provenance, "warnings": warnings,
                            "validation": {k: {"hourly": v[k]["flood"],
                                               "episodes": v[k]["flood_events"]}
                                           for k in ("model_fp32", "model_int8", "baseline")},
