@@ -4,7 +4,7 @@
 Every figure comes from the ``frugalai`` CLI, the path a user takes with their CSV:
 
 * energy, Dutch 1997: ``frugalai evaluate models/energy-anomaly --data-dir DATA`` (day AUC);
-* NAB, each series: ``frugalai train anomaly --data S --quantity temperature --until T`` then
+* NAB, each series: ``frugalai train anomaly --data S --quantity temperature --end T`` then
   ``frugalai evaluate B --data S --labels combined_windows.json --start T``: trained on the part
   before the first labelled window, scored on the rest, the windows never used for training;
 * coastal, Providence: ``frugalai evaluate models/coastal-submersion --data-dir DATA`` and the
