@@ -309,7 +309,8 @@ def plan_flow(fc: FlowConfig, index: int, models_dir: Path, public_key: Optional
         r.values["decision"], r.origins["decision"] = FLOW_DEFAULTS["decision"], DEFAULT
     registry.policies.get(fc.policy.kind, key=r.key("policy.kind"))
     resolved = dataclasses.replace(
-        fc, window_s=r.values["window_s"], decision=r.values["decision"],
+        fc, source=_replay_zone(fc.source, card if bundle is not None else None, r),
+        window_s=r.values["window_s"], decision=r.values["decision"],
         horizon_h=r.values["horizon_h"], threshold_m=r.values["threshold_m"],
         policy=dataclasses.replace(fc.policy, on=float(on), off=float(off),
                                    debounce=int(r.values["policy.debounce"])),
@@ -357,6 +358,31 @@ def _check_runtime(fc: FlowConfig, bundle: Bundle, r: _Resolver) -> None:
     if why is not None and not fc.allow_low_agreement:
         raise ConfigError(f"bundle {bundle.name!r}: {why}: use fp32 or another backend, or set "
                           "allow_low_agreement = true", key=r.key("precision"))
+
+
+def _replay_zone(url: str, card: Optional[Mapping[str, Any]], r: _Resolver) -> str:
+    """A ``replay://`` file without ``tz=`` has its naive times read in the zone the bundle
+    was trained in (its card's), as ``frugalai evaluate`` and ``score`` do: read as UTC, a
+    record kept in local time scored hours off (issue 25). The origin is recorded."""
+    if card is None or not url.startswith("replay://"):
+        return url
+    from urllib.parse import parse_qs, quote, urlsplit
+
+    from frugalai.features.localtime import card_zone, parse_zone, zone_label
+
+    if "tz" in parse_qs(urlsplit(url).query):
+        return url
+    found = card_zone(dict(card))
+    if found is None:
+        return url
+    try:
+        label = zone_label(parse_zone(found[0]))
+    except ValueError:
+        return url
+    if label in ("UTC", "UTC+00:00"):
+        return url
+    r.card["source.tz"] = f"{label} ({found[1]})"
+    return f"{url}{'&' if '?' in url else '?'}tz={quote(label, safe='/:')}"
 
 
 def _check_source(fc: FlowConfig, key: str, quantity_key: str,
@@ -448,6 +474,8 @@ def explain(plan: GatewayPlan) -> list[tuple[str, str, str]]:
             if "decision.thresholds" in fp.card_values:
                 rows.append((prefix + "decision.thresholds",
                              repr(fp.card_values["decision.thresholds"]), CARD))
+            if "source.tz" in fp.card_values:
+                rows.append((prefix + "source.tz", repr(fp.card_values["source.tz"]), CARD))
     return rows
 
 

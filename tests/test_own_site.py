@@ -470,5 +470,7 @@ def test_train_coastal_with_explicit_years_on_a_user_csv(providence: Series,
     assert d["train_end_utc"] == "2000-01-01 05:00 UTC"  # local midnight at UTC-5
     assert d["valid_utc"] == ["2000-01-01 05:00 UTC", "2001-01-01 05:00 UTC"]
     res = _train(["--data", str(src), "--tz", "-05:00", "--threshold", "1.8", "--train-until",
-                  "1999", "--out", str(out)])
-    assert res.exit_code == 2 and "give both --train-until and --valid-years" in res.stderr
+                  "1999", "--out", str(out)])  # issue 25: alone, validation is the rest
+    assert res.exit_code == 0, res.stderr
+    d = json.loads((out / "card.json").read_text())["data"]
+    assert d["train_end_utc"] == d["valid_utc"][0] == "2000-01-01 05:00 UTC"

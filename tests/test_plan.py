@@ -339,3 +339,18 @@ def test_a_coastal_flow_without_window_s_classifies_hurricane_bob(data_dir: Path
     assert flow.stats.scored > 1000  # a class every hour once warm
     floods = [e for e in events if e.label == 2]
     assert first_over is not None and floods and floods[0].ts <= first_over + 3600
+
+
+def test_a_replay_without_tz_reads_in_the_cards_zone(tmp_path: Path) -> None:
+    """Issue 25: like evaluate and score, a flow replaying a record kept in local time reads
+    its naive times in the zone the bundle was trained in, and --explain says so."""
+    text = coastal(tmp_path).replace("lora:///dev/ttyUSB1?modem=rak3172&decoder=fb&node=7",
+                                     f"replay://{tmp_path / 'gauge.csv'}?speed=max")
+    (tmp_path / "gauge.csv").write_text("timestamp,water_level_m\n2000-01-01 00:00,0.5\n")
+    rows = explained(check(tmp_path, text, "--explain"))
+    assert rows["flow.tide.source.tz"] == ("card", "'UTC-05:00 (card data.time_zone)'")
+    assert rows["flow.tide.source"][1].endswith("?speed=max&tz=UTC-05:00'")
+    explicit = explained(check(tmp_path, text.replace("speed=max", "speed=max&tz=%2B01:00"),
+                               "--explain"))
+    assert "flow.tide.source.tz" not in explicit
+    assert explicit["flow.tide.source"][1].endswith("tz=%2B01:00'")

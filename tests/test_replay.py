@@ -136,12 +136,34 @@ def test_tz_option_reads_naive_timestamps_in_that_offset(tmp_path: Path) -> None
     assert [r.ts for r in est][2:] == [r.ts for r in utc][2:] == [946692000.0, 946692000.0]
 
 
-@pytest.mark.parametrize("bad", ["tz=EST", "tz=+25:00", "end=loop"])
+@pytest.mark.parametrize("bad", ["tz=Mars/Olympus", "tz=+25:00", "end=loop"])
 def test_bad_tz_or_end_option_is_a_config_error(tmp_path: Path, bad: str) -> None:
     (tmp_path / "d.csv").write_text("ts,a\n1,2\n")
     with pytest.raises(ConfigError) as info:
         open_source(f"replay://{tmp_path / 'd.csv'}?{bad}", sensor="s")
     assert bad.split("=")[0] in str(info.value)
+
+
+def test_named_zone_follows_dst_and_reads_the_repeated_hour_in_order(tmp_path: Path) -> None:
+    """Issue 25: tz=Europe/Paris is the same reading as train/evaluate/score's: summer rows at
+    +02:00, and the autumn hour written twice read as two hours, not one hour twice."""
+    stamps = ["2024-10-27 01:30", "2024-10-27 02:00", "2024-10-27 02:30", "2024-10-27 02:00",
+              "2024-10-27 02:30", "2024-10-27 03:00", "2024-07-01 12:00"]
+    (tmp_path / "d.csv").write_text("timestamp,a\n" + "".join(f"{t},1\n" for t in stamps))
+    src = open_source(f"replay://{tmp_path / 'd.csv'}?speed=max&tz=Europe/Paris", sensor="s")
+    ts = [r.ts for r in src.readings(threading.Event())]
+    assert [t - ts[0] for t in ts[:6]] == [0, 1800, 3600, 5400, 7200, 9000]
+    assert ts[6] == 1719828000.0  # 2024-07-01 10:00 UTC
+
+
+def test_start_and_until_select_the_period_like_the_commands_do(tmp_path: Path) -> None:
+    (tmp_path / "d.csv").write_text("timestamp,a\n" + "".join(
+        f"2024-01-0{d} 00:00,{d}\n" for d in range(1, 6)))
+    src = open_source(f"replay://{tmp_path / 'd.csv'}?speed=max&tz=+01:00&start=2024-01-02"
+                      f"&until=2024-01-04", sensor="s")
+    assert [r.values["a"] for r in src.readings(threading.Event())] == [2.0, 3.0]
+    with pytest.raises(ConfigError):
+        open_source(f"replay://{tmp_path / 'd.csv'}?start=yesterday", sensor="s")
 
 
 def test_end_stop_returns_at_eof_and_end_wait_holds_until_stopped(tmp_path: Path) -> None:

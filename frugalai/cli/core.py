@@ -184,9 +184,13 @@ def offline_options(f: Any) -> Any:
                      help="Your CSV (any dialect train reads)."),
         click.option("--time-col", default=None), click.option("--value-col", default=None),
         click.option("--time-format", default=None),
-        click.option("--tz", default=None, help="Zone of naive times: ±HH:MM or a name."),
+        click.option("--tz", default=None,
+                     help="Zone of naive times: ±HH:MM or a name (default: the bundle's)."),
         click.option("--start", default=None,
-                     help="Score from this time (ISO, same zone): e.g. where training stopped."),
+                     help="From this date or time (ISO, naive = in the zone): e.g. where "
+                          "training stopped."),
+        click.option("--end", default=None,
+                     help="Before this date or time (ISO, naive = in the zone)."),
         click.option("--backend", type=RegistryName("backend"), default="reference",
                      show_default=True, help="A registered backend (frugalai plugins)."),
         click.option("--precision", type=click.Choice(PRECISIONS), default="fp32",
@@ -198,6 +202,21 @@ def offline_options(f: Any) -> Any:
     ]):
         f = opt(f)
     return f
+
+
+def echo_resolved(provenance: dict[str, Any], warnings: list[str]) -> None:
+    """On stderr: where each value in force came from, then one line per warning (the JSON
+    outputs carry the same under ``provenance`` and ``warnings``)."""
+    parts = []
+    for key, item in provenance.items():
+        value = item.get("value")
+        if value is None and "value" in item:
+            continue
+        parts.append(f"{key}={value} ({item['from']})" if "value" in item
+                     else f"{key} ({item['from']})")
+    click.echo("using: " + "; ".join(parts), err=True)
+    for w in warnings:
+        click.echo(f"warning: {w}", err=True)
 
 
 def state_dir_of(config: Any, state_dir: Optional[str]) -> Optional[str]:
@@ -277,11 +296,27 @@ def run_meta(command: str, model: Any = None, data: Optional[str] = None,
     return meta
 
 
-def emit(meta: Any, result: dict[str, Any]) -> None:
+def absorb(meta: Any, provenance: Optional[dict[str, Any]], warnings: list[str]) -> None:
+    """Fold what the data reader resolved into the run's metadata: where each value in force
+    came from (``origins``; the zone actually used, which may be the card's, not ``--tz``)
+    and its warnings."""
+    for key, item in (provenance or {}).items():
+        meta.origin(key, str(item.get("from")))
+    tz = (provenance or {}).get("tz")
+    if tz and tz.get("value") is not None:
+        meta.zone = str(tz["value"])
+        meta.origin("zone", str(tz.get("from")))
+    for w in warnings:
+        meta.warn(w)
+
+
+def emit(meta: Any, result: dict[str, Any], printed: tuple[str, ...] = ()) -> None:
     """The result as JSON on stdout, under the run's metadata; each warning also on stderr,
-    one line each, so a person running it by hand sees them."""
+    one line each, so a person running it by hand sees them (but those in ``printed``,
+    already said earlier in the run)."""
     import json
 
     for w in meta.warnings:
-        click.echo(f"warning: {w}", err=True)
+        if w not in printed:
+            click.echo(f"warning: {w}", err=True)
     click.echo(json.dumps(meta.wrap(result), indent=2, default=str))

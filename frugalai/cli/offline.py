@@ -7,7 +7,9 @@ from typing import Optional
 import click
 
 from frugalai.cli.core import (
+    absorb,
     cli,
+    echo_resolved,
     emit,
     models_dir_of,
     offline_options,
@@ -26,12 +28,14 @@ from frugalai.cli.core import (
 def evaluate_cmd(bundle: str, data_dir: Optional[str], labels: Optional[str],
                  data: Optional[str], time_col: Optional[str], value_col: Optional[str],
                  time_format: Optional[str], tz: Optional[str], start: Optional[str],
-                 backend: str, precision: str, models_dir: Optional[str],
-                 allow_low_agreement: bool) -> None:
+                 end: Optional[str], backend: str, precision: str,
+                 models_dir: Optional[str], allow_low_agreement: bool) -> None:
     """Metrics of BUNDLE: on the reference data (--data-dir), or on your CSV (--data), scored
     through the gateway's own code: window recall, alarms outside windows per month, AUC and
     lead time (anomaly, with --labels); hourly and per-episode P/R/F1 of model and rule
-    (coastal: the labels come from your levels and the card's threshold)."""
+    (coastal: the flood episodes are your --labels windows when given, else they come from
+    your levels and the card's threshold). Zone, columns and threshold default to the card's;
+    stderr says which value came from where."""
     from pathlib import Path
 
     from frugalai.extras import require
@@ -55,23 +59,22 @@ def evaluate_cmd(bundle: str, data_dir: Optional[str], labels: Optional[str],
         emit(meta, result)
         return
     from frugalai.learn import offline
-    from frugalai.learn.csvio import _parse_times, parse_tz
+    from frugalai.learn.userdata import DataOptions
 
     assert data is not None
-    meta = run_meta("evaluate", model, data, tz)
+    if labels is None and not offline.is_coastal(model):
+        raise click.UsageError("an anomaly bundle needs --labels (windows to find)")
+    meta = run_meta("evaluate", model, data)
     with user_input_errors():
-        series = offline.read_for_bundle(model, data, time_col, value_col, time_format, tz)
-        t0 = float(_parse_times([start], None, parse_tz(tz))[0]) if start else None
-        if offline.is_coastal(model):
-            result = offline.evaluate_coastal(model, series, t0)
-            meta.set_period(*offline.span(series, t0))
-        else:
-            if labels is None:
-                raise click.UsageError("an anomaly bundle needs --labels (windows to find)")
-            windows = offline.read_windows(labels, data, tz)
-            sc = offline.score_series(model, series, t0)
-            result = offline.evaluate_windows(sc, windows)
-            meta.set_period(float(sc.ts[0]), float(sc.ts[-1]))
+        result = offline.evaluate_user(model, data, DataOptions(time_col, value_col, time_format,
+                                                                tz, start, end), labels)
+    echo_resolved(result["provenance"], [])
+    if result.get("labels"):
+        click.echo(f"truth: {result['labels']}", err=True)
+    absorb(meta, result["provenance"], result.pop("warnings"))
+    if result.get("span"):
+        meta.set_period(*result.pop("span"))
+    result.pop("data", None)  # the run metadata names the file (and its sha256)
     emit(meta, {"runtime": model.info(), **result})
 
 
@@ -92,7 +95,7 @@ def score_cmd(bundle: str, out: str, plot: Optional[str], labels: Optional[str],
               decision: Optional[str], as_json: bool, data: Optional[str],
               time_col: Optional[str],
               value_col: Optional[str], time_format: Optional[str], tz: Optional[str],
-              start: Optional[str], backend: str, precision: str,
+              start: Optional[str], end: Optional[str], backend: str, precision: str,
               models_dir: Optional[str], allow_low_agreement: bool) -> None:
     """Score your CSV offline with BUNDLE, through the same streaming code as the gateway."""
     from pathlib import Path
@@ -100,8 +103,8 @@ def score_cmd(bundle: str, out: str, plot: Optional[str], labels: Optional[str],
     import numpy as np
 
     from frugalai.learn import offline
-    from frugalai.learn.csvio import _parse_times, parse_tz
     from frugalai.learn.run_meta import iso_utc
+    from frugalai.learn.userdata import DataOptions
     from frugalai.runtime import load_model
 
     if data is None:
@@ -109,13 +112,15 @@ def score_cmd(bundle: str, out: str, plot: Optional[str], labels: Optional[str],
     model = load_model(bundle, backend, precision, models_dir=models_dir_of(models_dir),
                        allow_low_agreement=allow_low_agreement)
     with user_input_errors():
-        series = offline.read_for_bundle(model, data, time_col, value_col, time_format, tz)
-        t0 = float(_parse_times([start], None, parse_tz(tz))[0]) if start else None
-        sc = offline.score_series(model, series, t0, decision)
-        windows = offline.read_windows(labels, data, tz) if labels else []
+        run = offline.score_user(model, data, DataOptions(time_col, value_col, time_format, tz,
+                                                          start, end), decision, labels)
+    echo_resolved(run.provenance, [])
+    sc = run.scored
+    windows = run.windows.spans if run.windows is not None else []
     coastal = offline.is_coastal(model)
     columns = offline.write_scores(sc, out, coastal)
-    meta = run_meta("score", model, data, tz)
+    meta = run_meta("score", model, data)
+    absorb(meta, run.provenance, run.warnings)
     if len(sc.ts):
         meta.set_period(float(sc.ts[0]), float(sc.ts[-1]))
     if not coastal and "rule_alarm" not in sc.extra:
@@ -134,8 +139,11 @@ def score_cmd(bundle: str, out: str, plot: Optional[str], labels: Optional[str],
                     "scored_windows": int(np.isfinite(sc.score).sum()),
                     "decision": sc.extra.get("decision"),
                     "raised": len(sc.raised),
-                    "raised_utc": [iso_utc(t) for t in sc.raised], "plot": plotted})
+                    "raised_utc": [iso_utc(t) for t in sc.raised], "plot": plotted,
+                    "provenance": run.provenance})
         return
+    for w in meta.warnings:
+        click.echo(f"warning: {w}", err=True)
     click.echo(f"{out}: {len(sc.ts)} windows, {len(sc.raised)} "
                f"{'flood announcements' if coastal else 'alarms'}")
     if plot:

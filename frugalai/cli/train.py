@@ -9,14 +9,30 @@ import click
 
 from frugalai.cli.core import (
     Steps,
+    absorb,
     cli,
     command_line,
+    echo_resolved,
     emit,
     file_info,
     run_meta,
     user_input_errors,
     year_range,
 )
+from frugalai.features.slots import DAY_TYPES
+
+
+def trained_warnings(card: dict[str, Any]) -> list[str]:
+    """What a finished training must say: the card's own warnings, and int8 not shipped."""
+    out = [str(w) for w in card.get("warnings", [])]
+    q = card.get("int8") or {}
+    if q and not q.get("kept", True):
+        agree = (q.get("decision_agreement_with_fp32") or {}).get("reference_tflite_int8")
+        err = (q.get("error_over_output_span") or {}).get("reference_tflite_int8")
+        out.append(f"int8 not shipped: decision agreement {agree} (min "
+                   f"{q.get('min_decision_agreement')}), error {err} of the output span (max "
+                   f"{q.get('max_error_over_output_span')}); the bundle runs fp32 only")
+    return out
 
 
 @cli.group("train")
@@ -34,20 +50,26 @@ def train_group() -> None:
 @click.option("--value-col", default=None, help="Value column (default: the first numeric).")
 @click.option("--time-format", default=None, help="strptime format (default: ISO 8601 or UNIX s).")
 @click.option("--tz", default=None,
-              help="Time zone of naive times and of the site's day: ±HH:MM or a name like "
-                   "Europe/Paris (its standard offset sets the day slots).")
+              help="Time zone of naive times and of the site's day: ±HH:MM (fixed all year) "
+                   "or a name like Europe/Paris (slots and day types follow its DST).")
 @click.option("--utc-offset", type=float, default=None,
               help="Hours to add to UTC for naive timestamps (older spelling of --tz).")
 @click.option("--aggregate", type=click.Choice(["mean", "rate"]), default="mean",
               show_default=True, help="mean of the values, or rate of an energy counter.")
 @click.option("--quantity", default="power", show_default=True,
               help="'power' keeps the power floors; anything else (temperature, flow...) uses "
-                   "the series' own noise as the floor and one day type.")
+                   "the series' own noise as the floor.")
+@click.option("--day-types", type=click.Choice(list(DAY_TYPES)), default=None,
+              help="Profiles per slot: one for every day, weekdays apart from weekends, or each "
+                   "ISO weekday apart (default: weekday-weekend for power, else single).")
 @click.option("--window", "window_s", type=click.IntRange(60, 3600), default=None,
               help="Window seconds, dividing a day (default: 900 for power, else 3600).")
-@click.option("--until", default=None,
-              help="Train on rows before this time (ISO, same zone as the data); score the "
+@click.option("--start", default=None,
+              help="Train on rows from this date or time (ISO, naive = in --tz).")
+@click.option("--end", default=None,
+              help="Train on rows before this date or time (ISO, naive = in --tz); score the "
                    "rest with frugalai evaluate/score --start.")
+@click.option("--until", default=None, hidden=True, help="Deprecated spelling of --end.")
 @click.option("--tz-offset", type=float, default=None,
               help="Site local time offset for day slots, hours (default: from --tz, else 1).")
 @click.option("--out", "out", type=click.Path(file_okay=False), required=True,
@@ -56,53 +78,52 @@ def train_group() -> None:
 def train_anomaly(data: Optional[str], data_dir: Optional[str], time_col: Optional[str],
                   value_col: Optional[str], time_format: Optional[str], tz: Optional[str],
                   utc_offset: Optional[float], aggregate: str, quantity: str,
-                  window_s: Optional[int], until: Optional[str], tz_offset: Optional[float],
+                  day_types: Optional[str], window_s: Optional[int], start: Optional[str],
+                  end: Optional[str], until: Optional[str], tz_offset: Optional[float],
                   out: str, name: str) -> None:
     """Fit the anomaly model on a series' history (a meter, or any sensor)."""
-    from datetime import datetime as _dt
     from pathlib import Path
 
     from frugalai.extras import require
 
     require("train")
-    from frugalai.learn.csvio import DataError, _parse_times, parse_tz, tz_label
-    from frugalai.learn.data import Series, load_dutch, read_user_csv
+    from frugalai.learn.csvio import DataError
+    from frugalai.learn.data import load_dutch
     from frugalai.learn.energy import train_energy
+    from frugalai.learn.userdata import DataOptions
+    from frugalai.learn.usertrain import prepare_anomaly
 
     if (data is None) == (data_dir is None):
         raise click.UsageError("give exactly one of --data (your CSV) or --data-dir")
+    if until is not None:
+        click.echo("note: --until is now --end", err=True)
+        end = end or until
+    warnings: list[str] = []
+    provenance: Optional[dict[str, Any]] = None
     with user_input_errors():
         if data is not None:
             zone_text = tz if tz is not None else (
                 f"{utc_offset:+03.0f}:00" if utc_offset is not None else None)
-            zone = parse_tz(zone_text)
-            delta = zone.utcoffset(_dt(2001, 1, 15))
-            site_h = tz_offset if tz_offset is not None else (
-                delta.total_seconds() / 3600 if zone_text is not None and delta is not None
-                else 1.0)
-            win = window_s or (900 if quantity == "power" else 3600)
-            if 86400 % win:
-                raise DataError(f"--window {win} s does not divide a day")
-            series = read_user_csv(data, time_col, value_col, time_format, 0.0,  # type: ignore[arg-type]
-                                   win, aggregate, tz=zone_text or "UTC")
-            info = file_info(data)
-            if until is not None:
-                cut = float(_parse_times([until], None, zone)[0])
-                if cut != cut:
-                    raise DataError(f"--until {until!r} is not a time")
-                keep = series.ts < cut
-                if keep.sum() < 2:
-                    raise DataError(f"no data before --until {until}")
-                series = Series(series.ts[keep], series.values[keep], None, series.source)
-                info["until"] = until
+            prep = prepare_anomaly(data, DataOptions(time_col, value_col, time_format,
+                                                     zone_text, start, end),
+                                   quantity=quantity, day_types=day_types, window_s=window_s,
+                                   aggregate=aggregate, tz_offset_h=tz_offset,
+                                   file_info=file_info(data))
+            provenance = prep.resolved.provenance()
+            echo_resolved(provenance, prep.warnings)
+            warnings = prep.warnings
+            series = prep.series
             with Steps(["features", "fit", "export"]) as steps:
-                card = train_energy(series, Path(out), {"tz_offset_h": site_h,
-                                                        "slot_s": win},
+                card = train_energy(prep.series, Path(out), prep.params,
                                     name=name, progress=steps, quantity=quantity,
-                                    data_info=info,
-                                    time_zone=tz_label(zone) if zone_text else None)
+                                    data_info=prep.info,
+                                    time_zone=prep.info["time_zone"] if zone_text else None,
+                                    day_types_origin=prep.resolved.origins["day_types"])
         else:
             assert data_dir is not None
+            if start or end or day_types:
+                raise DataError("--start, --end and --day-types apply to --data (your CSV); "
+                                "--data-dir rebuilds the shipped bundle as published")
             with Steps(["features", "fit", "evaluate", "nab check", "compare", "export"]) as steps:
                 series = load_dutch(data_dir)
                 card = train_energy(series, Path(out), {"tz_offset_h": 0.0},
@@ -110,10 +131,12 @@ def train_anomaly(data: Optional[str], data_dir: Optional[str], time_col: Option
                                     compare=True, progress=steps)
     meta = train_meta("train anomaly", out, card, data, tz if tz is not None else (
         f"{utc_offset:+03.0f}:00" if utc_offset is not None else None), series)
+    absorb(meta, provenance, [*warnings, *trained_warnings(card)])
     emit(meta, {"out": out, "rows": card["data"]["rows"],
                 "metrics": card.get("metrics", {}).get("fp32"),
                 "flow_defaults": card.get("flow_defaults"),
-                "sizes_bytes": card["sizes_bytes"]})
+                "sizes_bytes": card["sizes_bytes"], "provenance": provenance},
+         printed=tuple(warnings))
 
 
 def train_meta(command: str, out: str, card: dict[str, Any], data: Optional[str],
@@ -146,10 +169,13 @@ def train_meta(command: str, out: str, card: dict[str, Any], data: Optional[str]
 @click.option("--data-dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="The shared data folder (Providence 8454000, the shipped bundle).")
 @click.option("--time-col", default=None, help="Time column (default: the first that parses).")
-@click.option("--level-col", default=None, help="Level column (default: the first numeric).")
-@click.option("--time-format", default=None, help="strptime format (default: ISO 8601).")
+@click.option("--value-col", default=None, help="Level column (default: the first numeric).")
+@click.option("--level-col", default=None, hidden=True, help="Deprecated spelling of --value-col.")
+@click.option("--time-format", default=None, help="strptime format (default: ISO 8601 or UNIX s).")
 @click.option("--tz", default=None,
               help="Time zone of naive times: ±HH:MM or a name (default UTC; Providence: -05:00).")
+@click.option("--start", default=None, help="Use the record from this date or time (ISO).")
+@click.option("--end", default=None, help="Use the record before this date or time (ISO).")
 @click.option("--threshold", type=float, default=None,
               help="Flood threshold, m, same datum as the levels (Providence: HAT 1.987 m MLLW).")
 @click.option("--tide", "tide_station", default=None,
@@ -159,7 +185,9 @@ def train_meta(command: str, out: str, card: dict[str, Any], data: Optional[str]
               help="stations.json.gz (default: <data-dir or ../shared/data>/coastal/"
                    "tide_constants).")
 @click.option("--tide-years", default=None, help="YEAR-YEAR of the tide fit (default: training).")
-@click.option("--train-until", type=int, default=None, help="Last training year.")
+@click.option("--train-until", default=None,
+              help="Last training year (1990), or the date/time training stops (2004-10-15, "
+                   "ISO, in --tz); validation runs from there unless --valid-years.")
 @click.option("--valid-years", default=None, help="YEAR-YEAR validated on.")
 @click.option("--horizon", type=click.IntRange(1, 24), default=3, show_default=True,
               help="Hours ahead.")
@@ -167,11 +195,13 @@ def train_meta(command: str, out: str, card: dict[str, Any], data: Optional[str]
 @click.option("--out", "out", type=click.Path(file_okay=False), required=True)
 @click.option("--name", default="coastal-submersion", show_default=True)
 def train_coastal_cmd(data: Optional[str], data_dir: Optional[str], time_col: Optional[str],
-                      level_col: Optional[str], time_format: Optional[str], tz: Optional[str],
-                      threshold: Optional[float], tide_station: Optional[str],
-                      tide_table: Optional[str], tide_years: Optional[str],
-                      train_until: Optional[int], valid_years: Optional[str], horizon: int,
-                      hidden: int, out: str, name: str) -> None:
+                      value_col: Optional[str], level_col: Optional[str],
+                      time_format: Optional[str], tz: Optional[str], start: Optional[str],
+                      end: Optional[str], threshold: Optional[float],
+                      tide_station: Optional[str], tide_table: Optional[str],
+                      tide_years: Optional[str], train_until: Optional[str],
+                      valid_years: Optional[str], horizon: int, hidden: int, out: str,
+                      name: str) -> None:
     """Fit the submersion nowcast (tide + MLP) on a gauge's record; compare it with the rule.
 
     \b
@@ -185,9 +215,17 @@ def train_coastal_cmd(data: Optional[str], data_dir: Optional[str], time_col: Op
 
     require("train")
     from frugalai.learn.coastal import PROVIDENCE_HAT_M, train_coastal
-    from frugalai.learn.csvio import DataError, parse_tz, tz_label
-    from frugalai.learn.data import PROVIDENCE, load_providence, read_level_csv
+    from frugalai.learn.csvio import DataError, tz_label
+    from frugalai.learn.data import PROVIDENCE, load_providence
     from frugalai.learn.tide_stations import find_station, load_table, station_tide
+    from frugalai.learn.userdata import DataOptions
+    from frugalai.learn.usertrain import coastal_split, prepare_coastal
+
+    if level_col is not None:
+        click.echo("note: --level-col is now --value-col", err=True)
+        value_col = value_col or level_col
+    warnings: list[str] = []
+    provenance: Optional[dict[str, Any]] = None
 
     if (data is None) == (data_dir is None):
         raise click.UsageError("give exactly one of --data (your gauge's CSV) or --data-dir")
@@ -199,26 +237,39 @@ def train_coastal_cmd(data: Optional[str], data_dir: Optional[str], time_col: Op
         if data is not None:
             if threshold is None:
                 raise DataError("give --threshold: the site's flood level, in the data's datum")
-            zone = parse_tz(tz)
+            prep = prepare_coastal(data, DataOptions(time_col, value_col, time_format, tz,
+                                                     start, end), file_info(data))
+            provenance = prep.resolved.provenance()
+            echo_resolved(provenance, prep.warnings)
+            warnings = list(prep.warnings)
+            zone = prep.resolved.zone
             delta = zone.utcoffset(_dt(2000, 1, 1))
             offset_h = delta.total_seconds() / 3600 if delta is not None else 0.0
-            series = read_level_csv(data, time_col, level_col, time_format, tz)
-            info = file_info(data, time_col=time_col, level_col=level_col)
-            if (train_until is None) != (vy is None):
-                raise DataError("give both --train-until and --valid-years, or neither "
-                                "(then the last quarter of the record validates)")
-            split: dict[str, Any] = {"tide_years": ty, "train_until": train_until,
-                                     "valid_years": vy}
+            series, info = prep.series, prep.info
+            years_only = train_until is None or (train_until.isdigit() and len(train_until) == 4)
+            if years_only and (train_until is not None) == (vy is not None):
+                split: dict[str, Any] = {"tide_years": ty, "valid_years": vy,
+                                         "train_until": int(train_until) if train_until
+                                         else None}
+            else:
+                split = {"tide_years": ty, **coastal_split(
+                    prep.resolved, train_until,
+                    str(vy[0]) if vy else None, str(vy[1]) if vy else None)}
             zone_text = tz_label(zone)
         else:
             assert data_dir is not None
+            if start or end or (train_until and not (train_until.isdigit()
+                                                     and len(train_until) == 4)):
+                raise DataError("with --data-dir, --train-until takes a year and --start/--end "
+                                "do not apply (they are for --data, your CSV)")
             series = load_providence(data_dir)
             files = sorted((Path(data_dir) / PROVIDENCE).glob("providence_8454000_hourly_*.csv.gz"))
             info = {"source": series.source,
                     "files": [file_info(str(f)) for f in files]}
             offset_h = -5.0
             threshold = PROVIDENCE_HAT_M if threshold is None else threshold
-            split = {"tide_years": ty or (1971, 1990), "train_until": train_until or 1990,
+            split = {"tide_years": ty or (1971, 1990),
+                     "train_until": int(train_until) if train_until else 1990,
                      "valid_years": vy or (1991, 2005)}
             zone_text = "UTC-05:00 (local standard time, no DST; read as such)"
         tide = None
@@ -232,10 +283,15 @@ def train_coastal_cmd(data: Optional[str], data_dir: Optional[str], time_col: Op
                                  name=name, progress=steps, tide=tide, utc_offset_h=offset_h,
                                  time_zone=zone_text, data_info=info, command=command,
                                  **split)
+    for w in trained_warnings(card):
+        click.echo(f"warning: {w}", err=True)
+    warnings = [*warnings, *trained_warnings(card)]
     v = card["metrics"]["validation"]
     meta = train_meta("train coastal", out, card, data, tz, series)
+    absorb(meta, provenance, warnings)
     emit(meta, {"out": out, "decision_default": card["decision"]["default"],
+                "provenance": provenance,
                 "validation": {k: {"hourly": v[k]["flood"], "episodes": v[k]["flood_events"]}
                                for k in ("model_fp32", "model_int8", "baseline")},
-                "sizes_bytes": card["sizes_bytes"]})
+                "sizes_bytes": card["sizes_bytes"]}, printed=tuple(warnings))
 

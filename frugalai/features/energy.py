@@ -45,8 +45,10 @@ class EnergyFeatures:
         max_gap: missing windows bridged before the sliding vector restarts.
         floor_abs: spread floor in the value's own unit (non-power series: the relative floors,
             made for power, are 0 and this one keeps a flat slot from scoring noise).
-        day_types: 2 (weekday / weekend profiles, a household or an office) or 1 (one profile,
-            a machine or a temperature that ignores the calendar).
+        day_types: 2 (weekday / weekend profiles, a household or an office), 1 (one profile,
+            a machine or a temperature that ignores the calendar) or 7 (one per ISO weekday).
+        time_zone: IANA zone name: slots and day types follow its daylight-saving rules
+            (``tz_offset_h`` then unused). None: the fixed ``tz_offset_h``.
 
     >>> f = EnergyFeatures(slot_s=43200, history=3, min_history=2, window=1)
     >>> monday = 4 * 86400.0  # 1970-01-05 (a weekend day would be another day type)
@@ -70,6 +72,7 @@ class EnergyFeatures:
         max_gap: int = 2,
         floor_abs: float = 0.0,
         day_types: int = 2,
+        time_zone: Optional[str] = None,
     ) -> None:
         if not 1 <= min_history <= history:
             raise ValueError(f"min_history must be in 1..history, got {min_history}")
@@ -85,19 +88,26 @@ class EnergyFeatures:
         self.max_gap = max_gap
         self.floor_abs = floor_abs
         self.day_types = day_types
-        self._history = SlotHistory(slot_s, history, min_history, tz_offset_h, day_types)
+        self.time_zone = time_zone
+        self._history = SlotHistory(slot_s, history, min_history, tz_offset_h, day_types,
+                                    time_zone)
         self._level: dict[int, float] = {}
         self._recent: deque[float] = deque(maxlen=window)
         self._last_slot: Optional[int] = None
 
     def params(self) -> dict[str, Any]:
-        """Constructor arguments (what a model card stores)."""
-        return {"slot_s": self.slot_s, "history": self.history, "min_history": self.min_history,
-                "window": self.window, "floor_rel": self.floor_rel,
-                "floor_level": self.floor_level, "clip": self.clip,
-                "learn_below": self.learn_below, "tz_offset_h": self.tz_offset_h,
-                "max_gap": self.max_gap, "floor_abs": self.floor_abs,
-                "day_types": self.day_types}
+        """Constructor arguments (what a model card stores; ``time_zone`` only when set, so
+        cards written before it read the same)."""
+        out: dict[str, Any] = {
+            "slot_s": self.slot_s, "history": self.history, "min_history": self.min_history,
+            "window": self.window, "floor_rel": self.floor_rel,
+            "floor_level": self.floor_level, "clip": self.clip,
+            "learn_below": self.learn_below, "tz_offset_h": self.tz_offset_h,
+            "max_gap": self.max_gap, "floor_abs": self.floor_abs,
+            "day_types": self.day_types}
+        if self.time_zone is not None:
+            out["time_zone"] = self.time_zone
+        return out
 
     def residual(self, ts: float, value: float) -> Optional[float]:
         """Robust z-score of ``value`` in the slot of ``ts`` (None while the slot learns)."""

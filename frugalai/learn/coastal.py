@@ -207,8 +207,14 @@ def episode_f1(m: dict[str, Any]) -> float:
 
 def choose_decision(valid: dict[str, Any], min_recall: float = 0.95) -> dict[str, Any]:
     """The flow's default decision: the model only if, on the validation period, it reaches
-    per-episode recall >= ``min_recall`` and a per-episode F1 above the rule's; else the rule."""
+    per-episode recall >= ``min_recall`` and a per-episode F1 above the rule's; else the rule
+    (also when the period has no flood episode: nothing shows the model is better)."""
     model, rule = valid["model_fp32"], valid["baseline"]
+    if not model["flood_events"]["episodes"]:
+        return {"default": "baseline",
+                "why": "the validation period has no flood episode: the model's recall is "
+                       "undefined, the rule is kept",
+                "min_episode_recall": min_recall}
     m_r = model["flood_events"]["episode_recall"] or 0.0
     m_f1, r_f1 = episode_f1(model), episode_f1(rule)
     wins = m_r >= min_recall and m_f1 > r_f1
@@ -259,7 +265,7 @@ def rule_by_horizon(series: Series, tide: Tide, threshold_m: float, start: float
                                                               m["flood"]["recall"])},
                         "episodes": {**m["flood_events"], "episode_f1": episode_f1(m)},
                         "lead_time": lead_time_hours(ts[ok], series.values[sel][ok]
-                                                     - threshold_m, pred)}
+                                                     - threshold_m, pred, window_h=h)}
     return out
 
 
@@ -271,14 +277,18 @@ def train_coastal(series: Series, out_dir: Optional[Path], threshold_m: float = 
                   name: str = "coastal-submersion", progress: Any = None,
                   tide: Optional[Tide] = None, utc_offset_h: float = PROVIDENCE_UTC_OFFSET_H,
                   time_zone: Optional[str] = None, data_info: Optional[dict[str, Any]] = None,
-                  command: Optional[str] = None) -> dict[str, Any]:
+                  command: Optional[str] = None, train_end_s: Optional[float] = None,
+                  valid_s: Optional[tuple[float, float]] = None) -> dict[str, Any]:
     """Fit, evaluate against the baseline and (if ``out_dir``) export the bundle.
 
     ``tide``: published constants (:func:`~frugalai.learn.tide_stations.station_tide`); their
     mean level is re-estimated on the training period (the user's datum). Otherwise the tide is
     fitted on ``tide_years`` (None: the whole training period). ``train_until`` / ``valid_years``
     None: the last quarter of the record validates, the rest trains. Years are local years at
-    ``utc_offset_h``. Bad data raise :class:`DataError` naming the problem.
+    ``utc_offset_h``. ``train_end_s`` / ``valid_s`` (UNIX s) split at any instant instead
+    of whole years (a record that starts in November, split around a storm); they win over
+    the years. Bad data raise :class:`DataError` naming the problem; what the user must know
+    but that leaves a figure (a validation period without a flood) is in ``card["warnings"]``.
     """
     step = progress or (lambda msg: None)
     fin = np.isfinite(series.values)
@@ -292,7 +302,17 @@ def train_coastal(series: Series, out_dir: Optional[Path], threshold_m: float = 
     def ystart(y: int) -> float:
         return year_start(y, utc_offset_h)
 
-    if train_until is None or valid_years is None:
+    warnings: list[str] = []
+    if train_end_s is not None or valid_s is not None:
+        train_end = train_end_s if train_end_s is not None else (
+            valid_s[0] if valid_s is not None else last)
+        valid_a, valid_b = valid_s if valid_s is not None else (train_end, last + 3600.0)
+        valid_b = min(valid_b, last + 3600.0)
+        if valid_a < train_end:
+            raise DataError(f"the validation period starts ({_iso(valid_a)}) before training "
+                            f"ends ({_iso(train_end)}): the split must not overlap")
+        train_until, valid_years = None, None
+    elif train_until is None or valid_years is None:
         cut = first + 0.75 * (last - first)
         cut = float(np.floor(cut / 86400.0) * 86400.0)
         train_end, valid_a, valid_b = cut, cut, last + 3600.0
@@ -339,6 +359,12 @@ def train_coastal(series: Series, out_dir: Optional[Path], threshold_m: float = 
                         f"{n_flood} flood hour(s) at threshold {threshold_m} m; a classifier "
                         f"needs normal, watch and flood hours: give a longer record or run "
                         f"the flow with decision = \"baseline\"")
+    valid_episodes = len(_runs(y[valid] == 2))
+    if valid_episodes == 0:
+        warnings.append(f"the validation period ({_iso(valid_a)} to {_iso(valid_b)}) has no "
+                        f"flood episode at threshold {threshold_m} m: the model's recall there "
+                        f"is undefined, so the default decision is the rule (baseline); move the "
+                        f"split (--train-until/--valid-years or dates) to include a flood")
     step("fit")
     net, _ = fit_mlp(X[train], y[train], hidden)
     p_train = softmax(np.asarray(net.forward(X[train])))
@@ -362,8 +388,10 @@ def train_coastal(series: Series, out_dir: Optional[Path], threshold_m: float = 
         "model_fp32": class_metrics(y[valid], pred_v),
         "model_int8": class_metrics(y[valid], decide(qnet.forward_int8(X[valid]))),
         "baseline": class_metrics(y[valid], rule_v),
-        "lead_time": {"model_fp32": lead_time_hours(ts[valid], X[valid, 0], pred_v),
-                      "baseline": lead_time_hours(ts[valid], X[valid, 0], rule_v)},
+        "lead_time": {"model_fp32": lead_time_hours(ts[valid], X[valid, 0], pred_v,
+                                                    window_h=horizon_h),
+                      "baseline": lead_time_hours(ts[valid], X[valid, 0], rule_v,
+                                                  window_h=horizon_h)},
     }
     validation["rule_by_horizon"] = rule_by_horizon(series, tide, threshold_m, valid_a, valid_b,
                                                     watch_margin_m=watch_margin_m)
@@ -450,6 +478,8 @@ def train_coastal(series: Series, out_dir: Optional[Path], threshold_m: float = 
         card["tide_constants"] = {k: tide.meta.get(k) for k in
                                   ("station", "name", "origin", "license", "license_url",
                                    "attribution", "epoch")}
+    if warnings:
+        card["warnings"] = warnings
     if command:
         card["data"]["command"] = command
     if out_dir is None:

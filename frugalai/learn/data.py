@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from frugalai.features.window import WindowAggregator
 from frugalai.learn.csvio import DataError as DataError  # re-exported: callers import it here
-from frugalai.learn.csvio import read_points, to_grid
+from frugalai.learn.csvio import Points, read_points, to_grid
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -106,7 +106,35 @@ def load_providence(data_dir: Union[str, Path]) -> Series:
     return Series(grid, out, None, f"{PROVIDENCE}/providence_8454000_hourly_*.csv.gz")
 
 
-def read_user_csv(path: Union[str, Path], time_col: str = "timestamp", value_col: str = "value",
+def windows_from_points(pts: Points, window_s: int = 900, aggregate: str = "mean",
+                        source: str = "") -> Series:
+    """Sorted points -> one value per aligned window, through the same
+    :class:`WindowAggregator` as the gateway; gaps stay gaps (no window is invented)."""
+    agg = WindowAggregator(window_s)
+    ts, vals = [], []
+    for t, v in zip(pts.ts.tolist(), pts.values.tolist()):
+        closed = agg.update(t, v)
+        if closed is not None:
+            x = closed.get(aggregate)
+            if x == x:
+                ts.append(closed.start)
+                vals.append(x)
+    last = agg.get()
+    if last is not None and last.get(aggregate) == last.get(aggregate):
+        ts.append(last.start)
+        vals.append(last.get(aggregate))
+    return Series(np.array(ts), np.array(vals), None, source)
+
+
+def grid_from_points(pts: Points, step_s: float = 3600.0, source: str = "") -> Series:
+    """Sorted points -> levels on a regular grid (NaN = missing), the sample nearest each
+    instant (within half a step) taken as its level."""
+    grid, vals = to_grid(pts.ts, pts.values, step_s)
+    return Series(grid, vals, None, source)
+
+
+def read_user_csv(path: Union[str, Path], time_col: Optional[str] = "timestamp",
+                  value_col: Optional[str] = "value",
                   time_format: Optional[str] = None, utc_offset_h: float = 0.0,
                   window_s: int = 900, aggregate: str = "mean",
                   tz: Optional[str] = None) -> Series:
@@ -121,20 +149,7 @@ def read_user_csv(path: Union[str, Path], time_col: str = "timestamp", value_col
     """
     zone = tz if tz is not None else f"{utc_offset_h:+03.0f}:{abs(utc_offset_h) % 1 * 60:02.0f}"
     pts = read_points(path, time_col, value_col, time_format, zone)
-    agg = WindowAggregator(window_s)
-    ts, vals = [], []
-    for t, v in zip(pts.ts.tolist(), pts.values.tolist()):
-        closed = agg.update(t, v)
-        if closed is not None:
-            x = closed.get(aggregate)
-            if x == x:
-                ts.append(closed.start)
-                vals.append(x)
-    last = agg.get()
-    if last is not None and last.get(aggregate) == last.get(aggregate):
-        ts.append(last.start)
-        vals.append(last.get(aggregate))
-    return Series(np.array(ts), np.array(vals), None, Path(path).name)
+    return windows_from_points(pts, window_s, aggregate, Path(path).name)
 
 
 def read_level_csv(path: Union[str, Path], time_col: Optional[str] = None,
@@ -143,5 +158,4 @@ def read_level_csv(path: Union[str, Path], time_col: Optional[str] = None,
     """A tide gauge's record -> levels on a regular hourly grid (NaN = missing), the sample
     nearest each hour (within half an hour) taken as that hour's level."""
     pts = read_points(path, time_col, level_col, time_format, tz)
-    grid, vals = to_grid(pts.ts, pts.values, step_s)
-    return Series(grid, vals, None, Path(path).name)
+    return grid_from_points(pts, step_s, Path(path).name)

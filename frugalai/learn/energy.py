@@ -221,7 +221,8 @@ def train_energy(series: Series, out_dir: Path, params: Optional[dict[str, Any]]
                  data_dir: Optional[Path] = None, compare: bool = False,
                  progress: Any = None, quantity: str = "power",
                  data_info: Optional[dict[str, Any]] = None,
-                 time_zone: Optional[str] = None) -> dict[str, Any]:
+                 time_zone: Optional[str] = None,
+                 day_types_origin: Optional[str] = None) -> dict[str, Any]:
     """Fit the model on ``series`` and write the bundle; metrics if the series is labelled.
 
     ``quantity``: "power" keeps the power floors; anything else uses :func:`non_power_params`.
@@ -289,6 +290,11 @@ def train_energy(series: Series, out_dir: Path, params: Optional[dict[str, Any]]
         "output": {"score": "sqrt(mean(y**2)) of the net outputs (|whitened PC1|)"},
         "policy": POLICY,
         "quantity": quantity,
+        "day_types": {"profiles": int(params.get("day_types", 2)),
+                      "choice": {1: "single", 2: "weekday-weekend", 7: "iso-week"}.get(
+                          int(params.get("day_types", 2)), "?"),
+                      "from": day_types_origin or "default",
+                      "zone": params.get("time_zone") or f"UTC{tz:+g} (fixed offset)"},
         "flow_defaults": {"policy": POLICY, "window_s": int(params["slot_s"]),
                           "tz_offset_h": tz, "time_zone": time_zone or f"UTC{tz:+g}"},
         "warm_profile": {"learned_until_utc": datetime.fromtimestamp(
@@ -308,7 +314,7 @@ def train_energy(series: Series, out_dir: Path, params: Optional[dict[str, Any]]
     }
     if quantity != "power":
         card["description"] = (f"Anomaly score of a {quantity} series: robust residuals "
-                               "against its own learned daily profile (one day type, floor = "
+                               "against its own learned daily profile (floor = "
                                "its short-term noise), projected on the first principal "
                                "component (whitened) of the training residual windows.")
         card["features"]["value"] = f"mean {quantity} of each window (its own unit)"

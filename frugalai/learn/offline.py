@@ -10,7 +10,6 @@ gateway would have sent. Nothing here needs scikit-learn.
 from __future__ import annotations
 
 import csv
-import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -23,9 +22,11 @@ import numpy.typing as npt
 from frugalai.errors import ModelError
 from frugalai.events.policy import Hysteresis
 from frugalai.features.window import WindowStats
-from frugalai.learn.csvio import DataError, _parse_times, parse_tz, read_text
-from frugalai.learn.data import Series, read_level_csv, read_user_csv
+from frugalai.learn.csvio import DataError, parse_tz
+from frugalai.learn.data import Series, grid_from_points, windows_from_points
+from frugalai.learn.labels import Windows
 from frugalai.learn.run_meta import iso_utc
+from frugalai.learn.userdata import DataOptions, Resolved, read, resolve
 from frugalai.runtime.model import BundleModel
 
 FloatArray = npt.NDArray[np.float64]
@@ -39,15 +40,30 @@ def is_coastal(model: BundleModel) -> bool:
     return bool(model.card.get("features", {}).get("kind") == "coastal")
 
 
+def load_for_bundle(model: BundleModel, path: Union[str, Path], opts: DataOptions
+                    ) -> tuple[Series, Resolved]:
+    """The CSV as the bundle's flow would see it (hourly levels, or the card's windows), read
+    with the user's options and the card's defaults (zone, columns), and what was resolved."""
+    res = resolve(opts, model.card)
+    pts, res = read(path, res)
+    name = Path(path).name
+    if is_coastal(model):
+        series = grid_from_points(pts, 3600.0, name)
+        res.origins["threshold_m"] = "card features.params.threshold_m"
+        res.origins["horizon_h"] = "card features.params.horizon_h"
+    else:
+        params = model.card.get("features", {}).get("params", {})
+        series = windows_from_points(pts, int(params.get("slot_s", 900)), "mean", name)
+        res.origins["window_s"] = "card features.params.slot_s"
+        res.origins["policy"] = "card policy"
+    return series, res
+
+
 def read_for_bundle(model: BundleModel, path: Union[str, Path], time_col: Optional[str] = None,
                     value_col: Optional[str] = None, time_format: Optional[str] = None,
                     tz: Optional[str] = None) -> Series:
-    """The CSV as the bundle's flow would see it: hourly levels, or the card's windows."""
-    if is_coastal(model):
-        return read_level_csv(path, time_col, value_col, time_format, tz)
-    params = model.card.get("features", {}).get("params", {})
-    return read_user_csv(path, time_col, value_col, time_format, 0.0,  # type: ignore[arg-type]
-                         int(params.get("slot_s", 900)), "mean", tz=tz or "UTC")
+    """:func:`load_for_bundle` without the provenance."""
+    return load_for_bundle(model, path, DataOptions(time_col, value_col, time_format, tz))[0]
 
 
 def span(series: Series, start: Optional[float] = None) -> tuple[float, float]:
@@ -73,11 +89,15 @@ class Scored:
 
 
 def score_series(model: BundleModel, series: Series, start: Optional[float] = None,
-                 decision: Optional[str] = None) -> Scored:
-    """Run the flow's scorer and policy over ``series`` (from ``start``, UNIX s)."""
+                 decision: Optional[str] = None, end: Optional[float] = None) -> Scored:
+    """Run the flow's scorer and policy over ``series`` (from ``start`` to before ``end``,
+    UNIX s)."""
     from frugalai.runtime.scorers import AnomalyScorer, ClassScorer
 
-    keep = np.ones(len(series.ts), dtype=bool) if start is None else series.ts >= start
+    keep = ((series.ts >= (-math.inf if start is None else start))
+            & (series.ts < (math.inf if end is None else end)))
+    if not keep.any():
+        raise DataError(f"{series.source}: no window between --start and --end")
     ts, vals = series.ts[keep], series.values[keep]
     score = np.full(len(ts), np.nan)
     alarm = np.zeros(len(ts), dtype=bool)
@@ -135,33 +155,12 @@ def score_series(model: BundleModel, series: Series, start: Optional[float] = No
     return Scored(ts, vals, score, alarm, raised, extra)
 
 
-def read_windows(path: Union[str, Path], data_name: str, tz: Optional[str] = None
-                 ) -> list[tuple[float, float]]:
-    """Labelled windows: JSON ``[[start, end], ...]`` or ``{file: [[start, end], ...]}`` (the
-    NAB layout: the entry whose name ends with the data file's name), or a CSV whose first two
-    columns are start and end. Naive times are in ``tz``."""
-    path = Path(path)
-    text, _ = read_text(path)
-    zone = parse_tz(tz)
-    pairs: list[tuple[str, str]] = []
-    if path.suffix.lower() == ".json" or text.lstrip()[:1] in "[{":
-        doc = json.loads(text)
-        if isinstance(doc, dict):
-            hits = [k for k in doc if Path(k).name == Path(data_name).name]
-            if not hits:
-                raise DataError(f"{path.name}: no windows for {Path(data_name).name!r} (keys "
-                                f"are file names)")
-            doc = doc[hits[0]]
-        pairs = [(str(a), str(b)) for a, b in doc]
-    else:
-        rows = [r for r in csv.reader(text.splitlines(), delimiter=";" if ";" in text else ",")
-                if r]
-        pairs = [(r[0], r[1]) for r in rows[1:] if len(r) >= 2]
-    starts = _parse_times([a[:19] for a, _ in pairs], None, zone)
-    ends = _parse_times([b[:19] for _, b in pairs], None, zone)
-    if np.isnan(starts).any() or np.isnan(ends).any():
-        raise DataError(f"{path.name}: a window time does not parse")
-    return [(float(a), float(b)) for a, b in zip(starts, ends)]
+def read_windows(path: Union[str, Path], data_name: Union[str, Path], tz: Optional[str] = None,
+                 span: Optional[tuple[float, float]] = None) -> list[tuple[float, float]]:
+    """Labelled windows, parsed and checked by :func:`frugalai.learn.labels.read_windows`."""
+    from frugalai.learn.labels import read_windows as strict
+
+    return strict(path, data_name, parse_tz(tz), span).spans
 
 
 def auc(scores: FloatArray, truth: npt.NDArray[np.bool_]) -> Optional[float]:
@@ -185,6 +184,12 @@ def evaluate_windows(sc: Scored, windows: list[tuple[float, float]]) -> dict[str
     for a, b in windows:
         inside |= (sc.ts >= a) & (sc.ts <= b)
     scored = [(a, b) for a, b in windows if b >= sc.ts[0] and a <= sc.ts[-1]]
+    if not scored:
+        raise DataError(f"no labelled window between {_iso(float(sc.ts[0]))} and "
+                        f"{_iso(float(sc.ts[-1]))} UTC (the scored span): no recall to give")
+    warnings = ([f"{len(windows) - len(scored)} labelled window(s) outside the scored span "
+                 "(before --start or after --end) not counted"]
+                if len(scored) < len(windows) else [])
     alarmed, leads, peaks = [], [], []
     for a, b in scored:
         inw = sc.score[(sc.ts >= a) & (sc.ts <= b)]
@@ -215,38 +220,137 @@ def evaluate_windows(sc: Scored, windows: list[tuple[float, float]]) -> dict[str
         "median_lead_h": float(np.median(leads)) if leads else None,
         "alarm_times_utc": [_iso(t) for t in sc.raised],
         **{k: v for k, v in sc.extra.items() if k in ("policy", "warm_start", "decision")},
+        "warnings": warnings,
     }
 
 
-def evaluate_coastal(model: BundleModel, series: Series, start: Optional[float] = None
+def evaluate_coastal(model: BundleModel, series: Series, start: Optional[float] = None,
+                     end: Optional[float] = None, windows: Optional[Windows] = None
                      ) -> dict[str, Any]:
-    """Hourly and per-episode metrics of the model and of the rule on a gauge's record, the
-    labels coming from the observed levels and the card's threshold (as at training)."""
+    """Hourly and per-episode metrics of the model and of the rule on a gauge's record. The
+    flood hours are the user's labelled windows when given, else they come from the observed
+    levels and the card's threshold (as at training). The lead-time window is the card's
+    horizon."""
     from frugalai.features.coastal import CoastalFeatures
     from frugalai.features.tide import Tide
     from frugalai.learn import coastal as lc
 
     spec = model.card["features"]
     p = spec["params"]
+    horizon = int(p["horizon_h"])
     feats = CoastalFeatures(Tide.from_dict(spec["tide"]), p["threshold_m"], p["horizon_h"])
     ts, X = feats.transform_many(series.ts, series.values)
     y = lc.labels_for(ts, series, p["threshold_m"], p["horizon_h"], p["watch_margin_m"])
-    ok = (y >= 0) & (ts >= (start if start is not None else -math.inf))
+    ok = ((y >= 0) & (ts >= (start if start is not None else -math.inf))
+          & (ts < (end if end is not None else math.inf)))
     if not ok.any():
-        raise DataError(f"{series.source}: no hour to evaluate (too short or all gaps)")
+        raise DataError(f"{series.source}: no hour to evaluate (the record is shorter than the "
+                        f"{horizon} h look-ahead, all gaps, or outside --start/--end)")
     ts, X, y = ts[ok], X[ok], y[ok]
+    if windows is not None:
+        inside = np.zeros(len(ts), dtype=bool)
+        for a, b in windows.spans:
+            inside |= (ts >= a) & (ts <= b)
+        y = np.where(inside, 2, 0).astype(np.int64)
+        truth = f"labels: {windows.describe()}; flood hours = hours inside a window"
+    else:
+        truth = (f"levels: flood = observed level >= card threshold {p['threshold_m']} m within "
+                 f"{horizon} h")
     out: dict[str, Any] = {"rows": len(y), "from_utc": _iso(float(ts[0])),
-                           "to_utc": _iso(float(ts[-1]))}
+                           "to_utc": _iso(float(ts[-1])), "truth": truth}
     preds = {"model": np.asarray(model.predict_many(X)),
-             "baseline": lc.baseline(X, int(p["horizon_h"]), float(p["watch_margin_m"]))}
+             "baseline": lc.baseline(X, horizon, float(p["watch_margin_m"]))}
+    warnings: list[str] = []
+    if not (y == 2).any():
+        warnings.append(f"{series.source}: no flood hour in the evaluated period: recall and "
+                        "episode figures are undefined (null)")
     for k, pred in preds.items():
         m = lc.class_metrics(y, pred)
         m["flood"]["f1"] = lc._f1(m["flood"]["precision"], m["flood"]["recall"])
         m["flood_events"]["episode_f1"] = lc.episode_f1(m)
-        m["lead_time"] = lc.lead_time_hours(ts, X[:, 0], pred)
+        level = X[:, 0] if windows is None else np.where(y == 2, 0.0, -1.0)
+        m["lead_time"] = lc.lead_time_hours(ts, level, pred, window_h=horizon)
         out[k] = m
     out["decision_default"] = model.card.get("decision", {}).get("default")
+    out["warnings"] = warnings
     return out
+
+
+def evaluate_user(model: BundleModel, data: Union[str, Path], opts: DataOptions,
+                  labels: Optional[Union[str, Path]] = None) -> dict[str, Any]:
+    """``frugalai evaluate BUNDLE --data``: the metrics, with ``provenance`` (each reading
+    option's value and origin), ``labels`` (where the truth came from) and ``warnings``."""
+    series, res = load_for_bundle(model, data, opts)
+    span = _span(series)
+    windows = (read_labels(labels, data, res, span) if labels is not None else None)
+    if is_coastal(model):
+        result = evaluate_coastal(model, series, res.start, res.end, windows)
+        warnings = [*res.warnings, *result.pop("warnings")]
+    else:
+        if windows is None:
+            raise DataError("an anomaly bundle needs --labels (the windows to find)")
+        sc = score_series(model, series, res.start, end=res.end)
+        _check_scored(model, series, sc)
+        result = evaluate_windows(sc, windows.spans)
+        warnings = [*res.warnings, *result.pop("warnings", [])]
+    return {"data": Path(data).name, **result,
+            "labels": windows.describe() if windows is not None else None,
+            "provenance": res.provenance(), "warnings": warnings, "span": span}
+
+
+def _check_scored(model: BundleModel, series: Series, sc: Scored) -> None:
+    """No score at all is no figure: say why (too short, or sampled slower than the windows)."""
+    if np.isfinite(sc.score).any():
+        return
+    params = model.card["features"]["params"]
+    slot = float(params.get("slot_s", 900))
+    step = float(np.median(np.diff(series.ts))) if len(series.ts) > 1 else slot
+    why = (f"the data are sampled every {step:.0f} s, slower than the bundle's {slot:.0f} s "
+           f"windows: most windows are empty" if step > slot * 1.5 else
+           f"the series ({len(sc.ts)} windows) is shorter than the model's warm-up "
+           f"({int(params.get('window', 4))} consecutive windows with a learned slot)")
+    raise DataError(f"{series.source}: no window scored: {why}")
+
+
+def _span(series: Series) -> tuple[float, float]:
+    fin = np.isfinite(series.values)
+    t = series.ts[fin] if fin.any() else series.ts
+    return float(t[0]), float(t[-1])
+
+
+def read_labels(labels: Union[str, Path], data: Union[str, Path], res: Resolved,
+                span: tuple[float, float]) -> Windows:
+    """The checked windows, naive times in the data's resolved zone."""
+    from frugalai.learn.labels import read_windows as strict
+
+    windows = strict(labels, data, res.zone, span)
+    res.origins["labels"] = f"--labels {Path(labels).name}"
+    return windows
+
+
+@dataclass
+class ScoreRun:
+    """What ``frugalai score`` computed, and where its inputs came from."""
+
+    scored: Scored
+    windows: Optional[Windows]
+    provenance: dict[str, Any]
+    warnings: list[str]
+
+
+def score_user(model: BundleModel, data: Union[str, Path], opts: DataOptions,
+               decision: Optional[str] = None,
+               labels: Optional[Union[str, Path]] = None) -> ScoreRun:
+    """``frugalai score BUNDLE --data``: per-window output over the resolved period."""
+    series, res = load_for_bundle(model, data, opts)
+    windows = read_labels(labels, data, res, _span(series)) if labels is not None else None
+    sc = score_series(model, series, res.start, decision, res.end)
+    warnings = list(res.warnings)
+    if not is_coastal(model):
+        _check_scored(model, series, sc)
+    if is_coastal(model):
+        res.origins["decision"] = "--decision" if decision else "card decision.default"
+    return ScoreRun(sc, windows, res.provenance(), warnings)
 
 
 #: the per-row columns of ``frugalai score --out`` (docs/json-outputs.md)

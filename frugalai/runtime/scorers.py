@@ -43,7 +43,8 @@ class AnomalyScorer:
         # Start warm from the profile learned at training, when it means the same slots.
         warm = model.card.get("warm_profile")
         same = all(self.features.params().get(k) == spec["params"].get(k, d) for k, d in
-                   (("slot_s", 900), ("tz_offset_h", 1.0), ("day_types", 2)))
+                   (("slot_s", 900), ("tz_offset_h", 1.0), ("day_types", 2),
+                    ("time_zone", None)))
         self.warm = bool(warm) and same
         if warm and same:
             self.features.load_state(warm)

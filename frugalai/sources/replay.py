@@ -3,7 +3,7 @@
 URL grammar::
 
     replay://<path.csv[.gz]>[?speed=N|max][&time=COL][&value=COL[:NAME[:UNIT]],...][&limit=N]
-                            [&tz=+HH:MM][&end=stop|wait]
+                            [&tz=+HH:MM|ZONE][&start=ISO][&until=ISO][&end=stop|wait]
 
 * ``<path>``: relative to the working directory (``replay://../shared/data/x.csv``) or absolute
   (``replay:///srv/data/x.csv.gz``); ``.gz`` files are read through gzip.
@@ -14,9 +14,15 @@ URL grammar::
 * ``value``: columns to read, comma-separated, each renamed with ``:NAME`` and given a unit with
   ``:UNIT`` (``value=value:power_w:W``). Default: every other column, under its own name.
 * ``limit``: stop after N rows.
-* ``tz``: the UTC offset of naive timestamps (``tz=-05:00`` for a record kept in US Eastern
-  standard time, ``tz=+01:00``, ``tz=UTC``); default UTC. Timestamps that carry their own offset
-  (``...Z``, ``...+02:00``) and UNIX seconds are not affected.
+* ``tz``: the zone of naive timestamps: a UTC offset (``tz=-05:00`` for a record kept in US
+  Eastern standard time, ``tz=+01:00``, ``tz=UTC``) or an IANA name (``tz=Europe/Paris``, read
+  with its daylight-saving rules, the repeated autumn hour in file order, as
+  :mod:`frugalai.features.localtime` decides for every reader); default UTC. Timestamps that carry their
+  own offset (``...Z``, ``...+02:00``) and UNIX seconds are not affected.
+* ``start`` / ``until``: replay only the rows from ``start`` and before ``until`` (ISO dates or
+  datetimes, naive = in ``tz``): the ``--start`` / ``--end`` of ``train``, ``evaluate`` and
+  ``score`` (``end`` was already this URL's end-of-file mode). Rows outside are skipped
+  without a count.
 * ``end``: what happens after the last row (or ``limit``). ``stop`` (default): the readings
   end, so ``frugalai run`` exits 0 once every flow's source has ended: ``run`` doubles as a batch
   scorer. ``wait``: the source stays open and silent until the gateway stops (a replay feeding a
@@ -42,12 +48,13 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from types import MappingProxyType
 from typing import Optional
 
 from frugalai.errors import ConfigError, SourceError
+from frugalai.features.localtime import Localiser, is_named, parse_zone
 from frugalai.reading import Reading
 from frugalai.registry import check_options, split_url
 from frugalai.sources.base import SourceStats
@@ -57,16 +64,19 @@ OPTIONS = {
     "time": "timestamp column (default: timestamp, datetime, time, ts or date)",
     "value": "columns COL[:NAME[:UNIT]], comma-separated (default: all others)",
     "limit": "stop after N rows",
-    "tz": "UTC offset of naive timestamps, e.g. -05:00 (default UTC)",
+    "tz": "zone of naive timestamps: -05:00 or a name like Europe/Paris (default UTC)",
     "end": "after the last row: stop (default; run exits when all sources ended) or wait",
+    "start": "replay rows from this ISO date or time (naive = in tz)",
+    "until": "replay rows before this ISO date or time (naive = in tz)",
 }
 END_MODES = ("stop", "wait")
 TIME_COLUMNS = ("timestamp", "datetime", "time", "ts", "date")
 
 
-def parse_time(text: str, tz: timezone = timezone.utc) -> float:
-    """UNIX seconds from ISO 8601 (naive = in ``tz``, UTC by default) or a number; ValueError
-    otherwise."""
+def parse_time(text: str, tz: tzinfo = timezone.utc,
+               local: Optional[Localiser] = None) -> float:
+    """UNIX seconds from ISO 8601 (naive = in ``tz``, UTC by default, through ``local`` when
+    given: a named zone's DST) or a number; ValueError otherwise."""
     text = text.strip()
     try:
         return float(text)
@@ -74,7 +84,7 @@ def parse_time(text: str, tz: timezone = timezone.utc) -> float:
         pass
     dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=tz)
+        dt = local(dt) if local is not None else dt.replace(tzinfo=tz)
     return dt.timestamp()
 
 
@@ -102,16 +112,20 @@ class TimeParser:
     """``parse_time`` with a one-entry cache of the minute: ``YYYY-MM-DD HH:MM:SS`` rows of one
     minute (or ``YYYY-MM-DD HH:MM`` rows of one hour) share a prefix whose epoch is parsed once,
     then the last field is added. Any other form goes through :func:`parse_time`, and so does
-    the first row of each prefix (which validates it). Same results as :func:`parse_time`."""
+    the first row of each prefix (which validates it). Same results as :func:`parse_time`.
+    A named zone skips the cache: its repeated autumn hour shares a prefix with the first."""
 
-    def __init__(self, tz: timezone = timezone.utc) -> None:
+    def __init__(self, tz: tzinfo = timezone.utc) -> None:
         self.tz = tz
+        self.local = Localiser(tz) if is_named(tz) else None
         self._prefix = ""
         self._epoch = 0.0
         self._unit = 1
 
     def __call__(self, text: str) -> float:
         n = len(text)
+        if self.local is not None:
+            return parse_time(text, self.tz, self.local)
         if (n == 19 or n == 16) and text[-3] == ":":
             last = text[-2:]
             if text[:-2] == self._prefix and last.isdigit() and last < "60":
@@ -137,9 +151,11 @@ class ReplaySource:
         time_column: Optional[str] = None,
         values: Optional[list[tuple[str, str, str]]] = None,
         limit: Optional[int] = None,
-        tz: timezone = timezone.utc,
+        tz: tzinfo = timezone.utc,
         end: str = "stop",
         clock: object = None,
+        start: Optional[float] = None,
+        until: Optional[float] = None,
     ) -> None:
         del clock  # accepted like the live sources take it; a replay's time is the file's
         if speed < 0 or not math.isfinite(speed):
@@ -148,6 +164,8 @@ class ReplaySource:
             raise ConfigError(f"end must be one of {', '.join(END_MODES)}, got {end!r}", key="end")
         self.tz = tz
         self.end = end
+        self.start = start
+        self.until = until
         self.path = Path(path)
         self.sensor = sensor
         self.speed = speed
@@ -168,7 +186,9 @@ class ReplaySource:
         try:
             speed = 0.0 if speed_text == "max" else float(speed_text)
             limit = int(options["limit"]) if "limit" in options else None
-            tz = parse_offset(options["tz"]) if "tz" in options else timezone.utc
+            tz = parse_zone(options["tz"]) if "tz" in options else timezone.utc
+            span = tuple(parse_time(options[k], tz) if k in options else None
+                         for k in ("start", "until"))
         except ValueError as err:
             raise ConfigError(f"bad option in {url!r}: {err}", key=key) from None
         values = None
@@ -180,7 +200,8 @@ class ReplaySource:
                 values.append((col, name or col, unit))
         try:
             return cls(path, sensor=sensor, speed=speed, time_column=options.get("time"), values=values,
-                       limit=limit, tz=tz, end=options.get("end", "stop"), **kwargs)
+                       limit=limit, tz=tz, end=options.get("end", "stop"), start=span[0],
+                       until=span[1], **kwargs)
         except ConfigError as err:
             raise ConfigError(f"{err.reason} (in {url!r})", key=key) from None
 
@@ -227,6 +248,9 @@ class ReplaySource:
         # Read-only, so every reading that has all its values can share it.
         units_shared = MappingProxyType(units_all)
         parse = TimeParser(self.tz)
+        span = self.start is not None or self.until is not None
+        lo = -math.inf if self.start is None else self.start
+        hi = math.inf if self.until is None else self.until
         stats = self.stats
         sensor = self.sensor
         limit = self.limit
@@ -278,6 +302,8 @@ class ReplaySource:
                     if bad is not None:
                         stats.frames_bad += 1
                         stats.last_error = f"row {stats.frames_ok + stats.frames_bad}: {bad}"
+                        continue
+                    if span and not lo <= ts < hi:
                         continue
                     stats.frames_ok += 1
                     units: Mapping[str, str] = (
