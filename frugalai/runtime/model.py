@@ -28,7 +28,13 @@ import numpy as np
 import numpy.typing as npt
 
 from frugalai.errors import ModelError
-from frugalai.runtime.backends import PRECISIONS, Backend, make_backend, runtime_available
+from frugalai.runtime.backends import (
+    PRECISIONS,
+    Backend,
+    bundle_refusal,
+    make_backend,
+    runtime_available,
+)
 from frugalai.runtime.bundle import (
     CARD,
     Bundle,
@@ -203,11 +209,15 @@ def classify(probs: npt.NDArray[np.floating], thresholds: list[float]) -> npt.ND
 
 def load_model(bundle_path: Union[str, Path], backend: str = "reference",
                precision: str = "fp32", *, public_key: Optional[bytes] = None,
-               models_dir: Union[str, Path, None] = None) -> BundleModel:
-    """Verify the bundle (every sha256), load it on ``backend`` at ``precision``."""
+               models_dir: Union[str, Path, None] = None,
+               allow_unsigned_native: bool = False) -> BundleModel:
+    """Verify the bundle (its card's schema, every sha256), load it on ``backend`` at
+    ``precision``. ``allow_unsigned_native``: the user's opt-in to compile an unsigned bundle
+    that frugalai did not ship (:func:`frugalai.runtime.native.refusal`)."""
     if precision not in PRECISIONS:
         raise ModelError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    bundle = verify_bundle(resolve_bundle(bundle_path, models_dir), public_key=public_key)
+    bundle = verify_bundle(resolve_bundle(bundle_path, models_dir), public_key=public_key,
+                           allow_unsigned_native=allow_unsigned_native)
     return load_verified(bundle, backend, precision)
 
 
@@ -267,11 +277,13 @@ def list_search_path(models_dir: Union[str, Path, None]) -> list[Bundle]:
 
 
 def available(bundle: Bundle) -> list[dict[str, Any]]:
-    """Each (backend, precision) of ``bundle`` with its file and, if it cannot run here, why."""
+    """Each (backend, precision) of ``bundle`` with its file and, if it cannot run here (no
+    runtime, or the backend refuses this bundle), why."""
     out = []
     for backend, files in sorted(bundle.card.get("artifacts", {}).items()):
+        why = runtime_available(backend) or bundle_refusal(backend, bundle)
         for precision, name in sorted(files.items()):
             out.append({"backend": backend, "precision": precision, "file": name,
-                        "bytes": bundle.card["files"][name]["bytes"],
-                        "unavailable": runtime_available(backend)})
+                        "bytes": bundle.card["files"].get(name, {}).get("bytes", 0),
+                        "unavailable": why})
     return out
