@@ -25,7 +25,8 @@ from frugalai.cli.core import (
 def evaluate_cmd(bundle: str, data_dir: Optional[str], labels: Optional[str],
                  data: Optional[str], time_col: Optional[str], value_col: Optional[str],
                  time_format: Optional[str], tz: Optional[str], start: Optional[str],
-                 backend: str, precision: str, models_dir: Optional[str]) -> None:
+                 backend: str, precision: str, models_dir: Optional[str],
+                 allow_unsigned_native: bool) -> None:
     """Metrics of BUNDLE: on the reference data (--data-dir), or on your CSV (--data), scored
     through the gateway's own code: window recall, alarms outside windows per month, AUC and
     lead time (anomaly, with --labels); hourly and per-episode P/R/F1 of model and rule
@@ -40,7 +41,8 @@ def evaluate_cmd(bundle: str, data_dir: Optional[str], labels: Optional[str],
 
     if (data is None) == (data_dir is None):
         raise click.UsageError("give exactly one of --data (your CSV) or --data-dir")
-    model = load_model(bundle, backend, precision, models_dir=models_dir_of(models_dir))
+    model = load_model(bundle, backend, precision, models_dir=models_dir_of(models_dir),
+                       allow_unsigned_native=allow_unsigned_native)
     if data_dir is not None:
         click.echo(json.dumps(evaluate_bundle(model, Path(data_dir)), indent=2, default=str))
         return
@@ -77,7 +79,7 @@ def score_cmd(bundle: str, out: str, plot: Optional[str], labels: Optional[str],
               decision: Optional[str], data: Optional[str], time_col: Optional[str],
               value_col: Optional[str], time_format: Optional[str], tz: Optional[str],
               start: Optional[str], backend: str, precision: str,
-              models_dir: Optional[str]) -> None:
+              models_dir: Optional[str], allow_unsigned_native: bool) -> None:
     """Score your CSV offline with BUNDLE, through the same streaming code as the gateway."""
     from pathlib import Path
 
@@ -87,7 +89,8 @@ def score_cmd(bundle: str, out: str, plot: Optional[str], labels: Optional[str],
 
     if data is None:
         raise click.UsageError("give --data (your CSV)")
-    model = load_model(bundle, backend, precision, models_dir=models_dir_of(models_dir))
+    model = load_model(bundle, backend, precision, models_dir=models_dir_of(models_dir),
+                       allow_unsigned_native=allow_unsigned_native)
     with user_input_errors():
         series = offline.read_for_bundle(model, data, time_col, value_col, time_format, tz)
         t0 = float(_parse_times([start], None, parse_tz(tz))[0]) if start else None
