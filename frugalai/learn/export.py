@@ -127,6 +127,9 @@ def export_bundle(out_dir: Path, net: DenseNet, calibration: npt.NDArray[np.floa
     """Write the bundle into ``out_dir`` (replaced); return the card written."""
     from frugalai.learn.onnx_writer import dense_to_onnx
     from frugalai.learn.tflite_writer import dense_to_tflite
+    from frugalai.runtime.card_schema import check_card
+
+    check_card(card)  # a bad --name is refused before anything is written
 
     out_dir.mkdir(parents=True, exist_ok=True)
     for f in out_dir.iterdir():
