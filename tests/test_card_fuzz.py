@@ -268,3 +268,24 @@ backend = "native"
     path.write_text(text.replace("[[flow]]", "[models]\nallow_unsigned_native = true\n\n[[flow]]"))
     plan = build_plans(load_config(str(path)), check_uplinks=False)
     assert plan.flows[0].bundle is not None and plan.flows[0].bundle.allow_unsigned_native
+
+
+def test_train_refuses_a_bad_name_before_training(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from frugalai.cli import cli
+
+    result = CliRunner().invoke(cli, ["train", "anomaly", "--name", "a */ b", "--out",
+                                      str(tmp_path / "b")])
+    assert result.exit_code == 2 and "Invalid value for '--name'" in result.stderr
+    assert not (tmp_path / "b").exists()
+
+
+@needs_cc
+def test_bench_leaves_native_out_for_a_bundle_it_refuses(tmp_path: Path) -> None:
+    from frugalai.energy.bench import bundle_specs
+
+    copy_bundle(tmp_path, name="mine")
+    specs = bundle_specs(tmp_path, (1,))
+    backends = {s["backend"] for s in specs}
+    assert "native" not in backends and "reference" in backends

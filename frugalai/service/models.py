@@ -324,10 +324,12 @@ def install(bundle_path: Union[str, Path], models_dir: Union[str, Path], *,
     store.mkdir(parents=True, exist_ok=True)
     staged, bundle = _stage(src, store, public_key, warn)
     try:
+        from frugalai.runtime.card_schema import NAME
+
         name = name or bundle.name
-        if not name or "/" in name or name.startswith(".") or name in BUILTIN:
-            raise ModelError(f"invalid model name {name!r} (no '/', no leading '.', not a "
-                             "built-in)")
+        if not NAME.regex.fullmatch(name) or name in BUILTIN:
+            raise ModelError(f"invalid model name {name[:80]!r} (1-64 of A-Z a-z 0-9 . _ - "
+                             "starting with a letter or digit, not a built-in)")
         link = models / name
         if public_key is not None:
             _check_downgrade(link, bundle, allow_downgrade)
