@@ -42,6 +42,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 from frugalai.errors import CardError
+from frugalai.registry import PRECISIONS
 
 #: a card file larger than this is refused before parsing (the shipped ones are < 32 KB).
 MAX_CARD_BYTES = 4 << 20
@@ -56,7 +57,6 @@ MAX_ITEMS = 100_000
 #: integers beyond this lose precision as floats (and in JSON readers of other languages).
 MAX_INT = 2 ** 53
 
-PRECISIONS = ("fp32", "int8")
 TASKS = ("anomaly", "classification")
 
 
@@ -354,14 +354,14 @@ FLOW_DEFAULTS = Obj({"decision": Enum("model", "baseline"), "threshold_m": REAL,
                      "policy": POLICY})
 
 MATRIX = Array(Array(REAL, 1, 1 << 16), max_items=4096)
-SELF_TEST_KEY = Enum("fp32", "int8", "onnx_int8")
+#: the self-test's outputs: one per precision, and onnxruntime's own int8 rounding
+SELF_TEST_KEY = Enum(*PRECISIONS, "onnx_int8")
 SELF_TEST = Obj({"inputs": MATRIX, "outputs": Map(SELF_TEST_KEY, MATRIX),
                  "atol": Map(SELF_TEST_KEY, Number(0, 1e12)), "about": Text()},
                 required=("inputs", "outputs", "atol"))
 
 NATIVE = Obj({"generator": Text(200), "prefix": C_IDENT, "about": Text(),
-              "fp32": Obj({"flash_bytes": BYTES, "ram_bytes": BYTES}),
-              "int8": Obj({"flash_bytes": BYTES, "ram_bytes": BYTES})})
+              **{p: Obj({"flash_bytes": BYTES, "ram_bytes": BYTES}) for p in PRECISIONS}})
 
 #: every top-level key a card may have.
 CARD = Obj({
