@@ -59,9 +59,12 @@ bench-publish-all: bench-publish
 	$(MAKE) fuzz FUZZ_ARGS="--publish $(FUZZ_ARGS)"
 	$(MAKE) soak SOAK_ARGS="--publish $(SOAK_ARGS)"
 
-# Not part of `make test`: 10^6 value-level examples per decoder (minutes to an hour).
+# Not part of `make test`: 10^6 value-level examples per decoder (minutes to an hour), then
+# 10^4 hostile model cards through the CLI (issue 24; FUZZ_CARDS_ARGS="--cards N", and the
+# --publish of FUZZ_ARGS).
 fuzz: $(VENV)/.test-installed
 	nice -n 10 $(BIN)/python benchmarks/fuzz.py $(FUZZ_ARGS)
+	nice -n 10 $(BIN)/python benchmarks/fuzz_cards.py $(filter --publish,$(FUZZ_ARGS)) $(FUZZ_CARDS_ARGS)
 
 # Not part of `make test`: SIGKILLs, a broker outage, full disks and a long compressed run
 # against the real daemon (`SOAK_ARGS=--quick` for a short one; `SOAK_ARGS=--publish` writes

@@ -7,6 +7,7 @@ store-and-forward outbox. ``import frugalai`` needs only numpy; every heavy runt
 from __future__ import annotations
 
 from frugalai.errors import (
+    CardError,
     ConfigError,
     DecodeError,
     FrugalError,
@@ -19,6 +20,7 @@ from frugalai.reading import Reading
 __version__ = "0.1.0"
 
 __all__ = [
+    "CardError",
     "ConfigError",
     "DecodeError",
     "FrugalError",

@@ -238,6 +238,10 @@ class ModelsConfig:
     public_key: str = _help("Ed25519 public key bundles must be signed with: 32 bytes as hex "
                             "or base64, or the path of a file holding it; empty: unsigned "
                             "bundles accepted (sha256 still checked)", default="")
+    allow_unsigned_native: bool = _help(
+        "let the native backend compile bundles that are neither signed (public_key) nor "
+        "shipped with frugalai: a bundle compiled is code run by the service, so say yes only "
+        "for bundles you built (docs/security.md)", default=False)
 
 
 @dataclass(frozen=True)

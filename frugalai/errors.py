@@ -47,3 +47,20 @@ class UplinkError(FrugalError, OSError):
 
 class ModelError(FrugalError):
     """A model bundle is missing, tampered with, or cannot be loaded or run."""
+
+
+class CardError(ModelError):
+    """A bundle's ``card.json`` breaks its schema (:mod:`frugalai.runtime.card_schema`): a
+    field of the wrong type, out of range, with characters or a length it may not have.
+
+    Bad input rather than a failure to run: the CLI exits 2 with the one line, as for a
+    :class:`ConfigError`.
+
+    Attributes:
+        field: dotted path of the offending field (``features.params.clip``), "" for the
+            card as a whole.
+    """
+
+    def __init__(self, message: str, field: str = "") -> None:
+        self.field = field
+        super().__init__(message)

@@ -190,7 +190,8 @@ def build_plans(config: Config, *, check_uplinks: bool = True,
         from frugalai.runtime.bundle import parse_public_key
 
         public_key = parse_public_key(config.models.public_key)
-    flows = tuple(plan_flow(fc, i, mdir, public_key, source_kwargs)
+    flows = tuple(plan_flow(fc, i, mdir, public_key, source_kwargs,
+                            allow_unsigned_native=config.models.allow_unsigned_native)
                   for i, fc in enumerate(config.flow))
     if check_uplinks:
         for i, uc in enumerate(config.uplink):
@@ -254,8 +255,10 @@ class _Resolver:
 
 
 def plan_flow(fc: FlowConfig, index: int, models_dir: Path, public_key: Optional[bytes] = None,
-              source_kwargs: Optional[Mapping[str, Any]] = None) -> FlowPlan:
-    """Resolve and check one flow (see the module docstring)."""
+              source_kwargs: Optional[Mapping[str, Any]] = None, *,
+              allow_unsigned_native: bool = False) -> FlowPlan:
+    """Resolve and check one flow (see the module docstring); ``allow_unsigned_native`` is
+    ``models.allow_unsigned_native``."""
     r = _Resolver(fc)
     bundle = None
     task = None
@@ -263,7 +266,8 @@ def plan_flow(fc: FlowConfig, index: int, models_dir: Path, public_key: Optional
         scorer = fc.model
         version = f"builtin:{fc.model}"
     else:
-        bundle = _verified_bundle(fc, models_dir, public_key, r.key("model"))
+        bundle = _verified_bundle(fc, models_dir, public_key, r.key("model"),
+                                  allow_unsigned_native)
         task = str(bundle.card.get("task"))
         scorer = BUNDLE_SCORER.format(task=task)
         registry.scorers.get(scorer, key=r.key("model"))
@@ -323,14 +327,15 @@ def plan_flow(fc: FlowConfig, index: int, models_dir: Path, public_key: Optional
 
 
 def _verified_bundle(fc: FlowConfig, models_dir: Path, public_key: Optional[bytes],
-                     key: str) -> Bundle:
+                     key: str, allow_unsigned_native: bool = False) -> Bundle:
     from frugalai.runtime.bundle import resolve_bundle, verify_bundle
 
     try:
         # Through the live link to the immutable copy it points to now: what is verified is
         # what is loaded, even if an install swaps the link in between.
         path = resolve_bundle(fc.model, models_dir).resolve()
-        return verify_bundle(path, public_key=public_key)
+        return verify_bundle(path, public_key=public_key,
+                             allow_unsigned_native=allow_unsigned_native)
     except ModelError as err:
         raise ConfigError(str(err), key=key) from err
 
@@ -343,6 +348,11 @@ def _check_runtime(fc: FlowConfig, bundle: Bundle, r: _Resolver) -> None:
     if missing:
         raise ConfigError(f"backend {fc.backend!r} cannot run here: {missing}",
                           key=r.key("backend"))
+    from frugalai.runtime.backends import bundle_refusal
+
+    refused = bundle_refusal(fc.backend, bundle)
+    if refused:
+        raise ConfigError(f"bundle {bundle.name!r}: {refused}", key=r.key("backend"))
     from frugalai.runtime.backends import artifact_keys
 
     arts = bundle.card.get("artifacts", {})

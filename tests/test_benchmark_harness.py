@@ -56,8 +56,8 @@ def test_make_bench_runs_every_benchmark_but_fuzz_and_soak_in_dependency_order()
     block = re.search(r"^BENCH_SCRIPTS := (.*?)\n(?=\S)", text, re.S | re.M)
     assert block, "Makefile has no BENCH_SCRIPTS"
     listed = block.group(1).replace("\\\n", " ").split()
-    expected = {str(p.relative_to(ROOT)) for p in scripts()} - {"benchmarks/fuzz.py",
-                                                                "benchmarks/soak.py"}
+    expected = {str(p.relative_to(ROOT)) for p in scripts()} - {
+        "benchmarks/fuzz.py", "benchmarks/fuzz_cards.py", "benchmarks/soak.py"}
     assert set(listed) == expected
     assert listed.index("scripts/coastal_study.py") < listed.index("benchmarks/model_quality.py")
     assert "bench-publish:" in text and 'BENCH_ARGS="--publish' in text
@@ -139,7 +139,8 @@ def test_every_script_takes_publish_and_out_and_refuses_the_published_dir(script
 
 
 QUICK = {"decoders": ("--quick", "--repeat", "1"), "lora_airtime": ("--quick",),
-         "fuzz": ("--quick", "--only", "at_modem"), "latency": ("--quick",)}
+         "fuzz": ("--quick", "--only", "at_modem"), "latency": ("--quick",),
+         "fuzz_cards": ("--quick", "--cards", "40", "--subprocess-every", "20")}
 
 
 @pytest.mark.parametrize("name", sorted(QUICK))
@@ -150,7 +151,7 @@ def test_quick_runs_write_to_out_with_provenance_not_to_results(name: str,
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert published_snapshot() == before
     result = {"decoders": "decoders", "lora_airtime": "lora_airtime", "fuzz": "fuzz",
-              "latency": "latency"}[name]
+              "latency": "latency", "fuzz_cards": "fuzz_cards"}[name]
     doc = json.loads((tmp_path / f"{result}.json").read_text())
     meta = doc["meta"]
     assert {"date", "commit", "dirty", "machine", "versions", "load_average_at_start",

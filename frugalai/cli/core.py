@@ -1,8 +1,9 @@
 """The ``frugalai`` group itself, its parameter types, its error handling and the helpers
 its command modules share. Parse, build, call; no logic here.
 
-Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration or usage (with the key named) or a
-missing optional extra (with the extra to install), 3 (``frugalai run``) events were lost (the
+Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration or usage (with the key named), a
+model card that breaks its schema (with the field named) or a missing optional extra (with the
+extra to install), 3 (``frugalai run``) events were lost (the
 outbox took no writes: disk full), 130 a demo stopped by Ctrl-C.
 """
 
@@ -19,7 +20,7 @@ from typing import Any, NoReturn, Optional
 import click
 
 from frugalai import __version__
-from frugalai.errors import ConfigError, FrugalError
+from frugalai.errors import CardError, ConfigError, FrugalError
 from frugalai.registry import PRECISIONS
 
 
@@ -199,6 +200,9 @@ def offline_options(f: Any) -> Any:
         click.option("--allow-low-agreement", is_flag=True,
                      help="Run int8 on a backend the card records under its minimum "
                           "int8/fp32 decision agreement (refused by default)."),
+        click.option("--allow-unsigned-native", is_flag=True,
+                     help="Let --backend native compile a bundle that is neither signed nor "
+                          "shipped with frugalai (it runs as code: only bundles you built)."),
     ]):
         f = opt(f)
     return f
@@ -242,8 +246,9 @@ def main() -> None:
 
 
 def _fail(err: Exception) -> NoReturn:
-    """FrugalError -> one line, exit 1 (2 for a ConfigError); a module of an optional extra
-    missing -> one line naming the extra, exit 2; anything else is a bug: re-raised."""
+    """FrugalError -> one line, exit 1 (2 for a ConfigError or a CardError: bad input, not a
+    failure); a module of an optional extra missing -> one line naming the extra, exit 2;
+    anything else is a bug: re-raised."""
     from frugalai.extras import missing_extra
 
     extra = missing_extra(err)
@@ -253,7 +258,7 @@ def _fail(err: Exception) -> NoReturn:
     if not isinstance(err, FrugalError):
         raise err
     click.echo(f"error: {err}", err=True)
-    sys.exit(2 if isinstance(err, ConfigError) else 1)
+    sys.exit(2 if isinstance(err, (ConfigError, CardError)) else 1)
 
 
 def _command_name() -> str:

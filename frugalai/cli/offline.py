@@ -29,7 +29,8 @@ def evaluate_cmd(bundle: str, data_dir: Optional[str], labels: Optional[str],
                  data: Optional[str], time_col: Optional[str], value_col: Optional[str],
                  time_format: Optional[str], tz: Optional[str], start: Optional[str],
                  end: Optional[str], backend: str, precision: str,
-                 models_dir: Optional[str], allow_low_agreement: bool) -> None:
+                 models_dir: Optional[str], allow_low_agreement: bool,
+                 allow_unsigned_native: bool) -> None:
     """Metrics of BUNDLE: on the reference data (--data-dir), or on your CSV (--data), scored
     through the gateway's own code: window recall, alarms outside windows per month, AUC and
     lead time (anomaly, with --labels); hourly and per-episode P/R/F1 of model and rule
@@ -47,7 +48,8 @@ def evaluate_cmd(bundle: str, data_dir: Optional[str], labels: Optional[str],
     if (data is None) == (data_dir is None):
         raise click.UsageError("give exactly one of --data (your CSV) or --data-dir")
     model = load_model(bundle, backend, precision, models_dir=models_dir_of(models_dir),
-                       allow_low_agreement=allow_low_agreement)
+                       allow_low_agreement=allow_low_agreement,
+                       allow_unsigned_native=allow_unsigned_native)
     if data_dir is not None:
         meta = run_meta("evaluate", model)
         result = evaluate_bundle(model, Path(data_dir))
@@ -96,7 +98,8 @@ def score_cmd(bundle: str, out: str, plot: Optional[str], labels: Optional[str],
               time_col: Optional[str],
               value_col: Optional[str], time_format: Optional[str], tz: Optional[str],
               start: Optional[str], end: Optional[str], backend: str, precision: str,
-              models_dir: Optional[str], allow_low_agreement: bool) -> None:
+              models_dir: Optional[str], allow_low_agreement: bool,
+              allow_unsigned_native: bool) -> None:
     """Score your CSV offline with BUNDLE, through the same streaming code as the gateway."""
     from pathlib import Path
 
@@ -110,7 +113,8 @@ def score_cmd(bundle: str, out: str, plot: Optional[str], labels: Optional[str],
     if data is None:
         raise click.UsageError("give --data (your CSV)")
     model = load_model(bundle, backend, precision, models_dir=models_dir_of(models_dir),
-                       allow_low_agreement=allow_low_agreement)
+                       allow_low_agreement=allow_low_agreement,
+                       allow_unsigned_native=allow_unsigned_native)
     with user_input_errors():
         run = offline.score_user(model, data, DataOptions(time_col, value_col, time_format, tz,
                                                           start, end), decision, labels)

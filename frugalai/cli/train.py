@@ -35,6 +35,18 @@ def trained_warnings(card: dict[str, Any]) -> list[str]:
     return out
 
 
+def _bundle_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """The card schema's rule for a name, checked before minutes of training."""
+    from frugalai.errors import CardError
+    from frugalai.runtime.card_schema import NAME
+
+    try:
+        NAME.check(value, "name")
+    except CardError as err:
+        raise click.BadParameter(str(err).split(": ", 1)[1]) from None
+    return value
+
+
 @cli.group("train")
 def train_group() -> None:
     """Train a model and write its bundle (needs the 'train' extra)."""
@@ -74,7 +86,8 @@ def train_group() -> None:
               help="Site local time offset for day slots, hours (default: from --tz, else 1).")
 @click.option("--out", "out", type=click.Path(file_okay=False), required=True,
               help="Bundle directory to write.")
-@click.option("--name", default="energy-anomaly", show_default=True)
+@click.option("--name", default="energy-anomaly", show_default=True, callback=_bundle_name,
+              help="The bundle's name (A-Z a-z 0-9 . _ -, at most 64).")
 def train_anomaly(data: Optional[str], data_dir: Optional[str], time_col: Optional[str],
                   value_col: Optional[str], time_format: Optional[str], tz: Optional[str],
                   utc_offset: Optional[float], aggregate: str, quantity: str,
@@ -193,7 +206,8 @@ def train_meta(command: str, out: str, card: dict[str, Any], data: Optional[str]
               help="Hours ahead.")
 @click.option("--hidden", type=click.IntRange(2, 256), default=16, show_default=True)
 @click.option("--out", "out", type=click.Path(file_okay=False), required=True)
-@click.option("--name", default="coastal-submersion", show_default=True)
+@click.option("--name", default="coastal-submersion", show_default=True,
+              callback=_bundle_name, help="The bundle's name (A-Z a-z 0-9 . _ -, at most 64).")
 def train_coastal_cmd(data: Optional[str], data_dir: Optional[str], time_col: Optional[str],
                       value_col: Optional[str], level_col: Optional[str],
                       time_format: Optional[str], tz: Optional[str], start: Optional[str],

@@ -58,12 +58,13 @@ def bundle_specs(models_dir: Path, batches: tuple[int, ...]) -> list[dict[str, A
 
     try:
         from frugalai.runtime import list_bundles, runtime_available
+        from frugalai.runtime.backends import bundle_refusal
     except ImportError:
         return []
     specs = []
     for bundle in list_bundles(models_dir):
         for backend, files in sorted(bundle.card.get("artifacts", {}).items()):
-            why = runtime_available(backend)
+            why = runtime_available(backend) or bundle_refusal(backend, bundle)
             if why:
                 logging.getLogger("frugalai.bench").warning("%s: %s skipped: %s", bundle.name,
                                                             backend, why)

@@ -38,9 +38,12 @@ def model_info(models_dir: Union[str, Path], name: str) -> dict[str, str]:
         card = (path.resolve(strict=True) / "card.json").read_bytes()
     except OSError:
         return {}
-    try:
-        version = str(json.loads(card).get("version", ""))
-    except ValueError:
+    from frugalai.errors import ModelError
+    from frugalai.runtime.card_schema import parse_card
+
+    try:  # the schema first: a version goes into retained status messages
+        version = str(parse_card(card).get("version", ""))
+    except ModelError:
         version = ""
     return {"version": version, "sha256": hashlib.sha256(card).hexdigest()}
 

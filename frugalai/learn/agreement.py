@@ -69,8 +69,12 @@ def refused(figures: dict[str, dict[str, Any]], min_agreement: float) -> list[st
 def record(bundle_dir: Path, X: npt.ArrayLike, rows_about: str) -> dict[str, Any]:
     """Measure every int8 backend of the bundle on ``X`` and write the figures into its card
     (key order kept, the files untouched: their sha256 stay valid). A signed card is refused
-    (re-sign after). Returns the card, verified again."""
-    bundle = verify_bundle(bundle_dir)
+    (re-sign after). Returns the card, verified again.
+
+    The bundle is the one this process has just written (training, or the refresh script on
+    its own copy): the native backend may compile it to measure it, as a user who built a
+    bundle opts in with ``--allow-unsigned-native`` (its card schema is checked all the same)."""
+    bundle = verify_bundle(bundle_dir, allow_unsigned_native=True)
     if (bundle.path / SIGNATURE).exists():
         raise ModelError(f"{bundle.path}: signed card; recording the agreement would void "
                          f"{SIGNATURE}: remove it, record, then sign again")

@@ -149,6 +149,9 @@ def export_bundle(out_dir: Path, net: DenseNet, calibration: npt.NDArray[np.floa
     ``eval_about`` in the card) and recorded per backend (:mod:`frugalai.learn.agreement`)."""
     from frugalai.learn.onnx_writer import dense_to_onnx
     from frugalai.learn.tflite_writer import dense_to_tflite
+    from frugalai.runtime.card_schema import check_card
+
+    check_card(card)  # a bad --name is refused before anything is written
 
     out_dir.mkdir(parents=True, exist_ok=True)
     for f in out_dir.iterdir():

@@ -456,6 +456,18 @@ def backend_extra(name: str) -> Optional[str]:
     return extra if isinstance(extra, str) else None
 
 
+def bundle_refusal(name: str, bundle: Bundle) -> str | None:
+    """None if backend ``name`` takes ``bundle``, else why not: a backend class may refuse
+    some bundles (``refusal(bundle)``: the native one compiles only signed or shipped bundles
+    unless the user opted in)."""
+    try:
+        factory = registry.backends.get(name)
+    except ConfigError as err:
+        return err.reason
+    check = getattr(factory, "refusal", None)
+    return check(bundle) if callable(check) else None
+
+
 def runtime_available(name: str) -> str | None:
     """None if backend ``name`` can run here, else the reason (for skips and ``models show``)."""
     if name not in registry.backends:

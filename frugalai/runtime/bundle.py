@@ -7,8 +7,11 @@ Layout::
                            provenance, metrics, and "files": {filename: {"sha256", "bytes"}}
         model.onnx, model.int8.onnx, model.int8.tflite, weights.npz, ...
 
-Loading checks every file listed in the card against its sha256: a mismatch or a missing file is
-a :class:`~frugalai.errors.ModelError` naming the file. A file present but not listed is refused
+Loading first checks the card itself against its schema (:mod:`frugalai.runtime.card_schema`:
+every field's type, range, characters and length, signed or not; a
+:class:`~frugalai.errors.CardError` naming the field), then every file listed in the card
+against its sha256: a mismatch or a missing file is a :class:`~frugalai.errors.ModelError`
+naming the file. A file present but not listed is refused
 too (it could be swapped in by name). ``card.json`` itself is covered by an optional detached
 Ed25519 signature (``card.json.sig``), checked when a public key is configured
 (``verify_bundle(path, public_key=...)``); the card's hashes then cover every other file.
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from frugalai.errors import ConfigError, ModelError
+from frugalai.runtime.card_schema import check_card, parse_card
 
 CARD = "card.json"
 SIGNATURE = "card.json.sig"
@@ -43,10 +47,19 @@ def sha256_file(path: Path) -> str:
 
 @dataclass(frozen=True)
 class Bundle:
-    """A verified bundle: its directory and its card."""
+    """A verified bundle: its directory and its card (checked against the schema).
+
+    ``signed``: its card's Ed25519 signature was checked against the configured key when it
+    was verified. ``allow_unsigned_native``: the user said, explicitly, that the ``native``
+    backend may compile it even though it is neither signed nor one of the shipped bundles
+    (``models.allow_unsigned_native``, ``--allow-unsigned-native``; see docs/security.md)."""
 
     path: Path
     card: dict[str, Any]
+    signed: bool = False
+    allow_unsigned_native: bool = False
+    #: sha256 of the card bytes the fields were parsed from (read once)
+    card_sha256: str = ""
 
     @property
     def name(self) -> str:
@@ -79,6 +92,7 @@ def write_card(path: Union[str, Path], card: dict[str, Any]) -> dict[str, Any]:
         if f.is_file() and f.name not in UNLISTED_OK:
             files[f.name] = {"sha256": sha256_file(f), "bytes": f.stat().st_size}
     card = {**card, "files": files}
+    check_card(card)  # what training writes passes what loading checks
     (path / CARD).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
     return card
 
@@ -94,7 +108,9 @@ def check_file_name(bundle: Path, name: Any) -> str:
     return name
 
 
-def _verify_signature(path: Path, public_key: bytes) -> None:
+def _verify_signature(path: Path, public_key: bytes, card: bytes) -> None:
+    """Check ``card`` (the bytes the fields were parsed from, read once) against the
+    detached signature."""
     try:
         from cryptography.exceptions import InvalidSignature
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -107,23 +123,37 @@ def _verify_signature(path: Path, public_key: bytes) -> None:
                          f"configured")
     try:
         key = Ed25519PublicKey.from_public_bytes(public_key)
-        key.verify(sig.read_bytes(), (path / CARD).read_bytes())
+        key.verify(sig.read_bytes(), card)
     except (InvalidSignature, ValueError) as err:
         raise ModelError(f"{path}: bad signature on {CARD}") from err
 
 
-def verify_bundle(path: Union[str, Path], public_key: Optional[bytes] = None) -> Bundle:
-    """Check a bundle directory; return it, or raise ModelError naming the bad file."""
+def _card_bytes(path: Path) -> bytes:
+    card_path = path / CARD
+    try:
+        return card_path.read_bytes()
+    except OSError as err:
+        raise ModelError(f"{card_path}: unreadable card: {err.strerror or err}") from None
+
+
+def read_card(path: Union[str, Path]) -> dict[str, Any]:
+    """The card of the bundle at ``path``, checked against the schema (CardError naming the
+    field) but not against the files: for listings and versions, never for loading."""
+    return parse_card(_card_bytes(Path(path)), str(Path(path) / CARD))
+
+
+def verify_bundle(path: Union[str, Path], public_key: Optional[bytes] = None, *,
+                  allow_unsigned_native: bool = False) -> Bundle:
+    """Check a bundle directory; return it, or raise ModelError naming the bad file (a
+    CardError naming the field when the card breaks its schema)."""
     path = Path(path)
     card_path = path / CARD
     if not card_path.is_file():
         raise ModelError(f"{path}: not a model bundle ({CARD} missing)")
-    try:
-        card = json.loads(card_path.read_text())
-    except (OSError, ValueError) as err:
-        raise ModelError(f"{card_path}: unreadable card: {err}") from err
+    data = _card_bytes(path)
+    card = parse_card(data, str(card_path))
     if public_key is not None:
-        _verify_signature(path, public_key)
+        _verify_signature(path, public_key, data)
     files = card.get("files")
     if not isinstance(files, dict) or not files:
         raise ModelError(f"{card_path}: the card lists no files")
@@ -139,7 +169,9 @@ def verify_bundle(path: Union[str, Path], public_key: Optional[bytes] = None) ->
                    if f.is_file() and f.name not in files and f.name not in UNLISTED_OK)
     if extra:
         raise ModelError(f"{path}: files not listed in the card: {', '.join(extra)}")
-    return Bundle(path, card)
+    return Bundle(path, card, signed=public_key is not None,
+                  allow_unsigned_native=allow_unsigned_native,
+                  card_sha256=hashlib.sha256(data).hexdigest())
 
 
 def parse_public_key(value: str, key: str = "models.public_key") -> Optional[bytes]:
@@ -204,6 +236,26 @@ def shipped_models_dir() -> Path:
     if packaged.is_dir():
         return packaged
     return package.parent / "models"
+
+
+def shipped_card_digests() -> frozenset[str]:
+    """sha256 of every shipped bundle's card: a card with one of these digests is, byte for
+    byte, a card frugalai was installed with (and its hashes cover every other file)."""
+    out = set()
+    root = shipped_models_dir()
+    if root.is_dir():
+        for d in sorted(root.iterdir()):
+            try:
+                out.add(hashlib.sha256((d / CARD).read_bytes()).hexdigest())
+            except OSError:
+                continue
+    return frozenset(out)
+
+
+def is_shipped(bundle: Bundle) -> bool:
+    """Whether ``bundle`` is one of the bundles shipped with frugalai (its verified card is
+    byte for byte a shipped card), wherever it was copied or installed."""
+    return bool(bundle.card_sha256) and bundle.card_sha256 in shipped_card_digests()
 
 
 def search_path(models_dir: Union[str, Path, None]) -> list[Path]:

@@ -28,7 +28,13 @@ import numpy as np
 import numpy.typing as npt
 
 from frugalai.errors import ModelError
-from frugalai.runtime.backends import PRECISIONS, Backend, make_backend, runtime_available
+from frugalai.runtime.backends import (
+    PRECISIONS,
+    Backend,
+    bundle_refusal,
+    make_backend,
+    runtime_available,
+)
 from frugalai.runtime.bundle import (
     CARD,
     Bundle,
@@ -204,11 +210,16 @@ def classify(probs: npt.NDArray[np.floating], thresholds: list[float]) -> npt.ND
 def load_model(bundle_path: Union[str, Path], backend: str = "reference",
                precision: str = "fp32", *, public_key: Optional[bytes] = None,
                models_dir: Union[str, Path, None] = None,
-               allow_low_agreement: bool = False) -> BundleModel:
-    """Verify the bundle (every sha256), load it on ``backend`` at ``precision``."""
+               allow_low_agreement: bool = False,
+               allow_unsigned_native: bool = False) -> BundleModel:
+    """Verify the bundle (its card's schema, every sha256), load it on ``backend`` at
+    ``precision``. ``allow_unsigned_native``: the user's opt-in to compile an unsigned bundle
+    that frugalai did not ship (:func:`frugalai.runtime.native.refusal`);
+    ``allow_low_agreement``: run int8 on a backend the card records under its minimum."""
     if precision not in PRECISIONS:
         raise ModelError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    bundle = verify_bundle(resolve_bundle(bundle_path, models_dir), public_key=public_key)
+    bundle = verify_bundle(resolve_bundle(bundle_path, models_dir), public_key=public_key,
+                           allow_unsigned_native=allow_unsigned_native)
     return load_verified(bundle, backend, precision, allow_low_agreement=allow_low_agreement)
 
 
@@ -293,15 +304,17 @@ def list_search_path(models_dir: Union[str, Path, None]) -> list[Bundle]:
 
 
 def available(bundle: Bundle) -> list[dict[str, Any]]:
-    """Each (backend, precision) of ``bundle`` with its file, if it cannot run here why, and for
-    int8 the decision agreement with fp32 the card records for that backend (and whether it
-    is refused by default for being under the card's minimum)."""
+    """Each (backend, precision) of ``bundle`` with its file, if it cannot run here why (no
+    runtime, or the backend refuses this bundle), and for int8 the decision agreement with
+    fp32 the card records for that backend (and whether it is refused by default for being
+    under the card's minimum)."""
     out = []
     for backend, files in sorted(bundle.card.get("artifacts", {}).items()):
+        why = runtime_available(backend) or bundle_refusal(backend, bundle)
         for precision, name in sorted(files.items()):
             entry: dict[str, Any] = {"backend": backend, "precision": precision, "file": name,
-                                     "bytes": bundle.card["files"][name]["bytes"],
-                                     "unavailable": runtime_available(backend)}
+                                     "bytes": bundle.card["files"].get(name, {}).get("bytes", 0),
+                                     "unavailable": why}
             if precision == "int8":
                 entry["int8_decision_agreement"] = int8_agreement(bundle.card, backend)
                 entry["refused_by_default"] = int8_refusal(bundle.card, backend)

@@ -24,12 +24,22 @@ named by the sha256 of the generated source, which is a function of the bundle's
 
 The card's ``native`` entry (:func:`card_entry`) gives the flash (const arrays) and RAM (stack
 scratch) bytes of each precision.
+
+What reaches the generated C, and why nothing in it can be code: no text of the card or of
+the bundle is ever written into it, not even in a comment. Identifiers are the fixed
+vocabulary of this module plus the prefix, made of ``[a-z0-9_]`` only (:func:`prefix_for`,
+checked again before use); numbers are formatted by :func:`_c_number` / ``str(int)`` from
+Python floats and ints that are refused unless finite. Compiling and loading the library still
+runs the bundle's weights as code of this process, so the backend refuses a bundle that is
+neither signed (``models.public_key``) nor shipped with frugalai, unless the user opted in
+(:func:`refusal`; docs/security.md).
 """
 
 from __future__ import annotations
 
 import ctypes
 import hashlib
+import math
 import os
 import re
 import shutil
@@ -50,9 +60,48 @@ GENERATOR = "frugalai.runtime.native 1"
 NAME = "native"
 
 
+#: what a prefix may be: the only part of an identifier taken from a bundle.
+_PREFIX = re.compile(r"fa_[a-z0-9_]{1,64}")
+#: the environment variable that opts in to compiling unsigned bundles (as the config key).
+ALLOW_ENV = "FRUGALAI_ALLOW_UNSIGNED_NATIVE"
+
+
 def prefix_for(name: str) -> str:
-    """A C identifier prefix from a bundle name (``coastal-submersion`` -> ``fa_coastal_submersion``)."""
-    return "fa_" + re.sub(r"[^0-9A-Za-z]+", "_", name).strip("_").lower()
+    """A C identifier prefix from a bundle name (``coastal-submersion`` ->
+    ``fa_coastal_submersion``): ``fa_`` and the name's ASCII letters and digits (lowercased),
+    every other run of characters one ``_``; ``fa_model`` when nothing is left. An identifier
+    by construction, whatever the name holds.
+
+    >>> prefix_for("coastal-submersion")
+    'fa_coastal_submersion'
+    >>> prefix_for('x */ __attribute__((constructor)) void f(void) { } /*')
+    'fa_x_attribute_constructor_void_f_void'
+    """
+    core = re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")[:64].strip("_")
+    prefix = "fa_" + (core or "model")
+    if not _PREFIX.fullmatch(prefix):  # pragma: no cover - impossible by construction
+        raise ModelError(f"backend 'native': no C identifier from the name {name[:40]!r}")
+    return prefix
+
+
+def refusal(bundle: Bundle) -> Optional[str]:
+    """None if the native backend may compile ``bundle``, else why not.
+
+    Compiling a bundle and loading the library runs it in this process. Allowed: a bundle
+    whose card signature was checked (``models.public_key``), a bundle shipped with frugalai
+    (byte-for-byte its card, wherever it was copied), or any bundle when the user opted in
+    (``models.allow_unsigned_native = true``, ``--allow-unsigned-native``, or
+    ``FRUGALAI_ALLOW_UNSIGNED_NATIVE=1``)."""
+    from frugalai.runtime.bundle import is_shipped
+
+    if bundle.signed or bundle.allow_unsigned_native or is_shipped(bundle):
+        return None
+    if os.environ.get(ALLOW_ENV, "") == "1":
+        return None
+    return ("backend 'native' compiles a bundle into code of this process: it takes signed "
+            "bundles (models.public_key) or the shipped ones; this one is neither (set "
+            "models.allow_unsigned_native = true, or pass --allow-unsigned-native, if you "
+            "built it yourself)")
 
 
 def _floats(values: npt.ArrayLike, per_line: int = 6) -> str:
@@ -63,13 +112,42 @@ def _floats(values: npt.ArrayLike, per_line: int = 6) -> str:
 
 
 def _c_double(value: float) -> str:
-    """A C double literal that parses back to exactly ``value``."""
-    text = repr(float(value))
+    """A C double literal that parses back to exactly ``value``; ModelError unless ``value``
+    is a finite int or float (the only text of a number that reaches the C).
+
+    >>> _c_double(2)
+    '2.0'
+    >>> _c_double(float("nan"))
+    Traceback (most recent call last):
+    ...
+    frugalai.errors.ModelError: backend 'native': expected a finite number, got nan
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise ModelError(f"backend 'native': expected a number, got {type(value).__name__}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ModelError(f"backend 'native': expected a finite number, got {number!r}")
+    text = repr(number)
+    if not _NUMBER.fullmatch(text):  # pragma: no cover - repr of a finite float
+        raise ModelError(f"backend 'native': {text!r} is not a C number")
     return text if ("." in text or "e" in text) else text + ".0"
 
 
+def _c_int(value: Any) -> str:
+    """A C integer literal from an int (numpy or Python), never from text."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ModelError(f"backend 'native': expected an integer, got {type(value).__name__}")
+    return str(int(value))
+
+
+_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?(e[-+]?[0-9]+)?")
+
+
 def _ints(values: npt.ArrayLike, per_line: int = 16) -> str:
-    items = [str(int(v)) for v in np.asarray(values).ravel()]
+    array = np.asarray(values)
+    if array.dtype.kind not in "iu":
+        raise ModelError(f"backend 'native': expected integers, got {array.dtype}")
+    items = [str(int(v)) for v in array.ravel()]
     return _lines(items, per_line)
 
 
@@ -102,8 +180,8 @@ def generate_header(net: DenseNet, name: str) -> str:
     shapes = _layer_shapes(net)
     width = max(max(i, o) for i, o in shapes)
     mem = memory(net)
-    out: list[str] = [
-        f"/* {name}: dense net generated by {GENERATOR} -- do not edit.",
+    out: list[str] = [  # no name of the bundle here: the prefix says which net it is
+        f"/* Dense net generated by {GENERATOR} -- do not edit.",
         " * Regenerate: python -m frugalai.runtime.native <bundle> <out.h>",
         f" * Flash (const arrays) / RAM (stack scratch) bytes: fp32 {mem['fp32']['flash_bytes']} / "
         f"{mem['fp32']['ram_bytes']}"
@@ -192,17 +270,19 @@ def _int8_code(net: DenseNet, p: str, P: str, shapes: list[tuple[int, int]]) -> 
                 f"    for (j = 0; j < {n_out}; ++j) {{",
                 f"        acc = {p}_qb{i}[j];",
                 f"        for (k = 0; k < {n_in}; ++k)",
-                f"            acc += ((int32_t)in[k] - ({qp.zero_point})) * {p}_qw{i}[j * {n_in} + k];",
-                f"        r = {p}_requant(acc, {p}_qm{i}[j], {p}_qs{i}[j]) + ({oq.zero_point});",
-                f"        h[j] = (int8_t)(r < {lo} ? {lo} : r > 127 ? 127 : r);",
+                f"            acc += ((int32_t)in[k] - ({_c_int(qp.zero_point)})) * "
+                f"{p}_qw{i}[j * {n_in} + k];",
+                f"        r = {p}_requant(acc, {p}_qm{i}[j], {p}_qs{i}[j]) + "
+                f"({_c_int(oq.zero_point)});",
+                f"        h[j] = (int8_t)(r < {_c_int(lo)} ? {_c_int(lo)} : r > 127 ? 127 : r);",
                 "    }",
                 "    in = h;"]
         qp = oq
     out += ["    (void)a; (void)b; (void)in;", "}", "",
             f"#define {P}_IN_SCALE {_c_double(net.in_q.scale)}",
-            f"#define {P}_IN_ZERO_POINT {net.in_q.zero_point}",
+            f"#define {P}_IN_ZERO_POINT {_c_int(net.in_q.zero_point)}",
             f"#define {P}_OUT_SCALE {_c_double(float(np.float32(last.scale)))}f",
-            f"#define {P}_OUT_ZERO_POINT {last.zero_point}",
+            f"#define {P}_OUT_ZERO_POINT {_c_int(last.zero_point)}",
             "",
             "/* Float features in, dequantized outputs (as the reference backend computes them). */",
             f"static inline void {p}_int8(const double *x, float *y) {{",
@@ -315,6 +395,10 @@ class NativeBackend:
     def unavailable() -> Optional[str]:
         return unavailable_reason()
 
+    @staticmethod
+    def refusal(bundle: Bundle) -> Optional[str]:
+        return refusal(bundle)
+
     #: one feature row -> the net's outputs; a closure made by load() (see _one_row_call)
     predict_one: Callable[[npt.ArrayLike], F32]
 
@@ -338,6 +422,9 @@ class NativeBackend:
             raise ModelError(f"{bundle.path}: cannot read {self.file}: {err}") from err
         if precision == "int8" and not net.quantized:
             raise ModelError(f"{bundle.path}: {self.file} has no int8 parameters")
+        refused = refusal(bundle)
+        if refused is not None:
+            raise ModelError(f"{bundle.path}: {refused}")
         path = build_library(net, bundle.name)
         try:
             lib = ctypes.CDLL(str(path))
@@ -456,17 +543,18 @@ def node_header(bundle_dir: Path) -> str:
     if net.n_outputs >= 8:
         raise ModelError("fa_ef_score sums in order: numpy's pairwise sum differs from 8 outputs")
     params, policy = spec["params"], bundle.card["policy"]
-    lines = [f"/* Features and policy of {bundle.name} (from its card), for "
+    lines = ["/* Features and policy of this bundle (from its card), for "
              "fa_energy_features.h. */", "#ifndef FA_EF_SLOT_S"]
     from frugalai.features.energy import EnergyFeatures
 
     defaults = EnergyFeatures().params()  # keys an older card does not have
     for macro, key, kind in _NODE_PARAMS:
         value = params.get(key, defaults[key])
-        lines.append(f"#define FA_EF_{macro} {int(value) if kind is int else _c_double(value)}")
+        lines.append(f"#define FA_EF_{macro} "
+                     f"{_c_int(value) if kind is int else _c_double(value)}")
     lines += [f"#define FA_EF_ON {_c_double(policy['on'])}",
               f"#define FA_EF_OFF {_c_double(policy['off'])}",
-              f"#define FA_EF_DEBOUNCE {int(policy['debounce'])}",
+              f"#define FA_EF_DEBOUNCE {_c_int(policy['debounce'])}",
               f"#define FA_EF_MODEL_INT8 {prefix_for(bundle.name)}_int8",
               "#endif", ""]
     return text + "\n".join(lines)

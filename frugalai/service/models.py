@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import json
 import logging
 import os
 import re
@@ -82,12 +81,7 @@ def bundle_version(path: Path) -> str:
         digest = card_digest(real)
     except OSError:
         return "missing"
-    import json
-
-    try:
-        version = json.loads((real / CARD).read_text()).get("version", "")
-    except (OSError, ValueError):
-        version = ""
+    version = _card_version(real) or ""
     return f"{version}@{digest}" if version else digest
 
 
@@ -239,17 +233,17 @@ def _stage(src: Path, store: Path, public_key: Optional[bytes],
     """Copy the card, its signature and the files it lists (nothing else) into a private
     temporary dir of the store, then verify that copy: what is installed is what was checked."""
     from frugalai.runtime.bundle import SIGNATURE, check_file_name, verify_bundle
+    from frugalai.runtime.card_schema import parse_card
 
     tmp = Path(tempfile.mkdtemp(prefix=".install.", dir=store))
     try:
         if not os.path.lexists(src / CARD):
             raise ModelError(f"{src}: not a model bundle ({CARD} missing)")
         modes = {CARD: _copy_one(src, CARD, tmp)}
-        try:
-            card = json.loads((tmp / CARD).read_text())
-        except (OSError, ValueError) as err:
-            raise ModelError(f"{src}: unreadable card: {err}") from None
-        files = card.get("files") if isinstance(card, dict) else None
+        # The schema first (CardError naming the field): the file names it lists are then
+        # plain names of a fixed alphabet before anything is copied by them.
+        card = parse_card((tmp / CARD).read_bytes(), str(src / CARD))
+        files = card.get("files")
         if not isinstance(files, dict) or not files:
             raise ModelError(f"{src / CARD}: the card lists no files")
         if os.path.lexists(src / SIGNATURE):
@@ -280,13 +274,21 @@ def _version_key(version: str) -> tuple[tuple[int, Any], ...]:
     return tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts)
 
 
-def _installed_version(link: Path) -> Optional[str]:
+def _card_version(path: Path) -> Optional[str]:
+    """The ``version`` of the card at ``path`` if it reads and passes the schema, else None
+    (a value shown and compared, so never taken from an unchecked card)."""
+    from frugalai.runtime.card_schema import parse_card
+
     try:
-        card = json.loads((link / CARD).read_text())
-    except (OSError, ValueError):
+        card = parse_card((path / CARD).read_bytes(), str(path / CARD))
+    except (OSError, ModelError):
         return None
-    version = card.get("version") if isinstance(card, dict) else None
+    version = card.get("version")
     return version if isinstance(version, str) and version else None
+
+
+def _installed_version(link: Path) -> Optional[str]:
+    return _card_version(link)
 
 
 def _check_downgrade(link: Path, bundle: Bundle, allow: bool) -> None:
@@ -322,10 +324,12 @@ def install(bundle_path: Union[str, Path], models_dir: Union[str, Path], *,
     store.mkdir(parents=True, exist_ok=True)
     staged, bundle = _stage(src, store, public_key, warn)
     try:
+        from frugalai.runtime.card_schema import NAME
+
         name = name or bundle.name
-        if not name or "/" in name or name.startswith(".") or name in BUILTIN:
-            raise ModelError(f"invalid model name {name!r} (no '/', no leading '.', not a "
-                             "built-in)")
+        if not NAME.regex.fullmatch(name) or name in BUILTIN:
+            raise ModelError(f"invalid model name {name[:80]!r} (1-64 of A-Z a-z 0-9 . _ - "
+                             "starting with a letter or digit, not a built-in)")
         link = models / name
         if public_key is not None:
             _check_downgrade(link, bundle, allow_downgrade)
