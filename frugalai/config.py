@@ -67,9 +67,12 @@ class GatewayConfig:
                              "marks), full, or normal (no fsync)", default="append")
 
     def validate(self) -> None:
-        if not self.id or any(c in self.id for c in "/+# "):
-            raise ConfigError(f"must be non-empty without '/', '+', '#' or spaces, got "
-                              f"{self.id!r}", key="id")
+        # the id is a broker user name and a topic level: the rule comes from the topic tree
+        from frugalai.fleet.topics import identity_problem
+
+        problem = identity_problem(self.id)
+        if problem is not None:
+            raise ConfigError(f"{problem}, got {self.id!r}", key="id")
         if self.outbox_max < 1:
             raise ConfigError(f"must be >= 1, got {self.outbox_max}", key="outbox_max")
         if self.outbox_sync not in ("append", "full", "normal"):
