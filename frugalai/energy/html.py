@@ -16,7 +16,10 @@ __all__ = ["STYLE", "to_html"]
 
 
 def _inline(text: str) -> str:
-    out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html.escape(text, quote=False))
+    # the Markdown may carry entities (names escaped by the report): read them back, then
+    # escape once, so that "&lt;b&gt;" shows as "<b>", never as markup nor as "&lt;b&gt;"
+    out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>",
+                 html.escape(html.unescape(text), quote=False))
     return re.sub(r"`(.+?)`", r"<code>\1</code>", out)
 
 
