@@ -363,7 +363,7 @@ def run(n: int, work: Path, event_period: float = 1.0, status_interval: float = 
     gaps = store.gaps()
     c = store.counters()
     result["events"] = {"appended": appended, "collected": store.count(),
-                        "duplicates_dropped": c["duplicates"], "rejected": c["rejected"],
+                        "duplicates_dropped": c["duplicates"], "rejected": c["quarantined"],
                         "missing_in_sequences": sum(g.missing for g in gaps),
                         "lost": appended - store.count()}
     store.close()
