@@ -59,9 +59,11 @@ bench-publish-all: bench-publish
 	$(MAKE) fuzz FUZZ_ARGS="--publish $(FUZZ_ARGS)"
 	$(MAKE) soak SOAK_ARGS="--publish $(SOAK_ARGS)"
 
-# Not part of `make test`: 10^6 value-level examples per decoder (minutes to an hour).
-fuzz: $(VENV)/.test-installed
+# Not part of `make test`: 10^6 value-level examples per decoder (minutes to an hour), then
+# 10^5 fuzzed typed events through the collector, directly and through a real Mosquitto.
+fuzz: sysdeps $(VENV)/.test-installed
 	nice -n 10 $(BIN)/python benchmarks/fuzz.py $(FUZZ_ARGS)
+	nice -n 10 $(BIN)/python benchmarks/fuzz_events.py $(FUZZ_EVENTS_ARGS) $(filter --publish,$(FUZZ_ARGS))
 
 # Not part of `make test`: SIGKILLs, a broker outage, full disks and a long compressed run
 # against the real daemon (`SOAK_ARGS=--quick` for a short one; `SOAK_ARGS=--publish` writes

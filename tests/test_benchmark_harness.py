@@ -56,8 +56,8 @@ def test_make_bench_runs_every_benchmark_but_fuzz_and_soak_in_dependency_order()
     block = re.search(r"^BENCH_SCRIPTS := (.*?)\n(?=\S)", text, re.S | re.M)
     assert block, "Makefile has no BENCH_SCRIPTS"
     listed = block.group(1).replace("\\\n", " ").split()
-    expected = {str(p.relative_to(ROOT)) for p in scripts()} - {"benchmarks/fuzz.py",
-                                                                "benchmarks/soak.py"}
+    expected = {str(p.relative_to(ROOT)) for p in scripts()} - {
+        "benchmarks/fuzz.py", "benchmarks/fuzz_events.py", "benchmarks/soak.py"}
     assert set(listed) == expected
     assert listed.index("scripts/coastal_study.py") < listed.index("benchmarks/model_quality.py")
     assert "bench-publish:" in text and 'BENCH_ARGS="--publish' in text
