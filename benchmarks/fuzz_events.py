@@ -29,7 +29,7 @@ Writes fuzz_events.json and fuzz_events.md (date, commit, machine) to build/benc
 (benchmarks/results/ with ``--publish``).
 
     nice -n 10 .venv/bin/python benchmarks/fuzz_events.py [--examples 100000]
-        [--broker-examples 100000] [--publish]
+        [--broker-examples 100000] [--quick] [--publish]
 """
 
 from __future__ import annotations
@@ -416,6 +416,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                         help="examples through Intake.handle directly (0: skip)")
     parser.add_argument("--broker-examples", type=int, default=100_000,
                         help="examples through a real Mosquitto and Collector (0: skip)")
+    parser.add_argument("--quick", action="store_true",
+                        help="2,000 direct and 1,000 through the broker (a smoke run)")
     parser.add_argument("--seed", type=int, default=24)
     parser.add_argument("--db-dir", type=Path, default=None,
                         help="where the SQLite files go (default: a temporary directory on "
@@ -423,6 +425,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     prov.add_output_arguments(parser)
     args = parser.parse_args(argv)
     out = prov.output_dir(parser, args)
+    if args.quick:
+        args.examples, args.broker_examples = min(args.examples, 2000), \
+            min(args.broker_examples, 1000)
     logging.getLogger("frugalai").setLevel(logging.ERROR)  # one warning per quarantined example
     meta = prov.provenance(examples=args.examples, broker_examples=args.broker_examples,
                            seed=args.seed)

@@ -139,7 +139,8 @@ def test_every_script_takes_publish_and_out_and_refuses_the_published_dir(script
 
 
 QUICK = {"decoders": ("--quick", "--repeat", "1"), "lora_airtime": ("--quick",),
-         "fuzz": ("--quick", "--only", "at_modem"), "latency": ("--quick",)}
+         "fuzz": ("--quick", "--only", "at_modem"), "latency": ("--quick",),
+         "fuzz_events": ("--quick", "--broker-examples", "200")}
 
 
 @pytest.mark.parametrize("name", sorted(QUICK))
@@ -150,7 +151,7 @@ def test_quick_runs_write_to_out_with_provenance_not_to_results(name: str,
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert published_snapshot() == before
     result = {"decoders": "decoders", "lora_airtime": "lora_airtime", "fuzz": "fuzz",
-              "latency": "latency"}[name]
+              "latency": "latency", "fuzz_events": "fuzz_events"}[name]
     doc = json.loads((tmp_path / f"{result}.json").read_text())
     meta = doc["meta"]
     assert {"date", "commit", "dirty", "machine", "versions", "load_average_at_start",
