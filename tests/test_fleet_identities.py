@@ -87,6 +87,14 @@ def test_run_refuses_it_too(tmp_path: Path, gateway_id: str) -> None:
     assert result.exit_code == 2 and "gateway.id" in result.output, result.output
 
 
+def test_the_agent_refuses_a_hostile_gateway_option(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["fleet", "agent", "--broker", "mqtt://127.0.0.1:1",
+                                      "--gateway", "rollout", "--models-dir", str(tmp_path),
+                                      "--state-dir", str(tmp_path), "--duration", "0"])
+    assert result.exit_code == 2 and "--gateway" in result.output \
+        and "'rollout' is a word of the fleet's topic tree" in result.output, result.output
+
+
 @pytest.mark.parametrize("gateway_id", ["gw-01", "mairie-annexe", "frugalai", "gw.1", "Gw_2",
                                         "fleet-1", "rollouts", "g" * 64])
 def test_ordinary_ids_pass(tmp_path: Path, gateway_id: str) -> None:

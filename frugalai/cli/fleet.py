@@ -292,6 +292,7 @@ def fleet_agent(broker: str, gateway: Optional[str], config: Any, models_dir: Op
 
     from frugalai.fleet.agent import Agent
     from frugalai.fleet.link import parse_broker
+    from frugalai.fleet.topics import identity_problem
     from frugalai.service.models import parse_public_key
 
     cfg = config[1] if config else None
@@ -301,6 +302,9 @@ def fleet_agent(broker: str, gateway: Optional[str], config: Any, models_dir: Op
     key_text = public_key or (cfg.models.public_key if cfg else "")
     if not gw or not mdir or not sdir:
         raise click.UsageError("give --config, or --gateway, --models-dir and --state-dir")
+    problem = identity_problem(gw)
+    if problem is not None:  # the config's id is checked at load; --gateway here
+        raise click.BadParameter(f"{problem}, got {gw!r}", param_hint="--gateway")
     key = parse_public_key(key_text or "", key="--public-key")
     if key is None:
         raise click.UsageError("the agent needs the operator's public key (--public-key or "
