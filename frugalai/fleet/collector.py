@@ -87,6 +87,12 @@ COLUMNS = ("gateway", "sensor", "kind", "ts", "value", "score", "label", "seq", 
            "wire", "stats", "received")
 
 
+def _text(text: str) -> str:
+    """Bounded, and always valid UTF-8 (a lone surrogate is escaped): a quarantine row must not
+    fail because of what it describes."""
+    return text[:TEXT_KEPT].encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class EventStore:
     """The collector's SQLite database (WAL; every insert committed before it returns)."""
 
@@ -141,8 +147,8 @@ class EventStore:
             try:
                 self._db.execute("INSERT INTO quarantine VALUES (?, ?, ?, ?, ?)",
                                  (time.time() if received is None else received,
-                                  topic[:TEXT_KEPT], reason[:TEXT_KEPT],
-                                  bytes(payload[:RAW_KEPT]), len(payload)))
+                                  _text(topic), _text(reason), bytes(payload[:RAW_KEPT]),
+                                  len(payload)))
                 self._bump("received")
                 self._bump("quarantined")
                 self._db.commit()
@@ -217,7 +223,8 @@ STORE_FAULTS = (sqlite3.OperationalError, sqlite3.InternalError, sqlite3.NotSupp
 
 
 class StoreError(UplinkError):
-    """The store cannot write even the quarantine row: the collector must stop (not ack)."""
+    """The database failed (one of :data:`STORE_FAULTS`, or the quarantine row could not be
+    written): the collector must stop without acknowledging the message."""
 
 
 @dataclass
