@@ -182,6 +182,9 @@ class FlowConfig:
         if not self.name or any(c in self.name for c in "/+#: "):
             raise ConfigError(f"must be non-empty without '/', '+', '#', ':' or spaces, got "
                               f"{self.name!r}", key="name")
+        if len(self.name) > 64:  # the event schema's sensor names (frugalai.events.schema)
+            raise ConfigError(f"must be at most 64 characters, got {len(self.name)}",
+                              key="name")
         if "://" not in self.source:
             raise ConfigError(f"expected a URL like serial:///dev/ttyUSB0?protocol=tic, got "
                               f"{self.source!r}", key="source")

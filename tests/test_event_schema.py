@@ -107,3 +107,16 @@ def test_the_doctests() -> None:
 
     result = doctest.testmod(schema)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_the_config_bounds_flow_names_as_the_schema_bounds_sensor_names() -> None:
+    from frugalai.config import loads_config
+    from frugalai.errors import ConfigError
+
+    def cfg(name: str) -> None:
+        loads_config({"flow": [{"name": name, "source": "serial:///dev/ttyUSB0?protocol=tic"}]})
+
+    cfg("s" * schema.MAX_NAME)
+    encode_json(Event("alarm", "s" * schema.MAX_NAME, 1.7e9, seq=1))
+    with pytest.raises(ConfigError, match=r"flow\[0\].name: must be at most 64"):
+        cfg("s" * (schema.MAX_NAME + 1))
