@@ -120,3 +120,11 @@ def test_the_config_bounds_flow_names_as_the_schema_bounds_sensor_names() -> Non
     encode_json(Event("alarm", "s" * schema.MAX_NAME, 1.7e9, seq=1))
     with pytest.raises(ConfigError, match=r"flow\[0\].name: must be at most 64"):
         cfg("s" * (schema.MAX_NAME + 1))
+
+
+def test_a_reason_never_fails_on_the_value_it_shows() -> None:
+    data = json.loads(with_())
+    data["seq"] = 10**5000  # past Python's 4,300-digit str() limit
+    with pytest.raises(schema.SchemaError, match="seq: must be an integer .* got an integer "
+                       "of 16610 bits"):
+        schema.check(data)

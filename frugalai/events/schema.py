@@ -79,7 +79,14 @@ class SchemaError(DecodeError):
 
 
 def _preview(value: Any) -> str:
-    text = repr(value)
+    """A short repr for a reason; never raises (an integer past Python's 4,300-digit str
+    limit, a nesting as deep as the parser allowed)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"an integer of {value.bit_length()} bits"
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):
+        text = f"a {type(value).__name__}"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
