@@ -184,6 +184,12 @@ class Generator:
                 else:
                     raw[rng.randrange(len(raw) + 1):0] = rng.randbytes(rng.randrange(1, 8))
             return Example(topic, bytes(raw), False, "bytes")
+        if roll < 0.40:  # the binary form: well-formed heads, random fields (inf/NaN floats)
+            size = rng.choice((11, 37))
+            kind = 4 if size == 37 else rng.randrange(8)
+            raw = bytearray(rng.randbytes(size))
+            raw[0] = (rng.choice((1, 1, 1, 0, 2)) << 6) | (kind << 3) | rng.randrange(8)
+            return Example(topic, bytes(raw), False, "binary")
         # one or more fields get a value of any type (stats fields too)
         n = 1 if rng.random() < 0.7 else rng.randrange(2, 5)
         data = dict(pairs)
