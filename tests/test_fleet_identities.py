@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -250,3 +251,12 @@ def test_a_reserved_id_under_the_old_hand_written_acl_was_the_hole(tmp_path: Pat
             broker.stop()
     assert results == {"old": True, "generated": False}
     assert topics.identity_problem("rollout") is not None  # and config check refuses it
+
+
+def test_docs_fleet_shows_the_generated_acl() -> None:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "fleet.md").read_text()
+    section = text.split("## Broker ACLs", 1)[1]
+    blocks = re.findall(r"^```(\w*)\n(.*?)^```$", section, re.S | re.M)
+    shown = next(body for lang, body in blocks if not lang)  # the plain block, not the sh one
+    generated = [ln for ln in acl_text().splitlines() if ln and not ln.startswith("#")]
+    assert [ln for ln in shown.splitlines() if ln] == generated
