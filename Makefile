@@ -41,7 +41,8 @@ test: sysdeps $(VENV)/.test-installed lint
 # (on a quiet machine) rewrites benchmarks/results/; BENCH_ARGS is passed to every script.
 BENCH_SCRIPTS := scripts/coastal_study.py benchmarks/model_quality.py benchmarks/decoders.py \
 	benchmarks/latency.py benchmarks/lora_airtime.py benchmarks/outbox.py \
-	benchmarks/energy_per_inference.py benchmarks/fastpath.py benchmarks/tide_block.py \
+	benchmarks/energy_per_inference.py benchmarks/fastpath.py benchmarks/whole_process.py \
+	benchmarks/tide_block.py \
 	benchmarks/service_footprint.py benchmarks/fleet_scale.py
 # BENCH_ARGS_<script> adds arguments to one script, e.g. BENCH_ARGS_energy_per_inference=
 # "--window-s 3" (the longest: ~32 min at its default 10-s windows; see benchmarks/README.md).
@@ -60,11 +61,13 @@ bench-publish-all: bench-publish
 	$(MAKE) soak SOAK_ARGS="--publish $(SOAK_ARGS)"
 
 # Not part of `make test`: 10^6 value-level examples per decoder (minutes to an hour), then
-# 10^4 hostile model cards through the CLI (issue 24; FUZZ_CARDS_ARGS="--cards N", and the
-# --publish of FUZZ_ARGS).
-fuzz: $(VENV)/.test-installed
+# 10^4 hostile model cards through the CLI (issue 24; FUZZ_CARDS_ARGS="--cards N"), then 10^5
+# fuzzed typed events through the collector, directly and through a real Mosquitto (issue 24;
+# FUZZ_EVENTS_ARGS); --publish of FUZZ_ARGS applies to all three.
+fuzz: sysdeps $(VENV)/.test-installed
 	nice -n 10 $(BIN)/python benchmarks/fuzz.py $(FUZZ_ARGS)
 	nice -n 10 $(BIN)/python benchmarks/fuzz_cards.py $(filter --publish,$(FUZZ_ARGS)) $(FUZZ_CARDS_ARGS)
+	nice -n 10 $(BIN)/python benchmarks/fuzz_events.py $(FUZZ_EVENTS_ARGS) $(filter --publish,$(FUZZ_ARGS))
 
 # Not part of `make test`: SIGKILLs, a broker outage, full disks and a long compressed run
 # against the real daemon (`SOAK_ARGS=--quick` for a short one; `SOAK_ARGS=--publish` writes

@@ -34,23 +34,14 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import provenance as prov  # noqa: E402
 
+from frugalai.fleet.acl import acl_text  # noqa: E402
+
 SHIPPED = ROOT / "models" / "energy-anomaly"
 
-ACL = """\
-# the operator publishes manifests and bundles, reads everything (and the broker's $SYS)
-user operator
-topic readwrite frugalai/#
-topic read $SYS/#
-
-# the collector reads events only
-user collector
-topic read frugalai/+/+/event
-
-# every gateway (user name = gateway id) writes only under its own id, reads only rollouts
-pattern write frugalai/%u/#
-pattern write frugalai/fleet/%u/#
-pattern read frugalai/fleet/rollout/#
-"""
+# the broker ACL is the generated one (frugalai fleet acl); the operator of the benchmark also
+# reads the broker's $SYS counters
+ACL = acl_text().replace("topic readwrite frugalai/#\n",
+                         "topic readwrite frugalai/#\ntopic read $SYS/#\n", 1)
 
 
 # ---------------------------------------------------------------------------- gateway process
@@ -363,7 +354,7 @@ def run(n: int, work: Path, event_period: float = 1.0, status_interval: float = 
     gaps = store.gaps()
     c = store.counters()
     result["events"] = {"appended": appended, "collected": store.count(),
-                        "duplicates_dropped": c["duplicates"], "rejected": c["rejected"],
+                        "duplicates_dropped": c["duplicates"], "rejected": c["quarantined"],
                         "missing_in_sequences": sum(g.missing for g in gaps),
                         "lost": appended - store.count()}
     store.close()

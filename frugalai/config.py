@@ -67,9 +67,12 @@ class GatewayConfig:
                              "marks), full, or normal (no fsync)", default="append")
 
     def validate(self) -> None:
-        if not self.id or any(c in self.id for c in "/+# "):
-            raise ConfigError(f"must be non-empty without '/', '+', '#' or spaces, got "
-                              f"{self.id!r}", key="id")
+        # the id is a broker user name and a topic level: the rule comes from the topic tree
+        from frugalai.fleet.topics import identity_problem
+
+        problem = identity_problem(self.id)
+        if problem is not None:
+            raise ConfigError(f"{problem}, got {self.id!r}", key="id")
         if self.outbox_max < 1:
             raise ConfigError(f"must be >= 1, got {self.outbox_max}", key="outbox_max")
         if self.outbox_sync not in ("append", "full", "normal"):
@@ -182,6 +185,9 @@ class FlowConfig:
         if not self.name or any(c in self.name for c in "/+#: "):
             raise ConfigError(f"must be non-empty without '/', '+', '#', ':' or spaces, got "
                               f"{self.name!r}", key="name")
+        if len(self.name) > 64:  # the event schema's sensor names (frugalai.events.schema)
+            raise ConfigError(f"must be at most 64 characters, got {len(self.name)}",
+                              key="name")
         if "://" not in self.source:
             raise ConfigError(f"expected a URL like serial:///dev/ttyUSB0?protocol=tic, got "
                               f"{self.source!r}", key="source")

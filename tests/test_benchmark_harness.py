@@ -57,7 +57,8 @@ def test_make_bench_runs_every_benchmark_but_fuzz_and_soak_in_dependency_order()
     assert block, "Makefile has no BENCH_SCRIPTS"
     listed = block.group(1).replace("\\\n", " ").split()
     expected = {str(p.relative_to(ROOT)) for p in scripts()} - {
-        "benchmarks/fuzz.py", "benchmarks/fuzz_cards.py", "benchmarks/soak.py"}
+        "benchmarks/fuzz.py", "benchmarks/fuzz_cards.py", "benchmarks/fuzz_events.py",
+        "benchmarks/soak.py"}
     assert set(listed) == expected
     assert listed.index("scripts/coastal_study.py") < listed.index("benchmarks/model_quality.py")
     assert "bench-publish:" in text and 'BENCH_ARGS="--publish' in text
@@ -140,7 +141,8 @@ def test_every_script_takes_publish_and_out_and_refuses_the_published_dir(script
 
 QUICK = {"decoders": ("--quick", "--repeat", "1"), "lora_airtime": ("--quick",),
          "fuzz": ("--quick", "--only", "at_modem"), "latency": ("--quick",),
-         "fuzz_cards": ("--quick", "--cards", "40", "--subprocess-every", "20")}
+         "fuzz_cards": ("--quick", "--cards", "40", "--subprocess-every", "20"),
+         "fuzz_events": ("--quick", "--broker-examples", "200")}
 
 
 @pytest.mark.parametrize("name", sorted(QUICK))
@@ -151,7 +153,8 @@ def test_quick_runs_write_to_out_with_provenance_not_to_results(name: str,
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert published_snapshot() == before
     result = {"decoders": "decoders", "lora_airtime": "lora_airtime", "fuzz": "fuzz",
-              "latency": "latency", "fuzz_cards": "fuzz_cards"}[name]
+              "latency": "latency", "fuzz_cards": "fuzz_cards",
+              "fuzz_events": "fuzz_events"}[name]
     doc = json.loads((tmp_path / f"{result}.json").read_text())
     meta = doc["meta"]
     assert {"date", "commit", "dirty", "machine", "versions", "load_average_at_start",

@@ -73,7 +73,7 @@ def test_duplicates_are_dropped_and_both_codecs_land_in_one_table(mosquitto: Any
     assert [(r[0], r[1], r[3], r[6]) for r in got] == [
         ("gw1", "linky", 0, "json"), ("gw1", "linky", 1, "json"), ("gw2", "meter", 0, "binary")]
     assert got[2][2] == "alarm" and got[2][4] == 2000.0 and got[2][5] == 5.0
-    assert store.counters() == {"stored": 3, "duplicates": 2, "rejected": 0}
+    assert store.counters() == {"received": 5, "stored": 3, "duplicates": 2, "quarantined": 0}
     n = store.export_csv(tmp_path / "events.csv")
     with open(tmp_path / "events.csv", newline="") as fh:
         table = list(csv.DictReader(fh))
@@ -92,7 +92,7 @@ def test_garbage_is_counted_and_kept_not_dropped(mosquitto: Any, tmp_path: Path)
         pub.publish("frugalai/gw1/linky/event", b"\x01\x02\x03")
         pub.publish("frugalai/gw1/linky/event", b'{"v": 1, "kind": "nope"}')
         pub.close()
-        wait_for(lambda: store.counters()["rejected"] == 2, what="2 rejections")
+        wait_for(lambda: store.counters()["quarantined"] == 2, what="2 quarantined")
     assert store.count() == 0
     store.close()
 
@@ -189,9 +189,9 @@ def test_bad_broker_urls_are_config_errors(url: str) -> None:
 def test_the_fleet_modules_doctests() -> None:
     import doctest
 
-    from frugalai.fleet import manifest, records, rollout, status, topics
+    from frugalai.fleet import acl, manifest, records, rollout, status, topics
 
-    for module in (manifest, records, rollout, status, topics):
+    for module in (acl, manifest, records, rollout, status, topics):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__
 
@@ -228,12 +228,13 @@ def test_chirpstack_uplinks_land_in_the_same_table(mosquitto: Any, tmp_path: Pat
         ns.publish(topic, chirpstack_uplink(dev, 2, summary))
         ns.publish(topic, chirpstack_uplink(dev, 3, b"\x00" * 5))
         ns.close()
-        wait_for(lambda: store.counters()["rejected"] == 1 and store.count() == 4,
-                 what="4 events and 1 rejection")
+        wait_for(lambda: store.counters()["quarantined"] == 1 and store.count() == 4,
+                 what="4 events and 1 quarantined")
     got = rows(tmp_path / "events.sqlite")
     assert [(r[0], r[1], r[2], r[3], r[6]) for r in got] == [
         (dev, "sensor-1", "alarm", 0, "lorawan"), (dev, "sensor-1", "alarm", 1, "lorawan"),
         (dev, "sensor-1", "summary", 2, "lorawan"), ("gw1", "linky", "alarm", 0, "json")]
-    assert store.counters()["duplicates"] == 2
+    # counted in messages: the frame of two events delivered twice is one duplicate message
+    assert store.counters() == {"received": 5, "stored": 3, "duplicates": 1, "quarantined": 1}
     assert [(g.gateway, g.missing) for g in store.gaps()] == [(dev, 0), ("gw1", 0)]
     store.close()

@@ -8,9 +8,10 @@ rank  groups                                       why
 ====  ===========================================  ==========================================
 0     frugalai (package), errors, reading, fileio,  the foundation: exceptions, the Reading,
       retry, registry, redact, lograte, extras,    atomic writes, backoff, the registries,
-      credentials, mqtt_connect                    secret redaction, rate-limited logs, the
+      credentials, mqtt_connect, fleet.topics      secret redaction, rate-limited logs, the
                                                    optional extras' names, broker passwords,
-                                                   MQTT connection errors
+                                                   MQTT connection errors, the fleet's topic
+                                                   tree (the config checks gateway ids with it)
 1     protocols, features, events, config,         pure logic (no I/O) and the config schema;
       report.render                                the report's Markdown-to-HTML and SVG
                                                    charts (no frugalai import: the benchmark's
@@ -64,7 +65,7 @@ PKG = Path(__file__).resolve().parents[1] / "frugalai"
 
 RANKS: list[set[str]] = [
     {"frugalai", "errors", "reading", "fileio", "retry", "registry", "redact", "lograte",
-     "extras", "credentials", "mqtt_connect"},
+     "extras", "credentials", "mqtt_connect", "fleet.topics"},
     {"protocols", "features", "events", "config", "report.render"},
     {"scoring"},
     {"runtime", "modems", "sim", "footprint", "report.worth"},
@@ -91,6 +92,7 @@ MODULES = {module_name(p): p for p in sorted(PKG.rglob("*.py"))}
 
 #: modules ranked apart from their package (an application inside a lower package)
 GROUP_OF_MODULE = {"frugalai.fleet.agent": "fleet.agent",
+                   "frugalai.fleet.topics": "fleet.topics",
                    "frugalai.report.html": "report.render",
                    "frugalai.report.svgchart": "report.render",
                    "frugalai.report.fmt": "report.render",

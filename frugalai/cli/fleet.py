@@ -45,12 +45,20 @@ def collect(broker: str, out: str, client_id: str, duration: Optional[float],
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    store = collector.run(parse_broker(broker), out, client_id=client_id, duration=duration,
-                          stop=stop, chirpstack=chirpstack)
+    intake: list[collector.Intake] = []
+    try:
+        store = collector.run(parse_broker(broker), out, client_id=client_id,
+                              duration=duration, stop=stop, chirpstack=chirpstack,
+                              intake=intake)
+    except collector.StoreError:
+        if intake:  # what this run did before the store failed; then the one-line error
+            click.echo(intake[0].summary(), err=True)
+        raise
     try:
         c = store.counters()
-        click.echo(f"{out}: {store.count()} events; this database has stored {c['stored']}, "
-                   f"dropped {c['duplicates']} duplicate(s), rejected {c['rejected']}")
+        click.echo(f"{out}: {store.count()} events; {intake[0].summary()}; this database: "
+                   f"{c['received']} received, {c['stored']} stored, {c['duplicates']} "
+                   f"duplicate(s), {c['quarantined']} quarantined")
         for line in collector.gap_lines(store.gaps()):
             click.echo(f"  {line}")
         if export == "csv":
@@ -97,6 +105,33 @@ def fleet_status(broker: str, as_json: bool, stale_s: Optional[float], wait_s: f
     if not verdicts or any(v.flagged for v in verdicts):
         sys.exit(1)
 
+
+
+@fleet.command("acl")
+@click.option("--operator", default="operator", show_default=True,
+              help="The operator's broker user (rollouts, fleet status): the whole tree.")
+@click.option("--collector", default="collector", show_default=True,
+              help="The collector's broker user: reads the events ('' for none).")
+@click.option("--chirpstack", is_flag=True,
+              help="The collector also reads ChirpStack's uplinks (collect --chirpstack).")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Write the file here (mode 0640) instead of printing it.")
+def fleet_acl(operator: str, collector: str, chirpstack: bool, out: Optional[str]) -> None:
+    """The Mosquitto acl_file of the fleet, generated from its topic tree: each gateway (user
+    name = gateway id) writes only its own topics and reads only the rollout's."""
+    from frugalai.fileio import atomic_write
+    from frugalai.fleet.acl import acl_text
+
+    try:
+        text = acl_text(operator, collector or None, chirpstack)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        atomic_write(out, text, mode=0o640)
+        click.echo(f"wrote {out}: give it to Mosquitto as acl_file (with a password_file whose "
+                   f"gateway users are named by their gateway ids)")
 
 
 @fleet.command("keygen")
@@ -257,6 +292,7 @@ def fleet_agent(broker: str, gateway: Optional[str], config: Any, models_dir: Op
 
     from frugalai.fleet.agent import Agent
     from frugalai.fleet.link import parse_broker
+    from frugalai.fleet.topics import identity_problem
     from frugalai.service.models import parse_public_key
 
     cfg = config[1] if config else None
@@ -266,6 +302,9 @@ def fleet_agent(broker: str, gateway: Optional[str], config: Any, models_dir: Op
     key_text = public_key or (cfg.models.public_key if cfg else "")
     if not gw or not mdir or not sdir:
         raise click.UsageError("give --config, or --gateway, --models-dir and --state-dir")
+    problem = identity_problem(gw)
+    if problem is not None:  # the config's id is checked at load; --gateway here
+        raise click.BadParameter(f"{problem}, got {gw!r}", param_hint="--gateway")
     key = parse_public_key(key_text or "", key="--public-key")
     if key is None:
         raise click.UsageError("the agent needs the operator's public key (--public-key or "

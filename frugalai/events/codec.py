@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from frugalai.errors import DecodeError
+from frugalai.events import schema
 from frugalai.events.event import KINDS, Event, Stats
 
 VERSION = 1
@@ -162,25 +163,27 @@ def decode_binary(raw: bytes) -> dict[str, Any]:
 def encode_json(event: Event) -> bytes:
     """Compact JSON (no spaces), for MQTT and the JSON-lines sinks; ``v`` is the format version.
 
+    Raises:
+        ValueError (:class:`~frugalai.events.schema.SchemaError`): a field out of the event
+            schema (:mod:`frugalai.events.schema`), e.g. an infinite value.
+
     >>> encode_json(Event("alarm", "linky", 1.0e9, score=5.0, seq=4))[:40]
     b'{"v":1,"kind":"alarm","sensor":"linky","'
     """
-    return json.dumps({"v": VERSION, **event.as_dict()}, separators=(",", ":"),
-                      allow_nan=False).encode()
+    data = {"v": VERSION, **event.as_dict()}
+    # the centre's schema, checked before sending: what leaves is what the collector accepts
+    schema.check(data)
+    return json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
 
 
 def decode_json(raw: bytes) -> Event:
-    """The Event back from :func:`encode_json` (what a receiver written in Python would do)."""
+    """The Event back from :func:`encode_json`, checked whole against the event schema
+    (:mod:`frugalai.events.schema`); :class:`~frugalai.events.schema.SchemaError` (a
+    DecodeError) naming the key otherwise."""
     try:
-        data = json.loads(raw)
-    except ValueError as err:
-        raise DecodeError(f"JSON event: not valid JSON: {err}") from err
-    if not isinstance(data, dict) or data.get("v") != VERSION:
-        raise DecodeError(f"JSON event: expected an object with v={VERSION}, got {raw[:60]!r}")
-    try:
-        return Event.from_dict(data)
-    except (TypeError, ValueError) as err:
-        raise DecodeError(f"JSON event: {err}") from err
+        return schema.parse(raw)
+    except schema.SchemaError as err:
+        raise schema.SchemaError(f"JSON event: {err}") from None
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from frugalai.errors import DecodeError
+from frugalai.events import schema
 from frugalai.events.codec import BINARY_SIZE, SUMMARY_SIZE, decode_binary, decode_json
-from frugalai.fleet.topics import event_parts
+from frugalai.fleet.topics import event_parts, identity_problem
 from frugalai.protocols.chirpstack import parse_uplink, topic_parts
 
 #: the binary form carries the sequence modulo this.
@@ -56,8 +57,11 @@ def decode_message(topic: str, payload: bytes) -> Record:
     parts = event_parts(topic)
     if parts is None:
         raise DecodeError(f"not an event topic (expected frugalai/<gateway>/<sensor>/event): "
-                          f"{topic!r}")
+                          f"{topic[:200]!r}")
     gateway, sensor = parts
+    problem = identity_problem(gateway)
+    if problem is not None:
+        raise DecodeError(f"topic {topic[:200]!r}: gateway id {problem}")
     if payload[:1] == b"{":
         event = decode_json(payload)
         if event.seq < 0:
@@ -71,6 +75,13 @@ def decode_message(topic: str, payload: bytes) -> Record:
 
 
 def _from_binary(gateway: str, sensor: str, data: dict[str, Any], wire: str) -> Record:
+    # the binary layout bounds the integers; its floats (half, f32) can still be inf: the
+    # same schema as the JSON form decides
+    schema.check({"v": schema.VERSION, "kind": data["kind"], "sensor": sensor,
+                  "ts": data["ts"], "seq": data["seq"], "sensor_id": data["sensor_id"],
+                  "model_id": data["model_id"], "value": data.get("value"),
+                  "score": data.get("score"), "label": data.get("label", 0),
+                  "stats": data.get("stats")})
     return Record(gateway, sensor, data["kind"], float(data["ts"]), int(data["seq"]), wire,
                   _num(data.get("value")), _num(data.get("score")), int(data.get("label", 0)),
                   data.get("stats"))

@@ -3,27 +3,88 @@
 ::
 
     frugalai/<gateway>/<sensor>/event              events (the MQTT uplink's default topic)
+    frugalai/<gateway>/status                      the MQTT uplink's birth / last will
     frugalai/fleet/<gateway>/status                retained health status, last will = offline
     frugalai/fleet/<gateway>/rollout               retained outcome of the last rollout step
     frugalai/fleet/rollout/manifest                retained signed manifest (operator only)
     frugalai/fleet/rollout/bundle/<model>/<version>/<i>   retained bundle chunks (operator only)
 
-A broker ACL lets each gateway write only under ``frugalai/<its id>/`` and
-``frugalai/fleet/<its id>/`` and read only ``frugalai/fleet/rollout/#``.
+The tree is declared once, as data (:data:`LAYOUT`): the broker ACL (:mod:`frugalai.fleet.acl`,
+``frugalai fleet acl``) and the reserved gateway identities (:data:`RESERVED`,
+:func:`identity_problem`) are derived from it, so a topic added here is protected in both
+places at once. The ACL lets each gateway write only its own leaves of the tree and read only
+the rollout topics.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
+from dataclasses import dataclass
 from typing import Optional
 
 ROOT = "frugalai"
 FLEET = f"{ROOT}/fleet"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One kind of topic of the tree.
+
+    Attributes:
+        name: short name (docs, ACL comments).
+        template: the topic with ``{field}`` placeholders; ``{gateway}`` is the writer's own id
+            when ``writer`` is ``gateway``.
+        writer: who publishes it: ``gateway`` (each under its own id) or ``operator``.
+        readers: who subscribes to it besides the operator (``collector``, ``gateway``).
+        doc: what travels on it.
+    """
+
+    name: str
+    template: str
+    writer: str
+    readers: tuple[str, ...]
+    doc: str
+
+    def levels(self) -> list[str]:
+        return self.template.split("/")
+
+    def words(self) -> set[str]:
+        """The literal levels (not the ``{placeholders}``)."""
+        return {w for w in self.levels() if not w.startswith("{")}
+
+
+#: Every topic of the fleet; the single source of the ACL and of the reserved identities.
+LAYOUT: tuple[TopicSpec, ...] = (
+    TopicSpec("event", f"{ROOT}/{{gateway}}/{{sensor}}/event", "gateway", ("collector",),
+              "events (QoS 1), JSON or binary"),
+    TopicSpec("uplink-status", f"{ROOT}/{{gateway}}/status", "gateway", (),
+              "the MQTT uplink's retained online/offline (birth and last will)"),
+    TopicSpec("status", f"{FLEET}/{{gateway}}/status", "gateway", (),
+              "retained health status; last will = offline"),
+    TopicSpec("report", f"{FLEET}/{{gateway}}/rollout", "gateway", (),
+              "retained outcome of the gateway's last rollout step"),
+    TopicSpec("manifest", f"{FLEET}/rollout/manifest", "operator", ("gateway",),
+              "retained signed rollout manifest"),
+    TopicSpec("bundle", f"{FLEET}/rollout/bundle/{{model}}/{{version}}/{{index}}", "operator",
+              ("gateway",), "retained model bundle chunks"),
+)
+
+_BY_NAME = {t.name: t for t in LAYOUT}
+
 EVENTS_FILTER = f"{ROOT}/+/+/event"
 STATUS_FILTER = f"{FLEET}/+/status"
 REPORT_FILTER = f"{FLEET}/+/rollout"
-MANIFEST = f"{FLEET}/rollout/manifest"
-BUNDLE_ROOT = f"{FLEET}/rollout/bundle"
+MANIFEST = _BY_NAME["manifest"].template
+BUNDLE_ROOT = _BY_NAME["bundle"].template.split("/{")[0]
+
+#: Words a gateway id may not be: every literal level of the layout below the root (compared
+#: without case). The root word itself stays allowed (it is the default id): it is only ever
+#: level 0, and a gateway id is never at level 0.
+RESERVED: frozenset[str] = frozenset(w for t in LAYOUT for w in t.words()) - {ROOT}
+
+#: The longest gateway id (a topic level, a client id suffix, a file name).
+MAX_ID = 64
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -37,12 +98,57 @@ def valid_name(name: str) -> bool:
     return bool(_NAME.match(name)) and ".." not in name
 
 
+def identity_problem(name: object) -> Optional[str]:
+    """Why ``name`` cannot be a gateway id, or None if it can.
+
+    A gateway id is its broker user name and a level of its topics: it must not be a word of
+    the fleet's own tree (a gateway called ``rollout`` would own the rollout's subtree under
+    the ``%u`` ACL patterns), nor something that changes what a topic or an ACL pattern means.
+
+    >>> identity_problem("gw-01") is None
+    True
+    >>> print(identity_problem("rollout"))  # doctest: +ELLIPSIS
+    'rollout' is a word of the fleet's topic tree (reserved: bundle, event, fleet, manifest, ...)
+    >>> print(identity_problem("gw/1"))
+    must be a name without '/' (the MQTT topic separator)
+    """
+    if not isinstance(name, str):
+        return f"must be a string, got {type(name).__name__}"
+    if not name:
+        return "must not be empty"
+    if len(name) > MAX_ID:
+        return f"must be at most {MAX_ID} characters, got {len(name)}"
+    if any(unicodedata.category(c)[0] == "C" or c in "\u2028\u2029" for c in name):
+        return "must not contain control characters"
+    if name.startswith("$"):
+        return "must not start with '$' (topics of the broker itself, like $SYS)"
+    if "/" in name:
+        return "must be a name without '/' (the MQTT topic separator)"
+    if "+" in name or "#" in name:
+        return "must not contain the MQTT wildcards '+' or '#'"
+    if any(c.isspace() for c in name):
+        return "must not contain spaces"
+    if name.lower() in RESERVED:
+        return (f"{name!r} is a word of the fleet's topic tree (reserved: "
+                f"{', '.join(sorted(RESERVED))})")
+    return None
+
+
+def topic_of(name: str, **fields: object) -> str:
+    """A topic of :data:`LAYOUT` by name, its placeholders filled.
+
+    >>> topic_of("status", gateway="gw1")
+    'frugalai/fleet/gw1/status'
+    """
+    return _BY_NAME[name].template.format(**fields)
+
+
 def status_topic(gateway: str) -> str:
-    return f"{FLEET}/{gateway}/status"
+    return topic_of("status", gateway=gateway)
 
 
 def report_topic(gateway: str) -> str:
-    return f"{FLEET}/{gateway}/rollout"
+    return topic_of("report", gateway=gateway)
 
 
 def bundle_topic(model: str, version: str, index: Optional[int] = None) -> str:

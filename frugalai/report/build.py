@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import time
+import unicodedata
 from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import parse_qsl, urlsplit
@@ -492,6 +493,19 @@ def _worth(summary: Optional[dict[str, Any]], prices: Prices) -> Optional[dict[s
             "deficit_eur": w["deficit_kwh"] * prices.electricity_eur_per_kwh}
 
 
+def _md(text: object) -> str:
+    """A name from a config or a card as Markdown text: its HTML characters as entities (a
+    Markdown renderer passes raw HTML through), ``|`` as an entity (it would split a table
+    cell), control characters as spaces (one line). The HTML edition reads the entities back.
+
+    >>> _md("<img src=x onerror=alert(1)>|x")
+    '&lt;img src=x onerror=alert(1)&gt;&#124;x'
+    """
+    out = "".join(" " if unicodedata.category(c)[0] == "C" else c for c in str(text))
+    return (out.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("|", "&#124;"))
+
+
 def _g(x: Optional[float], digits: int = 3) -> str:
     """A figure in plain notation (:func:`frugalai.report.fmt.num`), ``-`` when unknown."""
     return "-" if x is None else fmt.num(x, digits=digits, tiny=1e-9)
@@ -528,7 +542,7 @@ def to_markdown(rep: dict[str, Any]) -> str:
     g = rep["gateway_energy"]
     c = rep["co2"]
     pr = rep["prices"]
-    out = [f"# Frugality report: gateway {rep['gateway']}", "",
+    out = [f"# Frugality report: gateway {_md(rep['gateway'])}", "",
            f"Generated {rep['created']}. Inference energy: **{label}**"
            f" (benchmark of {rep['bench_created']}"
            + (", quick mode: indicative only" if rep["bench_quick"] else "") + ").", "",
@@ -599,7 +613,7 @@ def to_markdown(rep: dict[str, Any]) -> str:
         raw_cell = "unknown (not a serial line)" if raw is None else f"{raw:,.0f}"
         src = f["bytes_source"] + ("" if f["bytes_measured"] or raw is None else
                                    ": raw = the line's full capacity, an upper bound")
-        out.append(f"| {f['flow']} | {raw_cell} | "
+        out.append(f"| {_md(f['flow'])} | {raw_cell} | "
                    f"{f['upstream_bytes_per_day']:,.0f} | {red} | {src} |")
     lo = rep["lora"]
     share = f"{lo['share']:.1%}" if lo["share"] is not None else "n/a"
@@ -612,7 +626,7 @@ def to_markdown(rep: dict[str, Any]) -> str:
             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for f in rep["flows"]:
         uj = "not benchmarked" if f["uj_per_inference"] is None else f"{_g(f['uj_per_inference'], 3)}"
-        out.append(f"| {f['flow']} | {f['model']} | {f['backend'] or '-'} | "
+        out.append(f"| {_md(f['flow'])} | {_md(f['model'])} | {_md(f['backend'] or '-')} | "
                    f"{f['inferences_per_day']:.0f} | {uj} | {_g(f['j_per_day_inference'], 3)} | "
                    f"{_g(f['events_per_day'], 3)} | "
                    f"{f['uj_per_event_encode'] + f['uj_per_event_radio']:,.0f} | "
@@ -655,7 +669,7 @@ def to_markdown(rep: dict[str, Any]) -> str:
                 vv = ("this flow runs the baseline rule (`decision = \"baseline\"`), not the "
                       f"model; the card's comparison: {vv}")
         size = f"{f['model_bytes']:,}" if f["model_bytes"] is not None else "-"
-        out.append(f"| {f['flow']} | {f['model']} | {size} | {mm} | {bb} | {vv} |")
+        out.append(f"| {_md(f['flow'])} | {_md(f['model'])} | {size} | {_md(mm)} | {_md(bb)} | {vv} |")
     if rep.get("bench_rows"):
         out += ["", "## Energy per inference (the benchmark read)", "",
                 f"From {rep.get('bench_path', 'the benchmark results')}; meter: {label}.", "",

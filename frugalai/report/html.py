@@ -20,12 +20,14 @@ _ESCAPED = re.compile(r"\\(&lt;|&gt;|&amp;|[\\`*_|\[\]])")
 
 
 def _inline(text: str) -> str:
-    """Bold and code spans; a backslash-escaped character stays that character, as text.
+    """Bold and code spans; a backslash-escaped character stays that character, as text, and
+    so does an entity (names the technical annex escapes as entities): both are read back,
+    then escaped once, so "&lt;b&gt;" and "\\<b\\>" show as "<b>", never as markup.
 
-    >>> _inline("**a** \\\\<b\\\\> \\\\*x\\\\*")
-    '<strong>a</strong> &lt;b&gt; *x*'
+    >>> _inline("**a** \\\\<b\\\\> \\\\*x\\\\* &lt;i&gt;")
+    '<strong>a</strong> &lt;b&gt; *x* &lt;i&gt;'
     """
-    out = html.escape(text, quote=False)
+    out = html.escape(html.unescape(text), quote=False)
     held: list[str] = []
 
     def hold(m: re.Match[str]) -> str:
