@@ -20,8 +20,19 @@ from frugalai.cli.core import (
 
 @cli.command()
 @click.option("--broker", required=True, help="mqtt[s]://[user[:password]@]host[:port][?...]")
-@click.option("--out", type=click.Path(dir_okay=False), required=True,
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="SQLite database the events go to (created if missing, appended to).")
+@click.option("--db", default=None,
+              help="postgresql://user@host[:port]/db (password in ~/.pgpass or PGPASSWORD, "
+                   "not here: a command line is visible to every user), or a SQLite file.")
+@click.option("--migrate", is_flag=True,
+              help="PostgreSQL: create or upgrade the schema first (needed once per version).")
+@click.option("--share", default=None, metavar="GROUP",
+              help="MQTT 5 shared subscription: collectors with the same GROUP (each its own "
+                   "--client-id) split the events between them.")
+@click.option("--metrics", "metrics_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the collector's health (queue, lag, last commit, counts) to this "
+                   "node_exporter textfile every second.")
 @click.option("--client-id", default="frugalai-collector", show_default=True,
               help="Fixed MQTT client id: the broker keeps the session (and queues events) "
                    "while the collector is down.")
@@ -32,29 +43,36 @@ from frugalai.cli.core import (
 @click.option("--chirpstack", is_flag=True,
               help="Also collect ChirpStack v4 uplinks (application/+/device/+/event/up) of "
                    "frugalai nodes on LoRaWAN.")
-def collect(broker: str, out: str, client_id: str, duration: Optional[float],
-            export: Optional[str], chirpstack: bool) -> None:
-    """Collect every gateway's events (deduplicated by id) into one SQLite table."""
+def collect(broker: str, out: Optional[str], db: Optional[str], migrate: bool,
+            share: Optional[str], metrics_path: Optional[str], client_id: str,
+            duration: Optional[float], export: Optional[str], chirpstack: bool) -> None:
+    """Collect every gateway's events (deduplicated) into SQLite (--out) or PostgreSQL (--db)."""
     import signal
     import threading
     from pathlib import Path
 
+    from frugalai.errors import ConfigError
     from frugalai.fleet import collector
     from frugalai.fleet.link import parse_broker
 
+    if (out is None) == (db is None):
+        raise ConfigError("give one of --out FILE.sqlite or --db postgresql://...", key="--db")
+    target = db if db is not None else str(out)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    store = collector.run(parse_broker(broker), out, client_id=client_id, duration=duration,
-                          stop=stop, chirpstack=chirpstack)
+    store = collector.run(parse_broker(broker), target, client_id=client_id, duration=duration,
+                          stop=stop, chirpstack=chirpstack, share=share, migrate=migrate,
+                          metrics_path=metrics_path)
     try:
         c = store.counters()
-        click.echo(f"{out}: {store.count()} events; this database has stored {c['stored']}, "
-                   f"dropped {c['duplicates']} duplicate(s), rejected {c['rejected']}")
+        click.echo(f"{store.path}: {store.count()} events; this database has stored "
+                   f"{c['stored']}, dropped {c['duplicates']} duplicate(s), rejected "
+                   f"{c['rejected']}")
         for line in collector.gap_lines(store.gaps()):
             click.echo(f"  {line}")
         if export == "csv":
-            path = Path(out).with_suffix(".csv")
+            path = Path(out if out is not None else "events").with_suffix(".csv")
             click.echo(f"exported {store.export_csv(path)} rows to {path}")
     finally:
         store.close()
