@@ -213,7 +213,7 @@ class Collector:
         self.last_commit: Optional[float] = None
         self.lag_s: Optional[float] = None  # received -> committed, of the last batch's oldest
         self.batches = 0
-        self._queue: queue.Queue[tuple[str, bytes, Any, float]] = queue.Queue()
+        self._queue: queue.Queue[tuple[tuple[str, Any], Any, float]] = queue.Queue()
         self._stopping = threading.Event()
         prefix = f"$share/{share}/" if share else ""
         subs: tuple[tuple[str, int], ...] = ((prefix + topic, 1),)
@@ -236,11 +236,26 @@ class Collector:
     def _on_message(self, topic: str, payload: bytes, _retain: bool, ack: Any) -> None:
         # after a store error, or once stopping, nothing more is taken (nor acked): the
         # broker keeps it for the next start
-        if self.error is None and not self._stopping.is_set():
-            self._queue.put((topic, payload, ack, time.time()))
+        if self.error is not None or self._stopping.is_set():
+            return
+        received = time.time()
+        # Decoded here, on the network thread, so that decoding the next batch overlaps the
+        # database's work on this one. A message that cannot be decoded is quarantined, never
+        # raised: one odd message must not stop the network thread.
+        try:
+            item: tuple[str, Any] = self._decode(topic, payload, received)
+        except (DecodeError, ValueError, TypeError, OverflowError, RecursionError) as err:
+            item = ("reject", (topic, payload, str(err)))
+        except Exception as err:  # a bug in a decoder: still quarantined, and said loudly
+            log.exception("decoding a message on %s failed", topic)
+            item = ("reject", (topic, payload, f"internal error: {type(err).__name__}: {err}"))
+        if item[0] == "reject":
+            log.warning("rejected a message on %s: %s", topic, item[1][2])
+        self._queue.put((item, ack, received))
 
-    def _decode(self, topic: str, payload: bytes, received: float,
-                batch: dict[str, list[Any]]) -> None:
+    def _decode(self, topic: str, payload: bytes, received: float) -> tuple[str, Any]:
+        """("records", [(Record, received)...]) or ("health"|"reports", row); raises the
+        reason a message cannot be stored."""
         if topic.startswith(f"{EVENTS_FILTER.split('/')[0]}/fleet/"):
             gateway = gateway_of(topic)
             doc = json.loads(payload) if payload[:1] == b"{" else None
@@ -248,18 +263,16 @@ class Collector:
                 raise DecodeError(f"not a fleet status or report message on {topic!r}")
             if topic.endswith("/status"):
                 updated = doc.get("updated")
-                batch["health"].append({
+                return ("health", {
                     "gateway": gateway, "status": doc, "online": doc.get("online"),
                     "state": doc.get("state"), "healthy": doc.get("healthy"),
                     "updated": float(updated) if isinstance(updated, (int, float)) else received})
-            else:
-                ts = doc.get("ts")
-                batch["reports"].append({
-                    "gateway": gateway, "report": doc,
-                    "ts": float(ts) if isinstance(ts, (int, float)) else received,
-                    **{k: doc.get(k) for k in ("id", "model", "version", "action", "outcome",
-                                                "final")}})
-            return
+            ts = doc.get("ts")
+            return ("reports", {
+                "gateway": gateway, "report": doc,
+                "ts": float(ts) if isinstance(ts, (int, float)) else received,
+                **{k: doc.get(k) for k in ("id", "model", "version", "action", "outcome",
+                                            "final")}})
         if topic.startswith("application/"):
             records = decode_chirpstack(topic, payload)
         else:
@@ -268,7 +281,7 @@ class Collector:
             why = unstorable(r)
             if why:
                 raise DecodeError(why)
-        batch["records"].extend((r, received) for r in records)
+        return ("records", [(r, received) for r in records])
 
     def _write_loop(self) -> None:
         while True:
@@ -287,17 +300,16 @@ class Collector:
                                  else self._queue.get_nowait())
                 except queue.Empty:
                     break
-            batch: dict[str, list[Any]] = {"records": [], "rejects": [], "health": [],
+            batch: dict[str, list[Any]] = {"records": [], "reject": [], "health": [],
                                            "reports": []}
-            for topic, payload, _ack, received in items:
-                try:
-                    self._decode(topic, payload, received, batch)
-                except (DecodeError, ValueError, TypeError, OverflowError) as err:
-                    log.warning("rejected a message on %s: %s", topic, err)
-                    batch["rejects"].append((topic, payload, str(err)))
+            for (kind, value), _ack, _received in items:
+                if kind == "records":
+                    batch["records"].extend(value)
+                else:
+                    batch[kind].append(value)
             oldest = min(received for *_, received in items)
             try:
-                self.store.add_batch(batch["records"], batch["rejects"], batch["health"],
+                self.store.add_batch(batch["records"], batch["reject"], batch["health"],
                                      batch["reports"], queue=self._queue.qsize(),
                                      lag_s=time.time() - oldest)
             except (UplinkError, sqlite3.Error) as err:
@@ -307,7 +319,7 @@ class Collector:
                 return
             now = time.time()
             self.last_commit, self.lag_s, self.batches = now, now - oldest, self.batches + 1
-            for _topic, _payload, ack, _received in items:
+            for _item, ack, _received in items:
                 ack()
 
     def stop(self) -> None:

@@ -47,7 +47,6 @@ QUARANTINE_BYTES = 4096
 MIGRATIONS: tuple[tuple[int, str], ...] = (
     (1, """
 CREATE TABLE events (
-    id           bigserial PRIMARY KEY,
     gateway      text NOT NULL,
     sensor       text NOT NULL,
     kind         text NOT NULL,
@@ -62,7 +61,7 @@ CREATE TABLE events (
     received     double precision NOT NULL,
     committed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     collector    text,
-    UNIQUE (gateway, sensor, seq, ts)
+    PRIMARY KEY (gateway, sensor, seq, ts)
 );
 CREATE INDEX events_time ON events (ts);
 CREATE TABLE quarantine (
