@@ -234,3 +234,53 @@ def test_two_collectors_on_a_shared_subscription_split_the_events(mosquitto: Any
     assert set(by_collector) == {"col-1", "col-2"}, by_collector  # both took a share
     assert sum(by_collector.values()) == 400
     assert query(db, "SELECT count(DISTINCT seq) FROM events")[0][0] == 400
+
+
+def test_fleet_status_and_rollout_state_from_the_database(mosquitto: Any, db: str) -> None:
+    from frugalai.fleet import status as fstatus
+    from frugalai.fleet.topics import report_topic, status_topic
+
+    assert collect(mosquitto, db, "--migrate", duration=0.1).returncode == 0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "frugalai", "collect", "--broker", mosquitto.url, "--db", db,
+         "--client-id", "c-status", "--duration", "60"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        wait_for(lambda: "Sending CONNACK to c-status" in mosquitto.log_text(), what="connect")
+        gw = Link(parse_broker(mosquitto.url), "gw-a")
+        gw.wait_connected(10)
+        now = time.time()
+        ok = {"v": 1, "gateway": "gw-a", "online": True, "state": "running", "healthy": True,
+              "updated": now, "status_interval_s": 60, "models": {}, "flows": {},
+              "outbox": {"pending": 0}}
+        gw.publish(status_topic("gw-a"), fstatus.encode(ok), retain=True)
+        gw.publish(status_topic("gw-b"), fstatus.offline_payload("gw-b", "stopped"),
+                   retain=True)
+        for outcome, ts in (("staged", now - 5), ("installed", now)):
+            gw.publish(report_topic("gw-a"), json.dumps(
+                {"v": 1, "gateway": "gw-a", "id": "r1", "action": "install",
+                 "model": "energy-anomaly", "version": "7", "outcome": outcome,
+                 "final": outcome == "installed", "ts": ts}).encode(), retain=True)
+        with sink(mosquitto, "gw-a") as s:
+            s.send([ev(0)])
+        gw.close()
+        wait_for(lambda: query(db, "SELECT count(*) FROM gateway_health")[0][0] == 2
+                 and query(db, "SELECT count(*) FROM rollouts")[0][0] == 2
+                 and query(db, "SELECT count(*) FROM events")[0][0] == 1, what="history")
+        got = subprocess.run(
+            [sys.executable, "-m", "frugalai", "fleet", "status", "--db", db],
+            capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)
+    assert got.returncode == 1, got.stderr  # gw-b is offline: flagged
+    lines = got.stdout.splitlines()
+    assert any(line.startswith("gw-a") and " ok " in line for line in lines), got.stdout
+    assert any(line.startswith("gw-b") and "offline" in line for line in lines), got.stdout
+    assert "2 gateway(s), 1 flagged" in got.stdout
+    assert any(line.startswith("collector c-status: last commit") and "stored 1" in line
+               for line in lines), got.stdout
+    assert pg_server.PASSWORD not in got.stdout + got.stderr
+    assert query(db, "SELECT gateway, model, version, outcome FROM rollout_state") == [
+        ("gw-a", "energy-anomaly", "7", "installed")]

@@ -84,37 +84,67 @@ def fleet() -> None:
 
 
 @fleet.command("status")
-@click.option("--broker", required=True, help="mqtt[s]://[user[:password]@]host[:port][?...]")
+@click.option("--broker", default=None,
+              help="mqtt[s]://[user[:password]@]host[:port][?...]: the retained statuses.")
+@click.option("--db", default=None,
+              help="postgresql://...: the statuses the collector stored (no wait on the "
+                   "broker), and the collectors' own health.")
 @click.option("--json", "as_json", is_flag=True, help="Print the statuses and verdicts as JSON.")
 @click.option("--stale-s", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Flag a gateway whose status is older than this (default: 3 of its status "
                    "intervals, at least 30 s).")
 @click.option("--wait", "wait_s", type=click.FloatRange(min=0.1), default=3.0,
               show_default=True, help="Seconds to wait for the retained statuses.")
-def fleet_status(broker: str, as_json: bool, stale_s: Optional[float], wait_s: float) -> None:
-    """Every gateway's retained status; exit 1 when any is stale, degraded or offline."""
+def fleet_status(broker: Optional[str], db: Optional[str], as_json: bool,
+                 stale_s: Optional[float], wait_s: float) -> None:
+    """Every gateway's status; exit 1 when any is stale, degraded or offline."""
     import time
 
+    from frugalai.errors import ConfigError
     from frugalai.fleet import status as fstatus
     from frugalai.fleet.health import read_statuses
     from frugalai.fleet.link import parse_broker
 
+    if (broker is None) == (db is None):
+        raise ConfigError("give one of --broker mqtt://... or --db postgresql://...",
+                          key="--broker")
     now = time.time()
-    found = read_statuses(parse_broker(broker), wait_s=wait_s)
+    collectors: list[dict[str, Any]] = []
+    if db is not None:
+        from frugalai.fleet.pgstore import PgEventStore
+
+        store = PgEventStore(db, collector="fleet-status")
+        try:
+            found = store.latest_statuses()
+            collectors = store.collectors()
+        finally:
+            store.close()
+        where = "in the database"
+    else:
+        found = read_statuses(parse_broker(str(broker)), wait_s=wait_s)
+        where = "on the broker"
     verdicts = [fstatus.judge(gw, payload, now, stale_s) for gw, payload in sorted(found.items())]
     if as_json:
-        click.echo(json.dumps([{"gateway": v.gateway, "verdict": v.verdict, "why": v.why,
-                                "status": v.status} for v in verdicts], indent=1))
+        doc: Any = [{"gateway": v.gateway, "verdict": v.verdict, "why": v.why,
+                     "status": v.status} for v in verdicts]
+        if db is not None:
+            doc = {"gateways": doc, "collectors": collectors}
+        click.echo(json.dumps(doc, indent=1, default=str))
     else:
         for line in fstatus.table(verdicts, now):
             click.echo(line)
         flagged = sum(v.flagged for v in verdicts)
         click.echo(f"{len(verdicts)} gateway(s), {flagged} flagged")
+        for c in collectors:
+            since = "-" if c["since_commit_s"] is None else f"{c['since_commit_s']:.1f} s ago"
+            lag = "-" if c["lag_s"] is None else f"{c['lag_s']:.2f} s"
+            click.echo(f"collector {c['collector']}: last commit {since}, lag {lag}, queue "
+                       f"{c['queue']}, stored {c['stored']}, duplicates {c['duplicates']}, "
+                       f"quarantined {c['quarantined']}")
     if not verdicts:
-        click.echo("no gateway status found on the broker", err=True)
+        click.echo(f"no gateway status found {where}", err=True)
     if not verdicts or any(v.flagged for v in verdicts):
         sys.exit(1)
-
 
 
 @fleet.command("keygen")

@@ -356,6 +356,22 @@ class PgEventStore:
         return [find_gaps(g, s, js if js else unwrap(bins))
                 for (g, s), (js, bins) in sorted(streams.items())]
 
+    def latest_statuses(self) -> dict[str, bytes]:
+        """{gateway: its last status payload}, as ``fleet status`` reads them from the broker."""
+        rows = self._query("SELECT DISTINCT ON (gateway) gateway, status::text FROM "
+                           "gateway_health ORDER BY gateway, updated DESC")
+        return {str(g): str(s).encode() for g, s in rows}
+
+    def collectors(self) -> list[dict[str, Any]]:
+        """One row per collector that wrote here: last commit, lag, queue, counts."""
+        cols = ("collector", "last_commit", "since_commit_s", "lag_s", "queue", "batch",
+                "stored", "duplicates", "quarantined")
+        rows = self._query("SELECT collector, extract(epoch FROM last_commit), "
+                           "extract(epoch FROM since_commit), lag_s, queue, batch, stored, "
+                           "duplicates, quarantined FROM collector_status ORDER BY collector")
+        return [{k: (float(v) if k in ("last_commit", "since_commit_s", "lag_s") and v is not None
+                     else v) for k, v in zip(cols, row)} for row in rows]
+
     def export_csv(self, path: Union[str, Path]) -> int:
         n = 0
         with open(path, "w", newline="", encoding="utf-8") as fh:
