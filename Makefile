@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint bench bench-publish bench-publish-all fuzz soak fleet-test sysdeps clean
+.PHONY: demo test lint bench bench-publish bench-publish-all fuzz soak fleet-test fleet-scale sysdeps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +80,13 @@ soak: sysdeps $(VENV)/.test-installed
 # `make test` runs the same scenario with 5.
 fleet-test: sysdeps $(VENV)/.test-installed
 	nice -n 10 $(BIN)/python benchmarks/fleet_scale.py --gateways 50 $(BENCH_ARGS)
+
+# issue 27: a territory's fleet into PostgreSQL with real parts (PostgreSQL and Mosquitto started
+# for the run, 1,000 simulated gateways, a collector SIGKILL, a broker restart, a 10,000 events/s
+# burst, 1 % hostile messages); build/benchmarks/fleet_scale.{json,md} (BENCH_ARGS=--publish:
+# benchmarks/results/). `make test` runs a small one (tests/test_central_scale.py).
+fleet-scale: sysdeps $(VENV)/.test-installed
+	$(BIN)/python benchmarks/central_scale.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -11,7 +11,8 @@ few go to hostile topics (a reserved gateway id, another sensor's topic).
 Two paths, both the collector's own code (:class:`frugalai.fleet.collector.Intake` over an
 SQLite :class:`~frugalai.fleet.collector.EventStore`):
 
-* **direct**: every example through ``Intake.handle`` (the function the MQTT thread calls);
+* **direct**: every example through ``Intake.handle`` (the check the MQTT thread runs, then
+  the store the writer runs, for one message);
 * **broker**: a real Mosquitto and a real :class:`~frugalai.fleet.collector.Collector`
   (persistent session, QoS 1); a publisher sends the examples, paced so that the broker's
   queue never overflows.
@@ -329,14 +330,7 @@ def run_broker(n: int, db_dir: Path, seed: int, work: Path, window: int = 500,
                                            "message_size_limit 0")) as broker:
         col = Collector(parse_broker(broker.url), store, client_id="fuzz-collector")
         handled: list[str] = outcomes_by_i
-        inner = col.intake.handle
-
-        def record(topic: str, payload: bytes) -> str:
-            out = inner(topic, payload)
-            handled.append(out)
-            return out
-
-        col.intake.handle = record  # type: ignore[method-assign]
+        col.intake.observers.append(handled.append)  # each message's outcome, in order
         try:
             col.link.wait_connected(30)
             pub = Link(parse_broker(broker.url), "fuzz-gateways")

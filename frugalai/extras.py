@@ -22,6 +22,7 @@ EXTRA_OF_MODULE: dict[str, tuple[str, str]] = {
     "paho": ("mqtt", "paho-mqtt"),
     "matplotlib": ("bench", "matplotlib"),
     "cryptography": ("sign", "cryptography"),
+    "psycopg": ("central", "psycopg[binary]"),
 }
 
 #: the modules each extra must make importable (``frugalai doctor`` checks them per flow).
@@ -32,6 +33,7 @@ MODULES_OF_EXTRA: dict[str, tuple[str, ...]] = {
     "train": ("sklearn", "skl2onnx", "onnx"),
     "bench": ("matplotlib",),
     "sign": ("cryptography",),
+    "central": ("psycopg",),
 }
 
 

@@ -168,10 +168,14 @@ def test_a_store_that_cannot_write_stops_collect_with_the_reason_and_loses_nothi
     proc = collect(mosquitto, db, log, fsize=40_000)  # the -shm (32 KiB) fits, the WAL not long
     try:
         wait_for(connected(mosquitto, 0), what="the collector connected")
-        for seq in range(40):
+        # the collector commits in batches (far fewer WAL pages than one commit per event):
+        # publish until the disk it sees is full and it stops
+        for seq in range(5000):
             pub.publish(TOPIC, good(seq))
             if proc.poll() is not None:
                 break
+            if seq % 50 == 49:
+                time.sleep(0.2)  # let a batch commit: the WAL grows commit by commit
         assert proc.wait(30) != 0
     finally:
         if proc.poll() is None:

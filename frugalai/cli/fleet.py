@@ -20,8 +20,19 @@ from frugalai.cli.core import (
 
 @cli.command()
 @click.option("--broker", required=True, help="mqtt[s]://[user[:password]@]host[:port][?...]")
-@click.option("--out", type=click.Path(dir_okay=False), required=True,
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="SQLite database the events go to (created if missing, appended to).")
+@click.option("--db", default=None,
+              help="postgresql://user@host[:port]/db (password in ~/.pgpass or PGPASSWORD, "
+                   "not here: a command line is visible to every user), or a SQLite file.")
+@click.option("--migrate", is_flag=True,
+              help="PostgreSQL: create or upgrade the schema first (needed once per version).")
+@click.option("--share", default=None, metavar="GROUP",
+              help="MQTT 5 shared subscription: collectors with the same GROUP (each its own "
+                   "--client-id) split the events between them.")
+@click.option("--metrics", "metrics_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the collector's health (queue, lag, last commit, counts) to this "
+                   "node_exporter textfile every second.")
 @click.option("--client-id", default="frugalai-collector", show_default=True,
               help="Fixed MQTT client id: the broker keeps the session (and queues events) "
                    "while the collector is down.")
@@ -32,37 +43,43 @@ from frugalai.cli.core import (
 @click.option("--chirpstack", is_flag=True,
               help="Also collect ChirpStack v4 uplinks (application/+/device/+/event/up) of "
                    "frugalai nodes on LoRaWAN.")
-def collect(broker: str, out: str, client_id: str, duration: Optional[float],
-            export: Optional[str], chirpstack: bool) -> None:
-    """Collect every gateway's events (deduplicated by id) into one SQLite table."""
+def collect(broker: str, out: Optional[str], db: Optional[str], migrate: bool,
+            share: Optional[str], metrics_path: Optional[str], client_id: str,
+            duration: Optional[float], export: Optional[str], chirpstack: bool) -> None:
+    """Collect every gateway's events (deduplicated) into SQLite (--out) or PostgreSQL (--db)."""
     import signal
     import threading
     from pathlib import Path
 
+    from frugalai.errors import ConfigError
     from frugalai.fleet import collector
     from frugalai.fleet.link import parse_broker
 
+    if (out is None) == (db is None):
+        raise ConfigError("give one of --out FILE.sqlite or --db postgresql://...", key="--db")
+    target = db if db is not None else str(out)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     intake: list[collector.Intake] = []
     try:
-        store = collector.run(parse_broker(broker), out, client_id=client_id,
+        store = collector.run(parse_broker(broker), target, client_id=client_id,
                               duration=duration, stop=stop, chirpstack=chirpstack,
-                              intake=intake)
+                              intake=intake, share=share, migrate=migrate,
+                              metrics_path=metrics_path)
     except collector.StoreError:
         if intake:  # what this run did before the store failed; then the one-line error
             click.echo(intake[0].summary(), err=True)
         raise
     try:
         c = store.counters()
-        click.echo(f"{out}: {store.count()} events; {intake[0].summary()}; this database: "
-                   f"{c['received']} received, {c['stored']} stored, {c['duplicates']} "
-                   f"duplicate(s), {c['quarantined']} quarantined")
+        click.echo(f"{store.path}: {store.count()} events; {intake[0].summary()}; this "
+                   f"database: {c['received']} received, {c['stored']} stored, "
+                   f"{c['duplicates']} duplicate(s), {c['quarantined']} quarantined")
         for line in collector.gap_lines(store.gaps()):
             click.echo(f"  {line}")
         if export == "csv":
-            path = Path(out).with_suffix(".csv")
+            path = Path(out if out is not None else "events").with_suffix(".csv")
             click.echo(f"exported {store.export_csv(path)} rows to {path}")
     finally:
         store.close()
@@ -74,37 +91,67 @@ def fleet() -> None:
 
 
 @fleet.command("status")
-@click.option("--broker", required=True, help="mqtt[s]://[user[:password]@]host[:port][?...]")
+@click.option("--broker", default=None,
+              help="mqtt[s]://[user[:password]@]host[:port][?...]: the retained statuses.")
+@click.option("--db", default=None,
+              help="postgresql://...: the statuses the collector stored (no wait on the "
+                   "broker), and the collectors' own health.")
 @click.option("--json", "as_json", is_flag=True, help="Print the statuses and verdicts as JSON.")
 @click.option("--stale-s", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Flag a gateway whose status is older than this (default: 3 of its status "
                    "intervals, at least 30 s).")
 @click.option("--wait", "wait_s", type=click.FloatRange(min=0.1), default=3.0,
               show_default=True, help="Seconds to wait for the retained statuses.")
-def fleet_status(broker: str, as_json: bool, stale_s: Optional[float], wait_s: float) -> None:
-    """Every gateway's retained status; exit 1 when any is stale, degraded or offline."""
+def fleet_status(broker: Optional[str], db: Optional[str], as_json: bool,
+                 stale_s: Optional[float], wait_s: float) -> None:
+    """Every gateway's status; exit 1 when any is stale, degraded or offline."""
     import time
 
+    from frugalai.errors import ConfigError
     from frugalai.fleet import status as fstatus
     from frugalai.fleet.health import read_statuses
     from frugalai.fleet.link import parse_broker
 
+    if (broker is None) == (db is None):
+        raise ConfigError("give one of --broker mqtt://... or --db postgresql://...",
+                          key="--broker")
     now = time.time()
-    found = read_statuses(parse_broker(broker), wait_s=wait_s)
+    collectors: list[dict[str, Any]] = []
+    if db is not None:
+        from frugalai.fleet.pgstore import PgEventStore
+
+        store = PgEventStore(db, collector="fleet-status")
+        try:
+            found = store.latest_statuses()
+            collectors = store.collectors()
+        finally:
+            store.close()
+        where = "in the database"
+    else:
+        found = read_statuses(parse_broker(str(broker)), wait_s=wait_s)
+        where = "on the broker"
     verdicts = [fstatus.judge(gw, payload, now, stale_s) for gw, payload in sorted(found.items())]
     if as_json:
-        click.echo(json.dumps([{"gateway": v.gateway, "verdict": v.verdict, "why": v.why,
-                                "status": v.status} for v in verdicts], indent=1))
+        doc: Any = [{"gateway": v.gateway, "verdict": v.verdict, "why": v.why,
+                     "status": v.status} for v in verdicts]
+        if db is not None:
+            doc = {"gateways": doc, "collectors": collectors}
+        click.echo(json.dumps(doc, indent=1, default=str))
     else:
         for line in fstatus.table(verdicts, now):
             click.echo(line)
         flagged = sum(v.flagged for v in verdicts)
         click.echo(f"{len(verdicts)} gateway(s), {flagged} flagged")
+        for c in collectors:
+            since = "-" if c["since_commit_s"] is None else f"{c['since_commit_s']:.1f} s ago"
+            lag = "-" if c["lag_s"] is None else f"{c['lag_s']:.2f} s"
+            click.echo(f"collector {c['collector']}: last commit {since}, lag {lag}, queue "
+                       f"{c['queue']}, stored {c['stored']}, duplicates {c['duplicates']}, "
+                       f"quarantined {c['quarantined']}")
     if not verdicts:
-        click.echo("no gateway status found on the broker", err=True)
+        click.echo(f"no gateway status found {where}", err=True)
     if not verdicts or any(v.flagged for v in verdicts):
         sys.exit(1)
-
 
 
 @fleet.command("acl")

@@ -90,12 +90,21 @@ class Link:
             QoS 1 message is sent only after it returns (so a handler that stores the message
             before returning never loses it).
         subscriptions: (filter, qos) pairs, (re)subscribed on every connection.
+        mqtt5: speak MQTT 5 (shared subscriptions ``$share/<group>/...`` are part of it); a
+            persistent session (``clean_session=False``) then asks the broker to keep it
+            forever (session expiry 0xFFFFFFFF), as MQTT 3.1.1's clean_session=false does.
+        manual_ack: the PUBACK is sent when the handler calls the ``ack`` it is given as a
+            fourth argument, ``on_message(topic, payload, retain, ack)``, from any thread:
+            a collector acknowledges a batch of messages once it has committed them.
+        receive_maximum: (MQTT 5) how many unacknowledged QoS 1 messages the broker may have
+            in flight to us (the broker's own ``max_inflight_messages`` caps it too).
     """
 
     def __init__(self, broker: Broker, client_id: str, *, clean_session: bool = True,
                  will: Optional[tuple[str, bytes]] = None,
                  on_message: Any = None, subscriptions: tuple[tuple[str, int], ...] = (),
-                 on_connect: Any = None) -> None:
+                 on_connect: Any = None, mqtt5: bool = False, manual_ack: bool = False,
+                 receive_maximum: Optional[int] = None) -> None:
         try:
             import paho.mqtt.client as mqtt
         except ImportError as err:
@@ -108,9 +117,12 @@ class Link:
         self._subscriptions = list(subscriptions)
         self._user_on_message = on_message
         self._user_on_connect = on_connect
+        self._manual_ack = manual_ack
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,  # type: ignore[attr-defined]
-                             client_id=client_id, protocol=mqtt.MQTTv311,
-                             clean_session=clean_session)
+                             client_id=client_id,
+                             protocol=mqtt.MQTTv5 if mqtt5 else mqtt.MQTTv311,
+                             clean_session=None if mqtt5 else clean_session,
+                             manual_ack=manual_ack)
         if broker.username is not None:
             client.username_pw_set(broker.username, broker.password)
         if broker.tls:
@@ -129,7 +141,19 @@ class Link:
         client.on_message = self._on_message
         note_reconnect_errors(client, self._note_error)
         self.client = client
-        client.connect_async(broker.host, broker.port, broker.keepalive)
+        if mqtt5:
+            from paho.mqtt.packettypes import PacketTypes
+            from paho.mqtt.properties import Properties
+
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            if not clean_session:
+                props.SessionExpiryInterval = 0xFFFFFFFF
+            if receive_maximum is not None:
+                props.ReceiveMaximum = receive_maximum
+            client.connect_async(broker.host, broker.port, broker.keepalive,
+                                 clean_start=clean_session, properties=props)
+        else:
+            client.connect_async(broker.host, broker.port, broker.keepalive)
         client.loop_start()
 
     def _note_error(self, reason: str) -> None:
@@ -160,7 +184,16 @@ class Link:
         # an exception here ends paho's network thread before the PUBACK is sent: the
         # broker keeps the message for the session (the collector relies on this when it
         # cannot store one, and then stops with an error)
-        if self._user_on_message is not None:
+        if self._user_on_message is None:
+            return
+        if self._manual_ack:
+            mid, qos, client = msg.mid, msg.qos, self.client
+
+            def ack() -> None:
+                client.ack(mid, qos)
+
+            self._user_on_message(msg.topic, bytes(msg.payload), bool(msg.retain), ack)
+        else:
             self._user_on_message(msg.topic, bytes(msg.payload), bool(msg.retain))
 
     def subscribe(self, topic: str, qos: int = 1) -> None:

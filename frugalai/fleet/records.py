@@ -21,6 +21,10 @@ from frugalai.events.codec import BINARY_SIZE, SUMMARY_SIZE, decode_binary, deco
 from frugalai.fleet.topics import event_parts, identity_problem
 from frugalai.protocols.chirpstack import parse_uplink, topic_parts
 
+#: the columns of a collected event, in the order both stores export them.
+COLUMNS = ("gateway", "sensor", "kind", "ts", "value", "score", "label", "seq", "event_id",
+           "wire", "stats", "received")
+
 #: the binary form carries the sequence modulo this.
 BINARY_SEQ_MOD = 1 << 16
 
