@@ -42,8 +42,10 @@ import math
 from dataclasses import dataclass, fields
 from typing import Optional
 
+from frugalai.events.event import HEALTH_CHECKS
+
 #: check names, by bit: bit i of a mask is FAULTS[i]; the code of a check on the wire is i.
-FAULTS: tuple[str, ...] = ("gap", "stuck", "range", "spike", "noise", "drift", "partner", "link")
+FAULTS: tuple[str, ...] = HEALTH_CHECKS
 GAP, STUCK, RANGE, SPIKE, NOISE, DRIFT, PARTNER, LINK = (1 << i for i in range(8))
 NAN = math.nan
 _DAY = 86400.0

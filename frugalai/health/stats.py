@@ -33,10 +33,13 @@ class Day:
     noise: float = math.nan
     fault_s: dict[str, float] = field(default_factory=dict)
     onsets: dict[str, int] = field(default_factory=dict)
+    #: times of the day's first and last readings
+    first: float = math.nan
+    last: float = math.nan
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        for k in ("mean", "noise"):
+        for k in ("mean", "noise", "first", "last"):
             if isinstance(d[k], float) and math.isnan(d[k]):
                 d[k] = None
         return d
@@ -47,7 +50,9 @@ class Day:
                    math.nan if d.get("mean") is None else float(d["mean"]),
                    math.nan if d.get("noise") is None else float(d["noise"]),
                    {str(k): float(v) for k, v in (d.get("fault_s") or {}).items()},
-                   {str(k): int(v) for k, v in (d.get("onsets") or {}).items()})
+                   {str(k): int(v) for k, v in (d.get("onsets") or {}).items()},
+                   math.nan if d.get("first") is None else float(d["first"]),
+                   math.nan if d.get("last") is None else float(d["last"]))
 
 
 class DayBook:
@@ -99,6 +104,9 @@ class DayBook:
         cur = self._day(ts)
         self._account(ts)
         cur.readings += 1
+        if cur.first != cur.first:
+            cur.first = ts
+        cur.last = ts
         if residual == residual:
             self._sum += residual
             self._n += 1
@@ -118,6 +126,15 @@ class DayBook:
             cur.onsets["gap"] = cur.onsets.get("gap", 0) + 1
             cur.fault_s["gap"] = cur.fault_s.get("gap", 0.0) + pulse_s
         self._faults = faults
+
+    def close(self, now: float) -> None:
+        """Close the current day at ``now`` (a stop): its row is ready to flush, and a later
+        reading of the same day starts a new row (the file sums them)."""
+        cur = self._cur
+        if cur is not None:
+            self._close(cur, now)
+            self._cur = None
+            self._sum, self._n = 0.0, 0
 
     def flush(self) -> list[Day]:
         """The finished days since the last flush (and forget them)."""
@@ -179,6 +196,10 @@ def field_report(days: Sequence[Day], spec: dict[str, Any], period_s: float = ma
     span_s = (days[-1].day - days[0].day + 1) * DAY_S
     readings = sum(d.readings for d in days)
     period = float(spec.get("period_s") or period_s or math.nan)
+    first = min((d.first for d in days if d.first == d.first), default=math.nan)
+    last = max((d.last for d in days if d.last == d.last), default=math.nan)
+    if first == first and last == last and period == period:
+        span_s = max(last - first + period, period)  # from the first reading to the last
     expected = span_s / period if period == period and period > 0 else math.nan
     completeness = readings / expected if expected == expected and expected else math.nan
     fault_s = {name: sum(d.fault_s.get(name, 0.0) for d in days) for name in FAULTS}

@@ -1,0 +1,124 @@
+"""Sensor health in a running flow: a replayed real gauge record with a stuck sensor and a value
+out of its stated range -> health events through the outbox to a file uplink, decoded by the
+JavaScript codec under node; the flow told to hold its decisions does not alarm on the bad
+value and says so; the statistics file it leaves feeds ``frugalai sensors report``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+from test_payload_codec_js import run_node
+
+from frugalai.cli import cli
+from frugalai.config import load_config
+from frugalai.pipeline import Pipeline
+
+PROVIDENCE = "coastal/providence_8454000/providence_8454000_hourly_2000_2005.csv.gz"
+
+
+def faulty_copy(data_dir: Path, out: Path) -> tuple[str, str]:
+    """The first 60 days of 2000, the sensor stuck for 12 h at row 900, 9.9 m at row 1200."""
+    with gzip.open(data_dir / PROVIDENCE, "rt") as fh:
+        rows = fh.read().splitlines()[:1 + 24 * 60]
+    body = [r.split(",") for r in rows[1:]]
+    for i in range(900, 912):
+        body[i][1] = body[899][1]
+    body[1200][1] = "9.9"
+    out.write_text("\n".join([rows[0]] + [",".join(r) for r in body]) + "\n")
+    return body[900][0], body[1200][0]
+
+
+def test_health_events_reach_the_uplink_and_decode_in_the_js_codec(
+        data_dir: Path, tmp_path: Path) -> None:
+    csv_path = tmp_path / "gauge.csv"
+    stuck_at, _ = faulty_copy(data_dir, csv_path)
+    events_file = tmp_path / "events.txt"
+    cfg = tmp_path / "g.toml"
+    cfg.write_text(f"""
+[gateway]
+id = "gw"
+state_dir = "{tmp_path / 'state'}"
+
+[[flow]]
+name = "gauge"
+sensor_id = 7
+source = "replay://{csv_path}?speed=max&time=datetime&value=water_level_m_mllw:level_m:m&tz=-05:00"
+quantity = "level_m"
+aggregate = "mean"
+window_s = 3600
+model = "threshold"
+hold_when_unhealthy = true
+spec = {{ accuracy = 0.05, drift_per_year = 0.05, range = [-1, 5], period_s = 3600 }}
+
+  [flow.policy]
+  on = 3.0
+  off = 2.0
+
+[[uplink]]
+url = "file://{events_file}?codec=binary"
+""")
+    config = load_config(cfg)
+    pipeline = Pipeline.from_config(config, source_kwargs={"clock": time.time})
+    try:
+        pipeline.start(threading.Event())
+        for t in pipeline._threads:
+            t.join(timeout=60)
+        pipeline.flush()
+        (flow,) = pipeline.flows
+        assert flow.stats.readings == 24 * 60
+        assert flow.health is not None
+        status = flow.health.status()
+    finally:
+        pipeline.close()
+
+    payloads = [bytes.fromhex(line.strip()) for line in events_file.read_text().splitlines()]
+    decoded = [r["data"] for r in run_node(payloads)]
+    health = [d for d in decoded if d["kind"] == "health"]
+    assert health, decoded
+    assert all(d["sensor_id"] == 7 for d in health)
+    stuck_on = [d for d in health if d["check"] == "stuck" and "stuck" in d["faults"]]
+    range_on = [d for d in health if d["check"] == "range" and "range" in d["faults"]]
+    assert len(stuck_on) == 1 and len(range_on) == 1
+    assert range_on[0]["value"] == 9.8984375  # 9.9 m as a half float: the value out of range
+    assert stuck_on[0]["time"][:13] > stuck_at[:10]
+    # the bad value would have alarmed (9.9 >= on); the flow held it and said so
+    assert not [d for d in decoded if d["kind"] == "alarm"]
+    assert status["held_decisions"] >= 1
+
+    stats_file = tmp_path / "state" / "health" / "gauge.json"
+    doc = json.loads(stats_file.read_text())
+    assert doc["flow"] == "gauge" and len(doc["days"]) >= 59
+    assert sum(d["readings"] for d in doc["days"]) == 24 * 60
+
+    result = CliRunner().invoke(cli, ["sensors", "report", "--config", str(cfg)])
+    assert result.exit_code == 0, result.output
+    lines = {ln.split()[0]: ln for ln in result.output.splitlines()[1:]}
+    assert "NOT KEPT" in lines["stuck"] and "NOT KEPT" in lines["out"]
+    assert "kept" in lines["completeness"] and "100.00 %" in lines["completeness"]
+    as_json = json.loads(CliRunner().invoke(cli, ["sensors", "report", "--config", str(cfg),
+                                                  "--json"]).output)
+    assert as_json[0]["onsets"]["stuck"] == 1 and as_json[0]["onsets"]["range"] == 1
+
+
+def test_sensors_check_cli_on_a_csv(data_dir: Path, tmp_path: Path) -> None:
+    csv_path = tmp_path / "gauge.csv"
+    faulty_copy(data_dir, csv_path)
+    out = tmp_path / "timeline.json"
+    result = CliRunner().invoke(cli, ["sensors", "check", "--data", str(csv_path), "--tz",
+                                      "-05:00", "--range", "-1", "5", "--reference",
+                                      "coastal-submersion", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["checks"]["stuck"]["episodes"] == 1
+    assert summary["checks"]["range"]["episodes"] == 1
+    doc = json.loads(out.read_text())
+    assert {e["check"] for e in doc["episodes"]} >= {"stuck", "range"}
+    bad = CliRunner().invoke(cli, ["sensors", "check", "--data", str(csv_path), "--value-col",
+                                   "nope"])
+    assert bad.exit_code == 2 and "no column 'nope'" in bad.output
