@@ -43,9 +43,11 @@ from frugalai.health.checks import (  # noqa: E402
     python_bytes,
     state_bytes,
 )
+from frugalai.health.monitor import FlowHealth  # noqa: E402
 from frugalai.health.offline import Change, run_checks  # noqa: E402
 from frugalai.health.stats import drift_per_year  # noqa: E402
 from frugalai.learn.data import load_nab, load_providence  # noqa: E402
+from frugalai.reading import Reading  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 MONTH_S = 30.4375 * 86400
@@ -227,6 +229,16 @@ def real_gaps(ts: np.ndarray, v: np.ndarray, changes: list[Change], period: floa
 
 # -- cost -----------------------------------------------------------------------------------
 
+class _StaticReference:
+    """The reference precomputed (the flow's own Reference predicts it in blocks)."""
+
+    def __init__(self, values: list[float], ts: list[float]) -> None:
+        self._by_ts = dict(zip(ts, values))
+
+    def at(self, ts: float) -> float:
+        return self._by_ts.get(ts, math.nan)
+
+
 def cost(ts: np.ndarray, v: np.ndarray, ref: np.ndarray, limits: Limits, n: int, rounds: int
          ) -> dict[str, Any]:
     """Microseconds per reading (median of rounds, CPU time) and bytes of state."""
@@ -247,13 +259,23 @@ def cost(ts: np.ndarray, v: np.ndarray, ref: np.ndarray, limits: Limits, n: int,
             pu(b, b + 0.01)
             lu(3.6, rssi[i], 5.0, float(i))
 
+    readings = [Reading(a, "gauge", {"level_m": b}) for a, b in zip(t, x)]
+    tide_ref = _StaticReference(r, t)
+
+    def flow() -> None:
+        h = FlowHealth("gauge", "level_m", limits, reference=tide_ref)  # type: ignore[arg-type]
+        u = h.reading
+        for rd in readings:
+            u(rd, 0.0)
+
     def loop() -> None:
         for _a, _b, _c in zip(t, x, r):
             pass
 
     out: dict[str, Any] = {}
     for name, fn in (("empty loop", loop), ("value checks (with reference)", core),
-                     ("all checks (value + partner + LoRa link)", everything)):
+                     ("all checks (value + partner + LoRa link)", everything),
+                     ("a flow's FlowHealth.reading (value checks + day book + lock)", flow)):
         fn()
         samples = []
         for _ in range(rounds):

@@ -29,7 +29,7 @@ The checks (each a few float operations; no numpy, no allocation on the hot path
 The state is a handful of plain floats in ``__slots__`` (:func:`state_bytes`); the thresholds
 live in one shared frozen :class:`Limits`.
 
->>> h = SensorHealth(Limits(period_s=3600.0, stuck_n=4))
+>>> h = SensorHealth(Limits(period_s=3600.0, stuck_n=4, learn_n=0))
 >>> [h.update(3600.0 * i, 1.25) for i in range(6)]
 [0, 0, 0, 2, 0, 0]
 >>> names(h.faults)
@@ -79,7 +79,8 @@ class Limits:
         gap_periods: a gap is this many periods without a reading.
         low, high: the sensor's stated range (infinite: not checked).
         monotonic: the value is a counter (an energy index): going backwards is a fault.
-        stuck_n: readings within ``stuck_tol`` of each other that make a stuck sensor.
+        stuck_n: readings within ``stuck_tol`` of each other that make a stuck sensor (at
+            least twice the longest such run seen in the first ``learn_n`` readings; 0: never).
         stuck_tol: the "same value" tolerance (0: exactly equal).
         spike_k: a spike is a step beyond this many times the usual step (robust scale).
         noise_ratio: noise is flagged when the short-run roughness exceeds the long-run one
@@ -96,6 +97,8 @@ class Limits:
         snr_min_db: SNR under this (near the demodulation floor of SF12).
         loss_max: fraction of uplinks lost (frame counter gaps) over the recent ones.
         warmup: readings before spike, noise and partner judge (their scales are learned).
+        learn_n: readings during which the stuck check learns how long the sensor's own
+            values repeat (and judges nothing).
         clear_n: readings without the fault before a spike, range or link fault clears.
     """
 
@@ -118,6 +121,7 @@ class Limits:
     snr_min_db: float = -17.0
     loss_max: float = 0.25
     warmup: int = 48
+    learn_n: int = 480
     clear_n: int = 12
 
     def __repr__(self) -> str:
@@ -151,6 +155,7 @@ class SensorHealth:
         "days",
         "faults",
         "figure",
+        "flat_max",
         "flat_n",
         "flat_ts",
         "flat_x",
@@ -182,6 +187,7 @@ class SensorHealth:
         self.cand = 0.0     # a spike candidate's step, 0 when none
         self.scale = NAN    # mean absolute step (robust: clipped)
         self.flat_n = 0
+        self.flat_max = 0
         self.flat_x = NAN
         self.flat_ts = NAN
         self.rough_fast = NAN
@@ -250,10 +256,15 @@ class SensorHealth:
             self.range_quiet += 1
             if self.range_quiet >= (lim.clear_n if lim.monotonic else 1):
                 f &= ~RANGE
-        # stuck: the value stays put
+        # stuck: the value stays put (longer than it did while the checks learned it: a
+        # meter's integer VA or a counter at night repeats, a tide never does)
         if abs(x - self.flat_x) <= lim.stuck_tol:
-            self.flat_n += 1
-            if self.flat_n >= lim.stuck_n and not f & STUCK:
+            flat = self.flat_n = self.flat_n + 1
+            if self.n <= lim.learn_n:
+                if flat > self.flat_max:
+                    self.flat_max = flat
+            elif (flat >= lim.stuck_n and flat >= 2 * self.flat_max and not f & STUCK
+                  and lim.stuck_n > 0):
                 f |= STUCK
                 self.figure = ts - self.flat_ts
         else:

@@ -78,8 +78,10 @@ def limits_for(spec: Any, aggregate: str = "mean") -> Limits:
     """The checks' thresholds from a flow's ``spec`` (:class:`~frugalai.config.SpecConfig`)
     and what it measures (an energy index read as a ``rate`` is a counter)."""
     low, high = (spec.range[0], spec.range[1]) if spec.range else (-math.inf, math.inf)
-    return Limits(period_s=float(spec.period_s or 0.0), low=low, high=high,
-                  monotonic=aggregate == "rate", battery_min_v=spec.battery_min_v)
+    counter = aggregate == "rate"
+    # a counter that stays put is no consumption (a night, a holiday), not a stuck sensor
+    return Limits(period_s=float(spec.period_s or 0.0), low=low, high=high, monotonic=counter,
+                  stuck_n=0 if counter else Limits.stuck_n, battery_min_v=spec.battery_min_v)
 
 
 class FlowHealth:
