@@ -109,7 +109,7 @@ class Limits:
     monotonic: bool = False
     stuck_n: int = 5
     stuck_tol: float = 0.0
-    spike_k: float = 6.0
+    spike_k: float = 5.0
     noise_ratio: float = 2.0
     drift_limit: float = NAN
     drift_k: float = 6.0
@@ -336,10 +336,10 @@ class SensorHealth:
             fast += (ae - fast) * 0.05
             self.rough_fast = fast
             slow = self.rough_slow
-            # a running mean first, then a memory of ~500 readings; slower while flagged
-            # (a lasting change becomes the new normal, after ~2000 readings)
+            # a running mean first, then a memory of ~2000 readings; slower while flagged
+            # (a lasting change becomes the new normal, after ~8000 readings)
             n = self.n
-            rate = 1.0 / n if n < 500 else 0.002
+            rate = 1.0 / n if n < 2000 else 0.0005
             slow += (ae - slow) * (rate * 0.25 if f & NOISE else rate)
             self.rough_slow = slow
             if warm and slow > 0:
