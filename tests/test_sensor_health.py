@@ -192,3 +192,37 @@ def test_day_book_and_field_report(gauge: tuple[np.ndarray, ...], tmp_path: Path
     eps = episodes(run_checks(ts, v, ref, GAUGE)[0])
     out = write_timeline(tmp_path / "t.csv", eps)
     assert out.read_text().startswith("check,start_utc")
+
+
+def test_reference_follows_the_tide_within_a_millimetre(data_dir: Path) -> None:
+    from frugalai.health.monitor import Reference
+
+    s = load_providence(data_dir)
+    fit = (s.ts >= utc(1994)) & (s.ts < utc(1996))
+    tide = fit_harmonics(s.ts[fit], s.values[fit])
+    ref = Reference(tide)
+    times = [utc(1996) + 37.0 * 60 * i for i in range(3000)]  # off the 10-min grid
+    err = max(abs(ref.at(t) - p) for t, p in zip(times, tide.predict(times).tolist()))
+    assert err < 0.001
+
+
+def test_hold_keeps_decisions_of_unhealthy_windows_and_sends_the_last_one_after() -> None:
+    from frugalai.events.event import Event
+    from frugalai.health.monitor import FlowHealth
+    from frugalai.reading import Reading
+
+    h = FlowHealth("g", "x", Limits(period_s=60.0, low=0.0, high=10.0), hold=True)
+    alarm = Event("alarm", "g", 0.0, score=5.0)
+    clear = Event("clear", "g", 0.0, score=1.0)
+    assert h.hold([clear], True, 0.0) == []           # the receiver already believes "clear"
+    events = h.reading(Reading(60.0, "g", {"x": 11.0}))  # out of range: unhealthy
+    assert [(e.kind, e.label, e.model_id) for e in events] == [("health", 4, 2)]
+    assert h.holding and h.status()["reason"] == "decisions held: sensor range"
+    assert h.hold([alarm], True, 60.0) == [] and h.held == 1
+    h.reading(Reading(120.0, "g", {"x": 5.0}))          # back in range
+    assert not h.holding
+    assert h.hold([], True, 120.0) == []                # the window had the bad value: tainted
+    released = h.hold([], True, 180.0)                  # the first healthy window
+    assert [(e.kind, e.ts) for e in released] == [("alarm", 180.0)]
+    assert h.hold([alarm], True, 240.0) == []           # already sent
+    assert [e.kind for e in h.hold([clear], True, 300.0)] == ["clear"]
