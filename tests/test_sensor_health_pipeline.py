@@ -122,3 +122,35 @@ def test_sensors_check_cli_on_a_csv(data_dir: Path, tmp_path: Path) -> None:
     bad = CliRunner().invoke(cli, ["sensors", "check", "--data", str(csv_path), "--value-col",
                                    "nope"])
     assert bad.exit_code == 2 and "no column 'nope'" in bad.output
+
+
+def test_status_text_prometheus_and_fleet_status_show_the_sensor() -> None:
+    import re
+
+    from frugalai.fleet.status import from_snapshot
+    from frugalai.health.checks import Limits
+    from frugalai.health.monitor import FlowHealth
+    from frugalai.reading import Reading
+    from frugalai.service.health import prometheus
+    from frugalai.service.health.status import format_status
+
+    h = FlowHealth("gauge", "x", Limits(period_s=60.0, high=5.0), hold=True)
+    h.reading(Reading(100.0, "gauge", {"x": 7.0}))
+    snap = {"version": "0", "pid": 1, "state": "running", "healthy": True, "started": 1.0,
+            "updated": 200.0,
+            "flows": {"gauge": {"model": "threshold", "state": "running", "device_up": True,
+                                "readings": 1, "health": h.status()},
+                      "meter": {"model": "profile", "state": "running", "device_up": True,
+                                "readings": 1, "health": None}},
+            "outbox": {"depth": 0, "last_event": {}}, "uplinks": []}
+    text = prometheus.render(snap)
+    sample = re.compile(r'^[a-z_]+(\{([a-z_]+="([^"\\\n]|\\.)*",?)*\})? -?[0-9.e+]+$')
+    assert all(ln.startswith("# ") or sample.match(ln) for ln in text.splitlines())
+    assert 'frugalai_sensor_healthy{flow="gauge"} 0' in text
+    assert 'frugalai_sensor_fault{flow="gauge",check="range"} 1' in text
+    assert 'flow="meter"' not in text.split("frugalai_sensor_healthy")[1].split("# HELP")[0]
+    shown = format_status(snap, now=160.0)
+    assert "    sensor: range since 60 s ago; decisions held: sensor range" in shown
+    fleet = from_snapshot("gw", snap, {})
+    assert fleet["flows"]["gauge"]["sensor"] == {"faults": ["range"], "holding": True}
+    assert "sensor" not in fleet["flows"]["meter"]
