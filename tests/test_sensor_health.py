@@ -226,3 +226,13 @@ def test_hold_keeps_decisions_of_unhealthy_windows_and_sends_the_last_one_after(
     assert [(e.kind, e.ts) for e in released] == [("alarm", 180.0)]
     assert h.hold([alarm], True, 240.0) == []           # already sent
     assert [e.kind for e in h.hold([clear], True, 300.0)] == ["clear"]
+
+
+def test_an_infinite_value_is_out_of_range_and_poisons_nothing() -> None:
+    h = SensorHealth(Limits(period_s=60.0, warmup=5, learn_n=0))
+    for i in range(20):
+        h.update(60.0 * i, math.sin(i / 3.0))
+    assert h.update(60.0 * 20, math.inf) == mask_of(["range"]) and h.figure == math.inf
+    for i in range(21, 40):
+        h.update(60.0 * i, math.sin(i / 3.0))
+    assert h.faults == 0 and math.isfinite(h.scale) and math.isfinite(h.rough_fast)

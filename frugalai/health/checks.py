@@ -216,8 +216,10 @@ class SensorHealth:
         mask while not in :attr:`faults` (it began and ended), :attr:`figure` its length in
         seconds; after :meth:`tick` raised it, the same reading clears it.
         """
-        if x != x:
-            return 0
+        if not -1e300 < x < 1e300:
+            if x != x:
+                return 0
+            return self._infinite(x)  # never into the running sums: it would poison them
         lim = self.limits
         old = f = self.faults
         pulse = 0
@@ -292,6 +294,15 @@ class SensorHealth:
             self.day_n += 1
         self.faults = f
         return (old ^ f) | pulse
+
+    def _infinite(self, x: float) -> int:
+        """An infinite (or absurd) value: out of any range, and nothing else is learned."""
+        self.range_quiet = 0
+        if self.faults & RANGE:
+            return 0
+        self.faults |= RANGE
+        self.figure = x
+        return RANGE
 
     def _steps(self, d: float, f: int) -> int:
         """Spike and noise, from the step ``d`` of the residual."""
