@@ -154,3 +154,45 @@ def test_status_text_prometheus_and_fleet_status_show_the_sensor() -> None:
     fleet = from_snapshot("gw", snap, {})
     assert fleet["flows"]["gauge"]["sensor"] == {"faults": ["range"], "holding": True}
     assert "sensor" not in fleet["flows"]["meter"]
+
+
+def test_partner_flows_are_linked_and_a_disagreement_is_reported(
+        data_dir: Path, tmp_path: Path) -> None:
+    """Two co-located gauges (the same real levels, the second 3 cm lower and its own noise):
+    after the second one jumps 30 cm, the partner check of the first fails."""
+    import random
+
+    from frugalai.config import loads_config
+    from frugalai.pipeline import Flow
+    from frugalai.reading import Reading
+    from frugalai.scoring import ThresholdScorer
+    from frugalai.uplink.outbox import Outbox
+
+    with gzip.open(data_dir / PROVIDENCE, "rt") as fh:
+        rows = [r.split(",") for r in fh.read().splitlines()[1:1 + 24 * 40]]
+    config = loads_config({"flow": [
+        {"name": "a", "source": "replay://a.csv", "quantity": "level", "aggregate": "mean",
+         "model": "threshold", "partner": "b"},
+        {"name": "b", "source": "replay://b.csv", "quantity": "level", "aggregate": "mean",
+         "model": "threshold"}]})
+    flows = [Flow(fc, source=None, scorer=ThresholdScorer())  # type: ignore[arg-type]
+             for fc in config.flow]
+    pipeline = Pipeline(flows, Outbox(tmp_path / "o.sqlite"), [])
+    try:
+        a, b = pipeline.flows
+        assert a.health is not None and a.health.partner is b.health
+        rng = random.Random(3)
+        t0 = 946_684_800.0
+        events = []
+        for i, (_, level) in enumerate(rows):
+            ts = t0 + 3600.0 * i
+            jump = 0.3 if i >= 24 * 30 else 0.0
+            b.process(Reading(ts, "b", {"level": float(level) - 0.03 + jump
+                                        + rng.gauss(0, 0.005)}))
+            events += a.process(Reading(ts, "a", {"level": float(level)}))
+    finally:
+        pipeline.outbox.close()  # no sources to close: the readings are fed by hand
+    partner = [e for e in events if e.kind == "health" and e.model_id == 6]
+    jumped = t0 + 3600.0 * 24 * 30
+    assert partner and jumped <= partner[0].ts <= jumped + 86400  # nothing before, soon after
+    assert partner[0].label & (1 << 6) and partner[0].value < 0  # a is now below b's level
