@@ -172,15 +172,15 @@ def test_state_is_small() -> None:
 
 def test_day_book_and_field_report(gauge: tuple[np.ndarray, ...], tmp_path: Path) -> None:
     ts, v, ref = gauge
-    book = DayBook(3600.0)
     health = SensorHealth(GAUGE)
+    book = DayBook(3600.0, health.noise)
     for t, x, r in zip(ts, v, ref):
         changed = health.update(float(t), float(x), float(r))
         if changed:
             book.change(float(t), health.faults, health.figure if changed & GAP and not
                         health.faults & GAP else 0.0)
         if x == x:
-            book.reading(float(t), float(x - r), health.noise())
+            book.reading(float(t), float(x - r))
     report = field_report(book.flush(), {"accuracy": 0.05, "drift_per_year": 0.05,
                                          "range": [-2.0, 6.0], "period_s": 3600})
     assert report["days"] > 1000

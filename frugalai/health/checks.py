@@ -124,6 +124,13 @@ class Limits:
     learn_n: int = 480
     clear_n: int = 12
 
+    def __post_init__(self) -> None:
+        # the thresholds the per-reading path reads, as one tuple (one attribute lookup)
+        object.__setattr__(self, "hot", (
+            self.period_s, self.gap_periods, self.low, self.high, self.monotonic,
+            self.stuck_tol, self.learn_n, self.stuck_n, self.warmup, self.spike_k,
+            self.noise_ratio, self.clear_n))
+
     def __repr__(self) -> str:
         changed = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)
                    if getattr(self, f.name) != f.default
@@ -215,21 +222,25 @@ class SensorHealth:
         A gap is reported when the reading after it arrives: the GAP bit is in the returned
         mask while not in :attr:`faults` (it began and ended), :attr:`figure` its length in
         seconds; after :meth:`tick` raised it, the same reading clears it.
+
+        One flat function on purpose (the per-reading cost: no call per check, the thresholds
+        unpacked from one tuple).
         """
         if not -1e300 < x < 1e300:
             if x != x:
                 return 0
             return self._infinite(x)  # never into the running sums: it would poison them
-        lim = self.limits
+        (period_s, gap_periods, low, high, monotonic, stuck_tol, learn_n, stuck_n, warmup,
+         spike_k, noise_ratio, clear_n) = self.limits.hot  # type: ignore[attr-defined]
         old = f = self.faults
         pulse = 0
         dt = ts - self.last_ts
         if dt > 0.0:  # NaN on the first reading; <= 0: a clock stepped back, not judged
             period = self.period
             if period != period:
-                if lim.period_s <= 0:
+                if period_s <= 0:
                     self.period = dt
-            elif dt > lim.gap_periods * period:
+            elif dt > gap_periods * period:
                 if not f & GAP:
                     pulse = GAP
                 f &= ~GAP
@@ -241,32 +252,33 @@ class SensorHealth:
                 self.flat_x = NAN
             else:
                 f &= ~GAP  # raised by tick(), ended by this reading
-                if lim.period_s <= 0 and dt < 2.0 * period:
+                if period_s <= 0 and dt < 2.0 * period:
                     self.period = period + (dt - period) * 0.05
-        if dt > 0.0 or dt != dt:
             self.last_ts = ts
-        self.n += 1
+        elif dt != dt:
+            self.last_ts = ts
+        n = self.n = self.n + 1
         # range, and a counter going backwards
         last_x = self.last_x
-        back = lim.monotonic and x < last_x
-        if x < lim.low or x > lim.high or back:
+        back = monotonic and x < last_x
+        if x < low or x > high or back:
             self.range_quiet = 0
             if not f & RANGE:
                 f |= RANGE
                 self.figure = x - last_x if back else x
         elif f & RANGE:
             self.range_quiet += 1
-            if self.range_quiet >= (lim.clear_n if lim.monotonic else 1):
+            if self.range_quiet >= (clear_n if monotonic else 1):
                 f &= ~RANGE
         # stuck: the value stays put (longer than it did while the checks learned it: a
         # meter's integer VA or a counter at night repeats, a tide never does)
-        if abs(x - self.flat_x) <= lim.stuck_tol:
+        if abs(x - self.flat_x) <= stuck_tol:
             flat = self.flat_n = self.flat_n + 1
-            if self.n <= lim.learn_n:
+            if n <= learn_n:
                 if flat > self.flat_max:
                     self.flat_max = flat
-            elif (flat >= lim.stuck_n and flat >= 2 * self.flat_max and not f & STUCK
-                  and lim.stuck_n > 0):
+            elif (flat >= stuck_n and flat >= 2 * self.flat_max and not f & STUCK
+                  and stuck_n > 0):
                 f |= STUCK
                 self.figure = ts - self.flat_ts
         else:
@@ -276,14 +288,70 @@ class SensorHealth:
             f &= ~STUCK
         self.last_x = x
         # the residual against the reference (the value itself without one)
-        r = x - ref if ref == ref else x
+        has_ref = ref == ref
+        r = x - ref if has_ref else x
         d = r - self.last_r
         self.last_r = r
         if d == d:
-            f = self._steps(d, f)
+            # spike and noise, from the step d of the residual
+            scale = self.scale
+            ad = d if d >= 0 else -d
+            warm = n > warmup
+            cand = self.cand
+            judge = True
+            if cand:
+                self.cand = 0.0
+                # a spike comes back: the next step goes the other way, most of the way
+                if (d > 0) != (cand > 0) and ad > 0.5 * (cand if cand > 0 else -cand):
+                    if not f & SPIKE:
+                        f |= SPIKE
+                        self.figure = cand
+                    self.spike_quiet = 0
+                    self.last_d = NAN
+                    judge = False
+                # else a step to a new level: judged as any step below
+            elif warm and ad > spike_k * scale:
+                self.cand = d
+                self.last_d = NAN
+                judge = False
+            if judge:
+                if scale != scale:
+                    self.scale = ad
+                else:
+                    top = 3.0 * scale
+                    self.scale = scale + ((ad if ad < top else top) - scale) * 0.02
+                if f & SPIKE:
+                    self.spike_quiet += 1
+                    if self.spike_quiet >= clear_n:
+                        f &= ~SPIKE
+                # roughness: the second difference of the residual
+                e = d - self.last_d
+                self.last_d = d
+                if e == e:
+                    ae = e if e >= 0 else -e
+                    fast = self.rough_fast
+                    if fast != fast:
+                        self.rough_fast = self.rough_slow = ae
+                    else:
+                        fast += (ae - fast) * 0.05
+                        self.rough_fast = fast
+                        slow = self.rough_slow
+                        # a running mean first, then a memory of ~2000 readings; slower while
+                        # flagged (a lasting change becomes the new normal, ~8000 readings)
+                        rate = 1.0 / n if n < 2000 else 0.0005
+                        slow += (ae - slow) * (rate * 0.25 if f & NOISE else rate)
+                        self.rough_slow = slow
+                        if warm and slow > 0:
+                            ratio = fast / slow
+                            if not f & NOISE:
+                                if ratio > noise_ratio:
+                                    f |= NOISE
+                                    self.figure = ratio
+                            elif ratio < 0.5 * (1.0 + noise_ratio):
+                                f &= ~NOISE
         # drift: day means of the residual against a reference
-        if ref == ref:
-            day = ts // _DAY
+        if has_ref:
+            day = ts // 86400.0
             if day != self.day:
                 if self.day_n:
                     f = self._close_day(self.day_sum / self.day_n, f)
@@ -303,65 +371,6 @@ class SensorHealth:
         self.faults |= RANGE
         self.figure = x
         return RANGE
-
-    def _steps(self, d: float, f: int) -> int:
-        """Spike and noise, from the step ``d`` of the residual."""
-        lim = self.limits
-        scale = self.scale
-        ad = d if d >= 0 else -d
-        warm = self.n > lim.warmup
-        cand = self.cand
-        if cand:
-            self.cand = 0.0
-            # a spike comes back: the next step goes the other way, most of the way
-            if (d > 0) != (cand > 0) and ad > 0.5 * (cand if cand > 0 else -cand):
-                if not f & SPIKE:
-                    f |= SPIKE
-                    self.figure = cand
-                self.spike_quiet = 0
-                self.last_d = NAN
-                return f
-            # else a step to a new level: judged as any step below
-        elif warm and ad > lim.spike_k * scale:
-            self.cand = d
-            self.last_d = NAN
-            return f
-        if scale != scale:
-            self.scale = ad
-        else:
-            top = 3.0 * scale
-            self.scale = scale + ((ad if ad < top else top) - scale) * 0.02
-        if f & SPIKE:
-            self.spike_quiet += 1
-            if self.spike_quiet >= lim.clear_n:
-                f &= ~SPIKE
-        # roughness: the second difference of the residual
-        e = d - self.last_d
-        self.last_d = d
-        if e == e:
-            ae = e if e >= 0 else -e
-            fast = self.rough_fast
-            if fast != fast:
-                self.rough_fast = self.rough_slow = ae
-                return f
-            fast += (ae - fast) * 0.05
-            self.rough_fast = fast
-            slow = self.rough_slow
-            # a running mean first, then a memory of ~2000 readings; slower while flagged
-            # (a lasting change becomes the new normal, after ~8000 readings)
-            n = self.n
-            rate = 1.0 / n if n < 2000 else 0.0005
-            slow += (ae - slow) * (rate * 0.25 if f & NOISE else rate)
-            self.rough_slow = slow
-            if warm and slow > 0:
-                ratio = fast / slow
-                if not f & NOISE:
-                    if ratio > lim.noise_ratio:
-                        f |= NOISE
-                        self.figure = ratio
-                elif ratio < 0.5 * (1.0 + lim.noise_ratio):
-                    f &= ~NOISE
-        return f
 
     def _close_day(self, mean: float, f: int) -> int:
         """One day's mean residual: learn the base level, then follow the weeks-long level."""

@@ -46,6 +46,9 @@ HOLD_MASK = STUCK | RANGE | SPIKE | NOISE | DRIFT | PARTNER
 #: gap by the clock (a replayed file's times are not the wall clock's)
 LIVE_SKEW_S = 120.0
 DECISIONS = ("alarm", "clear", "class")
+#: readings looked at for radio figures (RSSI, SNR, frame counter, battery) before a flow is
+#: taken for a wired one and the link check stops looking
+RADIO_PROBES = 20
 
 
 class Reference:
@@ -112,7 +115,9 @@ class FlowHealth:
         self.mate: Optional[PartnerCheck] = None
         #: the partner flow's health (set by the pipeline when the config names one)
         self.partner: Optional[FlowHealth] = None
-        self.book = DayBook(self.limits.period_s or math.nan)
+        self.book = DayBook(self.limits.period_s or math.nan, self.checks.noise)
+        self._radio: Optional[bool] = None  # does the source report a radio link? (LoRa)
+        self._probes = 0
         self.faults = 0
         self.since = math.nan
         self.figure = math.nan
@@ -151,15 +156,16 @@ class FlowHealth:
                 changed = 0
             else:
                 ref = self.reference.at(ts) if self.reference is not None else math.nan
-                checks = self.checks
-                changed = checks.update(ts, x, ref)
+                changed = self.checks.update(ts, x, ref)
                 if x == x:
-                    self.book.reading(ts, x - ref if ref == ref else x, checks.noise())
-            f = self.checks.faults | self._extra(ts, x, values)
+                    self.book.reading(ts, x - ref if ref == ref else x)
+            f = self.checks.faults
+            if self.mate is not None or self._radio is not False:
+                f |= self._extra(ts, x, values)
+                changed |= (self.faults ^ f) & (PARTNER | LINK)
             if f & HOLD_MASK:
                 self._tainted = True
-            changed |= (self.faults ^ f) & (PARTNER | LINK)
-            return self._changed(ts, changed, f)
+            return self._changed(ts, changed, f) if changed else []
 
     def _extra(self, ts: float, x: Optional[float], values: Any) -> int:
         """The partner and link checks: their bits of the mask."""
@@ -173,10 +179,19 @@ class FlowHealth:
                     f |= PARTNER
             elif mate.bad:
                 f |= PARTNER
+        if self._radio is False:
+            return f
         rssi = values.get("rssi_dbm")
         snr = values.get("snr_db")
         fcnt = values.get("f_cnt")
         batt = values.get(self.battery)
+        if self._radio is None:  # probed on the first readings: a LoRa source says at once
+            if not (rssi is None and snr is None and fcnt is None and batt is None):
+                self._radio = True
+            else:
+                self._probes += 1
+                if self._probes >= RADIO_PROBES:
+                    self._radio = False
         link = self.link
         if link is None and (rssi is not None or snr is not None or fcnt is not None
                              or batt is not None):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from frugalai.health.checks import FAULTS
 
@@ -62,9 +62,12 @@ class DayBook:
     mask_after)`` when a check changes; a finished day is appended to :attr:`days`.
     """
 
-    def __init__(self, period_s: float = math.nan) -> None:
+    def __init__(self, period_s: float = math.nan,
+                 noise: Optional[Callable[[], float]] = None) -> None:
         self.days: list[Day] = []
         self.period_s = period_s
+        #: the sensor's measured noise, asked once per day (at its close)
+        self.noise = noise
         self._cur: Optional[Day] = None
         self._sum = 0.0
         self._n = 0
@@ -98,11 +101,19 @@ class DayBook:
         cur.mean = self._sum / self._n if self._n else math.nan
         if self.period_s == self.period_s and self.period_s > 0:
             cur.expected = DAY_S / self.period_s
+        if self.noise is not None:
+            cur.noise = self.noise()
         self.days.append(cur)
 
-    def reading(self, ts: float, residual: float, noise: float = math.nan) -> None:
-        cur = self._day(ts)
-        self._account(ts)
+    def reading(self, ts: float, residual: float) -> None:
+        """One reading (its residual against the reference, or its value): sums only."""
+        cur = self._cur
+        if cur is None or cur.day != ts // DAY_S:
+            cur = self._day(ts)
+        if self._faults:
+            self._account(ts)
+        else:
+            self._since = ts
         cur.readings += 1
         if cur.first != cur.first:
             cur.first = ts
@@ -110,8 +121,6 @@ class DayBook:
         if residual == residual:
             self._sum += residual
             self._n += 1
-        if noise == noise:
-            cur.noise = noise
 
     def change(self, ts: float, faults: int, pulse_s: float = 0.0) -> None:
         """The fault mask is now ``faults``; ``pulse_s``: a gap that began and ended (its
