@@ -196,3 +196,37 @@ def test_partner_flows_are_linked_and_a_disagreement_is_reported(
     jumped = t0 + 3600.0 * 24 * 30
     assert partner and jumped <= partner[0].ts <= jumped + 86400  # nothing before, soon after
     assert partner[0].label & (1 << 6) and partner[0].value < 0  # a is now below b's level
+
+
+def test_a_lora_node_whose_battery_fails_through_an_emulated_modem() -> None:
+    """A Cayenne LPP node heard by an emulated RN2483 on a real pty: temperature on channel 3,
+    battery voltage on channel 5; when the battery falls under the data sheet's floor, the
+    flow's link check fails and says so with the voltage."""
+    from lora_helpers import collect
+    from test_lora_p2p import feed_when_listening
+
+    from frugalai import registry
+    from frugalai.config import loads_config
+    from frugalai.pipeline import Flow
+    from frugalai.protocols.lpp import encode
+    from frugalai.scoring import ThresholdScorer
+    from frugalai.sim.lora_modem import Rn2483Emulator
+
+    volts = [3.7, 3.7, 3.6, 3.6, 3.1, 3.0]
+    packets = [(encode([(3, "temperature", 12.0 + 0.1 * i), (5, "voltage", v)]), -85.0, 6.0)
+               for i, v in enumerate(volts)]
+    with Rn2483Emulator() as emu:
+        url = f"lora://{emu.path}?modem=rn2483&decoder=lpp"
+        src = registry.sources.get("lora")(url, sensor="node")
+        config = loads_config({"flow": [{
+            "name": "node", "source": url, "quantity": "temperature_3", "aggregate": "mean",
+            "model": "threshold", "spec": {"battery": "voltage_5", "battery_min_v": 3.3}}]})
+        flow = Flow(config.flow[0], source=src, scorer=ThresholdScorer())
+        feed_when_listening(emu, *packets)
+        readings = collect(src, len(packets))
+        src.close()
+    assert [r.values["voltage_5"] for r in readings] == volts
+    events = [e for r in readings for e in flow.process(r)]
+    link = [e for e in events if e.kind == "health" and e.model_id == 7]
+    assert len(link) == 1 and link[0].value == 3.1 and link[0].label == 1 << 7
+    assert flow.health is not None and flow.health.status()["faults"] == ["link"]
