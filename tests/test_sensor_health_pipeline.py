@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from test_payload_codec_js import run_node
 
@@ -230,3 +231,23 @@ def test_a_lora_node_whose_battery_fails_through_an_emulated_modem() -> None:
     link = [e for e in events if e.kind == "health" and e.model_id == 7]
     assert len(link) == 1 and link[0].value == 3.1 and link[0].label == 1 << 7
     assert flow.health is not None and flow.health.status()["faults"] == ["link"]
+
+
+@pytest.mark.parametrize("extra, key, words", [
+    ("spec = { range = [5, 1] }", "flow[0].spec.range", "low < high"),
+    ("spec = { range = [1] }", "flow[0].spec.range", "[low, high]"),
+    ("spec = { range = 'x' }", "flow[0].spec.range", "expected an array"),
+    ("spec = { accuracy = -0.01 }", "flow[0].spec.accuracy", "> 0"),
+    ("spec = { period_s = 0 }", "flow[0].spec.period_s", "> 0"),
+    ("spec = { acuracy = 0.01 }", "flow[0].spec.acuracy", "unknown key"),
+    ('partner = "nope"', "flow[0].partner", "must name another flow"),
+    ('partner = "a"', "flow[0].partner", "must name another flow"),
+    ("hold_when_unhealthy = 1", "flow[0].hold_when_unhealthy", "true or false"),
+])
+def test_bad_sensor_settings_exit_2_naming_the_key(tmp_path: Path, extra: str, key: str,
+                                                   words: str) -> None:
+    path = tmp_path / "g.toml"
+    path.write_text(f'[[flow]]\nname = "a"\nsource = "replay://x.csv"\n{extra}\n')
+    result = CliRunner().invoke(cli, ["config", "check", str(path)])
+    assert result.exit_code == 2, result.output
+    assert f"{key}:" in result.output and words in result.output
