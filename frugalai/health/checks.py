@@ -85,6 +85,8 @@ class Limits:
         spike_k: a spike is a step beyond this many times the usual step (robust scale).
         noise_ratio: noise is flagged when the short-run roughness exceeds the long-run one
             by this factor (cleared below half of it).
+        noise_alpha: weight of each reading in the short-run roughness (1/readings it
+            averages).
         drift_limit: drift flagged when the weeks-long mean residual moves this far (value
             unit; NaN: derived from the day-to-day scatter learned at first, ``drift_k``).
         drift_k: multiplier of that scatter.
@@ -111,6 +113,7 @@ class Limits:
     stuck_tol: float = 0.0
     spike_k: float = 5.0
     noise_ratio: float = 2.0
+    noise_alpha: float = 0.05
     drift_limit: float = NAN
     drift_k: float = 6.0
     drift_days: float = 15.0
@@ -129,7 +132,7 @@ class Limits:
         object.__setattr__(self, "hot", (
             self.period_s, self.gap_periods, self.low, self.high, self.monotonic,
             self.stuck_tol, self.learn_n, self.stuck_n, self.warmup, self.spike_k,
-            self.noise_ratio, self.clear_n))
+            self.noise_ratio, self.clear_n, self.noise_alpha))
 
     def __repr__(self) -> str:
         changed = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)
@@ -231,7 +234,7 @@ class SensorHealth:
                 return 0
             return self._infinite(x)  # never into the running sums: it would poison them
         (period_s, gap_periods, low, high, monotonic, stuck_tol, learn_n, stuck_n, warmup,
-         spike_k, noise_ratio, clear_n) = self.limits.hot  # type: ignore[attr-defined]
+         spike_k, noise_ratio, clear_n, noise_alpha) = self.limits.hot  # type: ignore[attr-defined]
         old = f = self.faults
         pulse = 0
         dt = ts - self.last_ts
@@ -333,7 +336,7 @@ class SensorHealth:
                     if fast != fast:
                         self.rough_fast = self.rough_slow = ae
                     else:
-                        fast += (ae - fast) * 0.05
+                        fast += (ae - fast) * noise_alpha
                         self.rough_fast = fast
                         slow = self.rough_slow
                         # a running mean first, then a memory of ~2000 readings; slower while

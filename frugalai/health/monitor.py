@@ -81,10 +81,15 @@ def limits_for(spec: Any, aggregate: str = "mean") -> Limits:
     """The checks' thresholds from a flow's ``spec`` (:class:`~frugalai.config.SpecConfig`)
     and what it measures (an energy index read as a ``rate`` is a counter)."""
     low, high = (spec.range[0], spec.range[1]) if spec.range else (-math.inf, math.inf)
-    counter = aggregate == "rate"
-    # a counter that stays put is no consumption (a night, a holiday), not a stuck sensor
-    return Limits(period_s=float(spec.period_s or 0.0), low=low, high=high, monotonic=counter,
-                  stuck_n=0 if counter else Limits.stuck_n, battery_min_v=spec.battery_min_v)
+    if aggregate == "rate":
+        # A counter (an energy index): it must never go back. Staying put is no consumption
+        # (a night, a holiday), not a stuck sensor; its steps and their changes are the
+        # consumption itself, not noise or spikes of the sensor.
+        return Limits(period_s=float(spec.period_s or 0.0), low=low, high=high,
+                      monotonic=True, stuck_n=0, spike_k=math.inf, noise_ratio=math.inf,
+                      battery_min_v=spec.battery_min_v)
+    return Limits(period_s=float(spec.period_s or 0.0), low=low, high=high,
+                  battery_min_v=spec.battery_min_v)
 
 
 class FlowHealth:
