@@ -251,3 +251,42 @@ def test_bad_sensor_settings_exit_2_naming_the_key(tmp_path: Path, extra: str, k
     result = CliRunner().invoke(cli, ["config", "check", str(path)])
     assert result.exit_code == 2, result.output
     assert f"{key}:" in result.output and words in result.output
+
+
+def test_report_with_no_record_and_with_a_damaged_one(tmp_path: Path) -> None:
+    cfg = tmp_path / "g.toml"
+    cfg.write_text(f'[gateway]\nstate_dir = "{tmp_path / "state"}"\n'
+                   '[[flow]]\nname = "a"\nsource = "replay://a.csv"\n'
+                   '[[flow]]\nname = "b"\nsource = "replay://b.csv"\n')
+    (tmp_path / "state" / "health").mkdir(parents=True)
+    (tmp_path / "state" / "health" / "b.json").write_text("{not json")
+    result = CliRunner().invoke(cli, ["sensors", "report", "--config", str(cfg)])
+    assert result.exit_code == 0, result.output
+    assert "a: no record yet" in result.output
+    assert "b: unreadable record:" in result.output
+    assert "not a sensor statistics file" in result.output
+
+
+def test_the_frugality_report_has_a_section_per_recorded_sensor(tmp_path: Path) -> None:
+    from frugalai.config import loads_config
+    from frugalai.health import store
+    from frugalai.health.stats import Day
+    from frugalai.report.build import build_report, to_markdown
+
+    cfg = loads_config({"gateway": {"state_dir": str(tmp_path)}, "flow": [
+        {"name": "tide", "source": "replay:///data/tide.csv", "model": "threshold",
+         "spec": {"accuracy": 0.01, "range": [-1, 12], "period_s": 3600}},
+        {"name": "other", "source": "replay:///data/other.csv", "model": "threshold"}]})
+    days = [Day(20000 + i, readings=24, mean=0.001 * i, noise=0.004, first=(20000 + i) * 86400.0,
+                last=(20000 + i) * 86400.0 + 23 * 3600, onsets={"stuck": 1} if i == 3 else {})
+            for i in range(30)]
+    store.append(store.path_for(tmp_path / "health", "tide"), days, flow="tide")
+    rep = build_report(cfg, {"meter": {}, "results": []}, models_dir=tmp_path)
+    assert [r["flow"] for r in rep["sensors"]] == ["tide", "other"]
+    md = to_markdown(rep)
+    assert "## Sensors against their data sheets" in md
+    assert "| tide | completeness | 100.00 % | 100 % | kept |" in md
+    assert "| tide | stuck | 1 time(s) | never | **not kept** |" in md
+    assert "| tide | noise (1 sigma) | 0.004 | <= 0.01 | kept |" in md
+    section = md.split("## Sensors against their data sheets")[1].split("\n## ")[0]
+    assert "| other |" not in section  # no record: no rows

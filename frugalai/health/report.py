@@ -31,7 +31,13 @@ def reports(config: Config, state_dir: Union[str, Path, None] = None) -> list[di
     out = []
     for flow in config.flow:
         path = store.path_for(health_dir, flow.name)
-        days, head = store.load(path)
+        try:
+            days, head = store.load(path)
+        except store.StatsError as err:  # one bad file does not hide the other sensors
+            out.append({"flow": flow.name, "file": str(path), "health": flow.health,
+                        "spec": spec_dict(flow.spec), "days": 0, "lines": [],
+                        "error": str(err)})
+            continue
         period = head.get("period_s")
         rep = field_report(days, spec_dict(flow.spec),
                            float(period) if period else math.nan)
@@ -44,6 +50,9 @@ def render(reps: list[dict[str, Any]]) -> str:
     """The reports as text: one block per sensor, one line per figure, kept / not kept."""
     lines: list[str] = []
     for r in reps:
+        if r.get("error"):
+            lines.append(f"{r['flow']}: unreadable record: {r['error']}")
+            continue
         lines.append(f"{r['flow']}: " + (f"{r['days']} day(s) of record" if r["days"] else
                                         f"no record yet ({r['file']})"))
         if not r["days"]:

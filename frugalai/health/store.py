@@ -14,11 +14,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Union
 
+from frugalai.errors import FrugalError
 from frugalai.fileio import atomic_write
 from frugalai.health.stats import Day
 
 VERSION = 1
 KEEP_DAYS = 800
+
+
+class StatsError(FrugalError, ValueError):
+    """A statistics file that cannot be read (what it is and why, on one line)."""
 
 
 def path_for(health_dir: Union[str, Path], flow: str) -> Path:
@@ -33,8 +38,8 @@ def load(path: Union[str, Path]) -> tuple[list[Day], dict[str, Any]]:
     try:
         doc = json.loads(p.read_text())
         days = [Day.from_dict(d) for d in doc.get("days", [])]
-    except (ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"{p}: not a sensor statistics file ({err})") from err
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise StatsError(f"{p}: not a sensor statistics file ({err})") from err
     return days, {k: v for k, v in doc.items() if k != "days"}
 
 
