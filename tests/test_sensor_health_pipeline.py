@@ -290,3 +290,18 @@ def test_the_frugality_report_has_a_section_per_recorded_sensor(tmp_path: Path) 
     assert "| tide | noise (1 sigma) | 0.004 | <= 0.01 | kept |" in md
     section = md.split("## Sensors against their data sheets")[1].split("\n## ")[0]
     assert "| other |" not in section  # no record: no rows
+
+
+def test_a_health_event_of_an_infinite_value_passes_the_event_schema() -> None:
+    import math
+
+    from frugalai.events.codec import decode_json, encode_json
+    from frugalai.health.checks import Limits
+    from frugalai.health.monitor import FlowHealth
+    from frugalai.reading import Reading
+
+    h = FlowHealth("g", "x", Limits(period_s=60.0))
+    (event,) = h.reading(Reading(60.0, "g", {"x": math.inf}))
+    assert event.kind == "health" and event.label == 1 << 2 and math.isnan(event.value)
+    back = decode_json(encode_json(event))
+    assert back.kind == "health" and back.label == 4 and math.isnan(back.value)

@@ -224,6 +224,8 @@ class FlowHealth:
                 figure = (self.mate.figure if bit == PARTNER and self.mate is not None else
                           self.link.figure if bit == LINK and self.link is not None else
                           checks.figure)
+                if not -1e300 < figure < 1e300:
+                    figure = math.nan  # an infinite value: no figure (JSON carries null)
                 self.figure = figure
                 out.append(Event("health", self.name, ts, score=held, value=figure, label=f,
                                  sensor_id=self.sensor_id, model_id=i))
