@@ -305,3 +305,20 @@ def test_a_health_event_of_an_infinite_value_passes_the_event_schema() -> None:
     assert event.kind == "health" and event.label == 1 << 2 and math.isnan(event.value)
     back = decode_json(encode_json(event))
     assert back.kind == "health" and back.label == 4 and math.isnan(back.value)
+
+
+def test_a_coastal_flow_judges_its_gauge_against_its_bundles_tide() -> None:
+    from frugalai.config import FlowConfig
+    from frugalai.health.monitor import for_flow
+    from frugalai.runtime import load_model
+    from frugalai.runtime.scorers import ClassScorer
+
+    scorer = ClassScorer(load_model("coastal-submersion"))
+    config = FlowConfig(name="tide", source="replay://x.csv", quantity="level", aggregate="mean")
+    health = for_flow(config, scorer)
+    assert health is not None and health.reference is not None
+    t = 1_700_000_000.0
+    assert abs(health.reference.at(t) - float(scorer.features.tide.predict([t])[0])) < 0.001
+    plain = for_flow(FlowConfig(name="m", source="replay://x.csv"), None)
+    assert plain is not None and plain.reference is None and plain.limits.monotonic
+    assert for_flow(FlowConfig(name="m", source="replay://x.csv", health=False), None) is None

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from frugalai.events.event import Event
-from frugalai.features.tide import Tide
 from frugalai.health.checks import (
     DRIFT,
     FAULTS,
@@ -38,6 +37,9 @@ from frugalai.health.checks import (
 )
 from frugalai.health.stats import DayBook
 from frugalai.reading import Reading
+
+if TYPE_CHECKING:  # a coastal flow's scorer brings the tide; others never import it
+    from frugalai.features.tide import Tide
 
 #: the checks that make values untrustworthy: a flow told to hold does not decide on them
 #: (a gap or a weak radio link leaves the values that do arrive right)
@@ -310,8 +312,10 @@ def for_flow(config: Any, scorer: Any = None) -> Optional[FlowHealth]:
         return None
     features = getattr(scorer, "features", None)
     tide = getattr(features, "tide", None)
+    reference = (Reference(tide) if tide is not None and callable(getattr(tide, "predict", None))
+                 else None)
     return FlowHealth(config.name, config.quantity, limits_for(config.spec, config.aggregate),
-                      config.sensor_id, Reference(tide) if isinstance(tide, Tide) else None,
+                      config.sensor_id, reference,
                       config.hold_when_unhealthy, config.spec.battery)
 
 
