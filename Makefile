@@ -42,7 +42,7 @@ test: sysdeps $(VENV)/.test-installed lint
 BENCH_SCRIPTS := scripts/coastal_study.py benchmarks/model_quality.py benchmarks/decoders.py \
 	benchmarks/latency.py benchmarks/lora_airtime.py benchmarks/outbox.py \
 	benchmarks/energy_per_inference.py benchmarks/fastpath.py benchmarks/whole_process.py \
-	benchmarks/tide_block.py \
+	benchmarks/tide_block.py benchmarks/sensor_health.py \
 	benchmarks/service_footprint.py benchmarks/fleet_scale.py
 # BENCH_ARGS_<script> adds arguments to one script, e.g. BENCH_ARGS_energy_per_inference=
 # "--window-s 3" (the longest: ~32 min at its default 10-s windows; see benchmarks/README.md).

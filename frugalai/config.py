@@ -137,6 +137,39 @@ class ProfileModelConfig:
 
 
 @dataclass(frozen=True)
+class SpecConfig:
+    """A sensor's data sheet: what it promises. The health checks take their thresholds from
+    it, and ``frugalai sensors report`` says per figure whether the promise is kept.
+
+    Example: ``spec = { accuracy = 0.01, drift_per_year = 0.02, range = [-1, 12],
+    period_s = 360 }``.
+    """
+
+    accuracy: Optional[float] = _help("stated accuracy, value unit (the measured noise is "
+                                      "judged against it)", default=None)
+    drift_per_year: Optional[float] = _help("stated drift per year, value unit", default=None)
+    range: tuple[float, ...] = _help("stated range [low, high], value unit: a value outside "
+                                     "is a 'range' fault", default=())
+    period_s: Optional[float] = _help("sampling period, s: no reading for 2.5 periods is a "
+                                      "'gap' (default: learned from the readings)",
+                                      default=None)
+    battery: str = _help("Reading value holding the node's battery voltage (LoRa nodes: "
+                         "'battery_v' for firmware_bridge nodes, 'voltage_<ch>' for LPP)",
+                         default="battery_v")
+    battery_min_v: float = _help("battery floor, V: below it the 'link' check fails",
+                                 default=3.3)
+
+    def validate(self) -> None:
+        _in_range(self, "accuracy", 0, 1e12, low_open=True)
+        _in_range(self, "drift_per_year", 0, 1e12)
+        _in_range(self, "period_s", 0, 86400 * 31, low_open=True)
+        _in_range(self, "battery_min_v", 0, 100)
+        if self.range and (len(self.range) != 2 or not self.range[0] < self.range[1]):
+            raise ConfigError(f"must be [low, high] with low < high, got {list(self.range)}",
+                              key="range")
+
+
+@dataclass(frozen=True)
 class FlowConfig:
     """One flow: a source, its features, a model, a policy."""
 
@@ -168,6 +201,18 @@ class FlowConfig:
                                          "bundle's datum); default: the bundle's", default=None)
     horizon_h: Optional[int] = _help("coastal nowcast horizon (h); must match the bundle's",
                                      default=None)
+    health: bool = _help("run the sensor health checks on every reading (stuck, gaps, "
+                         "range, spikes, noise, drift, partner, LoRa link; docs/sensors.md)",
+                         default=True)
+    spec: SpecConfig = _help("the sensor's data sheet (thresholds of the health checks, "
+                             "and what 'sensors report' holds it to)",
+                             default_factory=SpecConfig)
+    partner: str = _help("name of a co-located flow measuring the same quantity: the "
+                         "difference of the two is watched ('partner' check)", default="")
+    hold_when_unhealthy: bool = _help("hold the model's decisions (alarms, classes) while "
+                                      "the sensor is unhealthy, and say so in a health event "
+                                      "and the status, instead of raising false alarms",
+                                      default=False)
     decision: Optional[str] = _help("coastal flows: 'model' (the bundle's classifier) or "
                                     "'baseline' (the bundle's tide + current surge against the "
                                     "threshold: the physical rule its card compares the model "
@@ -362,6 +407,11 @@ class Config:
         if dupes:
             raise ConfigError(f"flow names must be unique; repeated: {', '.join(dupes)}",
                               key="flow")
+        for i, f in enumerate(self.flow):
+            if f.partner and (f.partner not in names or f.partner == f.name):
+                others = ", ".join(n for n in names if n != f.name) or "none"
+                raise ConfigError(f"must name another flow ({others}), got {f.partner!r}",
+                                  key=f"flow[{i}].partner")
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -393,6 +443,10 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
         return _convert(args[0], value, key)
     if origin is tuple:
         item_type = typing.get_args(tp)[0]
+        if not dataclasses.is_dataclass(item_type):  # an array of plain values
+            if not isinstance(value, list):
+                raise ConfigError(f"expected an array, got {_describe(value)}", key=key)
+            return tuple(_convert(item_type, v, f"{key}[{i}]") for i, v in enumerate(value))
         if isinstance(value, dict):
             value = [value]
         if not isinstance(value, list):
@@ -507,6 +561,6 @@ def describe_schema(cls: Any = Config, prefix: str = "") -> list[tuple[str, str,
 
 
 __all__ = ["Config", "ConfigError", "EnergyConfig", "FlowConfig", "GatewayConfig", "ModelsConfig",
-           "PolicyConfig", "ProfileModelConfig", "ServiceConfig", "UplinkConfig",
+           "PolicyConfig", "ProfileModelConfig", "ServiceConfig", "SpecConfig", "UplinkConfig",
            "describe_schema", "load_config",
            "loads_config"]

@@ -27,6 +27,7 @@ from frugalai.events.codec import encode_binary
 from frugalai.events.event import Event
 from frugalai.events.policy import RateLimit, SummaryAccumulator
 from frugalai.features.window import WindowAggregator, WindowStats
+from frugalai.health import monitor as health_monitor
 from frugalai.lograte import LogRate
 from frugalai.reading import Reading
 from frugalai.scoring import Policy, ProfileScorer, Score, Scorer, ThresholdScorer
@@ -115,6 +116,8 @@ class Flow:
         self._matched = False
         self._seen: set[str] = set()
         self.quantity_warned = False
+        #: the sensor health checks (frugalai.health), None when the flow's ``health`` is off
+        self.health = health_monitor.for_flow(config, scorer)
 
     @classmethod
     def from_plan(cls, plan: FlowPlan, source: Optional[Source] = None,
@@ -125,7 +128,22 @@ class Flow:
             plan.build_policy())
 
     def process(self, reading: Reading) -> list[Event]:
-        """Feed one Reading; return the events it caused (usually none)."""
+        """Feed one Reading; return the events it caused (usually none): the sensor's health
+        events first, then the model's (held while the sensor is unhealthy, if told so)."""
+        health = self.health
+        if health is None:
+            return self._process(reading)
+        events = health.reading(reading, time.time())
+        if events:
+            self.stats.events += len(events)
+            with self._period_lock:
+                for _ in events:
+                    self.period.event_one()
+        windows = self.stats.windows
+        decided = health.hold(self._process(reading), self.stats.windows != windows, reading.ts)
+        return events + decided if events else decided
+
+    def _process(self, reading: Reading) -> list[Event]:
         self.stats.readings += 1
         with self._period_lock:
             self.period.reading_one()
@@ -313,6 +331,12 @@ class Pipeline:
     _held_lock: threading.Lock = field(default_factory=threading.Lock)
     #: repeated faults (uplink down, outbox unwritable, losses) logged once, then counted.
     _lograte: LogRate = field(default_factory=lambda: LogRate(log))
+    #: where each flow's sensor statistics file is kept (``<state_dir>/health``); None: not kept
+    health_dir: Optional[Path] = None
+
+    def __post_init__(self) -> None:
+        health_monitor.link_partners([f.health for f in self.flows],
+                                     [f.config.partner for f in self.flows])
 
     @classmethod
     def from_config(
@@ -350,7 +374,7 @@ class Pipeline:
             outbox = Outbox(plans.outbox_path, sync=config.gateway.outbox_sync,
                             max_pending=config.gateway.outbox_max)
         return cls(flows, outbox, list(sinks) if sinks is not None else cls.open_sinks(config),
-                   on_event=on_event)
+                   on_event=on_event, health_dir=Path(config.gateway.state_dir) / "health")
 
     @staticmethod
     def open_sinks(config: Config) -> list[Sink]:
@@ -444,8 +468,20 @@ class Pipeline:
         """Events waiting in memory for the outbox to take writes again."""
         return len(self._held)
 
+    def tick_health(self, close: bool = False) -> None:
+        """The sensors' clock-driven checks (a live source gone silent) and their statistics
+        files (the days finished; all, at ``close``)."""
+        now = time.time()
+        events = [e for f in self.flows if f.health is not None for e in f.health.tick(now)]
+        if events:
+            self.store(events)
+        if self.health_dir is not None:
+            health_monitor.save_days([f.health for f in self.flows if f.health is not None],
+                                     self.health_dir, now if close else None, self._lograte)
+
     def emit_summaries(self, force: bool = False) -> list[Event]:
         """Store the summary of every flow whose period is over (one transaction for all)."""
+        self.tick_health()
         due = [f for f in self.flows if f.next_summary is not None
                and (force or time.monotonic() >= f.next_summary)]
         if not due:
@@ -558,6 +594,7 @@ class Pipeline:
         return self.run_summary().as_dict()
 
     def close(self) -> None:
+        self.tick_health(close=True)
         self.retry_held()
         self._lograte.flush()
         if self._held:

@@ -27,6 +27,7 @@ BASE = '[[flow]]\nname = "a"\nsource = "serial:///dev/ttyUSB0?protocol=tic"\n'
 FLOAT_KEYS = [
     ("[flow.policy]", "on"), ("[flow.policy]", "off"), ("[flow.policy]", "max_per_hour"),
     ("[flow.profile]", "floor"), ("[flow.profile]", "tz_offset_h"), ("", "threshold_m"),
+    ("[flow.spec]", "battery_min_v"),
     ("[service]", "status_interval_s"), ("[service]", "stop_timeout_s"),
     ("[service]", "stall_s"), ("[service]", "watchdog_s"),
     ("[energy]", "co2_g_per_kwh"), ("[energy]", "radio_tx_w"),

@@ -16,8 +16,9 @@ rank  groups                                       why
       report.render                                the report's Markdown-to-HTML and SVG
                                                    charts (no frugalai import: the benchmark's
                                                    page uses them too)
-2     scoring                                      the Score/Scorer/Policy vocabulary and the
-                                                   built-in scorers that need no bundle
+2     scoring, health                              the Score/Scorer/Policy vocabulary and the
+                                                   built-in scorers that need no bundle; the
+                                                   sensor health checks (pure)
 3     runtime, modems, sim, footprint,             models; AT modem drivers; device emulators;
       report.worth                                 the bytes/energy/carbon arithmetic (pure);
                                                    the demo's log of alarmed windows
@@ -67,7 +68,7 @@ RANKS: list[set[str]] = [
     {"frugalai", "errors", "reading", "fileio", "retry", "registry", "redact", "lograte",
      "extras", "credentials", "mqtt_connect", "fleet.topics"},
     {"protocols", "features", "events", "config", "report.render"},
-    {"scoring"},
+    {"scoring", "health"},
     {"runtime", "modems", "sim", "footprint", "report.worth"},
     {"sources", "uplink", "learn", "fleet"},
     {"plan"},

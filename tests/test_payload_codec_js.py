@@ -106,3 +106,20 @@ def test_js_reports_bad_input_in_errors(raw: bytes, message: str) -> None:
     (res,) = run_node([raw])
     assert "data" not in res
     assert res["errors"] == [f"frugalai: {message}"]
+
+
+def test_js_decodes_a_health_event() -> None:
+    """A health event: the failing checks' mask in byte 8, the check that changed in the
+    model id bits, its figure as the value (a stuck gauge: 3 h, with a gap still open)."""
+    event = Event("health", "gauge", 1_700_000_000.0, value=10800.0, label=0b11, sensor_id=4,
+                  model_id=1, seq=9)
+    raw = encode_binary(event)
+    assert len(raw) == 11 and raw[8] == 0b11
+    (res,) = run_node([raw])
+    assert res["errors"] == []
+    data = res["data"]
+    assert data["kind"] == "health" and data["check"] == "stuck"
+    assert data["faults"] == ["gap", "stuck"] and data["label"] == 3
+    assert data["value"] == 10800.0 and data["sensor_id"] == 4
+    py = decode_binary(raw)
+    assert py["faults"] == data["faults"] and py["check"] == data["check"]

@@ -121,8 +121,10 @@ def test_flow_applies_the_rate_limit_and_still_reports_the_final_state() -> None
     from frugalai.scoring import ThresholdScorer  # the window's mean is the score
 
 
+    # health off: the readings' two-hour gap below is the test's, not a sensor fault to report
     config = FlowConfig(name="s", source="serial:///dev/null", quantity="x", aggregate="mean",
-                        window_s=60, policy=PolicyConfig(on=4, off=2, max_per_hour=1, burst=1))
+                        window_s=60, policy=PolicyConfig(on=4, off=2, max_per_hour=1, burst=1),
+                        health=False)
     flow = Flow(config, source=None, scorer=ThresholdScorer())  # type: ignore[arg-type]
     # one reading per minute: windows flap alarm/clear every minute for 10 minutes, end high
     scores = [5.0, 1.0] * 5 + [5.0] * 72

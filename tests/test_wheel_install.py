@@ -119,3 +119,19 @@ def test_readme_config_checks_and_runs_on_an_emulated_meter(installed: dict[str,
     status = (tmp_path / "state" / "status.json").read_text()
     assert '"linky"' in status
     assert re.search(r'"readings": [1-9]', status), status  # frames read from the meter
+    # the run's sensor statistics (written at the stop) feed the field report
+    report = frugalai(installed, "sensors", "report", "--config", str(config))
+    assert report.returncode == 0, report.stderr
+    assert report.stdout.startswith("linky: 1 day(s) of record"), report.stdout
+
+
+def test_sensors_check_from_the_wheel(installed: dict[str, Path], data_dir: Path,
+                                      tmp_path: Path) -> None:
+    gauge = (data_dir / "coastal" / "providence_8454000"
+             / "providence_8454000_hourly_2000_2005.csv.gz")
+    out = tmp_path / "timeline.csv"
+    run = frugalai(installed, "sensors", "check", "--data", str(gauge), "--tz", "-05:00",
+                   "--range", "-1", "5", "--reference", "coastal-submersion", "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    assert '"valid": 52608' in run.stdout, run.stdout  # every hour of 2000-2005
+    assert out.read_text().startswith("check,start_utc,end_utc")

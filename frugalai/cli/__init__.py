@@ -14,6 +14,7 @@ from frugalai.cli import (
     offline,  # noqa: F401
     plugins,  # noqa: F401
     report,  # noqa: F401
+    sensors,  # noqa: F401
     tide,  # noqa: F401
     train,  # noqa: F401
 )

@@ -11,7 +11,8 @@ Binary format, version 1. Big-endian. The length tells the layout apart:
     byte  1      : sensor id (0-255)
     bytes 2-3    : sequence number, u16 (the outbox's seq modulo 65536), for dedup
     bytes 4-7    : time, u32 seconds since 2020-01-01T00:00:00Z (good until 2156)
-    byte  8      : class index (kind=class) or score x 10 clamped to 0-255 (0.1 steps)
+    byte  8      : class index (kind=class), the failing checks' mask (kind=health), or score
+                   x 10 clamped to 0-255 (0.1 steps)
     bytes 9-10   : key value, IEEE-754 binary16 (half float: 3 significant digits, |x| < 65504)
 
 A summary in short form carries its max score in byte 8 and its mean in bytes 9-10 (for links
@@ -51,7 +52,7 @@ from typing import Any, Callable, Optional
 
 from frugalai.errors import DecodeError
 from frugalai.events import schema
-from frugalai.events.event import KINDS, Event, Stats
+from frugalai.events.event import HEALTH_CHECKS, KINDS, Event, Stats
 
 VERSION = 1
 EPOCH_2020 = 1_577_836_800
@@ -114,7 +115,8 @@ def encode_binary(event: Event, max_size: Optional[int] = None) -> bytes:
                                  _u(stats.dropped + stats.lost, 16), score,
                                  stats.min, stats.mean, stats.max)
         return _STRUCT.pack(*head, _score_byte(stats.max_score), _half(stats.mean))
-    byte8 = max(0, min(255, event.label)) if event.kind == "class" else _score_byte(event.score)
+    byte8 = (max(0, min(255, event.label)) if event.kind in ("class", "health")
+             else _score_byte(event.score))
     return _STRUCT.pack(*head, byte8, _half(event.value))
 
 
@@ -155,6 +157,10 @@ def decode_binary(raw: bytes) -> dict[str, Any]:
     }
     if kind == "class":
         out["label"] = byte8
+    elif kind == "health":
+        out["label"] = byte8
+        out["check"] = HEALTH_CHECKS[head & 0x7]
+        out["faults"] = [name for i, name in enumerate(HEALTH_CHECKS) if byte8 >> i & 1]
     else:
         out["score"] = byte8 / 10.0
     return out

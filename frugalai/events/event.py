@@ -18,10 +18,16 @@ KINDS: dict[str, int] = {
     "clear": 2,
     "class": 3,
     "summary": 4,
+    "health": 5,
 }
 
+#: The sensor health checks (frugalai.health), by bit: a ``health`` event's ``label`` is the
+#: mask of the checks failing now, its ``model_id`` the code (index) of the check that changed.
+HEALTH_CHECKS: tuple[str, ...] = ("gap", "stuck", "range", "spike", "noise", "drift", "partner",
+                                  "link")
+
 #: Priorities: lower is more urgent. Alarms leave first; summaries can wait or be dropped first.
-PRIORITY = {"alarm": 0, "clear": 0, "class": 1, "summary": 2, "heartbeat": 3}
+PRIORITY = {"alarm": 0, "clear": 0, "class": 1, "health": 1, "summary": 2, "heartbeat": 3}
 
 
 @dataclass(frozen=True)
@@ -84,11 +90,16 @@ class Event:
         kind: one of :data:`KINDS`.
         sensor: sensor name (as configured).
         ts: UNIX seconds of the observation that triggered it.
-        score: model output (anomaly score, class probability).
-        value: one key value for the receiver (window mean power W, water level m...).
-        label: class index for classifier events (0 otherwise).
+        score: model output (anomaly score, class probability); ``health``: 1 when the flow
+            holds its model's decisions because of it, else 0.
+        value: one key value for the receiver (window mean power W, water level m...);
+            ``health``: the figure of the check that changed (gap s, the value out of range,
+            the spike's size, the noise ratio, the drift, value unit...).
+        label: class index for classifier events; for ``health`` events the mask of the
+            checks failing now (bit i = :data:`HEALTH_CHECKS` [i]); 0 otherwise.
         sensor_id: small integer id of the sensor on the wire (0-255).
-        model_id: small integer id of the model on the wire (0-7).
+        model_id: small integer id of the model on the wire (0-7); for ``health`` events the
+            code of the check whose state changed (its index in :data:`HEALTH_CHECKS`).
         seq: per-sensor sequence number, -1 until the outbox stores the event.
         stats: the period's figures, for ``summary`` events only.
     """

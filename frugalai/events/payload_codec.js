@@ -8,7 +8,10 @@
 // ES5 only (ChirpStack runs QuickJS, The Things Stack runs goja): no typed arrays, no arrow
 // functions, no let/const, so the same file works everywhere and under node for the tests.
 
-var FRUGALAI_KINDS = ["heartbeat", "alarm", "clear", "class", "summary"];
+var FRUGALAI_KINDS = ["heartbeat", "alarm", "clear", "class", "summary", "health"];
+// health events: byte 8 is the mask of the failing checks (bit i), the model id bits the code
+// of the check that changed (docs/sensors.md says what each means in the field)
+var FRUGALAI_CHECKS = ["gap", "stuck", "range", "spike", "noise", "drift", "partner", "link"];
 var FRUGALAI_EPOCH_2020 = 1577836800;
 var FRUGALAI_SHORT = 11;
 var FRUGALAI_SUMMARY = 37;
@@ -80,7 +83,18 @@ function frugalaiDecode(bytes) {
     };
     return out;
   }
-  if (kind === "class") { out.label = bytes[8]; } else { out.score = bytes[8] / 10; }
+  if (kind === "class") {
+    out.label = bytes[8];
+  } else if (kind === "health") {
+    out.label = bytes[8];
+    out.check = FRUGALAI_CHECKS[head & 7];
+    out.faults = [];
+    for (var i = 0; i < 8; i++) {
+      if ((bytes[8] >> i) & 1) { out.faults.push(FRUGALAI_CHECKS[i]); }
+    }
+  } else {
+    out.score = bytes[8] / 10;
+  }
   out.value = frugalaiF16(bytes, 9);
   return out;
 }

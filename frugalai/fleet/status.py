@@ -7,7 +7,8 @@ interval (JSON, ``v`` = 1)::
      "healthy": true, "updated": 1764400000.0, "status_interval_s": 10,
      "models": {"energy-anomaly": {"version": "2", "sha256": "<card.json sha256>"}},
      "flows": {"linky": {"state": "running", "up": true, "why": null,
-                         "model": "energy-anomaly", "model_version": "2@3f2a9c01b7de"}},
+                         "model": "energy-anomaly", "model_version": "2@3f2a9c01b7de",
+                         "sensor": {"faults": [], "holding": false}}},
      "outbox": {"pending": 0, "oldest_age_s": null, "lost": 0, "dropped": 0},
      "last_event_ts": 1764399990.0}
 
@@ -45,6 +46,10 @@ def from_snapshot(gateway: str, snap: dict[str, Any],
         flows[name] = {"state": f.get("state"), "up": bool(f.get("device_up")),
                        "why": f.get("last_error") or None, "model": f.get("model"),
                        "model_version": f.get("model_version")}
+        health = f.get("health")
+        if health:  # the sensor's health checks: what fails, and whether decisions are held
+            flows[name]["sensor"] = {"faults": health.get("faults") or [],
+                                     "holding": bool(health.get("holding"))}
     outbox = snap.get("outbox") or {}
     last = [e.get("ts") for e in (outbox.get("last_event") or {}).values()
             if isinstance(e.get("ts"), (int, float))]

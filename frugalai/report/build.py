@@ -46,6 +46,7 @@ from frugalai.footprint import (
     summary_bytes,
     upstream_ratio,
 )
+from frugalai.health import report as sensor_reports
 from frugalai.protocols.lorawan import lorawan_time_on_air
 from frugalai.report import fmt, svgchart
 from frugalai.report.html import to_html
@@ -460,6 +461,8 @@ def build_report(config: Config, bench: dict[str, Any], summary: Optional[dict[s
         "anomaly_worth": _worth(summary, prices),
         "counts_hours": float(hours) if summary and hours else None,
         "bench_rows": len(bench.get("results", [])),
+        # each sensor against its data sheet, from the gateway's statistics files
+        "sensors": sensor_reports.jsonable(sensor_reports.reports(config)),
     }
 
 
@@ -674,6 +677,15 @@ def to_markdown(rep: dict[str, Any]) -> str:
         out += ["", "## Energy per inference (the benchmark read)", "",
                 f"From {rep.get('bench_path', 'the benchmark results')}; meter: {label}.", "",
                 "<!-- chart: bench -->"]
+    recorded = [r for r in rep.get("sensors") or [] if r.get("days")]
+    if recorded:
+        out += ["", "## Sensors against their data sheets (frugalai sensors report)", "",
+                "| sensor | figure | measured | data sheet | |", "|---|---|---|---|---|"]
+        for r in recorded:
+            for name, measured, promised, kept in r["lines"]:
+                verdict_ = "-" if kept is None else "kept" if kept else "**not kept**"
+                out.append(f"| {r['flow']} | {name} | {measured} | {promised} | {verdict_} |")
+        out += ["", "What each figure means for a technician: docs/sensors.md."]
     out += ["", "The spec asks that the need for AI be shown against a less consuming "
             "alternative, that direct impacts be measured, and that claims avoid greenwashing: "
             "the figures above state their meter (estimated or measured), their factor and its "

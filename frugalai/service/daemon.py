@@ -75,6 +75,8 @@ class FlowStatus:
     outages: int
     last_reading_ts: float
     last_score: Optional[float]
+    #: the sensor's health (frugalai.health.monitor.FlowHealth.status), None when not checked
+    health: Optional[dict[str, Any]] = None
 
 
 @dataclass
@@ -166,7 +168,8 @@ class Service:
                 if not any(flow is r.flow for r in kept.values()):
                     flow.source.close()  # built, never opened
             raise
-        return Pipeline(flows, outbox, sinks, on_stored=self._on_stored), kept
+        return Pipeline(flows, outbox, sinks, on_stored=self._on_stored,
+                        health_dir=Path(plans.config.gateway.state_dir) / "health"), kept
 
     def _on_stored(self, events: list[Event]) -> None:
         """Wake the delivery thread as soon as events are stored, so it can sleep the rest of
@@ -442,7 +445,8 @@ class Service:
                 decode_errors=st.frames_bad, implausible=st.implausible,
                 events=flow.stats.events,
                 bytes_read=st.bytes_read, model_errors=flow.stats.errors, outages=st.outages,
-                last_reading_ts=st.last_reading_ts, last_score=flow.stats.last_score)
+                last_reading_ts=st.last_reading_ts, last_score=flow.stats.last_score,
+                health=None if flow.health is None else flow.health.status())
         uplinks = [s.snapshot() if isinstance(s, TrackedSink) else {"url": repr(s)}
                    for s in self.pipeline.sinks]
         return ServiceStatus(

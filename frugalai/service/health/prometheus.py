@@ -58,6 +58,17 @@ def render(status: dict[str, Any]) -> str:
     for name, kind, text, key in FLOW_METRICS:
         out += _family(name, kind, text, [(_labels(flow=n), f.get(key) or 0.0)
                                           for n, f in sorted(flows.items())])
+    checked = [(n, f["health"]) for n, f in sorted(flows.items()) if f.get("health")]
+    out += _family("frugalai_sensor_healthy", "gauge",
+                   "1 when no sensor health check of the flow fails (docs/sensors.md).",
+                   [(_labels(flow=n), 1.0 if h.get("healthy") else 0.0) for n, h in checked])
+    out += _family("frugalai_sensor_fault", "gauge",
+                   "1 for each sensor health check failing now, by flow and check.",
+                   [(_labels(flow=n, check=c), 1.0) for n, h in checked
+                    for c in h.get("faults") or ()])
+    out += _family("frugalai_sensor_decisions_held_total", "counter",
+                   "Model decisions held because the sensor was unhealthy.",
+                   [(_labels(flow=n), h.get("held_decisions") or 0) for n, h in checked])
     out += _family("frugalai_model_info", "gauge", "Model and version each flow runs.",
                    [(_labels(flow=n, model=f.get("model", ""), version=f.get("model_version", "")),
                      1.0) for n, f in sorted(flows.items())])

@@ -129,6 +129,11 @@ def format_status(status: dict[str, Any], now: Optional[float] = None) -> str:
             lines.append(f"    device down: {f['last_error']}")
         lines.append(f"    model {f.get('model')} ({f.get('model_version')}); "
                      f"last event {last_txt}")
+        health = f.get("health")
+        if health and not health.get("healthy"):  # docs/sensors.md: what each check means
+            lines.append(f"    sensor: {', '.join(health.get('faults') or [])} since "
+                         f"{_age(now, health.get('since'))}"
+                         + (f"; {health['reason']}" if health.get("reason") else ""))
     ob = status["outbox"]
     oldest = "" if ob.get("oldest_age_s") is None else f", oldest {ob['oldest_age_s']:.0f} s"
     dropped = f", {ob['dropped']} dropped (overflow)" if ob.get("dropped") else ""
