@@ -477,7 +477,32 @@ def loads_config(data: dict[str, Any], base_dir: Union[str, Path, None] = None) 
         gateway = dataclasses.replace(config.gateway,
                                       models_dir=str(Path(base_dir) / models_dir))
         config = dataclasses.replace(config, gateway=gateway)
+    # Which keys the file wrote: `config check --explain` reports a written key as "config"
+    # even when its value equals the default (comparing values said "default" for them).
+    object.__setattr__(config, "_written", frozenset(_dotted_keys(data)))
     return config
+
+
+def _dotted_keys(data: dict[str, Any], prefix: str = "") -> list[str]:
+    """``gateway.id``, ``flow[0].policy.on``... for every key present in a parsed document."""
+    keys: list[str] = []
+    for name, value in data.items():
+        key = f"{prefix}{name}"
+        if isinstance(value, dict):
+            keys.extend(_dotted_keys(value, key + "."))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            for i, item in enumerate(value):
+                keys.extend(_dotted_keys(item, f"{key}[{i}]."))
+        else:
+            keys.append(key)
+    return keys
+
+
+def written_keys(config: Config) -> Optional[frozenset[str]]:
+    """The dotted keys the loaded file wrote (``flow[0].policy.on``), or None for a Config
+    built in code (a test, a demo) or changed by ``dataclasses.replace``."""
+    written = getattr(config, "_written", None)
+    return written if isinstance(written, frozenset) else None
 
 
 def describe_schema(cls: Any = Config, prefix: str = "") -> list[tuple[str, str, str]]:
@@ -509,4 +534,4 @@ def describe_schema(cls: Any = Config, prefix: str = "") -> list[tuple[str, str,
 __all__ = ["Config", "ConfigError", "EnergyConfig", "FlowConfig", "GatewayConfig", "ModelsConfig",
            "PolicyConfig", "ProfileModelConfig", "ServiceConfig", "UplinkConfig",
            "describe_schema", "load_config",
-           "loads_config"]
+           "loads_config", "written_keys"]

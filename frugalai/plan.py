@@ -29,7 +29,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from frugalai import registry
-from frugalai.config import FLOW_DEFAULTS, Config, FlowConfig, PolicyConfig, ProfileModelConfig
+from frugalai.config import (
+    FLOW_DEFAULTS,
+    Config,
+    FlowConfig,
+    PolicyConfig,
+    ProfileModelConfig,
+    written_keys,
+)
 from frugalai.errors import ConfigError, ModelError
 from frugalai.scoring import Policy, Scorer
 from frugalai.sources.base import Source
@@ -452,9 +459,21 @@ def produced_quantities(source: object) -> Optional[frozenset[str]]:
 # --- explain: each value with its origin ------------------------------------------------------
 
 def explain(plan: GatewayPlan) -> list[tuple[str, str, str]]:
-    """(key, value, origin) for every setting, as ``git config --show-origin`` lists them."""
+    """(key, value, origin) for every setting, as ``git config --show-origin`` lists them.
+
+    A key the file wrote is ``config`` whatever its value (the keys the loader saw, not a
+    comparison with the default); a card-owned flow key left unset is ``card`` or ``default``
+    as the plan resolved it.
+    """
     rows: list[tuple[str, str, str]] = []
     cfg = plan.config
+    written = written_keys(cfg)
+
+    def origin_of(dotted: str, f: dataclasses.Field[Any], value: Any) -> str:
+        if written is not None:
+            return CONFIG if dotted in written else DEFAULT
+        return _origin(f, value)
+
     for section in ("gateway", "service", "models", "energy"):
         obj = getattr(cfg, section)
         for f in dataclasses.fields(obj):
@@ -463,20 +482,23 @@ def explain(plan: GatewayPlan) -> list[tuple[str, str, str]]:
                 rows.append(("gateway.models_dir", str(plan.models_dir), plan.models_dir_origin))
                 continue
             shown = "***" if section == "models" and f.name == "public_key" and value else value
-            rows.append((f"{section}.{f.name}", repr(shown), _origin(f, value)))
+            rows.append((f"{section}.{f.name}", repr(shown),
+                         origin_of(f"{section}.{f.name}", f, value)))
     for fp in plan.flows:
         prefix = f"flow.{fp.name}."
+        at = f"flow[{fp.index}]."
         for f in dataclasses.fields(FlowConfig):
             sub = getattr(fp.config, f.name)
             if isinstance(sub, (PolicyConfig, ProfileModelConfig)):
                 for g in dataclasses.fields(sub):
                     name = f"{f.name}.{g.name}"
                     value = getattr(sub, g.name)
-                    origin = fp.origins.get(name) or _origin(g, getattr(getattr(fp.written,
-                                                                                f.name), g.name))
+                    origin = fp.origins.get(name) or origin_of(
+                        at + name, g, getattr(getattr(fp.written, f.name), g.name))
                     rows.append((prefix + name, repr(value), origin))
                 continue
-            origin = fp.origins.get(f.name) or _origin(f, getattr(fp.written, f.name))
+            origin = fp.origins.get(f.name) or origin_of(at + f.name, f,
+                                                          getattr(fp.written, f.name))
             rows.append((prefix + f.name, repr(sub), origin))
         if fp.bundle is not None:
             rows.append((prefix + "model.bundle", f"{fp.bundle.path} {fp.model_version}",

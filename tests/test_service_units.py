@@ -215,6 +215,48 @@ def test_status_reads_state_dir_and_reports_a_dead_service(tmp_path: Path) -> No
     assert json.loads(result.output)["outbox"]["depth"] == 1
 
 
+def test_liveness_is_judged_on_the_gateway_clock_not_the_meters(tmp_path: Path) -> None:
+    # A Linky in standard mode stamps readings with its own DATE; this one is set eleven
+    # months back (a meter whose clock was never set). It talks every few hundred ms: status
+    # must say "0 s ago" (and that its clock is off), never "28985194 s ago".
+    from frugalai.sim.clock import SimClock
+    from frugalai.sim.household import HouseholdProfile
+    from frugalai.sim.tic_meter import TicMeterEmulator
+    from frugalai.sources.serial_source import SerialSource
+
+    wrong = time.time() - 335 * 86400
+    meter = TicMeterEmulator(HouseholdProfile(seed=1), SimClock(wrong, 120.0),
+                             frame_period_s=30.0, mode="standard")
+    meter.start()
+    source = SerialSource.from_url(f"serial://{meter.path}?protocol=tic&mode=standard"
+                                   "&time=meter", sensor="linky")
+    stop = threading.Event()
+    try:
+        got = []
+        for reading in source.readings(stop):
+            got.append(reading)
+            if len(got) == 2:
+                break
+    finally:
+        stop.set()
+        source.close()
+        meter.close()
+    st = source.stats
+    assert st.last_reading_ts < time.time() - 300 * 86400  # the meter's clock, as sent
+    assert abs(st.last_received - time.time()) < 600  # the gateway's, when it came
+    flow = {**SNAPSHOT["flows"]["linky"], "last_reading_ts": st.last_reading_ts,
+            "last_received": st.last_received}
+    text = format_status({**SNAPSHOT, "state": "running", "flows": {"linky": flow}},
+                         now=st.last_received + 2)
+    assert "last reading 2 s ago (stamped 335 days behind by the device's clock)" in text, text
+    # a status.json written before the field existed: the stamp, said to be the device's
+    old = {**SNAPSHOT["flows"]["linky"], "last_reading_ts": 190.0}
+    text = format_status({**SNAPSHOT, "flows": {"linky": old}}, now=200.0)
+    assert "last reading 10 s ago (device time)" in text
+    assert 'frugalai_flow_last_received_timestamp_seconds{flow="linky"}' in prometheus.render(
+        {**SNAPSHOT, "flows": {"linky": flow}})
+
+
 # ---------------------------------------------------------------------------- unit file
 
 

@@ -46,6 +46,24 @@ def template() -> str:
     return resources.files("frugalai.service").joinpath("frugalai.service").read_text()
 
 
+#: URL schemes whose path is a device (a serial port or a modem on one).
+DEVICE_SCHEMES = ("serial", "lora", "lorawan")
+
+
+def device_ports(config: Config) -> list[str]:
+    """Every absolute path a flow or uplink opens as a device, in config order, wherever it
+    lives (``/dev/ttyUSB0``, a socat link under ``/run``, a path that does not exist yet)."""
+    ports: list[str] = []
+    for url in [f.source for f in config.flow] + [u.url for u in config.uplink]:
+        try:
+            scheme, rest, _ = split_url(url)
+        except ConfigError:
+            continue
+        if scheme in DEVICE_SCHEMES and rest.startswith("/") and rest not in ports:
+            ports.append(rest)
+    return ports
+
+
 def serial_devices(config: Config) -> list[str]:
     """Device paths (``/dev/...``) named by flows and uplinks, in config order."""
     devices: list[str] = []
