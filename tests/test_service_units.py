@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -260,6 +262,26 @@ def test_liveness_is_judged_on_the_gateway_clock_not_the_meters(tmp_path: Path) 
 # ---------------------------------------------------------------------------- unit file
 
 
+def unit_user() -> str:
+    """Who the unit tests render a unit for: a dedicated service user (``gw``, not created)
+    when this checkout is reachable by one, else the user running the tests.
+
+    ``service install`` rightly refuses an interpreter or package the service user cannot
+    reach, and a checkout in a private directory (mode 0700, a new home on Debian 12 when
+    outside the homes ProtectHome= hides) is one: the tests below are about the unit's text,
+    so they render it for a user who can run this checkout. The refusal itself is tested by
+    test_an_interpreter_under_a_home_is_bound_read_only_and_a_closed_dir_refused.
+    """
+    from frugalai.errors import ConfigError
+    from frugalai.service.install import check_interpreter
+
+    try:
+        check_interpreter(os.sys.executable, "gw")
+    except ConfigError:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    return "gw"
+
+
 def config_for_unit(tmp_path: Path, state: str = "/var/lib/frugalai") -> Path:
     path = tmp_path / "gateway.toml"
     path.write_text(f"""
@@ -280,11 +302,12 @@ url = "stdout://"
 
 def test_unit_is_hardened_and_names_only_the_configured_devices(tmp_path: Path) -> None:
     path = config_for_unit(tmp_path)
+    user = unit_user()
     result = CliRunner().invoke(cli, ["service", "install", "--config", str(path), "--user",
-                                      "gw", "--dry-run"])
+                                      user, "--dry-run"])
     assert result.exit_code == 0, result.output
     unit = result.output
-    for line in ("Type=notify", "Restart=on-failure", "WatchdogSec=30", "User=gw",
+    for line in ("Type=notify", "Restart=on-failure", "WatchdogSec=30", f"User={user}",
                  "SupplementaryGroups=dialout", "ProtectSystem=strict",
                  "PrivateTmp=yes", "NoNewPrivileges=yes", "ReadWritePaths=/var/lib/frugalai",
                  "DevicePolicy=closed", "DeviceAllow=/dev/ttyUSB0 rw",
@@ -295,6 +318,35 @@ def test_unit_is_hardened_and_names_only_the_configured_devices(tmp_path: Path) 
     # Homes hidden: wholly, or (interpreter under a home, like a pyenv one) all but what runs.
     assert "ProtectHome=yes" in unit.splitlines() or (
         "ProtectHome=tmpfs" in unit.splitlines() and "BindReadOnlyPaths=" in unit)
+
+
+def test_install_warns_about_what_private_tmp_hides(tmp_path: Path) -> None:
+    from frugalai.config import load_config
+    from frugalai.service.install import private_tmp_paths
+
+    tmp = Path("/tmp")
+    assert tmp.is_dir()
+    base = Path(tempfile.mkdtemp(dir=tmp, prefix="frugalai-privtmp-"))
+    try:
+        path = config_for_unit(base, state=str(base / "state"))
+        path.write_text(path.read_text().replace(
+            'url = "stdout://"', f'url = "mqtts://h:8883?ca={base / "ca.pem"}"'))
+        found = dict((what, where) for what, where in private_tmp_paths(str(path),
+                                                                        load_config(path)))
+        assert found["the config"] == str(path)
+        assert found["gateway.state_dir"] == str(base / "state")
+        assert found["uplink[0] (ca=)"] == str(base / "ca.pem")
+        result = CliRunner().invoke(cli, ["service", "install", "--config", str(path), "--user",
+                                          unit_user(), "--dry-run"])
+        assert result.exit_code == 0, result.output
+        assert f"warning: the config is under /tmp ({path}): the unit runs with PrivateTmp=yes" \
+            in result.output
+    finally:
+        shutil.rmtree(base)
+    # the same config under /etc-like paths: nothing of the config is flagged
+    path = config_for_unit(tmp_path)
+    here = [w for w, _ in private_tmp_paths("/etc/frugalai/gateway.toml", load_config(path))]
+    assert not [w for w in here if w.startswith(("the config", "gateway.", "uplink", "flow"))]
 
 
 def test_unit_refuses_a_relative_state_dir(tmp_path: Path) -> None:
@@ -313,7 +365,7 @@ def test_unit_passes_systemd_analyze_verify_and_security(tmp_path: Path) -> None
     from frugalai.config import load_config
 
     unit = tmp_path / "frugalai.service"
-    unit.write_text(render_unit(str(path), load_config(path)))
+    unit.write_text(render_unit(str(path), load_config(path), user=unit_user()))
     verify = subprocess.run([str(SYSTEMD_ANALYZE), "verify", str(unit)], capture_output=True,
                             text=True, cwd=tmp_path)
     assert verify.returncode == 0 and "frugalai.service" not in verify.stderr, verify.stderr
@@ -441,7 +493,7 @@ def test_a_prometheus_dir_outside_the_state_dir_becomes_writable(tmp_path: Path)
     path = config_for_unit(tmp_path)
     path.write_text(path.read_text() + "\n[service]\nprometheus_textfile = "
                     '"/var/lib/prometheus/node-exporter/frugalai.prom"\n')
-    unit = render_unit(str(path), load_config(path))
+    unit = render_unit(str(path), load_config(path), user=unit_user())
     assert "ReadWritePaths=/var/lib/frugalai /var/lib/prometheus/node-exporter" in unit
 
 
@@ -467,7 +519,7 @@ def test_a_serial_symlink_allows_its_target_device(tmp_path: Path) -> None:
         path = tmp_path / "gateway.toml"
         path.write_text(f'[gateway]\nid = "pi"\nstate_dir = "/var/lib/frugalai"\n[[flow]]\n'
                         f'name = "linky"\nsource = "serial://{link}?protocol=tic"\n')
-        unit = render_unit(str(path), load_config(path)).splitlines()
+        unit = render_unit(str(path), load_config(path), user=unit_user()).splitlines()
     finally:
         os.close(master)
         os.close(slave)

@@ -98,13 +98,17 @@ def service_group() -> None:
 def service_install(config: Any, user: str, unit_dir: str, unit_name: str,
                     dry_run: bool) -> None:
     """Write the systemd unit for CONFIG (hardened; Type=notify with watchdog)."""
-    from frugalai.service.install import install_unit, render_unit
+    from frugalai.service.install import install_unit, private_tmp_paths, render_unit
 
     path, cfg = config
     try:
         text = render_unit(path, cfg, user=user)
     except ConfigError as err:
         raise click.UsageError(str(err)) from None
+    for what, where in private_tmp_paths(path, cfg):
+        click.echo(f"warning: {what} is under /tmp ({where}): the unit runs with PrivateTmp=yes "
+                   "and sees an empty /tmp of its own; move it (a venv under /opt, the config "
+                   "under /etc/frugalai, the state under /var/lib/frugalai)", err=True)
     if dry_run:
         click.echo(text, nl=False)
         return

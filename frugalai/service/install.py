@@ -40,6 +40,8 @@ DEVICE_CLASSES = {"ttyUSB": "char-ttyUSB", "ttyACM": "char-ttyACM", "ttyAMA": "c
 HOTPLUG_LINK_DIRS = ("/dev/serial/by-id/", "/dev/serial/by-path/")
 #: what ``ProtectHome=yes`` makes inaccessible to the service.
 PROTECTED_HOME = ("/home", "/root", "/run/user")
+#: what ``PrivateTmp=yes`` replaces by an empty directory of the service's own.
+PRIVATE_TMP = ("/tmp", "/var/tmp")
 
 
 def template() -> str:
@@ -195,6 +197,40 @@ def check_interpreter(executable: str, user: str,
             raise ConfigError(f"user {user!r} cannot reach {path} (no search permission on "
                               f"{blocked}); {fix}", key="ExecStart")
     return binds
+
+
+def private_tmp_paths(config_path: str, config: Config,
+                      executable: Optional[str] = None) -> list[tuple[str, str]]:
+    """(what, path) for everything the service needs that lives under ``/tmp`` or
+    ``/var/tmp``: with ``PrivateTmp=yes`` the unit sees an empty directory there, so a venv, a
+    config, a model, a key, a replayed file or a socat link under /tmp is missing for it (and a
+    state dir there is one nobody else sees). ``service install`` warns with each one."""
+    executable = executable or sys.executable
+    found: list[tuple[str, str]] = []
+
+    def add(what: str, path: str) -> None:
+        if path and os.path.isabs(path) and _under(os.path.normpath(path), PRIVATE_TMP) and \
+                (what, path) not in found:
+            found.append((what, path))
+
+    add("the interpreter (ExecStart)", executable)
+    add("the frugalai package", str(Path(__file__).resolve().parents[1]))
+    add("the config", os.path.abspath(config_path))
+    add("gateway.state_dir", config.gateway.state_dir)
+    add("gateway.models_dir", config.gateway.models_dir)
+    add("service.prometheus_textfile", config.service.prometheus_textfile)
+    add("models.public_key", config.models.public_key)
+    urls = [(f"flow {f.name}", f.source) for f in config.flow]
+    urls += [(f"uplink[{i}]", u.url) for i, u in enumerate(config.uplink)]
+    for label, url in urls:
+        try:
+            _, rest, options = split_url(url)
+        except ConfigError:
+            continue
+        add(label, rest)
+        for name, value in options.items():
+            add(f"{label} ({name}=)", value)
+    return found
 
 
 def exec_start(executable: Optional[str] = None) -> str:
