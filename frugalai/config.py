@@ -57,7 +57,10 @@ class GatewayConfig:
     """The gateway itself."""
 
     id: str = _help("gateway id: MQTT client id and topic segment", default="frugalai")
-    state_dir: str = _help("where the outbox and learned state live", default="./state")
+    state_dir: str = _help("where the outbox and learned state live; the default, relative to "
+                           "where `run` starts, is for trying it out: a gateway sets "
+                           "/var/lib/frugalai (`service install` needs an absolute path)",
+                           default="./state")
     models_dir: str = _help("where installed model bundles are looked up by name (then the "
                             "bundles shipped with frugalai); relative to the config file's "
                             "directory; empty: <state_dir>/models", default="")

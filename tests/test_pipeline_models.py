@@ -108,6 +108,32 @@ def test_models_cli_group_has_list_show_install_and_rollback() -> None:
     assert "install" in helptext and "rollback" in helptext
 
 
+def test_models_list_shows_what_runs_here_and_names_what_does_not(tmp_path: Path) -> None:
+    """A bundle made for a runtime this machine lacks (here a backend no plugin provides) is
+    listed with what runs, and the missing backend is named apart with its reason."""
+    import json
+    import shutil
+
+    from click.testing import CliRunner
+
+    from frugalai.cli import cli
+    from frugalai.runtime.bundle import shipped_models_dir, write_card
+
+    mine = tmp_path / "models" / "my-meter"
+    shutil.copytree(Path(shipped_models_dir()) / "energy-anomaly", mine)
+    card = json.loads((mine / "card.json").read_text())
+    card["name"] = "my-meter"
+    card["artifacts"]["edgetpu"] = {"int8": "model.int8.tflite"}
+    write_card(mine, {k: v for k, v in card.items() if k != "files"})
+    out = CliRunner().invoke(cli, ["models", "list", "--models-dir", str(tmp_path / "models")])
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    mine_line = next(line for line in lines if line.startswith("my-meter "))
+    assert "reference/fp32" in mine_line and "edgetpu" not in mine_line, mine_line
+    assert any(line.startswith("not available here: edgetpu: unknown backend 'edgetpu'")
+               for line in lines), lines
+
+
 def test_coastal_baseline_decision_is_the_training_time_baseline(data_dir: Path) -> None:
     """``decision = "baseline"`` runs the physical rule the card compares the model with: on a
     year of real levels fed window by window it gives exactly the classes that

@@ -73,11 +73,11 @@ def models_rollback(name: str, config: Any, unit: str) -> None:
               help="A JSON list: name, version, task, bytes, path, and each backend/precision "
                    "with its file, why it cannot run here, and its int8 decision agreement.")
 def models_list(models_dir: Optional[str], config: Any, as_json: bool) -> None:
-    """One line per bundle a name can reach (installed, then shipped): name, task,
-    backends/precisions (int8 with the agreement with fp32 its card records for that
-    backend), total size, where."""
+    """One line per bundle a name can reach (installed, then shipped): name, task, total size,
+    the backends/precisions that run here (int8 with the agreement with fp32 its card records
+    for that backend), where; then each backend that does not run here, and why."""
     from frugalai.runtime.bundle import bundle_version
-    from frugalai.runtime.model import available, list_search_path
+    from frugalai.runtime.model import available, list_search_path, listing
 
     bundles = list_search_path(models_dir_of(models_dir, config))
     if as_json:
@@ -86,15 +86,8 @@ def models_list(models_dir: Optional[str], config: Any, as_json: bool) -> None:
              "bytes": sum(f["bytes"] for f in b.card["files"].values()), "path": str(b.path),
              "backends": available(b)} for b in bundles], indent=2))
         return
-    for b in bundles:
-        kinds = ", ".join(
-            f"{a['backend']}/{a['precision']}" + (
-                f" {100 * a['int8_decision_agreement']:.3f}%"
-                if a.get("int8_decision_agreement") is not None else "")
-            + (" (refused)" if a.get("refused_by_default") else "") for a in available(b))
-        size = sum(f["bytes"] for f in b.card["files"].values())
-        click.echo(f"{b.name:22} {b.card.get('task', '?'):15} {size:7d} B  {kinds}  "
-                   f"({b.path})")
+    for line in listing(bundles):
+        click.echo(line)
 
 
 @models_group.command("show")
