@@ -251,6 +251,10 @@ class ModelsConfig:
         "let the native backend compile bundles that are neither signed (public_key) nor "
         "shipped with frugalai: a bundle compiled is code run by the service, so say yes only "
         "for bundles you built (docs/security.md)", default=False)
+    trust_shipped: bool = _help("with a public_key, still run the bundles shipped inside "
+                                "frugalai (unsigned: they come with the code that checks "
+                                "signatures; sha256 still checked); false: they need a "
+                                "signature too", default=True)
 
 
 @dataclass(frozen=True)

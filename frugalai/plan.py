@@ -198,7 +198,8 @@ def build_plans(config: Config, *, check_uplinks: bool = True,
 
         public_key = parse_public_key(config.models.public_key)
     flows = tuple(plan_flow(fc, i, mdir, public_key, source_kwargs,
-                            allow_unsigned_native=config.models.allow_unsigned_native)
+                            allow_unsigned_native=config.models.allow_unsigned_native,
+                            trust_shipped=config.models.trust_shipped)
                   for i, fc in enumerate(config.flow))
     if check_uplinks:
         for i, uc in enumerate(config.uplink):
@@ -263,9 +264,9 @@ class _Resolver:
 
 def plan_flow(fc: FlowConfig, index: int, models_dir: Path, public_key: Optional[bytes] = None,
               source_kwargs: Optional[Mapping[str, Any]] = None, *,
-              allow_unsigned_native: bool = False) -> FlowPlan:
+              allow_unsigned_native: bool = False, trust_shipped: bool = True) -> FlowPlan:
     """Resolve and check one flow (see the module docstring); ``allow_unsigned_native`` is
-    ``models.allow_unsigned_native``."""
+    ``models.allow_unsigned_native``, ``trust_shipped`` ``models.trust_shipped``."""
     r = _Resolver(fc)
     bundle = None
     task = None
@@ -274,7 +275,7 @@ def plan_flow(fc: FlowConfig, index: int, models_dir: Path, public_key: Optional
         version = f"builtin:{fc.model}"
     else:
         bundle = _verified_bundle(fc, models_dir, public_key, r.key("model"),
-                                  allow_unsigned_native)
+                                  allow_unsigned_native, trust_shipped)
         task = str(bundle.card.get("task"))
         scorer = BUNDLE_SCORER.format(task=task)
         registry.scorers.get(scorer, key=r.key("model"))
@@ -334,17 +335,28 @@ def plan_flow(fc: FlowConfig, index: int, models_dir: Path, public_key: Optional
 
 
 def _verified_bundle(fc: FlowConfig, models_dir: Path, public_key: Optional[bytes],
-                     key: str, allow_unsigned_native: bool = False) -> Bundle:
-    from frugalai.runtime.bundle import resolve_bundle, verify_bundle
+                     key: str, allow_unsigned_native: bool = False,
+                     trust_shipped: bool = True) -> Bundle:
+    from frugalai.runtime.bundle import (
+        card_is_shipped,
+        resolve_bundle,
+        signature_key,
+        verify_bundle,
+    )
 
+    path = None
     try:
         # Through the live link to the immutable copy it points to now: what is verified is
         # what is loaded, even if an install swaps the link in between.
         path = resolve_bundle(fc.model, models_dir).resolve()
-        return verify_bundle(path, public_key=public_key,
+        return verify_bundle(path, public_key=signature_key(path, public_key, trust_shipped),
                              allow_unsigned_native=allow_unsigned_native)
     except ModelError as err:
-        raise ConfigError(str(err), key=key) from err
+        hint = ""
+        if path is not None and public_key is not None and card_is_shipped(path):
+            hint = ("; it ships unsigned inside frugalai: set [models] trust_shipped = true, "
+                    "or sign a copy (frugalai models sign) and install it")
+        raise ConfigError(str(err) + hint, key=key) from err
 
 
 def _check_runtime(fc: FlowConfig, bundle: Bundle, r: _Resolver) -> None:

@@ -376,6 +376,66 @@ def test_unit_passes_systemd_analyze_verify_and_security(tmp_path: Path) -> None
     assert float(score.group(1)) <= 2.0  # "OK" band; 9.6 for an unhardened unit
 
 
+def test_the_collector_unit_is_hardened_like_the_gateways_and_runs_its_command(
+        tmp_path: Path, mosquitto: Any) -> None:
+    import shlex
+
+    from frugalai.config import load_config
+
+    user = unit_user()
+    path = config_for_unit(tmp_path)
+    gateway = render_unit(str(path), load_config(path), user=user).splitlines()
+    out = tmp_path / "central" / "events.sqlite"
+    result = CliRunner().invoke(cli, ["service", "install-collector", "--broker", mosquitto.url,
+                                      "--out", str(out), "--user", user, "--dry-run"])
+    assert result.exit_code == 0, result.output
+    unit = result.output.splitlines()
+    # every hardening setting of the gateway's unit, but its devices (the collector has none)
+    start = gateway.index("# Hardening: read-only system, writable state dir only, serial "
+                          "devices only.")
+    for line in gateway[start + 1:]:
+        if line.startswith(("DeviceAllow=", "ReadWritePaths=", "#", "[", "WantedBy")) \
+                or not line:
+            continue
+        assert line in unit, line
+    assert "PrivateDevices=yes" in unit and f"ReadWritePaths={out.parent}" in unit
+    assert f"User={user}" in unit and not any(ln.startswith("DeviceAllow=") for ln in unit)
+    # the command the unit runs is a working `frugalai collect`
+    exec_line = next(ln for ln in unit if ln.startswith("ExecStart="))
+    out.parent.mkdir()
+    run = subprocess.run([*shlex.split(exec_line[len("ExecStart="):]), "--duration", "2"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"{out}: 0 events" in run.stdout and out.exists()
+    # what cannot go in a unit is refused, naming the option
+    for args, key in ((["--broker", "mqtt://c:secret@127.0.0.1:1883"], "--broker: a password"),
+                      (["--broker", mosquitto.url, "--out", "events.sqlite"], "--out: must be "
+                                                                               "an absolute")):
+        bad = CliRunner().invoke(cli, ["service", "install-collector", *args, "--dry-run"])
+        assert bad.exit_code == 2 and key in bad.output, bad.output
+        assert "secret" not in bad.output
+
+
+@pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze missing: "
+                    "scripts/install-sysdeps installs the systemd package")
+def test_the_collector_unit_passes_systemd_analyze_verify_and_security(tmp_path: Path) -> None:
+    from frugalai.service.collector_unit import render_collector_unit
+
+    unit = tmp_path / "frugalai-collect.service"
+    unit.write_text(render_collector_unit("mqtts://collector@broker.example.org:8883",
+                                          user=unit_user()))
+    verify = subprocess.run([str(SYSTEMD_ANALYZE), "verify", str(unit)], capture_output=True,
+                            text=True, cwd=tmp_path)
+    assert verify.returncode == 0 and "frugalai-collect.service" not in verify.stderr, \
+        verify.stderr
+    sec = subprocess.run([str(SYSTEMD_ANALYZE), "security", "--offline=true", str(unit)],
+                         capture_output=True, text=True, cwd=tmp_path)
+    score = re.search(r"Overall exposure level for frugalai-collect.service: ([0-9.]+)",
+                      sec.stdout)
+    assert score is not None, sec.stdout + sec.stderr
+    assert float(score.group(1)) <= 2.0  # the gateway unit's band ("OK")
+
+
 # ---------------------------------------------------------------------------- model installs
 
 

@@ -12,6 +12,7 @@ from frugalai.cli.core import (
     cli,
     models_dir_of,
 )
+from frugalai.cli.train import BundleVersion
 
 
 @cli.group("models")
@@ -43,6 +44,27 @@ def models_install(bundle: str, config: Any, name: Optional[str], no_reload: boo
     click.echo(f"{done.name}: {verb} {done.version} ({done.path})")
     if done.changed and not no_reload:
         click.echo(reload_service(cfg.gateway.state_dir, path, unit))
+
+
+@models_group.command("sign")
+@click.argument("bundle", type=click.Path(exists=True, file_okay=False))
+@click.option("--key", "key_path", type=click.Path(exists=True, dir_okay=False), required=True,
+              help="The operator's Ed25519 private key (frugalai fleet keygen).")
+@click.option("--version", "version", type=BundleVersion(), default=None,
+              help="Set the card's version first (needed when it has none; removes an older "
+                   "signature).")
+def models_sign(bundle: str, key_path: str, version: Optional[str]) -> None:
+    """Sign BUNDLE's card (card.json.sig) so that gateways with [models] public_key take it."""
+    from frugalai.extras import require
+
+    require("sign")
+    from frugalai.fleet.manifest import load_private_key
+    from frugalai.runtime.stamp import sign_own_bundle
+
+    key = load_private_key(key_path)
+    card, sig, public = sign_own_bundle(bundle, key, version)
+    click.echo(f"{bundle}: {card.get('name')} version {card['version']} signed ({sig.name}); "
+               f"gateways take it with [models] public_key = \"{public}\"")
 
 
 @models_group.command("rollback")

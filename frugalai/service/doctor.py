@@ -93,7 +93,7 @@ def run_checks(config_path: str, *, user: str = "frugalai",
 # ------------------------------------------------------------------------------ models
 def check_models(config: Config) -> list[Check]:
     from frugalai.plan import models_dir
-    from frugalai.runtime.bundle import verify_bundle
+    from frugalai.runtime.bundle import card_is_shipped, signature_key, verify_bundle
     from frugalai.runtime.model import resolve_bundle, shipped_models_dir
     from frugalai.service.models import parse_public_key
 
@@ -108,14 +108,19 @@ def check_models(config: Config) -> list[Check]:
             continue
         try:
             path = resolve_bundle(flow.model, models_dir(config)[0])  # run's search path
-            bundle = verify_bundle(path, public_key=key)
+            bundle = verify_bundle(path, public_key=signature_key(
+                path, key, config.models.trust_shipped))
         except FrugalError as err:
             out.append(Check(f"model {flow.name}", FAIL, str(err),
                              f"`frugalai models install BUNDLE --config ...`, or name a shipped "
                              f"bundle ({shipped_models_dir()})"))
             continue
         version = f" {bundle.card['version']}" if bundle.card.get("version") else ""
-        out.append(Check(f"model {flow.name}", OK, f"{bundle.name}{version} verified ({path})"))
+        trust = (", shipped: trusted unsigned ([models] trust_shipped)"
+                 if key is not None and config.models.trust_shipped and card_is_shipped(path)
+                 else ", signature checked" if key is not None else "")
+        out.append(Check(f"model {flow.name}", OK,
+                         f"{bundle.name}{version} verified{trust} ({path})"))
     return out
 
 

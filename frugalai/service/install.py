@@ -313,15 +313,24 @@ def render_unit(config_path: str, config: Config, user: str = "frugalai",
 def install_unit(text: str, config: Config, *, user: str, unit_dir: str,
                  unit_name: str = "frugalai") -> Iterator[str]:
     """Create the user (root only), the state dir, write the unit; yield what was done."""
+    yield from install_files(text, config.gateway.state_dir, user=user, unit_dir=unit_dir,
+                             unit_name=unit_name)
+
+
+def install_files(text: str, state_dir: str, *, user: str, unit_dir: str, unit_name: str,
+                  groups: tuple[str, ...] = ("dialout",)) -> Iterator[str]:
+    """The gateway's and the collector's install: the system user (in ``groups``; root
+    only), the state dir owned by it, the unit file; yield what was done."""
     if not _user_exists(user):
         if os.geteuid() != 0:
             raise FrugalError(f"user {user!r} does not exist and only root can create it")
         cmd = ["useradd", "--system", "--no-create-home", "--home-dir",
-               config.gateway.state_dir, "--shell", "/usr/sbin/nologin", "--user-group",
-               "--groups", "dialout", user]
+               state_dir, "--shell", "/usr/sbin/nologin", "--user-group", user]
+        if groups:
+            cmd[-1:-1] = ["--groups", ",".join(groups)]
         subprocess.run(cmd, check=True)
-        yield f"created system user {user} (groups: dialout)"
-    state = Path(config.gateway.state_dir)
+        yield f"created system user {user} (groups: {', '.join(groups) or 'its own'})"
+    state = Path(state_dir)
     if not state.is_dir():
         state.mkdir(parents=True, mode=0o750)
         if os.geteuid() == 0:
