@@ -150,7 +150,7 @@ class Walk:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
-            raise AssertionError(f"{command!r} did not stop on SIGTERM within {timeout} s")
+            raise AssertionError(f"{command!r} did not stop on SIGTERM within {timeout} s") from None
         text = (self.workdir / proc.log_name).read_text()  # type: ignore[attr-defined]
         if proc.returncode not in (0, -signal.SIGTERM):
             raise AssertionError(f"{command!r} exited {proc.returncode} on SIGTERM:\n{text}")
