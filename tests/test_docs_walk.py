@@ -111,4 +111,8 @@ def test_docs_fleet_walk_from_the_wheel(fleet_venv: Path, meters: list[str], mos
     finally:
         walk.close()
     assert any(s.startswith("restarted frugalai run") for s in steps), steps
-    assert (work / "events.sqlite").is_file()
+    import sqlite3
+
+    with sqlite3.connect(work / "events.sqlite") as db:  # both gateways' events collected
+        gateways = {row[0] for row in db.execute("SELECT DISTINCT gateway FROM events")}
+    assert gateways == {"gw-01", "gw-02"}, gateways
