@@ -3,7 +3,9 @@
 A block is marked by an HTML comment on the line before its fence, invisible once rendered:
 
 * ``<!-- walk: NAME -->`` + a ``sh`` block: each line is one command, run by ``bash -c`` in
-  the walk's directory; a line ending with `` &`` starts a process that keeps running;
+  the walk's directory; a line ending with `` &`` (after substitution: a test without systemd
+  maps ``systemctl enable --now`` to the unit's command, started so) starts a process that
+  keeps running;
 * ``<!-- walk: NAME file PATH -->``: the block's text is written to ``PATH``;
 * ``<!-- walk: NAME output -->`` + a ``text`` block: what the previous command block printed
   (its foreground commands' stdout, in order). ``...`` in a line matches any text; a line that
@@ -131,11 +133,11 @@ class Walk:
         return done.returncode, done.stdout, done.stderr
 
     def start(self, command: str) -> None:
-        line = command[:-1].strip()
+        line = self.sub(command).rstrip()[:-1].strip()
         name = f"bg{len(self.log)}.log"
         out = open(self.workdir / name, "w")  # noqa: SIM115 - closed with the process
         self.background[command] = subprocess.Popen(
-            ["bash", "-c", f"exec {self.sub(line)}"], cwd=self.workdir, env=self.env,
+            ["bash", "-c", f"exec {line}"], cwd=self.workdir, env=self.env,
             stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True)
         self.background[command].log_name = name  # type: ignore[attr-defined]
         self.log.append(f"$ {command}  (log in {name})")
@@ -185,7 +187,10 @@ class Walk:
             block = todo[i]
             expect = todo[i + 1] if i + 1 < len(todo) and todo[i + 1].kind == "output" else None
             if block.kind == "file":
-                target = self.workdir / block.path
+                target = (self.workdir / self.sub(block.path)).resolve()
+                if self.workdir.resolve() not in target.parents:  # never outside the walk
+                    raise self.fail(block, f"{block.path} is outside the walk's directory: "
+                                           "map it in the substitution table")
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(self.sub(block.text))
                 steps.append(f"wrote {block.path}")
@@ -213,7 +218,7 @@ class Walk:
             else:
                 printed = ""
                 for command in commands(block.text):
-                    if command.endswith("&"):
+                    if self.sub(command).rstrip().endswith("&"):  # (the table may say so)
                         self.start(command)
                         steps.append(f"started {command}")
                         continue

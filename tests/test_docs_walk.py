@@ -116,3 +116,49 @@ def test_docs_fleet_walk_from_the_wheel(fleet_venv: Path, meters: list[str], mos
     with sqlite3.connect(work / "events.sqlite") as db:  # both gateways' events collected
         gateways = {row[0] for row in db.execute("SELECT DISTINCT gateway FROM events")}
     assert gateways == {"gw-01", "gw-02"}, gateways
+
+
+@pytest.fixture
+def pi_meter() -> Iterator[str]:
+    """A Linky in historique mode (1200 7E1) on a pty: the Pi's /dev/serial0."""
+    meter = TicMeterEmulator(HouseholdProfile(seed=3), SimClock(time.time(), 1.0))
+    meter.start()
+    try:
+        yield meter.path
+    finally:
+        meter.close()
+
+
+def test_docs_gateway_setup_walk_from_the_wheel(fleet_venv: Path, pi_meter: str,
+                                                tmp_path: Path) -> None:
+    """docs/gateway-setup.md, section 5: config, `service install`, the service started,
+    `status`, `doctor`. What a test cannot do is mapped, each by one declared line: /etc and
+    /var/lib go to the walk's directory, `sudo` is dropped (the test runs as its own user, who
+    is the unit's --user), and systemd's start is the unit's own ExecStart, run by hand."""
+    import pwd
+
+    work = tmp_path / "gw"
+    work.mkdir()
+    (work / "serial0").symlink_to(pi_meter)
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    env = {**_clean_env(), "PATH": f"{fleet_venv}{os.pathsep}{os.environ.get('PATH', '')}"}
+    units = work / "units"
+    walk = Walk(ROOT / "docs" / "gateway-setup.md", "gateway", work, env, subs=[
+        ("sudo systemctl daemon-reload && sudo systemctl enable --now frugalai",
+         f"$(sed -n 's/^ExecStart=//p' {units}/frugalai.service) &"),
+        ("sudo frugalai service install --config",
+         f"frugalai service install --user {me} --unit-dir {units} --config"),
+        ("sudo frugalai doctor --config",
+         f"frugalai doctor --user {me} --unit-dir {units} --config"),
+        ("/etc/systemd/system", str(units)),
+        ("/etc/frugalai/", f"{work}/etc/"),
+        ("/var/lib/frugalai", f"{work}/state"),
+        ("/dev/serial0", f"{work}/serial0"),
+    ])
+    try:
+        steps = walk.follow()
+    finally:
+        walk.close()
+    assert any(s.startswith("started $(sed") for s in steps) or any(
+        "systemctl" in s for s in steps), steps
+    assert (units / "frugalai.service").is_file()
