@@ -505,6 +505,15 @@ def _dotted_keys(data: dict[str, Any], prefix: str = "") -> list[str]:
     return keys
 
 
+def installed_models_dir(config: Config) -> Path:
+    """Where ``models install`` puts bundles and ``run`` looks names up first:
+    ``gateway.models_dir``, else ``<state_dir>/models`` (``frugalai.plan.models_dir`` says the
+    same with the origin; this one is for the layers below the plan, like the fleet)."""
+    if config.gateway.models_dir:
+        return Path(config.gateway.models_dir)
+    return Path(config.gateway.state_dir).absolute() / "models"
+
+
 def written_keys(config: Config) -> Optional[frozenset[str]]:
     """The dotted keys the loaded file wrote (``flow[0].policy.on``), or None for a Config
     built in code (a test, a demo) or changed by ``dataclasses.replace``."""
@@ -540,5 +549,5 @@ def describe_schema(cls: Any = Config, prefix: str = "") -> list[tuple[str, str,
 
 __all__ = ["Config", "ConfigError", "EnergyConfig", "FlowConfig", "GatewayConfig", "ModelsConfig",
            "PolicyConfig", "ProfileModelConfig", "ServiceConfig", "UplinkConfig",
-           "describe_schema", "load_config",
-           "loads_config", "written_keys"]
+           "describe_schema", "installed_models_dir", "load_config", "loads_config",
+           "written_keys"]
