@@ -169,7 +169,7 @@ def train_anomaly(data: Optional[str], data_dir: Optional[str], time_col: Option
     meta = train_meta("train anomaly", out, card, data, tz if tz is not None else (
         f"{utc_offset:+03.0f}:00" if utc_offset is not None else None), series)
     absorb(meta, provenance, [*warnings, *trained_warnings(card)])
-    emit(meta, {"out": out, "version": card["version"], "rows": card["data"]["rows"],
+    emit(meta, {"out": out, "rows": card["data"]["rows"],
                 "metrics": card.get("metrics", {}).get("fp32"),
                 "flow_defaults": card.get("flow_defaults"),
                 "sizes_bytes": card["sizes_bytes"], "provenance": provenance},
@@ -331,7 +331,7 @@ def train_coastal_cmd(data: Optional[str], data_dir: Optional[str], time_col: Op
     card = stamp_version(out, version)
     meta = train_meta("train coastal", out, card, data, tz, series)
     absorb(meta, provenance, warnings)
-    emit(meta, {"out": out, "version": card["version"], "decision_default": card["decision"]["default"],
+    emit(meta, {"out": out, "decision_default": card["decision"]["default"],
                 "provenance": provenance,
                 "validation": {k: {"hourly": v[k]["flood"], "episodes": v[k]["flood_events"]}
                                for k in ("model_fp32", "model_int8", "baseline")},
