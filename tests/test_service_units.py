@@ -411,7 +411,8 @@ def test_the_collector_unit_is_hardened_like_the_gateways_and_runs_its_command(
     for args, key in ((["--broker", "mqtt://c:secret@127.0.0.1:1883"], "--broker: a password"),
                       (["--broker", mosquitto.url, "--out", "events.sqlite"], "--out: must be "
                                                                                "an absolute")):
-        bad = CliRunner().invoke(cli, ["service", "install-collector", *args, "--dry-run"])
+        bad = CliRunner().invoke(cli, ["service", "install-collector", *args, "--user", user,
+                                       "--dry-run"])
         assert bad.exit_code == 2 and key in bad.output, bad.output
         assert "secret" not in bad.output
 

@@ -60,6 +60,7 @@ def render_collector_unit(broker: str, out: str = DEFAULT_OUT, user: str = "frug
     if not client_id or not client_id.replace("-", "").replace("_", "").isalnum():
         raise ConfigError(f"letters, digits, '-' and '_' only, got {client_id!r}",
                           key="--client-id")
+    broker = check_broker_url(broker)  # what the user typed first, then where frugalai lives
     executable = executable or sys.executable
     binds = check_interpreter(executable, user)
     out = os.path.normpath(out)
@@ -70,7 +71,7 @@ def render_collector_unit(broker: str, out: str = DEFAULT_OUT, user: str = "frug
                            "StateDirectoryMode=0750\n")
     values = {
         "@EXEC@": exec_start(executable),
-        "@BROKER@": check_broker_url(broker),
+        "@BROKER@": broker,
         "@BROKER_HOST@": unit_value(urlsplit(broker).hostname or "", "--broker"),
         "@OUT@": unit_value(out, "--out", path=True),
         "@CLIENT_ID@": client_id,
