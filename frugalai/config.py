@@ -57,7 +57,10 @@ class GatewayConfig:
     """The gateway itself."""
 
     id: str = _help("gateway id: MQTT client id and topic segment", default="frugalai")
-    state_dir: str = _help("where the outbox and learned state live", default="./state")
+    state_dir: str = _help("where the outbox and learned state live; the default, relative to "
+                           "where `run` starts, is for trying it out: a gateway sets "
+                           "/var/lib/frugalai (`service install` needs an absolute path)",
+                           default="./state")
     models_dir: str = _help("where installed model bundles are looked up by name (then the "
                             "bundles shipped with frugalai); relative to the config file's "
                             "directory; empty: <state_dir>/models", default="")
@@ -293,6 +296,10 @@ class ModelsConfig:
         "let the native backend compile bundles that are neither signed (public_key) nor "
         "shipped with frugalai: a bundle compiled is code run by the service, so say yes only "
         "for bundles you built (docs/security.md)", default=False)
+    trust_shipped: bool = _help("with a public_key, still run the bundles shipped inside "
+                                "frugalai (unsigned: they come with the code that checks "
+                                "signatures; sha256 still checked); false: they need a "
+                                "signature too", default=True)
 
 
 @dataclass(frozen=True)
@@ -531,7 +538,41 @@ def loads_config(data: dict[str, Any], base_dir: Union[str, Path, None] = None) 
         gateway = dataclasses.replace(config.gateway,
                                       models_dir=str(Path(base_dir) / models_dir))
         config = dataclasses.replace(config, gateway=gateway)
+    # Which keys the file wrote: `config check --explain` reports a written key as "config"
+    # even when its value equals the default (comparing values said "default" for them).
+    object.__setattr__(config, "_written", frozenset(_dotted_keys(data)))
     return config
+
+
+def _dotted_keys(data: dict[str, Any], prefix: str = "") -> list[str]:
+    """``gateway.id``, ``flow[0].policy.on``... for every key present in a parsed document."""
+    keys: list[str] = []
+    for name, value in data.items():
+        key = f"{prefix}{name}"
+        if isinstance(value, dict):
+            keys.extend(_dotted_keys(value, key + "."))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            for i, item in enumerate(value):
+                keys.extend(_dotted_keys(item, f"{key}[{i}]."))
+        else:
+            keys.append(key)
+    return keys
+
+
+def installed_models_dir(config: Config) -> Path:
+    """Where ``models install`` puts bundles and ``run`` looks names up first:
+    ``gateway.models_dir``, else ``<state_dir>/models`` (``frugalai.plan.models_dir`` says the
+    same with the origin; this one is for the layers below the plan, like the fleet)."""
+    if config.gateway.models_dir:
+        return Path(config.gateway.models_dir)
+    return Path(config.gateway.state_dir).absolute() / "models"
+
+
+def written_keys(config: Config) -> Optional[frozenset[str]]:
+    """The dotted keys the loaded file wrote (``flow[0].policy.on``), or None for a Config
+    built in code (a test, a demo) or changed by ``dataclasses.replace``."""
+    written = getattr(config, "_written", None)
+    return written if isinstance(written, frozenset) else None
 
 
 def describe_schema(cls: Any = Config, prefix: str = "") -> list[tuple[str, str, str]]:
@@ -562,5 +603,5 @@ def describe_schema(cls: Any = Config, prefix: str = "") -> list[tuple[str, str,
 
 __all__ = ["Config", "ConfigError", "EnergyConfig", "FlowConfig", "GatewayConfig", "ModelsConfig",
            "PolicyConfig", "ProfileModelConfig", "ServiceConfig", "SpecConfig", "UplinkConfig",
-           "describe_schema", "load_config",
-           "loads_config"]
+           "describe_schema", "installed_models_dir", "load_config", "loads_config",
+           "written_keys"]

@@ -29,7 +29,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from frugalai import registry
-from frugalai.config import FLOW_DEFAULTS, Config, FlowConfig, PolicyConfig, ProfileModelConfig
+from frugalai.config import (
+    FLOW_DEFAULTS,
+    Config,
+    FlowConfig,
+    PolicyConfig,
+    ProfileModelConfig,
+    written_keys,
+)
 from frugalai.errors import ConfigError, ModelError
 from frugalai.scoring import Policy, Scorer
 from frugalai.sources.base import Source
@@ -191,7 +198,8 @@ def build_plans(config: Config, *, check_uplinks: bool = True,
 
         public_key = parse_public_key(config.models.public_key)
     flows = tuple(plan_flow(fc, i, mdir, public_key, source_kwargs,
-                            allow_unsigned_native=config.models.allow_unsigned_native)
+                            allow_unsigned_native=config.models.allow_unsigned_native,
+                            trust_shipped=config.models.trust_shipped)
                   for i, fc in enumerate(config.flow))
     if check_uplinks:
         for i, uc in enumerate(config.uplink):
@@ -256,9 +264,9 @@ class _Resolver:
 
 def plan_flow(fc: FlowConfig, index: int, models_dir: Path, public_key: Optional[bytes] = None,
               source_kwargs: Optional[Mapping[str, Any]] = None, *,
-              allow_unsigned_native: bool = False) -> FlowPlan:
+              allow_unsigned_native: bool = False, trust_shipped: bool = True) -> FlowPlan:
     """Resolve and check one flow (see the module docstring); ``allow_unsigned_native`` is
-    ``models.allow_unsigned_native``."""
+    ``models.allow_unsigned_native``, ``trust_shipped`` ``models.trust_shipped``."""
     r = _Resolver(fc)
     bundle = None
     task = None
@@ -267,7 +275,7 @@ def plan_flow(fc: FlowConfig, index: int, models_dir: Path, public_key: Optional
         version = f"builtin:{fc.model}"
     else:
         bundle = _verified_bundle(fc, models_dir, public_key, r.key("model"),
-                                  allow_unsigned_native)
+                                  allow_unsigned_native, trust_shipped)
         task = str(bundle.card.get("task"))
         scorer = BUNDLE_SCORER.format(task=task)
         registry.scorers.get(scorer, key=r.key("model"))
@@ -327,17 +335,28 @@ def plan_flow(fc: FlowConfig, index: int, models_dir: Path, public_key: Optional
 
 
 def _verified_bundle(fc: FlowConfig, models_dir: Path, public_key: Optional[bytes],
-                     key: str, allow_unsigned_native: bool = False) -> Bundle:
-    from frugalai.runtime.bundle import resolve_bundle, verify_bundle
+                     key: str, allow_unsigned_native: bool = False,
+                     trust_shipped: bool = True) -> Bundle:
+    from frugalai.runtime.bundle import (
+        card_is_shipped,
+        resolve_bundle,
+        signature_key,
+        verify_bundle,
+    )
 
+    path = None
     try:
         # Through the live link to the immutable copy it points to now: what is verified is
         # what is loaded, even if an install swaps the link in between.
         path = resolve_bundle(fc.model, models_dir).resolve()
-        return verify_bundle(path, public_key=public_key,
+        return verify_bundle(path, public_key=signature_key(path, public_key, trust_shipped),
                              allow_unsigned_native=allow_unsigned_native)
     except ModelError as err:
-        raise ConfigError(str(err), key=key) from err
+        hint = ""
+        if path is not None and public_key is not None and card_is_shipped(path):
+            hint = ("; it ships unsigned inside frugalai: set [models] trust_shipped = true, "
+                    "or sign a copy (frugalai models sign) and install it")
+        raise ConfigError(str(err) + hint, key=key) from err
 
 
 def _check_runtime(fc: FlowConfig, bundle: Bundle, r: _Resolver) -> None:
@@ -452,9 +471,21 @@ def produced_quantities(source: object) -> Optional[frozenset[str]]:
 # --- explain: each value with its origin ------------------------------------------------------
 
 def explain(plan: GatewayPlan) -> list[tuple[str, str, str]]:
-    """(key, value, origin) for every setting, as ``git config --show-origin`` lists them."""
+    """(key, value, origin) for every setting, as ``git config --show-origin`` lists them.
+
+    A key the file wrote is ``config`` whatever its value (the keys the loader saw, not a
+    comparison with the default); a card-owned flow key left unset is ``card`` or ``default``
+    as the plan resolved it.
+    """
     rows: list[tuple[str, str, str]] = []
     cfg = plan.config
+    written = written_keys(cfg)
+
+    def origin_of(dotted: str, f: dataclasses.Field[Any], value: Any) -> str:
+        if written is not None:
+            return CONFIG if dotted in written else DEFAULT
+        return _origin(f, value)
+
     for section in ("gateway", "service", "models", "energy"):
         obj = getattr(cfg, section)
         for f in dataclasses.fields(obj):
@@ -463,20 +494,23 @@ def explain(plan: GatewayPlan) -> list[tuple[str, str, str]]:
                 rows.append(("gateway.models_dir", str(plan.models_dir), plan.models_dir_origin))
                 continue
             shown = "***" if section == "models" and f.name == "public_key" and value else value
-            rows.append((f"{section}.{f.name}", repr(shown), _origin(f, value)))
+            rows.append((f"{section}.{f.name}", repr(shown),
+                         origin_of(f"{section}.{f.name}", f, value)))
     for fp in plan.flows:
         prefix = f"flow.{fp.name}."
+        at = f"flow[{fp.index}]."
         for f in dataclasses.fields(FlowConfig):
             sub = getattr(fp.config, f.name)
             if isinstance(sub, (PolicyConfig, ProfileModelConfig)):
                 for g in dataclasses.fields(sub):
                     name = f"{f.name}.{g.name}"
                     value = getattr(sub, g.name)
-                    origin = fp.origins.get(name) or _origin(g, getattr(getattr(fp.written,
-                                                                                f.name), g.name))
+                    origin = fp.origins.get(name) or origin_of(
+                        at + name, g, getattr(getattr(fp.written, f.name), g.name))
                     rows.append((prefix + name, repr(value), origin))
                 continue
-            origin = fp.origins.get(f.name) or _origin(f, getattr(fp.written, f.name))
+            origin = fp.origins.get(f.name) or origin_of(at + f.name, f,
+                                                          getattr(fp.written, f.name))
             rows.append((prefix + f.name, repr(sub), origin))
         if fp.bundle is not None:
             rows.append((prefix + "model.bundle", f"{fp.bundle.path} {fp.model_version}",

@@ -93,3 +93,26 @@ def test_console_script_exit_code(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "flow[0].policy.on" in proc.stderr and "expected a number" in proc.stderr
+
+
+def test_the_state_dir_default_is_the_one_the_docs_and_schema_state(tmp_path: Path) -> None:
+    """One default for gateway.state_dir, said the same way by the loader, `config schema`,
+    the README's config and the setup guide (they used to disagree: ./state vs
+    /var/lib/frugalai)."""
+    root = Path(__file__).resolve().parents[1]
+    default = load_config(write(tmp_path, GOOD.replace('state_dir = "{state}"\n', ""))) \
+        .gateway.state_dir
+    schema = CliRunner().invoke(cli, ["config", "schema"]).output
+    row = next(line for line in schema.splitlines() if "gateway.state_dir" in line)
+    assert repr(default) in row and "/var/lib/frugalai" in row, row
+    guide = " ".join((root / "docs" / "gateway-setup.md").read_text().split())
+    assert f"the built-in default, `{default}`" in guide
+    assert "`service install` refuses a relative one" in guide
+    # a gateway's config (the README's) sets the absolute path the service needs
+    readme = (root / "README.md").read_text()
+    assert 'state_dir = "/var/lib/frugalai"' in readme
+    relative = CliRunner().invoke(cli, ["service", "install", "--config",
+                                        str(write(tmp_path, GOOD.replace(
+                                            'state_dir = "{state}"\n', ""))), "--dry-run"])
+    assert relative.exit_code == 2 and "gateway.state_dir: must be an absolute path" in \
+        relative.output

@@ -106,14 +106,60 @@ def test_doctor_fails_each_broken_part_with_a_hint(tmp_path: Path, pty_path: str
     assert "Traceback" not in out.stderr
 
 
-def test_a_user_missing_the_devices_group_is_told_which_group(pty_path: str) -> None:
-    # a pty belongs to group tty, mode 0620: a user outside that group cannot use it
+def test_a_user_missing_the_devices_group_is_never_told_to_join_a_privileged_group(
+        pty_path: str) -> None:
+    # a pty belongs to group tty, mode 0620: a user outside that group cannot use it, and
+    # joining tty would let the user write to every terminal: the fix is the device's group
     check = device_access(pty_path, "nobody")
     assert check.failed, check.line()
     group = check.detail.split("group ")[1].split(",")[0]
-    assert f"not in group {group}" in check.detail and f"usermod -aG {group} nobody" in check.hint
+    assert f"not in group {group}" in check.detail
+    assert "usermod" not in check.hint and "group=dialout,mode=660" in check.hint, check.hint
     os.chmod(pty_path, 0o666)  # world read-write: now anyone may
     assert device_access(pty_path, "nobody").mark == OK
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a device to group root needs root")
+def test_a_root_owned_device_is_given_to_dialout_never_root_to_the_user(pty_path: str) -> None:
+    os.chown(pty_path, 0, 0)
+    os.chmod(pty_path, 0o660)
+    check = device_access(pty_path, "nobody")
+    assert check.failed and "not in group root" in check.detail, check.line()
+    assert "usermod -aG root" not in check.hint and "do not add nobody to it" in check.hint
+    assert "dialout" in check.hint
+
+
+def test_only_device_groups_are_offered_to_join() -> None:
+    from frugalai.service.doctor import DEVICE_GROUPS, group_hint
+
+    for group in ("root", "tty", "disk", "sudo", "adm", "video"):
+        hint = group_hint("/dev/ttyUSB0", "/dev/ttyUSB0", group, "gw", True)
+        assert "usermod" not in hint, (group, hint)
+        assert 'KERNEL=="ttyUSB0", GROUP="dialout", MODE="0660"' in hint, hint
+    for group in DEVICE_GROUPS:
+        assert group_hint("/dev/i2c-1", "/dev/i2c-1", group, "gw", True) == \
+            f"sudo usermod -aG {group} gw"
+    # a path outside /dev (a node made by mknod, a socat link): chgrp, not usermod
+    assert group_hint("/srv/tty0", "/srv/tty0", "root", "gw", True).endswith(
+        "sudo chgrp dialout /srv/tty0 && sudo chmod g+rw /srv/tty0")
+
+
+def test_a_port_outside_dev_is_checked_not_ignored(tmp_path: Path, pty_path: str) -> None:
+    # a socat or emulator link under /run or /tmp is a serial device too: present, it is
+    # checked through the link; absent, it is "no such device", never "no serial device"
+    link = tmp_path / "ttyV0"
+    link.symlink_to(pty_path)
+    config = write_config(tmp_path, str(link), "stdout://")
+    checks = {c.name: c for c in run_checks(str(config), user="root",
+                                            unit_path=str(tmp_path / "none.service"))}
+    assert "devices" not in checks, checks.get("devices")
+    assert checks[f"device {link}"].mark == OK and pty_path in checks[f"device {link}"].detail
+    absent = tmp_path / "ttyV9"
+    config = write_config(tmp_path, str(absent), "stdout://")
+    checks = {c.name: c for c in run_checks(str(config), user="root",
+                                            unit_path=str(tmp_path / "none.service"))}
+    line = checks[f"device {absent}"]
+    assert line.failed and "no such device" in line.detail and "socat" in line.hint, line.line()
 
 
 def test_tls_broker_check_fails_the_handshake_against_a_plain_listener(

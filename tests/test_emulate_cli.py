@@ -23,9 +23,14 @@ def start_emulator(*args: str) -> tuple[subprocess.Popen[str], list[str]]:
     lines: list[str] = []
     for line in proc.stdout:
         lines.append(line.rstrip("\n"))
-        if line.startswith("model = ") or line.startswith("url = "):  # end of the block
+        if line.startswith("# end of config"):
             break
     return proc, lines
+
+
+def config_text(lines: list[str]) -> str:
+    """What emulate printed between its path and its end mark: a config to save as is."""
+    return "\n".join(ln for ln in lines[1:] if not ln.startswith("# ")) + "\n"
 
 
 def stop(proc: subprocess.Popen[str]) -> str:
@@ -39,15 +44,14 @@ def test_emulated_tic_at_speed_drives_a_real_run(tmp_path: Path) -> None:
     try:
         path = lines[0]
         assert path.startswith("/dev/") and Path(path).exists(), lines
-        block = "\n".join(ln for ln in lines if not ln.startswith(("#", "/dev/")))
+        block = config_text(lines)
         assert f"source = \"serial://{path}?protocol=tic&mode=standard&time=meter\"" in block
-        # the printed block, with a plain threshold so that every closed window raises or
-        # clears (the point is the windows, not the model)
-        block = block.replace('model = "energy-anomaly"', 'model = "threshold"')
+        # the printed config as is (its state in ./state, where run starts), with a plain
+        # threshold so that every closed window raises or clears (the point is the windows)
+        block = block.replace('model = "energy-anomaly"', 'model = "threshold"\n[flow.policy]\n'
+                              'on = 1500.0\noff = 1000.0\ndebounce = 1')
         config = tmp_path / "gateway.toml"
-        config.write_text(f'[gateway]\nid = "try"\nstate_dir = "{tmp_path / "state"}"\n'
-                          f'{block}\n  [flow.policy]\n  on = 1500.0\n  off = 1000.0\n'
-                          '  debounce = 1\n[[uplink]]\nurl = "stdout://"\n')
+        config.write_text(block)
         check = subprocess.run([sys.executable, "-m", "frugalai", "config", "check", str(config)],
                                capture_output=True, text=True, cwd=tmp_path, timeout=60)
         assert check.returncode == 0, check.stdout + check.stderr
@@ -66,13 +70,22 @@ def test_emulated_tic_at_speed_drives_a_real_run(tmp_path: Path) -> None:
     assert all(ANOMALY_START <= ts <= ANOMALY_START + 2 * 86400 for ts in alarm_ts), alarm_ts
 
 
-def test_each_emulated_device_prints_a_path_and_a_config_block() -> None:
+def test_each_emulated_device_prints_a_path_and_a_whole_config(tmp_path: Path) -> None:
     for device, key in (("modbus", "protocol=modbus"), ("fb-node", "protocol=fb"),
                         ("rak3172", "lora://"), ("rn2483", "lorawan://")):
         proc, lines = start_emulator(device)
         try:
             assert lines[0].startswith("/dev/") and Path(lines[0]).exists(), lines
             assert any(key in ln and lines[0] in ln for ln in lines), lines
+            # the printed config is whole: a gateway, a flow, an uplink; config check takes it
+            config = tmp_path / f"{device}.toml"
+            config.write_text(config_text(lines))
+            text = config.read_text()
+            assert "[gateway]" in text and "[[flow]]" in text and "[[uplink]]" in text, text
+            check = subprocess.run([sys.executable, "-m", "frugalai", "config", "check",
+                                    str(config)], capture_output=True, text=True, cwd=tmp_path,
+                                   timeout=60)
+            assert check.returncode == 0, check.stdout + check.stderr
         finally:
             out = stop(proc)
         assert f"stopped the emulated {device}" in out

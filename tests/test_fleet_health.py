@@ -142,3 +142,38 @@ def test_an_unchanged_status_waits_its_interval_but_not_after_a_reconnect(
         wait_for(lambda: "gw" in read_statuses(broker, 1.0), 10, "the status again")
     finally:
         pub.close()
+
+
+def test_the_status_names_the_models_installed_in_the_default_models_dir_and_gateway_time(
+        mosquitto: Any, tmp_path: Path) -> None:
+    """Found by following docs/fleet.md: a gateway leaving models_dir unset (bundles go to
+    <state_dir>/models) reported no model at all, and a meter's clock made the last event
+    "-91099s ago"; the liveness of the last event is the gateway's own storing time."""
+    import shutil
+
+    from frugalai.config import loads_config
+    from frugalai.fleet.health import for_config, model_info
+    from frugalai.runtime.bundle import shipped_models_dir
+
+    state = tmp_path / "state"
+    shutil.copytree(shipped_models_dir() / "energy-anomaly", state / "models" / "energy-anomaly")
+    cfg = loads_config({"gateway": {"id": "gw-m", "state_dir": str(state)},
+                        "flow": [{"name": "linky", "source": "serial:///dev/null",
+                                  "model": "energy-anomaly"}],
+                        "uplink": [{"url": f"{mosquitto.url}?fleet=1"}]})
+    publisher = for_config(cfg)
+    assert publisher is not None
+    try:
+        assert Path(publisher.models_dir) == state / "models"
+        assert model_info(publisher.models_dir, "energy-anomaly")["sha256"]
+    finally:
+        publisher.close()
+    snap = {"state": "running", "healthy": True, "flows": {"linky": {
+        "model": "energy-anomaly", "state": "running", "device_up": True}},
+        "outbox": {"last_event": {"linky": {"ts": time.time() + 91099,
+                                            "stored": time.time() - 5}}}}
+    status = fstatus.from_snapshot("gw-m", snap, {"energy-anomaly": {"version": "", "sha256": "x"}})
+    assert status["last_event_ts"] == snap["outbox"]["last_event"]["linky"]["stored"]
+    line = fstatus.table([fstatus.judge("gw-m", json.dumps(status).encode(), time.time(),
+                                        None)], time.time())[1]
+    assert " 5s ago" in line or " 6s ago" in line, line

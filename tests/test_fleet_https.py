@@ -24,6 +24,18 @@ from frugalai.fleet.link import parse_broker
 from frugalai.fleet.rollout import rollout
 
 
+def write_key(key: Ed25519PrivateKey, path: Path) -> Path:
+    """The key as `fleet keygen` writes it (PEM, PKCS#8)."""
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+    )
+
+    path.write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    return path
+
+
 class Server:
     """Serves ``root`` over HTTPS with the test CA's server certificate."""
 
@@ -64,8 +76,9 @@ def test_bundles_fetched_over_https_are_installed_and_tampered_ones_refused(
         for a in agents:
             a.link.wait_connected(10)
         v1 = copy_bundle(tmp_path / "v1", "1")
+        pem = write_key(key, tmp_path / "operator.key")  # the rollout signs the card with it
         packed = CliRunner().invoke(cli, ["fleet", "pack", str(v1), "--out",
-                                          str(www / "v1.bin")])
+                                          str(www / "v1.bin"), "--key", str(pem)])
         assert packed.exit_code == 0, packed.output
         assert "energy-anomaly 1" in packed.output
         stages = rollout(broker, v1, key, canary_percent=10, timeout=60,
@@ -75,7 +88,7 @@ def test_bundles_fetched_over_https_are_installed_and_tampered_ones_refused(
 
         v2 = copy_bundle(tmp_path / "v2", "2")
         assert CliRunner().invoke(cli, ["fleet", "pack", str(v2), "--out",
-                                        str(www / "v2.bin")]).exit_code == 0
+                                        str(www / "v2.bin"), "--key", str(pem)]).exit_code == 0
         blob = bytearray((www / "v2.bin").read_bytes())
         blob[-10] ^= 0xFF  # the hosted file altered after the manifest was signed
         (www / "v2.bin").write_bytes(bytes(blob))

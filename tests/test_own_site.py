@@ -347,7 +347,13 @@ def test_evaluate_and_score_a_user_series_through_the_flow_code(
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     res = CliRunner().invoke(cli, ["score", str(out), "--out", str(tmp_path / "s2.csv"),
                                    "--plot", str(tmp_path / "s2.png"), *common])
-    assert res.exit_code == 0 and "plot skipped: matplotlib is not installed" in res.output
+    # a plot asked for and impossible: exit 2, one line naming the extra, before any scoring
+    assert res.exit_code == 2, res.output
+    (line,) = res.output.strip().splitlines()  # (the command words come from sys.argv)
+    assert line.startswith("error: frugalai ") and line.endswith(
+        "--plot needs matplotlib (module matplotlib), from the 'bench' extra: pip install "
+        "'frugalai[bench]'"), line
+    assert not (tmp_path / "s2.csv").exists()
 
 
 def test_nab_ambient_through_the_user_path(data_dir: Path, tmp_path: Path) -> None:

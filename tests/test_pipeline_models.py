@@ -78,18 +78,37 @@ def test_coastal_flow_raises_flood_before_hurricane_bob_peak(data_dir: Path,
 
 
 def test_a_configured_public_key_refuses_an_unsigned_bundle_in_a_flow(tmp_path: Path) -> None:
-    """``[models] public_key`` applies to what flows load, not only to ``models install``: the
-    shipped bundles are unsigned, so a gateway that demands signatures must refuse them."""
+    """``[models] public_key`` applies to what flows load, not only to ``models install``: an
+    unsigned bundle is refused. The shipped bundles are unsigned: trusted while
+    ``trust_shipped`` (the default) says so, refused by name when it does not."""
+    import json
+    import shutil
+
     from frugalai.pipeline import Pipeline
+    from frugalai.runtime.bundle import write_card
 
     key = "ab" * 32  # any 32-byte key: the shipped card carries no signature at all
-    cfg = loads_config({"gateway": {"models_dir": MODELS, "state_dir": str(tmp_path)},
-                        "models": {"public_key": key},
-                        "flow": [{"name": "f", "source": "serial:///dev/null",
-                                  "model": "energy-anomaly"}]})
+    base = {"gateway": {"models_dir": MODELS, "state_dir": str(tmp_path)},
+            "flow": [{"name": "f", "source": "serial:///dev/null", "model": "energy-anomaly"}]}
+    strict = loads_config({**base, "models": {"public_key": key, "trust_shipped": False}})
     with pytest.raises(ConfigError) as err:
-        Pipeline.from_config(cfg)
+        Pipeline.from_config(strict)
     assert err.value.key == "flow.f.model" and "sign" in str(err.value).lower()
+    assert "trust_shipped = true" in str(err.value)
+    # a bundle of the user's own (here the shipped one with its card changed) is refused
+    # unsigned whatever trust_shipped says
+    mine = tmp_path / "models" / "mine"
+    shutil.copytree(Path(MODELS) / "energy-anomaly", mine)
+    card = json.loads((mine / "card.json").read_text())
+    card.pop("files")
+    write_card(mine, {**card, "version": "7"})
+    own = loads_config({**base, "gateway": {"models_dir": str(tmp_path / "models"),
+                                            "state_dir": str(tmp_path)},
+                        "flow": [{"name": "f", "source": "serial:///dev/null", "model": "mine"}],
+                        "models": {"public_key": key}})
+    with pytest.raises(ConfigError, match="unsigned bundle") as err:
+        Pipeline.from_config(own)
+    assert err.value.key == "flow.f.model"
 
 
 def test_models_cli_group_has_list_show_install_and_rollback() -> None:
@@ -106,6 +125,32 @@ def test_models_cli_group_has_list_show_install_and_rollback() -> None:
     assert shown.exit_code == 0 and "sha256" in shown.output.lower(), shown.output
     helptext = runner.invoke(cli, ["models", "--help"]).output
     assert "install" in helptext and "rollback" in helptext
+
+
+def test_models_list_shows_what_runs_here_and_names_what_does_not(tmp_path: Path) -> None:
+    """A bundle made for a runtime this machine lacks (here a backend no plugin provides) is
+    listed with what runs, and the missing backend is named apart with its reason."""
+    import json
+    import shutil
+
+    from click.testing import CliRunner
+
+    from frugalai.cli import cli
+    from frugalai.runtime.bundle import shipped_models_dir, write_card
+
+    mine = tmp_path / "models" / "my-meter"
+    shutil.copytree(Path(shipped_models_dir()) / "energy-anomaly", mine)
+    card = json.loads((mine / "card.json").read_text())
+    card["name"] = "my-meter"
+    card["artifacts"]["edgetpu"] = {"int8": "model.int8.tflite"}
+    write_card(mine, {k: v for k, v in card.items() if k != "files"})
+    out = CliRunner().invoke(cli, ["models", "list", "--models-dir", str(tmp_path / "models")])
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    mine_line = next(line for line in lines if line.startswith("my-meter "))
+    assert "reference/fp32" in mine_line and "edgetpu" not in mine_line, mine_line
+    assert any(line.startswith("not available here: edgetpu: unknown backend 'edgetpu'")
+               for line in lines), lines
 
 
 def test_coastal_baseline_decision_is_the_training_time_baseline(data_dir: Path) -> None:

@@ -127,6 +127,22 @@ def test_the_policy_default_comes_from_the_card_not_the_built_in(tmp_path: Path)
     assert profile["flow.linky.window_s"] == ("default", "900")
 
 
+def test_a_written_key_is_config_even_when_it_equals_the_default(tmp_path: Path) -> None:
+    # origins used to be guessed by comparing values with the defaults: `id = "frugalai"`,
+    # `quantity = "energy_total_wh"` written in the file were reported as "default"
+    text = linky(tmp_path, 'quantity = "energy_total_wh"\naggregate = "rate"\nsummary_s = 3600\n'
+                           '  [flow.policy]\n  kind = "hysteresis"').replace(
+        'id = "gw1"', 'id = "frugalai"') + '\n[service]\nstall_s = 60.0\n'
+    rows = explained(check(tmp_path, text, "--explain"))
+    for key in ("gateway.id", "gateway.state_dir", "service.stall_s", "flow.linky.quantity",
+                "flow.linky.aggregate", "flow.linky.summary_s", "flow.linky.policy.kind",
+                "flow.linky.sensor_id"):
+        assert rows[key][0] == "config", (key, rows[key])
+    for key in ("gateway.outbox_max", "service.watchdog_s", "flow.linky.backend",
+                "flow.linky.policy.burst", "energy.lora_dr"):
+        assert rows[key][0] == "default", (key, rows[key])
+
+
 def test_the_profile_time_zone_defaults_to_the_cards(tmp_path: Path) -> None:
     rows = explained(check(tmp_path, linky(tmp_path), "--explain"))
     assert rows["flow.linky.profile.tz_offset_h"] == ("card", "0.0")  # not the built-in 1.0

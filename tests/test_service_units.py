@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -215,7 +217,69 @@ def test_status_reads_state_dir_and_reports_a_dead_service(tmp_path: Path) -> No
     assert json.loads(result.output)["outbox"]["depth"] == 1
 
 
+def test_liveness_is_judged_on_the_gateway_clock_not_the_meters(tmp_path: Path) -> None:
+    # A Linky in standard mode stamps readings with its own DATE; this one is set eleven
+    # months back (a meter whose clock was never set). It talks every few hundred ms: status
+    # must say "0 s ago" (and that its clock is off), never "28985194 s ago".
+    from frugalai.sim.clock import SimClock
+    from frugalai.sim.household import HouseholdProfile
+    from frugalai.sim.tic_meter import TicMeterEmulator
+    from frugalai.sources.serial_source import SerialSource
+
+    wrong = time.time() - 335 * 86400
+    meter = TicMeterEmulator(HouseholdProfile(seed=1), SimClock(wrong, 120.0),
+                             frame_period_s=30.0, mode="standard")
+    meter.start()
+    source = SerialSource.from_url(f"serial://{meter.path}?protocol=tic&mode=standard"
+                                   "&time=meter", sensor="linky")
+    stop = threading.Event()
+    try:
+        got = []
+        for reading in source.readings(stop):
+            got.append(reading)
+            if len(got) == 2:
+                break
+    finally:
+        stop.set()
+        source.close()
+        meter.close()
+    st = source.stats
+    assert st.last_reading_ts < time.time() - 300 * 86400  # the meter's clock, as sent
+    assert abs(st.last_received - time.time()) < 600  # the gateway's, when it came
+    flow = {**SNAPSHOT["flows"]["linky"], "last_reading_ts": st.last_reading_ts,
+            "last_received": st.last_received}
+    text = format_status({**SNAPSHOT, "state": "running", "flows": {"linky": flow}},
+                         now=st.last_received + 2)
+    assert "last reading 2 s ago (stamped 335 days behind by the device's clock)" in text, text
+    # a status.json written before the field existed: the stamp, said to be the device's
+    old = {**SNAPSHOT["flows"]["linky"], "last_reading_ts": 190.0}
+    text = format_status({**SNAPSHOT, "flows": {"linky": old}}, now=200.0)
+    assert "last reading 10 s ago (device time)" in text
+    assert 'frugalai_flow_last_received_timestamp_seconds{flow="linky"}' in prometheus.render(
+        {**SNAPSHOT, "flows": {"linky": flow}})
+
+
 # ---------------------------------------------------------------------------- unit file
+
+
+def unit_user() -> str:
+    """Who the unit tests render a unit for: a dedicated service user (``gw``, not created)
+    when this checkout is reachable by one, else the user running the tests.
+
+    ``service install`` rightly refuses an interpreter or package the service user cannot
+    reach, and a checkout in a private directory (mode 0700, a new home on Debian 12 when
+    outside the homes ProtectHome= hides) is one: the tests below are about the unit's text,
+    so they render it for a user who can run this checkout. The refusal itself is tested by
+    test_an_interpreter_under_a_home_is_bound_read_only_and_a_closed_dir_refused.
+    """
+    from frugalai.errors import ConfigError
+    from frugalai.service.install import check_interpreter
+
+    try:
+        check_interpreter(os.sys.executable, "gw")
+    except ConfigError:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    return "gw"
 
 
 def config_for_unit(tmp_path: Path, state: str = "/var/lib/frugalai") -> Path:
@@ -238,11 +302,12 @@ url = "stdout://"
 
 def test_unit_is_hardened_and_names_only_the_configured_devices(tmp_path: Path) -> None:
     path = config_for_unit(tmp_path)
+    user = unit_user()
     result = CliRunner().invoke(cli, ["service", "install", "--config", str(path), "--user",
-                                      "gw", "--dry-run"])
+                                      user, "--dry-run"])
     assert result.exit_code == 0, result.output
     unit = result.output
-    for line in ("Type=notify", "Restart=on-failure", "WatchdogSec=30", "User=gw",
+    for line in ("Type=notify", "Restart=on-failure", "WatchdogSec=30", f"User={user}",
                  "SupplementaryGroups=dialout", "ProtectSystem=strict",
                  "PrivateTmp=yes", "NoNewPrivileges=yes", "ReadWritePaths=/var/lib/frugalai",
                  "DevicePolicy=closed", "DeviceAllow=/dev/ttyUSB0 rw",
@@ -253,6 +318,35 @@ def test_unit_is_hardened_and_names_only_the_configured_devices(tmp_path: Path) 
     # Homes hidden: wholly, or (interpreter under a home, like a pyenv one) all but what runs.
     assert "ProtectHome=yes" in unit.splitlines() or (
         "ProtectHome=tmpfs" in unit.splitlines() and "BindReadOnlyPaths=" in unit)
+
+
+def test_install_warns_about_what_private_tmp_hides(tmp_path: Path) -> None:
+    from frugalai.config import load_config
+    from frugalai.service.install import private_tmp_paths
+
+    tmp = Path("/tmp")
+    assert tmp.is_dir()
+    base = Path(tempfile.mkdtemp(dir=tmp, prefix="frugalai-privtmp-"))
+    try:
+        path = config_for_unit(base, state=str(base / "state"))
+        path.write_text(path.read_text().replace(
+            'url = "stdout://"', f'url = "mqtts://h:8883?ca={base / "ca.pem"}"'))
+        found = dict((what, where) for what, where in private_tmp_paths(str(path),
+                                                                        load_config(path)))
+        assert found["the config"] == str(path)
+        assert found["gateway.state_dir"] == str(base / "state")
+        assert found["uplink[0] (ca=)"] == str(base / "ca.pem")
+        result = CliRunner().invoke(cli, ["service", "install", "--config", str(path), "--user",
+                                          unit_user(), "--dry-run"])
+        assert result.exit_code == 0, result.output
+        assert f"warning: the config is under /tmp ({path}): the unit runs with PrivateTmp=yes" \
+            in result.output
+    finally:
+        shutil.rmtree(base)
+    # the same config under /etc-like paths: nothing of the config is flagged
+    path = config_for_unit(tmp_path)
+    here = [w for w, _ in private_tmp_paths("/etc/frugalai/gateway.toml", load_config(path))]
+    assert not [w for w in here if w.startswith(("the config", "gateway.", "uplink", "flow"))]
 
 
 def test_unit_refuses_a_relative_state_dir(tmp_path: Path) -> None:
@@ -271,7 +365,7 @@ def test_unit_passes_systemd_analyze_verify_and_security(tmp_path: Path) -> None
     from frugalai.config import load_config
 
     unit = tmp_path / "frugalai.service"
-    unit.write_text(render_unit(str(path), load_config(path)))
+    unit.write_text(render_unit(str(path), load_config(path), user=unit_user()))
     verify = subprocess.run([str(SYSTEMD_ANALYZE), "verify", str(unit)], capture_output=True,
                             text=True, cwd=tmp_path)
     assert verify.returncode == 0 and "frugalai.service" not in verify.stderr, verify.stderr
@@ -280,6 +374,67 @@ def test_unit_passes_systemd_analyze_verify_and_security(tmp_path: Path) -> None
     score = re.search(r"Overall exposure level for frugalai.service: ([0-9.]+)", sec.stdout)
     assert score is not None, sec.stdout + sec.stderr
     assert float(score.group(1)) <= 2.0  # "OK" band; 9.6 for an unhardened unit
+
+
+def test_the_collector_unit_is_hardened_like_the_gateways_and_runs_its_command(
+        tmp_path: Path, mosquitto: Any) -> None:
+    import shlex
+
+    from frugalai.config import load_config
+
+    user = unit_user()
+    path = config_for_unit(tmp_path)
+    gateway = render_unit(str(path), load_config(path), user=user).splitlines()
+    out = tmp_path / "central" / "events.sqlite"
+    result = CliRunner().invoke(cli, ["service", "install-collector", "--broker", mosquitto.url,
+                                      "--out", str(out), "--user", user, "--dry-run"])
+    assert result.exit_code == 0, result.output
+    unit = result.output.splitlines()
+    # every hardening setting of the gateway's unit, but its devices (the collector has none)
+    start = gateway.index("# Hardening: read-only system, writable state dir only, serial "
+                          "devices only.")
+    for line in gateway[start + 1:]:
+        if line.startswith(("DeviceAllow=", "ReadWritePaths=", "#", "[", "WantedBy")) \
+                or not line:
+            continue
+        assert line in unit, line
+    assert "PrivateDevices=yes" in unit and f"ReadWritePaths={out.parent}" in unit
+    assert f"User={user}" in unit and not any(ln.startswith("DeviceAllow=") for ln in unit)
+    # the command the unit runs is a working `frugalai collect`
+    exec_line = next(ln for ln in unit if ln.startswith("ExecStart="))
+    out.parent.mkdir()
+    run = subprocess.run([*shlex.split(exec_line[len("ExecStart="):]), "--duration", "2"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"{out}: 0 events" in run.stdout and out.exists()
+    # what cannot go in a unit is refused, naming the option
+    for args, key in ((["--broker", "mqtt://c:secret@127.0.0.1:1883"], "--broker: a password"),
+                      (["--broker", mosquitto.url, "--out", "events.sqlite"], "--out: must be "
+                                                                               "an absolute")):
+        bad = CliRunner().invoke(cli, ["service", "install-collector", *args, "--user", user,
+                                       "--dry-run"])
+        assert bad.exit_code == 2 and key in bad.output, bad.output
+        assert "secret" not in bad.output
+
+
+@pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze missing: "
+                    "scripts/install-sysdeps installs the systemd package")
+def test_the_collector_unit_passes_systemd_analyze_verify_and_security(tmp_path: Path) -> None:
+    from frugalai.service.collector_unit import render_collector_unit
+
+    unit = tmp_path / "frugalai-collect.service"
+    unit.write_text(render_collector_unit("mqtts://collector@broker.example.org:8883",
+                                          user=unit_user()))
+    verify = subprocess.run([str(SYSTEMD_ANALYZE), "verify", str(unit)], capture_output=True,
+                            text=True, cwd=tmp_path)
+    assert verify.returncode == 0 and "frugalai-collect.service" not in verify.stderr, \
+        verify.stderr
+    sec = subprocess.run([str(SYSTEMD_ANALYZE), "security", "--offline=true", str(unit)],
+                         capture_output=True, text=True, cwd=tmp_path)
+    score = re.search(r"Overall exposure level for frugalai-collect.service: ([0-9.]+)",
+                      sec.stdout)
+    assert score is not None, sec.stdout + sec.stderr
+    assert float(score.group(1)) <= 2.0  # the gateway unit's band ("OK")
 
 
 # ---------------------------------------------------------------------------- model installs
@@ -399,7 +554,7 @@ def test_a_prometheus_dir_outside_the_state_dir_becomes_writable(tmp_path: Path)
     path = config_for_unit(tmp_path)
     path.write_text(path.read_text() + "\n[service]\nprometheus_textfile = "
                     '"/var/lib/prometheus/node-exporter/frugalai.prom"\n')
-    unit = render_unit(str(path), load_config(path))
+    unit = render_unit(str(path), load_config(path), user=unit_user())
     assert "ReadWritePaths=/var/lib/frugalai /var/lib/prometheus/node-exporter" in unit
 
 
@@ -425,7 +580,7 @@ def test_a_serial_symlink_allows_its_target_device(tmp_path: Path) -> None:
         path = tmp_path / "gateway.toml"
         path.write_text(f'[gateway]\nid = "pi"\nstate_dir = "/var/lib/frugalai"\n[[flow]]\n'
                         f'name = "linky"\nsource = "serial://{link}?protocol=tic"\n')
-        unit = render_unit(str(path), load_config(path)).splitlines()
+        unit = render_unit(str(path), load_config(path), user=unit_user()).splitlines()
     finally:
         os.close(master)
         os.close(slave)

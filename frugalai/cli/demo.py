@@ -13,6 +13,9 @@ from frugalai.cli.core import (
     cli,
 )
 
+#: the line after the config ``emulate`` prints (a script reads up to it).
+END_OF_CONFIG = "# end of config"
+
 
 @cli.command()
 @click.option("--seconds", type=click.FloatRange(min=2), default=25.0, show_default=True,
@@ -129,7 +132,8 @@ def _injected_vs_found(summary: dict[str, Any], events: list[Any]) -> list[str]:
               show_default=True, help="anomalies: the demo's injected anomalies (energy meters).")
 @click.option("--seed", type=int, default=1, show_default=True)
 def emulate(device: str, speed: float, scenario: str, seed: int) -> None:
-    """Start an emulated DEVICE on a pty; print its path and a config block; run until Ctrl-C."""
+    """Start an emulated DEVICE on a pty; print its path and a whole config that reads it
+    (save it between the two marker lines); run until Ctrl-C."""
     import signal
     import threading
 
@@ -144,9 +148,11 @@ def emulate(device: str, speed: float, scenario: str, seed: int) -> None:
                "Ctrl-C stops it")
     for note in running.notes:
         click.echo(f"# {note}")
-    click.echo("# put this in your config (frugalai config check FILE, then frugalai run "
-               "--config FILE):")
+    click.echo("# a whole config: save the lines up to '# end of config' as gateway.toml, then "
+               "frugalai config check gateway.toml && frugalai run --config gateway.toml")
     click.echo(running.config.rstrip())
+    click.echo(END_OF_CONFIG, nl=True)
+    sys.stdout.flush()
     try:
         while not stop.wait(0.5):
             pass

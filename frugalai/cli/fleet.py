@@ -276,13 +276,18 @@ def fleet_rollout(bundle: str, broker: str, key_path: str, canary: str,
 @click.argument("bundle", type=click.Path(exists=True, file_okay=False))
 @click.option("--out", type=click.Path(dir_okay=False), required=True,
               help="File to write: the bytes to host for `fleet rollout --url`.")
-def fleet_pack(bundle: str, out: str) -> None:
+@click.option("--key", "key_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="The operator's key, the one `fleet rollout` will use: the card is signed "
+                   "in the blob as the rollout signs it (else the blob holds the bundle as it "
+                   "is on disk, and its hash will not match a rollout's).")
+def fleet_pack(bundle: str, out: str, key_path: Optional[str]) -> None:
     """Write BUNDLE's files as the one blob a rollout's manifest hashes (for --url)."""
     from pathlib import Path
 
     from frugalai.fleet import manifest, rollout
 
-    name, version, files = rollout.bundle_files(Path(bundle))
+    key = manifest.load_private_key(key_path) if key_path else None
+    name, version, files = rollout.bundle_files(Path(bundle), key)
     _, blob = manifest.pack(files)
     Path(out).write_bytes(blob)
     import hashlib

@@ -98,16 +98,57 @@ def service_group() -> None:
 def service_install(config: Any, user: str, unit_dir: str, unit_name: str,
                     dry_run: bool) -> None:
     """Write the systemd unit for CONFIG (hardened; Type=notify with watchdog)."""
-    from frugalai.service.install import install_unit, render_unit
+    from frugalai.service.install import install_unit, private_tmp_paths, render_unit
 
     path, cfg = config
     try:
         text = render_unit(path, cfg, user=user)
     except ConfigError as err:
         raise click.UsageError(str(err)) from None
+    for what, where in private_tmp_paths(path, cfg):
+        click.echo(f"warning: {what} is under /tmp ({where}): the unit runs with PrivateTmp=yes "
+                   "and sees an empty /tmp of its own; move it (a venv under /opt, the config "
+                   "under /etc/frugalai, the state under /var/lib/frugalai)", err=True)
     if dry_run:
         click.echo(text, nl=False)
         return
     for line in install_unit(text, cfg, user=user, unit_dir=unit_dir, unit_name=unit_name):
+        click.echo(line)
+
+
+@service_group.command("install-collector")
+@click.option("--broker", required=True,
+              help="mqtt[s]://[user@]host[:port][?ca=&password_file=...] (no password in the "
+                   "URL: it would be in the unit).")
+@click.option("--out", default="/var/lib/frugalai-collector/events.sqlite", show_default=True,
+              help="The SQLite database; its directory is the only one the unit may write.")
+@click.option("--user", default="frugalai-collector", show_default=True,
+              help="Dedicated system user (created when missing).")
+@click.option("--client-id", default="frugalai-collector", show_default=True,
+              help="Fixed MQTT client id: the broker queues events while the collector is down.")
+@click.option("--chirpstack", is_flag=True, help="Also collect ChirpStack v4 uplinks.")
+@click.option("--unit-dir", type=click.Path(file_okay=False), default="/etc/systemd/system",
+              show_default=True)
+@click.option("--name", "unit_name", default="frugalai-collect", show_default=True,
+              help="Unit name.")
+@click.option("--dry-run", is_flag=True, help="Print the unit; change nothing.")
+def service_install_collector(broker: str, out: str, user: str, client_id: str,
+                              chirpstack: bool, unit_dir: str, unit_name: str,
+                              dry_run: bool) -> None:
+    """Write the systemd unit running `frugalai collect` (the central side), hardened like
+    the gateway's."""
+    from frugalai.service.collector_unit import render_collector_unit, state_dir_of
+    from frugalai.service.install import install_files
+
+    try:
+        text = render_collector_unit(broker, out, user=user, client_id=client_id,
+                                     chirpstack=chirpstack)
+    except ConfigError as err:
+        raise click.UsageError(str(err)) from None
+    if dry_run:
+        click.echo(text, nl=False)
+        return
+    for line in install_files(text, str(state_dir_of(out)), user=user, unit_dir=unit_dir,
+                              unit_name=unit_name, groups=()):
         click.echo(line)
 

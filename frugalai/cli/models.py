@@ -12,6 +12,7 @@ from frugalai.cli.core import (
     cli,
     models_dir_of,
 )
+from frugalai.cli.train import BundleVersion
 
 
 @cli.group("models")
@@ -45,6 +46,27 @@ def models_install(bundle: str, config: Any, name: Optional[str], no_reload: boo
         click.echo(reload_service(cfg.gateway.state_dir, path, unit))
 
 
+@models_group.command("sign")
+@click.argument("bundle", type=click.Path(exists=True, file_okay=False))
+@click.option("--key", "key_path", type=click.Path(exists=True, dir_okay=False), required=True,
+              help="The operator's Ed25519 private key (frugalai fleet keygen).")
+@click.option("--version", "version", type=BundleVersion(), default=None,
+              help="Set the card's version first (needed when it has none; removes an older "
+                   "signature).")
+def models_sign(bundle: str, key_path: str, version: Optional[str]) -> None:
+    """Sign BUNDLE's card (card.json.sig) so that gateways with [models] public_key take it."""
+    from frugalai.extras import require
+
+    require("sign")
+    from frugalai.fleet.manifest import load_private_key
+    from frugalai.runtime.stamp import sign_own_bundle
+
+    key = load_private_key(key_path)
+    card, sig, public = sign_own_bundle(bundle, key, version)
+    click.echo(f"{bundle}: {card.get('name')} version {card['version']} signed ({sig.name}); "
+               f"gateways take it with [models] public_key = \"{public}\"")
+
+
 @models_group.command("rollback")
 @click.argument("name")
 @click.option("--config", "config", type=ConfigPath(), default="/etc/frugalai/gateway.toml",
@@ -73,11 +95,11 @@ def models_rollback(name: str, config: Any, unit: str) -> None:
               help="A JSON list: name, version, task, bytes, path, and each backend/precision "
                    "with its file, why it cannot run here, and its int8 decision agreement.")
 def models_list(models_dir: Optional[str], config: Any, as_json: bool) -> None:
-    """One line per bundle a name can reach (installed, then shipped): name, task,
-    backends/precisions (int8 with the agreement with fp32 its card records for that
-    backend), total size, where."""
+    """One line per bundle a name can reach (installed, then shipped): name, task, total size,
+    the backends/precisions that run here (int8 with the agreement with fp32 its card records
+    for that backend), where; then each backend that does not run here, and why."""
     from frugalai.runtime.bundle import bundle_version
-    from frugalai.runtime.model import available, list_search_path
+    from frugalai.runtime.model import available, list_search_path, listing
 
     bundles = list_search_path(models_dir_of(models_dir, config))
     if as_json:
@@ -86,15 +108,8 @@ def models_list(models_dir: Optional[str], config: Any, as_json: bool) -> None:
              "bytes": sum(f["bytes"] for f in b.card["files"].values()), "path": str(b.path),
              "backends": available(b)} for b in bundles], indent=2))
         return
-    for b in bundles:
-        kinds = ", ".join(
-            f"{a['backend']}/{a['precision']}" + (
-                f" {100 * a['int8_decision_agreement']:.3f}%"
-                if a.get("int8_decision_agreement") is not None else "")
-            + (" (refused)" if a.get("refused_by_default") else "") for a in available(b))
-        size = sum(f["bytes"] for f in b.card["files"].values())
-        click.echo(f"{b.name:22} {b.card.get('task', '?'):15} {size:7d} B  {kinds}  "
-                   f"({b.path})")
+    for line in listing(bundles):
+        click.echo(line)
 
 
 @models_group.command("show")

@@ -105,6 +105,7 @@ def score_cmd(bundle: str, out: str, plot: Optional[str], labels: Optional[str],
 
     import numpy as np
 
+    from frugalai.extras import require
     from frugalai.learn import offline
     from frugalai.learn.run_meta import iso_utc
     from frugalai.learn.userdata import DataOptions
@@ -112,6 +113,8 @@ def score_cmd(bundle: str, out: str, plot: Optional[str], labels: Optional[str],
 
     if data is None:
         raise click.UsageError("give --data (your CSV)")
+    if plot:  # asked for a plot that cannot be drawn: say so (exit 2) before scoring anything
+        require("bench", needed_by="--plot")
     model = load_model(bundle, backend, precision, models_dir=models_dir_of(models_dir),
                        allow_low_agreement=allow_low_agreement,
                        allow_unsigned_native=allow_unsigned_native)

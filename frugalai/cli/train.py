@@ -47,6 +47,26 @@ def _bundle_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value
 
 
+class BundleVersion(click.ParamType):  # type: ignore[type-arg]
+    """A version a rollout takes (1 to 4 dotted numbers), checked before minutes of training."""
+
+    name = "VERSION"
+
+    def convert(self, value: Any, param: Optional[click.Parameter],
+                ctx: Optional[click.Context]) -> str:
+        from frugalai.errors import ModelError
+        from frugalai.runtime.stamp import check_version
+
+        try:
+            return check_version(str(value))
+        except ModelError as err:
+            self.fail(str(err), param, ctx)
+
+
+VERSION_HELP = ("The bundle's version, 1 to 4 dotted numbers (default: the UTC time, "
+                "YYYY.MMDD.HHMMSS: a later training is newer); rollouts compare it.")
+
+
 @cli.group("train")
 def train_group() -> None:
     """Train a model and write its bundle (needs the 'train' extra)."""
@@ -88,12 +108,13 @@ def train_group() -> None:
               help="Bundle directory to write.")
 @click.option("--name", default="energy-anomaly", show_default=True, callback=_bundle_name,
               help="The bundle's name (A-Z a-z 0-9 . _ -, at most 64).")
+@click.option("--version", "version", type=BundleVersion(), default=None, help=VERSION_HELP)
 def train_anomaly(data: Optional[str], data_dir: Optional[str], time_col: Optional[str],
                   value_col: Optional[str], time_format: Optional[str], tz: Optional[str],
                   utc_offset: Optional[float], aggregate: str, quantity: str,
                   day_types: Optional[str], window_s: Optional[int], start: Optional[str],
                   end: Optional[str], until: Optional[str], tz_offset: Optional[float],
-                  out: str, name: str) -> None:
+                  out: str, name: str, version: Optional[str]) -> None:
     """Fit the anomaly model on a series' history (a meter, or any sensor)."""
     from pathlib import Path
 
@@ -142,6 +163,9 @@ def train_anomaly(data: Optional[str], data_dir: Optional[str], time_col: Option
                 card = train_energy(series, Path(out), {"tz_offset_h": 0.0},
                                     warm_start_days=21, name=name, data_dir=Path(data_dir),
                                     compare=True, progress=steps)
+    from frugalai.runtime.stamp import stamp_version
+
+    card = stamp_version(out, version)
     meta = train_meta("train anomaly", out, card, data, tz if tz is not None else (
         f"{utc_offset:+03.0f}:00" if utc_offset is not None else None), series)
     absorb(meta, provenance, [*warnings, *trained_warnings(card)])
@@ -208,6 +232,7 @@ def train_meta(command: str, out: str, card: dict[str, Any], data: Optional[str]
 @click.option("--out", "out", type=click.Path(file_okay=False), required=True)
 @click.option("--name", default="coastal-submersion", show_default=True,
               callback=_bundle_name, help="The bundle's name (A-Z a-z 0-9 . _ -, at most 64).")
+@click.option("--version", "version", type=BundleVersion(), default=None, help=VERSION_HELP)
 def train_coastal_cmd(data: Optional[str], data_dir: Optional[str], time_col: Optional[str],
                       value_col: Optional[str], level_col: Optional[str],
                       time_format: Optional[str], tz: Optional[str], start: Optional[str],
@@ -215,7 +240,7 @@ def train_coastal_cmd(data: Optional[str], data_dir: Optional[str], time_col: Op
                       tide_station: Optional[str], tide_table: Optional[str],
                       tide_years: Optional[str], train_until: Optional[str],
                       valid_years: Optional[str], horizon: int, hidden: int, out: str,
-                      name: str) -> None:
+                      name: str, version: Optional[str]) -> None:
     """Fit the submersion nowcast (tide + MLP) on a gauge's record; compare it with the rule.
 
     \b
@@ -301,6 +326,9 @@ def train_coastal_cmd(data: Optional[str], data_dir: Optional[str], time_col: Op
         click.echo(f"warning: {w}", err=True)
     warnings = [*warnings, *trained_warnings(card)]
     v = card["metrics"]["validation"]
+    from frugalai.runtime.stamp import stamp_version
+
+    card = stamp_version(out, version)
     meta = train_meta("train coastal", out, card, data, tz, series)
     absorb(meta, provenance, warnings)
     emit(meta, {"out": out, "decision_default": card["decision"]["default"],

@@ -138,8 +138,12 @@ def for_config(config: Config) -> Optional[HealthPublisher]:
             except ValueError:
                 raise ConfigError(f"fleet_interval must be a number of seconds, got "
                                   f"{options['fleet_interval']!r}", key="uplink.url") from None
+            from frugalai.config import installed_models_dir
+
+            # the directory run looks bundles up in (`<state_dir>/models` when the config
+            # leaves models_dir unset; "" would have read the working directory)
             return HealthPublisher(uplink_broker(uplink.url), config.gateway.id,
-                                   config.gateway.models_dir, interval_s=interval)
+                                   str(installed_models_dir(config)), interval_s=interval)
     return None
 
 

@@ -122,17 +122,27 @@ class Operator:
         self.link.close()
 
 
-def bundle_files(path: Path) -> tuple[str, str, dict[str, bytes]]:
-    """(model name, version, files) of a bundle directory, its hashes checked first."""
-    from frugalai.runtime.bundle import verify_bundle
+def bundle_files(path: Path, private_key: Any = None) -> tuple[str, str, dict[str, bytes]]:
+    """(model name, version, files) of a bundle directory, its hashes checked first.
+
+    With ``private_key`` (the operator's, which signs the manifest too) the card is signed in
+    the files sent (``card.json.sig``, replacing any other): gateways whose config sets
+    ``[models] public_key`` to the same key then run what they installed. The directory is not
+    changed."""
+    from frugalai.runtime.bundle import CARD, SIGNATURE, verify_bundle
 
     bundle = verify_bundle(path)
     version = str(bundle.card.get("version", ""))
     if not version:
         raise ModelError(f"{path}: the card has no version; a rollout needs one (downgrades "
-                         f"are refused by comparing versions)")
+                         f"are refused by comparing versions): `frugalai train` writes one, "
+                         f"or `frugalai models sign {path} --key KEY --version 1.0`")
     mf.parse_version(version)
     files = {f.name: f.read_bytes() for f in sorted(path.iterdir()) if f.is_file()}
+    if private_key is not None:
+        from frugalai.runtime.stamp import sign_card
+
+        files[SIGNATURE] = sign_card(files[CARD], private_key)
     return bundle.name, version, files
 
 
@@ -147,7 +157,7 @@ def rollout(broker: Broker, bundle: Path, private_key: Any, *, canary_percent: f
     gateways said ``healthy`` (or failed), so the canary's window passes before the rest.
     ``url``: the gateways fetch the bundle (the bytes ``frugalai fleet pack`` writes) from
     this HTTPS URL the operator hosts, instead of MQTT chunks."""
-    name, version, files = bundle_files(bundle)
+    name, version, files = bundle_files(bundle, private_key)
     fleet = gateways if gateways is not None else online_gateways(broker)
     if not fleet:
         raise ModelError("no gateway online on the broker (no retained fleet status)")

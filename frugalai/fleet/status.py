@@ -51,8 +51,10 @@ def from_snapshot(gateway: str, snap: dict[str, Any],
             flows[name]["sensor"] = {"faults": health.get("faults") or [],
                                      "holding": bool(health.get("holding"))}
     outbox = snap.get("outbox") or {}
-    last = [e.get("ts") for e in (outbox.get("last_event") or {}).values()
-            if isinstance(e.get("ts"), (int, float))]
+    # when the gateway stored its last event, on its own clock: an event's ts is its reading's
+    # time (a meter's clock, a replayed file's), which says nothing about liveness
+    last = [e.get("stored", e.get("ts")) for e in (outbox.get("last_event") or {}).values()
+            if isinstance(e.get("stored", e.get("ts")), (int, float))]
     return {
         "v": VERSION, "gateway": gateway, "online": True, "version": snap.get("version"),
         "state": snap.get("state"), "healthy": bool(snap.get("healthy")),

@@ -228,6 +228,34 @@ def _pem_to_raw(data: bytes, key: str) -> bytes:
 PACKAGED_MODELS = "_models"
 
 
+def card_is_shipped(path: Union[str, Path]) -> bool:
+    """Whether the bundle directory ``path`` holds, byte for byte, the card of a bundle shipped
+    with this frugalai (before verification: the card's hashes then cover the files)."""
+    try:
+        digest = hashlib.sha256((Path(path) / CARD).read_bytes()).hexdigest()
+    except OSError:
+        return False
+    return digest in shipped_card_digests()
+
+
+def signature_key(path: Union[str, Path], public_key: Optional[bytes],
+                  trust_shipped: bool) -> Optional[bytes]:
+    """The key a bundle's signature is checked with: ``public_key``, except for a bundle
+    shipped inside frugalai when ``[models] trust_shipped`` (the default) says so.
+
+    A shipped bundle is known by its card, byte for byte one of the wheel's (a copy of it
+    elsewhere is the same content: the card's sha256 of every file are checked all the same).
+    Why trusting them is sound: they come in the same wheel as the code that checks
+    signatures, so whoever could alter them could alter that code too; a signature by a key
+    shipped in the same wheel would add nothing.
+    ``trust_shipped = false`` makes them need a signature like any other bundle (and a flow
+    naming one is refused, with the key named, by ``config check`` and ``run``).
+    """
+    if public_key is None or not trust_shipped:
+        return public_key
+    return None if card_is_shipped(path) else public_key
+
+
 def shipped_models_dir() -> Path:
     """The bundles shipped with frugalai: ``frugalai/_models`` in an installed wheel, else the
     ``models/`` directory of this git checkout (an editable install)."""

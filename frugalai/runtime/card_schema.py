@@ -366,6 +366,8 @@ NATIVE = Obj({"generator": Text(200), "prefix": C_IDENT, "about": Text(),
 #: every top-level key a card may have.
 CARD = Obj({
     "name": NAME, "version": VERSION, "task": Enum(*TASKS), "frugalai_version": VERSION,
+    # the sha256 of the files' names and hashes (frugalai.runtime.stamp: `train` writes it)
+    "content_sha256": SHA256,
     "description": Text(), "baseline": Text(), "quantity": IDENT,
     "classes": Array(IDENT, 1, 64), "files": FILES, "sizes_bytes": Map(FILE_NAME, BYTES),
     "artifacts": ARTIFACTS, "features": FEATURES, "policy": POLICY, "decision": DECISION,

@@ -320,3 +320,27 @@ def available(bundle: Bundle) -> list[dict[str, Any]]:
                 entry["refused_by_default"] = int8_refusal(bundle.card, backend)
             out.append(entry)
     return out
+
+
+def listing(bundles: list[Bundle]) -> list[str]:
+    """``frugalai models list``: one line per bundle with the backend/precision pairs that can
+    run *here* (int8 with its recorded agreement with fp32; "(refused)" when the backend
+    refuses it by default), then one line naming each backend a bundle has but this machine
+    cannot run, with the reason (a listing of uninstalled runtimes misled users)."""
+    lines: list[str] = []
+    missing: dict[str, str] = {}
+    for b in bundles:
+        kinds = []
+        for a in available(b):
+            if a["unavailable"]:
+                missing.setdefault(a["backend"], a["unavailable"])
+                continue
+            agreement = a.get("int8_decision_agreement")
+            kinds.append(f"{a['backend']}/{a['precision']}"
+                         + (f" {100 * agreement:.3f}%" if agreement is not None else "")
+                         + (" (refused)" if a.get("refused_by_default") else ""))
+        size = sum(f["bytes"] for f in b.card["files"].values())
+        lines.append(f"{b.name:22} {b.card.get('task', '?'):15} {size:7d} B  "
+                     f"{', '.join(kinds) or 'nothing runs here'}  ({b.path})")
+    lines += [f"not available here: {name}: {why}" for name, why in sorted(missing.items())]
+    return lines

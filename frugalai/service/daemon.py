@@ -73,7 +73,8 @@ class FlowStatus:
     bytes_read: int
     model_errors: int
     outages: int
-    last_reading_ts: float
+    last_reading_ts: float  # the reading's own time (a meter's clock)
+    last_received: float  # when the gateway got it (its wall clock): liveness
     last_score: Optional[float]
     #: the sensor's health (frugalai.health.monitor.FlowHealth.status), None when not checked
     health: Optional[dict[str, Any]] = None
@@ -445,7 +446,8 @@ class Service:
                 decode_errors=st.frames_bad, implausible=st.implausible,
                 events=flow.stats.events,
                 bytes_read=st.bytes_read, model_errors=flow.stats.errors, outages=st.outages,
-                last_reading_ts=st.last_reading_ts, last_score=flow.stats.last_score,
+                last_reading_ts=st.last_reading_ts, last_received=st.last_received,
+                last_score=flow.stats.last_score,
                 health=None if flow.health is None else flow.health.status())
         uplinks = [s.snapshot() if isinstance(s, TrackedSink) else {"url": repr(s)}
                    for s in self.pipeline.sinks]

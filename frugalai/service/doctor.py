@@ -9,8 +9,11 @@ e.g. no ``timedatectl``; not a failure). The checks, in order:
 * **runtime**: the optional extras each flow and uplink needs import (onnx, tflite, mqtt, sign);
   a ``native`` flow needs a C compiler (✗ without), and runs a row 6x faster with the Python
   headers (? without: it works, through ctypes);
-* **device**: each configured serial device exists and the service user may read and write it
-  (owner, group — usually ``dialout`` — and mode bits, links followed);
+* **device**: each configured serial device (any absolute path a ``serial``, ``lora`` or
+  ``lorawan`` URL names, under ``/dev`` or not) exists and the service user may read and write
+  it (owner, group — usually ``dialout`` — and mode bits, links followed). The fix never adds
+  the user to a group other than ``dialout``, ``gpio`` or ``i2c``: a device owned by ``root`` or
+  ``tty`` is given to ``dialout`` (a udev rule) instead;
 * **clock**: synchronised (``timedatectl show -p NTPSynchronized``), since events carry time;
 * **disk**: free space where ``state_dir`` lives (the outbox grows while the uplink is down);
 * **unit**: the systemd unit is installed and is what ``service install`` would write now;
@@ -90,7 +93,7 @@ def run_checks(config_path: str, *, user: str = "frugalai",
 # ------------------------------------------------------------------------------ models
 def check_models(config: Config) -> list[Check]:
     from frugalai.plan import models_dir
-    from frugalai.runtime.bundle import verify_bundle
+    from frugalai.runtime.bundle import card_is_shipped, signature_key, verify_bundle
     from frugalai.runtime.model import resolve_bundle, shipped_models_dir
     from frugalai.service.models import parse_public_key
 
@@ -105,14 +108,19 @@ def check_models(config: Config) -> list[Check]:
             continue
         try:
             path = resolve_bundle(flow.model, models_dir(config)[0])  # run's search path
-            bundle = verify_bundle(path, public_key=key)
+            bundle = verify_bundle(path, public_key=signature_key(
+                path, key, config.models.trust_shipped))
         except FrugalError as err:
             out.append(Check(f"model {flow.name}", FAIL, str(err),
                              f"`frugalai models install BUNDLE --config ...`, or name a shipped "
                              f"bundle ({shipped_models_dir()})"))
             continue
         version = f" {bundle.card['version']}" if bundle.card.get("version") else ""
-        out.append(Check(f"model {flow.name}", OK, f"{bundle.name}{version} verified ({path})"))
+        trust = (", shipped: trusted unsigned ([models] trust_shipped)"
+                 if key is not None and config.models.trust_shipped and card_is_shipped(path)
+                 else ", signature checked" if key is not None else "")
+        out.append(Check(f"model {flow.name}", OK,
+                         f"{bundle.name}{version} verified{trust} ({path})"))
     return out
 
 
@@ -201,7 +209,9 @@ def device_access(path: str, user: str) -> Check:
         hint = ("is it plugged in? `ls -l /dev/serial/by-id/` lists USB serial adapters"
                 if "/by-id/" in path or "USB" in path or "ACM" in path else
                 "on a Pi, enable the UART (enable_uart=1 in config.txt) and reboot"
-                if "serial0" in path or "AMA" in path else "check the path in the config")
+                if "serial0" in path or "AMA" in path else
+                "a link outside /dev: is the program that makes it (socat, an emulator) running?"
+                if not path.startswith("/dev/") else "check the path in the config")
         return Check(name, FAIL, "no such device" + (" (dangling link)"
                                                      if os.path.islink(path) else ""), hint)
     real = os.path.realpath(path)
@@ -227,12 +237,40 @@ def device_access(path: str, user: str) -> Check:
         return Check(name, OK, f"{desc}; {who} can read and write it")
     group = _group_name(st.st_gid)
     if st.st_gid not in gids:
-        hint = (f"sudo usermod -aG {group} {user}" if exists else
-                f"the device's group is {group}, not dialout: add a udev rule "
-                f"(GROUP=\"dialout\") or the user to {group}")
-        return Check(name, FAIL, f"{desc}; {who} is not in group {group}", hint)
+        return Check(name, FAIL, f"{desc}; {who} is not in group {group}",
+                     group_hint(path, real, group, user, exists))
     return Check(name, FAIL, f"{desc}; group {group} may not read and write it",
-                 f"a udev rule with MODE=\"0660\" for {os.path.basename(real)}")
+                 mode_hint(path, real))
+
+
+#: the only groups doctor ever tells to add the service user to: each grants its devices and
+#: nothing else. ``root``, ``tty``, ``disk``... grant much more (every terminal, raw disks).
+DEVICE_GROUPS = ("dialout", "gpio", "i2c")
+
+
+def group_hint(path: str, real: str, group: str, user: str, exists: bool) -> str:
+    """How to give ``user`` the device: join its group only if that group is a device group,
+    else give the device to ``dialout`` (a udev rule for a /dev node, chgrp for the rest)."""
+    if group in DEVICE_GROUPS:
+        if exists:
+            return f"sudo usermod -aG {group} {user}"
+        return (f"after `service install` creates {user} (in dialout): "
+                f"sudo usermod -aG {group} {user}")
+    return (f"group {group} grants far more than this device: do not add {user} to it; "
+            + mode_hint(path, real, group="dialout"))
+
+
+def mode_hint(path: str, real: str, group: str = "") -> str:
+    """How to make the device group-readable and writable (and owned by ``group``, if given)."""
+    owner = f', GROUP="{group}"' if group else ""
+    if real.startswith("/dev/pts/"):
+        return ("a pseudo-terminal: have the program that creates it set the group and mode "
+                f"(socat: `pty,link={path},group={group or 'dialout'},mode=660`)")
+    if real.startswith("/dev/"):
+        return (f'a udev rule: echo \'KERNEL=="{os.path.basename(real)}"{owner}, MODE="0660"\' '
+                "| sudo tee /etc/udev/rules.d/99-frugalai.rules && sudo udevadm trigger")
+    chgrp = f"sudo chgrp {group} {real} && " if group else ""
+    return f"{chgrp}sudo chmod g+rw {real}"
 
 
 def _has_uid(uid: int) -> bool:
@@ -244,9 +282,9 @@ def _has_uid(uid: int) -> bool:
 
 
 def check_devices(config: Config, user: str) -> list[Check]:
-    from frugalai.service.install import serial_devices
+    from frugalai.service.install import device_ports
 
-    devices = serial_devices(config)
+    devices = device_ports(config)
     if not devices:
         return [Check("devices", OK, "no serial device in the config")]
     return [device_access(dev, user) for dev in devices]

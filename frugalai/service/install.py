@@ -40,10 +40,30 @@ DEVICE_CLASSES = {"ttyUSB": "char-ttyUSB", "ttyACM": "char-ttyACM", "ttyAMA": "c
 HOTPLUG_LINK_DIRS = ("/dev/serial/by-id/", "/dev/serial/by-path/")
 #: what ``ProtectHome=yes`` makes inaccessible to the service.
 PROTECTED_HOME = ("/home", "/root", "/run/user")
+#: what ``PrivateTmp=yes`` replaces by an empty directory of the service's own.
+PRIVATE_TMP = ("/tmp", "/var/tmp")
 
 
 def template() -> str:
     return resources.files("frugalai.service").joinpath("frugalai.service").read_text()
+
+
+#: URL schemes whose path is a device (a serial port or a modem on one).
+DEVICE_SCHEMES = ("serial", "lora", "lorawan")
+
+
+def device_ports(config: Config) -> list[str]:
+    """Every absolute path a flow or uplink opens as a device, in config order, wherever it
+    lives (``/dev/ttyUSB0``, a socat link under ``/run``, a path that does not exist yet)."""
+    ports: list[str] = []
+    for url in [f.source for f in config.flow] + [u.url for u in config.uplink]:
+        try:
+            scheme, rest, _ = split_url(url)
+        except ConfigError:
+            continue
+        if scheme in DEVICE_SCHEMES and rest.startswith("/") and rest not in ports:
+            ports.append(rest)
+    return ports
 
 
 def serial_devices(config: Config) -> list[str]:
@@ -179,6 +199,40 @@ def check_interpreter(executable: str, user: str,
     return binds
 
 
+def private_tmp_paths(config_path: str, config: Config,
+                      executable: Optional[str] = None) -> list[tuple[str, str]]:
+    """(what, path) for everything the service needs that lives under ``/tmp`` or
+    ``/var/tmp``: with ``PrivateTmp=yes`` the unit sees an empty directory there, so a venv, a
+    config, a model, a key, a replayed file or a socat link under /tmp is missing for it (and a
+    state dir there is one nobody else sees). ``service install`` warns with each one."""
+    executable = executable or sys.executable
+    found: list[tuple[str, str]] = []
+
+    def add(what: str, path: str) -> None:
+        if path and os.path.isabs(path) and _under(os.path.normpath(path), PRIVATE_TMP) and \
+                (what, path) not in found:
+            found.append((what, path))
+
+    add("the interpreter (ExecStart)", executable)
+    add("the frugalai package", str(Path(__file__).resolve().parents[1]))
+    add("the config", os.path.abspath(config_path))
+    add("gateway.state_dir", config.gateway.state_dir)
+    add("gateway.models_dir", config.gateway.models_dir)
+    add("service.prometheus_textfile", config.service.prometheus_textfile)
+    add("models.public_key", config.models.public_key)
+    urls = [(f"flow {f.name}", f.source) for f in config.flow]
+    urls += [(f"uplink[{i}]", u.url) for i, u in enumerate(config.uplink)]
+    for label, url in urls:
+        try:
+            _, rest, options = split_url(url)
+        except ConfigError:
+            continue
+        add(label, rest)
+        for name, value in options.items():
+            add(f"{label} ({name}=)", value)
+    return found
+
+
 def exec_start(executable: Optional[str] = None) -> str:
     """This Python running frugalai: stays right inside a virtualenv."""
     return f"{shlex.quote(executable or sys.executable)} -m frugalai"
@@ -259,15 +313,24 @@ def render_unit(config_path: str, config: Config, user: str = "frugalai",
 def install_unit(text: str, config: Config, *, user: str, unit_dir: str,
                  unit_name: str = "frugalai") -> Iterator[str]:
     """Create the user (root only), the state dir, write the unit; yield what was done."""
+    yield from install_files(text, config.gateway.state_dir, user=user, unit_dir=unit_dir,
+                             unit_name=unit_name)
+
+
+def install_files(text: str, state_dir: str, *, user: str, unit_dir: str, unit_name: str,
+                  groups: tuple[str, ...] = ("dialout",)) -> Iterator[str]:
+    """The gateway's and the collector's install: the system user (in ``groups``; root
+    only), the state dir owned by it, the unit file; yield what was done."""
     if not _user_exists(user):
         if os.geteuid() != 0:
             raise FrugalError(f"user {user!r} does not exist and only root can create it")
         cmd = ["useradd", "--system", "--no-create-home", "--home-dir",
-               config.gateway.state_dir, "--shell", "/usr/sbin/nologin", "--user-group",
-               "--groups", "dialout", user]
+               state_dir, "--shell", "/usr/sbin/nologin", "--user-group", user]
+        if groups:
+            cmd[-1:-1] = ["--groups", ",".join(groups)]
         subprocess.run(cmd, check=True)
-        yield f"created system user {user} (groups: dialout)"
-    state = Path(config.gateway.state_dir)
+        yield f"created system user {user} (groups: {', '.join(groups) or 'its own'})"
+    state = Path(state_dir)
     if not state.is_dir():
         state.mkdir(parents=True, mode=0o750)
         if os.geteuid() == 0:

@@ -40,7 +40,8 @@ class SourceStats:
     outages: int = 0
     reconnects: int = 0
     last_error: str = ""
-    last_reading_ts: float = 0.0
+    last_reading_ts: float = 0.0  # the reading's own time (a meter's clock may be wrong)
+    last_received: float = 0.0  # gateway wall time it arrived: what liveness is judged on
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -151,6 +152,7 @@ class ReconnectingSource(ABC):
                 for reading in self.read_some(stop):
                     self.stats.readings += 1
                     self.stats.last_reading_ts = reading.ts
+                    self.stats.last_received = time.time()
                     yield reading
             except OSError as err:
                 self._outage.down(err)

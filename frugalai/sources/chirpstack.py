@@ -224,6 +224,7 @@ class ChirpStackSource:
         self.stats.frames_ok += 1
         self.stats.readings += 1
         self.stats.last_reading_ts = reading.ts
+        self.stats.last_received = time.time()
         return reading
 
     def _bad(self, err: BaseException) -> None:

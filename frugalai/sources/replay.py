@@ -318,6 +318,7 @@ class ReplaySource:
                             break
                     stats.readings += 1
                     stats.last_reading_ts = ts
+                    stats.last_received = time.time()
                     if bytes_read:
                         stats.bytes_read += bytes_read
                         bytes_read = 0

@@ -26,6 +26,8 @@ FLOW_METRICS = (
      "readings_per_s"),
     ("frugalai_flow_last_reading_timestamp_seconds", "gauge", "UNIX time of the last reading.",
      "last_reading_ts"),
+    ("frugalai_flow_last_received_timestamp_seconds", "gauge",
+     "UNIX time (the gateway's clock) the last reading arrived.", "last_received"),
 )
 
 

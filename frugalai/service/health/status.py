@@ -104,6 +104,37 @@ def _age(now: float, ts: Any) -> str:
     return f"{now - ts:.0f} s ago"
 
 
+#: a reading stamped further than this from when it arrived: say the device's clock is off.
+CLOCK_SKEW_NOTE_S = 300.0
+
+
+def _last_reading(now: float, flow: dict[str, Any]) -> str:
+    """How long ago the gateway received the flow's last reading, on the gateway's own clock.
+
+    A reading carries its device's time (a Linky's DATE, a replayed file's timestamps), which
+    says nothing about liveness: a meter set to 2025 would read "28985194 s ago" while it
+    talks every second. When the two clocks disagree by more than five minutes, say so.
+    """
+    received = flow.get("last_received")
+    stamped = flow.get("last_reading_ts")
+    if not isinstance(received, (int, float)) or received <= 0:
+        # a status.json from before `last_received`: the stamp is all there is
+        return _age(now, stamped) + (" (device time)" if isinstance(stamped, (int, float))
+                                     and stamped > 0 else "")
+    text = _age(now, received)
+    if isinstance(stamped, (int, float)) and stamped > 0 and \
+            abs(received - stamped) > CLOCK_SKEW_NOTE_S:
+        text += f" (stamped {_skew(stamped - received)} by the device's clock)"
+    return text
+
+
+def _skew(delta: float) -> str:
+    size = abs(delta)
+    amount = (f"{size:.0f} s" if size < 3600 else f"{size / 3600:.1f} h" if size < 86400 * 2
+              else f"{size / 86400:.0f} days")
+    return f"{amount} {'ahead' if delta > 0 else 'behind'}"
+
+
 def format_status(status: dict[str, Any], now: Optional[float] = None) -> str:
     """Human-readable text of :func:`read_status` for ``frugalai status``."""
     now = time.time() if now is None else now
@@ -124,7 +155,7 @@ def format_status(status: dict[str, Any], now: Optional[float] = None) -> str:
             f"decode errors {f.get('decode_errors', 0)}, implausible {f.get('implausible', 0)}, "
             f"model errors {f.get('model_errors', 0)}, "
             f"restarts {f.get('restarts', 0)}, device {'up' if f.get('device_up') else 'DOWN'}"
-            f", last reading {_age(now, f.get('last_reading_ts'))}")
+            f", last reading {_last_reading(now, f)}")
         if not f.get("device_up") and f.get("last_error"):
             lines.append(f"    device down: {f['last_error']}")
         lines.append(f"    model {f.get('model')} ({f.get('model_version')}); "
