@@ -182,7 +182,8 @@ class Service:
         run_flow(flow, stop, self.store, watch)
 
     def _runner(self, plan: FlowPlan, flow: Flow) -> FlowRunner:
-        return FlowRunner(flow, self._loop, plan.open_source, model_version=plan.model_version)
+        return FlowRunner(flow, self._loop, plan.open_source, model_version=plan.model_version,
+                          on_end=self._wake.set)
 
     # ----------------------------------------------------------------- signals
     def install_signal_handlers(self) -> None:
