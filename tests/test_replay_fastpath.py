@@ -78,15 +78,19 @@ def test_readings_take_the_fast_loop_for_one_column_at_full_speed(tmp_path: Path
 def test_hour_cache_on_mixed_layouts_gives_parse_time() -> None:
     t0 = datetime(2023, 3, 26, 0, 0, 0)
     texts = []
-    for k in range(2000):
-        t = t0 + timedelta(seconds=10 * k + (k % 3))
+    for k in range(2000):  # seconds apart, then hours apart (hourly records cross days)
+        t = t0 + timedelta(seconds=10 * k + (k % 3)) if k < 1000 else \
+            t0 + timedelta(hours=k - 990, minutes=k % 2 * 30)
         sep = "T" if k % 7 == 0 else " "
         text = t.isoformat(sep=sep)
         texts.append(text[:16] if k % 5 == 0 else text)
         if k % 11 == 0:
             texts.append(str(t.replace(tzinfo=timezone.utc).timestamp()))
         if k % 13 == 0:
-            texts += [text[:14] + "60", text[:17] + "6x", text[:13] + ":5", text + "Z"]
+            texts += [text[:14] + "60", text[:17] + "6x", text[:13] + ":5", text + "Z",
+                      text[:11] + "24" + text[13:], text[:11] + "2x" + text[13:],
+                      text[:10] + "_" + text[11:], text[:8] + "32" + text[10:],
+                      text[:5] + "02-30" + text[10:]]
     for tz in (timezone.utc, parse_offset("-05:00"), parse_offset("+0530")):
         parse = TimeParser(tz)
         for text in texts:
