@@ -24,6 +24,7 @@ def test_the_service_imports_neither_ssl_nor_a_runtime() -> None:
                           "frugalai.plan")
     assert "frugalai.service.daemon" in mods  # the check itself ran
     assert "ssl" not in mods and "_ssl" not in mods
+    assert "_hashlib" not in mods  # OpenSSL's libcrypto: frugalai.digest instead
     assert not {"onnxruntime", "ai_edge_litert", "tflite_runtime", "sklearn"} & mods
 
 
@@ -36,3 +37,14 @@ def test_tls_errors_are_still_described() -> None:
         describe_connect_error(err)
     assert describe_connect_error(ssl.SSLError(1, "x")).startswith("TLS handshake failed")
     assert describe_connect_error(ConnectionRefusedError()).startswith("connection refused")
+
+
+def test_digest_is_sha256() -> None:
+    import hashlib
+
+    from frugalai.digest import sha256
+
+    for data in (b"", b"abc", bytes(range(256)) * 1000):
+        h = sha256()
+        h.update(data)
+        assert h.hexdigest() == hashlib.sha256(data).hexdigest() == sha256(data).hexdigest()

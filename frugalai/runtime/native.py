@@ -44,7 +44,6 @@ neither signed (``models.public_key``) nor shipped with frugalai, unless the use
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import math
 import os
 import re
@@ -56,6 +55,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 import numpy.typing as npt
 
+from frugalai import digest as hashing
 from frugalai.errors import ModelError
 from frugalai.runtime.bundle import Bundle
 from frugalai.runtime.dense import DenseNet
@@ -458,7 +458,7 @@ def build_library(net: DenseNet, name: str) -> Path:
     """Compile (or find in the cache) the shared library of ``net``; ModelError on failure."""
     p = prefix_for(name)
     source = _library_source(generate_header(net, name), p, net)
-    digest = hashlib.sha256(source.encode()).hexdigest()
+    digest = hashing.sha256(source.encode()).hexdigest()
     target = _private(cache_dir()) / f"{p}-{digest[:24]}.so"
     if target.is_file():
         return target
