@@ -292,7 +292,9 @@ def pipeline_case(label: str, url: str, flow: dict[str, Any], tmp: Path) -> dict
     return {"case": label, "readings": n, "model_calls": fl.stats.scored, "events": events,
             "seconds": round(wall, 3), "readings_per_s": round(n / wall),
             "readings_per_cpu_s": round(n / cpu) if cpu else None,
-            "backend": flow.get("backend", "reference"), "precision": flow.get("precision", "fp32")}
+            "backend": flow.get("backend", "reference"), "precision": flow.get("precision", "fp32"),
+            # what decides, as the plan resolved it (coastal: the card's default is the rule)
+            "decision": "rule (baseline)" if fl.config.decision == "baseline" else "model"}
 
 
 def pipeline(quick: bool) -> list[dict[str, Any]]:
@@ -313,12 +315,13 @@ def pipeline(quick: bool) -> list[dict[str, Any]]:
                 f"energy-{backend}-{precision}",
                 f"replay://{DUTCH}?speed=max&value=value:power_kw:kW{limit}",
                 {**energy, "quantity": "power_kw", **extra}, tmp))
-            out.append(pipeline_case(
-                f"coastal-{backend}-{precision}",
-                f"replay://{PROVIDENCE}?speed=max&value=water_level_m_mllw:water_level_m:m"
-                f"&tz=-05:00{limit}",
-                {"model": str(MODELS / "coastal-submersion"), "quantity": "water_level_m",
-                 "aggregate": "mean", "window_s": 3600, **extra}, tmp))
+            for decision in ("model", "baseline"):  # both ways: the net, and the rule
+                out.append(pipeline_case(
+                    f"coastal-{decision}-{backend}-{precision}",
+                    f"replay://{PROVIDENCE}?speed=max&value=water_level_m_mllw:water_level_m:m"
+                    f"&tz=-05:00{limit}",
+                    {"model": str(MODELS / "coastal-submersion"), "quantity": "water_level_m",
+                     "aggregate": "mean", "window_s": 3600, "decision": decision, **extra}, tmp))
         for row in out:
             print(row, file=sys.stderr)
     return out
@@ -444,10 +447,13 @@ def markdown(doc: dict[str, Any]) -> str:
               + " | ".join(f"{r[f'us_per_call_b{b}']:.1f}" for b in BATCHES)
               + f" | {r['us_per_row_b512']:.3f} |" for r in doc["growth"]]
     lines += ["", "## Pipeline, one core, `replay://` at full speed (outbox sync=append)", "",
-              "| case | backend | precision | readings | model calls | events | readings/s "
-              "| readings per CPU-second |",
-              "|---|---|---|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['case']} | {r['backend']} | {r['precision']} | {r['readings']} | "
+              "Steady state: one flow driven in-process, start-up left out (whole-process "
+              "figures, start-up included: `whole_process.py`).", "",
+              "| case | decision | backend | precision | readings | model calls | events | "
+              "readings/s | readings per CPU-second |",
+              "|---|---|---|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['case']} | {r.get('decision', 'model')} | {r['backend']} | "
+              f"{r['precision']} | {r['readings']} | "
               f"{r['model_calls']} | {r['events']} | {r['readings_per_s']:,} | "
               f"{r['readings_per_cpu_s']:,} |" for r in doc["pipeline"]]
     if doc.get("idle"):

@@ -68,6 +68,17 @@ def _repeated_dutch(path: Path, times: int) -> None:
                 fh.write(f"{(t + shift).isoformat(sep=' ', timespec='minutes')},{v}\n")
 
 
+def compile_bytecode() -> None:
+    """Compile frugalai's modules to ``__pycache__`` before measuring, as ``pip install`` of the
+    wheel does. Without it, a shell with ``PYTHONDONTWRITEBYTECODE=1`` (CI, some containers)
+    makes every ``frugalai run`` compile ~70 modules from source at start-up (~0.1 s CPU),
+    which a user's installed gateway never pays, while the peer's numpy and onnxruntime come
+    compiled from their wheels."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "frugalai"),
+                    str(PEER)], check=True, env={k: v for k, v in os.environ.items()
+                                                 if k != "PYTHONDONTWRITEBYTECODE"})
+
+
 def _measure(argv: list[str], cwd: Path) -> dict[str, Any]:
     """Run ``argv``; CPU seconds (user + system) and peak RSS of that process alone."""
     t0 = time.perf_counter()
@@ -87,17 +98,21 @@ def run_frugalai(case: dict[str, Any], tmp: Path) -> dict[str, Any]:
     state = tmp / f"state-{case['label']}"
     events = tmp / f"events-{case['label']}.jsonl"
     flow = {k: v for k, v in case["flow"].items()}
-    lines = ["[gateway]", 'id = "bench"', f'state_dir = "{state}"', "", "[[flow]]",
-             f'name = "{case["label"]}"', f'source = "{case["url"]}"', "summary_s = 0"]
-    lines += [f"{k} = {json.dumps(v)}" for k, v in flow.items()]
-    lines += ["", "[[uplink]]", f'url = "file://{events}?codec=json"', ""]
+    lines = ["[gateway]", 'id = "bench"', f'state_dir = "{state}"', ""]
+    copies = int(case.get("flows", 1))
+    for i in range(copies):  # N flows at full speed, each its own replay of the file
+        name = case["label"] if copies == 1 else f"{case['label']}-{i}"
+        lines += ["[[flow]]", f'name = "{name}"', f'source = "{case["url"]}"', "summary_s = 0",
+                  f"sensor_id = {i}"]
+        lines += [f"{k} = {json.dumps(v)}" for k, v in flow.items()] + [""]
+    lines += ["[[uplink]]", f'url = "file://{events}?codec=json"', ""]
     config = tmp / f"{case['label']}.toml"
     config.write_text("\n".join(lines))
     got = _measure([str(BIN / "frugalai"), "run", "--config", str(config)], tmp)
     status = json.loads((state / "status.json").read_text())
     flows = status.get("flows", {})
-    fl = flows[case["label"]] if isinstance(flows, dict) else flows[0]
-    readings = int(fl.get("readings", 0))
+    readings = sum(int(fl.get("readings", 0))
+                   for fl in (flows.values() if isinstance(flows, dict) else flows))
     with open(events) as fh:
         n_events = sum(1 for _ in fh)
     got.pop("stdout")
@@ -152,6 +167,21 @@ def cases(tmp: Path, quick: bool) -> list[dict[str, Any]]:
             "url": f"replay://{PROVIDENCE}?speed=max&value=water_level_m_mllw:water_level_m:m"
                    f"&tz=-05:00&end=stop{limit}",
             "flow": {**coastal, "backend": backend, "precision": precision, "decision": decision}})
+    # 1, 2 and 4 flows at full speed in one process (issue 26: per-reading CPU within 1.2x
+    # of one flow's): a shorter file per flow (the Dutch year twice, the dense 60k rows).
+    small = tmp / "dutch_x2.csv"
+    _repeated_dutch(small, 1 if quick else 2)
+    for backend, precision in (("reference", "fp32"), ("tflite", "int8"), ("onnx", "int8"),
+                               ("native", "int8")):
+        for n in (1, 2, 4):
+            out.append({
+                "label": f"flows{n}-energy-{backend}-{precision}", "flows": n,
+                "flow_kind": f"energy 15-min x {n} flow(s)", "decision": "model",
+                "file": str(small), "time_col": "timestamp", "value_col": "value",
+                "peer_precision": precision if backend == "onnx" else "fp32",
+                "url": f"replay://{small}?speed=max&value=value:power_kw:kW&end=stop",
+                "flow": {**energy, "quantity": "power_kw", "backend": backend,
+                         "precision": precision}})
     return out
 
 
@@ -173,7 +203,15 @@ def measure_all(quick: bool, only: Optional[str]) -> list[dict[str, Any]]:
             row = {"case": case["label"], "flow": case["flow_kind"], "decision": case["decision"],
                    "backend": case["flow"]["backend"], "precision": case["flow"]["precision"],
                    "frugalai": fr, "peer": {**peer, "onnx": key[1]},
+                   "flows": int(case.get("flows", 1)),
                    "ratio_readings_per_cpu_s": round(ratio, 2) if ratio else None}
+            if row["flows"] > 1 or case["label"].startswith("flows"):
+                # the peer runs one file once: per-reading CPU against this case's 1 flow
+                one = next((r for r in rows if r["case"] == case["label"].replace(
+                    f"flows{row['flows']}-", "flows1-")), row)
+                row["cpu_per_reading_vs_1_flow"] = round(
+                    (fr["cpu_s"] / fr["readings"]) /
+                    (one["frugalai"]["cpu_s"] / one["frugalai"]["readings"]), 2)
             print(json.dumps(row), file=sys.stderr)
             rows.append(row)
     return rows
@@ -196,6 +234,19 @@ def markdown(doc: dict[str, Any]) -> str:
                      f"{f['readings_per_cpu_s']:,} | {f['rss_mb']:.0f} | {p['cpu_s']:.2f} | "
                      f"{p['readings_per_cpu_s']:,} | {p['rss_mb']:.0f} | "
                      f"{r['ratio_readings_per_cpu_s']} |")
+    multi = [r for r in doc["rows"] if "cpu_per_reading_vs_1_flow" in r]
+    if multi:
+        lines += ["", "## Several flows at full speed in one process", "",
+                  "Each flow replays its own copy of the file; CPU per reading of the whole "
+                  "process (start-up included) against the same case with one flow.", "",
+                  "| case | backend | flows | readings | CPU s | µs CPU / reading | "
+                  "vs 1 flow |", "|---|---|---:|---:|---:|---:|---:|"]
+        for r in multi:
+            f = r["frugalai"]
+            lines.append(f"| {r['case']} | {r['backend']} {r['precision']} | {r['flows']} | "
+                         f"{f['readings']:,} | {f['cpu_s']:.2f} | "
+                         f"{1e6 * f['cpu_s'] / f['readings']:.1f} | "
+                         f"{r['cpu_per_reading_vs_1_flow']} |")
     lines += ["", "Targets (issue 26): >= 1.5x the peer for dense, energy (each backend) and "
               "coastal with the network; never below 1.0x; RSS <= 40 MB (reference/native), "
               "<= 60 MB (onnx)."]
@@ -212,7 +263,9 @@ def main() -> None:
     for path in (DUTCH, PROVIDENCE):
         if not path.exists():
             ap.error(f"{path} is missing: the shared data folder must sit beside the checkout")
-    meta = prov.provenance(quick=args.quick)
+    compile_bytecode()
+    meta = {**prov.provenance(quick=args.quick),
+            "bytecode": "frugalai compiled to __pycache__ first, as a wheel install does"}
     doc = {"meta": meta, "rows": measure_all(args.quick, args.only)}
     print(prov.write_results(out, "whole_process", doc, markdown))
     print(f"written to {out}", file=sys.stderr)

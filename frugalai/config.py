@@ -66,8 +66,10 @@ class GatewayConfig:
                             "directory; empty: <state_dir>/models", default="")
     outbox_max: int = _help("undelivered events kept; past it the lowest-priority oldest "
                             "are dropped (counted, reported in summaries)", default=50000)
-    outbox_sync: str = _help("outbox fsync policy: append (fsync stored events, not delivery "
-                             "marks), full, or normal (no fsync)", default="append")
+    outbox_sync: str = _help("outbox fsync policy: group (events committed at once, fsynced "
+                             "in groups of <= 0.1 s and always before an uplink gets them), "
+                             "append (fsync each stored batch), full, or normal (no fsync)",
+                             default="group")
 
     def validate(self) -> None:
         # the id is a broker user name and a topic level: the rule comes from the topic tree
@@ -78,9 +80,9 @@ class GatewayConfig:
             raise ConfigError(f"{problem}, got {self.id!r}", key="id")
         if self.outbox_max < 1:
             raise ConfigError(f"must be >= 1, got {self.outbox_max}", key="outbox_max")
-        if self.outbox_sync not in ("append", "full", "normal"):
-            raise ConfigError(f"must be 'append', 'full' or 'normal', got {self.outbox_sync!r}",
-                              key="outbox_sync")
+        if self.outbox_sync not in ("group", "append", "full", "normal"):
+            raise ConfigError("must be 'group', 'append', 'full' or 'normal', got "
+                              f"{self.outbox_sync!r}", key="outbox_sync")
 
 
 @dataclass(frozen=True)

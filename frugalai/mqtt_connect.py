@@ -7,7 +7,7 @@ No paho import here: the helpers only wrap the client they are given.
 
 from __future__ import annotations
 
-import ssl
+import sys
 from typing import Any, Callable
 
 
@@ -17,10 +17,13 @@ def describe_connect_error(err: BaseException) -> str:
     >>> describe_connect_error(ConnectionRefusedError())
     'connection refused (is the broker running, is the port right?)'
     """
-    if isinstance(err, ssl.SSLCertVerificationError):
+    # ssl is not imported here (it weighs ~4 MB of a gateway's memory, libssl included, and a
+    # gateway without TLS never needs it): a TLS error exists only once something imported it.
+    ssl = sys.modules.get("ssl")
+    if ssl is not None and isinstance(err, ssl.SSLCertVerificationError):
         return f"TLS: the broker's certificate was not accepted ({err.verify_message}); check ca="
-    if isinstance(err, ssl.SSLError):
-        return f"TLS handshake failed: {err.reason or err}"
+    if ssl is not None and isinstance(err, ssl.SSLError):
+        return f"TLS handshake failed: {getattr(err, 'reason', None) or err}"
     if isinstance(err, ConnectionRefusedError):
         return "connection refused (is the broker running, is the port right?)"
     if isinstance(err, TimeoutError):

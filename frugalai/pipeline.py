@@ -106,6 +106,10 @@ class Flow:
         # the pipeline thread takes).
         self.period = SummaryAccumulator(start=time.time())
         self._period_lock = threading.Lock()
+        #: readings processed since start, and up to the last summary: the period's count is
+        #: their difference, so the per-reading path takes no lock.
+        self._readings_in = 0
+        self._readings_seen = 0
         self._bad_frames_seen = 0
         self._implausible_seen = 0
         self._dropped_seen = 0
@@ -145,9 +149,8 @@ class Flow:
 
     def _process(self, reading: Reading) -> list[Event]:
         self.stats.readings += 1
-        with self._period_lock:
-            self.period.reading_one()
-        value = reading.get(self.config.quantity)
+        self._readings_in += 1  # the period's count is taken from it (no lock per reading)
+        value = reading.values.get(self.config.quantity)
         if value is None:
             self._no_quantity(reading)
             return []
@@ -222,12 +225,15 @@ class Flow:
         """
         bad = self.source.stats.frames_bad
         implausible = getattr(self.source.stats, "implausible", 0)
+        readings = self._readings_in
         with self._period_lock:
+            self.period.readings += readings - self._readings_seen
             self.period.error_one(bad - self._bad_frames_seen)
             self.period.implausible_one(implausible - self._implausible_seen)
             stats = self.period.take(now, dropped=dropped_total - self._dropped_seen,
                                      lost=lost_total - self._lost_seen)
         self._bad_frames_seen, self._dropped_seen = bad, dropped_total
+        self._readings_seen = readings
         self._implausible_seen, self._lost_seen = implausible, lost_total
         return Event("summary", self.config.name, now, value=stats.mean,
                      score=0.0 if stats.max_score != stats.max_score else stats.max_score,

@@ -370,7 +370,15 @@ def test_a_failing_configuration_is_reported_not_fatal(tmp_path: Path) -> None:
     doc = run_bench(tmp_path, "estimate:pi-4b", quick=True, specs=specs, chart=False)
     assert [r["workload"] for r in doc["results"]] == ["encode-binary"]
     assert doc["failed"][0]["spec"]["path"].endswith("no-such-model")
-    assert "Not measured" in (tmp_path / "energy_per_inference.md").read_text()
+    md = (tmp_path / "energy_per_inference.md").read_text()
+    assert "Not measured" in md
+    # every µJ figure carries its meter, in the JSON and next to it in the Markdown
+    note = doc["results"][0]["uj_meter"]
+    assert note.startswith("estimate: CPU time x ") and "pi-4b profile" in note, note
+    assert all(e["uj_meter"].startswith("inference and encode: estimate") for e in
+               doc["per_event"])
+    row = next(line for line in md.splitlines() if line.startswith("| ") and "encode" in line)
+    assert note in row
 
 
 def test_report_rescales_an_x86_estimate_to_the_deployed_board(tmp_path: Path) -> None:

@@ -130,7 +130,7 @@ import pytest
 
 from frugalai.events.event import Event
 from frugalai.uplink.outbox import Outbox
-box = Outbox(sys.argv[1])
+box = Outbox(sys.argv[1], sync=sys.argv[2] if len(sys.argv) > 2 else "append")
 i = 0
 while True:
     stored = box.append_many([Event("alarm", "k", float(i + j)) for j in range(3)])
@@ -139,7 +139,8 @@ while True:
 """
 
 
-def test_sigkill_during_appends_loses_no_committed_event(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sync", ["append", "group"])
+def test_sigkill_during_appends_loses_no_committed_event(tmp_path: Path, sync: str) -> None:
     import os
     import signal
     import subprocess
@@ -148,7 +149,7 @@ def test_sigkill_during_appends_loses_no_committed_event(tmp_path: Path) -> None
 
     db = tmp_path / "o.sqlite"
     root = Path(__file__).resolve().parents[1]
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(db)], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(db), sync], stdout=subprocess.PIPE,
                             text=True, env={**os.environ, "PYTHONPATH": str(root)})
     acked: list[str] = []
     assert proc.stdout is not None
@@ -256,3 +257,35 @@ def test_concurrent_appends_share_commits(tmp_path: Path) -> None:
         assert commits < 200, "appends that arrive during a commit join the next one"
         for k in range(8):
             assert [e.seq for e in box.pending(1000) if e.sensor == f"s{k}"] == list(range(25))
+
+
+def test_group_sync_commits_at_once_and_fsyncs_before_anything_leaves(tmp_path: Path) -> None:
+    """``group``: the first append fsyncs, those right after only commit (no fsync), and
+    ``pending`` (what the delivery hands to the uplinks) fsyncs them first; an append past the
+    interval fsyncs again; close leaves nothing unsynced."""
+    def level(box: Outbox) -> int:
+        return int(box._db.execute("PRAGMA synchronous").fetchone()[0])
+
+    FULL, NORMAL = 2, 1
+    box = Outbox(tmp_path / "g.sqlite", sync="group", sync_interval_s=3600.0)
+    box.append(Event("alarm", "a", 0.0))
+    assert level(box) == FULL and not box._unsynced
+    box.append_many([Event("clear", "a", 1.0), Event("alarm", "a", 2.0)])
+    assert level(box) == NORMAL and box._unsynced
+    got = box.pending()
+    assert [e.seq for e in got] == [0, 1, 2]
+    assert level(box) == FULL and not box._unsynced
+    box.append(Event("clear", "a", 3.0))
+    assert box._unsynced
+    box.sync_interval_s = 0.0  # the interval is over: the next append fsyncs the group
+    box.append(Event("alarm", "a", 4.0))
+    assert level(box) == FULL and not box._unsynced
+    box.sync_interval_s = 3600.0
+    box.append(Event("clear", "a", 5.0))
+    assert box._unsynced
+    box.close()
+    assert not box._unsynced
+    with Outbox(tmp_path / "g.sqlite") as again:
+        assert [e.seq for e in again.pending()] == list(range(6))
+    with pytest.raises(ValueError, match="sync must be"):
+        Outbox(tmp_path / "x.sqlite", sync="grouped")

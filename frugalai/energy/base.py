@@ -46,9 +46,12 @@ class Meter(ABC):
         """Joules since the meter was opened (monotonic, non-decreasing)."""
 
     def describe(self) -> dict[str, Any]:
-        """What this meter is, for results files."""
+        """What this meter is, for results files. ``figure_meter`` is the short note every
+        µJ figure carries next to it (estimated or measured, and by what)."""
         return {"meter": self.name, "estimated": self.estimated, "scope": self.scope,
-                "rel_uncertainty": self.rel_uncertainty}
+                "rel_uncertainty": self.rel_uncertainty,
+                "figure_meter": (f"estimate: {self.name}" if self.estimated
+                                 else f"measured: {self.name} ({self.scope})")}
 
     def close(self) -> None:  # noqa: B027 - most meters hold nothing to release
         """Release the device; safe to call twice."""

@@ -162,6 +162,7 @@ def run_bench(out_dir: Path, meter_spec: str = "estimate", quick: bool = False,
             continue
         if meter_info.get("estimated"):
             r["rescaled"] = _rescale(r)
+        r["uj_meter"] = meter_info.get("figure_meter", meter_info.get("meter"))
         results.append(r)
     progress.finish()
     encode = next((r for r in results if r["workload"] == "encode-binary"), None)
@@ -177,7 +178,9 @@ def run_bench(out_dir: Path, meter_spec: str = "estimate", quick: bool = False,
                               "precision": r["precision"], "dr": dr,
                               "inference_uj": r["uj_per_inference"], "encode_uj": enc,
                               "radio_uj": radio,
-                              "total_uj": r["uj_per_inference"] + enc + radio})
+                              "total_uj": r["uj_per_inference"] + enc + radio,
+                              "uj_meter": f"inference and encode: {r['uj_meter']}; radio: "
+                                          "modelled airtime x TX power, not measured"})
     doc = {
         "schema": "frugalai.energy_per_inference/1",
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -249,15 +252,15 @@ def markdown(doc: dict[str, Any]) -> str:
         f"{doc['method']['windows']}, warm-up {doc['method']['warmup_s']} s"
         + (" (**quick mode: not for publication**)" if doc["method"]["quick"] else "") + ".",
         "",
-        "| model | backend | precision | batch | µJ/inference | ± | latency p50 µs | p99 µs "
-        "| inferences/s | CPU µs/inference | peak RSS MiB | model bytes |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| model | backend | precision | batch | µJ/inference | ± | µJ meter | latency p50 µs "
+        "| p99 µs | inferences/s | CPU µs/inference | peak RSS MiB | model bytes |",
+        "|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in doc["results"]:
         lines.append(
             f"| {r['model']} | {r['backend']} | {r['precision']} | {r['batch']} | "
             f"{_fmt(r['uj_per_inference'])} | {_fmt(r['uncertainty_uj'])} | "
-            f"{_fmt(r['latency_p50_us'])} | {_fmt(r['latency_p99_us'])} | "
+            f"{r.get('uj_meter', label)} | {_fmt(r['latency_p50_us'])} | {_fmt(r['latency_p99_us'])} | "
             f"{_fmt(r['throughput_per_s'])} | {_fmt(r['cpu_us_per_inference'])} | "
             f"{r['peak_rss_bytes'] / 2**20:.1f} | {r['model_bytes']:,} |")
     if any("rescaled" in r for r in doc["results"]):
@@ -290,14 +293,14 @@ def markdown(doc: dict[str, Any]) -> str:
             f"{doc['radio']['tx_w']} W TX: {doc['radio']['source']})",
             "",
             "| model | backend | precision | DR | inference µJ | encode µJ | radio µJ | total µJ "
-            "| radio share |",
-            "|---|---|---|---:|---:|---:|---:|---:|---:|",
+            "| radio share | µJ meter |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
         ]
         for e in doc["per_event"]:
             lines.append(f"| {e['model']} | {e['backend']} | {e['precision']} | {e['dr']} | "
                          f"{_fmt(e['inference_uj'])} | {_fmt(e['encode_uj'])} | "
                          f"{_fmt(e['radio_uj'])} | {_fmt(e['total_uj'])} | "
-                         f"{e['radio_uj'] / e['total_uj']:.2%} |")
+                         f"{e['radio_uj'] / e['total_uj']:.2%} | {e.get('uj_meter', label)} |")
     if "edge_energy" in doc:
         from frugalai.energy.edge import section
 

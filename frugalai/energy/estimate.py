@@ -131,4 +131,6 @@ class EstimateMeter(Meter):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "label": f"estimated ({self.profile.name} profile)",
-                "profile": asdict(self.profile)}
+                "profile": asdict(self.profile),
+                "figure_meter": f"estimate: CPU time x {self.profile.active_w_per_core:g} W "
+                                f"({self.profile.name} profile, one busy core), not measured"}

@@ -78,19 +78,20 @@ class WindowAggregator:
         self._sum = 0.0
         self._min = math.inf
         self._max = -math.inf
-        self._first: Optional[tuple[float, float]] = None
-        self._last: Optional[tuple[float, float]] = None
+        # first and last sample of the window (valid once _n > 0): plain floats, no tuples,
+        # since this runs once per reading.
+        self._first_ts = self._first_v = self._last_t = self._last_v = math.nan
 
     def update(self, ts: float, value: float) -> Optional[WindowStats]:
         """Add one sample; return the window it closed, if any. NaN samples are ignored."""
         closed = None
-        if not math.isfinite(ts):
+        if not -math.inf < ts < math.inf:  # NaN or infinite
             return None
         start = math.floor(ts / self.window_s) * self.window_s
         last = self._last_ts
         if last is not None and ts - last > self.max_jump_s:
             self._step(ts - last)
-        if self._start is not None and start != self._start:
+        if start != self._start and self._start is not None:
             if start < self._start:
                 if last is None or last - ts <= self.max_skew_s:
                     return None  # a late sample across a window boundary: ignored, not merged
@@ -102,13 +103,17 @@ class WindowAggregator:
         self._last_ts = ts
         if value != value:  # NaN
             return closed
+        if self._n == 0:
+            self._first_ts = ts
+            self._first_v = value
         self._n += 1
         self._sum += value
-        self._min = min(self._min, value)
-        self._max = max(self._max, value)
-        if self._first is None:
-            self._first = (ts, value)
-        self._last = (ts, value)
+        if value < self._min:
+            self._min = value
+        if value > self._max:
+            self._max = value
+        self._last_t = ts
+        self._last_v = value
         return closed
 
     def _step(self, delta: float) -> None:
@@ -120,9 +125,8 @@ class WindowAggregator:
         """The statistics of the window in progress (None when it is empty)."""
         if self._start is None or self._n == 0:
             return None
-        assert self._first is not None and self._last is not None
-        dt = self._last[0] - self._first[0]
-        rate = (self._last[1] - self._first[1]) * 3600.0 / dt if dt > 0 else math.nan
+        dt = self._last_t - self._first_ts
+        rate = (self._last_v - self._first_v) * 3600.0 / dt if dt > 0 else math.nan
         return WindowStats(self._start, self._start + self.window_s, self._n,
                            self._sum / self._n, self._min, self._max, rate)
 

@@ -9,7 +9,6 @@ gateway offline). :func:`read_statuses` is what ``frugalai fleet status`` does: 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from frugalai import digest as hashing
 from frugalai.errors import ConfigError
 from frugalai.fleet import status as fstatus
 from frugalai.fleet.link import OPTIONS as LINK_OPTIONS
@@ -45,7 +45,7 @@ def model_info(models_dir: Union[str, Path], name: str) -> dict[str, str]:
         version = str(parse_card(card).get("version", ""))
     except ModelError:
         version = ""
-    return {"version": version, "sha256": hashlib.sha256(card).hexdigest()}
+    return {"version": version, "sha256": hashing.sha256(card).hexdigest()}
 
 
 def installed_models(models_dir: Union[str, Path]) -> dict[str, dict[str, str]]:

@@ -11,7 +11,6 @@ paho-mqtt is imported late: a gateway that does not use the fleet features never
 from __future__ import annotations
 
 import logging
-import ssl
 import threading
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -126,6 +125,8 @@ class Link:
         if broker.username is not None:
             client.username_pw_set(broker.username, broker.password)
         if broker.tls:
+            import ssl  # here, not at the top: a gateway without TLS never loads libssl
+
             try:
                 ctx = ssl.create_default_context(cafile=broker.ca)
                 if broker.cert:

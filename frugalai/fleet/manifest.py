@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import math
 import re
 from typing import Any
 
+from frugalai import digest as hashing
 from frugalai.errors import ModelError
 from frugalai.fleet.topics import valid_name
 
@@ -73,7 +73,7 @@ def pack(files: dict[str, bytes]) -> tuple[list[dict[str, Any]], bytes]:
     for name in sorted(files):
         data = files[name]
         entries.append({"name": name, "bytes": len(data),
-                        "sha256": hashlib.sha256(data).hexdigest()})
+                        "sha256": hashing.sha256(data).hexdigest()})
         blob += data
     return entries, bytes(blob)
 
@@ -96,10 +96,10 @@ def build(*, action: str, model: str, version: str, targets: list[str], issued: 
         manifest["files"] = entries
         if url is not None:
             manifest["bundle"] = {"transport": "https", "url": url, "bytes": len(blob),
-                                  "sha256": hashlib.sha256(blob).hexdigest()}
+                                  "sha256": hashing.sha256(blob).hexdigest()}
         else:
             manifest["bundle"] = {"transport": "mqtt", "bytes": len(blob),
-                                  "sha256": hashlib.sha256(blob).hexdigest(),
+                                  "sha256": hashing.sha256(blob).hexdigest(),
                                   "chunk_size": chunk_size,
                                   "chunks": max(1, math.ceil(len(blob) / chunk_size))}
     check(manifest)
@@ -207,14 +207,14 @@ def verify(message: bytes, public_key: bytes) -> dict[str, Any]:
 def unpack(manifest: dict[str, Any], blob: bytes) -> dict[str, bytes]:
     """{file name: bytes} from the reassembled bundle, every hash checked."""
     b = manifest["bundle"]
-    if len(blob) != b["bytes"] or hashlib.sha256(blob).hexdigest() != b["sha256"]:
+    if len(blob) != b["bytes"] or hashing.sha256(blob).hexdigest() != b["sha256"]:
         raise ManifestError(f"bundle bytes do not match the manifest's sha256 ({len(blob)} "
                             f"bytes received, {b['bytes']} expected): tampered or corrupt")
     out, pos = {}, 0
     for f in manifest["files"]:
         data = blob[pos:pos + f["bytes"]]
         pos += f["bytes"]
-        if hashlib.sha256(data).hexdigest() != f["sha256"]:
+        if hashing.sha256(data).hexdigest() != f["sha256"]:
             raise ManifestError(f"file {f['name']!r}: sha256 mismatch")
         out[f["name"]] = data
     return out

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from frugalai import digest as hashing
 from frugalai.errors import ConfigError, ModelError
 from frugalai.runtime.card_schema import check_card, parse_card
 
@@ -38,7 +38,7 @@ UNLISTED_OK = {CARD, SIGNATURE, "README.md"}
 
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
+    digest = hashing.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 16), b""):
             digest.update(block)
@@ -171,7 +171,7 @@ def verify_bundle(path: Union[str, Path], public_key: Optional[bytes] = None, *,
         raise ModelError(f"{path}: files not listed in the card: {', '.join(extra)}")
     return Bundle(path, card, signed=public_key is not None,
                   allow_unsigned_native=allow_unsigned_native,
-                  card_sha256=hashlib.sha256(data).hexdigest())
+                  card_sha256=hashing.sha256(data).hexdigest())
 
 
 def parse_public_key(value: str, key: str = "models.public_key") -> Optional[bytes]:
@@ -274,7 +274,7 @@ def shipped_card_digests() -> frozenset[str]:
     if root.is_dir():
         for d in sorted(root.iterdir()):
             try:
-                out.add(hashlib.sha256((d / CARD).read_bytes()).hexdigest())
+                out.add(hashing.sha256((d / CARD).read_bytes()).hexdigest())
             except OSError:
                 continue
     return frozenset(out)
@@ -333,6 +333,6 @@ def resolve_bundle(name_or_path: Union[str, Path], models_dir: Union[str, Path, 
 def bundle_version(bundle: Bundle) -> str:
     """``<card version>@<first 12 hex of the card's sha256>``: the card hashes every file, so
     this names the whole content (what ``status`` shows and a reload compares)."""
-    digest = hashlib.sha256((bundle.path / CARD).read_bytes()).hexdigest()[:12]
+    digest = hashing.sha256((bundle.path / CARD).read_bytes()).hexdigest()[:12]
     version = str(bundle.card.get("version", "") or "")
     return f"{version}@{digest}" if version else digest

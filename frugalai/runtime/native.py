@@ -13,6 +13,12 @@ bundle, with ``<p>`` a prefix made from the bundle's name:
 * ``<p>_fp32(const double *x, float *y)``: the float net (float accumulators; the summation
   order of a BLAS differs, so equal to the reference within float rounding, not bit for bit).
 
+The gateway's library adds a batched int8 entry (``fa_int8_many``, what ``predict_many``
+calls): the same integer arithmetic, 64 rows at a time laid out feature-major so the compiler
+vectorises it (``-O3``; on x86-64 Linux with GCC an AVX2 clone too, picked at load time):
+bit-for-bit the one-row path, ~3x faster per row on a batch (issue 26). It lives in the
+library only: the header a sensor node includes is unchanged.
+
 The gateway compiles the header with the system C compiler (``$CC``, else ``cc``/``gcc``/
 ``clang``) into a shared library called through ctypes; the library is cached in a private
 directory (:func:`cache_dir`: ``$FRUGALAI_NATIVE_CACHE``, ``$XDG_CACHE_HOME/frugalai/native``,
@@ -38,7 +44,6 @@ neither signed (``models.public_key``) nor shipped with frugalai, unless the use
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import math
 import os
 import re
@@ -50,6 +55,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 import numpy.typing as npt
 
+from frugalai import digest as hashing
 from frugalai.errors import ModelError
 from frugalai.runtime.bundle import Bundle
 from frugalai.runtime.dense import DenseNet
@@ -299,8 +305,91 @@ def _int8_code(net: DenseNet, p: str, P: str, shapes: list[tuple[int, int]]) -> 
     return out
 
 
-def _library_source(header: str, p: str) -> str:
-    """The gateway's shared library: the header plus exported entry points."""
+#: rows per block of the batched int8 path (feature-major scratch: ~ WIDTH x 2 x 64 bytes).
+INT8_BLOCK = 64
+
+
+def _int8_block_code(net: DenseNet, p: str, P: str) -> list[str]:
+    """The batched int8 path of the library (not of the shipped header): the same integer
+    arithmetic as ``<p>_int8``, rows ``INT8_BLOCK`` at a time with the scratch laid out
+    feature-major, so the inner loop runs over rows with constant trip count and one weight
+    per pass, which compilers vectorise (int32 lanes). Integer results do not depend on the
+    order of additions: bit-for-bit the one-row path, which tests check."""
+    shapes = _layer_shapes(net)
+    B = INT8_BLOCK
+    out = [# x86-64 has no 64-bit SIMD multiply before AVX2 (the requantization needs one):
+           # GCC on glibc builds an AVX2 clone too and picks it at load time (ifunc); integer
+           # results and IEEE double/float steps are the same bits on either clone.
+           "#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && "
+           "defined(__linux__)",
+           '#define FA_INT8_CLONES __attribute__((target_clones("avx2", "default")))',
+           "#else",
+           "#define FA_INT8_CLONES",
+           "#endif",
+           f"FA_INT8_CLONES static void {p}_int8_block(const double *x, float *y, int n) {{",
+           f"    int8_t a[{P}_WIDTH][{B}], b[{P}_WIDTH][{B}], q[{P}_N_INPUTS][{B}];",
+           f"    int32_t acc[{B}];",
+           f"    int16_t c[{P}_WIDTH][{B}];",
+           "    int j, k, r;",
+           f"    for (k = 0; k < {P}_N_INPUTS; ++k) {{",
+           "        for (r = 0; r < n; ++r) {",
+           # rint without the libm call (vectorisable): adding and taking off 1.5 x 2^52
+           # rounds to the nearest integer, ties to even, as rint does in the default mode;
+           # values too large for the trick clamp to -128/127 either way, NaN stays NaN.
+           f"            double v = (double)(float)x[r * {P}_N_INPUTS + k] / {P}_IN_SCALE;",
+           "            v = (v + 6755399441055744.0) - 6755399441055744.0 + "
+           f"{P}_IN_ZERO_POINT;",
+           "            q[k][r] = (int8_t)(v > 127.0 ? 127 : v >= -128.0 ? (int)v : -128);",
+           "        }",
+           f"        for (; r < {B}; ++r) q[k][r] = 0;",
+           "    }"]
+    src = "q"
+    qp = net.in_q
+    assert qp is not None  # net.quantized
+    for i, layer in enumerate(net.layers):
+        oq = net.out_q[i]
+        n_in, n_out = shapes[i]
+        dst = "a" if i % 2 == 0 else "b"
+        lo = oq.zero_point if layer.act == "relu" else -128
+        # (input - zero point) is in [-255, 255] and a weight in [-127, 127]: the product
+        # fits int16, a multiply every SIMD unit has (SSE2 pmullw, NEON), summed in int32.
+        out += [f"    for (k = 0; k < {n_in}; ++k)",
+                f"        for (r = 0; r < {B}; ++r)",
+                f"            c[k][r] = (int16_t)({src}[k][r] - ({_c_int(qp.zero_point)}));",
+                f"    for (j = 0; j < {n_out}; ++j) {{",
+                f"        for (r = 0; r < {B}; ++r) acc[r] = {p}_qb{i}[j];",
+                f"        for (k = 0; k < {n_in}; ++k) {{",
+                f"            const int16_t w = {p}_qw{i}[j * {n_in} + k];",
+                f"            for (r = 0; r < {B}; ++r)",
+                "                acc[r] += (int16_t)(c[k][r] * w);",
+                "        }",
+                f"        for (r = 0; r < {B}; ++r) {{",
+                f"            int32_t v = {p}_requant(acc[r], {p}_qm{i}[j], {p}_qs{i}[j]) + "
+                f"({_c_int(oq.zero_point)});",
+                f"            {dst}[j][r] = (int8_t)(v < {_c_int(lo)} ? {_c_int(lo)} : "
+                "v > 127 ? 127 : v);",
+                "        }",
+                "    }"]
+        src = dst
+        qp = oq
+    out += ["    for (r = 0; r < n; ++r)",
+            f"        for (k = 0; k < {P}_N_OUTPUTS; ++k)",
+            f"            y[r * {P}_N_OUTPUTS + k] = {P}_OUT_SCALE * ((float){src}[k][r] - "
+            f"(float){P}_OUT_ZERO_POINT);",
+            "    (void)a; (void)b;",
+            "}",
+            "void fa_int8_many(const double *x, float *y, long n) {",
+            "    long i;",
+            f"    for (i = 0; i < n; i += {B})",
+            f"        {p}_int8_block(x + i * {P}_N_INPUTS, y + i * {P}_N_OUTPUTS, "
+            f"(int)(n - i < {B} ? n - i : {B}));",
+            "}"]
+    return out
+
+
+def _library_source(header: str, p: str, net: Optional[DenseNet] = None) -> str:
+    """The gateway's shared library: the header plus exported entry points (with ``net``,
+    the batched int8 path of :func:`_int8_block_code`)."""
     P = p.upper()
     lines = [header,
              f"int fa_n_inputs(void) {{ return {P}_N_INPUTS; }}",
@@ -311,11 +400,14 @@ def _library_source(header: str, p: str) -> str:
              f"y + i * {P}_N_OUTPUTS);",
              "}"]
     if f"{p}_int8_q(" in header:
-        lines += [f"void fa_int8(const double *x, float *y) {{ {p}_int8(x, y); }}",
-                  "void fa_int8_many(const double *x, float *y, long n) {",
-                  f"    long i; for (i = 0; i < n; ++i) {p}_int8(x + i * {P}_N_INPUTS, "
-                  f"y + i * {P}_N_OUTPUTS);",
-                  "}"]
+        lines += [f"void fa_int8(const double *x, float *y) {{ {p}_int8(x, y); }}"]
+        if net is not None and net.quantized:
+            lines += _int8_block_code(net, p, P)
+        else:
+            lines += ["void fa_int8_many(const double *x, float *y, long n) {",
+                      f"    long i; for (i = 0; i < n; ++i) {p}_int8(x + i * {P}_N_INPUTS, "
+                      f"y + i * {P}_N_OUTPUTS);",
+                      "}"]
     return "\n".join(lines) + "\n"
 
 
@@ -365,15 +457,15 @@ def _private(directory: Path) -> Path:
 def build_library(net: DenseNet, name: str) -> Path:
     """Compile (or find in the cache) the shared library of ``net``; ModelError on failure."""
     p = prefix_for(name)
-    source = _library_source(generate_header(net, name), p)
-    digest = hashlib.sha256(source.encode()).hexdigest()
+    source = _library_source(generate_header(net, name), p, net)
+    digest = hashing.sha256(source.encode()).hexdigest()
     target = _private(cache_dir()) / f"{p}-{digest[:24]}.so"
     if target.is_file():
         return target
     cc = find_compiler()
     if cc is None:
         raise ModelError(f"backend 'native' unavailable: {unavailable_reason()}")
-    failed = compile_shared([cc, "-std=c99", "-O2", "-shared", "-fPIC"], source, target,
+    failed = compile_shared([cc, "-std=c99", "-O3", "-shared", "-fPIC"], source, target,
                             libraries=("-lm",))
     if failed is not None:
         raise ModelError(f"backend 'native': {failed}")

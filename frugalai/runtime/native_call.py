@@ -19,7 +19,6 @@ source, compiler flags and the Python/numpy ABI.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.machinery
 import importlib.util
 import os
@@ -31,6 +30,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
 import numpy as np
+
+from frugalai import digest as hashing
 
 MODULE = "_frugalai_native_call"
 
@@ -143,7 +144,7 @@ def build(cc: str, directory: Path) -> Union[Path, str]:
         return inc
     suffix = (importlib.machinery.EXTENSION_SUFFIXES or [".so"])[0]
     key = "\0".join([SOURCE, *_flags(cc, inc), sys.version, np.__version__])
-    target = directory / f"{MODULE}-{hashlib.sha256(key.encode()).hexdigest()[:24]}{suffix}"
+    target = directory / f"{MODULE}-{hashing.sha256(key.encode()).hexdigest()[:24]}{suffix}"
     if target.is_file():
         return target
     failed = compile_shared(_flags(cc, inc), SOURCE, target)

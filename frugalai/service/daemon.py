@@ -186,7 +186,8 @@ class Service:
         run_flow(flow, stop, self.store, watch)
 
     def _runner(self, plan: FlowPlan, flow: Flow) -> FlowRunner:
-        return FlowRunner(flow, self._loop, plan.open_source, model_version=plan.model_version)
+        return FlowRunner(flow, self._loop, plan.open_source, model_version=plan.model_version,
+                          on_end=self._wake.set)
 
     # ----------------------------------------------------------------- signals
     def install_signal_handlers(self) -> None:
@@ -273,6 +274,10 @@ class Service:
             return "delivery thread ended"
         return None
 
+    #: events come in bursts: woken by one, the delivery gathers for this long, then one
+    #: round (one fsync, one send, one mark) takes them all; an alarm waits at most this.
+    DELIVER_GATHER_S = 0.05
+
     def _deliver_loop(self) -> None:
         """Deliver the outbox when events arrive (and every ``retry_s`` for what is left),
         with one last flush after the stop."""
@@ -283,7 +288,8 @@ class Service:
                 self._flush()
             if stopping:
                 return
-            self._deliver_wake.wait(self.retry_s)
+            if self._deliver_wake.wait(self.retry_s):
+                self._deliver_stop.wait(self.DELIVER_GATHER_S)
 
     def _flush(self) -> None:
         self._deliver_busy_since = time.monotonic()

@@ -25,7 +25,6 @@ keeps running the old one.
 from __future__ import annotations
 
 import errno
-import hashlib
 import logging
 import os
 import re
@@ -36,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
+from frugalai import digest as hashing
 from frugalai.errors import ModelError
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def parse_public_key(value: str, key: str = "models.public_key") -> Optional[byt
 def card_digest(path: Path) -> str:
     """First 12 hex digits of the card's sha256: the card hashes every file, so this names
     the whole bundle content."""
-    return hashlib.sha256((path / CARD).read_bytes()).hexdigest()[:12]
+    return hashing.sha256((path / CARD).read_bytes()).hexdigest()[:12]
 
 
 def resolve(models_dir: Union[str, Path], model: str) -> Path:
@@ -145,7 +145,7 @@ def _load_files(bundle: Bundle) -> None:
         fd = _open_regular(bundle.path, name)
         with os.fdopen(fd, "rb") as fh:
             data = fh.read()
-        if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
+        if hashing.sha256(data).hexdigest() != meta.get("sha256"):
             raise ModelError(f"{bundle.path}: {name!r} changed after it was verified "
                              "(sha256 mismatch at load): refused")
         if name.endswith(".npz"):

@@ -39,12 +39,16 @@ class FlowRunner:
         reopen: builds a fresh source for this flow.
         model_version: what ``status`` and the Prometheus file report for the model.
         backoff: delays between restarts (reset after a run of ``stable_s`` seconds).
+        on_end: called from the flow's thread once its state is final (a finite source
+            ended, or the flow stopped): the service wakes at once instead of noticing on its
+            next tick (a batch run ends the moment its file is read).
     """
 
     def __init__(self, flow: Flow, loop: FlowLoop, reopen: Callable[[], Source],
                  model_version: str = "", backoff: Optional[Backoff] = None,
-                 stable_s: float = 60.0) -> None:
+                 stable_s: float = 60.0, on_end: Optional[Callable[[], None]] = None) -> None:
         self.flow = flow
+        self.on_end = on_end
         self.loop = loop
         self.reopen = reopen
         self.model_version = model_version
@@ -76,6 +80,13 @@ class FlowRunner:
         return self
 
     def _run(self) -> None:
+        try:
+            self._supervise()
+        finally:
+            if self.on_end is not None:
+                self.on_end()
+
+    def _supervise(self) -> None:
         stop = self.stop_event
         need_source = False
         while not stop.is_set():

@@ -20,6 +20,15 @@ lost:
 * ``normal``: no commit fsynced, only checkpoints: survives ``kill -9`` (the WAL is in the page
   cache) but a power cut can roll back the last seconds of appends. For benchmarks, or a
   gateway on a UPS.
+* ``group`` (the gateway's default, ``gateway.outbox_sync``): appends are committed at once
+  without waiting for the disk (so ``kill -9`` loses nothing an append returned: the WAL
+  write is in the kernel), and fsynced in groups: the first append after ``sync_interval_s``
+  (0.1 s) fsyncs every commit before it, and **no event is handed to an uplink before it is
+  fsynced** (:meth:`pending` fsyncs first). So nothing acknowledged upstream can be lost, even
+  to a power cut; a power cut can lose at most the events of the last 0.1 s that no uplink
+  has seen yet (as it loses the readings in memory). One fsync per group instead of one per
+  event: a coastal flow with thousands of events a run spent a fifth of its CPU and half its
+  wall time in fsyncs (issue 26).
 
 Why not ``normal`` everywhere to spare the SD card? Events are rare (alarms, a summary per flow
 per period): an fsync per append batch costs a few 4 KiB page writes, on the order of a
@@ -46,6 +55,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sqlite3
 import threading
 import time
@@ -88,7 +98,9 @@ _DROP_RANK = """
          THEN 0.5 ELSE priority END
 """
 
-SYNC_POLICIES = ("append", "full", "normal")
+SYNC_POLICIES = ("append", "full", "normal", "group")
+#: ``group``: the longest an append waits for its fsync while appends keep coming.
+SYNC_INTERVAL_S = 0.1
 OVERFLOW_POLICY = "drop-lowest-oldest"
 
 
@@ -123,14 +135,16 @@ class Outbox:
     Args:
         path: database file (``:memory:`` for tests that need no persistence).
         durable: shorthand for ``sync="full"`` (kept for callers of the first version).
-        sync: ``append`` (default), ``full`` or ``normal``; see the module docstring.
+        sync: ``append`` (default), ``full``, ``normal`` or ``group``; see the module
+            docstring.
+        sync_interval_s: ``group``: an append more than this after the last fsync fsyncs.
         max_pending: cap on undelivered events; past it the overflow policy drops some.
         keep_sent: delivered rows kept for inspection; older ones are pruned.
     """
 
     def __init__(self, path: Union[str, Path], durable: bool = False, *,
                  sync: str = "append", max_pending: int = 50_000,
-                 keep_sent: int = 1000) -> None:
+                 keep_sent: int = 1000, sync_interval_s: float = SYNC_INTERVAL_S) -> None:
         if sync not in SYNC_POLICIES:
             raise ValueError(f"sync must be one of {', '.join(SYNC_POLICIES)}, got {sync!r}")
         if max_pending < 1:
@@ -139,6 +153,10 @@ class Outbox:
         self.sync = "full" if durable else sync
         self.max_pending = max_pending
         self.keep_sent = keep_sent
+        self.sync_interval_s = sync_interval_s
+        #: ``group``: commits since the last fsync, and when that fsync was.
+        self._unsynced = False
+        self._synced_at = -math.inf
         self._lock = threading.Lock()
         self._queue_lock = threading.Lock()
         self._queue: list[_Pending] = []  # batches waiting for the next group commit
@@ -278,9 +296,12 @@ class Outbox:
         """One transaction for every batch of ``group`` (called with ``self._lock`` held)."""
         now = time.time()
         rows = 0
+        level = "FULL"
+        if self.sync == "group" and time.monotonic() - self._synced_at < self.sync_interval_s:
+            level = "NORMAL"  # committed now, fsynced with the next group or before sending
         try:
             try:
-                db = self._transaction("FULL")
+                db = self._transaction(level)
                 try:
                     next_seq: dict[str, int] = {}
                     for item in group:
@@ -319,12 +340,41 @@ class Outbox:
                 item.error = err
                 item.done = True
             return
+        self._committed(level)
         for item in group:
             item.done = True
 
+    def _committed(self, level: str) -> None:
+        """Note whether the commit just made was fsynced (``group`` keeps count)."""
+        if level == "FULL" or self.sync == "full":
+            self._unsynced = False
+            self._synced_at = time.monotonic()
+        elif self.sync == "group":
+            self._unsynced = True
+
+    def _sync_unsynced(self) -> None:
+        """``group``: fsync the commits not yet fsynced (one tiny FULL commit: SQLite fsyncs
+        the WAL up to it); called with ``self._lock`` held, before events leave."""
+        if not self._unsynced:
+            return
+        try:
+            db = self._transaction("FULL")
+            try:
+                self._bump("syncs", 1)
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as err:
+            raise OutboxError(f"outbox {self.path}: cannot sync stored events: {err}") from err
+        self._committed("FULL")
+
     def pending(self, limit: int = 100) -> list[Event]:
-        """Events not yet delivered, most urgent first, then oldest first."""
+        """Events not yet delivered, most urgent first, then oldest first (fsynced first:
+        what an uplink is given is on disk, whatever the ``sync`` policy's grouping)."""
         with self._lock:
+            self._sync_unsynced()
             rows = self._conn().execute(
                 "SELECT body FROM events WHERE sent_at IS NULL "
                 "ORDER BY priority, rowid LIMIT ?", (limit,)
@@ -392,6 +442,10 @@ class Outbox:
         self._drop_log.flush()
         with self._lock:
             if self._db is not None:
+                try:
+                    self._sync_unsynced()  # a clean stop leaves every stored event on disk
+                except OutboxError as err:
+                    log.error("%s", err)
                 self._db.close()
                 self._db = None  # type: ignore[assignment]
 
