@@ -232,7 +232,7 @@ def card_is_shipped(path: Union[str, Path]) -> bool:
     """Whether the bundle directory ``path`` holds, byte for byte, the card of a bundle shipped
     with this frugalai (before verification: the card's hashes then cover the files)."""
     try:
-        digest = hashlib.sha256((Path(path) / CARD).read_bytes()).hexdigest()
+        digest = hashing.sha256((Path(path) / CARD).read_bytes()).hexdigest()
     except OSError:
         return False
     return digest in shipped_card_digests()
