@@ -129,7 +129,7 @@ class Outbox:
     """
 
     def __init__(self, path: Union[str, Path], durable: bool = False, *,
-                 sync: str = "append", max_pending: int = 50_000,
+                 sync: str = "append", max_pending: int = 100_000,
                  keep_sent: int = 1000) -> None:
         if sync not in SYNC_POLICIES:
             raise ValueError(f"sync must be one of {', '.join(SYNC_POLICIES)}, got {sync!r}")
