@@ -705,6 +705,20 @@ def markdown(doc: dict[str, Any]) -> str:
         quick = " (quick)" if r.get("quick") else ""
         lines.append(f"| {name}{quick} | {created} | {r['delivered']} | {r['lost']} | "
                      f"{r['duplicated']} | {note} | {r.get('commit', meta['commit'])} |")
+    o72, flap = results.get("outage_72h", {}), results.get("flapping", {})
+    if "lost" in o72 and "lost" in flap:
+        ok = {True: "met", False: "MISSED"}
+        per_event = (o72["outbox_bytes_when_broker_returned"]
+                     / max(1, o72["pending_when_broker_returned"]))
+        lines += ["", "Issue 30 targets: 72 h outage 0 lost "
+                  f"({ok[o72['lost'] == 0]}), RSS ≤ 40 MB (max {o72['rss_kb_max'] / 1024:.1f} "
+                  f"MiB: {ok[o72['rss_kb_max'] <= 40 * 1024]}), outbox bounded (cap "
+                  f"{o72['outbox_cap']:,} events, dropped {o72['dropped_by_cap']}, "
+                  f"{per_event:.0f} "
+                  f"B per pending event on disk); flapping 0 lost ({ok[flap['lost'] == 0]}), "
+                  f"CPU ≤ 2 % of one core ({flap['cpu_pct_one_core_flapping']} %: "
+                  f"{ok[flap['cpu_pct_one_core_flapping'] <= 2.0]}), log lines bounded "
+                  f"({flap['log_lines_flapping']} for {flap['outages']} outages)."]
     long = results.get("long_run", {})
     if long.get("rss_series"):
         lines += ["", "RSS of the daemon over the long run (s, kB): "
