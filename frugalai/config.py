@@ -65,7 +65,10 @@ class GatewayConfig:
                             "bundles shipped with frugalai); relative to the config file's "
                             "directory; empty: <state_dir>/models", default="")
     outbox_max: int = _help("undelivered events kept; past it the lowest-priority oldest "
-                            "are dropped (counted, reported in summaries)", default=50000)
+                            "are dropped (counted, reported in summaries). The default holds "
+                            "72 h of 16 flows at an event a minute each with room to spare "
+                            "(benchmarks/results/soak.md), about 25 MB on disk at the cap",
+                            default=100_000)
     outbox_sync: str = _help("outbox fsync policy: group (events committed at once, fsynced "
                              "in groups of <= 0.1 s and always before an uplink gets them), "
                              "append (fsync each stored batch), full, or normal (no fsync)",

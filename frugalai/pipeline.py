@@ -28,7 +28,7 @@ from frugalai.events.event import Event
 from frugalai.events.policy import RateLimit, SummaryAccumulator
 from frugalai.features.window import WindowAggregator, WindowStats
 from frugalai.health import monitor as health_monitor
-from frugalai.lograte import LogRate
+from frugalai.lograte import EVERY_S, LogRate
 from frugalai.reading import Reading
 from frugalai.scoring import Policy, ProfileScorer, Score, Scorer, ThresholdScorer
 from frugalai.sources.base import Source
@@ -336,7 +336,7 @@ class Pipeline:
     _held: deque[Event] = field(default_factory=deque)
     _held_lock: threading.Lock = field(default_factory=threading.Lock)
     #: repeated faults (uplink down, outbox unwritable, losses) logged once, then counted.
-    _lograte: LogRate = field(default_factory=lambda: LogRate(log))
+    _lograte: LogRate = field(default_factory=lambda: LogRate(log, settle_s=EVERY_S))
     #: where each flow's sensor statistics file is kept (``<state_dir>/health``); None: not kept
     health_dir: Optional[Path] = None
 
@@ -540,9 +540,13 @@ class Pipeline:
             if not delivered:
                 return total
             if self._last_uplink_error and not failed:
+                # Over for now: a link that fails again within a few minutes (a flapping
+                # broker) stays one episode, counted (LogRate settle_s).
+                self._lograte.info("uplink back", "uplink back: delivering %d pending "
+                                   "event(s)", self.outbox.depth())
                 for i in range(len(self.sinks)):
-                    self._lograte.end(f"uplink:{i}")
-                log.info("uplink back: delivering %d pending event(s)", self.outbox.depth())
+                    self._lograte.recovered(f"uplink:{i}")
+                self._lograte.recovered("uplink back")
                 self._last_uplink_error = ""
             self.outbox.mark_sent(delivered)
             for accepted in self._accepted.values():

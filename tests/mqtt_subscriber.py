@@ -15,18 +15,22 @@ class Subscriber:
         host, port: the broker.
         topics: topic filters to subscribe to, QoS 1.
         username, password, tls_ca: credentials when the broker needs them.
+        persistent: a persistent session (clean_session=False, a fixed client id): with a
+            broker that persists its sessions, what is published while this subscriber is
+            away (a broker restart) waits for it instead of being lost on the way.
     """
 
     def __init__(self, host: str, port: int, topics: tuple[str, ...] = ("#",),
                  username: Optional[str] = None, password: Optional[str] = None,
-                 tls_ca: Optional[str] = None) -> None:
+                 tls_ca: Optional[str] = None, persistent: bool = False) -> None:
         import paho.mqtt.client as mqtt
 
         self.messages: list[tuple[str, bytes, bool]] = []
         self.subscribed = threading.Event()
         self._cond = threading.Condition()
         self._topics = topics
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-sub-{id(self)}")
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-sub-{id(self)}",
+                        clean_session=not persistent)
         if username:
             c.username_pw_set(username, password)
         if tls_ca:

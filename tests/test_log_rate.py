@@ -63,6 +63,38 @@ def test_a_fault_every_10_s_for_an_hour_gives_one_line_then_one_per_5_minutes() 
     assert got[-1] == "broker down (again)"
 
 
+def test_a_flapping_fault_is_one_episode_until_it_stays_away_for_settle_s() -> None:
+    log = logging.getLogger("test.lograte.flap")
+    got: list[str] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            got.append(record.getMessage())
+
+    log.addHandler(Capture())
+    log.propagate = False
+    now = [0.0]
+    rate = LogRate(log, every_s=300, settle_s=300, clock=lambda: now[0])
+    for t in range(0, 600, 10):  # down 5 s, up 5 s, for 10 minutes
+        now[0] = float(t)
+        rate.warning("link", "link down (%s)", t)
+        now[0] = t + 5.0
+        rate.recovered("link")
+    assert got == ["link down (0)", "link down (300) (30 more in the last 300 s)"]
+    now[0] = 599.0  # back 4 s after the last recovery: the same episode, counted
+    rate.warning("link", "link down (%s)", "late")
+    assert len(got) == 2
+    rate.recovered("link")
+    now[0] += 301.0  # away for longer than settle_s: the count still unsaid, then the news
+    rate.warning("link", "link down (%s)", "news")
+    assert got[2:] == ["link down (late) (30 more in the last 299 s)", "link down (news)"]
+    plain = LogRate(log, clock=lambda: now[0])  # no settle_s: recovered() ends at once
+    plain.warning("k", "again (%s)", 1)
+    plain.recovered("k")
+    plain.warning("k", "again (%s)", 2)
+    assert got[-2:] == ["again (1)", "again (2)"]
+
+
 def test_a_broker_outage_logs_a_few_lines_not_one_per_flush(
         mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
     pytest.importorskip("paho.mqtt.client", reason="paho-mqtt not installed (extra 'mqtt')")

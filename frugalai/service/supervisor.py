@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any, Callable, Optional
 
 from frugalai.events.event import Event
-from frugalai.lograte import LogRate
+from frugalai.lograte import EVERY_S, LogRate
 from frugalai.pipeline import Flow, Sink, StepWatch
 from frugalai.redact import redact
 from frugalai.sources.base import Backoff, Source
@@ -184,6 +184,7 @@ class TrackedSink:
         self.last_error = ""
         self.last_ok_ts = 0.0
         self.sent = 0
+        self._log = LogRate(log, settle_s=EVERY_S)
 
     def send(self, events: Sequence[Event]) -> list[Event]:
         try:
@@ -191,18 +192,20 @@ class TrackedSink:
         except Exception as err:
             self.last_error = redact(f"{type(err).__name__}: {err}")
             if self.state != "failing":
-                log.warning("uplink %s down (%s); events wait in the outbox", self.url,
-                            self.last_error)
+                self._log.warning("down", "uplink %s down (%s); events wait in the outbox",
+                                  self.url, self.last_error)
             self.state = "failing"
             raise
-        if self.state == "failing":
-            log.warning("uplink %s back", self.url)
+        if self.state == "failing":  # a flapping link: one episode, counted (LogRate)
+            self._log.warning("back", "uplink %s back", self.url)
+            self._log.recovered_all()
         self.state = "ok"
         self.last_ok_ts = time.time()
         self.sent += len(delivered)
         return delivered
 
     def close(self) -> None:
+        self._log.flush()
         self.sink.close()
 
     def snapshot(self) -> dict[str, Any]:

@@ -143,7 +143,7 @@ class Outbox:
     """
 
     def __init__(self, path: Union[str, Path], durable: bool = False, *,
-                 sync: str = "append", max_pending: int = 50_000,
+                 sync: str = "append", max_pending: int = 100_000,
                  keep_sent: int = 1000, sync_interval_s: float = SYNC_INTERVAL_S) -> None:
         if sync not in SYNC_POLICIES:
             raise ValueError(f"sync must be one of {', '.join(SYNC_POLICIES)}, got {sync!r}")
