@@ -43,7 +43,7 @@ def from_snapshot(gateway: str, snap: dict[str, Any],
     flows = {}
     for name, f in (snap.get("flows") or {}).items():
         flows[name] = {"state": f.get("state"), "up": bool(f.get("device_up")),
-                       "why": f.get("last_error") or None, "model": f.get("model"),
+                       "why": f.get("why") or f.get("last_error") or None, "model": f.get("model"),
                        "model_version": f.get("model_version")}
     outbox = snap.get("outbox") or {}
     last = [e.get("ts") for e in (outbox.get("last_event") or {}).values()

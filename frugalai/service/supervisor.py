@@ -114,6 +114,17 @@ class FlowRunner:
                 return
         self.state = "stopped"
 
+    def swap(self, flow: Flow, reopen: Callable[[], Source], model_version: str) -> None:
+        """A reload that keeps this flow's source: from the next reading on, ``flow`` (built
+        on the same source, see :meth:`Flow.continue_from`) processes what the source reads;
+        the thread, the open device and the restart backoff stay."""
+        if flow.source is not self.flow.source:
+            raise ValueError(f"flow {self.name}: swap needs the same source")
+        flow.continue_from(self.flow)
+        self.reopen = reopen
+        self.model_version = model_version
+        self.flow = flow
+
     def _close_source(self) -> None:
         try:
             self.flow.source.close()
@@ -157,6 +168,28 @@ class FlowRunner:
         if busy is not None and now - busy > stall_s:
             return f"flow {self.name}: stuck in one step for {now - busy:.0f} s"
         return None
+
+    def condition(self, now: Optional[float] = None) -> tuple[str, str]:
+        """The flow's state for ``status`` and why, when it is not well.
+
+        ``degraded`` while it retries by itself: the source is being restarted, its device is
+        down (the reason is the source's last error: a port that fails to reopen says why),
+        or the model failed on every window since its last success. The other states are the
+        runner's own (running, finished, stopped, idle).
+        """
+        now = time.monotonic() if now is None else now
+        if self.state == "restarting":
+            return "degraded", f"source restarting: {self.last_error}"
+        if self.state != "running":
+            return self.state, ""
+        stats = self.flow.source.stats
+        if not self.device_up():
+            return "degraded", f"device down: {stats.last_error or 'no detail'}"
+        since = self.flow.failing_since
+        if since is not None:
+            return "degraded", (f"model failing for {now - since:.0f} s: "
+                                f"{redact(self.flow.last_model_error) or 'no detail'}")
+        return "running", ""
 
     def device_up(self) -> bool:
         stats = self.flow.source.stats
