@@ -1,10 +1,11 @@
 """A reload, then a full disk: the kept flows store through the live pipeline, nothing is lost.
 
 The real daemon (``frugalai run``) on two emulated TIC meters, a real SIGHUP that keeps flow
-``a`` and swaps a new flow ``b`` onto its open port, then the state dir's file system really fills: it is a small
-tmpfs mounted for the test (we run as root in CI; without the right to mount, the test says so
-and is skipped), filled to ENOSPC by a file. Events wait in memory (counted in the status
-files), are stored when the filler is removed, and every one created is delivered.
+``a`` and swaps a new flow ``b`` onto its open port, then the state dir's file system really
+fills: it is a small tmpfs mounted for the test (we run as root in CI; without the right to
+mount, the test says so and is skipped), filled to ENOSPC by a file. Events wait in memory
+(counted in the status files), are stored when the filler is removed, and every one created
+is delivered.
 
 Before the flow plans, kept flows stored through the old pipeline object: their events were
 held in its memory, never retried, and counted nowhere (908 of 1,197 lost in the probe).
