@@ -38,6 +38,7 @@ import os
 import signal
 import threading
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -52,6 +53,7 @@ from frugalai.lograte import LogRate
 from frugalai.pipeline import Flow, Pipeline, Sink, StepWatch, run_flow
 from frugalai.plan import FlowPlan, GatewayPlan, build_plans
 from frugalai.redact import redact
+from frugalai.service.counters import LifetimeCounters
 from frugalai.service.health import prometheus
 from frugalai.service.health.status import STATUS_FILE, outbox_view
 from frugalai.service.notify import Notifier
@@ -144,6 +146,8 @@ class Service:
         if handle_signals:  # before building: a SIGTERM during start must not be lost
             self.install_signal_handlers()
         self.plans = build_plans(config)
+        #: counters over the gateway's life (state dir), across reloads and restarts
+        self.lifetime = LifetimeCounters(Path(config.gateway.state_dir))
         self.pipeline, _ = self._build(self.plans, None)
         self.fleet = fleet_health.for_config(config)  # None unless an MQTT uplink has fleet=1
 
@@ -429,6 +433,7 @@ class Service:
                     log.error("flow %s did not stop within %.0f s; abandoning its thread",
                               name, self.config.service.stop_timeout_s)
                 runner.close()
+                self.lifetime.fold(name, runner.counts())
                 self._rates.pop(name, None)
         old = self.pipeline
         self._flush()  # what the old flows produced, through the old uplinks
@@ -517,17 +522,17 @@ class Service:
                 rate = (st.readings - prev[1]) / (now - prev[0])
             self._rates[name] = (now, st.readings, id(st))
             state, why = runner.condition(now)
+            total = self.lifetime.total(name, runner.counts())  # since the gateway's start
             flows[name] = FlowStatus(
                 source=redact(flow.config.source), model=flow.config.model,
                 model_version=runner.model_version, state=state, why=why,
-                parity_errors=getattr(st, "parity_errors", 0),
-                framing=getattr(st, "framing", ""),
+                parity_errors=total["parity_errors"], framing=getattr(st, "framing", ""),
                 device_up=runner.device_up(), restarts=runner.restarts,
                 last_error=runner.last_error or st.last_error,
-                readings=st.readings, readings_per_s=round(rate, 3),
-                decode_errors=st.frames_bad, implausible=st.implausible,
-                events=flow.stats.events,
-                bytes_read=st.bytes_read, model_errors=flow.stats.errors, outages=st.outages,
+                readings=total["readings"], readings_per_s=round(rate, 3),
+                decode_errors=total["frames_bad"], implausible=total["implausible"],
+                events=total["events"], bytes_read=total["bytes_read"],
+                model_errors=total["model_errors"], outages=total["outages"],
                 last_reading_ts=st.last_reading_ts, last_score=flow.stats.last_score)
         uplinks = [s.snapshot() if isinstance(s, TrackedSink) else {"url": repr(s)}
                    for s in self.pipeline.sinks]
@@ -540,10 +545,19 @@ class Service:
             outbox={**outbox_view(self.plans.outbox_path, now_wall),
                     "held_in_memory": self.pipeline.held, "lost": self.pipeline.lost},
             uplinks=uplinks,
-            # the counters frugalai.footprint computes the upstream ratio from
-            bytes={"raw_read": sum(r.flow.source.stats.bytes_read
-                                   for r in self.runners.values()),
-                   "upstream": self.pipeline.upstream_bytes})
+            # the counters frugalai.footprint computes the upstream ratio from (lifetime)
+            bytes=self._lifetime_bytes())
+
+    def _live_counts(self) -> tuple[dict[str, Counter[str]], dict[str, int]]:
+        """What the live runners and pipeline count now (the lifetime base excluded)."""
+        return ({name: r.counts() for name, r in self.runners.items()},
+                {"upstream_bytes": self.pipeline.upstream_bytes,
+                 "delivered": self.pipeline.delivered})
+
+    def _lifetime_bytes(self) -> dict[str, int]:
+        snap = self.lifetime.snapshot(*self._live_counts())
+        return {"raw_read": sum(int(f.get("bytes_read", 0)) for f in snap["flows"].values()),
+                "upstream": int(snap["gateway"].get("upstream_bytes", 0))}
 
     def snapshot(self) -> dict[str, Any]:
         """:meth:`status` as the dict written to ``status.json``."""
@@ -573,6 +587,10 @@ class Service:
                 atomic_write(path, text)
             except OSError as err:
                 errors.append(f"{path}: {err}")
+        try:
+            self.lifetime.save(*self._live_counts(), state_dir)
+        except OSError as err:
+            errors.append(f"counters: {err}")
         if errors:  # a full disk lasts: the first, then a count every few minutes
             _HEALTH_LOG.warning("health", "cannot write the health files: %s", "; ".join(errors))
         else:

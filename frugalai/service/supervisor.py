@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Callable, Optional
 
@@ -22,6 +23,7 @@ from frugalai.events.event import Event
 from frugalai.lograte import LogRate
 from frugalai.pipeline import Flow, Sink, StepWatch
 from frugalai.redact import redact
+from frugalai.service.counters import flow_counts, source_counts
 from frugalai.sources.base import Backoff, Source
 
 log = logging.getLogger("frugalai.service")
@@ -58,6 +60,8 @@ class FlowRunner:
         self._thread: Optional[threading.Thread] = None
         self._frames_bad_seen = 0
         self._decode_log = LogRate(log)
+        #: what the sources this runner replaced had counted (see :meth:`counts`)
+        self.retired: Counter[str] = Counter()
 
     @property
     def name(self) -> str:
@@ -81,7 +85,9 @@ class FlowRunner:
         while not stop.is_set():
             if need_source:
                 try:
-                    self.flow.source = self.reopen()
+                    fresh = self.reopen()
+                    self.retired.update(source_counts(self.flow.source.stats))
+                    self.flow.source = fresh
                 except Exception as err:  # any failure: retry later
                     self.last_error = redact(f"{type(err).__name__}: {err}")
                     log.warning("flow %s: cannot reopen its source (%s)", self.name, err)
@@ -113,6 +119,13 @@ class FlowRunner:
                 log.info("flow %s: source ended", self.name)
                 return
         self.state = "stopped"
+
+    def counts(self) -> Counter[str]:
+        """What this flow counted under this runner: the live source and flow, plus the
+        sources restarted before (the service adds earlier runners and runs)."""
+        out = Counter(self.retired)
+        out.update(flow_counts(self.flow))
+        return out
 
     def swap(self, flow: Flow, reopen: Callable[[], Source], model_version: str) -> None:
         """A reload that keeps this flow's source: from the next reading on, ``flow`` (built
