@@ -220,3 +220,47 @@ def test_a_device_gone_for_several_retries_comes_back_under_the_same_name(
     assert len(got) >= before + 3, source.stats
     assert source.stats.outages == 1 and source.stats.reconnects == 1
     assert source.stats.parity_errors == 0
+
+
+def test_a_link_re_pointed_at_a_new_device_while_the_old_one_stays_open(tmp_path: Path) -> None:
+    """A ``/dev/serial/by-id`` link after a replug names a new device, while the old one is
+    still there but silent: the source notices on the silent line and opens the new one."""
+    import os
+
+    link = tmp_path / "ttyLINKY"
+    old = PtyPort(link=str(link))
+    meter = meter_on(old, HISTORIQUE)
+    source = source_for(str(link), HISTORIQUE, "")
+    stop = threading.Event()
+    got: list[Reading] = []
+
+    def read() -> None:
+        for reading in source.readings(stop):
+            got.append(reading)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    new = PtyPort()
+    try:
+        deadline = time.monotonic() + 20
+        while len(got) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(got) >= 3
+        meter.stop()  # the old device goes silent but stays there (its pty is not closed)
+        meter = meter_on(new, HISTORIQUE)
+        tmp = tmp_path / "link.tmp"
+        os.symlink(new.slave_name, tmp)
+        os.replace(tmp, link)
+        before = len(got)
+        deadline = time.monotonic() + 60
+        while len(got) < before + 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        reader.join(5)
+        meter.close()
+        source.close()
+        new.close()
+        old.close()
+    assert len(got) >= before + 3, source.stats
+    assert source.stats.outages == 1 and "names another device" in source.stats.last_error

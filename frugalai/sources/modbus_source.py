@@ -33,7 +33,7 @@ from frugalai.protocols import modbus as mb
 from frugalai.reading import Reading
 from frugalai.registry import check_options, split_url
 from frugalai.sources.base import Backoff, Clock, OutageLog, ReconnectingSource, SourceStats
-from frugalai.sources.serial_open import open_serial
+from frugalai.sources.serial_open import device_replaced, open_serial
 
 OPTIONS = {
     "protocol": "modbus",
@@ -228,10 +228,15 @@ class ModbusSource(ReconnectingSource):
         if delay > 0 and stop.wait(delay):
             return
         self._next_poll = max(self._next_poll + self.interval, time.monotonic())
+        answered = False
         for slave in self.slaves:
             reading = self.poll_slave(slave)
             if reading is not None:
+                answered = True
                 yield reading
+        if not answered and device_replaced(self.port, self._serial):
+            raise SourceError(f"serial port {self.port!r} now names another device (or none): "
+                              "reopening it")
 
     def disconnect(self) -> None:
         if self._serial is not None:

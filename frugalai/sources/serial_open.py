@@ -28,7 +28,7 @@ from frugalai.protocols.parity import SoftFraming
 
 log = logging.getLogger("frugalai.sources")
 
-__all__ = ["Opened", "framing_name", "open_serial", "refused_framing"]
+__all__ = ["Opened", "device_replaced", "framing_name", "open_serial", "refused_framing"]
 
 
 @dataclass
@@ -60,6 +60,25 @@ def refused_framing(err: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def device_replaced(port: str, ser: Any) -> bool:
+    """True if the path ``port`` no longer names the device ``ser`` holds open: a link
+    re-pointed at a new device (a pty recreated, a ``/dev/serial/by-id`` link after a replug)
+    while the old one still answers, or the path gone. False for URLs and when unsure."""
+    import os
+
+    fd = getattr(ser, "fd", None)
+    if not port.startswith("/") or not isinstance(fd, int):
+        return False
+    try:
+        named, held = os.stat(port), os.fstat(fd)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return (named.st_rdev, named.st_ino, named.st_dev) != (held.st_rdev, held.st_ino,
+                                                             held.st_dev)
 
 
 def open_serial(port: str, settings: dict[str, Any], *, what: str = "") -> Opened:

@@ -16,7 +16,8 @@ or any pyserial URL (``serial://socket://host:7000``, ``serial://loop://``,
 (TIC historique: 1200 7E1). Unknown options are refused with the list of known ones.
 
 The read loop reopens the port with exponential backoff (capped, with jitter) when the device
-disappears (USB unplug, pty closed, a link re-pointed at a new device), logging once per outage;
+disappears (USB unplug, pty closed) or when, the line silent, the port's path names another
+device than the open one (a link re-pointed after a replug), logging once per outage;
 bad frames are counted by the framer, never raised. A port that refuses the protocol's framing
 with EINVAL (7E1 on a pty opened once before, on some kernels) is opened at 8N1 and framed in
 software (:mod:`frugalai.sources.serial_open`): parity errors are counted in
@@ -43,7 +44,7 @@ from frugalai.reading import Reading
 from frugalai.registry import check_options, split_url
 from frugalai.sources.base import Backoff, Clock, OutageLog, ReconnectingSource, SourceStats
 from frugalai.sources.framers import Framer
-from frugalai.sources.serial_open import open_serial
+from frugalai.sources.serial_open import device_replaced, open_serial
 
 OPTIONS = {
     "protocol": "a registered serial protocol (frugalai.registry.protocols: tic, fb, modbus...)",
@@ -58,6 +59,8 @@ OPTIONS = {
 
 #: Without a valid frame for this long after opening, TIC auto mode tries the other baud rate.
 AUTOBAUD_S = 4.0
+#: On a silent line, how often the port's path is checked to still name the open device.
+REPLACED_CHECK_S = 2.0
 
 
 
@@ -112,6 +115,7 @@ class SerialSource(ReconnectingSource):
         self._serial: Any = None
         self._soft: Optional[SoftFraming] = None
         self._parity_before = 0  # parity errors of earlier opens
+        self._checked_at = 0.0
         self.backoff = Backoff()
         self._outage = OutageLog(f"serial {port}", self.stats)
 
@@ -190,12 +194,25 @@ class SerialSource(ReconnectingSource):
             self._opened_at = time.monotonic()
         data = self._serial.read(max(1, self._serial.in_waiting))
         if not data:
+            self._check_same_device()
             return
         self.stats.bytes_read += len(data)
         if self._soft is not None:
             data = self._soft.feed(data)
             self.stats.parity_errors = self._parity_before + self._soft.parity_errors
         yield from self.framer.feed(data)
+
+    def _check_same_device(self) -> None:
+        """On a silent line, at most every REPLACED_CHECK_S: has the port's path been
+        re-pointed at another device while the old one stays open (a link after a replug)?
+        Then drop the old one (SourceError), and the read loop opens the new one."""
+        now = time.monotonic()
+        if now - self._checked_at < REPLACED_CHECK_S:
+            return
+        self._checked_at = now
+        if device_replaced(self.port, self._serial):
+            raise SourceError(f"serial port {self.port!r} now names another device (or none): "
+                              "reopening it")
 
     def _switch_baud(self) -> None:
         """TIC auto mode: no frame yet, so the meter may be in the other mode (other baud)."""
