@@ -144,6 +144,9 @@ class Flow:
         self._dropped_seen, self._lost_seen = old._dropped_seen, old._lost_seen
         if self.config.summary_s == old.config.summary_s:
             self.next_summary = old.next_summary
+        if (self.config.window_s, self.config.quantity) == (old.config.window_s,
+                                                            old.config.quantity):
+            self.window = old.window  # the window in progress is not thrown away
         self._matched, self._seen, self.quantity_warned = old._matched, old._seen, \
             old.quantity_warned
 

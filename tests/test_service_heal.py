@@ -111,8 +111,10 @@ def test_every_flow_comes_back_after_reload_rollout_unplug_and_restart(tmp_path:
         daemon.signal(signal.SIGHUP)
         wait_for(lambda: daemon.log_text().count("started: a, b") == 1, HEAL_S,
                  "the source reload")
-        # the counts are lifetime ones: past what the old sources read, not from zero
-        wait_for(lambda: all_healthy(state, before), HEAL_S, "both flows on reopened ports")
+        # the counts are lifetime ones: past what the old sources read, not from zero (the
+        # old sources read a little after `before`: the framing says the new ones are open)
+        wait_for(lambda: all_healthy(state, before) and all(
+            f["framing"] for f in flows(state).values()), HEAL_S, "both flows on reopened ports")
         assert flows(state)["b"]["framing"] == "8N1"
         assert flows(state)["a"]["framing"].startswith("7E1"), flows(state)["a"]
 

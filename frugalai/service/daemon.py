@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from frugalai import __version__
-from frugalai.config import Config, load_config
+from frugalai.config import Config, PolicyConfig, load_config
 from frugalai.errors import FrugalError
 from frugalai.events.event import Event
 from frugalai.fileio import atomic_write
@@ -177,7 +177,9 @@ class Service:
                         before.config.source == plan.config.source and \
                         runner.state in ("running", "restarting"):
                     kept[plan.name] = runner  # same source: a new flow on it, swapped in
-                    flows.append(Flow.from_plan(plan, source=runner.flow.source))
+                    flows.append(Flow.from_plan(
+                        plan, source=runner.flow.source,
+                        scorer=runner.flow.scorer if same_scorer(before, plan) else None))
                 else:
                     flows.append(Flow.from_plan(plan))
             outbox = old.outbox if old is not None and same_state else Outbox(
@@ -607,6 +609,25 @@ EXIT_EVENTS_LOST = 3
 #: ``service.model_failure_exit_s`` (or on every window of a run that ended): the unit's
 #: Restart= starts it again, which reloads the model; a supervisor sees the failure.
 EXIT_MODEL_FAILING = 4
+
+
+#: flow settings that act after the model (what happens to its scores), not on what it learns
+_AFTER_THE_MODEL: dict[str, Any] = {"policy": PolicyConfig(), "summary_s": 0, "sensor_id": 0,
+                                    "model_id": 0}
+
+
+def same_scorer(before: FlowPlan, after: FlowPlan) -> bool:
+    """True if a reload from ``before`` to ``after`` leaves the scorer's inputs as they were:
+    same model content and settings but for the policy, the summary period and the ids, and
+    the same ``policy.on`` (the profile model learns only below it). Then the new flow keeps
+    the running scorer, with what it learned (a profile's days of history)."""
+    import dataclasses
+
+    if before.scorer != after.scorer or before.model_version != after.model_version or \
+            before.policy_on != after.policy_on:
+        return False
+    return bool(dataclasses.replace(before.config, **_AFTER_THE_MODEL) ==
+                dataclasses.replace(after.config, **_AFTER_THE_MODEL))
 
 
 def _fleet_key(config: Config) -> tuple[Any, ...]:
