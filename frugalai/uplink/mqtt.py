@@ -64,6 +64,10 @@ from frugalai.uplink.base import find_codec
 
 log = logging.getLogger("frugalai.mqtt")
 
+#: seconds a connection must stay up before an outage counts as over (its counts written, the
+#: next fault news again): a broker flapping every few seconds is one episode, not a line a flap.
+STABLE_S = 60.0
+
 OPTIONS = {
     "topic": "event topic template, default frugalai/{gateway}/{sensor}/event",
     "status_topic": "birth/last-will topic, default frugalai/{gateway}/status",
@@ -169,6 +173,10 @@ class MqttSink:
         #: reasons a connection fails, each logged once then counted: a broker down for a
         #: night, retried every two minutes, is not a line per retry.
         self._link_log = LogRate(log)
+        #: monotonic time of the last connect: an outage episode ends (its counts written,
+        #: the next fault is news again) only once the link stayed up for STABLE_S, so a
+        #: broker that flaps writes a few lines every few minutes, not three per flap.
+        self._up_since: Optional[float] = None
         self._connected = threading.Event()
         self._closed = False
         self._lock = threading.Lock()
@@ -280,7 +288,16 @@ class MqttSink:
     def _note(self, reason: str) -> None:
         if reason != self.last_error:
             self._link_log.warning(reason, "%s: %s", self.name, reason)
+            self._link_log.log(logging.DEBUG, "down", "%s: down", self.name)  # episode marker
         self.last_error = reason
+
+    def _settle(self) -> None:
+        """End the outage episode once the link has stayed up for STABLE_S: its counts are
+        written and the next fault is news again."""
+        up = self._up_since
+        if up is not None and self._connected.is_set() and time.monotonic() - up >= STABLE_S \
+                and self._link_log.active("down"):
+            self._link_log.flush()
 
     def _on_connect(self, client: Any, _userdata: Any, _flags: Any, reason: Any,
                     _props: Any = None) -> None:
@@ -290,8 +307,14 @@ class MqttSink:
                     if "author" in text.lower() or "password" in text.lower() else "")
             self._note(f"broker refused the connection: {text}{hint}")
             return
-        self._link_log.flush()  # the counts of the outage, then the good news
-        log.info("%s: connected as %s", self.name, self.client_id)
+        if self._link_log.active("down") or self._link_log.active("connected"):
+            # back during an outage episode (a flapping broker): counted like the faults
+            self._link_log.log(logging.INFO, "connected", "%s: connected as %s (link back, "
+                               "flapping counted until it stays up %.0f s)", self.name,
+                               self.client_id, STABLE_S)
+        else:
+            log.info("%s: connected as %s", self.name, self.client_id)
+        self._up_since = time.monotonic()
         self.last_error = None
         client.publish(self.status_topic, "online", qos=1, retain=True)
         with self._lock:
@@ -303,6 +326,7 @@ class MqttSink:
 
     def _on_disconnect(self, _client: Any, _userdata: Any, _flags: Any, reason: Any,
                        _props: Any = None) -> None:
+        self._settle()  # up long enough before this drop: the last outage was over
         was_connected = self._connected.is_set()
         self._connected.clear()
         if was_connected and not self._closed:  # after a refusal, keep the refusal's reason
@@ -369,6 +393,7 @@ class MqttSink:
         """Publish the events; return those the broker acknowledged (UplinkError if none)."""
         if self._closed:
             raise UplinkError(f"{self.name}: closed")
+        self._settle()
         if not events:
             return []
         if not self._connected.is_set():
