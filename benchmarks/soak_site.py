@@ -124,9 +124,8 @@ def scenario_outage(work: Path, broker: Mosquitto, sub: Subscriber, hours: float
     rss.start()
     disk.start()
     try:
-        started = time.monotonic()
-        daemon.wait_running(state, 120)
-        time.sleep(max(0.0, hours * 3600 / speed - (time.monotonic() - started)))
+        daemon.wait_running(state, 120)  # the outage is counted from here: the flows read
+        time.sleep(hours * 3600 / speed)
         pending_at_return = pending_count(state)
         disk_at_return = outbox_bytes(state)
         broker.start()
@@ -220,7 +219,8 @@ def markdown(doc: dict[str, Any]) -> str:
             f"| backlog delivered after the broker's return | "
             f"{o['backlog_delivered_s_after_broker_back']} s |",
             f"| daemon peak RSS (target <= {o['rss_mb_target']:g} MB) | {o['rss_mb_max']} MB |",
-            f"| exit code | {o['exit_code']} |", ""]
+            f"| exit code | {o['exit_code']} |", "",
+            f"Commit `{o.get('commit', meta['commit'])}`.", ""]
     elif o:
         lines += [f"outage_72h: {o['error']}", ""]
     f = r.get("flapping")
@@ -235,7 +235,8 @@ def markdown(doc: dict[str, Any]) -> str:
             f"({f['log_lines_per_min']}/min) |",
             f"| events created / delivered / lost / duplicated | {f['created']} / "
             f"{f['delivered']} / {f['lost']} / {f['duplicated']} |",
-            f"| exit code | {f['exit_code']} |", ""]
+            f"| exit code | {f['exit_code']} |", "",
+            f"Commit `{f.get('commit', meta['commit'])}`.", ""]
     elif f:
         lines += [f"flapping: {f['error']}", ""]
     lines += ["Reproduce: `make soak` (`SOAK_ARGS=--quick` for the short version; "
@@ -250,6 +251,8 @@ def main() -> None:
     parser.add_argument("--speed", type=float, default=720.0,
                         help="site seconds per real second during the outage (default 720: "
                              "72 h in 6 min)")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other scenario's figures from the last soak.json")
     prov.add_output_arguments(parser)
     args = parser.parse_args()
     out = prov.output_dir(parser, args)
@@ -283,6 +286,13 @@ def main() -> None:
         finally:
             sub.close()
             broker.stop()
+    for r in results.values():
+        r["commit"] = meta["commit"]
+    if args.merge and (out / "soak.json").exists():
+        doc = json.loads((out / "soak.json").read_text())
+        earlier = {k: {"commit": doc["meta"].get("commit", "?"), **v}
+                   for k, v in doc["results"].items() if k not in results}
+        results = {**earlier, **results}
     print(prov.write_results(out, "soak", {"meta": meta, "results": results}, markdown))
 
 
