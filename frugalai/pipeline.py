@@ -30,6 +30,7 @@ from frugalai.events.policy import RateLimit, SummaryAccumulator
 from frugalai.features.window import WindowAggregator, WindowStats
 from frugalai.lograte import LogRate
 from frugalai.reading import Reading
+from frugalai.retry import Episode
 from frugalai.scoring import Policy, ProfileScorer, Score, Scorer, ThresholdScorer
 from frugalai.sources.base import Source
 from frugalai.uplink.base import Sink
@@ -333,6 +334,8 @@ class Pipeline:
     upstream_bytes: int = 0
     _threads: list[threading.Thread] = field(default_factory=list)
     _last_uplink_error: str = ""
+    #: the uplink outage in the log: over once delivery worked for a minute (flapping brokers)
+    _uplink_episode: Episode = field(default_factory=Episode)
     #: per sink, the ids of pending events it already accepted: an event leaves the outbox
     #: once every sink has it, and a fast sink is not sent it again while a slow one (a LoRaWAN
     #: modem waiting for its duty cycle) catches up. In memory: after a restart the fast sink
@@ -528,6 +531,7 @@ class Pipeline:
                     self._lograte.warning(f"uplink:{i}", "uplink failed, events stay in the "
                                           "outbox: %s", err)
                     self._last_uplink_error = str(err)
+                    self._uplink_episode.failed()
                     failed = True
                     continue
                 accepted.update(e.id for e in sent)
@@ -536,10 +540,12 @@ class Pipeline:
             if not delivered:
                 return total
             if self._last_uplink_error and not failed:
-                for i in range(len(self.sinks)):
-                    self._lograte.end(f"uplink:{i}")
-                log.info("uplink back: delivering %d pending event(s)", self.outbox.depth())
-                self._last_uplink_error = ""
+                if self._uplink_episode.worked():
+                    log.info("uplink back: delivering %d pending event(s)", self.outbox.depth())
+                if not self._uplink_episode.active:  # worked for a minute: the outage is over
+                    for i in range(len(self.sinks)):
+                        self._lograte.end(f"uplink:{i}")
+                    self._last_uplink_error = ""
             self.outbox.mark_sent(delivered)
             for accepted in self._accepted.values():
                 accepted.difference_update(e.id for e in delivered)

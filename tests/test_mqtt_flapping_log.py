@@ -60,3 +60,11 @@ def test_flaps_are_counted_and_a_later_outage_is_news(tmp_path: Path,
     # then the counts, and the next outage written again
     assert any("more in the last" in x for x in after), after
     assert any("disconnected" in x and "more in the last" not in x for x in after), after
+
+
+def test_the_episode_rule_doctests() -> None:
+    import doctest
+
+    from frugalai import retry
+
+    assert doctest.testmod(retry).failed == 0

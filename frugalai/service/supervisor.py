@@ -23,6 +23,7 @@ from frugalai.events.event import Event
 from frugalai.lograte import LogRate
 from frugalai.pipeline import Flow, Sink, StepWatch
 from frugalai.redact import redact
+from frugalai.retry import Episode
 from frugalai.service.counters import flow_counts, source_counts
 from frugalai.sources.base import Backoff, Source
 
@@ -219,18 +220,20 @@ class TrackedSink:
         self.last_error = ""
         self.last_ok_ts = 0.0
         self.sent = 0
+        #: one outage in the log until the uplink has worked for a minute (a flapping broker)
+        self._episode = Episode()
 
     def send(self, events: Sequence[Event]) -> list[Event]:
         try:
             delivered = self.sink.send(events)
         except Exception as err:
             self.last_error = redact(f"{type(err).__name__}: {err}")
-            if self.state != "failing":
+            if self._episode.failed():
                 log.warning("uplink %s down (%s); events wait in the outbox", self.url,
                             self.last_error)
             self.state = "failing"
             raise
-        if self.state == "failing":
+        if self._episode.worked():
             log.warning("uplink %s back", self.url)
         self.state = "ok"
         self.last_ok_ts = time.time()

@@ -54,6 +54,7 @@ from collections.abc import Sequence
 from typing import Any, Optional
 from urllib.parse import unquote, urlsplit
 
+from frugalai import retry
 from frugalai.credentials import PASSWORD_OPTIONS, read_password
 from frugalai.errors import ConfigError, UplinkError
 from frugalai.events.event import Event
@@ -66,7 +67,7 @@ log = logging.getLogger("frugalai.mqtt")
 
 #: seconds a connection must stay up before an outage counts as over (its counts written, the
 #: next fault news again): a broker flapping every few seconds is one episode, not a line a flap.
-STABLE_S = 60.0
+STABLE_S = retry.STABLE_S
 
 OPTIONS = {
     "topic": "event topic template, default frugalai/{gateway}/{sensor}/event",
