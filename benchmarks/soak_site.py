@@ -6,7 +6,8 @@ replayed through a threshold flow with 60-s windows: one alarm or clear per wind
 
 * **outage_72h**: the broker is down for 72 h of the site's time, compressed by the replay
   clock (``speed``: simulated seconds per real second; the daemon's own timers run in real
-  time). 16 x 4,320 = 69,120 events wait in the outbox (``gateway.outbox_max = 100000``: a
+  time); it comes back once the outbox holds the 72 h of events, 16 x 4,320 = 69,120 (on a
+  loaded machine the flows fall behind the clock). They wait in the outbox (``gateway.outbox_max = 100000``: a
   site that must ride out 72 h sizes it so), then the broker comes back. Counted end to end
   by a persistent-session subscriber: created (ids the outbox numbered), delivered (distinct
   ids), lost, duplicated deliveries (receivers dedup by id), ids never created. The outbox's
@@ -123,9 +124,16 @@ def scenario_outage(work: Path, broker: Mosquitto, sub: Subscriber, hours: float
     disk = DiskSampler(state, 2.0)
     rss.start()
     disk.start()
+    target = int(hours * 60) * FLOWS  # the site's events of the whole outage
     try:
-        daemon.wait_running(state, 120)  # the outage is counted from here: the flows read
-        time.sleep(hours * 3600 / speed)
+        daemon.wait_running(state, 120)
+        down_from = time.monotonic()
+        # the broker comes back once the outbox holds the outage's events: the replay clock
+        # drives the flows, but on a loaded machine they may fall behind it (an fsync per
+        # stored batch), and 72 h means 72 h of the site's events
+        wait_for(lambda: pending_count(state) >= target, 8 * hours * 3600 / speed,
+                 f"{target} events stored", every=1)
+        down_s = time.monotonic() - down_from
         pending_at_return = pending_count(state)
         disk_at_return = outbox_bytes(state)
         broker.start()
@@ -142,7 +150,8 @@ def scenario_outage(work: Path, broker: Mosquitto, sub: Subscriber, hours: float
              every=1)
     kbs = [kb for _, kb in rss.samples]
     return {"flows": FLOWS, "events_per_flow_per_min": 1, "outage_h_site_time": hours,
-            "speed": speed, "outage_s_real": round(hours * 3600 / speed, 1),
+            "speed": speed, "outage_s_real": round(down_s, 1),
+            "effective_speed": round(hours * 3600 / down_s, 1),
             **counted(created, sub.of(P)),
             "pending_when_broker_returned": pending_at_return,
             "outbox_bytes_when_broker_returned": disk_at_return,
@@ -206,7 +215,11 @@ def markdown(doc: dict[str, Any]) -> str:
     if o and "error" not in o:
         lines += [
             f"## Broker down for {o['outage_h_site_time']:g} h of site time", "",
-            f"Compressed by the replay clock at {o['speed']:g}x ({o['outage_s_real']} s real).",
+            f"The replay clock asked for {o['speed']:g}x; the broker came back once the "
+            f"outbox held the {o['flows']} flows' {o['outage_h_site_time']:g} h of events "
+            f"({o['outage_s_real']} s real, "
+            f"{o.get('effective_speed', o['speed']):g}x in effect: the flows store one event "
+            "at a time, each fsynced, on a shared 2-core machine).",
             "", "| figure | value |", "|---|---|",
             f"| events created / delivered / lost | {o['created']} / {o['delivered']} / "
             f"{o['lost']} |",
