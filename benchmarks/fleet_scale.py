@@ -47,8 +47,110 @@ ACL = acl_text().replace("topic readwrite frugalai/#\n",
 # ---------------------------------------------------------------------------- gateway process
 
 
+class SerialGateway:
+    """An emulated TIC meter on a pty and the real ``frugalai run`` reading it at TIC's 7E1
+    (energy-anomaly on the reference backend), its events and its fleet status (``fleet=1``)
+    on the gateway's own MQTT account. ``restart`` and ``reload`` are what an operator or a
+    rollout does to it; the harness checks that its flow comes back by itself."""
+
+    def __init__(self, work: Path, broker: str, gateway: str, status_interval: float,
+                 initial_bundle: Path) -> None:
+        from service_helpers import start_meter
+
+        from frugalai.service import models as mmodels
+
+        self.work = work
+        self.broker = broker
+        self.gateway = gateway
+        self.status_interval = status_interval
+        self.state = work / "state"
+        self.config = work / "gateway.toml"
+        self.reopens = 0
+        mmodels.install(initial_bundle, work / "models")  # the daemon needs a model to start
+        self.meter = start_meter(work / "ttyTIC", speed=2.0)
+        self._write()
+        self.proc: Optional[subprocess.Popen[bytes]] = None
+        self.start()
+
+    def _write(self) -> None:
+        # a reload that changes the source URL makes the daemon reopen the port (7E1 again
+        # on a pty opened before: refused by some kernels, read at 8N1 in software)
+        tail = "&time=wall" if self.reopens % 2 else ""
+        self.config.write_text(f"""[gateway]
+id = "{self.gateway}"
+state_dir = "{self.state}"
+models_dir = "{self.work / 'models'}"
+
+[service]
+status_interval_s = {self.status_interval}
+stop_timeout_s = 30.0
+
+[[flow]]
+name = "linky"
+source = "serial://{self.work / 'ttyTIC'}?protocol=tic&mode=historique{tail}"
+sensor_id = 2
+model = "energy-anomaly"
+backend = "reference"
+precision = "int8"
+summary_s = 5
+
+[[uplink]]
+url = "{self.broker}?fleet=1&fleet_interval={self.status_interval}&keepalive=10&timeout=5"
+""")
+
+    def start(self) -> None:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "frugalai", "run", "--config", str(self.config)], env=env,
+            stdout=open(self.work / "daemon.log", "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def reload(self) -> None:
+        """A config change that reopens the port, then SIGHUP."""
+        self.reopens += 1
+        self._write()
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGHUP)
+
+    def ask_reload(self) -> str:
+        """What the rollout agent calls after a model changed (``fleet agent --config``)."""
+        from frugalai.service.reload import reload_service
+
+        return reload_service(self.state, self.config, unit=f"frugalai-bench-{self.gateway}")
+
+    def close(self) -> dict[str, int]:
+        """Stop the daemon (it flushes its outbox) and the meter; its event counts."""
+        import sqlite3
+
+        code = self.stop()
+        self.meter.close()
+        con = sqlite3.connect(self.state / "outbox.sqlite")
+        try:
+            created = int(con.execute("SELECT COALESCE(SUM(next), 0) FROM sequences")
+                          .fetchone()[0])
+            pending = int(con.execute("SELECT COUNT(*) FROM events WHERE sent_at IS NULL")
+                          .fetchone()[0])
+        finally:
+            con.close()
+        return {"created": created, "pending": pending, "exit_code": code}
+
+
 def gateway_main(args: argparse.Namespace) -> int:
-    """One gateway: the rollout agent (+ status) and an event source through the outbox."""
+    """One gateway: the rollout agent (+ status) and an event source through the outbox; with
+    ``--serial``, also a TIC meter and the real daemon on it (SIGUSR1 restarts the daemon,
+    SIGUSR2 reloads it with a changed source URL)."""
     from frugalai.errors import UplinkError
     from frugalai.events.event import Event
     from frugalai.fleet.agent import Agent
@@ -60,12 +162,19 @@ def gateway_main(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    asked: list[str] = []
+    signal.signal(signal.SIGUSR1, lambda *_: asked.append("restart"))
+    signal.signal(signal.SIGUSR2, lambda *_: asked.append("reload"))
+    serial = SerialGateway(work, args.broker, args.gateway, args.status_interval,
+                           Path(args.serial)) if args.serial else None
     agent = Agent(parse_broker(args.broker), args.gateway, work / "models",
                   bytes.fromhex(args.public_key), work / "state",
-                  status_interval=args.status_interval)
+                  # with a daemon, the daemon publishes the status (with its flows)
+                  status_interval=0.0 if serial else args.status_interval,
+                  on_change=serial.ask_reload if serial else None)
     outbox = Outbox(work / "outbox.sqlite")
-    sink = MqttSink.from_url(f"{args.broker}?keepalive=10&timeout=5&retry_max=2",
-                             gateway=args.gateway)
+    sink = MqttSink.from_url(f"{args.broker}?keepalive=10&timeout=5&retry_max=2"
+                             f"&client_id=bench-events-{args.gateway}", gateway=args.gateway)
     appended = 0
 
     def deliver() -> None:
@@ -78,6 +187,8 @@ def gateway_main(args: argparse.Namespace) -> int:
 
     next_at = time.monotonic()
     while not stop.is_set():
+        while asked and serial is not None:
+            getattr(serial, asked.pop(0))()
         if time.monotonic() >= next_at:
             outbox.append(Event("summary", "meter", time.time(), score=0.1, value=1.0 + appended,
                                 sensor_id=1))
@@ -89,7 +200,9 @@ def gateway_main(args: argparse.Namespace) -> int:
     while outbox.depth() and time.monotonic() < deadline:
         deliver()
         time.sleep(0.2)
-    result = {"appended": appended, "pending": outbox.depth()}
+    result: dict[str, Any] = {"appended": appended, "pending": outbox.depth()}
+    if serial is not None:
+        result["daemon"] = serial.close()
     (work / "result.json").write_text(json.dumps(result))
     sink.close()
     outbox.close()
@@ -206,8 +319,13 @@ def wait_until(cond: Any, timeout: float, what: str) -> float:
     raise RuntimeError(f"timed out after {timeout:g} s waiting for {what}")
 
 
+#: the deadline for every flow of every gateway to be healthy again after a restart, a reload
+#: or a rollout, without a human (a bound for "comes back", not a speed figure)
+HEAL_S = 60.0
+
+
 def run(n: int, work: Path, event_period: float = 1.0, status_interval: float = 2.0,
-        timeout: float = 600.0, log: Any = print) -> dict[str, Any]:
+        timeout: float = 600.0, log: Any = print, serial: bool = False) -> dict[str, Any]:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
     from mqtt_broker import Mosquitto
@@ -246,23 +364,50 @@ def run(n: int, work: Path, event_period: float = 1.0, status_interval: float = 
     t0 = time.monotonic()
     operator = parse_broker(url("operator"))
     status_sizes: dict[str, int] = {}
+    result["serial_flows"] = serial
+    serial_args = ["--serial", str(make_bundle(work / "v0", "0"))] if serial else []
     try:
         for name in names:
             (work / name).mkdir()
             procs[name] = subprocess.Popen(
                 [sys.executable, __file__, "gateway", "--broker", url(name), "--gateway", name,
                  "--dir", str(work / name), "--public-key", pub, "--event-period",
-                 str(event_period), "--status-interval", str(status_interval)],
+                 str(event_period), "--status-interval", str(status_interval), *serial_args],
                 env=env, stdout=open(work / name / "log.txt", "wb"),  # noqa: SIM115
                 stderr=subprocess.STDOUT)
 
-        def healthy() -> list[str]:
+        def healthy(after: float = 0.0, version: str = "") -> list[str]:
+            """Gateways judged OK (with serial flows: a status written after ``after`` whose
+            flow ``linky`` runs with its device up, on model ``version`` if given)."""
             now = time.time()
             found = read_statuses(operator, 2.0)
             status_sizes.update({gw: len(p) for gw, p in found.items()
                                  if json.loads(p).get("online")})
-            return [gw for gw, p in found.items()
-                    if fstatus.judge(gw, p, now).verdict == fstatus.OK]
+            ok = []
+            for gw, p in found.items():
+                verdict = fstatus.judge(gw, p, now)
+                if verdict.verdict != fstatus.OK:
+                    continue
+                if serial:
+                    flow = (verdict.status.get("flows") or {}).get("linky")
+                    if flow is None or float(verdict.status.get("updated") or 0) <= after or \
+                            not str(flow.get("model_version", "")).startswith(version):
+                        continue
+                ok.append(gw)
+            return ok
+
+        def heal(what: str, after: float, version: str = "") -> Optional[float]:
+            """Seconds until every flow of every gateway is healthy again (None: not within
+            HEAL_S)."""
+            try:
+                took = round(wait_until(lambda: sorted(healthy(after, version)) == names,
+                                        HEAL_S, what), 2)
+            except RuntimeError:
+                late = sorted(set(names) - set(healthy(after, version)))
+                log(f"NOT healthy within {HEAL_S:g} s {what}: {late}")
+                return None
+            log(f"every serial flow healthy {took} s {what}")
+            return took
 
         result["seconds_to_all_healthy"] = round(
             wait_until(lambda: sorted(healthy()) == names, timeout, "every gateway healthy"), 2)
@@ -289,6 +434,16 @@ def run(n: int, work: Path, event_period: float = 1.0, status_interval: float = 
         result["rollout_ok"] = len(stages) == 2 and all(s.ok for s in stages)
         result["seconds_to_roll_out_to_all"] = round(sum(s.seconds for s in stages), 2)
         log(f"rollout v1: ok={result['rollout_ok']} in {result['seconds_to_roll_out_to_all']} s")
+        if serial:  # the rollout reloaded every daemon: its flow on model 1, port kept open
+            heal_s: dict[str, Optional[float]] = {}
+            heal_s["rollout"] = heal("after the rollout", time.time() - 1e-3, version="1@")
+            for action, sig in (("reload", signal.SIGUSR2), ("restart", signal.SIGUSR1)):
+                t_action = time.time()
+                for p in procs.values():
+                    p.send_signal(sig)
+                heal_s[action] = heal(f"after a {action} of every daemon", t_action)
+            result["serial_heal_s"] = heal_s
+            result["serial_all_healed"] = all(v is not None for v in heal_s.values())
 
         # the broker restarts (sessions and retained messages persisted); events keep coming
         broker.restart()
@@ -341,9 +496,17 @@ def run(n: int, work: Path, event_period: float = 1.0, status_interval: float = 
                 p.kill()
     elapsed = time.monotonic() - t0
     appended = 0
+    daemons: list[dict[str, int]] = []
     for name in names:
         r = json.loads((work / name / "result.json").read_text())
         appended += r["appended"]
+        if "daemon" in r:  # the events of the serial flow, made by the real daemon
+            daemons.append(r["daemon"])
+            appended += r["daemon"]["created"]
+    if serial:
+        result["daemons"] = {"events_created": sum(d["created"] for d in daemons),
+                             "left_pending": sum(d["pending"] for d in daemons),
+                             "exit_codes": sorted({d["exit_code"] for d in daemons})}
     wait_until(lambda: store.count() >= appended, 60, f"{appended} events collected")
     time.sleep(1.5)  # let $SYS publish its last counters
     totals = counters.totals()
@@ -426,6 +589,21 @@ def markdown(r: dict[str, Any]) -> str:
         f"core) |",
         f"| broker peak RSS | {b['rss_peak_mb']} MB |",
         f"| messages through the broker | {b['messages_per_s']} /s (in + out) |",
+    ]
+    if r.get("serial_flows"):
+        heal = r["serial_heal_s"]
+
+        def took(action: str) -> str:
+            return "NOT within 60 s" if heal[action] is None else f"{heal[action]} s"
+        lines += [
+            f"| serial TIC flows (real daemon, emulated meter on a pty, 7E1): every flow "
+            f"healthy again after the rollout / a reload reopening the port / a restart | "
+            f"{took('rollout')} / {took('reload')} / {took('restart')} (deadline {HEAL_S:g} s)"
+            " |",
+            f"| events made by the daemons (included above) | "
+            f"{r['daemons']['events_created']} |",
+        ]
+    lines += [
         "",
         f"Fleet traffic per gateway (status payload {r['traffic']['status_payload_bytes']} B "
         f"as measured here, keepalive 60 s, TCP/IP 52 B per segment, no TLS; one "
@@ -458,10 +636,16 @@ def main() -> int:
     gw.add_argument("--public-key", required=True)
     gw.add_argument("--event-period", type=float, default=1.0)
     gw.add_argument("--status-interval", type=float, default=2.0)
+    gw.add_argument("--serial", default=None, help="bundle to install first; then run a TIC "
+                    "meter on a pty and the real daemon on it")
     parser.add_argument("--gateways", type=int, default=None, help="default 50 (5 with --quick)")
     parser.add_argument("--event-period", type=float, default=1.0)
     parser.add_argument("--quick", action="store_true",
                         help="5 gateways (the size make test runs), unless --gateways is given")
+    parser.add_argument("--serial", action="store_true",
+                        help="each gateway also runs the real daemon on an emulated TIC meter "
+                             "(a pty): after the rollout, a reload and a restart, every flow "
+                             f"must be healthy again within {HEAL_S:g} s")
     prov.add_output_arguments(parser)
     args = parser.parse_args()
     if args.mode == "gateway":
@@ -472,12 +656,13 @@ def main() -> int:
     meta = prov.provenance(mosquitto=mosquitto_version(), quick=args.quick)
     work = Path(tempfile.mkdtemp(prefix=".fleet-bench-", dir=ROOT / "benchmarks"))
     try:
-        result = run(args.gateways, work, event_period=args.event_period)
+        result = run(args.gateways, work, event_period=args.event_period, serial=args.serial)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result = {"meta": meta, **result}
     print(prov.write_results(out, "fleet", result, markdown))
-    ok = (result["rollout_ok"] and result["broken_stopped_at_canary"]
+    ok = (result.get("serial_all_healed", True) and result["rollout_ok"]
+          and result["broken_stopped_at_canary"]
           and result["broken_to_all_rolled_back_everywhere"]
           and result["acl_forged_status_refused"] and result["events"]["lost"] == 0
           and result["events"]["missing_in_sequences"] == 0)

@@ -279,12 +279,16 @@ class ServiceConfig:
                            "stop, systemd restarts the service)", default=60.0)
     watchdog_s: float = _help("WatchdogSec= written into the unit by 'service install'",
                               default=30.0)
+    model_failure_exit_s: float = _help(
+        "a flow whose model failed on every window for this long makes 'run' exit with code 4 "
+        "(systemd restarts it, a supervisor sees it); 0: never", default=900.0)
 
     def validate(self) -> None:
         for name in ("status_interval_s", "stop_timeout_s", "stall_s", "watchdog_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"must be > 0, got {getattr(self, name)}", key=name)
             _in_range(self, name, 0, 86400, low_open=True)
+        _in_range(self, "model_failure_exit_s", 0, 30 * 86400)
         if self.prometheus_textfile and not self.prometheus_textfile.endswith(".prom"):
             raise ConfigError("node_exporter reads only *.prom files, got "
                               f"{self.prometheus_textfile!r}", key="prometheus_textfile")

@@ -10,6 +10,7 @@ policies, codecs) know nothing of this file.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -67,6 +68,7 @@ class FlowStats:
     scored: int = 0
     events: int = 0
     errors: int = 0
+    model_ok: int = 0  # windows the model scored without raising
     last_score: Optional[float] = None
 
 
@@ -122,6 +124,9 @@ class Flow:
         self.quantity_warned = False
         #: the sensor health checks (frugalai.health), None when the flow's ``health`` is off
         self.health = health_monitor.for_flow(config, scorer)
+        #: monotonic time of the first failure since the model last worked (None: working).
+        self.failing_since: Optional[float] = None
+        self.last_model_error = ""
 
     @classmethod
     def from_plan(cls, plan: FlowPlan, source: Optional[Source] = None,
@@ -130,6 +135,27 @@ class Flow:
         return cls(plan.config, source if source is not None else plan.open_source(
             **source_kwargs), scorer if scorer is not None else plan.build_scorer(),
             plan.build_policy())
+
+    def continue_from(self, old: Flow) -> None:
+        """Take over a reloaded flow's running accounts when it keeps its source (a model or
+        policy change): the counters and the summary period go on, so the next summary
+        counts each reading and rejected frame once, and ``status`` does not drop to zero."""
+        if old.source is not self.source:
+            raise ValueError("continue_from needs the same source")
+        kept = dataclasses.replace(old.stats, last_score=None)  # the score was the old model's
+        self.stats = kept
+        with old._period_lock:
+            self.period = old.period
+        self._bad_frames_seen, self._implausible_seen = old._bad_frames_seen, \
+            old._implausible_seen
+        self._dropped_seen, self._lost_seen = old._dropped_seen, old._lost_seen
+        if self.config.summary_s == old.config.summary_s:
+            self.next_summary = old.next_summary
+        if (self.config.window_s, self.config.quantity) == (old.config.window_s,
+                                                            old.config.quantity):
+            self.window = old.window  # the window in progress is not thrown away
+        self._matched, self._seen, self.quantity_warned = old._matched, old._seen, \
+            old.quantity_warned
 
     def process(self, reading: Reading) -> list[Event]:
         """Feed one Reading; return the events it caused (usually none): the sensor's health
@@ -164,6 +190,8 @@ class Flow:
         # Counted here and in the period summary alike: windows with a value.
         self.stats.windows += 1
         result = self.scorer.score_one(closed, x)
+        self.stats.model_ok += 1
+        self.failing_since = None
         with self._period_lock:  # a window counts while the model learns too
             self.period.window_one(x, None if result is None else result.value)
         if result is None:
@@ -240,9 +268,13 @@ class Flow:
                      sensor_id=self.config.sensor_id, model_id=self.config.model_id,
                      stats=stats)
 
-    def count_error(self) -> None:
+    def count_error(self, err: Optional[BaseException] = None) -> None:
         """A reading the model failed on (contained by the loop, counted here)."""
         self.stats.errors += 1
+        if err is not None:
+            self.last_model_error = f"{type(err).__name__}: {err}"
+        if self.failing_since is None:
+            self.failing_since = time.monotonic()
         with self._period_lock:
             self.period.error_one()
 
@@ -278,24 +310,28 @@ Store = Callable[[list[Event]], object]
 
 
 def run_flow(flow: Flow, stop: threading.Event, store: Store,
-             watch: Optional[StepWatch] = None) -> None:
+             watch: Optional[StepWatch] = None,
+             live: Optional[Callable[[], Flow]] = None) -> None:
     """The one flow loop: read the source until it ends or ``stop``, process each reading,
     hand the events to ``store``. A model error is contained per reading (counted, logged
     sparingly); a source error propagates to the caller (the supervisor restarts it).
 
     ``store`` is looked up by the caller, so a service that swaps its pipeline on reload
-    passes its live one (never an old object's).
+    passes its live one (never an old object's). ``live``, when given, names the flow that
+    processes each reading: a reload that changes only the model or the policy swaps in a
+    new flow on the *same* source, which keeps reading (a serial port stays open).
     """
     for reading in flow.source.readings(stop):
+        current = live() if live is not None else flow
         if watch is not None:
             watch.step_started()
         try:
-            events = flow.process(reading)
-        except Exception:  # a bug in one model must not kill the flow
-            flow.count_error()
-            if flow.stats.errors in (1, 10) or flow.stats.errors % 1000 == 0:  # no spam
+            events = current.process(reading)
+        except Exception as err:  # a bug in one model must not kill the flow
+            current.count_error(err)
+            if current.stats.errors in (1, 10) or current.stats.errors % 1000 == 0:  # no spam
                 log.exception("%s: processing failed (%d failures so far)",
-                              flow.config.name, flow.stats.errors)
+                              current.config.name, current.stats.errors)
             continue
         finally:
             if watch is not None:
@@ -321,6 +357,7 @@ class Pipeline:
     upstream_bytes: int = 0
     _threads: list[threading.Thread] = field(default_factory=list)
     _last_uplink_error: str = ""
+    #: the uplink outage in the log: over once delivery worked for a minute (flapping brokers)
     #: per sink, the ids of pending events it already accepted: an event leaves the outbox
     #: once every sink has it, and a fast sink is not sent it again while a slow one (a LoRaWAN
     #: modem waiting for its duty cycle) catches up. In memory: after a restart the fast sink
@@ -407,6 +444,8 @@ class Pipeline:
         self.delivered += old.delivered
         self.upstream_bytes += old.upstream_bytes
         self.lost += old.lost
+        self.lost_by_sensor.update(old.lost_by_sensor)
+        old.lost_by_sensor.clear()
         old.lost = old.delivered = old.upstream_bytes = 0
         if held:
             with self._held_lock:

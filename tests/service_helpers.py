@@ -47,13 +47,13 @@ def start_meter(link: Path, speed: float = 10.0) -> TicMeterEmulator:
 
 
 def flow_toml(name: str, link: Path, sensor_id: int) -> str:
-    # 8N1 rather than TIC's 7E1: a pty carries bytes, not bits, so the data is the same, and
-    # some kernels (seen on 6.18) refuse with EINVAL a second 7E1 tcsetattr on the same pty,
-    # which every restart of the daemon does.
+    # TIC's own 7E1: some kernels (seen on 6.18) refuse a second 7E1 tcsetattr on the same
+    # pty with EINVAL, which every restart of the daemon does; the source then opens 8N1 and
+    # checks the parity in software (frugalai/sources/serial_open.py), as a gateway must.
     return f"""
 [[flow]]
 name = "{name}"
-source = "serial://{link}?protocol=tic&mode=historique&bytesize=8&parity=N"
+source = "serial://{link}?protocol=tic&mode=historique"
 sensor_id = {sensor_id}
 quantity = "apparent_power_va"
 aggregate = "mean"

@@ -30,6 +30,7 @@ FLOAT_KEYS = [
     ("[flow.spec]", "battery_min_v"),
     ("[service]", "status_interval_s"), ("[service]", "stop_timeout_s"),
     ("[service]", "stall_s"), ("[service]", "watchdog_s"),
+    ("[service]", "model_failure_exit_s"),
     ("[energy]", "co2_g_per_kwh"), ("[energy]", "radio_tx_w"),
     ("[energy]", "fair_use_s_per_day"), ("[energy]", "events_per_day"),
     ("[energy]", "electricity_eur_per_kwh"), ("[energy]", "cellular_eur_per_mb"),

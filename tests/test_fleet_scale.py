@@ -2,7 +2,9 @@
 
 Five real gateway processes, each with its own credentials, on one real Mosquitto with an ACL:
 all report healthy; a gateway publishing under another's id is refused by the broker; a rollout
-goes canary-then-all; the broker restarts; a bundle that fails its self-test is rolled back by
+goes canary-then-all and every gateway's serial TIC flow (the real daemon on an emulated meter)
+is healthy again after it, after a reload that reopens its port and after a restart; the broker
+restarts; a bundle that fails its self-test is rolled back by
 the canary itself and goes no further; sent to all at once (canary 100 %), every gateway rolls
 it back by itself; the events published all along are collected with 0 lost.
 """
@@ -32,7 +34,14 @@ pytestmark = [
 def test_five_gateways_on_one_broker_with_acls(tmp_path: Path) -> None:
     from fleet_scale import run
 
-    r = run(5, tmp_path, event_period=0.5, timeout=300)
+    r = run(5, tmp_path, event_period=0.5, timeout=300, serial=True)
+    # every gateway also runs the real daemon on an emulated TIC meter (7E1 on a pty): after
+    # the rollout (a model swap on the open port), a reload that reopens the port and a
+    # restart of the process, every flow of every gateway is healthy again within 60 s
+    # (HEAL_S, a deadline for "comes back by itself", not a speed claim)
+    assert r["serial_all_healed"], r["serial_heal_s"]
+    assert r["daemons"]["events_created"] > 0 and r["daemons"]["exit_codes"] == [0], r["daemons"]
+    assert r["daemons"]["left_pending"] == 0
     assert r["acl_forged_status_refused"]
     assert r["rollout_ok"], r["rollout"]
     canary, everyone = r["rollout"]

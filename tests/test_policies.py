@@ -83,7 +83,8 @@ def test_summary_accumulator_and_its_wire_form() -> None:
     assert len(raw) == SUMMARY_SIZE == 37 <= MAX_SIZE <= 51
     back = decode_binary(raw)
     on_wire = {k: v for k, v in stats.as_dict().items() if k not in ("implausible", "lost")}
-    assert back["stats"] == {**on_wire, "max_score": 3.0}  # those two fold into errors/dropped
+    # those two fold into errors/dropped; no counter reached its u16 cap
+    assert back["stats"] == {**on_wire, "max_score": 3.0, "saturated": []}
     short = decode_binary(encode_binary(event, max_size=11))
     assert short["kind"] == "summary" and short["value"] == 200.0 and short["score"] == 3.0
     none = decode_binary(encode_binary(Event("summary", "x", 0.0, stats=empty)))
@@ -96,7 +97,8 @@ def test_summary_counters_saturate_on_the_wire() -> None:
     big = Stats(period_s=2**40, readings=2**40, windows=10**6, events=10**6, errors=-5)
     back = decode_binary(encode_binary(Event("summary", "x", 0.0, stats=big)))["stats"]
     assert (back["period_s"], back["readings"], back["windows"], back["events"],
-            back["errors"]) == (2**32 - 1, 2**32 - 1, 65535, 65535, 0)
+            back["errors"]) == (2**28 - 1, 2**32 - 1, 65535, 65535, 0)
+    assert back["saturated"] == ["windows", "events"]  # the capped counts say they are
 
 
 def test_event_json_round_trip_with_stats() -> None:

@@ -25,10 +25,11 @@ def test_readings_per_second_never_goes_negative_across_a_reload(tmp_path: Path)
     meter = start_meter(tmp_path / "ttya")
     config = tmp_path / "gateway.toml"
 
-    def write(on: float) -> None:
+    def write(on: float, url_tail: str = "") -> None:
         config.write_text(gateway_toml(
             tmp_path / "state", [flow_toml("a", tmp_path / "ttya", 1).replace(
-                "on = 2000.0", f"on = {on}")], [f"file://{tmp_path / 'events.jsonl'}"]))
+                "on = 2000.0", f"on = {on}").replace("historique", "historique" + url_tail)],
+            [f"file://{tmp_path / 'events.jsonl'}"]))
 
     write(2000.0)
     service = Service(str(config), load_config(config))
@@ -41,8 +42,15 @@ def test_readings_per_second_never_goes_negative_across_a_reload(tmp_path: Path)
         service.snapshot()
         wait_for(lambda: time.sleep(0.3) or service.snapshot()["flows"]["a"]["readings_per_s"] > 0,
                  20, "a positive rate")
-        write(2100.0)  # flow a changes: a new flow, a new source, its count starts again
+        source = service.runners["a"].flow.source
+        write(2100.0)  # a policy value changes: a new flow on the same open source
         assert service.reload()
+        assert service.runners["a"].flow.source is source
+        assert service.runners["a"].flow.config.policy.on == 2100.0
+        assert service.runners["a"].flow.source.stats.readings > 20  # its count goes on
+        write(2100.0, "&time=wall")  # the source URL changes: a new source, its count restarts
+        assert service.reload()
+        assert service.runners["a"].flow.source is not source
         assert service.runners["a"].flow.source.stats.readings < 20
         rates: list[float] = []
 

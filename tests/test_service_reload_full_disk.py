@@ -1,10 +1,11 @@
 """A reload, then a full disk: the kept flows store through the live pipeline, nothing is lost.
 
 The real daemon (``frugalai run``) on two emulated TIC meters, a real SIGHUP that keeps flow
-``a`` and restarts flow ``b``, then the state dir's file system really fills: it is a small
-tmpfs mounted for the test (we run as root in CI; without the right to mount, the test says so
-and is skipped), filled to ENOSPC by a file. Events wait in memory (counted in the status
-files), are stored when the filler is removed, and every one created is delivered.
+``a`` and swaps a new flow ``b`` onto its open port, then the state dir's file system really
+fills: it is a small tmpfs mounted for the test (we run as root in CI; without the right to
+mount, the test says so and is skipped), filled to ENOSPC by a file. Events wait in memory
+(counted in the status files), are stored when the filler is removed, and every one created
+is delivered.
 
 Before the flow plans, kept flows stored through the old pipeline object: their events were
 held in its memory, never retried, and counted nowhere (908 of 1,197 lost in the probe).
@@ -101,9 +102,10 @@ def test_after_a_reload_a_full_disk_loses_nothing(tmp_path: Path, small_disk: Pa
         daemon.wait_running(state)
         wait_for(lambda: events.exists() and min(delivered(events)[f] for f in "ab") >= 2,
                  30, "events from both flows")
-        write(2100.0)  # flow b changes, flow a is kept with its state
+        write(2100.0)  # flow b's policy changes (a new flow on its open port), a is kept
         daemon.signal(signal.SIGHUP)
-        wait_for(lambda: "1 flow(s) kept, started: b" in daemon.log_text(), 30, "the reload")
+        wait_for(lambda: "1 flow(s) kept, started: none; new model/settings on the open "
+                         "source: b" in daemon.log_text(), 30, "the reload")
         filler = fill(state)
         held = wait_for(lambda: prom(prom_file, "frugalai_outbox_held_in_memory") >= 4, 60,
                         "events held in memory while the disk is full")

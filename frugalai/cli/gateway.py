@@ -41,9 +41,11 @@ def run(config: Any, duration: Optional[float]) -> None:
 def status(config: Any, state_dir: Optional[str], as_json: bool) -> None:
     """Health of the service: flows, outbox, uplinks, models (reads the state dir).
 
-    Exit 1 when the service is not running (dead, stale or never started).
+    Exit 1 when the service is not running (dead, stale or never started), when a flow is
+    degraded (device down, a port that fails to reopen, a model failing: it retries by
+    itself, the reason is shown) or when events were lost.
     """
-    from frugalai.service.health.status import format_status, read_status
+    from frugalai.service.health.status import format_status, problems, read_status
 
     if state_dir is None:
         if config is None:
@@ -51,7 +53,7 @@ def status(config: Any, state_dir: Optional[str], as_json: bool) -> None:
         state_dir = config[1].gateway.state_dir
     report = read_status(state_dir)
     click.echo(json.dumps(report, indent=1, default=str) if as_json else format_status(report))
-    if not str(report.get("state", "")).startswith("running"):
+    if problems(report):
         sys.exit(1)
 
 

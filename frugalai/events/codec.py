@@ -22,7 +22,9 @@ that allow only 11 bytes).
 piggybacked MAC commands)::
 
     bytes 0-7    : as the short form (time = end of the period)
-    bytes 8-11   : period length, u32 seconds
+    bytes 8-11   : bits 0-27: period length, seconds (saturates at 2^28-1, 8.5 years);
+                   bits 28-31: saturation flags, set when the u16 counter below was capped:
+                   bit 31 windows, bit 30 events, bit 29 errors, bit 28 dropped
     bytes 12-15  : readings, u32
     bytes 16-17  : windows scored, u16        (counters saturate at their maximum)
     bytes 18-19  : events emitted, u16
@@ -32,6 +34,10 @@ piggybacked MAC commands)::
     bytes 25-28  : min of the key value, f32 (NaN = no window)
     bytes 29-32  : mean, f32
     bytes 33-36  : max, f32
+
+A saturated counter is a true lower bound; its flag says that it is one, so a receiver never
+takes 65,535 for an exact count. Decoders list the capped counters in ``stats["saturated"]``
+(empty when none). Payloads with no flag set decode as before the flags existed.
 
 >>> from frugalai.events.event import Event
 >>> raw = encode_binary(Event("alarm", "linky", 1_700_000_000.0, score=6.25, value=2310.0,
@@ -64,6 +70,10 @@ SUMMARY_SIZE = _SUMMARY.size
 #: The largest payload this codec ever produces (EU868 DR0-2 carry 51 bytes).
 MAX_SIZE = SUMMARY_SIZE
 _NO_SCORE = 255
+#: the u16 summary counters, in the order of their saturation flags (bit 31 down to bit 28)
+SATURABLE = ("windows", "events", "errors", "dropped")
+_PERIOD_BITS = 28
+_PERIOD_MASK = (1 << _PERIOD_BITS) - 1
 
 
 def _half(value: float) -> float:
@@ -109,10 +119,11 @@ def encode_binary(event: Event, max_size: Optional[int] = None) -> bytes:
     if event.kind == "summary" and stats is not None:
         if max_size is None or max_size >= SUMMARY_SIZE:
             score = _NO_SCORE if math.isnan(stats.max_score) else _score_byte(stats.max_score, 254)
-            return _SUMMARY.pack(*head, _u(stats.period_s, 32), _u(stats.readings, 32),
-                                 _u(stats.windows, 16), _u(stats.events, 16),
-                                 _u(stats.errors + stats.implausible, 16),
-                                 _u(stats.dropped + stats.lost, 16), score,
+            counts = (stats.windows, stats.events, stats.errors + stats.implausible,
+                      stats.dropped + stats.lost)
+            flags = sum(1 << (31 - i) for i, n in enumerate(counts) if n > 0xFFFF)
+            return _SUMMARY.pack(*head, flags | _u(stats.period_s, _PERIOD_BITS),
+                                 _u(stats.readings, 32), *(_u(n, 16) for n in counts), score,
                                  stats.min, stats.mean, stats.max)
         return _STRUCT.pack(*head, _score_byte(stats.max_score), _half(stats.mean))
     byte8 = (max(0, min(255, event.label)) if event.kind in ("class", "health")
@@ -145,8 +156,11 @@ def decode_binary(raw: bytes) -> dict[str, Any]:
         return {
             "version": version, "kind": kind, "model_id": head & 0x7, "sensor_id": sensor_id,
             "seq": seq, "ts": t + EPOCH_2020,
-            "stats": {"period_s": period, "readings": readings, "windows": windows,
-                      "events": events, "errors": errors, "dropped": dropped,
+            "stats": {"period_s": period & _PERIOD_MASK, "readings": readings,
+                      "windows": windows, "events": events, "errors": errors,
+                      "dropped": dropped,
+                      "saturated": [name for i, name in enumerate(SATURABLE)
+                                    if period >> (31 - i) & 1],
                       "max_score": None if score == _NO_SCORE else score / 10.0,
                       "min": _nan_none(vmin), "mean": _nan_none(vmean), "max": _nan_none(vmax)},
         }

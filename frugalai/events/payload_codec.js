@@ -69,13 +69,20 @@ function frugalaiDecode(bytes) {
       throw new Error("frugalai: " + FRUGALAI_SUMMARY + " bytes is the summary layout, but the kind is " + kind);
     }
     var nan = function (x) { return x === null || x !== x ? null : x; };
+    var word = frugalaiU32(bytes, 8);  // bits 28-31: saturation flags, 0-27: period
+    var names = ["windows", "events", "errors", "dropped"];
+    var saturated = [];
+    for (var i = 0; i < 4; i++) {
+      if (Math.floor(word / Math.pow(2, 31 - i)) % 2 === 1) { saturated.push(names[i]); }
+    }
     out.stats = {
-      period_s: frugalaiU32(bytes, 8),
+      period_s: word % Math.pow(2, 28),
       readings: frugalaiU32(bytes, 12),
       windows: frugalaiU16(bytes, 16),
       events: frugalaiU16(bytes, 18),
       errors: frugalaiU16(bytes, 20),
       dropped: frugalaiU16(bytes, 22),
+      saturated: saturated,
       max_score: bytes[24] === 255 ? null : bytes[24] / 10,
       min: nan(frugalaiF32(bytes, 25)),
       mean: nan(frugalaiF32(bytes, 29)),

@@ -44,7 +44,7 @@ def from_snapshot(gateway: str, snap: dict[str, Any],
     flows = {}
     for name, f in (snap.get("flows") or {}).items():
         flows[name] = {"state": f.get("state"), "up": bool(f.get("device_up")),
-                       "why": f.get("last_error") or None, "model": f.get("model"),
+                       "why": f.get("why") or f.get("last_error") or None, "model": f.get("model"),
                        "model_version": f.get("model_version")}
         health = f.get("health")
         if health:  # the sensor's health checks: what fails, and whether decisions are held

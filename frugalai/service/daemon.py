@@ -9,11 +9,18 @@ hangs cannot hold the stop or the reload hostage.
 * SIGTERM / SIGINT: each flow finishes its current step, the outbox is flushed, exit 0 within
   ``service.stop_timeout_s`` (events that could not leave stay in the outbox for next time).
 * SIGHUP: reload the config file. An invalid file (or one whose flows cannot be built) is
-  refused with the reason logged, and the service keeps running on the old config. Flows whose
-  settings and model version did not change keep running, with their learned state; uplinks and
-  the outbox are kept when their settings did not change.
+  refused with the reason logged, and the service keeps running on the old config. What the
+  new config changes is rebuilt, and nothing else: flows whose settings and model version did
+  not change keep running, with their learned state; a flow whose source URL did not change
+  but whose model (``models install``, a fleet rollout) or policy did gets a new flow on its
+  *open* source (the serial port is not reopened; counters and the summary period go on);
+  uplinks and the outbox are kept when their settings did not change; the fleet status
+  publisher is rebuilt when the uplinks, the gateway id or the models dir change.
 
 * Every flow finished (finite sources, e.g. a replay read to its end): flush, exit 0.
+* A flow's model failed on every window for ``service.model_failure_exit_s``: stop, exit 4
+  (:data:`EXIT_MODEL_FAILING`); a run that ends with a flow whose every model call failed
+  exits 4 too, never 0.
 
 The service composes the pipeline through its public seams only: the flows run the one flow
 loop (:func:`frugalai.pipeline.run_flow`) storing through the *live* pipeline, the pipeline's
@@ -31,12 +38,13 @@ import os
 import signal
 import threading
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 from frugalai import __version__
-from frugalai.config import Config, load_config
+from frugalai.config import Config, PolicyConfig, load_config
 from frugalai.errors import FrugalError
 from frugalai.events.event import Event
 from frugalai.fileio import atomic_write
@@ -45,6 +53,7 @@ from frugalai.lograte import LogRate
 from frugalai.pipeline import Flow, Pipeline, Sink, StepWatch, run_flow
 from frugalai.plan import FlowPlan, GatewayPlan, build_plans
 from frugalai.redact import redact
+from frugalai.service.counters import LifetimeCounters
 from frugalai.service.health import prometheus
 from frugalai.service.health.status import STATUS_FILE, outbox_view
 from frugalai.service.notify import Notifier
@@ -78,6 +87,9 @@ class FlowStatus:
     last_score: Optional[float]
     #: the sensor's health (frugalai.health.monitor.FlowHealth.status), None when not checked
     health: Optional[dict[str, Any]] = None
+    why: str = ""  # when state is degraded: the reason (device down, model failing...)
+    parity_errors: int = 0  # bytes with a wrong parity bit (7E1 framed in software)
+    framing: str = ""  # serial flows: the framing in use
 
 
 @dataclass
@@ -124,6 +136,8 @@ class Service:
         #: per flow: (monotonic time, readings, the source object counted) of the last status.
         self._rates: dict[str, tuple[float, int, int]] = {}
         self._unhealthy: Optional[str] = None
+        #: why the run stopped for a failing model ("" when it did not).
+        self.model_failed = ""
         self._flush_error = ""
         self._deliver_lock = threading.Lock()
         self._deliver_stop = threading.Event()
@@ -135,6 +149,8 @@ class Service:
         if handle_signals:  # before building: a SIGTERM during start must not be lost
             self.install_signal_handlers()
         self.plans = build_plans(config)
+        #: counters over the gateway's life (state dir), across reloads and restarts
+        self.lifetime = LifetimeCounters(Path(config.gateway.state_dir))
         self.pipeline, _ = self._build(self.plans, None)
         self.fleet = fleet_health.for_config(config)  # None unless an MQTT uplink has fleet=1
 
@@ -142,8 +158,11 @@ class Service:
     def _build(self, plans: GatewayPlan, old: Optional[Pipeline]
                ) -> tuple[Pipeline, dict[str, FlowRunner]]:
         """A pipeline for ``plans``: flows whose plan did not change are kept (with their
-        learned state) when the outbox stays; the outbox and uplinks are reused when their
-        settings did not change. Returns it and the runners it keeps."""
+        learned state) when the outbox stays; a flow whose source did not change but whose
+        model or other settings did gets a new flow on the *same* source (the device stays
+        open: a rollout or a policy edit does not reopen a serial port); the outbox and
+        uplinks are reused when their settings did not change. Returns it and the runners
+        it keeps (a kept runner whose flow is new is swapped by :meth:`_swap`)."""
         config = plans.config
         same_state = old is not None and config.gateway.state_dir == self.config.gateway.state_dir
         same_up = (old is not None and same_state and config.uplink == self.config.uplink
@@ -153,9 +172,17 @@ class Service:
         try:
             for plan in plans.flows:
                 runner = self.runners.get(plan.name) if same_state else None
-                if runner is not None and self.plans.flow(plan.name).identity == plan.identity:
+                before = self.plans.flow(plan.name) if runner is not None else None
+                if runner is not None and before is not None and before.identity == plan.identity:
                     kept[plan.name] = runner
                     flows.append(runner.flow)
+                elif runner is not None and before is not None and \
+                        before.config.source == plan.config.source and \
+                        runner.state in ("running", "restarting"):
+                    kept[plan.name] = runner  # same source: a new flow on it, swapped in
+                    flows.append(Flow.from_plan(
+                        plan, source=runner.flow.source,
+                        scorer=runner.flow.scorer if same_scorer(before, plan) else None))
                 else:
                     flows.append(Flow.from_plan(plan))
             outbox = old.outbox if old is not None and same_state else Outbox(
@@ -166,11 +193,15 @@ class Service:
                 for sink, uc in zip(Pipeline.open_sinks(config), config.uplink)]
         except BaseException:
             for flow in flows:
-                if not any(flow is r.flow for r in kept.values()):
+                if not self._running_source(flow):
                     flow.source.close()  # built, never opened
             raise
         return Pipeline(flows, outbox, sinks, on_stored=self._on_stored,
                         health_dir=Path(plans.config.gateway.state_dir) / "health"), kept
+
+    def _running_source(self, flow: Flow) -> bool:
+        """True if ``flow`` reads through a source a running flow uses (never close it)."""
+        return any(flow.source is r.flow.source for r in self.runners.values())
 
     def _on_stored(self, events: list[Event]) -> None:
         """Wake the delivery thread as soon as events are stored, so it can sleep the rest of
@@ -183,7 +214,9 @@ class Service:
             return self.pipeline.store(events)
 
     def _loop(self, flow: Flow, stop: threading.Event, watch: StepWatch) -> None:
-        run_flow(flow, stop, self.store, watch)
+        runner = watch if isinstance(watch, FlowRunner) else None  # its flow may be swapped
+        run_flow(flow, stop, self.store, watch,
+                 live=(lambda: runner.flow) if runner is not None else None)
 
     def _runner(self, plan: FlowPlan, flow: Flow) -> FlowRunner:
         return FlowRunner(flow, self._loop, plan.open_source, model_version=plan.model_version,
@@ -244,7 +277,36 @@ class Service:
             if self.runners and all(r.state == "finished" for r in self.runners.values()):
                 log.info("every flow's source has ended: flushing and exiting")
                 break
+            failing = self.model_failing()
+            if failing:
+                self.model_failed = failing
+                log.error("%s; exiting with code %d so that the service is restarted",
+                          failing, EXIT_MODEL_FAILING)
+                break
         return self.shutdown()
+
+    def model_failing(self, now: Optional[float] = None) -> str:
+        """Why a flow's model failed on every window for ``service.model_failure_exit_s``,
+        or "" (0 disables the check)."""
+        limit = self.config.service.model_failure_exit_s
+        if not limit:
+            return ""
+        now = time.monotonic() if now is None else now
+        for name, runner in self.runners.items():
+            since = runner.flow.failing_since
+            if since is not None and now - since >= limit:
+                return (f"flow {name}: the model failed on every window for {now - since:.0f} s"
+                        f" (service.model_failure_exit_s = {limit:g}; last: "
+                        f"{redact(runner.flow.last_model_error)})")
+        return ""
+
+    def _all_model_calls_failed(self) -> str:
+        """At exit: a flow whose model was called and never once succeeded, or ""."""
+        for name, runner in self.runners.items():
+            st = runner.flow.stats
+            if st.errors and not st.model_ok and runner.flow.failing_since is not None:
+                return f"flow {name}: every model call of this run failed ({st.errors})"
+        return ""
 
     def _watchdog(self) -> None:
         reason = self.health()
@@ -316,9 +378,18 @@ class Service:
         """Reload the config file; on any problem keep the running config. True if applied."""
         self.notifier.reloading()
         log.info("reloading %s", self.config_path)
+        fleet: Any = self.fleet
         try:
             plans = build_plans(load_config(self.config_path))
-            pipeline, kept = self._build(plans, self.pipeline)
+            new_fleet = _fleet_key(plans.config) != _fleet_key(self.config)
+            if new_fleet:  # broker, gateway id or models dir changed: a new status publisher
+                fleet = fleet_health.for_config(plans.config)
+            try:
+                pipeline, kept = self._build(plans, self.pipeline)
+            except BaseException:
+                if new_fleet and fleet is not None:
+                    fleet.close("reload refused")
+                raise
         except Exception as err:  # a plugin's constructor may raise anything
             self.reloads_refused += 1
             if not isinstance(err, (FrugalError, OSError)):
@@ -332,12 +403,19 @@ class Service:
             log.error("reload refused: delivery to the uplinks is stuck; still running the "
                       "previous config")
             self._discard(pipeline, kept)
+            if fleet is not self.fleet and fleet is not None:
+                fleet.close("reload refused")
             self.notifier.ready("reload refused (delivery stuck); " + self._status_line())
             return False
         try:
             self._swap(plans, pipeline, kept)
         finally:
             self._deliver_lock.release()
+        if fleet is not self.fleet:
+            old_fleet, self.fleet = self.fleet, fleet
+            if old_fleet is not None:
+                old_fleet.close("reconfigured")
+            log.info("fleet status publisher rebuilt for the new config")
         self.reloads += 1
         self.write_health()
         self.notifier.ready(self._status_line())
@@ -346,7 +424,7 @@ class Service:
     def _discard(self, pipeline: Pipeline, kept: dict[str, FlowRunner]) -> None:
         """Close what a refused reload built (never the running flows, outbox or uplinks)."""
         for flow in pipeline.flows:
-            if not any(flow is r.flow for r in kept.values()):
+            if not self._running_source(flow):
                 flow.source.close()
         if pipeline.outbox is not self.pipeline.outbox:
             pipeline.outbox.close()
@@ -367,6 +445,7 @@ class Service:
                     log.error("flow %s did not stop within %.0f s; abandoning its thread",
                               name, self.config.service.stop_timeout_s)
                 runner.close()
+                self.lifetime.fold(name, runner.counts())
                 self._rates.pop(name, None)
         old = self.pipeline
         self._flush()  # what the old flows produced, through the old uplinks
@@ -382,13 +461,19 @@ class Service:
         old.sinks.clear()
         self.plans, self.config = plans, plans.config
         runners: dict[str, FlowRunner] = {}
+        swapped = []
         for plan, flow in zip(plans.flows, pipeline.flows):
             keep = kept.get(plan.name)
+            if keep is not None and keep.flow is not flow:  # same source, new model/settings
+                keep.swap(flow, plan.open_source, plan.model_version)
+                swapped.append(plan.name)
             runners[plan.name] = keep if keep is not None else self._runner(plan, flow).start()
         self.runners = runners
         started = sorted(set(runners) - set(kept))
-        log.info("reloaded: %d flow(s) kept, started: %s", len(kept),
-                 ", ".join(started) or "none")
+        log.info("reloaded: %d flow(s) kept, started: %s%s", len(kept) - len(swapped),
+                 ", ".join(started) or "none",
+                 f"; new model/settings on the open source: {', '.join(swapped)}"
+                 if swapped else "")
 
     # ----------------------------------------------------------------- stop
     def shutdown(self) -> int:
@@ -425,7 +510,12 @@ class Service:
             log.error("delivery still running at the stop deadline; undelivered events stay "
                       "in the outbox for the next start")
         self.notifier.close()
-        return exit_code(self.pipeline.lost + (0 if flushed else self.pipeline.held))
+        code = exit_code(self.pipeline.lost + (0 if flushed else self.pipeline.held))
+        failed = self.model_failed or self._all_model_calls_failed()
+        if code == 0 and failed:
+            log.error("exiting with code %d: %s", EXIT_MODEL_FAILING, failed)
+            return EXIT_MODEL_FAILING
+        return code
 
     # ----------------------------------------------------------------- health
     def status(self) -> ServiceStatus:
@@ -443,15 +533,18 @@ class Service:
                     st.readings >= prev[1] and runner.state == "running":
                 rate = (st.readings - prev[1]) / (now - prev[0])
             self._rates[name] = (now, st.readings, id(st))
+            state, why = runner.condition(now)
+            total = self.lifetime.total(name, runner.counts())  # since the gateway's start
             flows[name] = FlowStatus(
                 source=redact(flow.config.source), model=flow.config.model,
-                model_version=runner.model_version, state=runner.state,
+                model_version=runner.model_version, state=state, why=why,
+                parity_errors=total["parity_errors"], framing=getattr(st, "framing", ""),
                 device_up=runner.device_up(), restarts=runner.restarts,
                 last_error=runner.last_error or st.last_error,
-                readings=st.readings, readings_per_s=round(rate, 3),
-                decode_errors=st.frames_bad, implausible=st.implausible,
-                events=flow.stats.events,
-                bytes_read=st.bytes_read, model_errors=flow.stats.errors, outages=st.outages,
+                readings=total["readings"], readings_per_s=round(rate, 3),
+                decode_errors=total["frames_bad"], implausible=total["implausible"],
+                events=total["events"], bytes_read=total["bytes_read"],
+                model_errors=total["model_errors"], outages=total["outages"],
                 last_reading_ts=st.last_reading_ts, last_received=st.last_received,
                 last_score=flow.stats.last_score,
                 health=None if flow.health is None else flow.health.status())
@@ -466,10 +559,19 @@ class Service:
             outbox={**outbox_view(self.plans.outbox_path, now_wall),
                     "held_in_memory": self.pipeline.held, "lost": self.pipeline.lost},
             uplinks=uplinks,
-            # the counters frugalai.footprint computes the upstream ratio from
-            bytes={"raw_read": sum(r.flow.source.stats.bytes_read
-                                   for r in self.runners.values()),
-                   "upstream": self.pipeline.upstream_bytes})
+            # the counters frugalai.footprint computes the upstream ratio from (lifetime)
+            bytes=self._lifetime_bytes())
+
+    def _live_counts(self) -> tuple[dict[str, Counter[str]], dict[str, int]]:
+        """What the live runners and pipeline count now (the lifetime base excluded)."""
+        return ({name: r.counts() for name, r in self.runners.items()},
+                {"upstream_bytes": self.pipeline.upstream_bytes,
+                 "delivered": self.pipeline.delivered})
+
+    def _lifetime_bytes(self) -> dict[str, int]:
+        snap = self.lifetime.snapshot(*self._live_counts())
+        return {"raw_read": sum(int(f.get("bytes_read", 0)) for f in snap["flows"].values()),
+                "upstream": int(snap["gateway"].get("upstream_bytes", 0))}
 
     def snapshot(self) -> dict[str, Any]:
         """:meth:`status` as the dict written to ``status.json``."""
@@ -499,6 +601,10 @@ class Service:
                 atomic_write(path, text)
             except OSError as err:
                 errors.append(f"{path}: {err}")
+        try:
+            self.lifetime.save(*self._live_counts(), state_dir)
+        except OSError as err:
+            errors.append(f"counters: {err}")
         if errors:  # a full disk lasts: the first, then a count every few minutes
             _HEALTH_LOG.warning("health", "cannot write the health files: %s", "; ".join(errors))
         else:
@@ -511,6 +617,34 @@ _HEALTH_LOG = LogRate(log)
 #: exit code of a run that lost events (disk full past the memory cap, or at exit): not a
 #: success, so systemd marks the unit failed and a supervisor's script notices.
 EXIT_EVENTS_LOST = 3
+#: exit code of a run in which a flow's model failed on every window for
+#: ``service.model_failure_exit_s`` (or on every window of a run that ended): the unit's
+#: Restart= starts it again, which reloads the model; a supervisor sees the failure.
+EXIT_MODEL_FAILING = 4
+
+
+#: flow settings that act after the model (what happens to its scores), not on what it learns
+_AFTER_THE_MODEL: dict[str, Any] = {"policy": PolicyConfig(), "summary_s": 0, "sensor_id": 0,
+                                    "model_id": 0}
+
+
+def same_scorer(before: FlowPlan, after: FlowPlan) -> bool:
+    """True if a reload from ``before`` to ``after`` leaves the scorer's inputs as they were:
+    same model content and settings but for the policy, the summary period and the ids, and
+    the same ``policy.on`` (the profile model learns only below it). Then the new flow keeps
+    the running scorer, with what it learned (a profile's days of history)."""
+    import dataclasses
+
+    if before.scorer != after.scorer or before.model_version != after.model_version or \
+            before.policy_on != after.policy_on:
+        return False
+    return bool(dataclasses.replace(before.config, **_AFTER_THE_MODEL) ==
+                dataclasses.replace(after.config, **_AFTER_THE_MODEL))
+
+
+def _fleet_key(config: Config) -> tuple[Any, ...]:
+    """What the fleet status publisher is built from (a reload compares it)."""
+    return (tuple(u.url for u in config.uplink), config.gateway.id, config.gateway.models_dir)
 
 
 def exit_code(lost: int) -> int:

@@ -17,7 +17,9 @@ e.g. no ``timedatectl``; not a failure). The checks, in order:
 * **clock**: synchronised (``timedatectl show -p NTPSynchronized``), since events carry time;
 * **disk**: free space where ``state_dir`` lives (the outbox grows while the uplink is down);
 * **unit**: the systemd unit is installed and is what ``service install`` would write now;
-* **broker**: each MQTT endpoint accepts a TCP connection, then a TLS handshake for ``mqtts``.
+* **broker**: each MQTT endpoint accepts a TCP connection, then a TLS handshake for ``mqtts``;
+* **flow**: when the service is running, what its ``status.json`` says of each flow (a
+  degraded flow, e.g. a serial port that fails to reopen, is a ✗ with the reason).
 
 The checks only read: nothing is created, no device is opened, no MQTT session is made.
 """
@@ -87,6 +89,30 @@ def run_checks(config_path: str, *, user: str = "frugalai",
     checks.append(check_disk(config.gateway.state_dir))
     checks.append(check_unit(config_path, config, user, unit_path))
     checks += check_brokers(config, connect_timeout)
+    checks += check_running_flows(config.gateway.state_dir)
+    return checks
+
+
+# ------------------------------------------------------------------------------ running flows
+def check_running_flows(state_dir: str) -> list[Check]:
+    """What the running service says of its flows (its ``status.json``): a degraded flow (a
+    device down, a port that fails to reopen, a model failing) is a ✗ with the reason; no
+    check at all when the service never ran here."""
+    from frugalai.service.health.status import STATUS_FILE, read_status
+
+    if not (Path(state_dir) / STATUS_FILE).is_file():
+        return []
+    status = read_status(state_dir)
+    if not str(status.get("state", "")).startswith("running"):
+        return []  # a stopped service's flows say nothing of now
+    checks = []
+    for name, f in sorted((status.get("flows") or {}).items()):
+        if f.get("state") == "degraded" or not f.get("device_up", True):
+            why = f.get("why") or f.get("last_error") or "no detail"
+            checks.append(Check(f"flow {name}", FAIL, f"degraded: {why}",
+                                "the flow retries by itself; `frugalai status` follows it"))
+        else:
+            checks.append(Check(f"flow {name}", OK, str(f.get("state"))))
     return checks
 
 

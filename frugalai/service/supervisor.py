@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Callable, Optional
 
@@ -22,6 +23,7 @@ from frugalai.events.event import Event
 from frugalai.lograte import EVERY_S, LogRate
 from frugalai.pipeline import Flow, Sink, StepWatch
 from frugalai.redact import redact
+from frugalai.service.counters import flow_counts, source_counts
 from frugalai.sources.base import Backoff, Source
 
 log = logging.getLogger("frugalai.service")
@@ -62,6 +64,8 @@ class FlowRunner:
         self._thread: Optional[threading.Thread] = None
         self._frames_bad_seen = 0
         self._decode_log = LogRate(log)
+        #: what the sources this runner replaced had counted (see :meth:`counts`)
+        self.retired: Counter[str] = Counter()
 
     @property
     def name(self) -> str:
@@ -92,7 +96,9 @@ class FlowRunner:
         while not stop.is_set():
             if need_source:
                 try:
-                    self.flow.source = self.reopen()
+                    fresh = self.reopen()
+                    self.retired.update(source_counts(self.flow.source.stats))
+                    self.flow.source = fresh
                 except Exception as err:  # any failure: retry later
                     self.last_error = redact(f"{type(err).__name__}: {err}")
                     log.warning("flow %s: cannot reopen its source (%s)", self.name, err)
@@ -124,6 +130,24 @@ class FlowRunner:
                 log.info("flow %s: source ended", self.name)
                 return
         self.state = "stopped"
+
+    def counts(self) -> Counter[str]:
+        """What this flow counted under this runner: the live source and flow, plus the
+        sources restarted before (the service adds earlier runners and runs)."""
+        out = Counter(self.retired)
+        out.update(flow_counts(self.flow))
+        return out
+
+    def swap(self, flow: Flow, reopen: Callable[[], Source], model_version: str) -> None:
+        """A reload that keeps this flow's source: from the next reading on, ``flow`` (built
+        on the same source, see :meth:`Flow.continue_from`) processes what the source reads;
+        the thread, the open device and the restart backoff stay."""
+        if flow.source is not self.flow.source:
+            raise ValueError(f"flow {self.name}: swap needs the same source")
+        flow.continue_from(self.flow)
+        self.reopen = reopen
+        self.model_version = model_version
+        self.flow = flow
 
     def _close_source(self) -> None:
         try:
@@ -168,6 +192,28 @@ class FlowRunner:
         if busy is not None and now - busy > stall_s:
             return f"flow {self.name}: stuck in one step for {now - busy:.0f} s"
         return None
+
+    def condition(self, now: Optional[float] = None) -> tuple[str, str]:
+        """The flow's state for ``status`` and why, when it is not well.
+
+        ``degraded`` while it retries by itself: the source is being restarted, its device is
+        down (the reason is the source's last error: a port that fails to reopen says why),
+        or the model failed on every window since its last success. The other states are the
+        runner's own (running, finished, stopped, idle).
+        """
+        now = time.monotonic() if now is None else now
+        if self.state == "restarting":
+            return "degraded", f"source restarting: {self.last_error}"
+        if self.state != "running":
+            return self.state, ""
+        stats = self.flow.source.stats
+        if not self.device_up():
+            return "degraded", f"device down: {stats.last_error or 'no detail'}"
+        since = self.flow.failing_since
+        if since is not None:
+            return "degraded", (f"model failing for {now - since:.0f} s: "
+                                f"{redact(self.flow.last_model_error) or 'no detail'}")
+        return "running", ""
 
     def device_up(self) -> bool:
         stats = self.flow.source.stats

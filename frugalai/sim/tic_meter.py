@@ -20,6 +20,7 @@ from typing import Optional
 
 import numpy as np
 
+from frugalai.protocols.parity import with_parity
 from frugalai.protocols.tic import ETX, HISTORIQUE, STANDARD, STX, encode_frame, encode_group
 from frugalai.sim.clock import SimClock
 from frugalai.sim.device import EmulatedDevice
@@ -55,6 +56,9 @@ class TicMeterEmulator(EmulatedDevice):
         corrupt_rate: fraction of frames sent with one byte flipped (for error-path demos).
         port: where to write (a new pty when None).
         seed: seeds the corruption.
+        wire_parity: write each character with its even parity bit in bit 7, as an 8-bit
+            reader sees a real 7E1 line (a gateway that opens the pty at 8N1 checks it in
+            software); False writes plain 7-bit characters.
     """
 
     thread_name = "tic-meter"
@@ -69,6 +73,7 @@ class TicMeterEmulator(EmulatedDevice):
         adco: str = "031762270346",
         seed: int = 0,
         mode: str = HISTORIQUE,
+        wire_parity: bool = True,
     ) -> None:
         if mode not in (HISTORIQUE, STANDARD):
             raise ValueError(f"mode must be historique or standard, got {mode!r}")
@@ -78,6 +83,7 @@ class TicMeterEmulator(EmulatedDevice):
         self.clock: SimClock = clock or SimClock(time.time(), 1.0)
         self.frame_period_s = frame_period_s
         self.corrupt_rate = corrupt_rate
+        self.wire_parity = wire_parity
         self.port = port or PtyPort()
         self.adco = adco
         self.index_wh = 7_640_930.0
@@ -155,6 +161,8 @@ class TicMeterEmulator(EmulatedDevice):
     def send_one(self, ts: float) -> None:
         """Build and write one frame for ``ts``, paced like the real link when speed is 1."""
         frame = self._maybe_corrupt(self.frame_at(ts))
+        if self.wire_parity:  # after the corruption: a bad character with a good parity bit
+            frame = with_parity(frame, "E")
         if self.clock.speed <= 1.0:
             chunk = self.baud // BITS_PER_CHAR // 10  # 100 ms of line time
             for i in range(0, len(frame), chunk):

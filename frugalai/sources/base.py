@@ -36,12 +36,14 @@ class SourceStats:
     timeouts: int = 0  # requests left unanswered (Modbus)
     skipped: int = 0  # rows or values without data (replay gaps), not errors
     implausible: int = 0  # values refused by a plausibility gate (protocols/plausibility.py)
+    parity_errors: int = 0  # bytes with a wrong parity bit (software framing, serial_open.py)
     readings: int = 0
     outages: int = 0
     reconnects: int = 0
     last_error: str = ""
     last_reading_ts: float = 0.0  # the reading's own time (a meter's clock may be wrong)
     last_received: float = 0.0  # gateway wall time it arrived: what liveness is judged on
+    framing: str = ""  # serial sources: the framing in use (e.g. "7E1 in software ...")
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

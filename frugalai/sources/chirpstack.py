@@ -15,13 +15,14 @@ from the environment variable ``password_env`` names, never from the URL.
 Frame counters: a gap counts ``lost_uplinks``; a repeated or slightly older fCnt is a duplicate
 (counted, skipped); a counter back at 0 is a rejoin (``fcnt_resets``). Bad JSON or base64 and
 payloads the decoder refuses are counted in ``frames_bad`` and skipped. paho reconnects by
-itself (1 s to 60 s backoff); each outage is logged once.
+itself (exponential backoff from a random 1-3 s to 60 s); each outage is logged once.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import random
 import threading
 import time
 from collections.abc import Iterator
@@ -167,7 +168,9 @@ class ChirpStackSource:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = lambda *_: self.subscribed.set()
-        client.reconnect_delay_set(1, 60)
+        # paho doubles the delay up to the cap; a random first delay spreads the reconnects
+        # of many gateways after a broker restart (paho has no jitter of its own)
+        client.reconnect_delay_set(random.randint(1, 3), 60)
         client.connect_async(self.host, self.port, keepalive=60)
         client.loop_start()
         self._client = client

@@ -33,6 +33,7 @@ from frugalai.protocols import modbus as mb
 from frugalai.reading import Reading
 from frugalai.registry import check_options, split_url
 from frugalai.sources.base import Backoff, Clock, OutageLog, ReconnectingSource, SourceStats
+from frugalai.sources.serial_open import device_replaced, open_serial
 
 OPTIONS = {
     "protocol": "modbus",
@@ -142,12 +143,16 @@ class ModbusSource(ReconnectingSource):
 
     def open(self) -> None:
         """Open the port now; SourceError if it cannot be opened."""
+        import termios
+
         import serial
 
-        try:
-            self._serial = serial.serial_for_url(self.port, **self.settings)
-        except (serial.SerialException, OSError, ValueError) as err:
+        try:  # a refused 8E1 (a pty opened before) falls back to 8N1: the CRC still guards
+            opened = open_serial(self.port, self.settings, what="modbus ")
+        except (serial.SerialException, OSError, ValueError, termios.error) as err:
             raise SourceError(f"cannot open serial port {self.port!r}: {err}") from err
+        self._serial = opened.serial
+        self.stats.framing = opened.framing
 
     def _transact(self, request: bytes, slave: int, count: int) -> Optional[tuple[int, ...]]:
         """One request with retries; registers, or None. OSError propagates (device gone)."""
@@ -223,10 +228,15 @@ class ModbusSource(ReconnectingSource):
         if delay > 0 and stop.wait(delay):
             return
         self._next_poll = max(self._next_poll + self.interval, time.monotonic())
+        answered = False
         for slave in self.slaves:
             reading = self.poll_slave(slave)
             if reading is not None:
+                answered = True
                 yield reading
+        if not answered and device_replaced(self.port, self._serial):
+            raise SourceError(f"serial port {self.port!r} now names another device (or none): "
+                              "reopening it")
 
     def disconnect(self) -> None:
         if self._serial is not None:

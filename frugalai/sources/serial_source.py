@@ -15,8 +15,13 @@ or any pyserial URL (``serial://socket://host:7000``, ``serial://loop://``,
 ``serial://hwgrep://0403:6001``). Serial settings default to what the protocol needs
 (TIC historique: 1200 7E1). Unknown options are refused with the list of known ones.
 
-The read loop reopens the port with exponential backoff when the device disappears (USB unplug,
-pty closed), logging once per outage; bad frames are counted by the framer, never raised.
+The read loop reopens the port with exponential backoff (capped, with jitter) when the device
+disappears (USB unplug, pty closed) or when, the line silent, the port's path names another
+device than the open one (a link re-pointed after a replug), logging once per outage;
+bad frames are counted by the framer, never raised. A port that refuses the protocol's framing
+with EINVAL (7E1 on a pty opened once before, on some kernels) is opened at 8N1 and framed in
+software (:mod:`frugalai.sources.serial_open`): parity errors are counted in
+``stats.parity_errors`` and the framing used shows in ``stats.framing``.
 
 Idle cost: a read returns as soon as one byte is there (``read(max(1, in_waiting))``), so the
 read timeout only sets how often a silent line wakes the thread to look at ``stop`` and the
@@ -34,10 +39,12 @@ from typing import Any, Optional
 
 from frugalai import registry
 from frugalai.errors import ConfigError, SourceError
+from frugalai.protocols.parity import SoftFraming
 from frugalai.reading import Reading
 from frugalai.registry import check_options, split_url
 from frugalai.sources.base import Backoff, Clock, OutageLog, ReconnectingSource, SourceStats
 from frugalai.sources.framers import Framer
+from frugalai.sources.serial_open import device_replaced, open_serial
 
 OPTIONS = {
     "protocol": "a registered serial protocol (frugalai.registry.protocols: tic, fb, modbus...)",
@@ -52,6 +59,8 @@ OPTIONS = {
 
 #: Without a valid frame for this long after opening, TIC auto mode tries the other baud rate.
 AUTOBAUD_S = 4.0
+#: On a silent line, how often the port's path is checked to still name the open device.
+REPLACED_CHECK_S = 2.0
 
 
 
@@ -104,6 +113,9 @@ class SerialSource(ReconnectingSource):
         self._autobaud = bool(getattr(self.framer, "autobaud", False)) and baud is None
         self._opened_at = 0.0
         self._serial: Any = None
+        self._soft: Optional[SoftFraming] = None
+        self._parity_before = 0  # parity errors of earlier opens
+        self._checked_at = 0.0
         self.backoff = Backoff()
         self._outage = OutageLog(f"serial {port}", self.stats)
 
@@ -148,7 +160,7 @@ class SerialSource(ReconnectingSource):
         import serial  # pyserial, a core dependency, imported late to keep import light
 
         try:
-            self._serial = serial.serial_for_url(self.port, **self.settings)
+            opened = open_serial(self.port, self.settings)
         except (serial.SerialException, OSError, ValueError, termios.error) as err:
             if getattr(err, "errno", None) in (errno.EACCES, errno.EPERM):
                 raise SourceError(
@@ -157,6 +169,8 @@ class SerialSource(ReconnectingSource):
                     f"(sudo usermod -aG dialout {_user_name()}, then log in again; the "
                     f"service's unit adds it itself)") from err
             raise SourceError(f"cannot open serial port {self.port!r}: {err}") from err
+        self._serial, self._soft = opened.serial, opened.soft
+        self.stats.framing = opened.framing
 
     @property
     def quantities(self) -> Optional[frozenset[str]]:
@@ -180,9 +194,25 @@ class SerialSource(ReconnectingSource):
             self._opened_at = time.monotonic()
         data = self._serial.read(max(1, self._serial.in_waiting))
         if not data:
+            self._check_same_device()
             return
         self.stats.bytes_read += len(data)
+        if self._soft is not None:
+            data = self._soft.feed(data)
+            self.stats.parity_errors = self._parity_before + self._soft.parity_errors
         yield from self.framer.feed(data)
+
+    def _check_same_device(self) -> None:
+        """On a silent line, at most every REPLACED_CHECK_S: has the port's path been
+        re-pointed at another device while the old one stays open (a link after a replug)?
+        Then drop the old one (SourceError), and the read loop opens the new one."""
+        now = time.monotonic()
+        if now - self._checked_at < REPLACED_CHECK_S:
+            return
+        self._checked_at = now
+        if device_replaced(self.port, self._serial):
+            raise SourceError(f"serial port {self.port!r} now names another device (or none): "
+                              "reopening it")
 
     def _switch_baud(self) -> None:
         """TIC auto mode: no frame yet, so the meter may be in the other mode (other baud)."""
@@ -200,6 +230,9 @@ class SerialSource(ReconnectingSource):
             except Exception:  # closing a vanished device may fail; it is gone either way
                 pass
             self._serial = None
+        if self._soft is not None:  # the next open may frame in hardware: keep the count
+            self._parity_before += self._soft.parity_errors
+            self._soft = None
 
     def __repr__(self) -> str:
         return f"SerialSource({self.port!r}, sensor={self.sensor!r}, {self.settings})"

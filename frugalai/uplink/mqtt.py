@@ -64,6 +64,9 @@ from frugalai.uplink.base import find_codec
 
 log = logging.getLogger("frugalai.mqtt")
 
+#: seconds a connection must stay up before an outage counts as over (its counts written, the
+#: next fault news again): a broker flapping every few seconds is one episode, not a line a flap.
+
 OPTIONS = {
     "topic": "event topic template, default frugalai/{gateway}/{sensor}/event",
     "status_topic": "birth/last-will topic, default frugalai/{gateway}/status",
@@ -284,6 +287,7 @@ class MqttSink:
     def _note(self, reason: str) -> None:
         if reason != self.last_error:
             self._link_log.warning(reason, "%s: %s", self.name, reason)
+            self._link_log.log(logging.DEBUG, "down", "%s: down", self.name)  # episode marker
         self.last_error = reason
 
     def _on_connect(self, client: Any, _userdata: Any, _flags: Any, reason: Any,

@@ -22,6 +22,8 @@ FLOW_METRICS = (
      "model_errors"),
     ("frugalai_flow_restarts_total", "counter", "Source restarts by the supervisor.", "restarts"),
     ("frugalai_flow_outages_total", "counter", "Device outages (unplug, port lost).", "outages"),
+    ("frugalai_flow_parity_errors_total", "counter",
+     "Bytes with a wrong parity bit (7E1 read at 8N1, checked in software).", "parity_errors"),
     ("frugalai_flow_readings_per_second", "gauge", "Reading rate over the last interval.",
      "readings_per_s"),
     ("frugalai_flow_last_reading_timestamp_seconds", "gauge", "UNIX time of the last reading.",
@@ -54,7 +56,8 @@ def render(status: dict[str, Any]) -> str:
                    [(_labels(version=status.get("version", "")), 1.0)])
     out += _family("frugalai_start_time_seconds", "gauge", "UNIX time the service started.",
                    [("", status.get("started") or 0.0)])
-    out += _family("frugalai_flow_up", "gauge", "1 when the flow runs and its device is there.",
+    out += _family("frugalai_flow_up", "gauge", "1 when the flow runs and its device is there "
+                   "(0 while degraded: device down, model failing).",
                    [(_labels(flow=n), 1.0 if f.get("state") == "running" and f.get("device_up")
                      else 0.0) for n, f in sorted(flows.items())])
     for name, kind, text, key in FLOW_METRICS:

@@ -17,7 +17,8 @@ from typing import Any, Optional, Union
 
 from frugalai.redact import redact
 
-__all__ = ["OUTBOX_FILE", "STATUS_FILE", "format_status", "outbox_view", "read_status", "redact"]
+__all__ = ["OUTBOX_FILE", "STATUS_FILE", "format_status", "outbox_view", "problems", "read_status",
+           "redact"]
 
 from frugalai.uplink.outbox import OUTBOX_FILE
 
@@ -88,6 +89,27 @@ def read_status(state_dir: Union[str, Path], now: Optional[float] = None) -> dic
     return status
 
 
+def problems(status: dict[str, Any]) -> list[str]:
+    """What is wrong in a :func:`read_status` report, one line each; empty when all is well.
+
+    The service not running (dead, stale, never started), a flow degraded (device down, a
+    port that fails to reopen, a model failing: the flow retries by itself, but a human may
+    want to know), events lost. ``frugalai status`` exits 1 when this is not empty, as
+    ``fleet status`` does for a degraded gateway.
+    """
+    found = []
+    state = str(status.get("state", ""))
+    if not state.startswith("running"):
+        found.append(f"service {state}")
+    for name, f in sorted((status.get("flows") or {}).items()):
+        if f.get("state") == "degraded" or (f.get("state") == "running"
+                                            and not f.get("device_up", True)):
+            found.append(f"flow {name} degraded: {f.get('why') or f.get('last_error') or '?'}")
+    if (status.get("outbox") or {}).get("lost"):
+        found.append(f"{status['outbox']['lost']} event(s) lost")
+    return found
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -156,7 +178,9 @@ def format_status(status: dict[str, Any], now: Optional[float] = None) -> str:
             f"model errors {f.get('model_errors', 0)}, "
             f"restarts {f.get('restarts', 0)}, device {'up' if f.get('device_up') else 'DOWN'}"
             f", last reading {_last_reading(now, f)}")
-        if not f.get("device_up") and f.get("last_error"):
+        if f.get("why"):
+            lines.append(f"    {f.get('state')}: {f['why']}")
+        elif not f.get("device_up") and f.get("last_error"):
             lines.append(f"    device down: {f['last_error']}")
         lines.append(f"    model {f.get('model')} ({f.get('model_version')}); "
                      f"last event {last_txt}")
