@@ -74,7 +74,6 @@ fuzz: sysdeps $(VENV)/.test-installed
 # benchmarks/results/, like FUZZ_ARGS=--publish for fuzz).
 soak: sysdeps $(VENV)/.test-installed
 	nice -n 10 $(BIN)/python benchmarks/soak.py $(SOAK_ARGS)
-	nice -n 10 $(BIN)/python benchmarks/soak_site.py $(filter --publish --quick,$(SOAK_ARGS)) $(SITE_SOAK_ARGS)
 
 # issue 19: 50 real gateway processes on one Mosquitto (ACLs, canary rollout, broker restart);
 # writes build/benchmarks/fleet.{json,md} (BENCH_ARGS=--publish: benchmarks/results/).
