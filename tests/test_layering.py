@@ -8,7 +8,8 @@ rank  groups                                       why
 ====  ===========================================  ==========================================
 0     frugalai (package), errors, reading, fileio,  the foundation: exceptions, the Reading,
       retry, registry, redact, lograte, extras,    atomic writes, backoff, the registries,
-      credentials, mqtt_connect, fleet.topics      secret redaction, rate-limited logs, the
+      credentials, mqtt_connect, fleet.topics,     secret redaction, rate-limited logs, the
+      digest                                       SHA-256 without OpenSSL,
                                                    optional extras' names, broker passwords,
                                                    MQTT connection errors, the fleet's topic
                                                    tree (the config checks gateway ids with it)
@@ -66,7 +67,7 @@ PKG = Path(__file__).resolve().parents[1] / "frugalai"
 
 RANKS: list[set[str]] = [
     {"frugalai", "errors", "reading", "fileio", "retry", "registry", "redact", "lograte",
-     "extras", "credentials", "mqtt_connect", "fleet.topics"},
+     "extras", "credentials", "mqtt_connect", "fleet.topics", "digest"},
     {"protocols", "features", "events", "config", "report.render"},
     {"scoring", "health"},
     {"runtime", "modems", "sim", "footprint", "report.worth"},

@@ -77,7 +77,7 @@ models_dir = "{shipped_models_dir()}"
 
 [[flow]]
 name = "nl"
-source = "replay://{csv}?speed=max&value=value:power_kw:kW&limit=2880"
+source = "replay://{csv}?speed=max&value=value:power_kw:kW&limit=2880&end=wait"
 quantity = "power_kw"
 aggregate = "mean"
 window_s = 900

@@ -404,6 +404,7 @@ class ReplaySource:
                     stats.frames_ok += 1
                     stats.readings += 1
                     stats.last_reading_ts = ts
+                    stats.last_received = time.time()  # liveness: the gateway's clock
                     stats.bytes_read += bytes_read
                     bytes_read = 0
                     yield Reading(ts, sensor, {name: value}, units)
