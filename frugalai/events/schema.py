@@ -129,9 +129,14 @@ def _stats(value: Any) -> Optional[Stats]:
         return None
     if not isinstance(value, dict):
         raise _fail("stats", "an object or null", value)
-    unknown = sorted(set(value) - set(_STATS_COUNTS) - set(_STATS_FLOATS))
+    unknown = sorted(set(value) - set(_STATS_COUNTS) - set(_STATS_FLOATS) - {"saturated"})
     if unknown:
         raise SchemaError(f"stats: unknown key(s) {_preview(unknown)[:80]}")
+    sat = value.get("saturated", [])
+    # the binary summary's flags (frugalai.events.codec): which 16-bit counters hit 65,535
+    if not isinstance(sat, list) or len(sat) > len(_STATS_COUNTS) \
+            or any(s not in _STATS_COUNTS for s in sat):
+        raise _fail("stats.saturated", "a list of counter names", sat)
     out: dict[str, Any] = {}
     for name in _STATS_COUNTS:
         if name in value:
