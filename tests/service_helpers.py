@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import signal
 import socket
 import sqlite3
@@ -220,3 +221,22 @@ class NotifySocket:
     def close(self) -> None:
         self.sock.close()
 
+
+def unit_user() -> str:
+    """Who the unit tests render a unit for: a dedicated service user (``gw``, not created)
+    when this checkout is reachable by one, else the user running the tests.
+
+    ``service install`` rightly refuses an interpreter or package the service user cannot
+    reach, and a checkout in a private directory (mode 0700, a new home on Debian 12 when
+    outside the homes ProtectHome= hides) is one: the tests below are about the unit's text,
+    so they render it for a user who can run this checkout. The refusal itself is tested by
+    test_an_interpreter_under_a_home_is_bound_read_only_and_a_closed_dir_refused.
+    """
+    from frugalai.errors import ConfigError
+    from frugalai.service.install import check_interpreter
+
+    try:
+        check_interpreter(sys.executable, "gw")
+    except ConfigError:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    return "gw"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from service_helpers import unit_user
 
 from frugalai.cli import cli
 from frugalai.config import Config, load_config, loads_config
@@ -102,13 +103,14 @@ def test_the_unit_renderer_checks_values_itself(tmp_path: Path) -> None:
     def with_gateway(**changes: str) -> Config:
         return dataclasses.replace(cfg, gateway=dataclasses.replace(cfg.gateway, **changes))
 
+    user = unit_user()  # one who can reach this checkout (a 0700 clone: the tester)
     with pytest.raises(ConfigError, match="gateway.state_dir: control characters"):
-        render_unit(str(path), with_gateway(state_dir="/srv/gw\nUser=root"))
+        render_unit(str(path), with_gateway(state_dir="/srv/gw\nUser=root"), user=user)
     with pytest.raises(ConfigError, match="gateway.id: control characters"):
-        render_unit(str(path), with_gateway(id="gw\nExecStartPre=/bin/sh"))
+        render_unit(str(path), with_gateway(id="gw\nExecStartPre=/bin/sh"), user=user)
     with pytest.raises(ConfigError, match="gateway.state_dir: a path in a systemd unit"):
-        render_unit(str(path), with_gateway(state_dir="/srv/my gateway"))
-    unit = render_unit(str(path), with_gateway(state_dir="/srv/gw%i"))
+        render_unit(str(path), with_gateway(state_dir="/srv/my gateway"), user=user)
+    unit = render_unit(str(path), with_gateway(state_dir="/srv/gw%i"), user=user)
     assert "ReadWritePaths=/srv/gw%%i" in unit.splitlines()  # no specifier expansion
     assert "WorkingDirectory=/srv/gw%%i" in unit.splitlines()
 
@@ -130,7 +132,7 @@ def test_an_escaped_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     path = tmp_path / "gateway.toml"
     path.write_text('[gateway]\nid = "gw-100%"\nstate_dir = "/var/lib/frugal%i"\n' + BASE)
     unit = tmp_path / "frugalai.service"
-    unit.write_text(render_unit(str(path), load_config(path)))
+    unit.write_text(render_unit(str(path), load_config(path), user=unit_user()))
     assert "ReadWritePaths=/var/lib/frugal%%i" in unit.read_text().splitlines()
     verify = subprocess.run([str(SYSTEMD_ANALYZE), "verify", str(unit)], capture_output=True,
                             text=True, cwd=tmp_path)

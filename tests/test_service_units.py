@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import re
 import shutil
 import socket
@@ -19,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from service_helpers import wait_for
+from service_helpers import unit_user, wait_for
 
 from frugalai.cli import cli
 from frugalai.config import FlowConfig, loads_config
@@ -260,26 +259,6 @@ def test_liveness_is_judged_on_the_gateway_clock_not_the_meters(tmp_path: Path) 
 
 
 # ---------------------------------------------------------------------------- unit file
-
-
-def unit_user() -> str:
-    """Who the unit tests render a unit for: a dedicated service user (``gw``, not created)
-    when this checkout is reachable by one, else the user running the tests.
-
-    ``service install`` rightly refuses an interpreter or package the service user cannot
-    reach, and a checkout in a private directory (mode 0700, a new home on Debian 12 when
-    outside the homes ProtectHome= hides) is one: the tests below are about the unit's text,
-    so they render it for a user who can run this checkout. The refusal itself is tested by
-    test_an_interpreter_under_a_home_is_bound_read_only_and_a_closed_dir_refused.
-    """
-    from frugalai.errors import ConfigError
-    from frugalai.service.install import check_interpreter
-
-    try:
-        check_interpreter(os.sys.executable, "gw")
-    except ConfigError:
-        return pwd.getpwuid(os.geteuid()).pw_name
-    return "gw"
 
 
 def config_for_unit(tmp_path: Path, state: str = "/var/lib/frugalai") -> Path:
