@@ -234,9 +234,12 @@ def rows_in_range(db: Path) -> tuple[int, list[str]]:
         if stats is not None:
             try:
                 parsed = json.loads(stats, parse_constant=lambda c: 1 / 0)
+                # numbers finite; "saturated" (binary summaries) a list of counter names
                 ok = isinstance(parsed, dict) and all(
+                    (isinstance(v, list) and all(isinstance(s, str) for s in v))
+                    if k == "saturated" else
                     v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)
-                                  and math.isfinite(v)) for v in parsed.values())
+                                  and math.isfinite(v)) for k, v in parsed.items())
             except (ValueError, ZeroDivisionError):
                 ok = False
             if not ok:
