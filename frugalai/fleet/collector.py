@@ -517,7 +517,7 @@ def write_metrics(path: Union[str, Path], collector: Collector, counters: dict[s
     m = collector.metrics()
 
     def num(x: Optional[float]) -> str:
-        return "NaN" if x is None else f"{x:.6g}"
+        return "NaN" if x is None else repr(float(x))  # a UNIX time keeps its digits
 
     lines = ["# HELP frugalai_collector_queue Messages received, not yet committed.",
              "# TYPE frugalai_collector_queue gauge", f"frugalai_collector_queue {m['queue']}",
