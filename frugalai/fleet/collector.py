@@ -27,7 +27,6 @@ up``): frugalai nodes sending their binary events over LoRaWAN land in the same 
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import queue
@@ -47,9 +46,9 @@ from frugalai.fleet.records import (
     Record,
     decode_chirpstack,
     decode_message,
-    find_gaps,
     stats_json,
-    unwrap,
+    stream_gaps,
+    write_csv,
 )
 from frugalai.fleet.store import Batch, Refused, StoreError
 from frugalai.fleet.topics import EVENTS_FILTER, FLEET, REPORT_FILTER, STATUS_FILTER, gateway_of
@@ -215,24 +214,10 @@ class EventStore:
         with self._lock:
             rows = self._db.execute("SELECT gateway, sensor, wire, seq FROM events "
                                     "ORDER BY gateway, sensor, ts, seq").fetchall()
-        streams: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
-        for gateway, sensor, wire, seq in rows:
-            js, bins = streams.setdefault((gateway, sensor), ([], []))
-            (js if wire == "json" else bins).append(int(seq))
-        out = []
-        for (gateway, sensor), (js, bins) in sorted(streams.items()):
-            out.append(find_gaps(gateway, sensor, js if js else unwrap(bins)))
-        return out
+        return stream_gaps(rows)
 
     def export_csv(self, path: Union[str, Path]) -> int:
-        n = 0
-        with open(path, "w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            w.writerow(COLUMNS)
-            for row in self.rows():
-                w.writerow(["" if v is None else v for v in row])
-                n += 1
-        return n
+        return write_csv(path, self.rows())
 
     def close(self) -> None:
         with self._lock:

@@ -25,7 +25,6 @@ collector: last commit, lag, queue). Views answer what a territory asks:
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import threading
@@ -35,7 +34,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from frugalai.errors import ConfigError, UplinkError
-from frugalai.fleet.records import COLUMNS, Gaps, Record, find_gaps, stats_json, unwrap
+from frugalai.fleet.records import Gaps, Record, stats_json, stream_gaps, write_csv
 from frugalai.fleet.store import Batch, Refused, StoreError
 from frugalai.redact import redact
 
@@ -397,12 +396,7 @@ class PgEventStore:
     def gaps(self) -> list[Gaps]:
         rows = self._query("SELECT gateway, sensor, wire, seq FROM events "
                            "ORDER BY gateway, sensor, ts, seq")
-        streams: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
-        for gateway, sensor, wire, seq in rows:
-            js, bins = streams.setdefault((gateway, sensor), ([], []))
-            (js if wire == "json" else bins).append(int(seq))
-        return [find_gaps(g, s, js if js else unwrap(bins))
-                for (g, s), (js, bins) in sorted(streams.items())]
+        return stream_gaps(rows)
 
     def latest_statuses(self) -> dict[str, bytes]:
         """{gateway: its last status payload}, as ``fleet status`` reads them from the broker."""
@@ -421,14 +415,7 @@ class PgEventStore:
                      else v) for k, v in zip(cols, row)} for row in rows]
 
     def export_csv(self, path: Union[str, Path]) -> int:
-        n = 0
-        with open(path, "w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            w.writerow(COLUMNS)
-            for row in self.rows():
-                w.writerow(["" if v is None else v for v in row])
-                n += 1
-        return n
+        return write_csv(path, self.rows())
 
     def close(self) -> None:
         with self._lock:

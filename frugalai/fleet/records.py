@@ -9,11 +9,13 @@ repeats the same bytes, hence the same key.
 
 from __future__ import annotations
 
+import csv
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Optional
+from pathlib import Path
+from typing import Any, Optional, Union
 
 from frugalai.errors import DecodeError
 from frugalai.events import schema
@@ -172,3 +174,26 @@ def find_gaps(gateway: str, sensor: str, seqs: Iterable[int], max_ranges: int = 
             if len(ranges) < max_ranges:
                 ranges.append((a + 1, b - 1))
     return Gaps(gateway, sensor, ordered[0], ordered[-1], len(ordered), missing, tuple(ranges))
+
+
+def stream_gaps(rows: Iterable[tuple[Any, ...]]) -> list[Gaps]:
+    """Per (gateway, sensor), the gaps of its sequence numbers, from (gateway, sensor, wire,
+    seq) rows in time order (binary streams unwrapped). What both collector stores report."""
+    streams: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
+    for gateway, sensor, wire, seq in rows:
+        js, bins = streams.setdefault((gateway, sensor), ([], []))
+        (js if wire == "json" else bins).append(int(seq))
+    return [find_gaps(g, s, js if js else unwrap(bins))
+            for (g, s), (js, bins) in sorted(streams.items())]
+
+
+def write_csv(path: Union[str, Path], rows: Iterable[Sequence[Any]]) -> int:
+    """The events as CSV (:data:`COLUMNS`, empty cells for None); how many rows."""
+    n = 0
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(COLUMNS)
+        for row in rows:
+            w.writerow(["" if v is None else v for v in row])
+            n += 1
+    return n
