@@ -50,6 +50,7 @@ import math
 import sys
 import unicodedata
 from dataclasses import fields
+from functools import lru_cache
 from typing import Any, Callable, Optional
 
 from frugalai.errors import DecodeError
@@ -116,9 +117,15 @@ def _number(key: str, value: Any, lo: float = -FLOAT_MAX, hi: float = FLOAT_MAX,
     return float(value)
 
 
+@lru_cache(maxsize=4096)
+def _good_name(value: str) -> bool:
+    """A sensor name is judged once (names are few and come back with every event)."""
+    return 1 <= len(value) <= MAX_NAME \
+        and not any(c in _NOT_NAME or unicodedata.category(c)[0] == "C" for c in value)
+
+
 def _name(key: str, value: Any) -> str:
-    if not isinstance(value, str) or not 1 <= len(value) <= MAX_NAME \
-            or any(c in _NOT_NAME or unicodedata.category(c)[0] == "C" for c in value):
+    if not isinstance(value, str) or not _good_name(value):
         raise _fail(key, f"a name of 1 to {MAX_NAME} characters without control characters, "
                     f"'/', '+' or '#'", value)
     return value

@@ -14,6 +14,7 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -58,6 +59,11 @@ def _num(x: Any) -> Optional[float]:
     return None if math.isnan(f) else f
 
 
+#: a fleet's gateway ids are few and come back with every message: judged once each (bounded:
+#: a flood of made-up ids only evicts).
+_gateway_problem = lru_cache(maxsize=4096)(identity_problem)
+
+
 def decode_message(topic: str, payload: bytes) -> Record:
     """The record of one MQTT message; DecodeError (with the reason) if it is not an event."""
     parts = event_parts(topic)
@@ -65,7 +71,7 @@ def decode_message(topic: str, payload: bytes) -> Record:
         raise DecodeError(f"not an event topic (expected frugalai/<gateway>/<sensor>/event): "
                           f"{topic[:200]!r}")
     gateway, sensor = parts
-    problem = identity_problem(gateway)
+    problem = _gateway_problem(gateway)
     if problem is not None:
         raise DecodeError(f"topic {topic[:200]!r}: gateway id {problem}")
     if payload[:1] == b"{":
