@@ -404,7 +404,7 @@ class Collector:
         self._writer.start()
         self.link = Link(broker, client_id, clean_session=False, on_message=self._on_message,
                          subscriptions=subs, mqtt5=True, manual_ack=True,
-                         receive_maximum=min(65535, max(batch_max * 2, 20)), read_ahead=True)
+                         receive_maximum=min(65535, max(batch_max * 2, 20)))
 
     @property
     def queued(self) -> int:

@@ -97,15 +97,13 @@ class Link:
             a collector acknowledges a batch of messages once it has committed them.
         receive_maximum: (MQTT 5) how many unacknowledged QoS 1 messages the broker may have
             in flight to us (the broker's own ``max_inflight_messages`` caps it too).
-        read_ahead: read the socket in 64 KiB chunks (:mod:`frugalai.fleet.readahead`): for
-            a subscriber that drains floods of small messages, the collector.
     """
 
     def __init__(self, broker: Broker, client_id: str, *, clean_session: bool = True,
                  will: Optional[tuple[str, bytes]] = None,
                  on_message: Any = None, subscriptions: tuple[tuple[str, int], ...] = (),
                  on_connect: Any = None, mqtt5: bool = False, manual_ack: bool = False,
-                 receive_maximum: Optional[int] = None, read_ahead: bool = False) -> None:
+                 receive_maximum: Optional[int] = None) -> None:
         try:
             import paho.mqtt.client as mqtt
         except ImportError as err:
@@ -119,17 +117,11 @@ class Link:
         self._user_on_message = on_message
         self._user_on_connect = on_connect
         self._manual_ack = manual_ack
-        if read_ahead:
-            from frugalai.fleet.readahead import read_ahead_client
-
-            client_class = read_ahead_client(mqtt)
-        else:
-            client_class = mqtt.Client
-        client = client_class(mqtt.CallbackAPIVersion.VERSION2,  # type: ignore[attr-defined]
-                              client_id=client_id,
-                              protocol=mqtt.MQTTv5 if mqtt5 else mqtt.MQTTv311,
-                              clean_session=None if mqtt5 else clean_session,
-                              manual_ack=manual_ack)
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,  # type: ignore[attr-defined]
+                             client_id=client_id,
+                             protocol=mqtt.MQTTv5 if mqtt5 else mqtt.MQTTv311,
+                             clean_session=None if mqtt5 else clean_session,
+                             manual_ack=manual_ack)
         if broker.username is not None:
             client.username_pw_set(broker.username, broker.password)
         if broker.tls:
