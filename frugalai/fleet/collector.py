@@ -94,6 +94,8 @@ RAW_KEPT = 4096
 TEXT_KEPT = 1024
 #: What happened to one message.
 OUTCOMES = ("stored", "duplicates", "quarantined")
+#: how long the writer naps while a batch fills (its deadline is ``batch_wait_s``).
+NAP_S = 0.005
 
 
 
@@ -427,13 +429,17 @@ class Collector:
                 continue
             items = [first]
             deadline = time.monotonic() + self.batch_wait_s
+            get = self._queue.get_nowait
             while len(items) < self.batch_max:
-                left = deadline - time.monotonic()
                 try:
-                    items.append(self._queue.get(timeout=left) if left > 0
-                                 else self._queue.get_nowait())
+                    items.append(get())
                 except queue.Empty:
-                    break
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    # nap rather than block on the queue: a writer woken by every message
+                    # took the GIL from the network thread once per message
+                    time.sleep(min(left, NAP_S))
             oldest = min(d.received for d, _ in items)
             try:
                 self.intake.store_batch([d for d, _ in items], queue=self._queue.qsize(),
