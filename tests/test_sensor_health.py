@@ -236,3 +236,17 @@ def test_an_infinite_value_is_out_of_range_and_poisons_nothing() -> None:
     for i in range(21, 40):
         h.update(60.0 * i, math.sin(i / 3.0))
     assert h.faults == 0 and math.isfinite(h.scale) and math.isfinite(h.rough_fast)
+
+
+def test_white_noise_makes_no_spikes() -> None:
+    """A clean sensor's Gaussian noise (1 cm on a tide, every 10 min, 3.8 years): a step of
+    4 sigma (a low reading then a high one) comes about once in 14,000 readings; a spike is a
+    point off both its neighbours, so it must stay rare (the coastal demo's false alarm)."""
+    rng = np.random.default_rng(3)
+    n = 200_000
+    ts = 1.7e9 + 600.0 * np.arange(n)
+    ref = 0.78 + 0.63 * np.cos(2 * np.pi * ts / (12.4206 * 3600))
+    changes, _ = run_checks(ts, ref + rng.normal(0.0, 0.01, n), ref, Limits())
+    months = n * 600.0 / (30.44 * 86400)
+    spikes = raised(changes, "spike")
+    assert len(spikes) / months <= 0.1, len(spikes)

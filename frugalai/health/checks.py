@@ -82,7 +82,8 @@ class Limits:
         stuck_n: readings within ``stuck_tol`` of each other that make a stuck sensor (at
             least twice the longest such run seen in the first ``learn_n`` readings; 0: never).
         stuck_tol: the "same value" tolerance (0: exactly equal).
-        spike_k: a spike is a step beyond this many times the usual step (robust scale).
+        spike_k: a spike is a step beyond this many times the usual step (robust scale),
+            coming back, with the point this far from the mean of its two neighbours.
         noise_ratio: noise is flagged when the short-run roughness exceeds the long-run one
             by this factor (cleared below half of it).
         noise_alpha: weight of each reading in the short-run roughness (1/readings it
@@ -304,8 +305,12 @@ class SensorHealth:
             judge = True
             if cand:
                 self.cand = 0.0
-                # a spike comes back: the next step goes the other way, most of the way
-                if (d > 0) != (cand > 0) and ad > 0.5 * (cand if cand > 0 else -cand):
+                # a spike comes back: the next step goes the other way, most of the way, and
+                # the point stands out from both neighbours (its departure from their mean,
+                # (cand - d) / 2, beyond the threshold too): one step alone is not enough, as
+                # white noise makes a 4-sigma step (a low then a high) in 1 of ~14,000 readings
+                if ((d > 0) != (cand > 0) and ad > 0.5 * (cand if cand > 0 else -cand)
+                        and (cand - d if cand > 0 else d - cand) > 2.0 * spike_k * scale):
                     if not f & SPIKE:
                         f |= SPIKE
                         self.figure = cand
