@@ -250,3 +250,20 @@ def test_white_noise_makes_no_spikes() -> None:
     months = n * 600.0 / (30.44 * 86400)
     spikes = raised(changes, "spike")
     assert len(spikes) / months <= 0.1, len(spikes)
+
+
+def test_drift_interval_holds_a_clean_gauges_zero_drift(gauge: tuple[np.ndarray, ...]) -> None:
+    """200-day windows of the clean record (no sensor drift): the 95 % interval of the measured
+    drift holds 0 in most of them, though the day means persist for weeks (the day-by-day
+    interval held it in 52 % of these windows, fortnight blocks in 67 %: mean sea level's own
+    wander of months is what is left); and it is not so wide as to say nothing."""
+    ts, v, ref = gauge
+    day = 24
+    held, widths = 0, []
+    starts = range(0, len(ts) - 200 * day, 15 * day)
+    for s in starts:
+        est = drift_per_year(ts[s:s + 200 * day], (v - ref)[s:s + 200 * day])
+        held += abs(est["per_year"]) <= est["ci95"]
+        widths.append(est["ci95"])
+    assert held / len(starts) >= 0.6, (held, len(starts))
+    assert float(np.median(widths)) < 0.5
