@@ -419,6 +419,7 @@ def cost(ts: np.ndarray, v: np.ndarray, ref: np.ndarray, limits: Limits, n: int,
             pass
 
     out: dict[str, Any] = {}
+    best: dict[str, Any] = {}  # the least disturbed round: the checks' own cost on a shared VM
     for name, fn in (("empty loop", loop), ("value checks (with reference)", core),
                      ("all checks (value + partner + LoRa link)", everything),
                      ("a flow's FlowHealth.reading (value checks + day book + lock)", flow)):
@@ -429,13 +430,15 @@ def cost(ts: np.ndarray, v: np.ndarray, ref: np.ndarray, limits: Limits, n: int,
             fn()
             samples.append((time.process_time() - c0) / n * 1e6)
         out[name] = round(statistics.median(samples), 3)
+        best[name] = round(min(samples), 3)
     h = SensorHealth(limits)
     link, mate = LinkHealth(limits), PartnerCheck(limits)
     for a, b, c in zip(t[:2000], x[:2000], r[:2000]):
         h.update(a, b, c)
         link.update(3.6, -90.0, 5.0, a)
         mate.update(b, b)
-    return {"us_per_reading": out, "readings_timed": n, "rounds": rounds,
+    return {"us_per_reading": out, "us_per_reading_min": best, "readings_timed": n,
+            "rounds": rounds,
             "state_bytes": {"value checks": state_bytes(h), "link": state_bytes(link),
                             "partner": state_bytes(mate),
                             "all": state_bytes(h) + state_bytes(link) + state_bytes(mate)},
@@ -577,8 +580,10 @@ def markdown(doc: dict[str, Any]) -> str:
     mr = doc["gauge"]["min_rate_30_days_cm_per_month"]
     lines += ["", "Smallest drift seen within 30 days in 95 % of trials: "
               + (f"**{mr:g} cm/month**" if mr is not None else "none of the rates tried")
-              + ". A co-located partner sensor is what sees small drifts fast: the weather "
-              "is common to both, their difference is not. The partner check on two sensors "
+              + ". A co-located partner sensor is what could see small drifts fast: the "
+              "weather is common to both, their difference is not. Today's partner check does "
+              "not: its usual level follows slow changes (a memory of ~1,000 readings) and it "
+              "judges its 10-reading average against the per-reading scatter. On two sensors "
               "in the same water (the real levels, each with its own 1 cm of white noise, "
               "assumed: no co-located pair is in the data), one drifting from day 200:", "",
               "| cm/month | detected | within 30 days | median delay, days | false before onset |",
@@ -587,8 +592,12 @@ def markdown(doc: dict[str, Any]) -> str:
               f"| {_dash(r['median_delay_days'])} | {r['false_before_onset']} |"
               for r in doc["gauge"]["partner_drift"]]
     c = doc["cost"]
-    lines += ["", "## Cost", "", "| what | us CPU per reading |", "|---|---:|"]
-    lines += [f"| {k} | {v} |" for k, v in c["us_per_reading"].items()]
+    lines += ["", "## Cost", "", f"Median and least of {c['rounds']} rounds of "
+              f"{c['readings_timed']} readings (the least is the least disturbed by the other "
+              "work of the machine).", "",
+              "| what | us CPU per reading, median | least |", "|---|---:|---:|"]
+    lines += [f"| {k} | {v} | {c.get('us_per_reading_min', {}).get(k, '-')} |"
+              for k, v in c["us_per_reading"].items()]
     lines += ["", f"State: {c['state_bytes']} bytes packed as 8-byte numbers (what a C port or "
               f"the statistics file holds); as CPython objects: {c['python_object_bytes']}.",
               "", doc["notes"]]
