@@ -4,7 +4,7 @@ On a shared, loaded machine two runs minutes apart differ by 30 % or more; inter
 two versions in one process, round after round, is the only fair comparison.
 
     git show main:frugalai/health/checks.py > build/main_checks.py
-    nice python benchmarks/sensor_health_ab.py build/main_checks.py [--rounds 5]
+    nice python scripts/sensor_health_ab.py build/main_checks.py [--rounds 5]
 
 Prints the median µs per reading (process time) of the value checks alone and of all checks
 (value + partner + LoRa link, as in ``sensor_health.py``) on 100,000 hourly Providence levels.
