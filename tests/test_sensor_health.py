@@ -267,3 +267,21 @@ def test_drift_interval_holds_a_clean_gauges_zero_drift(gauge: tuple[np.ndarray,
         widths.append(est["ci95"])
     assert held / len(starts) >= 0.6, (held, len(starts))
     assert float(np.median(widths)) < 0.5
+
+
+def test_partner_sees_a_small_drift_within_a_month(gauge: tuple[np.ndarray, ...]) -> None:
+    """Two gauges in the same (real) water, each with 1 cm of its own noise, one drifting 2 cm
+    per month: against the predicted tide that takes months (the weather wanders by 5 cm a
+    month), against the partner it stands out within weeks; and not before it begins."""
+    ts, v, _ = gauge
+    rng = np.random.default_rng(29)
+    ok = np.isfinite(v)
+    t, lv = ts[ok][:8000], v[ok][:8000]
+    a = lv + rng.normal(0.0, 0.01, len(lv))
+    b = lv + rng.normal(0.0, 0.01, len(lv))
+    onset = 3000
+    a[onset:] += 0.02 * (t[onset:] - t[onset]) / (30.44 * 86400)
+    mate = PartnerCheck(GAUGE)
+    raised_at = [i for i, (x, y) in enumerate(zip(a.tolist(), b.tolist())) if mate.update(x, y)]
+    assert raised_at and raised_at[0] >= onset, raised_at[:3]
+    assert t[raised_at[0]] - t[onset] <= 30 * 86400, (t[raised_at[0]] - t[onset]) / 86400

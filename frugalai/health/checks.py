@@ -523,14 +523,28 @@ class LinkHealth:
         return bad
 
 
+#: partner check: weight of each reading in the slow average of the difference (a memory of
+#: ~100 readings: four days at hourly sampling), and readings after the warm-up during which
+#: the scatter of that average is learned before it judges
+PARTNER_SLOW_ALPHA = 0.01
+PARTNER_SLOW_LEARN = 1000
+
+
 class PartnerCheck:
     """Two co-located sensors of one quantity: their difference should keep its level.
 
-    ``update(x, partner_x)`` returns True while the difference is off its usual level by more
-    than ``partner_k`` robust scales (a mean absolute departure, learned at first).
+    ``update(x, partner_x)`` returns True while the difference is off its usual level: its
+    10-reading average by more than ``partner_k`` robust scales (a mean absolute departure,
+    learned at first: a partner that jumps, sticks or fails), or its slow average (~100
+    readings) by more than ``partner_k`` times that average's own scatter, learned over
+    :data:`PARTNER_SLOW_LEARN` readings (a drift of one of the two: the weather is common to
+    both, so the difference keeps only the instruments' noise and a drift stands out of it
+    in days, where against a predicted tide it takes months). The learned scatter is the
+    slow average's own, so a pair whose difference persists (two sensors that answer waves
+    or temperature differently) gets the wider threshold it needs.
     """
 
-    __slots__ = ("bad", "base", "fast", "figure", "limits", "n", "scale")
+    __slots__ = ("bad", "base", "fast", "figure", "limits", "n", "scale", "slow", "slow_var")
 
     def __init__(self, limits: Optional[Limits] = None) -> None:
         self.limits = limits if limits is not None else Limits()
@@ -539,6 +553,8 @@ class PartnerCheck:
         self.base = NAN
         self.scale = NAN
         self.fast = NAN
+        self.slow = NAN
+        self.slow_var = 0.0  # mean square of (slow average - base) while learning
         self.n = 0
 
     def update(self, x: float, partner_x: float) -> bool:
@@ -549,12 +565,14 @@ class PartnerCheck:
         n = self.n = self.n + 1
         base = self.base
         if base != base:
-            self.base = self.fast = diff
+            self.base = self.fast = self.slow = diff
             self.scale = 0.0
             return False
         warmup, partner_k = self.limits.hot_partner  # type: ignore[attr-defined]
         fast = self.fast
         fast = self.fast = fast + (diff - fast) * 0.1
+        slow = self.slow
+        slow = self.slow = slow + (diff - slow) * PARTNER_SLOW_ALPHA
         dev = diff - base
         if dev < 0.0:
             dev = -dev
@@ -572,13 +590,25 @@ class PartnerCheck:
         if off < 0.0:
             off = -off
         limit = partner_k * scale
+        # the slow average: its scatter learned first, then judged
+        soff = slow - base
+        k = n - warmup
+        slow_var = self.slow_var
+        if k <= PARTNER_SLOW_LEARN:
+            self.slow_var = slow_var + (soff * soff - slow_var) / k
+            drifting = False
+            settled = True
+        else:
+            reach = partner_k * partner_k * slow_var
+            drifting = soff * soff > reach and slow_var > 0.0
+            settled = soff * soff < 0.25 * reach
         if not bad:
-            if off > limit and scale > 0:
+            if (off > limit and scale > 0) or drifting:
                 self.bad = True
-                self.figure = fast - base
+                self.figure = fast - base if off > limit and scale > 0 else soff
                 return True
             return False
-        if off < 0.5 * limit:
+        if off < 0.5 * limit and settled:
             self.bad = False
             return False
         return True
