@@ -523,10 +523,12 @@ class LinkHealth:
         return bad
 
 
-#: partner check: weight of each reading in the slow average of the difference (a memory of
-#: ~100 readings: four days at hourly sampling), and readings after the warm-up during which
-#: the scatter of that average is learned before it judges
-PARTNER_SLOW_ALPHA = 0.01
+#: partner check: the slow average of the difference follows the 10-reading one, every
+#: PARTNER_SLOW_EVERY readings with this weight (a memory of ~100 readings, four days at hourly
+#: sampling; nine readings in ten skip it), and its scatter is learned over the first
+#: PARTNER_SLOW_LEARN readings after the warm-up before it judges
+PARTNER_SLOW_EVERY = 10
+PARTNER_SLOW_ALPHA = 0.1
 PARTNER_SLOW_LEARN = 1000
 
 
@@ -536,7 +538,7 @@ class PartnerCheck:
     ``update(x, partner_x)`` returns True while the difference is off its usual level: its
     10-reading average by more than ``partner_k`` robust scales (a mean absolute departure,
     learned at first: a partner that jumps, sticks or fails), or its slow average (~100
-    readings) by more than ``partner_k`` times that average's own scatter, learned over
+    readings, updated every :data:`PARTNER_SLOW_EVERY`) by more than ``partner_k`` times that average's own scatter, learned over
     :data:`PARTNER_SLOW_LEARN` readings (a drift of one of the two: the weather is common to
     both, so the difference keeps only the instruments' noise and a drift stands out of it
     in days, where against a predicted tide it takes months). The learned scatter is the
@@ -571,8 +573,6 @@ class PartnerCheck:
         warmup, partner_k = self.limits.hot_partner  # type: ignore[attr-defined]
         fast = self.fast
         fast = self.fast = fast + (diff - fast) * 0.1
-        slow = self.slow
-        slow = self.slow = slow + (diff - slow) * PARTNER_SLOW_ALPHA
         dev = diff - base
         if dev < 0.0:
             dev = -dev
@@ -590,27 +590,35 @@ class PartnerCheck:
         if off < 0.0:
             off = -off
         limit = partner_k * scale
-        # the slow average: its scatter learned first, then judged
-        soff = slow - base
-        k = n - warmup
-        slow_var = self.slow_var
-        if k <= PARTNER_SLOW_LEARN:
-            self.slow_var = slow_var + (soff * soff - slow_var) / k
-            drifting = False
-            settled = True
-        else:
-            reach = partner_k * partner_k * slow_var
-            drifting = soff * soff > reach and slow_var > 0.0
-            settled = soff * soff < 0.25 * reach
+        drifting = False
+        if not n % PARTNER_SLOW_EVERY:
+            # the slow average: its scatter learned first, then judged
+            slow = self.slow
+            slow = self.slow = slow + (fast - slow) * PARTNER_SLOW_ALPHA
+            soff = slow - base
+            k = n - warmup
+            slow_var = self.slow_var
+            if k <= PARTNER_SLOW_LEARN:
+                m = (k - 1) // PARTNER_SLOW_EVERY + 1  # learning updates so far
+                self.slow_var = slow_var + (soff * soff - slow_var) / m
+            else:
+                drifting = soff * soff > partner_k * partner_k * slow_var and slow_var > 0.0
         if not bad:
-            if (off > limit and scale > 0) or drifting:
+            if off > limit and scale > 0:
                 self.bad = True
-                self.figure = fast - base if off > limit and scale > 0 else soff
+                self.figure = fast - base
+                return True
+            if drifting:
+                self.bad = True
+                self.figure = self.slow - base
                 return True
             return False
-        if off < 0.5 * limit and settled:
-            self.bad = False
-            return False
+        if off < 0.5 * limit:
+            soff = self.slow - base
+            if (n - warmup <= PARTNER_SLOW_LEARN
+                    or soff * soff < 0.25 * partner_k * partner_k * self.slow_var):
+                self.bad = False
+                return False
         return True
 
 
