@@ -580,12 +580,13 @@ def markdown(doc: dict[str, Any]) -> str:
     mr = doc["gauge"]["min_rate_30_days_cm_per_month"]
     lines += ["", "Smallest drift seen within 30 days in 95 % of trials: "
               + (f"**{mr:g} cm/month**" if mr is not None else "none of the rates tried")
-              + ". A co-located partner sensor is what could see small drifts fast: the "
-              "weather is common to both, their difference is not. Today's partner check does "
-              "not: its usual level follows slow changes (a memory of ~1,000 readings) and it "
-              "judges its 10-reading average against the per-reading scatter. On two sensors "
-              "in the same water (the real levels, each with its own 1 cm of white noise, "
-              "assumed: no co-located pair is in the data), one drifting from day 200:", "",
+              + ". A co-located partner sensor is what sees small drifts fast: the weather "
+              "is common to both, their difference keeps only the instruments' noise. The "
+              "partner check (its slow average, ~100 readings, against that average's own "
+              "scatter learned over 1,000 readings) on two sensors in the same water (the real "
+              "levels, each with its own 1 cm of white noise, assumed: no co-located pair is in "
+              "the data, so its false alarms on a real pair are not measured here), one "
+              "drifting from day 200:", "",
               "| cm/month | detected | within 30 days | median delay, days | false before onset |",
               "|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['cm_per_month']:g} | {r['detected']}/{r['trials']} | {r['within_30_days']} "
