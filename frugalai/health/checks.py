@@ -538,10 +538,11 @@ class PartnerCheck:
     ``update(x, partner_x)`` returns True while the difference is off its usual level: its
     10-reading average by more than ``partner_k`` robust scales (a mean absolute departure,
     learned at first: a partner that jumps, sticks or fails), or its slow average (~100
-    readings, updated every :data:`PARTNER_SLOW_EVERY`) by more than ``partner_k`` times that average's own scatter, learned over
-    :data:`PARTNER_SLOW_LEARN` readings (a drift of one of the two: the weather is common to
-    both, so the difference keeps only the instruments' noise and a drift stands out of it
-    in days, where against a predicted tide it takes months). The learned scatter is the
+    readings, updated every :data:`PARTNER_SLOW_EVERY`) by more than ``partner_k`` times that
+    average's own scatter, learned over :data:`PARTNER_SLOW_LEARN` readings (a drift of one
+    of the two: the weather is common to both, so the difference keeps only the instruments'
+    noise and a drift stands out of it in weeks, where against a predicted tide it takes
+    months). The learned scatter is the
     slow average's own, so a pair whose difference persists (two sensors that answer waves
     or temperature differently) gets the wider threshold it needs.
     """
@@ -578,7 +579,9 @@ class PartnerCheck:
             dev = -dev
         scale = self.scale
         if n <= warmup:
-            self.base = base + (diff - base) / n
+            # the slow average starts from the warm-up's mean, not from one noisy difference
+            # (whose decay would inflate the scatter it learns next, and its threshold)
+            self.base = self.slow = base + (diff - base) / n
             self.scale = scale + (dev - scale) / n
             return False
         bad = self.bad
