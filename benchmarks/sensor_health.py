@@ -9,7 +9,9 @@ with a fixed seed: stuck values (6-72 h), spikes (5-10x the series' robust step)
 raised x3 (2-7 days), dropouts, and on the gauge a linear drift (1-5 cm/month, and 2 cm/month
 exactly). Per fault type: detection rate, median detection delay; false alarms per
 sensor-month on the clean series; the measured drift per year against the injected one;
-microseconds per reading and bytes of state.
+what one gauge against its predicted tide allows (the scatter of its N-day mean residual,
+the detection delay per drift rate 1-60 cm/month, the smallest drift seen within 30 days)
+and the partner check on the same drifts; microseconds per reading and bytes of state.
 
     nice python benchmarks/sensor_health.py [--quick] [--seed 29] [--publish]
 
@@ -213,6 +215,142 @@ def drift_runs(ts: np.ndarray, v: np.ndarray, ref: np.ndarray, limits: Limits,
     }
 
 
+def record_limits(ts: np.ndarray, resid: np.ndarray, limits: Limits) -> dict[str, Any]:
+    """What a single gauge against its predicted tide allows: the scatter of its day means of
+    the residual over N days (they persist: weather surges, mean sea level), hence how small
+    a drift can be seen, or measured, in a given time."""
+    day = (ts // 86400).astype(np.int64)
+    d0 = int(day.min())
+    nd = int(day.max()) - d0 + 1
+    ok = np.isfinite(resid)
+    sums = np.bincount(day[ok] - d0, weights=resid[ok], minlength=nd)
+    cnt = np.bincount(day[ok] - d0, minlength=nd).astype(float)
+    dm = np.where(cnt >= 12, sums / np.maximum(cnt, 1.0), np.nan)
+    good = np.isfinite(dm)
+    z = np.where(good, dm, 0.0)
+    cs = np.concatenate([[0.0], np.cumsum(z)])
+    cn = np.concatenate([[0.0], np.cumsum(good)])
+
+    def means(n: int, end: np.ndarray) -> np.ndarray:  # mean of days [end - n, end)
+        k = cn[end] - cn[end - n]
+        return np.where(k >= 0.8 * n, (cs[end] - cs[end - n]) / np.maximum(k, 1.0), np.nan)
+
+    sd1 = float(np.nanstd(dm))
+    x = dm - np.nanmean(dm)
+
+    def acf(k: int) -> float:
+        a, b = x[:-k], x[k:]
+        m = np.isfinite(a) & np.isfinite(b)
+        return round(float(np.corrcoef(a[m], b[m])[0, 1]), 3)
+
+    ends = np.arange(400, nd + 1)
+    n_day = []
+    for n in (1, 3, 7, 15, 30, 60):
+        sd = float(np.nanstd(means(n, ends)))
+        n_day.append({"days": n, "sd_cm": round(100 * sd, 2),
+                      "sd_if_independent_cm": round(100 * sd1 / math.sqrt(n), 2),
+                      "effective_days": round((sd1 / sd) ** 2, 1)})
+    # a detector compares recent days with a long base before them
+    recent = []
+    for n in (7, 15, 30):
+        dd = means(n, ends) - means(180, ends - n)
+        dd = dd[np.isfinite(dd)]
+        recent.append({"days": n, "base_days": 180, "sd_cm": round(100 * float(dd.std()), 2)})
+    # the drift a 200-day least-squares slope measures on the clean record (truth: none)
+    slopes = []
+    for s in range(0, nd - 200, 15):
+        w = dm[s:s + 200]
+        m = np.isfinite(w)
+        if m.sum() >= 150:
+            t = np.arange(200)[m]
+            slopes.append(float(np.polyfit(t, w[m], 1)[0]) * 365.25)
+    sd_slope = float(np.std(slopes))
+    # a ramp of a per day, seen by the detector's day-mean average (time constant D days)
+    # after 30 days: a (30 - D (1 - exp(-30 / D))); the scatter of that average and the
+    # threshold are the data's
+    d_days = limits.drift_days
+    gain = 30.0 - d_days * (1.0 - math.exp(-30.0 / d_days))
+    return {
+        "days": int(good.sum()), "sd_day_mean_cm": round(100 * sd1, 2),
+        "autocorrelation": {str(k): acf(k) for k in (1, 2, 7, 15, 30, 90, 365)},
+        "n_day_means": n_day, "recent_minus_base": recent,
+        "slope_200d_sd_m_per_year": round(sd_slope, 4),
+        "smallest_drift_measured_within_25pct_200d_cm_per_month":
+            round(1.96 * sd_slope / 0.25 * 100 / 12, 2),
+        "ramp_gain_days_at_30": round(gain, 1),
+    }
+
+
+def drift_by_rate(ts: np.ndarray, v: np.ndarray, ref: np.ndarray, limits: Limits,
+                  rng: np.random.Generator, trials: int, rates: tuple[float, ...]
+                  ) -> list[dict[str, Any]]:
+    """Detection delay per injected rate (cm/month): the same ``trials`` windows of 400 days
+    for every rate, the drift from day 200."""
+    per_day = round(86400 / float(np.median(np.diff(ts))))
+    span, onset = 400 * per_day, 200 * per_day
+    starts = [int(rng.integers(0, len(ts) - span)) for _ in range(trials)]
+    out = []
+    for rate in rates:
+        delays: list[Optional[float]] = []
+        for s in starts:
+            t, x, r = ts[s:s + span], v[s:s + span].copy(), ref[s:s + span]
+            x[onset:] += rate / 100.0 * (t[onset:] - t[onset]) / MONTH_S
+            changes, _ = run_checks(t, x, r, limits)
+            raised = [c.ts for c in changes if c.on and c.check == "drift" and c.ts >= t[onset]]
+            delays.append(raised[0] - t[onset] if raised else None)
+        found = [d for d in delays if d is not None]
+        row = {"cm_per_month": rate, "trials": trials, "detected": len(found),
+               "within_30_days": round(sum(d <= 30 * 86400 for d in found) / trials, 3),
+               "median_delay_days": (round(statistics.median(found) / 86400, 1)
+                                     if len(found) * 2 > trials else None),
+               "p90_delay_days": (round(float(np.percentile(found, 90)) / 86400, 1)
+                                  if len(found) >= 0.9 * trials else None)}
+        out.append(row)
+        print("  drift rate", row, flush=True)
+    return out
+
+
+def partner_drift(ts: np.ndarray, v: np.ndarray, limits: Limits, rng: np.random.Generator,
+                  trials: int, rates: tuple[float, ...], noise_m: float = 0.01
+                  ) -> list[dict[str, Any]]:
+    """The partner check on a drift: two sensors in the same water (the real levels, each
+    with its own white noise of ``noise_m``, an assumed data-sheet accuracy), one drifting
+    from day 200 of a 400-day window. No co-located pair is in the data: the weather is real
+    and common to both, the instrument noise is assumed."""
+    per_day = round(86400 / float(np.median(np.diff(ts))))
+    span, onset = 400 * per_day, 200 * per_day
+    starts = [int(rng.integers(0, len(ts) - span)) for _ in range(trials)]
+    out = []
+    for rate in rates:
+        delays: list[Optional[float]] = []
+        false = 0
+        for s in starts:
+            t, lv = ts[s:s + span], v[s:s + span]
+            a = lv + rng.normal(0.0, noise_m, span)
+            b = lv + rng.normal(0.0, noise_m, span)
+            a[onset:] += rate / 100.0 * (t[onset:] - t[onset]) / MONTH_S
+            mate = PartnerCheck(limits)
+            hit = None
+            for i, (x, y) in enumerate(zip(a.tolist(), b.tolist())):
+                was = mate.bad
+                if mate.update(x, y) and not was:
+                    if i < onset:
+                        false += 1
+                    elif hit is None:
+                        hit = float(t[i] - t[onset])
+                        break
+            delays.append(hit)
+        found = [d for d in delays if d is not None]
+        row = {"cm_per_month": rate, "trials": trials, "detected": len(found),
+               "within_30_days": round(sum(d <= 30 * 86400 for d in found) / trials, 3),
+               "median_delay_days": (round(statistics.median(found) / 86400, 1)
+                                     if len(found) * 2 > trials else None),
+               "false_before_onset": false}
+        out.append(row)
+        print("  partner drift", row, flush=True)
+    return out
+
+
 def real_gaps(ts: np.ndarray, v: np.ndarray, changes: list[Change], period: float
               ) -> dict[str, Any]:
     """The record's own gaps (NaN runs of 2 readings or more): detected by the gap check?"""
@@ -281,6 +419,7 @@ def cost(ts: np.ndarray, v: np.ndarray, ref: np.ndarray, limits: Limits, n: int,
             pass
 
     out: dict[str, Any] = {}
+    best: dict[str, Any] = {}  # the least disturbed round: the checks' own cost on a shared VM
     for name, fn in (("empty loop", loop), ("value checks (with reference)", core),
                      ("all checks (value + partner + LoRa link)", everything),
                      ("a flow's FlowHealth.reading (value checks + day book + lock)", flow)):
@@ -291,13 +430,15 @@ def cost(ts: np.ndarray, v: np.ndarray, ref: np.ndarray, limits: Limits, n: int,
             fn()
             samples.append((time.process_time() - c0) / n * 1e6)
         out[name] = round(statistics.median(samples), 3)
+        best[name] = round(min(samples), 3)
     h = SensorHealth(limits)
     link, mate = LinkHealth(limits), PartnerCheck(limits)
     for a, b, c in zip(t[:2000], x[:2000], r[:2000]):
         h.update(a, b, c)
         link.update(3.6, -90.0, 5.0, a)
         mate.update(b, b)
-    return {"us_per_reading": out, "readings_timed": n, "rounds": rounds,
+    return {"us_per_reading": out, "us_per_reading_min": best, "readings_timed": n,
+            "rounds": rounds,
             "state_bytes": {"value checks": state_bytes(h), "link": state_bytes(link),
                             "partner": state_bytes(mate),
                             "all": state_bytes(h) + state_bytes(link) + state_bytes(mate)},
@@ -329,10 +470,17 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
     us = doc["cost"]["us_per_reading"]["all checks (value + partner + LoRa link)"]
     rows.append({"target": "<= 1 us CPU per reading, all checks", "measured": us,
                  "met": us <= TARGETS["us_per_reading"]})
+    us = doc["cost"]["us_per_reading"]["value checks (with reference)"]
+    rows.append({"target": "(the same, value checks only: no partner, no LoRa link)",
+                 "measured": us, "met": us <= TARGETS["us_per_reading"]})
     b = doc["cost"]["state_bytes"]["value checks"]
     rows.append({"target": "<= 200 B state per sensor (packed; value checks)", "measured": b,
                  "met": b <= TARGETS["state_bytes"]})
     return rows
+
+
+def _dash(x: Any) -> str:
+    return "-" if x is None else str(x)
 
 
 def markdown(doc: dict[str, Any]) -> str:
@@ -344,6 +492,15 @@ def markdown(doc: dict[str, Any]) -> str:
              "## Targets", "", "| target | measured | met |", "|---|---:|:---:|"]
     for r in doc["targets"]:
         lines.append(f"| {r['target']} | {r['measured']} | {'yes' if r['met'] else '**no**'} |")
+    mr = doc["gauge"]["min_rate_30_days_cm_per_month"]
+    lines += ["", "The two drift targets are beyond what one gauge against its predicted tide "
+              "allows (section 'What one gauge ... allows': the smallest drift seen within 30 "
+              "days in 95 % of trials is "
+              + (f"{mr:g} cm/month" if mr is not None else "beyond the rates tried")
+              + f", the smallest measured within +-25 % from 200 days "
+              f"{doc['gauge']['record']['smallest_drift_measured_within_25pct_200d_cm_per_month']}"
+              " cm/month). CPU: the value checks alone, and all checks, on a shared VM whose "
+              "timings vary by 30 % from run to run (section 'Cost')."]
     for series, title in (("gauge", "Providence tide gauge (hourly, reference: fitted tide)"),
                           ("machine", "NAB machine temperature (5 min, no reference)")):
         s = doc[series]
@@ -388,9 +545,60 @@ def markdown(doc: dict[str, Any]) -> str:
                   f"error {d['drift_error_median_abs']}, within +-25 % in "
                   f"{d['drift_within_25pct']} of trials; its 95 % interval holds the true "
                   f"drift in {d['ci95_covers_truth']} of trials."]
+    rec = doc["gauge"]["record"]
+    lines += ["", "## What one gauge against its predicted tide allows (drift)", "",
+              f"The clean residual (level - fitted tide, 1975-1993, {rec['days']} days with 12 "
+              f"hours or more): its day means scatter by {rec['sd_day_mean_cm']} cm and persist "
+              f"(autocorrelation by lag in days: {rec['autocorrelation']}), so an average over "
+              "N days is far less steady than N independent days would be:", "",
+              "| N days | sd of the N-day mean, cm | if independent, cm | effective days |",
+              "|---:|---:|---:|---:|"]
+    lines += [f"| {r['days']} | {r['sd_cm']} | {r['sd_if_independent_cm']} | "
+              f"{r['effective_days']} |" for r in rec["n_day_means"]]
+    lines += ["", "Recent days against the 180 days before them (what a drift detector "
+              "compares): sd " + ", ".join(f"{r['sd_cm']} cm over {r['days']} days"
+                                          for r in rec["recent_minus_base"]) + ". "
+              f"After 30 days a drift has moved the detector's average (time constant "
+              f"{doc['gauge_limits_drift_days']:g} days) by "
+              f"{rec['ramp_gain_days_at_30'] / 30.44:.2f} of its monthly rate: 2 cm/month by "
+              f"{2 * rec['ramp_gain_days_at_30'] / 30.44:.2f} cm, a fraction of the weather's "
+              "own wander, so no threshold that keeps false alarms rare can see it within 30 "
+              "days (a detection that early is a chance alarm). A 200-day least-squares "
+              "slope of the clean record "
+              f"scatters by {rec['slope_200d_sd_m_per_year']} m/year (its truth is 0), so a "
+              "drift is measured within +-25 % in 95 % of cases only from "
+              f"{rec['smallest_drift_measured_within_25pct_200d_cm_per_month']} cm/month "
+              "(200 days of it).", "",
+              "Detection delay per injected rate (the same windows of 400 days for every rate, "
+              "drift from day 200; median and p90 shown when at least half, 90 %, of the "
+              "drifts were seen):", "",
+              "| cm/month | detected | within 30 days | median delay, days | p90 delay, days |",
+              "|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['cm_per_month']:g} | {r['detected']}/{r['trials']} | {r['within_30_days']} "
+              f"| {_dash(r['median_delay_days'])} | {_dash(r['p90_delay_days'])} |"
+              for r in doc["gauge"]["drift_by_rate"]]
+    mr = doc["gauge"]["min_rate_30_days_cm_per_month"]
+    lines += ["", "Smallest drift seen within 30 days in 95 % of trials: "
+              + (f"**{mr:g} cm/month**" if mr is not None else "none of the rates tried")
+              + ". A co-located partner sensor is what sees small drifts fast: the weather "
+              "is common to both, their difference keeps only the instruments' noise. The "
+              "partner check (its slow average, ~100 readings, against that average's own "
+              "scatter learned over 1,000 readings) on two sensors in the same water (the real "
+              "levels, each with its own 1 cm of white noise, assumed: no co-located pair is in "
+              "the data, so its false alarms on a real pair are not measured here), one "
+              "drifting from day 200:", "",
+              "| cm/month | detected | within 30 days | median delay, days | false before onset |",
+              "|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['cm_per_month']:g} | {r['detected']}/{r['trials']} | {r['within_30_days']} "
+              f"| {_dash(r['median_delay_days'])} | {r['false_before_onset']} |"
+              for r in doc["gauge"]["partner_drift"]]
     c = doc["cost"]
-    lines += ["", "## Cost", "", "| what | us CPU per reading |", "|---|---:|"]
-    lines += [f"| {k} | {v} |" for k, v in c["us_per_reading"].items()]
+    lines += ["", "## Cost", "", f"Median and least of {c['rounds']} rounds of "
+              f"{c['readings_timed']} readings (the least is the least disturbed by the other "
+              "work of the machine).", "",
+              "| what | us CPU per reading, median | least |", "|---|---:|---:|"]
+    lines += [f"| {k} | {v} | {c.get('us_per_reading_min', {}).get(k, '-')} |"
+              for k, v in c["us_per_reading"].items()]
     lines += ["", f"State: {c['state_bytes']} bytes packed as 8-byte numbers (what a C port or "
               f"the statistics file holds); as CPython objects: {c['python_object_bytes']}.",
               "", doc["notes"]]
@@ -439,6 +647,17 @@ def main() -> None:
     print("  drift:", {a: b for a, b in gauge["drift"].items() if a != "trials_detail"})
     gauge["drift_2cm"] = drift_runs(ts, v, ref, gauge_limits, rng, trials, lambda: 2.0)
     print("  drift 2:", {a: b for a, b in gauge["drift_2cm"].items() if a != "trials_detail"})
+    gauge["record"] = record_limits(ts, v - ref, gauge_limits)
+    print("  record:", gauge["record"], flush=True)
+    # its own generator: the draws of the runs below stay those of earlier publications
+    gauge["drift_by_rate"] = drift_by_rate(
+        ts, v, ref, gauge_limits, np.random.default_rng(args.seed + 1), trials,
+        (1.0, 2.0, 3.0, 4.0, 5.0, 10.0, 20.0, 30.0, 45.0, 60.0))
+    gauge["partner_drift"] = partner_drift(ts, v, gauge_limits,
+                                           np.random.default_rng(args.seed + 2), trials,
+                                           (1.0, 2.0, 3.0, 5.0))
+    fast = [r["cm_per_month"] for r in gauge["drift_by_rate"] if r["within_30_days"] >= 0.95]
+    gauge["min_rate_30_days_cm_per_month"] = min(fast) if fast else None
 
     # NAB machine temperature: no reference, no stated range
     nab, windows = load_nab(args.data_dir, "machine_temperature_system_failure")
@@ -468,6 +687,7 @@ def main() -> None:
 
     doc: dict[str, Any] = {
         "meta": meta, "seed": args.seed, "gauge": gauge, "machine": machine,
+        "gauge_limits_drift_days": gauge_limits.drift_days,
         "daily_cycle": {"about": "Dutch power demand 1997 (15 min, kW), clean, no reference, "
                                  "no stated range; limits Limits()", "clean": daily},
         "cost": cost(ts, v, ref, gauge_limits, 20_000 if args.quick else 100_000,

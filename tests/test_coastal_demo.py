@@ -19,10 +19,12 @@ def test_storm_surge_flood_nowcast_goes_out_over_lorawan(tmp_path: Path) -> None
     # the nowcast model: one "class" event per change of class (0 normal, 1 watch, 2 flood),
     # a flood announced before the surge peaks, back to normal after; no flood on ordinary
     # tides (a spring high tide may come within the watch margin)
-    # (sensor health events travel the same way since issue 29; the nowcast is the class ones)
-    health = [e for e in events if e.kind == "health"]
-    events = [e for e in events if e.kind != "health"]
-    assert all(e.sensor == "tide" for e in health)
+    # The node's gauge is clean (its tide plus 1 cm of Gaussian noise): no sensor health event
+    # (they travel the same way since issue 29). A spike raised here once came from white
+    # noise's low-then-high pair of readings, a 4-sigma step; a spike is now a point off both
+    # neighbours.
+    health = [(e.ts - COASTAL_START, e.model_id, e.value) for e in events if e.kind == "health"]
+    assert not health, health
     assert events and all(e.kind == "class" for e in events)
     labels = [e.label for e in events]
     assert 2 in labels and labels[-1] == 0, labels

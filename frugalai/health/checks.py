@@ -82,7 +82,8 @@ class Limits:
         stuck_n: readings within ``stuck_tol`` of each other that make a stuck sensor (at
             least twice the longest such run seen in the first ``learn_n`` readings; 0: never).
         stuck_tol: the "same value" tolerance (0: exactly equal).
-        spike_k: a spike is a step beyond this many times the usual step (robust scale).
+        spike_k: a spike is a step beyond this many times the usual step (robust scale),
+            coming back, with the point this far from the mean of its two neighbours.
         noise_ratio: noise is flagged when the short-run roughness exceeds the long-run one
             by this factor (cleared below half of it).
         noise_alpha: weight of each reading in the short-run roughness (1/readings it
@@ -133,6 +134,11 @@ class Limits:
             self.period_s, self.gap_periods, self.low, self.high, self.monotonic,
             self.stuck_tol, self.learn_n, self.stuck_n, self.warmup, self.spike_k,
             self.noise_ratio, self.clear_n, self.noise_alpha))
+        # the link's and the partner's, likewise (their per-reading cost is most of the total)
+        object.__setattr__(self, "hot_link", (
+            self.battery_min_v, self.warmup, self.rssi_drop_db, self.snr_min_db,
+            self.loss_max, self.clear_n))
+        object.__setattr__(self, "hot_partner", (self.warmup, self.partner_k))
 
     def __repr__(self) -> str:
         changed = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)
@@ -304,8 +310,12 @@ class SensorHealth:
             judge = True
             if cand:
                 self.cand = 0.0
-                # a spike comes back: the next step goes the other way, most of the way
-                if (d > 0) != (cand > 0) and ad > 0.5 * (cand if cand > 0 else -cand):
+                # a spike comes back: the next step goes the other way, most of the way, and
+                # the point stands out from both neighbours (its departure from their mean,
+                # (cand - d) / 2, beyond the threshold too): one step alone is not enough, as
+                # white noise makes a 4-sigma step (a low then a high) in 1 of ~14,000 readings
+                if ((d > 0) != (cand > 0) and ad > 0.5 * (cand if cand > 0 else -cand)
+                        and (cand - d if cand > 0 else d - cand) > 2.0 * spike_k * scale):
                     if not f & SPIKE:
                         f |= SPIKE
                         self.figure = cand
@@ -460,10 +470,17 @@ class LinkHealth:
 
     def update(self, battery_v: float = NAN, rssi_dbm: float = NAN, snr_db: float = NAN,
                f_cnt: float = NAN) -> bool:
-        lim = self.limits
-        self.n += 1
+        """One uplink's figures (NaN: not in this reading); True while the link is faulty.
+
+        Written for the per-reading cost (locals, the thresholds from one tuple, the loss
+        average not touched while nothing is lost): same arithmetic as a plain version.
+        """
+        battery_min_v, warmup, rssi_drop_db, snr_min_db, loss_max, clear_n = \
+            self.limits.hot_link  # type: ignore[attr-defined]
+        n = self.n = self.n + 1
+        bad = self.bad
         why = NAN
-        if battery_v == battery_v and battery_v < lim.battery_min_v:
+        if battery_v < battery_min_v:  # False for NaN
             why = battery_v
         if rssi_dbm == rssi_dbm:
             fast = self.rssi_fast
@@ -471,43 +488,66 @@ class LinkHealth:
                 self.rssi_fast = self.rssi_slow = rssi_dbm
             else:
                 self.rssi_fast = fast = fast + (rssi_dbm - fast) * 0.1
-                if not self.bad:
-                    self.rssi_slow += (rssi_dbm - self.rssi_slow) * 0.005
-                if self.n > lim.warmup and fast < self.rssi_slow - lim.rssi_drop_db:
+                slow = self.rssi_slow
+                if not bad:
+                    self.rssi_slow = slow = slow + (rssi_dbm - slow) * 0.005
+                if n > warmup and fast < slow - rssi_drop_db:
                     why = fast
         if snr_db == snr_db:
             snr = self.snr_fast
             self.snr_fast = snr = snr_db if snr != snr else snr + (snr_db - snr) * 0.1
-            if snr < lim.snr_min_db:
+            if snr < snr_min_db:
                 why = snr
         if f_cnt == f_cnt:
             last = self.fcnt
-            if last == last and f_cnt > last:
+            if f_cnt > last:  # False on the first (NaN) and on a counter reset
                 lost = f_cnt - last - 1.0
-                self.loss += (lost / (lost + 1.0) - self.loss) * 0.1
-                if self.loss > lim.loss_max:
-                    why = self.loss
+                loss = self.loss
+                if lost or loss:
+                    loss += (lost / (lost + 1.0) - loss) * 0.1
+                    self.loss = loss = loss if loss > 1e-12 else 0.0
+                    if loss > loss_max:
+                        why = loss
             self.fcnt = f_cnt
         if why == why:
             self.quiet = 0
-            if not self.bad:
+            if not bad:
                 self.bad = True
                 self.figure = why
-        elif self.bad:
-            self.quiet += 1
-            if self.quiet >= lim.clear_n:
+            return True
+        if bad:
+            quiet = self.quiet = self.quiet + 1
+            if quiet >= clear_n:
                 self.bad = False
-        return self.bad
+                return False
+        return bad
+
+
+#: partner check: the slow average of the difference follows the 10-reading one, every
+#: PARTNER_SLOW_EVERY readings with this weight (a memory of ~100 readings, four days at hourly
+#: sampling; nine readings in ten skip it), and its scatter is learned over the first
+#: PARTNER_SLOW_LEARN readings after the warm-up before it judges
+PARTNER_SLOW_EVERY = 10
+PARTNER_SLOW_ALPHA = 0.1
+PARTNER_SLOW_LEARN = 1000
 
 
 class PartnerCheck:
     """Two co-located sensors of one quantity: their difference should keep its level.
 
-    ``update(x, partner_x)`` returns True while the difference is off its usual level by more
-    than ``partner_k`` robust scales (a mean absolute departure, learned at first).
+    ``update(x, partner_x)`` returns True while the difference is off its usual level: its
+    10-reading average by more than ``partner_k`` robust scales (a mean absolute departure,
+    learned at first: a partner that jumps, sticks or fails), or its slow average (~100
+    readings, updated every :data:`PARTNER_SLOW_EVERY`) by more than ``partner_k`` times that
+    average's own scatter, learned over :data:`PARTNER_SLOW_LEARN` readings (a drift of one
+    of the two: the weather is common to both, so the difference keeps only the instruments'
+    noise and a drift stands out of it in weeks, where against a predicted tide it takes
+    months). The learned scatter is the
+    slow average's own, so a pair whose difference persists (two sensors that answer waves
+    or temperature differently) gets the wider threshold it needs.
     """
 
-    __slots__ = ("bad", "base", "fast", "figure", "limits", "n", "scale")
+    __slots__ = ("bad", "base", "fast", "figure", "limits", "n", "scale", "slow", "slow_var")
 
     def __init__(self, limits: Optional[Limits] = None) -> None:
         self.limits = limits if limits is not None else Limits()
@@ -516,35 +556,73 @@ class PartnerCheck:
         self.base = NAN
         self.scale = NAN
         self.fast = NAN
+        self.slow = NAN
+        self.slow_var = 0.0  # mean square of (slow average - base) while learning
         self.n = 0
 
     def update(self, x: float, partner_x: float) -> bool:
+        """One pair of readings; True while the difference is off its usual level."""
         diff = x - partner_x
         if diff != diff:
             return self.bad
-        self.n += 1
-        lim = self.limits
+        n = self.n = self.n + 1
         base = self.base
         if base != base:
-            self.base = self.fast = diff
+            self.base = self.fast = self.slow = diff
             self.scale = 0.0
             return False
-        fast = self.fast = self.fast + (diff - self.fast) * 0.1
-        dev = abs(diff - base)
-        if self.n <= lim.warmup:
-            self.base = base + (diff - base) / self.n
-            self.scale += (dev - self.scale) / self.n
+        warmup, partner_k = self.limits.hot_partner  # type: ignore[attr-defined]
+        fast = self.fast
+        fast = self.fast = fast + (diff - fast) * 0.1
+        dev = diff - base
+        if dev < 0.0:
+            dev = -dev
+        scale = self.scale
+        if n <= warmup:
+            # the slow average starts from the warm-up's mean, not from one noisy difference
+            # (whose decay would inflate the scatter it learns next, and its threshold)
+            self.base = self.slow = base + (diff - base) / n
+            self.scale = scale + (dev - scale) / n
             return False
-        if not self.bad:
-            self.base = base + (diff - base) * 0.001
-            self.scale += (min(dev, 3.0 * self.scale) - self.scale) * 0.01
-        off = abs(fast - self.base)
-        if not self.bad and off > lim.partner_k * self.scale and self.scale > 0:
-            self.bad = True
-            self.figure = fast - self.base
-        elif self.bad and off < 0.5 * lim.partner_k * self.scale:
-            self.bad = False
-        return self.bad
+        bad = self.bad
+        if not bad:
+            self.base = base = base + (diff - base) * 0.001
+            top = 3.0 * scale
+            self.scale = scale = scale + ((dev if dev < top else top) - scale) * 0.01
+        off = fast - base
+        if off < 0.0:
+            off = -off
+        limit = partner_k * scale
+        drifting = False
+        if not n % PARTNER_SLOW_EVERY:
+            # the slow average: its scatter learned first, then judged
+            slow = self.slow
+            slow = self.slow = slow + (fast - slow) * PARTNER_SLOW_ALPHA
+            soff = slow - base
+            k = n - warmup
+            slow_var = self.slow_var
+            if k <= PARTNER_SLOW_LEARN:
+                m = (k - 1) // PARTNER_SLOW_EVERY + 1  # learning updates so far
+                self.slow_var = slow_var + (soff * soff - slow_var) / m
+            else:
+                drifting = soff * soff > partner_k * partner_k * slow_var and slow_var > 0.0
+        if not bad:
+            if off > limit and scale > 0:
+                self.bad = True
+                self.figure = fast - base
+                return True
+            if drifting:
+                self.bad = True
+                self.figure = self.slow - base
+                return True
+            return False
+        if off < 0.5 * limit:
+            soff = self.slow - base
+            if (n - warmup <= PARTNER_SLOW_LEARN
+                    or soff * soff < 0.25 * partner_k * partner_k * self.slow_var):
+                self.bad = False
+                return False
+        return True
 
 
 def state_bytes(obj: object) -> int:
