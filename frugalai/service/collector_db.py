@@ -68,21 +68,28 @@ def check_share(group: str) -> str:
     return group
 
 
+def check_visible(path: str, key: str, instead: str) -> str:
+    """``path`` (normalised) if the unit sees the host's file there: absolute, fit for a unit,
+    not under a home (``ProtectHome=``), ``/tmp`` or ``/var/tmp`` (``PrivateTmp=``) or ``/dev``
+    (``PrivateDevices=``), where the service would find nothing or its own private copy."""
+    path = os.path.normpath(unit_value(path, key, path=True))
+    hidden = _under(path, (*PROTECTED_HOME, "/tmp", "/var/tmp", "/dev"))
+    if hidden:
+        raise ConfigError(f"{path} is under {hidden}, which the unit hides or makes private "
+                          f"(ProtectHome=, PrivateTmp=, PrivateDevices=); use {instead}", key=key)
+    return path
+
+
 def check_pgpass(path: str, user: str) -> Optional[str]:
     """Refuse (ConfigError naming ``--pgpass``) a pgpass file the service cannot use; return
     one line saying what could not be checked here, or None when everything was.
 
-    Checked: an absolute path the unit can see (not under a home, hidden by ``ProtectHome=``,
-    nor ``/tmp``, private to the unit); the directories on the way searchable by ``user``; the
-    file's mode (libpq ignores a pgpass file with any group or other bit); its owner is
-    ``user``. A file or a user not there yet cannot be checked: that is the line returned.
+    Checked: an absolute path the unit can see (:func:`check_visible`); the directories on
+    the way searchable by ``user``; the file's mode (libpq ignores a pgpass file with any group
+    or other bit); its owner is ``user``. A file or a user not there yet cannot be checked:
+    that is the line returned.
     """
-    unit_value(path, "--pgpass", path=True)
-    path = os.path.normpath(path)
-    hidden = _under(path, PROTECTED_HOME) or _under(path, ("/tmp", "/var/tmp"))
-    if hidden:
-        raise ConfigError(f"{path} is under {hidden}, which the unit hides (ProtectHome=, "
-                          f"PrivateTmp=); put it under /etc/frugalai", key="--pgpass")
+    path = check_visible(path, "--pgpass", "/etc/frugalai")
     blocked = _blocked_dir(path, user)
     if blocked is not None:
         raise ConfigError(f"user {user!r} cannot reach {path} (no search permission on "

@@ -66,7 +66,7 @@ def render_collector_unit(broker: str, out: Optional[str] = None,
     ``db`` the unit writes nothing but ``metrics``: no state directory, no writable path, unless
     ``metrics`` is given (its directory becomes the one writable path).
     """
-    from frugalai.service.collector_db import check_dsn, check_share
+    from frugalai.service.collector_db import check_dsn, check_share, check_visible
 
     if out is not None and db is not None:
         raise ConfigError("--out (a SQLite file) and --db (PostgreSQL) are exclusive: the "
@@ -100,7 +100,7 @@ def render_collector_unit(broker: str, out: Optional[str] = None,
     if share is not None:
         options.append(f"--share {check_share(share)}")
     if metrics is not None:
-        metrics = unit_value(os.path.normpath(metrics), "--metrics", path=True)
+        metrics = check_visible(metrics, "--metrics", "node_exporter's textfile directory")
         options.append(f"--metrics {metrics}")
         if os.path.dirname(metrics) not in written:
             written.append(os.path.dirname(metrics))
