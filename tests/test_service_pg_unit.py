@@ -181,6 +181,36 @@ def test_a_pgpass_file_libpq_would_ignore_or_the_user_cannot_read_is_refused(
     assert SECRET not in got.output + ok.output
 
 
+def test_two_collectors_install_side_by_side_and_only_the_metrics_dir_is_created(
+        tmp_path: Path, outside_tmp: Path) -> None:
+    me = pwd.getpwuid(os.geteuid()).pw_name  # an existing user: the installer creates none
+    units = tmp_path / "units"
+    metrics_dir = outside_tmp / "collectors"
+    for k in (1, 2):
+        got = CliRunner().invoke(cli, [
+            "service", "install-collector", "--broker", BROKER, "--db", DSN, "--share",
+            "territory", "--client-id", f"collector-{k}", "--name", f"collector-{k}",
+            "--metrics", str(metrics_dir / f"collector-{k}.prom"), "--user", me,
+            "--unit-dir", str(units)])
+        assert got.exit_code == 0, got.output
+        assert f"wrote {units / f'collector-{k}.service'}" in got.output
+        assert ("created state dir" in got.output) == (k == 1), got.output
+    assert metrics_dir.is_dir() and not any(metrics_dir.iterdir())
+    for k in (1, 2):
+        unit = (units / f"collector-{k}.service").read_text().splitlines()
+        assert f"--client-id collector-{k} --share territory --metrics " \
+            f"{metrics_dir}/collector-{k}.prom" in setting(unit, "ExecStart")[0]
+        assert setting(unit, "ReadWritePaths") == [str(metrics_dir)]
+    # without --metrics nothing is created on the host but the unit file
+    got = CliRunner().invoke(cli, ["service", "install-collector", "--broker", BROKER, "--db",
+                                   DSN, "--name", "collector-3", "--user", me, "--unit-dir",
+                                   str(units)])
+    assert got.exit_code == 0, got.output
+    assert "created" not in got.output and (units / "collector-3.service").exists()
+    assert sorted(p.name for p in units.iterdir()) == [
+        "collector-1.service", "collector-2.service", "collector-3.service"]
+
+
 # ----------------------------------------------------------------- the unit's command, for real
 
 
