@@ -211,6 +211,26 @@ def test_two_collectors_install_side_by_side_and_only_the_metrics_dir_is_created
         "collector-1.service", "collector-2.service", "collector-3.service"]
 
 
+def test_a_metrics_directory_the_service_user_cannot_write_is_said_in_one_line(
+        outside_tmp: Path) -> None:
+    try:
+        pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user 'nobody' on this machine")
+    metrics = outside_tmp / "collector.prom"  # a directory of root's (or the tester's), 0755
+    got = install("--broker", BROKER, "--db", DSN, "--metrics", str(metrics), "--user", "nobody")
+    if got.exit_code == 2 and "ExecStart: user 'nobody' cannot reach" in got.output:
+        pytest.skip("this checkout is out of reach of 'nobody' (a 0700 clone)")
+    assert got.exit_code == 0, got.output
+    warnings = [ln for ln in got.stderr.splitlines() if ln.startswith("warning:")]
+    assert warnings == [f"warning: --metrics: user nobody cannot write {outside_tmp} (mode "
+                        f"0755): the collector would stop at its first metrics file; make it "
+                        f"writable for nobody or pick a directory of its own"], got.stderr
+    outside_tmp.chmod(0o777)
+    ok = install("--broker", BROKER, "--db", DSN, "--metrics", str(metrics), "--user", "nobody")
+    assert ok.exit_code == 0 and "warning" not in ok.stderr, ok.output
+
+
 # ----------------------------------------------------------------- the unit's command, for real
 
 

@@ -156,7 +156,7 @@ def service_install_collector(broker: str, out: Optional[str], db: Optional[str]
                               dry_run: bool) -> None:
     """Write the systemd unit running `frugalai collect` (the central side, into SQLite or
     PostgreSQL), hardened like the gateway's."""
-    from frugalai.service.collector_db import check_pgpass
+    from frugalai.service.collector_db import check_pgpass, metrics_dir_problem
     from frugalai.service.collector_unit import render_collector_unit, state_dir_of
     from frugalai.service.install import install_files
 
@@ -164,15 +164,21 @@ def service_install_collector(broker: str, out: Optional[str], db: Optional[str]
         text = render_collector_unit(broker, out, user=user, client_id=client_id,
                                      chirpstack=chirpstack, db=db, pgpass=pgpass, share=share,
                                      metrics=metrics, migrate=migrate)
-        unchecked = check_pgpass(pgpass, user) if pgpass is not None else None
+        unchecked = [check_pgpass(pgpass, user) if pgpass is not None else None]
     except ConfigError as err:
         raise click.UsageError(str(err)) from None
-    if unchecked:
-        click.echo(f"warning: {unchecked}", err=True)
+    state = state_dir_of(out, db, metrics)
+    if metrics is not None:
+        where = os.path.dirname(os.path.abspath(metrics))
+        unchecked.append(metrics_dir_problem(where, user))
+        if state is not None and where != str(state) and not os.path.isdir(where):
+            unchecked.append(f"--metrics: {where} does not exist: create it, writable by "
+                             f"{user}, before the service starts")
+    for line in filter(None, unchecked):
+        click.echo(f"warning: {line}", err=True)
     if dry_run:
         click.echo(text, nl=False)
         return
-    state = state_dir_of(out, db, metrics)
     for line in install_files(text, None if state is None else str(state), user=user,
                               unit_dir=unit_dir, unit_name=unit_name, groups=()):
         click.echo(line)

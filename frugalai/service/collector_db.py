@@ -22,7 +22,13 @@ from typing import Optional
 from frugalai.errors import ConfigError
 from frugalai.fleet.pgstore import is_postgres
 from frugalai.fleet.topics import share_problem
-from frugalai.service.install import PROTECTED_HOME, _blocked_dir, _under, unit_value
+from frugalai.service.install import (
+    PROTECTED_HOME,
+    _blocked_dir,
+    _under,
+    _user_ids,
+    unit_value,
+)
 
 #: characters that cannot go unquoted on ``ExecStart=`` (the broker URL's rule).
 _UNSAFE_ON_EXEC = " \t\"'\\$;"
@@ -121,3 +127,28 @@ def check_pgpass(path: str, user: str) -> Optional[str]:
                           f" chown {user} {path}", key="--pgpass")
     return None
 
+
+
+def metrics_dir_problem(directory: str, user: str) -> Optional[str]:
+    """One line when ``user`` (existing) cannot write ``directory`` (existing) that the
+    collector rewrites its metrics file in, else None: the unit would start and the collector
+    stop at its first metrics write, every RestartSec. A directory or user not there yet is the
+    installer's to create (the collector's own state directory) or said by the caller."""
+    try:
+        st = os.stat(directory)
+    except OSError:
+        return None
+    uid, gids = _user_ids(user)
+    if uid is None or uid == 0:
+        return None
+    if st.st_uid == uid:
+        ok = st.st_mode & stat.S_IWUSR and st.st_mode & stat.S_IXUSR
+    elif st.st_gid in gids:
+        ok = st.st_mode & stat.S_IWGRP and st.st_mode & stat.S_IXGRP
+    else:
+        ok = st.st_mode & stat.S_IWOTH and st.st_mode & stat.S_IXOTH
+    if ok:
+        return None
+    return (f"--metrics: user {user} cannot write {directory} (mode "
+            f"{stat.S_IMODE(st.st_mode):04o}): the collector would stop at its first metrics "
+            f"file; make it writable for {user} or pick a directory of its own")

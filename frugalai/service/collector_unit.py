@@ -108,7 +108,7 @@ def render_collector_unit(broker: str, out: Optional[str] = None,
         options.append("--chirpstack")
     environment = ""
     if pgpass is not None:
-        pgpass = unit_value(os.path.normpath(pgpass), "--pgpass", path=True)
+        pgpass = check_visible(pgpass, "--pgpass", "/etc/frugalai")
         environment = f"Environment=PGPASSFILE={pgpass}\n"
     executable = executable or sys.executable
     binds = check_interpreter(executable, user)
