@@ -52,11 +52,14 @@ def collect(broker: str, out: Optional[str], db: Optional[str], migrate: bool,
     from pathlib import Path
 
     from frugalai.errors import ConfigError
-    from frugalai.fleet import collector
+    from frugalai.fleet import collector, topics
     from frugalai.fleet.link import parse_broker
 
     if (out is None) == (db is None):
         raise ConfigError("give one of --out FILE.sqlite or --db postgresql://...", key="--db")
+    problem = None if share is None else topics.share_problem(share)
+    if problem:  # before connecting to the store: the unit installer checks the same way
+        raise ConfigError(problem, key="--share")
     target = db if db is not None else str(out)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -122,8 +122,23 @@ def service_install(config: Any, user: str, unit_dir: str, unit_name: str,
 @click.option("--broker", required=True,
               help="mqtt[s]://[user@]host[:port][?ca=&password_file=...] (no password in the "
                    "URL: it would be in the unit).")
-@click.option("--out", default="/var/lib/frugalai-collector/events.sqlite", show_default=True,
-              help="The SQLite database; its directory is the only one the unit may write.")
+@click.option("--out", default=None,
+              help="The SQLite database; its directory is the only one the unit may write. "
+                   "[default: /var/lib/frugalai-collector/events.sqlite, unless --db]")
+@click.option("--db", default=None,
+              help="postgresql://user@host[:port]/db instead of --out (no password: it would be "
+                   "in the unit; see --pgpass).")
+@click.option("--pgpass", default=None,
+              help="libpq password file for --db (owned by --user, mode 0600): "
+                   "Environment=PGPASSFILE= in the unit.")
+@click.option("--migrate", is_flag=True,
+              help="--db: the collector creates or upgrades the schema at each start.")
+@click.option("--share", default=None, metavar="GROUP",
+              help="MQTT 5 shared subscription: collectors with the same GROUP (each its own "
+                   "--client-id and --name) split the events.")
+@click.option("--metrics", default=None,
+              help="Prometheus textfile the collector rewrites every second; its directory "
+                   "becomes writable.")
 @click.option("--user", default="frugalai-collector", show_default=True,
               help="Dedicated system user (created when missing).")
 @click.option("--client-id", default="frugalai-collector", show_default=True,
@@ -132,25 +147,39 @@ def service_install(config: Any, user: str, unit_dir: str, unit_name: str,
 @click.option("--unit-dir", type=click.Path(file_okay=False), default="/etc/systemd/system",
               show_default=True)
 @click.option("--name", "unit_name", default="frugalai-collect", show_default=True,
-              help="Unit name.")
+              help="Unit name (collector-1, collector-2: two collectors on one host).")
 @click.option("--dry-run", is_flag=True, help="Print the unit; change nothing.")
-def service_install_collector(broker: str, out: str, user: str, client_id: str,
+def service_install_collector(broker: str, out: Optional[str], db: Optional[str],
+                              pgpass: Optional[str], migrate: bool, share: Optional[str],
+                              metrics: Optional[str], user: str, client_id: str,
                               chirpstack: bool, unit_dir: str, unit_name: str,
                               dry_run: bool) -> None:
-    """Write the systemd unit running `frugalai collect` (the central side), hardened like
-    the gateway's."""
+    """Write the systemd unit running `frugalai collect` (the central side, into SQLite or
+    PostgreSQL), hardened like the gateway's."""
+    from frugalai.service.collector_db import check_pgpass, metrics_dir_problem
     from frugalai.service.collector_unit import render_collector_unit, state_dir_of
     from frugalai.service.install import install_files
 
     try:
         text = render_collector_unit(broker, out, user=user, client_id=client_id,
-                                     chirpstack=chirpstack)
+                                     chirpstack=chirpstack, db=db, pgpass=pgpass, share=share,
+                                     metrics=metrics, migrate=migrate)
+        unchecked = [check_pgpass(pgpass, user) if pgpass is not None else None]
     except ConfigError as err:
         raise click.UsageError(str(err)) from None
+    state = state_dir_of(out, db, metrics)
+    if metrics is not None:
+        where = os.path.dirname(os.path.abspath(metrics))
+        unchecked.append(metrics_dir_problem(where, user))
+        if state is not None and where != str(state) and not os.path.isdir(where):
+            unchecked.append(f"--metrics: {where} does not exist: create it, writable by "
+                             f"{user}, before the service starts")
+    for line in filter(None, unchecked):
+        click.echo(f"warning: {line}", err=True)
     if dry_run:
         click.echo(text, nl=False)
         return
-    for line in install_files(text, str(state_dir_of(out)), user=user, unit_dir=unit_dir,
-                              unit_name=unit_name, groups=()):
+    for line in install_files(text, None if state is None else str(state), user=user,
+                              unit_dir=unit_dir, unit_name=unit_name, groups=()):
         click.echo(line)
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from frugalai.errors import DecodeError
+from frugalai.errors import ConfigError, DecodeError
 from frugalai.fleet.link import Broker, Link
 from frugalai.fleet.records import (
     COLUMNS,
@@ -51,7 +51,14 @@ from frugalai.fleet.records import (
     write_csv,
 )
 from frugalai.fleet.store import Batch, Refused, StoreError
-from frugalai.fleet.topics import EVENTS_FILTER, FLEET, REPORT_FILTER, STATUS_FILTER, gateway_of
+from frugalai.fleet.topics import (
+    EVENTS_FILTER,
+    FLEET,
+    REPORT_FILTER,
+    STATUS_FILTER,
+    gateway_of,
+    share_problem,
+)
 from frugalai.lograte import LogRate
 
 log = logging.getLogger("frugalai.collect")
@@ -395,6 +402,9 @@ class Collector:
         self._queue: queue.Queue[tuple[Decided, Any]] = queue.Queue()
         self._stopping = threading.Event()
         self._stopped = False
+        problem = None if share is None else share_problem(share)
+        if problem:  # before the writer starts: a '/' would subscribe to another filter
+            raise ConfigError(problem, key="--share")
         prefix = f"$share/{share}/" if share else ""
         subs: tuple[tuple[str, int], ...] = ((prefix + topic, 1),)
         if chirpstack:

@@ -134,6 +134,20 @@ def identity_problem(name: object) -> Optional[str]:
     return None
 
 
+def share_problem(group: str) -> Optional[str]:
+    """Why ``group`` cannot name an MQTT 5 shared subscription (``$share/<group>/<filter>``),
+    or None. MQTT 5 (4.8.2) wants at least one character and no '/', '+' or '#' (a '/' would
+    silently make a different filter); a control character or a space would be a group the
+    logs and the unit do not show as the broker sees it."""
+    if not group:
+        return "an MQTT 5 share group needs at least one character"
+    bad = sorted({c for c in group if c in "/+#" or c.isspace() or not c.isprintable()})
+    if bad:
+        return (f"an MQTT 5 share group cannot hold {', '.join(repr(c) for c in bad)}, "
+                f"got {group!r}")
+    return None
+
+
 def topic_of(name: str, **fields: object) -> str:
     """A topic of :data:`LAYOUT` by name, its placeholders filled.
 

@@ -5,10 +5,16 @@ The collector runs where the operator keeps the events (a server beside the brok
 gateway). Its unit comes from the template ``frugalai-collect.service`` shipped in this
 package and has the gateway unit's hardening (read-only system, homes hidden, private /tmp, no
 privilege, no capability, the same system-call filter), with ``PrivateDevices=yes`` since it
-opens no serial port: the directory of the database (``--out``) is the only writable path.
+opens no serial port. It writes to a SQLite file (``--out``: its directory is the writable path)
+or to a territory's PostgreSQL (``--db``: nothing local is written, so no writable path at
+all), plus a Prometheus textfile if asked (``--metrics``: its directory becomes writable).
+``--name`` and ``--client-id`` let several collectors (one shared subscription, ``--share``)
+live on one host.
 
-The broker URL goes on ``ExecStart=``, which ``systemctl status`` and the process list show:
-a password in it is refused (``?password_file=`` names a file the service user reads instead).
+The broker URL and the connection string go on ``ExecStart=``, which ``systemctl status`` and
+the process list show: a password in either is refused (``?password_file=`` names a file the
+service user reads for the broker; ``--pgpass`` names libpq's password file, passed as
+``PGPASSFILE``; see :mod:`frugalai.service.collector_db`).
 """
 
 from __future__ import annotations
@@ -48,37 +54,85 @@ def check_broker_url(url: str) -> str:
     return unit_value(url, "--broker")
 
 
-def render_collector_unit(broker: str, out: str = DEFAULT_OUT, user: str = "frugalai-collector",
+def render_collector_unit(broker: str, out: Optional[str] = None,
+                          user: str = "frugalai-collector",
                           client_id: str = DEFAULT_CLIENT_ID, chirpstack: bool = False,
-                          executable: Optional[str] = None) -> str:
-    """The unit text; ConfigError naming the option when it cannot run as a service."""
-    if not os.path.isabs(out):
-        raise ConfigError(f"must be an absolute path for a service (like {DEFAULT_OUT}), got "
-                          f"{out!r}", key="--out")
+                          executable: Optional[str] = None, *, db: Optional[str] = None,
+                          pgpass: Optional[str] = None, share: Optional[str] = None,
+                          metrics: Optional[str] = None, migrate: bool = False) -> str:
+    """The unit text; ConfigError naming the option when it cannot run as a service.
+
+    ``out`` (SQLite, the default :data:`DEFAULT_OUT`) or ``db`` (PostgreSQL), never both. With
+    ``db`` the unit writes nothing but ``metrics``: no state directory, no writable path, unless
+    ``metrics`` is given (its directory becomes the one writable path).
+    """
+    from frugalai.service.collector_db import check_dsn, check_share, check_visible
+
+    if out is not None and db is not None:
+        raise ConfigError("--out (a SQLite file) and --db (PostgreSQL) are exclusive: the "
+                          "collector writes one store", key="--db")
     if not user or not user.replace("-", "").replace("_", "").isalnum():
         raise ConfigError(f"invalid user name {user!r}", key="--user")
     if not client_id or not client_id.replace("-", "").replace("_", "").isalnum():
         raise ConfigError(f"letters, digits, '-' and '_' only, got {client_id!r}",
                           key="--client-id")
     broker = check_broker_url(broker)  # what the user typed first, then where frugalai lives
+    options = []
+    if db is not None:
+        store = check_dsn(db)
+        store_args, kind = f"--db {store}", "PostgreSQL"
+        written: list[str] = []
+        if migrate:
+            options.append("--migrate")
+    else:
+        out = out if out is not None else DEFAULT_OUT
+        if not os.path.isabs(out):
+            raise ConfigError(f"must be an absolute path for a service (like {DEFAULT_OUT}), "
+                              f"got {out!r}", key="--out")
+        if migrate:
+            raise ConfigError("applies to a PostgreSQL schema (--db), not to a SQLite file",
+                              key="--migrate")
+        out = unit_value(os.path.normpath(out), "--out", path=True)
+        store, store_args, kind = out, f"--out {out}", "SQLite"
+        written = [os.path.dirname(out)]
+    if pgpass is not None and db is None:
+        raise ConfigError("names libpq's password file: only with --db", key="--pgpass")
+    if share is not None:
+        options.append(f"--share {check_share(share)}")
+    if metrics is not None:
+        metrics = check_visible(metrics, "--metrics", "node_exporter's textfile directory")
+        options.append(f"--metrics {metrics}")
+        if os.path.dirname(metrics) not in written:
+            written.append(os.path.dirname(metrics))
+    if chirpstack:
+        options.append("--chirpstack")
+    environment = ""
+    if pgpass is not None:
+        pgpass = check_visible(pgpass, "--pgpass", "/etc/frugalai")
+        environment = f"Environment=PGPASSFILE={pgpass}\n"
     executable = executable or sys.executable
     binds = check_interpreter(executable, user)
-    out = os.path.normpath(out)
-    state = os.path.dirname(out)
+    state = written[0] if written else None
     state_directory = ""
-    if state.startswith("/var/lib/"):
+    if db is None and state is not None and state.startswith("/var/lib/"):
+        # the SQLite file's own directory; never a metrics directory, which systemd would
+        # chown (recursively) to this user: node_exporter's own textfile directory, say
         state_directory = (f"StateDirectory={unit_value(state[len('/var/lib/'):], '--out')}\n"
                            "StateDirectoryMode=0750\n")
     values = {
         "@EXEC@": exec_start(executable),
         "@BROKER@": broker,
         "@BROKER_HOST@": unit_value(urlsplit(broker).hostname or "", "--broker"),
-        "@OUT@": unit_value(out, "--out", path=True),
+        "@STORE_KIND@": kind,
+        "@STORE@": store,
+        "@STORE_ARGS@": store_args,
         "@CLIENT_ID@": client_id,
-        "@CHIRPSTACK@": " --chirpstack" if chirpstack else "",
+        "@OPTIONS@": "".join(f" {o}" for o in options),
+        "@ENVIRONMENT@": environment,
         "@USER@": user,
         "@STATE_DIRECTORY@": state_directory,
-        "@STATE_DIR@": unit_value(state, "--out", path=True),
+        "@WORKING_DIR@": state or "/",
+        "@READ_WRITE_PATHS@": f"ReadWritePaths={' '.join(written)}\n" if written else "",
     }
     text = template()
     for mark, value in values.items():
@@ -90,5 +144,12 @@ def render_collector_unit(broker: str, out: str = DEFAULT_OUT, user: str = "frug
     return text
 
 
-def state_dir_of(out: str) -> Path:
-    return Path(os.path.dirname(os.path.normpath(out)))
+def state_dir_of(out: Optional[str] = None, db: Optional[str] = None,
+                 metrics: Optional[str] = None) -> Optional[Path]:
+    """The directory the installer creates for the service user: the SQLite file's, else the
+    metrics file's; None for a PostgreSQL collector that writes no metrics."""
+    if db is None:
+        return Path(os.path.dirname(os.path.normpath(out if out is not None else DEFAULT_OUT)))
+    if metrics is not None:
+        return Path(os.path.dirname(os.path.normpath(metrics)))
+    return None

@@ -317,21 +317,23 @@ def install_unit(text: str, config: Config, *, user: str, unit_dir: str,
                              unit_name=unit_name)
 
 
-def install_files(text: str, state_dir: str, *, user: str, unit_dir: str, unit_name: str,
-                  groups: tuple[str, ...] = ("dialout",)) -> Iterator[str]:
+def install_files(text: str, state_dir: Optional[str], *, user: str, unit_dir: str,
+                  unit_name: str, groups: tuple[str, ...] = ("dialout",)) -> Iterator[str]:
     """The gateway's and the collector's install: the system user (in ``groups``; root
-    only), the state dir owned by it, the unit file; yield what was done."""
+    only), the state dir owned by it (none for a collector that writes nothing locally: its
+    home is then ``/nonexistent``, as Debian's system users), the unit file; yield what was
+    done."""
     if not _user_exists(user):
         if os.geteuid() != 0:
             raise FrugalError(f"user {user!r} does not exist and only root can create it")
         cmd = ["useradd", "--system", "--no-create-home", "--home-dir",
-               state_dir, "--shell", "/usr/sbin/nologin", "--user-group", user]
+               state_dir or "/nonexistent", "--shell", "/usr/sbin/nologin", "--user-group", user]
         if groups:
             cmd[-1:-1] = ["--groups", ",".join(groups)]
         subprocess.run(cmd, check=True)
         yield f"created system user {user} (groups: {', '.join(groups) or 'its own'})"
-    state = Path(state_dir)
-    if not state.is_dir():
+    state = Path(state_dir) if state_dir is not None else None
+    if state is not None and not state.is_dir():
         state.mkdir(parents=True, mode=0o750)
         if os.geteuid() == 0:
             pw = pwd.getpwnam(user)
