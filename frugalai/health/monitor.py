@@ -60,10 +60,12 @@ class Reference:
 
     A stream whose readings fall on that grid at a wider spacing (an hourly gauge: one grid
     time in twelve) is served from a block at its own spacing instead (``block`` readings,
-    21 days for an hourly gauge): a reading on the grid takes the grid's value there, which
-    is the tide predicted at that very time (:meth:`Tide.predict` gives a time the same
-    number whatever else is in the batch), so the same floats for a twelfth of the tide
-    evaluations (issue 26: the reference was a third of an hourly coastal reading's cost).
+    21 days for an hourly gauge): a reading on the grid takes the grid's value there, the
+    tide predicted at that very time, for a twelfth of the tide evaluations (issue 26: the
+    reference was a third of an hourly coastal reading's cost). The same floats as the 5-min
+    blocks on Providence 1970-1999 (tests/test_sensor_health.py); in general to the last
+    bit only, as the 5-min blocks are between their own origins (the nodal factors go
+    through numpy's vector ``exp``, whose last bit can depend on the batch).
     """
 
     def __init__(self, tide: Tide, step_s: float = 300.0, block: int = 512) -> None:
