@@ -163,3 +163,32 @@ def test_declared_exact_batches_are_the_one_row_outputs(data_dir: Path, backend:
     for size in (1, 7, 64, 1000):
         many = np.concatenate([model.raw_many(X[i:i + size]) for i in range(0, len(X), size)])
         assert many.view(np.uint32).tolist() == one.view(np.uint32).tolist()
+
+
+@pytest.mark.parametrize(("bundle", "backend", "precision"),
+                         [("coastal-submersion", "onnx", "int8"),
+                          ("energy-anomaly", "onnx", "int8"),
+                          ("energy-anomaly", "native", "int8")])
+def test_score_in_blocks_is_score_row_by_row(data_dir: Path, bundle: str, backend: str,
+                                             precision: str) -> None:
+    """``frugalai score`` (score_series) calls the model once per block of rows when the
+    backend's batch is exact; the same columns as the model called row by row (the same
+    model told its batch is not exact)."""
+    _skip_unless(backend)
+    from frugalai.learn.data import load_dutch, load_providence
+    from frugalai.learn.offline import score_series
+
+    series = load_providence(data_dir) if bundle.startswith("coastal") else load_dutch(data_dir)
+    start = float(series.ts[0]) if bundle.startswith("energy") else float(series.ts[-20000])
+    blocks = load_model(MODELS / bundle, backend, precision)
+    rows = load_model(MODELS / bundle, backend, precision)
+    rows.backend.batch_exact = False  # type: ignore[misc]  (this instance: row by row)
+    assert blocks.batch_exact and not rows.batch_exact
+    a, b = score_series(blocks, series, start), score_series(rows, series, start)
+    assert np.isfinite(a.score).sum() > 1000
+    for got, want in ((a.score, b.score), (a.alarm, b.alarm)):
+        assert np.array_equal(got, want, equal_nan=got.dtype.kind == "f")
+    assert a.raised == b.raised
+    for key in ("model_class", "probability"):
+        if key in b.extra:
+            assert np.array_equal(a.extra[key], b.extra[key], equal_nan=True)
