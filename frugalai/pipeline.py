@@ -417,33 +417,41 @@ def run_flow(flow: Flow, stop: threading.Event, store: Store,
     passes its live one (never an old object's). ``live``, when given, names the flow that
     processes each reading: a reload that changes only the model or the policy swaps in a
     new flow on the *same* source, which keeps reading (a serial port stays open).
+
+    A flow on an unpaced source that ends (a replay at ``speed=max``) scores its windows in
+    batches (:meth:`Flow.batch_windows`); the windows still waiting are decided and stored
+    when the source ends, fails or ``stop`` is set, and before a swapped-in flow's.
     """
     batching = flow.batch_windows()
     previous = flow
-    for reading in flow.source.readings(stop):
-        current = live() if live is not None else flow
-        if current is not previous:  # a reload swapped the flow: its windows decide first
-            if batching:
-                _store_flushed(previous, store)
-                batching = current.batch_windows()
-            previous = current
-        if watch is not None:
-            watch.step_started()
-        try:
-            events = current.process(reading)
-        except Exception as err:  # a bug in one model must not kill the flow
-            current.count_error(err)
-            if current.stats.errors in (1, 10) or current.stats.errors % 1000 == 0:  # no spam
-                log.exception("%s: processing failed (%d failures so far)",
-                              current.config.name, current.stats.errors)
-            continue
-        finally:
+    try:
+        for reading in flow.source.readings(stop):
+            current = live() if live is not None else flow
+            if current is not previous:  # a reload swapped the flow: its windows decide first
+                if batching:
+                    _store_flushed(previous, store)
+                    batching = current.batch_windows()
+                previous = current
             if watch is not None:
-                watch.step_done()
-        if events:
-            store(events)
-    if batching:  # the source ended (or stop): the last windows decide before the loop ends
-        _store_flushed(previous, store)
+                watch.step_started()
+            try:
+                events = current.process(reading)
+            except Exception as err:  # a bug in one model must not kill the flow
+                current.count_error(err)
+                if current.stats.errors in (1, 10) or current.stats.errors % 1000 == 0:
+                    log.exception("%s: processing failed (%d failures so far)",
+                                  current.config.name, current.stats.errors)
+                continue
+            finally:
+                if watch is not None:
+                    watch.step_done()
+            if events:
+                store(events)
+    finally:
+        # the source ended, failed (a truncated file) or stop: the windows already read
+        # decide before the loop ends, as they did one by one
+        if batching:
+            _store_flushed(previous, store)
 
 
 def _store_flushed(flow: Flow, store: Store) -> None:

@@ -192,3 +192,36 @@ def test_score_in_blocks_is_score_row_by_row(data_dir: Path, bundle: str, backen
     for key in ("model_class", "probability"):
         if key in b.extra:
             assert np.array_equal(a.extra[key], b.extra[key], equal_nan=True)
+
+
+def test_a_source_that_fails_mid_file_loses_no_batched_window(data_dir: Path,
+                                                              tmp_path: Path) -> None:
+    """A truncated gzip ends the replay with a SourceError (the supervisor restarts it): the
+    windows read before the failure are decided and stored as window by window."""
+    import gzip
+
+    from frugalai.errors import SourceError
+
+    _skip_unless("onnx")
+    with gzip.open(data_dir / PROVIDENCE, "rb") as fh:
+        text = fh.read(2_000_000)
+    whole = gzip.compress(text)
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(whole[:len(whole) * 2 // 3])  # no gzip trailer, cut mid-stream
+    url = (f"replay://{cut}?speed=max&value=water_level_m_mllw:water_level_m:m&tz=-05:00"
+           f"&end=stop")
+    cfg = loads_config({"gateway": {"models_dir": str(MODELS)}, "flow": [{
+        "name": "f", "source": url, "model": "coastal-submersion", "aggregate": "mean",
+        "backend": "onnx", "precision": "int8", "summary_s": 0, "quantity": "water_level_m",
+        "window_s": 3600, "decision": "model"}]})
+    plan = build_plans(cfg, check_uplinks=False).flows[0]
+    runs = []
+    for batched in (True, False):
+        source = plan.open_source()
+        flow = Flow.from_plan(plan, source=source if batched else PerWindow(source))
+        assert flow.batch_windows() is batched
+        got: list[Event] = []
+        with pytest.raises(SourceError):
+            run_flow(flow, threading.Event(), got.extend)
+        runs.append((flow, got))
+    _same(runs[0], runs[1])
