@@ -31,7 +31,7 @@ from frugalai.features.window import WindowAggregator, WindowStats
 from frugalai.health import monitor as health_monitor
 from frugalai.lograte import EVERY_S, LogRate
 from frugalai.reading import Reading
-from frugalai.scoring import Policy, ProfileScorer, Score, Scorer, ThresholdScorer
+from frugalai.scoring import BatchScorer, Policy, ProfileScorer, Score, Scorer, ThresholdScorer
 from frugalai.sources.base import Source
 from frugalai.uplink.base import Sink
 from frugalai.uplink.outbox import Outbox, OutboxError
@@ -70,6 +70,23 @@ class FlowStats:
     errors: int = 0
     model_ok: int = 0  # windows the model scored without raising
     last_score: Optional[float] = None
+
+
+#: at most this many windows wait for one model call in a batched flow (Flow.batch_windows)
+BATCH_WINDOWS = 64
+#: ... and at most this long (wall clock) after the first of them closed
+BATCH_DELAY_S = 0.05
+
+
+@dataclass
+class _WindowBatch:
+    """Closed windows waiting for their model call: (window, value, prepared features)."""
+
+    scorer: BatchScorer
+    max_windows: int
+    max_delay_s: float
+    items: list[tuple[WindowStats, float, object]] = field(default_factory=list)
+    since: float = 0.0
 
 
 #: readings after which a flow that never found its quantity says so (once).
@@ -127,6 +144,8 @@ class Flow:
         #: monotonic time of the first failure since the model last worked (None: working).
         self.failing_since: Optional[float] = None
         self.last_model_error = ""
+        #: windows waiting for one model call (:meth:`batch_windows`); None: per window
+        self._batch: Optional[_WindowBatch] = None
 
     @classmethod
     def from_plan(cls, plan: FlowPlan, source: Optional[Source] = None,
@@ -169,6 +188,9 @@ class Flow:
             with self._period_lock:
                 for _ in events:
                     self.period.event_one()
+            if self._batch is not None and self._batch.items:
+                # the windows before this reading decide first, as they did one by one
+                events = self.flush() + events
         windows = self.stats.windows
         decided = health.hold(self._process(reading), self.stats.windows != windows, reading.ts)
         return events + decided if events else decided
@@ -189,7 +211,14 @@ class Flow:
             return []
         # Counted here and in the period summary alike: windows with a value.
         self.stats.windows += 1
-        result = self.scorer.score_one(closed, x)
+        batch = self._batch
+        if batch is not None:
+            return self._defer(batch, closed, x)
+        return self._decided(closed, x, self.scorer.score_one(closed, x))
+
+    def _decided(self, closed: WindowStats, x: float, result: Optional[Score]) -> list[Event]:
+        """The window's events once the model has scored it (the per-window path, and each
+        window of a batch, in order)."""
         self.stats.model_ok += 1
         self.failing_since = None
         with self._period_lock:  # a window counts while the model learns too
@@ -206,6 +235,74 @@ class Flow:
         with self._period_lock:
             for _ in events:
                 self.period.event_one()
+        return events
+
+    # -- batched model calls ------------------------------------------------------------------
+
+    def batch_windows(self, max_windows: int = BATCH_WINDOWS,
+                      max_delay_s: float = BATCH_DELAY_S) -> bool:
+        """Gather up to ``max_windows`` closed windows (or ``max_delay_s`` of wall time) and
+        score them with one model call, when nothing waits on a window's decision: the
+        source is unpaced and ends (a replay at ``speed=max`` with ``end=stop``), the scorer
+        can split its feature and model steps (:class:`~frugalai.scoring.BatchScorer`) with
+        a backend whose batch rows are its one-row outputs bit for bit (``batch_exact``:
+        not the reference fp32, whose matrix product sums in another order), and no sensor
+        check holds decisions back. Returns whether batching is on.
+
+        Why: a window's model call costs more than its readings (onnxruntime's int8 call
+        ~25 µs) and most of it is the call, not the rows, so a replay pays it once per batch.
+        The features still run window by window in order and each window's decision is
+        taken in order from its own row, so the events are the per-window path's (the
+        backend's batch output must equal its one-row output: tests/test_batch_windows.py).
+        A live flow is never batched: its latency stays one window. The caller (the flow
+        loop) must :meth:`flush` at the end of the source.
+        """
+        if self._batch is not None:
+            return True
+        scorer = self.scorer
+        if not (getattr(self.source, "unpaced", False) and isinstance(scorer, BatchScorer)
+                and scorer.batch_exact
+                and (self.health is None or not self.health.hold_enabled)
+                and max_windows > 1):
+            return False
+        self._batch = _WindowBatch(scorer, max_windows, max_delay_s)
+        return True
+
+    def _defer(self, batch: _WindowBatch, closed: WindowStats, x: float) -> list[Event]:
+        if not batch.items:
+            batch.since = time.monotonic()
+        batch.items.append((closed, x, batch.scorer.prepare_one(closed, x)))
+        if len(batch.items) >= batch.max_windows or \
+                time.monotonic() - batch.since >= batch.max_delay_s:
+            return self.flush()
+        return []
+
+    def flush(self) -> list[Event]:
+        """Score the windows gathered for a batch and return their events, in window order
+        (nothing when not batching). A batch the model fails on is scored window by window,
+        each failure counted like a failing window of the per-window path."""
+        batch = self._batch
+        if batch is None or not batch.items:
+            return []
+        items, batch.items = batch.items, []
+        scorer = batch.scorer
+        events: list[Event] = []
+        try:
+            results = scorer.finish_many([p for _, _, p in items])
+        except Exception:  # one window's failure must not cost the others their decision
+            for closed, x, prepared in items:
+                try:
+                    result = scorer.finish_one(prepared)
+                except Exception as err:
+                    self.count_error(err)
+                    if self.stats.errors in (1, 10) or self.stats.errors % 1000 == 0:
+                        log.exception("%s: processing failed (%d failures so far)",
+                                      self.config.name, self.stats.errors)
+                    continue
+                events += self._decided(closed, x, result)
+            return events
+        for (closed, x, _), result in zip(items, results):
+            events += self._decided(closed, x, result)
         return events
 
     def _no_quantity(self, reading: Reading) -> None:
@@ -320,26 +417,47 @@ def run_flow(flow: Flow, stop: threading.Event, store: Store,
     passes its live one (never an old object's). ``live``, when given, names the flow that
     processes each reading: a reload that changes only the model or the policy swaps in a
     new flow on the *same* source, which keeps reading (a serial port stays open).
+
+    A flow on an unpaced source that ends (a replay at ``speed=max``) scores its windows in
+    batches (:meth:`Flow.batch_windows`); the windows still waiting are decided and stored
+    when the source ends, fails or ``stop`` is set, and before a swapped-in flow's.
     """
-    for reading in flow.source.readings(stop):
-        current = live() if live is not None else flow
-        if watch is not None:
-            watch.step_started()
-        try:
-            events = current.process(reading)
-        except Exception as err:  # a bug in one model must not kill the flow
-            current.count_error(err)
-            if current.stats.errors in (1, 10) or current.stats.errors % 1000 == 0:  # no spam
-                log.exception("%s: processing failed (%d failures so far)",
-                              current.config.name, current.stats.errors)
-            continue
-        finally:
+    batching = flow.batch_windows()
+    previous = flow
+    try:
+        for reading in flow.source.readings(stop):
+            current = live() if live is not None else flow
+            if current is not previous:  # a reload swapped the flow: its windows decide first
+                if batching:
+                    _store_flushed(previous, store)
+                    batching = current.batch_windows()
+                previous = current
             if watch is not None:
-                watch.step_done()
-        if events:
-            store(events)
+                watch.step_started()
+            try:
+                events = current.process(reading)
+            except Exception as err:  # a bug in one model must not kill the flow
+                current.count_error(err)
+                if current.stats.errors in (1, 10) or current.stats.errors % 1000 == 0:
+                    log.exception("%s: processing failed (%d failures so far)",
+                                  current.config.name, current.stats.errors)
+                continue
+            finally:
+                if watch is not None:
+                    watch.step_done()
+            if events:
+                store(events)
+    finally:
+        # the source ended, failed (a truncated file) or stop: the windows already read
+        # decide before the loop ends, as they did one by one
+        if batching:
+            _store_flushed(previous, store)
 
 
+def _store_flushed(flow: Flow, store: Store) -> None:
+    events = flow.flush()
+    if events:
+        store(events)
 
 
 @dataclass

@@ -12,8 +12,9 @@ what the plan imports, so it imports nothing of the plan (no import circle).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Optional, Protocol, runtime_checkable
 
 from frugalai.events.policy import Hysteresis
 from frugalai.features.profile import DailyProfile
@@ -40,6 +41,25 @@ class Scorer(Protocol):
     """Scores one closed feature window; None while it cannot score yet (learning)."""
 
     def score_one(self, window: WindowStats, value: float) -> Optional[Score]: ...
+
+
+@runtime_checkable
+class BatchScorer(Scorer, Protocol):
+    """A scorer whose model call can wait: ``score_one(w, v)`` is
+    ``finish_one(prepare_one(w, v))``, and ``finish_many`` gives ``finish_one`` of each of
+    its items with one model call (exactly when ``batch_exact``). ``prepare_one`` runs the
+    stateful feature step (in window order); what it returns is the scorer's own business.
+    A flow replaying a file at full speed uses it to pay the model's per-call cost once per batch of windows
+    (:meth:`frugalai.pipeline.Flow.batch_windows`)."""
+
+    @property
+    def batch_exact(self) -> bool: ...  # finish_many equals finish_one of each, bit for bit
+
+    def prepare_one(self, window: WindowStats, value: float) -> Any: ...
+
+    def finish_one(self, prepared: Any) -> Optional[Score]: ...
+
+    def finish_many(self, prepared: Sequence[Any]) -> list[Optional[Score]]: ...
 
 
 class Policy(Protocol):

@@ -206,6 +206,42 @@ def test_reference_follows_the_tide_within_a_millimetre(data_dir: Path) -> None:
     assert err < 0.001
 
 
+def _grid_only(tide: object, times: list[float], step: float = 300.0,
+               block: int = 512) -> list[float]:
+    """The reference as it was before the stride blocks: every time on 5-min grid blocks."""
+    t0, values, out = math.nan, [0.0], []
+    for ts in times:
+        k = (ts - t0) / step
+        if not 0.0 <= k < block - 1:
+            t0 = math.floor(ts / step) * step
+            values = tide.predict([t0 + i * step for i in range(block)]).tolist()  # type: ignore[attr-defined]
+            k = (ts - t0) / step
+        i = int(k)
+        out.append(values[i] + (values[i + 1] - values[i]) * (k - i))
+    return out
+
+
+def test_reference_on_an_hourly_gauge_is_the_grid_value(data_dir: Path) -> None:
+    """Readings on the 5-min grid an hour apart are served from a block at their own spacing:
+    the same floats as the 5-min grid blocks gave, across a change of spacing and readings
+    off the grid (interpolated as before)."""
+    from frugalai.health.monitor import Reference
+
+    s = load_providence(data_dir)
+    fit = (s.ts >= utc(1994)) & (s.ts < utc(1996))
+    tide = fit_harmonics(s.ts[fit], s.values[fit])
+    hourly = [float(t) for t in s.ts[(s.ts >= utc(1996)) & (s.ts < utc(1997))]]
+    times = hourly[:3000] + [hourly[3000] + 600.0 * i for i in range(500)] + hourly[4000:6000]
+    ref = Reference(tide)
+    assert [ref.at(t) for t in times] == _grid_only(tide, times)
+    assert ref._stride == 3600.0  # the hourly stretches were served by stride blocks
+    # off the grid: interpolated on 5-min blocks as before, whose origins now differ (a grid
+    # time's prediction can differ in its last bit from one block to another: numpy's exp)
+    off = [hourly[6000] + 37.0 * 60 * i for i in range(200)]
+    assert max(abs(a - b) for a, b in zip([ref.at(t) for t in off], _grid_only(tide, off))) \
+        < 1e-12
+
+
 def test_hold_keeps_decisions_of_unhealthy_windows_and_sends_the_last_one_after() -> None:
     from frugalai.events.event import Event
     from frugalai.health.monitor import FlowHealth

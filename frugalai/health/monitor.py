@@ -56,7 +56,17 @@ RADIO_PROBES = 20
 class Reference:
     """A tide as a reference at any time: predicted in blocks on a 5-minute grid, linear in
     between (a third of a millimetre at Providence, overtides included; 1.3 mm on a 10-minute
-    grid), one numpy call per block (42 hours), plain floats per reading."""
+    grid), one numpy call per block (42 hours), plain floats per reading.
+
+    A stream whose readings fall on that grid at a wider spacing (an hourly gauge: one grid
+    time in twelve) is served from a block at its own spacing instead (``block`` readings,
+    21 days for an hourly gauge): a reading on the grid takes the grid's value there, the
+    tide predicted at that very time, for a twelfth of the tide evaluations (issue 26: the
+    reference was a third of an hourly coastal reading's cost). The same floats as the 5-min
+    blocks on Providence 1970-1999 (tests/test_sensor_health.py); in general to the last
+    bit only, as the 5-min blocks are between their own origins (the nodal factors go
+    through numpy's vector ``exp``, whose last bit can depend on the batch).
+    """
 
     def __init__(self, tide: Tide, step_s: float = 300.0, block: int = 512) -> None:
         self.tide = tide
@@ -64,8 +74,29 @@ class Reference:
         self.block = block
         self._t0 = math.nan
         self._values: list[float] = []
+        # the readings' own grid: origin, spacing (a whole multiple of step_s), values
+        self._s0 = math.nan
+        self._stride = math.nan
+        self._svalues: list[float] = []
+        self._prev = math.nan
+        self._whole = float(step_s).is_integer() and step_s > 0
 
     def at(self, ts: float) -> float:
+        prev, self._prev = self._prev, ts
+        j = (ts - self._s0) / self._stride  # NaN without a block
+        if 0.0 <= j < self.block:
+            i = int(j)
+            if self._s0 + i * self._stride == ts:  # exact: a time of the stride block
+                return self._svalues[i]
+        d = ts - prev
+        if self._whole and d > self.step_s and ts % self.step_s == 0.0 and \
+                d % self.step_s == 0.0 and abs(ts) + d * self.block < _EXACT:
+            # on the grid, one or more grid steps after the previous reading: a block at
+            # the readings' spacing (times exact: whole seconds far below 2**53)
+            self._s0, self._stride = ts, d
+            self._svalues = [float(v) for v in self.tide.predict(
+                [ts + i * d for i in range(self.block)])]
+            return self._svalues[0]
         k = (ts - self._t0) / self.step_s
         if not 0.0 <= k < self.block - 1:
             if ts != ts:
@@ -77,6 +108,10 @@ class Reference:
         i = int(k)
         a = self._values[i]
         return a + (self._values[i + 1] - a) * (k - i)
+
+
+#: times whose sums with whole steps are exact in float64 (a margin below 2**53)
+_EXACT = 2.0 ** 52
 
 
 def limits_for(spec: Any, aggregate: str = "mean") -> Limits:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +29,9 @@ from frugalai.learn.labels import Windows
 from frugalai.learn.run_meta import iso_utc
 from frugalai.learn.userdata import DataOptions, Resolved, read, resolve
 from frugalai.runtime.model import BundleModel
+
+if TYPE_CHECKING:
+    from frugalai.scoring import BatchScorer, Score
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -116,11 +120,17 @@ def score_series(model: BundleModel, series: Series, start: Optional[float] = No
         model_class = np.full(len(ts), np.nan)
         probability = np.full(len(ts), np.nan)
         rule_class = np.full(len(ts), np.nan)
-        for i, (t, v) in enumerate(zip(ts.tolist(), vals.tolist())):
-            row = scorer.features.update_one(t, v)
-            if row is not None:
-                model_class[i], probability[i] = model.classify_one(row)
-                rule_class[i] = scorer.rule_class(row)
+
+        def rows() -> Iterator[tuple[int, FloatArray]]:
+            for i, (t, v) in enumerate(zip(ts.tolist(), vals.tolist())):
+                row = scorer.features.update_one(t, v)
+                if row is not None:
+                    rule_class[i] = scorer.rule_class(row)
+                    yield i, row
+
+        for i, score_i in _finish_in_blocks(scorer, rows()):
+            assert score_i is not None and score_i.label is not None
+            model_class[i], probability[i] = score_i.label, score_i.value
         score = rule_class if chosen == "baseline" else model_class
         alarm = score == 2
         prev = False
@@ -138,8 +148,12 @@ def score_series(model: BundleModel, series: Series, start: Optional[float] = No
     pol = model.card.get("policy") or {"on": 5.0, "off": 2.0, "debounce": 1}
     policy = Hysteresis(float(pol["on"]), float(pol["off"]), int(pol.get("debounce", 1)))
     slot = float(model.card["features"]["params"].get("slot_s", 900))
-    for i, (t, v) in enumerate(zip(ts.tolist(), vals.tolist())):
-        s = scorer_a.update_one(WindowStats(t, t + slot, 1, v, v, v, math.nan), v)
+    # the features window by window, the model in blocks, the policy in order
+    prepared = ((i, scorer_a.prepare_one(WindowStats(t, t + slot, 1, v, v, v, math.nan), v))
+                for i, (t, v) in enumerate(zip(ts.tolist(), vals.tolist())))
+    for i, result in _finish_in_blocks(scorer_a, prepared):
+        t = float(ts[i])
+        s = None if result is None else result.value
         if s is None:
             alarm[i] = policy.active
             continue
@@ -153,6 +167,32 @@ def score_series(model: BundleModel, series: Series, start: Optional[float] = No
         lo, hi = (float(x) for x in rule["thresholds"])
         extra["rule_alarm"] = (vals < lo) | (vals > hi)
     return Scored(ts, vals, score, alarm, raised, extra)
+
+
+#: feature rows per model call in ``score`` (a few hundred kB of floats at a time)
+SCORE_BLOCK = 4096
+
+
+def _finish_in_blocks(scorer: BatchScorer, prepared: Iterable[tuple[int, Any]]
+                      ) -> Iterator[tuple[int, Optional[Score]]]:
+    """``(i, scorer.finish_one(p))`` of each ``(i, p)``, in order: one model call per
+    :data:`SCORE_BLOCK` rows when the backend's batch is its one-row output bit for bit
+    (``batch_exact``), else row by row (the reference fp32). Why: ``score`` called the model
+    once per window, and a runtime's call costs more than its row (onnxruntime's int8 ~25 us);
+    the decisions are the same either way (tests/test_batch_windows.py). The rows are taken
+    a block at a time from ``prepared`` (the features run as they are consumed), so no more
+    than a block of them is held."""
+    if not scorer.batch_exact:
+        yield from ((i, scorer.finish_one(p)) for i, p in prepared)
+        return
+    block: list[tuple[int, Any]] = []
+    for item in prepared:
+        block.append(item)
+        if len(block) == SCORE_BLOCK:
+            yield from zip([i for i, _ in block], scorer.finish_many([p for _, p in block]))
+            block = []
+    if block:
+        yield from zip([i for i, _ in block], scorer.finish_many([p for _, p in block]))
 
 
 def read_windows(path: Union[str, Path], data_name: Union[str, Path], tz: Optional[str] = None,

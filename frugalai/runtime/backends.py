@@ -113,6 +113,14 @@ class ReferenceBackend:
         self._int8 = _Int8Row(self.net) if precision == "int8" else None
         return self
 
+    @property
+    def batch_exact(self) -> bool:
+        """``predict_many``'s row k is ``predict_one`` of row k bit for bit (what a flow
+        needs to batch its windows, :mod:`frugalai.pipeline`): the integer path yes; the
+        float32 one no (BLAS's matrix product sums in another order than one row's dot,
+        tests/test_batch_windows.py)."""
+        return self.precision == "int8"
+
     def predict_many(self, X: npt.ArrayLike) -> F32:
         assert self.net is not None, "call load() first"
         if self.precision == "int8":
@@ -205,6 +213,9 @@ class OnnxBackend:
 
     name = "onnx"
     extra: Optional[str] = "onnx"
+    #: a batch's rows are the one-row outputs bit for bit (checked on the shipped bundles,
+    #: fp32 and int8, by tests/test_batch_windows.py): a flow may batch its windows
+    batch_exact = True
 
     @staticmethod
     def unavailable() -> Optional[str]:
@@ -292,6 +303,8 @@ class TfliteBackend:
 
     name = "tflite"
     extra: Optional[str] = "tflite"
+    #: a batch's rows are the one-row outputs bit for bit (tests/test_batch_windows.py)
+    batch_exact = True
 
     @staticmethod
     def unavailable() -> Optional[str]:

@@ -69,6 +69,12 @@ class BundleModel:
     def name(self) -> str:
         return self.bundle.name
 
+    @property
+    def batch_exact(self) -> bool:
+        """The backend says its batch rows equal its one-row outputs bit for bit (a plugin
+        backend that does not say is taken as not)."""
+        return bool(getattr(self.backend, "batch_exact", False))
+
     def raw_many(self, X: npt.ArrayLike) -> npt.NDArray[np.float32]:
         return self.backend.predict_many(np.asarray(X, dtype=np.float32))
 

@@ -482,6 +482,9 @@ class NativeBackend:
     extra: Optional[str] = None
     #: without files of its own in a card, it compiles the reference weights
     reads = "reference"
+    #: a batch's rows are the one-row outputs bit for bit (the same C arithmetic per row;
+    #: tests/test_batch_windows.py): a flow may batch its windows
+    batch_exact = True
 
     @staticmethod
     def unavailable() -> Optional[str]:

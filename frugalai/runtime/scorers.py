@@ -13,13 +13,14 @@ the parameters in the card, so the gateway computes exactly what the model was t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Optional, Union
 
 import numpy as np
 import numpy.typing as npt
 
 from frugalai.errors import ModelError
-from frugalai.features.coastal import CoastalFeatures
+from frugalai.features.coastal import CoastalFeatures, FloatArray
 from frugalai.features.energy import EnergyFeatures
 from frugalai.features.tide import Tide
 from frugalai.features.window import WindowStats
@@ -62,6 +63,29 @@ class AnomalyScorer:
     def score_one(self, window: WindowStats, value: float) -> Optional[Score]:
         score = self.update_one(window, value)
         return None if score is None else Score(score)
+
+    # -- deferred model calls (a replay at full speed: frugalai.pipeline batches windows) ----
+
+    @property
+    def batch_exact(self) -> bool:
+        """:meth:`finish_many` gives :meth:`finish_one`'s scores exactly."""
+        return self.model.batch_exact
+
+    def prepare_one(self, window: WindowStats, value: float) -> Optional[FloatArray]:
+        """The feature step of :meth:`score_one` (the features' state advances now)."""
+        return self.features.update_one(window.start, value)
+
+    def finish_one(self, prepared: Optional[FloatArray]) -> Optional[Score]:
+        """The model step of :meth:`score_one`: ``finish_one(prepare_one(w, v))`` is
+        ``score_one(w, v)``."""
+        return None if prepared is None else Score(float(self.model.predict_one(prepared)))
+
+    def finish_many(self, prepared: Sequence[Optional[FloatArray]]) -> list[Optional[Score]]:
+        """:meth:`finish_one` of each, with one model call for all the rows (the same
+        post-processing per row, so the same scores when the backend's batch is exact)."""
+        raws = _raw_rows(self.model, prepared)
+        return [None if raw is None else Score(float(self.model.decide_one(raw)))
+                for raw in raws]
 
 
 class ClassScorer:
@@ -108,6 +132,57 @@ class ClassScorer:
     def score_one(self, window: WindowStats, value: float) -> Optional[Score]:
         result = self.classify_one(window, value)
         return None if result is None else Score(result[1], result[0])
+
+    # -- deferred model calls (a replay at full speed: frugalai.pipeline batches windows) ----
+
+    @property
+    def batch_exact(self) -> bool:
+        """:meth:`finish_many` gives :meth:`finish_one`'s decisions exactly (the rule has no
+        model call; the net, when its backend's batch is exact)."""
+        return self.baseline or self.model.batch_exact
+
+    def prepare_one(self, window: WindowStats, value: float) -> Union[FloatArray, Score, None]:
+        """The feature step of :meth:`score_one` (the features' state advances now); the
+        rule's decision is taken at once (it has no model call to defer)."""
+        row = self.features.update_one(window.start, value)
+        if row is None or not self.baseline:
+            return row
+        return Score(1.0, self.rule_class(row))
+
+    def finish_one(self, prepared: Union[FloatArray, Score, None]) -> Optional[Score]:
+        """The model step of :meth:`score_one`: ``finish_one(prepare_one(w, v))`` is
+        ``score_one(w, v)``."""
+        if prepared is None or isinstance(prepared, Score):
+            return prepared
+        label, probability = self.model.classify_one(prepared)
+        return Score(probability, label)
+
+    def finish_many(self, prepared: Sequence[Union[FloatArray, Score, None]]
+                    ) -> list[Optional[Score]]:
+        """:meth:`finish_one` of each, with one model call for all the rows (the same
+        post-processing per row, so the same decisions when the backend's batch is exact)."""
+        if self.baseline:
+            return [p if isinstance(p, Score) else None for p in prepared]
+        out: list[Optional[Score]] = []
+        for raw in _raw_rows(self.model, prepared):
+            if raw is None:
+                out.append(None)
+            else:
+                label, probability = self.model.label_and_probability(raw)
+                out.append(Score(probability, label))
+        return out
+
+
+def _raw_rows(model: BundleModel, prepared: Sequence[object]) -> list[Optional[list[float]]]:
+    """The model's raw outputs for the feature rows among ``prepared`` (one ``predict_many``
+    call), as lists of floats in their places; None where there was no row."""
+    at = [i for i, p in enumerate(prepared) if isinstance(p, np.ndarray)]
+    out: list[Optional[list[float]]] = [None] * len(prepared)
+    if at:
+        raw = model.raw_many(np.stack([prepared[i] for i in at]))  # type: ignore[misc]
+        for i, r in zip(at, raw.tolist()):
+            out[i] = r
+    return out
 
 
 # --- registry factories (``registry.scorers``): a verified bundle in a flow plan -> scorer ------

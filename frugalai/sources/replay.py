@@ -220,6 +220,13 @@ class ReplaySource:
         except ConfigError as err:
             raise ConfigError(f"{err.reason} (in {url!r})", key=key) from None
 
+    @property
+    def unpaced(self) -> bool:
+        """Read as fast as possible and ended by its file (``speed=max``, ``end=stop``):
+        nobody waits on a window's decision in real time, so a flow may score its windows in
+        batches (:meth:`frugalai.pipeline.Flow.batch_windows`)."""
+        return not self.speed > 0 and self.end == "stop"
+
     def _open(self) -> io.TextIOBase:
         try:
             if self.path.suffix == ".gz":
