@@ -437,6 +437,39 @@ class Run:
                 "p99_s": None if p99 is None else round(float(p99), 3),
                 "max_s": None if mx is None else round(float(mx), 3), "events": int(n)}
 
+    def cpu_by_role(self, workers: list[subprocess.Popen[bytes]]) -> dict[str, float]:
+        """CPU seconds used so far by each part (a process's own, from /proc), and by the
+        whole machine (/proc/stat: other sessions on a shared machine show as the rest)."""
+        tck = os.sysconf("SC_CLK_TCK")
+        parents: dict[int, int] = {}
+        cpu: dict[int, float] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            parents[int(entry.name)] = int(fields[1])
+            cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tck
+        try:
+            postmaster = int((self.pg.data / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            postmaster = -1
+        broker = self.broker.proc.pid if self.broker.proc is not None else -1
+        collector = self.collector.pid if self.collector is not None else -1
+        roles = {
+            "gateways (simulated)": sum(cpu.get(w.pid, 0.0) for w in workers),
+            "broker": cpu.get(broker, 0.0),
+            "collector": cpu.get(collector, 0.0),
+            "postgresql": sum(c for pid, c in cpu.items()
+                              if pid == postmaster or parents.get(pid) == postmaster),
+        }
+        line = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+        busy = sum(int(x) for k, x in enumerate(line[:8]) if k not in (3, 4))  # not idle/iowait
+        roles["machine (all processes)"] = busy / tck
+        return roles
+
     def hostile_handled(self) -> int:
         """Hostile messages the collector has dealt with: quarantined, or (a random payload that
         happens to be a well-formed event) stored under the hostile identity."""
@@ -565,6 +598,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # 2. the burst, then the gateways pause (rate 0) so that "drained" has one meaning:
         # every event made until the end of the burst is a row. The hostile client sends its
         # share of the burst's 1 % while the backlog drains.
+        cpu_before_burst = r.cpu_by_role(workers)
         t_burst = r.set_rate(args.burst_rate)
         time.sleep(args.burst_s)
         t2 = r.set_rate(0.0)
@@ -575,6 +609,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         made = r.made_until(t2)
         drained = r.wait_stored(made, timeout=args.drain_timeout)
         drained_s = None if drained is None else round(time.time() - t2, 1)
+        cpu_after = r.cpu_by_role(workers)
+        burst_cpu = {k: round(cpu_after[k] - cpu_before_burst[k], 1) for k in cpu_after}
+        burst_cpu["rest of the machine (other sessions, kernel threads)"] = round(
+            burst_cpu["machine (all processes)"]
+            - sum(v for k, v in burst_cpu.items() if k != "machine (all processes)"), 1)
+        burst_wall = round(time.time() - t_burst, 1)
         hostile_thread.join()
         t_resume = r.set_rate(1.0 / args.normal_period)
         time.sleep(10)
@@ -642,7 +682,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                        "undisturbed": r.latency(t0 + 2, t_kill)},
             "burst": {"rate_events_per_s": args.gateways * args.burst_rate,
                       "seconds": args.burst_s, "made": made, **r.latency(t_burst, t2),
-                      "drained_s_after_burst": drained_s},
+                      "drained_s_after_burst": drained_s,
+                      "cpu_s_burst_and_drain": burst_cpu, "wall_s_burst_and_drain": burst_wall},
             "after_burst": r.latency(t_resume, t3),
             "collector_with_gateways": {"cpu_s": round(cpu_before_solo, 1),
                                         "rss_mb": round(r.watch.rss_peak_kb / 1024, 1)},
@@ -706,6 +747,29 @@ def markdown(doc: dict[str, Any]) -> str:
         "ends; one collector >= 10,000 events/s into PostgreSQL.",
         "", f"Quarantine reasons (first word): {doc['quarantine_reasons']}",
     ]
+    cpu = b.get("cpu_s_burst_and_drain")
+    if cpu:
+        lines += ["", f"Where the 2 cores went from the start of the burst to the end of its "
+                  f"drain ({b['wall_s_burst_and_drain']} s wall, "
+                  f"{2 * b['wall_s_burst_and_drain']:.0f} CPU-s available):", "",
+                  "| part | CPU-s |", "|---|---:|"]
+        lines += [f"| {k} | {v} |" for k, v in cpu.items()]
+    timeline = doc.get("timeline") or []
+    ph = doc.get("phases_s")
+    if timeline and ph:
+        lines += ["", f"Phases (s from the start): normal {ph['normal'][0]:g}-{ph['normal'][1]:g} "
+                  f"(the collector SIGKILLed at a third, the broker restarted at two thirds), "
+                  f"burst {ph['burst'][0]:g}-{ph['burst'][1]:g}, then the drain (the gateways "
+                  f"paused), the normal rate again, and the collector alone from "
+                  f"{ph['collector_alone_from']:g}."]
+    if timeline:
+        lines += ["", "Backlog over the run (events made by the gateways, rows stored; every "
+                  "~10 s):", "", "| s | made | stored | backlog |", "|---:|---:|---:|---:|"]
+        last = -1e9
+        for t, made, stored in timeline:
+            if t - last >= 10:
+                lines.append(f"| {t:g} | {made:,} | {stored:,} | {max(0, made - stored):,} |")
+                last = t
     return "\n".join(lines) + "\n"
 
 
