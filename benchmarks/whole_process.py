@@ -225,6 +225,36 @@ def measure_all(quick: bool, only: Optional[str]) -> list[dict[str, Any]]:
     return rows
 
 
+def score_rows(quick: bool) -> list[dict[str, Any]]:
+    """``frugalai score`` (offline, a whole file to a per-window CSV) on files of two lengths:
+    CPU per reading, and peak RSS, which must not grow with the file (target <= 80 MB)."""
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="frugalai-score-") as name:
+        tmp = Path(name)
+        files = []
+        for times in ((1, 2) if quick else (1, 10)):
+            path = tmp / f"dutch_x{times}.csv"
+            _repeated_dutch(path, times)
+            files.append((f"energy 15-min, Dutch year x{times}", path, ["--tz", "+00:00"]))
+        files.append(("coastal hourly, Providence 1970-1999", PROVIDENCE, ["--tz", "-05:00"]))
+        for label, path, extra in files:
+            bundle = "coastal-submersion" if "coastal" in label else "energy-anomaly"
+            for backend, precision in (("reference", "fp32"), ("onnx", "int8")):
+                out = tmp / f"scores-{len(rows)}.csv"
+                got = _measure([str(BIN / "frugalai"), "score", str(MODELS / bundle), "--data",
+                                str(path), "--out", str(out), "--backend", backend,
+                                "--precision", precision, *extra], tmp)
+                got.pop("stdout")
+                opener = __import__("gzip").open if str(path).endswith(".gz") else open
+                with opener(path, "rt") as fh:
+                    readings = sum(1 for _ in fh) - 1
+                rows.append({"file": label, "bundle": bundle, "backend": backend,
+                             "precision": precision, "readings": readings, **got,
+                             "readings_per_cpu_s": round(readings / got["cpu_s"])})
+                print(json.dumps(rows[-1]), file=sys.stderr)
+    return rows
+
+
 def markdown(doc: dict[str, Any]) -> str:
     lines = ["# Whole process: frugalai run vs a hand-written script, same file", "",
              "Both as separate processes from start to exit (imports and start-up included); "
@@ -255,15 +285,31 @@ def markdown(doc: dict[str, Any]) -> str:
                          f"{f['readings']:,} | {f['cpu_s']:.2f} | "
                          f"{1e6 * f['cpu_s'] / f['readings']:.1f} | "
                          f"{r['cpu_per_reading_vs_1_flow']} |")
+    if doc.get("score"):
+        lines += ["", "## Offline scoring (`frugalai score`, whole process)", "",
+                  "The file streamed through the gateway's code into a per-window CSV. Peak RSS "
+                  "must not grow with the file's length (target <= 80 MB).", "",
+                  "| file | bundle | backend | readings | CPU s | wall s | readings/CPU-s | "
+                  "peak RSS MB |", "|---|---|---|---:|---:|---:|---:|---:|"]
+        for r in doc["score"]:
+            lines.append(f"| {r['file']} | {r['bundle']} | {r['backend']} {r['precision']} | "
+                         f"{r['readings']:,} | {r['cpu_s']:.2f} | {r['wall_s']:.2f} | "
+                         f"{r['readings_per_cpu_s']:,} | {r['rss_mb']:.0f} |")
     lines += ["", "Targets (issue 26): >= 1.5x the peer for dense, energy (each backend) and "
               "coastal with the network; never below 1.0x; RSS <= 40 MB (reference/native), "
               "<= 60 MB (onnx); per-reading CPU with 2 and 4 flows within 1.2x of one flow's.",
               "", "## Targets, this run", "", "| target | measured | limit | met |",
               "|---|---:|---:|:---:|"]
-    for t in targets(doc["rows"]):
+    for t in targets(doc["rows"]) + score_targets(doc.get("score", [])):
         lines.append(f"| {t['target']} | {t['measured']} | {t['limit']} | "
                      f"{'yes' if t['met'] else '**no**'} |")
     return "\n".join(lines) + "\n"
+
+
+def score_targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"target": f"score, {r['file']}, {r['backend']} {r['precision']}: peak RSS, MB",
+             "measured": round(r["rss_mb"], 1), "limit": "<= 80", "met": r["rss_mb"] <= 80}
+            for r in rows]
 
 
 def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -307,7 +353,9 @@ def main() -> None:
     meta = {**prov.provenance(quick=args.quick),
             "bytecode": "frugalai compiled to __pycache__ first, as a wheel install does"}
     rows = measure_all(args.quick, args.only)
-    doc = {"meta": meta, "rows": rows, "targets": targets(rows)}
+    score = score_rows(args.quick) if not args.only or "score" in args.only else []
+    doc = {"meta": meta, "rows": rows, "score": score,
+           "targets": targets(rows) + score_targets(score)}
     print(prov.write_results(out, "whole_process", doc, markdown))
     print(f"written to {out}", file=sys.stderr)
 
