@@ -218,7 +218,8 @@ def worker_main(args: argparse.Namespace) -> int:
         # this one disk (0.3 ms each, ~10,000/s in the burst) would measure the disk, not the
         # centre. Nothing here is power-cut: the kills are the collector's and the broker's.
         gws.append({"name": name, "outbox": Outbox(d / "outbox.sqlite", sync="normal"),
-                    "sink": sink, "credit": random.random(), "appended": 0})
+                    "sink": sink, "credit": random.random(), "appended": 0,
+                    "dirty": False})
     stop = threading.Event()
     schedule: list[tuple[float, float]] = []
     done = False
@@ -235,18 +236,27 @@ def worker_main(args: argparse.Namespace) -> int:
     def deliver_loop(mine: list[dict[str, Any]]) -> None:
         """Each gateway delivers on its own (a real gateway's delivery thread does): a few
         threads per process, each over its share of the gateways, so that one gateway's wait
-        for its PUBACKs does not hold up the others'."""
+        for its PUBACKs does not hold up the others'. A gateway's outbox is read when it has
+        stored something since (``dirty``, set after each append: a gateway's delivery thread
+        is woken by its pipeline, it does not poll), or while it still holds undelivered
+        events (a failed or partial send)."""
         while not stop.is_set():
             busy = False
             for g in mine:
+                if not g["dirty"]:
+                    continue
+                g["dirty"] = False  # before reading: an append after this sets it again
                 pending = g["outbox"].pending(200)
                 if not pending:
                     continue
                 busy = True
                 try:
-                    g["outbox"].mark_sent(g["sink"].send(pending))
+                    sent = g["sink"].send(pending)
+                    g["outbox"].mark_sent(sent)
+                    if len(sent) < len(pending) or len(pending) == 200:
+                        g["dirty"] = True  # more to send
                 except UplinkError:
-                    pass  # broker down: the events stay in the outbox
+                    g["dirty"] = True  # broker down: the events stay in the outbox
             if not busy:
                 stop.wait(0.05)
 
@@ -273,6 +283,7 @@ def worker_main(args: argparse.Namespace) -> int:
                 g["outbox"].append_many([Event("alarm", "meter", t, score=5.0, value=float(k),
                                                sensor_id=1) for k in range(n)])
                 g["appended"] += n
+                g["dirty"] = True
         if now >= next_progress or not due:
             tmp = work / f"progress-{args.first}.tmp"
             # "through": the schedule is served up to this instant (the harness waits for it
