@@ -246,14 +246,14 @@ def worker_main(args: argparse.Namespace) -> int:
                 if not g["dirty"]:
                     continue
                 g["dirty"] = False  # before reading: an append after this sets it again
-                pending = g["outbox"].pending(200)
+                pending = g["outbox"].pending(100)  # a gateway's batch (pipeline.flush)
                 if not pending:
                     continue
                 busy = True
                 try:
                     sent = g["sink"].send(pending)
                     g["outbox"].mark_sent(sent)
-                    if len(sent) < len(pending) or len(pending) == 200:
+                    if len(sent) < len(pending) or len(pending) == 100:
                         g["dirty"] = True  # more to send
                 except UplinkError:
                     g["dirty"] = True  # broker down: the events stay in the outbox
