@@ -315,6 +315,8 @@ def score_targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each row against the issue's targets: what was measured, the limit, met or by how much
     not (the ratio itself says it)."""
+    from frugalai.extras import MODULES_OF_EXTRA
+
     out = []
     for r in rows:
         ratio = r.get("ratio_readings_per_cpu_s")
@@ -328,8 +330,6 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                             "measured": ratio, "limit": ">= 1.0", "met": ratio >= 1.0})
             # the issue: <= 40 MB reference/native, <= 60 MB onnx: a backend that needs a pip
             # extra (a runtime library: onnxruntime, LiteRT) is held to the onnx figure
-            from frugalai.extras import MODULES_OF_EXTRA
-
             rss = r["frugalai"]["rss_mb"]
             limit = 60.0 if r["backend"] in MODULES_OF_EXTRA else 40.0
             out.append({"target": f"{r['case']}: RSS of the gateway process, MB",
